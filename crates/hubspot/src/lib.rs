@@ -1,0 +1,11 @@
+//! HubSpot's protocol as spoke needs it, with no database and no web server.
+//!
+//! - [`signature`]: request validation (v3, and v1/v2 for older sources) over raw bytes.
+//! - [`webhook`]: the app-webhook event model and the batch parser.
+//!
+//! Facts come from `shared/hubspot-reference.md`; its test vectors are the unit tests here,
+//! so the simulator and the server cannot agree on a wrong signature.
+#![forbid(unsafe_code)]
+
+pub mod signature;
+pub mod webhook;

@@ -1,0 +1,45 @@
+//! PostgreSQL backend: the production engine, and the one several spoke instances share.
+
+mod inbox;
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::{migrations, ConnectOptions, Health, StoreError};
+
+#[derive(Debug, Clone)]
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Config("invalid PostgreSQL URL".into()))?
+            .application_name("spoke");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Health for PgStore {
+    async fn ready(&self) -> Result<(), StoreError> {
+        let applied = migrations::applied_or_pending(
+            sqlx::query_scalar(migrations::APPLIED_VERSIONS)
+                .fetch_all(&self.pool)
+                .await,
+        )?;
+        migrations::check_applied(&migrations::POSTGRES, &applied)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::run(&migrations::POSTGRES, &self.pool).await
+    }
+}

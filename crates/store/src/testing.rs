@@ -1,0 +1,156 @@
+//! Throwaway databases for tests, one per test so tests run in parallel: a SQLite file in a
+//! temporary directory, or a fresh schema in the PostgreSQL named by `SPOKE_TEST_POSTGRES`
+//! (default `postgres://127.0.0.1:5432/test`). PostgreSQL being down fails the test; it is
+//! never skipped.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use sqlx::{Connection, PgConnection, SqliteConnection};
+
+use crate::{connect, ConnectOptions, Engine, EventKey, Store};
+
+/// A database that lives as long as the value: the directory or schema goes on drop.
+#[derive(Debug)]
+pub struct TestDb {
+    pub engine: Engine,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+/// The PostgreSQL server tests use, without a schema.
+pub fn postgres_admin_url() -> String {
+    std::env::var("SPOKE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".into())
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> Self {
+        match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}/spoke.db?mode=rwc", dir.path().display());
+                Self {
+                    engine,
+                    url,
+                    _dir: Some(dir),
+                    schema: None,
+                }
+            }
+            Engine::Postgres => {
+                let admin = postgres_admin_url();
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL must be up at SPOKE_TEST_POSTGRES (default 127.0.0.1:5432, database test)");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test schema");
+                let separator = if admin.contains('?') { '&' } else { '?' };
+                let url = format!("{admin}{separator}options[search_path]={schema}");
+                Self {
+                    engine,
+                    url,
+                    _dir: None,
+                    schema: Some((admin, schema)),
+                }
+            }
+        }
+    }
+
+    /// The URL spoke connects with (`SPOKE_DATABASE_URL`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A migrated store on this database, with a pool small enough for many parallel tests.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let options = ConnectOptions {
+            max_connections: 4,
+            ..ConnectOptions::default()
+        };
+        let store = connect(&SecretString::from(self.url.clone()), &options)
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// Every identity key in the inbox, read straight from the tables.
+    pub async fn inbox_keys(&self) -> Vec<EventKey> {
+        const KEYS: &str =
+            "SELECT portal_id, subscription_id, event_id, object_id, occurred_at FROM inbox_events ORDER BY id";
+        let rows: Vec<(i64, i64, i64, i64, i64)> = match self.engine {
+            Engine::Sqlite => {
+                let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_as(KEYS)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read inbox")
+            }
+            Engine::Postgres => {
+                let mut c = PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_as(KEYS)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read inbox")
+            }
+        };
+        rows.into_iter()
+            .map(
+                |(portal_id, subscription_id, event_id, object_id, occurred_at)| EventKey {
+                    portal_id,
+                    subscription_id,
+                    event_id,
+                    object_id,
+                    occurred_at,
+                },
+            )
+            .collect()
+    }
+
+    /// One column of the inbox, in insertion order (e.g. `payload::text`, `attempt_number`).
+    pub async fn inbox_column(&self, expression: &str) -> Vec<String> {
+        let sql = format!("SELECT CAST({expression} AS TEXT) FROM inbox_events ORDER BY id");
+        match self.engine {
+            Engine::Sqlite => {
+                let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(&sql)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read inbox")
+            }
+            Engine::Postgres => {
+                let mut c = PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(&sql)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("read inbox")
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop runs outside async: clean up on a thread of its own with its own runtime.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
