@@ -47,8 +47,8 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything spoke stores, whichever engine holds it.
-pub trait Store: Inbox + Health {}
-impl<T: Inbox + Health> Store for T {}
+pub trait Store: Inbox + Health + std::fmt::Debug {}
+impl<T: Inbox + Health + std::fmt::Debug> Store for T {}
 
 /// Pool settings; the defaults suit one `spoke` process.
 #[derive(Debug, Clone)]

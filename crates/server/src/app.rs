@@ -1,0 +1,101 @@
+//! Boot and lifecycle: connect and migrate, start the group-commit writer, serve, and shut
+//! down without losing anything acknowledged.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use store::{ConnectOptions, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, Instrument};
+
+use crate::config::{Config, DatabaseConfig};
+use crate::http::{self, AppState};
+use crate::ingest::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
+
+/// A built application, ready to [`run`](App::run) on a listener.
+#[derive(Debug)]
+pub struct App {
+    router: Router,
+    store: Arc<dyn Store>,
+    backlog: Arc<Backlog>,
+    writer: Writer,
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn open_store(database: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let options = ConnectOptions {
+        max_connections: database.max_connections,
+        ..ConnectOptions::default()
+    };
+    let store = store::connect(&database.url, &options)
+        .await
+        .context("SPOKE_DATABASE_URL: cannot connect to the database")?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    Ok(store)
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config.database).await?;
+        let backlog = Arc::new(Backlog::new(config.inbox_max_backlog));
+        backlog.refresh(store.as_ref()).await;
+        let (ingest, writer) = Ingest::start(store.clone(), backlog.clone());
+        let router = http::router(AppState {
+            store: store.clone(),
+            ingest,
+            public_url: config.public_url.into(),
+            client_secret: config.client_secret,
+            signature_policy: config.signature_policy,
+            webhook_max_body: config.webhook_max_body,
+        });
+        Ok(Self {
+            router,
+            store,
+            backlog,
+            writer,
+        })
+    }
+
+    /// Serves until `shutdown` is cancelled; then finishes in-flight requests, commits what
+    /// is queued (everything answered `200` is on disk) and stops background work.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let tasks = TaskTracker::new();
+        tasks.spawn(
+            refresh_backlog(self.store.clone(), self.backlog.clone(), shutdown.clone())
+                .instrument(tracing::info_span!("backlog")),
+        );
+        let addr = listener.local_addr()?;
+        info!(addr = %addr, "listening");
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("serving HTTP")?;
+        self.writer.finish().await;
+        tasks.close();
+        tasks.wait().await;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+async fn refresh_backlog(
+    store: Arc<dyn Store>,
+    backlog: Arc<Backlog>,
+    shutdown: CancellationToken,
+) {
+    let mut every = tokio::time::interval(BACKLOG_REFRESH);
+    every.tick().await;
+    while shutdown.run_until_cancelled(every.tick()).await.is_some() {
+        backlog.refresh(store.as_ref()).await;
+    }
+}

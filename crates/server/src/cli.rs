@@ -1,0 +1,126 @@
+//! The `spoke` command line. Every `serve` setting is a flag and a `SPOKE_*` variable
+//! (DESIGN.md, Contracts); secrets are variables only, since arguments show up in
+//! process lists.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spoke",
+    version,
+    about = "Multi-tenant backend for HubSpot Marketplace apps"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the webhook receiver and health endpoints.
+    Serve(ServeArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://path` (the embedded default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "SPOKE_DATABASE_URL",
+        default_value = "sqlite://data/spoke.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Connections in the database pool.
+    #[arg(long, env = "SPOKE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on; port 0 picks a free one (the `listening` log line names it).
+    #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The URL HubSpot calls, past any proxy: scheme, host, optional path prefix. Signature
+    /// v3 covers it, so it must match the app's webhook target URL.
+    #[arg(long, env = "SPOKE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest webhook body accepted, in bytes (suffixes KiB and MiB allowed).
+    #[arg(long, env = "SPOKE_WEBHOOK_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    pub webhook_max_body: usize,
+    /// Accept v1/v2 signatures when a delivery carries no v3 headers (no replay protection).
+    #[arg(long, env = "SPOKE_WEBHOOK_LEGACY_SIGNATURES")]
+    pub webhook_legacy_signatures: bool,
+    /// Pending inbox events above which deliveries get `503` until workers catch up.
+    #[arg(long, env = "SPOKE_INBOX_MAX_BACKLOG", default_value_t = 1_000_000)]
+    pub inbox_max_backlog: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info,spoke_server=debug`).
+    #[arg(long, global = true, env = "SPOKE_LOG", default_value = "info")]
+    pub log: String,
+    /// `text` for people, `json` for log pipelines.
+    #[arg(long, global = true, env = "SPOKE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parses `1048576`, `512KiB` or `1MiB` into bytes.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let value: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size"))?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1024,
+        "MiB" | "M" => 1024 * 1024,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use bytes, KiB or MiB)"
+            ))
+        }
+    };
+    value
+        .checked_mul(factor)
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(|| format!("`{text}` is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_bytes_and_binary_suffixes() {
+        assert_eq!(parse_size("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_size("512KiB"), Ok(524_288));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1GB").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

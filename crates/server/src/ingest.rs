@@ -1,0 +1,217 @@
+//! Group commit: many concurrent deliveries share one database transaction.
+//!
+//! Handlers hand their events to [`Ingest::submit`] and wait for the verdict. One writer
+//! task takes whatever has queued up while the previous commit was running and stores it
+//! with one [`Inbox::append`] (one commit, one fsync), so the cost of durability is paid
+//! once per group instead of once per request, with no timer adding latency when idle.
+//! Admission control refuses work (`503`, HubSpot retries) when the queue or the inbox
+//! backlog is over its limit, and a wait longer than [`ACK_BUDGET`] is refused too, so
+//! HubSpot hears "retry" rather than a timeout.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{AppendOutcome, Inbox, NewEvent, StoreError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// How long a delivery may wait for its commit. HubSpot gives up after 5 s; answering
+/// `503` before that keeps the failure ours to describe and leaves room for the network.
+pub const ACK_BUDGET: Duration = Duration::from_secs(4);
+
+/// Most events one commit carries; more wait for the next group. Bounds transaction size
+/// (and PostgreSQL's array parameters) while still amortising the fsync.
+const MAX_GROUP_EVENTS: usize = 5_000;
+
+/// Deliveries that may wait for the writer before new ones are refused outright.
+const QUEUE_CAPACITY: usize = 4_096;
+
+/// How often the backlog estimate is re-read from the database, which also sees events
+/// that other instances stored or workers finished.
+pub const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
+
+/// Why a delivery was not made durable; each means "answer 503 so HubSpot retries",
+/// except `Failed`, a fault of ours. The store's own error is logged once by the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error("storage unavailable")]
+    Unavailable,
+    #[error("storage failed")]
+    Failed,
+    #[error("inbox backlog is full")]
+    BacklogFull,
+    #[error("storage did not confirm in time")]
+    TimedOut,
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl From<&StoreError> for IngestError {
+    fn from(error: &StoreError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable
+        } else {
+            Self::Failed
+        }
+    }
+}
+
+struct Job {
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<AppendOutcome, IngestError>>,
+}
+
+/// An estimate of the inbox's pending events, for admission control: re-read from the
+/// database now and then, and raised by every commit in between.
+#[derive(Debug)]
+pub struct Backlog {
+    limit: u64,
+    pending: AtomicU64,
+}
+
+impl Backlog {
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            pending: AtomicU64::new(0),
+        }
+    }
+
+    fn admits(&self, events: usize) -> bool {
+        self.pending.load(Ordering::Relaxed) + events as u64 <= self.limit
+    }
+
+    fn add(&self, stored: u64) {
+        self.pending.fetch_add(stored, Ordering::Relaxed);
+    }
+
+    /// Re-reads the pending count from the store; keeps the old estimate on failure.
+    pub async fn refresh(&self, inbox: &dyn Inbox) {
+        match inbox.pending_count().await {
+            Ok(count) => self.pending.store(count, Ordering::Relaxed),
+            Err(error) => warn!(error = %error, "could not read the inbox backlog"),
+        }
+    }
+
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+}
+
+/// The sending side of group commit; cheap to clone into every handler.
+#[derive(Clone, Debug)]
+pub struct Ingest {
+    jobs: mpsc::Sender<Job>,
+    backlog: Arc<Backlog>,
+}
+
+/// Owns the writer task; [`Writer::finish`] lets it drain and waits for it.
+#[derive(Debug)]
+pub struct Writer {
+    closing: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("events", &self.events.len())
+            .finish()
+    }
+}
+
+impl Ingest {
+    /// Starts the writer. Everything submitted before [`Writer::finish`] returns is answered.
+    pub fn start(inbox: Arc<dyn Inbox>, backlog: Arc<Backlog>) -> (Self, Writer) {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let closing = CancellationToken::new();
+        let task = tokio::spawn(write_groups(inbox, queue, backlog.clone(), closing.clone()));
+        (Self { jobs, backlog }, Writer { closing, task })
+    }
+
+    /// Makes a delivery's events durable. `Ok` means committed: only then may the caller
+    /// acknowledge the delivery.
+    pub async fn submit(&self, events: Vec<NewEvent>) -> Result<AppendOutcome, IngestError> {
+        if !self.backlog.admits(events.len()) {
+            return Err(IngestError::BacklogFull);
+        }
+        let (reply, verdict) = oneshot::channel();
+        self.jobs
+            .try_send(Job { events, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => IngestError::BacklogFull,
+                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+            })?;
+        match tokio::time::timeout(ACK_BUDGET, verdict).await {
+            Err(_) => Err(IngestError::TimedOut),
+            Ok(Err(_)) => Err(IngestError::ShuttingDown),
+            Ok(Ok(result)) => result,
+        }
+    }
+}
+
+impl Writer {
+    /// Stops taking new deliveries, commits the ones already queued, and waits.
+    pub async fn finish(self) {
+        self.closing.cancel();
+        if let Err(error) = self.task.await {
+            warn!(error = %error, "ingest writer ended abnormally");
+        }
+    }
+}
+
+async fn write_groups(
+    inbox: Arc<dyn Inbox>,
+    mut queue: mpsc::Receiver<Job>,
+    backlog: Arc<Backlog>,
+    closing: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            job = queue.recv() => job,
+            () = closing.cancelled() => {
+                queue.close();
+                queue.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        let mut group = vec![first];
+        let mut events = group[0].events.len();
+        while events < MAX_GROUP_EVENTS {
+            match queue.try_recv() {
+                Ok(job) => {
+                    events += job.events.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(inbox.as_ref(), group, &backlog).await;
+    }
+}
+
+async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
+    let (deliveries, replies): (Vec<_>, Vec<_>) =
+        group.into_iter().map(|j| (j.events, j.reply)).unzip();
+    match inbox.append(&deliveries).await {
+        Ok(outcomes) => {
+            let stored: u64 = outcomes.iter().map(|o| u64::from(o.stored)).sum();
+            backlog.add(stored);
+            debug!(deliveries = deliveries.len(), stored, "group committed");
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            warn!(error = ?error, deliveries = deliveries.len(), "group commit failed");
+            let verdict = IngestError::from(&error);
+            for reply in replies {
+                let _ = reply.send(Err(verdict));
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The `spoke` server: HubSpot webhook receiver with a durable inbox.
+//!
+//! [`App::build`] wires configuration, storage and the HTTP routes; [`App::run`] serves on
+//! a listener until a cancellation token fires. `main.rs` only parses the command line.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod receiver;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

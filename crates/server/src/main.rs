@@ -1,0 +1,67 @@
+//! `spoke`: parse the command line, set up logging, run the command, exit non-zero with a
+//! readable message when anything fails.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use spoke_server::cli::{Cli, Command};
+use spoke_server::config::{check_unknown_variables, Config, DatabaseConfig};
+use spoke_server::{app, telemetry, App};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = telemetry::init(&cli.log) {
+        eprintln!("spoke: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "spoke stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    check_unknown_variables(std::env::vars().map(|(name, _)| name))?;
+    match command {
+        Command::Serve(args) => {
+            let config = Config::from_args(&args, |name| std::env::var(name).ok())?;
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("SPOKE_LISTEN: cannot listen on {}", config.listen))?;
+            let app = App::build(config).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            app.run(listener, shutdown).await
+        }
+        Command::Migrate(args) => {
+            app::open_store(&DatabaseConfig::from_args(&args)).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+    }
+}
+
+/// SIGTERM (orchestrators) or Ctrl-C starts a graceful shutdown.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler cannot fail on Unix");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}
