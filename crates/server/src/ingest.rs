@@ -215,3 +215,180 @@ async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use store::EventKey;
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// An inbox that records each commit's deliveries and can hold the first commit open.
+    #[derive(Default)]
+    struct GatedInbox {
+        groups: Mutex<Vec<usize>>,
+        started: Notify,
+        release: Notify,
+        hold_first: bool,
+        fail_with: Option<fn() -> StoreError>,
+    }
+
+    #[async_trait]
+    impl Inbox for GatedInbox {
+        async fn append(
+            &self,
+            deliveries: &[Vec<NewEvent>],
+        ) -> Result<Vec<AppendOutcome>, StoreError> {
+            let first = {
+                let mut groups = self.groups.lock().expect("lock");
+                groups.push(deliveries.len());
+                groups.len() == 1
+            };
+            if first && self.hold_first {
+                self.started.notify_one();
+                self.release.notified().await;
+            }
+            if let Some(error) = self.fail_with {
+                return Err(error());
+            }
+            Ok(deliveries
+                .iter()
+                .map(|d| AppendOutcome {
+                    stored: d.len() as u32,
+                    duplicates: 0,
+                })
+                .collect())
+        }
+
+        async fn pending_count(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn events(n: i64) -> Vec<NewEvent> {
+        (0..n)
+            .map(|i| NewEvent {
+                key: EventKey {
+                    portal_id: 1,
+                    subscription_id: 1,
+                    event_id: i,
+                    object_id: i,
+                    occurred_at: 0,
+                },
+                subscription_type: "contact.creation".into(),
+                app_id: None,
+                attempt_number: 0,
+                payload: "{}".into(),
+            })
+            .collect()
+    }
+
+    /// Yields until `ready` holds; the tasks it waits for run on this runtime.
+    async fn until(ready: impl Fn() -> bool) {
+        while !ready() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn deliveries_arriving_during_a_commit_share_the_next_one() {
+        let inbox = Arc::new(GatedInbox {
+            hold_first: true,
+            ..Default::default()
+        });
+        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+
+        let first = tokio::spawn({
+            let ingest = ingest.clone();
+            async move { ingest.submit(events(1)).await }
+        });
+        inbox.started.notified().await;
+        let waiting: Vec<_> = (0..10)
+            .map(|_| {
+                let ingest = ingest.clone();
+                tokio::spawn(async move { ingest.submit(events(3)).await })
+            })
+            .collect();
+        until(|| ingest.jobs.capacity() == QUEUE_CAPACITY - 10).await;
+        inbox.release.notify_one();
+
+        assert_eq!(first.await.expect("task").expect("stored").stored, 1);
+        for delivery in waiting {
+            assert_eq!(delivery.await.expect("task").expect("stored").stored, 3);
+        }
+        assert_eq!(*inbox.groups.lock().expect("lock"), vec![1, 10]);
+        writer.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_every_delivery_in_it_with_the_right_class() {
+        let unavailable = Arc::new(GatedInbox {
+            fail_with: Some(|| StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+            ..Default::default()
+        });
+        let (ingest, writer) = Ingest::start(unavailable, Arc::new(Backlog::new(1_000)));
+        assert_eq!(
+            ingest.submit(events(2)).await,
+            Err(IngestError::Unavailable)
+        );
+        writer.finish().await;
+
+        let broken = Arc::new(GatedInbox {
+            fail_with: Some(|| StoreError::Other(sqlx::Error::RowNotFound)),
+            ..Default::default()
+        });
+        let (ingest, writer) = Ingest::start(broken, Arc::new(Backlog::new(1_000)));
+        assert_eq!(ingest.submit(events(2)).await, Err(IngestError::Failed));
+        writer.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_refuses_before_anything_is_written() {
+        let inbox = Arc::new(GatedInbox::default());
+        let backlog = Arc::new(Backlog::new(5));
+        let (ingest, writer) = Ingest::start(inbox.clone(), backlog.clone());
+
+        assert_eq!(ingest.submit(events(4)).await.map(|o| o.stored), Ok(4));
+        assert_eq!(backlog.pending(), 4);
+        assert_eq!(
+            ingest.submit(events(2)).await,
+            Err(IngestError::BacklogFull)
+        );
+        assert_eq!(ingest.submit(events(1)).await.map(|o| o.stored), Ok(1));
+        assert_eq!(*inbox.groups.lock().expect("lock"), vec![1, 1]);
+        writer.finish().await;
+    }
+
+    #[tokio::test]
+    async fn finishing_commits_what_is_queued_and_refuses_what_comes_after() {
+        let inbox = Arc::new(GatedInbox {
+            hold_first: true,
+            ..Default::default()
+        });
+        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+        let first = tokio::spawn({
+            let ingest = ingest.clone();
+            async move { ingest.submit(events(1)).await }
+        });
+        inbox.started.notified().await;
+        let queued = tokio::spawn({
+            let ingest = ingest.clone();
+            async move { ingest.submit(events(2)).await }
+        });
+        until(|| ingest.jobs.capacity() == QUEUE_CAPACITY - 1).await;
+
+        let finishing = tokio::spawn(writer.finish());
+        inbox.release.notify_one();
+        finishing.await.expect("writer finishes");
+
+        assert_eq!(first.await.expect("task").map(|o| o.stored), Ok(1));
+        assert_eq!(queued.await.expect("task").map(|o| o.stored), Ok(2));
+        assert_eq!(
+            ingest.submit(events(1)).await,
+            Err(IngestError::ShuttingDown)
+        );
+    }
+}

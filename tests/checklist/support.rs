@@ -1,0 +1,370 @@
+//! Runs the real `spoke` binary for the checklist suite and talks to it like HubSpot does.
+//!
+//! The binary is `target/<profile>/spoke`, one level above this test executable;
+//! `scripts/test.sh` builds it first. Each spoke listens on a free port (`SPOKE_LISTEN`
+//! port 0) and logs JSON; the harness reads the `listening` event to learn the address.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hubspot::signature::{sign_v1, sign_v3, ClientSecret};
+use serde_json::{json, Value};
+use spoke_store::testing::TestDb;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+/// The app's client secret in every test.
+pub const SECRET: &str = "checklist-client-secret-5e1d0c9b";
+/// The URL HubSpot calls, as if a proxy sat in front of spoke: signatures cover it.
+pub const PUBLIC_URL: &str = "https://hooks.spoke.test";
+pub const WEBHOOK_PATH: &str = "/webhooks/hubspot";
+
+static NEXT_EVENT_ID: AtomicI64 = AtomicI64::new(1);
+
+/// A fresh event id, unique within this test run.
+pub fn next_event_id() -> i64 {
+    NEXT_EVENT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// A `contact.propertyChange` event as HubSpot sends it.
+pub fn event(portal_id: i64, event_id: i64, attempt: i64) -> Value {
+    json!({
+        "eventId": event_id, "subscriptionId": 4001, "portalId": portal_id, "appId": 54321,
+        "occurredAt": 1_735_689_599_000_i64 + event_id, "subscriptionType": "contact.propertyChange",
+        "attemptNumber": attempt, "objectId": 1_000_000 + event_id, "propertyName": "firstname",
+        "propertyValue": "Zoë", "changeSource": "CRM_UI"
+    })
+}
+
+/// `n` new events for one portal.
+pub fn batch(portal_id: i64, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|_| event(portal_id, next_event_id(), 0))
+        .collect()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh (or cargo build --bin {name}) first",
+        path.display()
+    );
+    path
+}
+
+/// A running `spoke serve`, killed when dropped.
+pub struct Spoke {
+    child: Child,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    logs: Arc<Mutex<Vec<String>>>,
+    reader: JoinHandle<()>,
+}
+
+impl Spoke {
+    /// Starts spoke on `database_url` with extra `SPOKE_*` settings and waits until ready.
+    pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            ("SPOKE_LISTEN", "127.0.0.1:0"),
+            ("SPOKE_DATABASE_URL", database_url),
+            ("SPOKE_DATABASE_MAX_CONNECTIONS", "4"),
+            ("SPOKE_PUBLIC_URL", PUBLIC_URL),
+            ("SPOKE_HUBSPOT_CLIENT_SECRET", SECRET),
+            ("SPOKE_LOG_FORMAT", "json"),
+            ("SPOKE_LOG", "info"),
+        ]);
+        env.extend(settings.iter().copied());
+        let mut child = Command::new(binary("spoke"))
+            .arg("serve")
+            .env_clear()
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn spoke");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("spoke logs `listening` within 30 s")
+                .expect("read stdout")
+                .unwrap_or_else(|| {
+                    panic!(
+                        "spoke exited before listening; log: {:?}",
+                        logs.lock().unwrap()
+                    )
+                });
+            logs.lock().unwrap().push(line.clone());
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "listening" {
+                break entry["addr"]
+                    .as_str()
+                    .expect("addr field")
+                    .parse()
+                    .expect("socket address");
+            }
+        };
+        let reader = tokio::spawn({
+            let logs = logs.clone();
+            async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    logs.lock().unwrap().push(line);
+                }
+            }
+        });
+        let spoke = Self {
+            child,
+            addr,
+            http: reqwest::Client::new(),
+            logs,
+            reader,
+        };
+        spoke.wait_ready().await;
+        spoke
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("spoke never became ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Something that delivers to this spoke from another task, outliving a borrow of it.
+    pub fn deliverer(&self) -> Deliverer {
+        Deliverer {
+            http: self.http.clone(),
+            url: self.url(WEBHOOK_PATH),
+        }
+    }
+
+    /// POSTs `body` to the webhook endpoint signed with v3 at `timestamp`.
+    pub async fn post_signed_at(&self, body: &[u8], timestamp: i64) -> reqwest::Response {
+        self.deliverer()
+            .post_signed_at(body, timestamp)
+            .await
+            .expect("spoke answers")
+    }
+
+    /// A delivery as HubSpot makes it: the events, freshly signed with v3.
+    pub async fn deliver(&self, events: &[Value]) -> reqwest::Response {
+        self.deliverer()
+            .deliver(events)
+            .await
+            .expect("spoke answers")
+    }
+
+    /// A delivery signed only with v1, as older HubSpot sources do.
+    pub async fn deliver_v1(&self, events: &[Value]) -> reqwest::Response {
+        let body = serde_json::to_vec(events).expect("json");
+        let signature = sign_v1(&ClientSecret::new(SECRET), &body);
+        self.post_with(
+            body,
+            &[
+                ("X-HubSpot-Signature", &signature),
+                ("X-HubSpot-Signature-Version", "v1"),
+            ],
+        )
+        .await
+    }
+
+    pub async fn post_with(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url(WEBHOOK_PATH))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("spoke answers")
+    }
+
+    /// Everything spoke logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub async fn kill_9(mut self) {
+        self.child.kill().await.expect("kill -9");
+    }
+
+    /// SIGTERM, then the exit status once spoke has shut down.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("spoke stops within 30 s of SIGTERM")
+            .expect("wait");
+        let _ = (&mut self.reader).await;
+        status
+    }
+}
+
+/// Sends signed deliveries to one spoke; connection errors are returned, not panicked on.
+#[derive(Clone)]
+pub struct Deliverer {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Deliverer {
+    pub async fn post_signed_at(
+        &self,
+        body: &[u8],
+        timestamp: i64,
+    ) -> reqwest::Result<reqwest::Response> {
+        let ts = timestamp.to_string();
+        let signature = sign_v3(
+            &ClientSecret::new(SECRET),
+            "POST",
+            &public_webhook_url(),
+            body,
+            &ts,
+        );
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("X-HubSpot-Signature-v3", signature)
+            .header("X-HubSpot-Request-Timestamp", ts)
+            .body(body.to_vec())
+            .send()
+            .await
+    }
+
+    pub async fn deliver(&self, events: &[Value]) -> reqwest::Result<reqwest::Response> {
+        self.post_signed_at(&serde_json::to_vec(events).expect("json"), now_ms())
+            .await
+    }
+}
+
+impl Drop for Spoke {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+pub fn public_webhook_url() -> String {
+    format!("{PUBLIC_URL}{WEBHOOK_PATH}")
+}
+
+/// The inbox keys as `(portal, event id)`, straight from the database.
+pub async fn stored_ids(db: &TestDb) -> Vec<(i64, i64)> {
+    db.inbox_keys()
+        .await
+        .into_iter()
+        .map(|k| (k.portal_id, k.event_id))
+        .collect()
+}
+
+/// `(portal, event id)` of each event.
+pub fn ids(events: &[Value]) -> Vec<(i64, i64)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["portalId"].as_i64().expect("portalId"),
+                e["eventId"].as_i64().expect("eventId"),
+            )
+        })
+        .collect()
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new
+/// ones refused) and restore, to stage a database outage for one spoke only.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<Mutex<bool>>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    acceptor: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let up = Arc::new(Mutex::new(true));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let acceptor = tokio::spawn({
+            let (up, links) = (up.clone(), links.clone());
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !*up.lock().unwrap() {
+                        continue; // dropped: the connection closes at once
+                    }
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    links.lock().unwrap().push(link);
+                }
+            }
+        });
+        Self {
+            addr,
+            up,
+            links,
+            acceptor,
+        }
+    }
+
+    pub fn cut(&self) {
+        *self.up.lock().unwrap() = false;
+        self.links
+            .lock()
+            .unwrap()
+            .drain(..)
+            .for_each(|link| link.abort());
+    }
+
+    pub fn restore(&self) {
+        *self.up.lock().unwrap() = true;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.acceptor.abort();
+    }
+}
