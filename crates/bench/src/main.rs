@@ -1,1 +1,253 @@
-fn main() {}
+//! `spoke-bench`: what `scripts/bench.sh` runs.
+//!
+//! - `bare`: an axum server whose webhook route reads the body and answers 200, doing
+//!   nothing else: the ceiling of the HTTP stack on this machine.
+//! - `ingest`: signed deliveries of N events each (fresh v3 signature and unique event ids
+//!   per request) from many connections, closed-loop (saturation) or at a fixed rate
+//!   (latency under load, measured from each request's scheduled time so that a stalled
+//!   server cannot hide its queueing). Prints one JSON line of results.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use axum::routing::post;
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use hubspot::signature::{sign_v3, ClientSecret};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spoke-bench",
+    about = "Load generator and baseline for spoke's benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a do-nothing webhook endpoint; prints `listening <addr>`.
+    Bare {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Drive signed deliveries at a webhook endpoint.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct IngestArgs {
+    /// Where to send, e.g. http://127.0.0.1:8080/webhooks/hubspot.
+    #[arg(long)]
+    url: String,
+    /// The URL the signature covers (the target's SPOKE_PUBLIC_URL plus the path).
+    #[arg(long)]
+    signed_url: String,
+    /// The app's client secret, shared with the target.
+    #[arg(long, env = "BENCH_CLIENT_SECRET")]
+    secret: String,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    #[arg(long, default_value_t = 10)]
+    events: usize,
+    /// Seconds of measurement (after a one-second warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Deliveries per second in total; unset means as fast as answers come (saturation).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Worker threads of the load generator.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// First portal id; each connection uses its own portal.
+    #[arg(long, default_value_t = 1)]
+    portal_base: i64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bare { listen } => tokio::runtime::Runtime::new()?.block_on(bare(listen)),
+        Command::Ingest(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads)
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(ingest(args))?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
+    async fn accept(_body: Bytes) -> &'static str {
+        "{}"
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("listening {}", listener.local_addr()?);
+    let app = axum::Router::new().route("/webhooks/hubspot", post(accept));
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// What one connection measured.
+struct Tally {
+    latency_us: Histogram<u64>,
+    ok: u64,
+    failed: u64,
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<serde_json::Value> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    let args = Arc::new(args);
+    let warm_up = Duration::from_secs(1);
+    let start = Instant::now();
+    let measure_from = start + warm_up;
+    let end = measure_from + Duration::from_secs(args.seconds);
+    let interval = args
+        .rate
+        .map(|r| Duration::from_secs_f64(args.connections as f64 / r));
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|c| {
+            let (http, args) = (http.clone(), args.clone());
+            // Spread the connections' schedules across one interval.
+            let offset = interval.map_or(Duration::ZERO, |i| {
+                i.mul_f64(c as f64 / args.connections as f64)
+            });
+            tokio::spawn(connection(
+                http,
+                args,
+                c as i64,
+                start + offset,
+                interval,
+                measure_from,
+                end,
+            ))
+        })
+        .collect();
+    let mut total = Tally {
+        latency_us: Histogram::new(3)?,
+        ok: 0,
+        failed: 0,
+    };
+    for task in tasks {
+        let tally = task.await.context("connection task")??;
+        total.latency_us.add(&tally.latency_us)?;
+        total.ok += tally.ok;
+        total.failed += tally.failed;
+    }
+    let seconds = args.seconds as f64;
+    let deliveries_per_s = total.ok as f64 / seconds;
+    let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    Ok(json!({
+        "connections": args.connections,
+        "events_per_delivery": args.events,
+        "target_rate": args.rate,
+        "deliveries": total.ok,
+        "failed": total.failed,
+        "deliveries_per_s": deliveries_per_s.round(),
+        "events_per_s": (deliveries_per_s * args.events as f64).round(),
+        "p50_ms": ms(0.50),
+        "p99_ms": ms(0.99),
+        "max_ms": total.latency_us.max() as f64 / 1000.0,
+    }))
+}
+
+async fn connection(
+    http: reqwest::Client,
+    args: Arc<IngestArgs>,
+    index: i64,
+    first: Instant,
+    interval: Option<Duration>,
+    measure_from: Instant,
+    end: Instant,
+) -> anyhow::Result<Tally> {
+    let secret = ClientSecret::new(args.secret.clone());
+    let portal = args.portal_base + index;
+    let mut tally = Tally {
+        latency_us: Histogram::new(3)?,
+        ok: 0,
+        failed: 0,
+    };
+    let mut next_event_id = index << 32;
+    let mut scheduled = first;
+    loop {
+        if interval.is_some() {
+            tokio::time::sleep_until(scheduled.into()).await;
+        } else {
+            scheduled = Instant::now();
+        }
+        if scheduled >= end {
+            return Ok(tally);
+        }
+        let body = delivery_body(portal, &mut next_event_id, args.events);
+        let timestamp = epoch_ms().to_string();
+        let signature = sign_v3(
+            &secret,
+            "POST",
+            &args.signed_url,
+            body.as_bytes(),
+            &timestamp,
+        );
+        let outcome = http
+            .post(&args.url)
+            .header("content-type", "application/json")
+            .header("x-hubspot-signature-v3", signature)
+            .header("x-hubspot-request-timestamp", timestamp)
+            .body(body)
+            .send()
+            .await;
+        let ok = match outcome {
+            Ok(response) => {
+                let ok = response.status().is_success();
+                let _ = response.bytes().await;
+                ok
+            }
+            Err(_) => false,
+        };
+        if scheduled >= measure_from {
+            if ok {
+                tally.ok += 1;
+                tally
+                    .latency_us
+                    .record(scheduled.elapsed().as_micros() as u64)?;
+            } else {
+                tally.failed += 1;
+            }
+        }
+        if let Some(interval) = interval {
+            scheduled += interval;
+        }
+    }
+}
+
+/// A JSON array of `n` `contact.propertyChange` events with fresh ids.
+fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize) -> String {
+    let occurred_at = epoch_ms();
+    let events: Vec<String> = (0..n)
+        .map(|_| {
+            *next_event_id += 1;
+            let id = *next_event_id;
+            format!(
+                r#"{{"eventId":{id},"subscriptionId":4001,"portalId":{portal},"appId":54321,"occurredAt":{occurred_at},"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":{},"propertyName":"lifecyclestage","propertyValue":"customer","changeSource":"CRM_UI"}}"#,
+                id % 1_000_000 + 1
+            )
+        })
+        .collect();
+    format!("[{}]", events.join(","))
+}
+
+fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use error::StoreError;
-pub use model::{AppendOutcome, EventKey, NewEvent};
+pub use model::{AppendOutcome, EventKey, EventKeyRow, NewEvent};
 
 /// The durable inbox of webhook events.
 #[async_trait]

@@ -1,5 +1,7 @@
 //! Engine-free values that cross the store's traits.
 
+use std::collections::HashSet;
+
 /// An event's identity: what stays the same when HubSpot redelivers it (reference §2.7).
 /// Parts HubSpot left out are 0, so the key stays comparable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -10,6 +12,22 @@ pub struct EventKey {
     pub object_id: i64,
     /// Epoch milliseconds.
     pub occurred_at: i64,
+}
+
+/// The key's columns in table order: `(portal_id, subscription_id, event_id, object_id,
+/// occurred_at)`, as both engines return them.
+pub type EventKeyRow = (i64, i64, i64, i64, i64);
+
+impl From<EventKeyRow> for EventKey {
+    fn from((portal_id, subscription_id, event_id, object_id, occurred_at): EventKeyRow) -> Self {
+        Self {
+            portal_id,
+            subscription_id,
+            event_id,
+            object_id,
+            occurred_at,
+        }
+    }
 }
 
 /// One event as received, ready to store.
@@ -33,11 +51,30 @@ pub struct AppendOutcome {
 }
 
 impl AppendOutcome {
-    pub(crate) fn count(&mut self, stored: bool) {
+    fn count(&mut self, stored: bool) {
         if stored {
             self.stored += 1;
         } else {
             self.duplicates += 1;
         }
+    }
+
+    /// Each delivery's outcome, given the keys the database reports as newly inserted. An
+    /// event whose key is not among them, or was claimed by an earlier copy in the same
+    /// group, is a redelivery.
+    pub(crate) fn attribute(
+        deliveries: &[Vec<NewEvent>],
+        mut new_keys: HashSet<EventKey>,
+    ) -> Vec<Self> {
+        deliveries
+            .iter()
+            .map(|delivery| {
+                let mut outcome = Self::default();
+                for event in delivery {
+                    outcome.count(new_keys.remove(&event.key));
+                }
+                outcome
+            })
+            .collect()
     }
 }

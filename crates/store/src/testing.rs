@@ -8,7 +8,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::{connect, ConnectOptions, Engine, EventKey, Store};
+use crate::{connect, ConnectOptions, Engine, EventKey, EventKeyRow, Store};
 
 /// A database that lives as long as the value: the directory or schema goes on drop.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ impl TestDb {
     pub async fn inbox_keys(&self) -> Vec<EventKey> {
         const KEYS: &str =
             "SELECT portal_id, subscription_id, event_id, object_id, occurred_at FROM inbox_events ORDER BY id";
-        let rows: Vec<(i64, i64, i64, i64, i64)> = match self.engine {
+        let rows: Vec<EventKeyRow> = match self.engine {
             Engine::Sqlite => {
                 let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
                 sqlx::query_as(KEYS)
@@ -97,17 +97,7 @@ impl TestDb {
                     .expect("read inbox")
             }
         };
-        rows.into_iter()
-            .map(
-                |(portal_id, subscription_id, event_id, object_id, occurred_at)| EventKey {
-                    portal_id,
-                    subscription_id,
-                    event_id,
-                    object_id,
-                    occurred_at,
-                },
-            )
-            .collect()
+        rows.into_iter().map(EventKey::from).collect()
     }
 
     /// One column of the inbox, in insertion order (e.g. `payload::text`, `attempt_number`).

@@ -157,8 +157,7 @@ async fn an_unknown_url_scheme_is_a_configuration_error() {
         &ConnectOptions::default(),
     )
     .await
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert!(matches!(err, StoreError::Config(_)));
     assert!(!err.to_string().contains("hunter2"));
 }

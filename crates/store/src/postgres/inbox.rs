@@ -1,14 +1,10 @@
 //! The inbox on PostgreSQL: a whole group commit is one `INSERT … SELECT FROM UNNEST`
-//! statement (one round trip, one commit). `RETURNING` names the keys that were new; an
-//! event whose key is not returned, or was returned for an earlier copy in the same group,
-//! is a redelivery.
-
-use std::collections::HashSet;
+//! statement (one round trip, one commit). `RETURNING` names the keys that were new.
 
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
+use crate::{AppendOutcome, EventKey, EventKeyRow, Inbox, NewEvent, StoreError};
 
 const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
     (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload) \
@@ -54,7 +50,7 @@ impl Inbox for PgStore {
     async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError> {
         let mut columns = Columns::default();
         deliveries.iter().flatten().for_each(|e| columns.push(e));
-        let returned: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(INSERT_EVENTS)
+        let returned: Vec<EventKeyRow> = sqlx::query_as(INSERT_EVENTS)
             .bind(columns.portal)
             .bind(columns.subscription)
             .bind(columns.event)
@@ -66,28 +62,10 @@ impl Inbox for PgStore {
             .bind(columns.payload)
             .fetch_all(&self.pool)
             .await?;
-        let mut new_keys: HashSet<EventKey> = returned
-            .into_iter()
-            .map(
-                |(portal_id, subscription_id, event_id, object_id, occurred_at)| EventKey {
-                    portal_id,
-                    subscription_id,
-                    event_id,
-                    object_id,
-                    occurred_at,
-                },
-            )
-            .collect();
-        Ok(deliveries
-            .iter()
-            .map(|delivery| {
-                let mut outcome = AppendOutcome::default();
-                for event in delivery {
-                    outcome.count(new_keys.remove(&event.key));
-                }
-                outcome
-            })
-            .collect())
+        Ok(AppendOutcome::attribute(
+            deliveries,
+            returned.into_iter().map(EventKey::from).collect(),
+        ))
     }
 
     async fn pending_count(&self) -> Result<u64, StoreError> {
