@@ -4,6 +4,8 @@
 #   scripts/bench.sh ingest    signed 10-event deliveries against a bare axum handler,
 #                              `spoke serve` on SQLite and `spoke serve` on PostgreSQL:
 #                              saturation throughput, then latency at half of saturation.
+#   scripts/bench.sh store     group commits straight into the inbox on both engines, no
+#                              HTTP: the storage path's own ceiling.
 #
 # Settings: BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (default 64),
 # BENCH_THREADS (load-generator threads, default 1), SPOKE_TEST_POSTGRES.
@@ -11,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what="${1:-}"
-[ "$what" = ingest ] || { echo "usage: scripts/bench.sh ingest" >&2; exit 2; }
+case "$what" in ingest|store) ;; *) echo "usage: scripts/bench.sh ingest|store" >&2; exit 2 ;; esac
 
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-64}"
@@ -33,6 +35,41 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Replaces (or appends) this benchmark's section of BENCHMARKS.md with its stdin.
+cat >"$work/section.py" <<'PY'
+import pathlib, re, sys
+name, section = sys.argv[1], sys.stdin.read().strip()
+start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+section = f"{start}\n{section}\n{end}"
+path = pathlib.Path("BENCHMARKS.md")
+text = path.read_text() if path.exists() else "# Benchmarks\n\nProduced by `scripts/bench.sh`; each section names its command.\n"
+pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
+path.write_text(text)
+print(section)
+PY
+write_section() { python3 "$work/section.py" "$1"; }
+
+machine() { echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"; }
+
+if [ "$what" = store ]; then
+  psql "$pg" -qc "CREATE SCHEMA $schema" >/dev/null
+  sqlite=$("$bin/spoke-bench" store --database-url "sqlite://$work/store.db")
+  postgres=$("$bin/spoke-bench" store --database-url "$pg?options[search_path]=$schema")
+  python3 - "$sqlite" "$postgres" "$(machine)" <<'PY' | write_section store
+import datetime, json, sys
+rows = {"SQLite (WAL, synchronous=FULL)": json.loads(sys.argv[1]), "PostgreSQL": json.loads(sys.argv[2])}
+print("## Store: group commits without HTTP\n")
+print(f"Command: `scripts/bench.sh store`, run {datetime.date.today().isoformat()} on {sys.argv[3]}, release build. "
+      "300 group commits of 32 deliveries × 10 events each (the group size `ingest` produces with 64 connections), "
+      "straight into `Inbox::append`: the storage path's ceiling, with the whole machine to itself.\n")
+print("| engine | events/s | µs per event | ms per commit |\n|---|---:|---:|---:|")
+for name, r in rows.items():
+    print(f"| {name} | {r['events_per_s']:.0f} | {r['us_per_event']:.2f} | {r['ms_per_commit']:.2f} |")
+PY
+  exit 0
+fi
+
 # Waits for a process's first line matching $2 in file $1 and prints the address in it.
 address_from() {
   for _ in $(seq 1 300); do
@@ -45,10 +82,11 @@ address_from() {
   echo "no address in $1:" >&2; cat "$1" >&2; exit 1
 }
 
+# Servers start in this shell (not in a $(…) subshell), so cleanup knows their pids.
 start_bare() {
   "$bin/spoke-bench" bare >"$work/bare.out" 2>&1 &
   pids+=($!)
-  address_from "$work/bare.out" 'listening [0-9.:]+'
+  addr=$(address_from "$work/bare.out" 'listening [0-9.:]+')
 }
 
 start_spoke() { # $1: database URL, $2: log file
@@ -57,8 +95,10 @@ start_spoke() { # $1: database URL, $2: log file
   SPOKE_DATABASE_URL="$1" SPOKE_INBOX_MAX_BACKLOG=1000000000 \
     "$bin/spoke" serve >"$2" 2>&1 &
   pids+=($!)
-  address_from "$2" '"addr":"[0-9.:]+"'
+  addr=$(address_from "$2" '"addr":"[0-9.:]+"')
 }
+
+stop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; }
 
 drive() { # $1: address, $2: label, then extra flags
   local addr="$1" label="$2"; shift 2
@@ -79,55 +119,45 @@ measure() { # $1: address, $2: label: saturation, then half of it
 }
 
 echo "bare axum handler" >&2
-measure "$(start_bare)" bare
+start_bare
+measure "$addr" bare
+stop_last
 
 echo "spoke on SQLite" >&2
-measure "$(start_spoke "sqlite://$work/spoke.db" "$work/sqlite.log")" sqlite
+start_spoke "sqlite://$work/spoke.db" "$work/sqlite.log"
+measure "$addr" sqlite
+stop_last
 
 echo "spoke on PostgreSQL" >&2
 psql "$pg" -qc "CREATE SCHEMA $schema" >/dev/null
-measure "$(start_spoke "$pg?options[search_path]=$schema" "$work/pg.log")" postgres
+start_spoke "$pg?options[search_path]=$schema" "$work/pg.log"
+measure "$addr" postgres
+stop_last
 
-python3 - "$work/results.jsonl" "$seconds" "$connections" "$threads" <<'PY'
-import json, pathlib, platform, re, subprocess, sys, datetime
+python3 - "$work/results.jsonl" "$seconds" "$connections" "$threads" "$(machine)" <<'PY' | write_section ingest
+import datetime, json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-seconds, connections, threads = sys.argv[2:5]
+seconds, connections, threads, machine = sys.argv[2:6]
 by = {}
 for r in rows:
     by.setdefault(r["label"], []).append(r)
 bare = by["bare"][0]["deliveries_per_s"]
 names = {"bare": "bare axum handler (ceiling)", "sqlite": "spoke serve, SQLite", "postgres": "spoke serve, PostgreSQL"}
 target = {"bare": "", "sqlite": "≥ 50%", "postgres": "≥ 30%"}
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-lines = [
-    "<!-- bench:ingest:start -->",
-    "## Ingest: signed 10-event deliveries",
-    "",
-    f"Command: `scripts/bench.sh ingest` (BENCH_SECONDS={seconds}, BENCH_CONNECTIONS={connections}, BENCH_THREADS={threads}), "
-    f"run {datetime.date.today().isoformat()} on {subprocess.getoutput('nproc')} cores ({cpu}), release build. "
-    "The load generator shares the machine with the server under test; every delivery carries a fresh v3 "
-    "signature and new event ids, and spoke answers 200 only after the group commit that holds it "
-    "(SQLite WAL with synchronous=FULL; PostgreSQL default synchronous_commit).",
-    "",
-    "| target | deliveries/s | events/s | vs bare | target | p50 ms | p99 ms | at half rate: p50 ms | p99 ms |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-]
+print("## Ingest: signed 10-event deliveries\n")
+print(f"Command: `scripts/bench.sh ingest` (BENCH_SECONDS={seconds}, BENCH_CONNECTIONS={connections}, BENCH_THREADS={threads}), "
+      f"run {datetime.date.today().isoformat()} on {machine}, release build. "
+      "The load generator shares the machine with the server under test; every delivery carries a fresh v3 "
+      "signature and new event ids, and spoke answers 200 only after the group commit that holds it "
+      "(SQLite WAL with synchronous=FULL; PostgreSQL default synchronous_commit).\n")
+print("| target | deliveries/s | events/s | vs bare | target | p50 ms | p99 ms | at half rate: p50 ms | p99 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for label in ["bare", "sqlite", "postgres"]:
     sat, half = by[label][0], by[label][1]
-    ratio = f"{100 * sat['deliveries_per_s'] / bare:.0f}%"
-    lines.append(
-        f"| {names[label]} | {sat['deliveries_per_s']:.0f} | {sat['events_per_s']:.0f} | {ratio} | {target[label]} "
-        f"| {sat['p50_ms']:.2f} | {sat['p99_ms']:.2f} | {half['p50_ms']:.2f} | {half['p99_ms']:.2f} |"
-    )
+    print(f"| {names[label]} | {sat['deliveries_per_s']:.0f} | {sat['events_per_s']:.0f} | "
+          f"{100 * sat['deliveries_per_s'] / bare:.0f}% | {target[label]} | {sat['p50_ms']:.2f} | {sat['p99_ms']:.2f} "
+          f"| {half['p50_ms']:.2f} | {half['p99_ms']:.2f} |")
 failed = sum(r["failed"] for r in rows)
-lines += ["", f"Failed deliveries across all runs: {failed}. Half rate = half of that target's own saturation rate, open loop, "
-          "latency measured from each request's scheduled send time (p99 target at half rate: under 10 ms).",
-          "<!-- bench:ingest:end -->"]
-section = "\n".join(lines)
-path = pathlib.Path("BENCHMARKS.md")
-text = path.read_text() if path.exists() else "# Benchmarks\n\nProduced by `scripts/bench.sh`; each section names its command.\n"
-pattern = re.compile(r"<!-- bench:ingest:start -->.*?<!-- bench:ingest:end -->", re.S)
-text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-path.write_text(text)
-print(section)
+print(f"\nFailed deliveries across all runs: {failed}. Half rate = half of that target's own saturation rate, open loop, "
+      "latency measured from each request's scheduled send time (p99 target at half rate: under 10 ms).")
 PY

@@ -12,7 +12,7 @@ CREATE TABLE inbox_events (
     subscription_type TEXT        NOT NULL,
     app_id            BIGINT,
     attempt_number    INTEGER     NOT NULL,       -- attemptNumber of the delivery that stored it
-    payload           JSONB       NOT NULL,       -- the event's JSON, unknown fields included
+    payload           JSON        NOT NULL,       -- the event exactly as sent (validated, not re-encoded)
     state             TEXT        NOT NULL DEFAULT 'pending',
     received_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (portal_id, subscription_id, event_id, object_id, occurred_at)

@@ -14,7 +14,7 @@ CREATE TABLE inbox_events (
     attempt_number    INTEGER NOT NULL,           -- attemptNumber of the delivery that stored it
     payload           TEXT    NOT NULL,           -- the event's raw JSON, unknown fields included
     state             TEXT    NOT NULL DEFAULT 'pending',
-    received_at       INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
+    received_at       INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)), -- epoch ms
     UNIQUE (portal_id, subscription_id, event_id, object_id, occurred_at)
 );
 

@@ -6,6 +6,8 @@
 //!   per request) from many connections, closed-loop (saturation) or at a fixed rate
 //!   (latency under load, measured from each request's scheduled time so that a stalled
 //!   server cannot hide its queueing). Prints one JSON line of results.
+//! - `store`: group commits straight into the inbox, without HTTP: what the database path
+//!   alone sustains, to tell storage cost from the rest of the request path.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -39,6 +41,19 @@ enum Command {
     },
     /// Drive signed deliveries at a webhook endpoint.
     Ingest(IngestArgs),
+    /// Append groups of deliveries to an inbox directly; prints one JSON line.
+    Store {
+        /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 300)]
+        groups: usize,
+        /// Deliveries per group commit (64 connections produced about 32 in `ingest`).
+        #[arg(long, default_value_t = 32)]
+        deliveries: usize,
+        #[arg(long, default_value_t = 10)]
+        events: usize,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -74,6 +89,21 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bare { listen } => tokio::runtime::Runtime::new()?.block_on(bare(listen)),
+        Command::Store {
+            database_url,
+            groups,
+            deliveries,
+            events,
+        } => {
+            let report = tokio::runtime::Runtime::new()?.block_on(store_appends(
+                &database_url,
+                groups,
+                deliveries,
+                events,
+            ))?;
+            println!("{report}");
+            Ok(())
+        }
         Command::Ingest(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads)
@@ -227,6 +257,65 @@ async fn connection(
         if let Some(interval) = interval {
             scheduled += interval;
         }
+    }
+}
+
+async fn store_appends(
+    url: &str,
+    groups: usize,
+    deliveries: usize,
+    events: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let store = store::connect(
+        &secrecy::SecretString::from(url.to_owned()),
+        &store::ConnectOptions::default(),
+    )
+    .await?;
+    store.migrate().await?;
+    let mut next_event_id = epoch_ms() << 8;
+    let mut spent = Duration::ZERO;
+    for _ in 0..groups {
+        let group: Vec<Vec<store::NewEvent>> = (0..deliveries)
+            .map(|d| {
+                let body = delivery_body(d as i64 + 1, &mut next_event_id, events);
+                let parsed: Vec<&serde_json::value::RawValue> =
+                    serde_json::from_str(&body).expect("own JSON");
+                parsed
+                    .into_iter()
+                    .map(|raw| inbox_event(raw.get()))
+                    .collect()
+            })
+            .collect();
+        let started = Instant::now();
+        store.append(&group).await?;
+        spent += started.elapsed();
+    }
+    let total = (groups * deliveries * events) as f64;
+    Ok(json!({
+        "groups": groups,
+        "events_per_group": deliveries * events,
+        "events_per_s": (total / spent.as_secs_f64()).round(),
+        "us_per_event": (spent.as_secs_f64() * 1e6 / total * 100.0).round() / 100.0,
+        "ms_per_commit": (spent.as_secs_f64() * 1e3 / groups as f64 * 100.0).round() / 100.0,
+    }))
+}
+
+/// The inbox row of one event of [`delivery_body`].
+fn inbox_event(raw: &str) -> store::NewEvent {
+    let v: serde_json::Value = serde_json::from_str(raw).expect("own JSON");
+    let int = |field: &str| v[field].as_i64().expect("integer field");
+    store::NewEvent {
+        key: store::EventKey {
+            portal_id: int("portalId"),
+            subscription_id: int("subscriptionId"),
+            event_id: int("eventId"),
+            object_id: int("objectId"),
+            occurred_at: int("occurredAt"),
+        },
+        subscription_type: "contact.propertyChange".into(),
+        app_id: Some(int("appId")),
+        attempt_number: 0,
+        payload: raw.to_owned(),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{AppendOutcome, EventKey, EventKeyRow, Inbox, NewEvent, StoreError};
 
 const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
     (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload) \
-    SELECT p, s, e, o, t, st, a, n, j::jsonb FROM UNNEST(\
+    SELECT p, s, e, o, t, st, a, n, j::json FROM UNNEST(\
         $1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[], $8::int4[], $9::text[]\
     ) AS input(p, s, e, o, t, st, a, n, j) \
     ON CONFLICT DO NOTHING \
