@@ -286,6 +286,29 @@ mod tests {
             .collect()
     }
 
+    fn spawn_submit(ingest: &Ingest, n: i64) -> JoinHandle<Result<AppendOutcome, IngestError>> {
+        let ingest = ingest.clone();
+        tokio::spawn(async move { ingest.submit(events(n)).await })
+    }
+
+    /// Ingest over a gated inbox whose first commit (one 1-event delivery) is in progress
+    /// and held open until `inbox.release` is notified.
+    async fn with_first_commit_held() -> (
+        Arc<GatedInbox>,
+        Ingest,
+        Writer,
+        JoinHandle<Result<AppendOutcome, IngestError>>,
+    ) {
+        let inbox = Arc::new(GatedInbox {
+            hold_first: true,
+            ..Default::default()
+        });
+        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+        let first = spawn_submit(&ingest, 1);
+        inbox.started.notified().await;
+        (inbox, ingest, writer, first)
+    }
+
     /// Yields until `ready` holds; the tasks it waits for run on this runtime.
     async fn until(ready: impl Fn() -> bool) {
         while !ready() {
@@ -295,23 +318,9 @@ mod tests {
 
     #[tokio::test]
     async fn deliveries_arriving_during_a_commit_share_the_next_one() {
-        let inbox = Arc::new(GatedInbox {
-            hold_first: true,
-            ..Default::default()
-        });
-        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+        let (inbox, ingest, writer, first) = with_first_commit_held().await;
 
-        let first = tokio::spawn({
-            let ingest = ingest.clone();
-            async move { ingest.submit(events(1)).await }
-        });
-        inbox.started.notified().await;
-        let waiting: Vec<_> = (0..10)
-            .map(|_| {
-                let ingest = ingest.clone();
-                tokio::spawn(async move { ingest.submit(events(3)).await })
-            })
-            .collect();
+        let waiting: Vec<_> = (0..10).map(|_| spawn_submit(&ingest, 3)).collect();
         until(|| ingest.jobs.capacity() == QUEUE_CAPACITY - 10).await;
         inbox.release.notify_one();
 
@@ -364,20 +373,8 @@ mod tests {
 
     #[tokio::test]
     async fn finishing_commits_what_is_queued_and_refuses_what_comes_after() {
-        let inbox = Arc::new(GatedInbox {
-            hold_first: true,
-            ..Default::default()
-        });
-        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
-        let first = tokio::spawn({
-            let ingest = ingest.clone();
-            async move { ingest.submit(events(1)).await }
-        });
-        inbox.started.notified().await;
-        let queued = tokio::spawn({
-            let ingest = ingest.clone();
-            async move { ingest.submit(events(2)).await }
-        });
+        let (inbox, ingest, writer, first) = with_first_commit_held().await;
+        let queued = spawn_submit(&ingest, 2);
         until(|| ingest.jobs.capacity() == QUEUE_CAPACITY - 1).await;
 
         let finishing = tokio::spawn(writer.finish());

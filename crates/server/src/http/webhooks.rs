@@ -28,18 +28,17 @@ pub async fn receive(
     OriginalUri(uri): OriginalUri,
     request: Request<Body>,
 ) -> Result<Json<Ack>, ApiError> {
-    let method = request.method().clone();
-    let headers = request.headers().clone();
-    let body = read_limited(request, state.webhook_max_body).await?;
+    let (parts, body) = request.into_parts();
+    let body = read_limited(&parts.headers, body, state.webhook_max_body).await?;
     let signed_uri = format!(
         "{}{}",
         state.public_url,
         uri.path_and_query().map_or("/", |pq| pq.as_str())
     );
     let verified = Unverified::new(
-        method.as_str(),
+        parts.method.as_str(),
         &signed_uri,
-        signature_headers(&headers),
+        signature_headers(&parts.headers),
         &body,
     )
     .verify(&state.client_secret, state.signature_policy, now_ms())?;
