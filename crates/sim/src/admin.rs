@@ -1,0 +1,319 @@
+//! The simulator's own API under `/_sim/`: what a test or an operator does to "HubSpot".
+//! Contracts other tools rely on (DESIGN.md): `GET /_sim/portals` and
+//! `POST /_sim/portals/{portalId}/tokens`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::epoch_ms;
+use crate::dispatcher::Target;
+use crate::faults::Faults;
+use crate::objects::{ObjectType, Record};
+use crate::ratelimit::Limits;
+use crate::world::{ChangeError, Subscription, WebhookEvent, World};
+use crate::SharedSim;
+
+pub fn routes(sim: SharedSim) -> Router {
+    Router::new()
+        .route("/_sim/portals", get(portals))
+        .route("/_sim/portals/{portal}", get(portal).patch(update_portal))
+        .route("/_sim/portals/{portal}/tokens", post(issue_tokens))
+        .route("/_sim/portals/{portal}/revoke", post(revoke))
+        .route("/_sim/portals/{portal}/objects/{object_type}", post(create))
+        .route(
+            "/_sim/portals/{portal}/objects/{object_type}/{id}",
+            axum::routing::patch(update).delete(archive),
+        )
+        .route(
+            "/_sim/portals/{portal}/objects/{object_type}/{id}/restore",
+            post(restore),
+        )
+        .route(
+            "/_sim/portals/{portal}/objects/{object_type}/{id}/merge",
+            post(merge),
+        )
+        .route(
+            "/_sim/portals/{portal}/objects/contacts/{id}/gdpr-delete",
+            post(privacy_delete),
+        )
+        .route("/_sim/activity", post(activity))
+        .route("/_sim/webhooks/target", get(target).put(set_target))
+        .route(
+            "/_sim/webhooks/subscriptions",
+            get(subscriptions).put(set_subscriptions),
+        )
+        .route("/_sim/webhooks/ledger", get(ledger))
+        .route("/_sim/webhooks/attempts", get(attempts))
+        .route("/_sim/faults", get(faults).put(set_faults))
+        .with_state(sim)
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+impl IntoResponse for ChangeError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::NoPortal | Self::NoRecord => StatusCode::NOT_FOUND,
+            Self::NotArchived => StatusCode::CONFLICT,
+        };
+        fail(status, self.to_string())
+    }
+}
+
+async fn portals(State(sim): State<SharedSim>) -> Json<Value> {
+    Json(json!(sim.world(|w| w
+        .portal_ids()
+        .filter_map(|id| w.portal(id))
+        .collect::<Vec<_>>())))
+}
+
+async fn portal(State(sim): State<SharedSim>, Path(portal): Path<i64>) -> Response {
+    match sim.world(|w| w.portal(portal)) {
+        Some(p) => Json(p).into_response(),
+        None => ChangeError::NoPortal.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PortalChange {
+    installed: Option<bool>,
+    limits: Option<Limits>,
+}
+
+/// Uninstalling (`installed: false`) revokes every token of the portal, as HubSpot does.
+async fn update_portal(
+    State(sim): State<SharedSim>,
+    Path(portal): Path<i64>,
+    Json(change): Json<PortalChange>,
+) -> Response {
+    let updated = sim.world(|w| {
+        w.update_portal(portal, |p| {
+            p.installed = change.installed.unwrap_or(p.installed);
+            p.limits = change.limits.unwrap_or(p.limits);
+        })
+    });
+    match updated {
+        Ok(p) => {
+            if !p.installed {
+                sim.revoke_tokens(portal, true);
+            }
+            Json(p).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn issue_tokens(State(sim): State<SharedSim>, Path(portal): Path<i64>) -> Response {
+    match sim.issue_tokens(portal) {
+        Some(pair) => Json(pair).into_response(),
+        None => fail(StatusCode::NOT_FOUND, "no such installed portal"),
+    }
+}
+
+/// Revokes the portal's refresh tokens (access tokens run out on their own), as when a
+/// user removes the app's access.
+async fn revoke(State(sim): State<SharedSim>, Path(portal): Path<i64>) -> Json<Value> {
+    Json(json!({ "revoked": sim.revoke_tokens(portal, false) }))
+}
+
+fn unknown_type(segment: &str) -> Response {
+    fail(
+        StatusCode::NOT_FOUND,
+        format!("unknown object type {segment}"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Properties {
+    properties: BTreeMap<String, String>,
+}
+
+/// Applies a change to the world, queues its events and answers with `body(record)`.
+fn change(
+    sim: &SharedSim,
+    apply: impl FnOnce(&mut World, i64) -> Result<(Option<Record>, Vec<WebhookEvent>), ChangeError>,
+) -> Response {
+    match sim.world(|w| apply(w, epoch_ms())) {
+        Ok((record, events)) => {
+            let queued = events.len();
+            sim.dispatcher().enqueue(events);
+            let record =
+                record.map(|r| json!({ "id": r.id.to_string(), "properties": r.properties }));
+            Json(json!({ "record": record, "events": queued })).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn create(
+    State(sim): State<SharedSim>,
+    Path((portal, segment)): Path<(i64, String)>,
+    Json(body): Json<Properties>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    change(&sim, |w, now| {
+        w.create(portal, object, body.properties, now)
+            .map(|(r, e)| (Some(r), e))
+    })
+}
+
+async fn update(
+    State(sim): State<SharedSim>,
+    Path((portal, segment, id)): Path<(i64, String, i64)>,
+    Json(body): Json<Properties>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    change(&sim, |w, now| {
+        w.update(portal, object, id, body.properties, now)
+            .map(|(r, e)| (Some(r), e))
+    })
+}
+
+async fn archive(
+    State(sim): State<SharedSim>,
+    Path((portal, segment, id)): Path<(i64, String, i64)>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    change(&sim, |w, now| {
+        w.archive(portal, object, id, now).map(|e| (None, e))
+    })
+}
+
+async fn restore(
+    State(sim): State<SharedSim>,
+    Path((portal, segment, id)): Path<(i64, String, i64)>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    change(&sim, |w, now| {
+        w.restore(portal, object, id, now).map(|e| (None, e))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Merge {
+    merged_object_id: i64,
+}
+
+async fn merge(
+    State(sim): State<SharedSim>,
+    Path((portal, segment, id)): Path<(i64, String, i64)>,
+    Json(body): Json<Merge>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    change(&sim, |w, now| {
+        w.merge(portal, object, id, body.merged_object_id, now)
+            .map(|(r, e)| (Some(r), e))
+    })
+}
+
+async fn privacy_delete(
+    State(sim): State<SharedSim>,
+    Path((portal, id)): Path<(i64, i64)>,
+) -> Response {
+    change(&sim, |w, now| {
+        w.privacy_delete(portal, id, now).map(|e| (None, e))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Activity {
+    changes: u32,
+    #[serde(default)]
+    portals: Vec<i64>,
+}
+
+/// `changes` random property changes (installed portals, or those listed); answers with
+/// the events queued.
+async fn activity(State(sim): State<SharedSim>, Json(body): Json<Activity>) -> Json<Value> {
+    let events =
+        sim.world(|w| w.random_changes(&mut rand::rng(), body.changes, &body.portals, epoch_ms()));
+    let ids: Vec<(i64, i64)> = events.iter().map(|e| (e.portal_id, e.event_id)).collect();
+    sim.dispatcher().enqueue(events);
+    Json(json!({ "events": ids.len(), "eventIds": ids }))
+}
+
+/// Generates `rate` random changes per second until `shutdown` (`--activity-rate`).
+pub async fn stream_activity(sim: SharedSim, rate: f64, shutdown: CancellationToken) {
+    const TICK: Duration = Duration::from_millis(10);
+    let mut ticks = tokio::time::interval(TICK);
+    let mut owed = 0.0;
+    while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+        owed += rate * TICK.as_secs_f64();
+        let now = owed.floor();
+        owed -= now;
+        if now >= 1.0 {
+            let events =
+                sim.world(|w| w.random_changes(&mut rand::rng(), now as u32, &[], epoch_ms()));
+            sim.dispatcher().enqueue(events);
+        }
+    }
+}
+
+async fn target(State(sim): State<SharedSim>) -> Json<Target> {
+    Json(sim.dispatcher().target())
+}
+
+async fn set_target(State(sim): State<SharedSim>, Json(target): Json<Target>) -> Json<Target> {
+    sim.dispatcher().set_target(target);
+    Json(sim.dispatcher().target())
+}
+
+async fn subscriptions(State(sim): State<SharedSim>) -> Json<Vec<Subscription>> {
+    Json(sim.world(|w| w.subscriptions().to_vec()))
+}
+
+async fn set_subscriptions(
+    State(sim): State<SharedSim>,
+    Json(list): Json<Vec<Subscription>>,
+) -> Json<Vec<Subscription>> {
+    sim.world(|w| w.set_subscriptions(list));
+    Json(sim.world(|w| w.subscriptions().to_vec()))
+}
+
+/// The ground truth: per-portal totals and success rates, and what is still queued.
+async fn ledger(State(sim): State<SharedSim>) -> Json<Value> {
+    let totals = sim.dispatcher().ledger(|l| json!(l.totals()));
+    Json(json!({ "portals": totals, "queue": sim.dispatcher().depth() }))
+}
+
+#[derive(Debug, Deserialize)]
+struct AttemptsQuery {
+    portal: Option<i64>,
+}
+
+async fn attempts(State(sim): State<SharedSim>, Query(q): Query<AttemptsQuery>) -> Json<Value> {
+    Json(json!(sim.dispatcher().ledger(|l| l.attempts(q.portal))))
+}
+
+async fn faults(State(sim): State<SharedSim>) -> Json<Faults> {
+    Json(sim.faults().faults)
+}
+
+async fn set_faults(State(sim): State<SharedSim>, Json(faults): Json<Faults>) -> Json<Faults> {
+    sim.set_faults(faults);
+    Json(sim.faults().faults)
+}

@@ -1,0 +1,340 @@
+//! The CRM API v3 for objects (reference §4): read one, batch read (207 with per-id errors
+//! when some ids are missing), list with paging, archived records, property selection.
+//! Every request passes [`gate`]: a valid bearer token, the portal's rate limits (HubSpot's
+//! headers on every answer, 429 past them) and whatever faults are switched on.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::clock::epoch_ms;
+use crate::errors;
+use crate::objects::{iso, ObjectType, Record};
+use crate::ratelimit::{Exceeded, Usage};
+use crate::tokens::TokenProblem;
+use crate::SharedSim;
+
+/// Most inputs of one batch read.
+const MAX_BATCH_INPUTS: usize = 100;
+/// Default and largest page of a list.
+const DEFAULT_PAGE: usize = 10;
+const MAX_PAGE: usize = 100;
+
+/// The portal a request's token belongs to, set by [`gate`].
+#[derive(Debug, Clone, Copy)]
+pub struct CrmPortal(pub i64);
+
+pub fn routes(sim: SharedSim) -> Router {
+    Router::new()
+        .route("/crm/v3/objects/{object_type}", get(list))
+        .route("/crm/v3/objects/{object_type}/{object_id}", get(read_one))
+        .route("/crm/v3/objects/{object_type}/batch/read", post(batch_read))
+        .layer(axum::middleware::from_fn_with_state(sim.clone(), gate))
+        .with_state(sim)
+}
+
+async fn gate(State(sim): State<SharedSim>, mut request: Request, next: Next) -> Response {
+    let bearer = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let Some(token) = bearer else {
+        return errors::unauthorized(
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+        );
+    };
+    let portal = match sim.portal_of_token(&token) {
+        Ok(portal) => portal,
+        Err(TokenProblem::Expired(ms)) => {
+            return errors::unauthorized(format!(
+                "The OAuth token used to make this call expired {} second(s) ago.",
+                ms / 1000
+            ));
+        }
+        Err(TokenProblem::Unknown) => {
+            return errors::unauthorized(
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+            );
+        }
+    };
+    let usage = match sim.admit(portal) {
+        Ok(usage) => usage,
+        Err((exceeded, usage)) => return with_usage(errors::rate_limited(exceeded), usage),
+    };
+    let faults = sim.faults();
+    if faults.applies_to(portal) {
+        if faults.faults.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(faults.faults.latency_ms)).await;
+        }
+        if faults.in_429_burst(Instant::now()) {
+            return with_usage(errors::rate_limited(Exceeded::TenSecondlyRolling), usage);
+        }
+        if faults.faults.error_rate > 0.0
+            && rand::rng().random_bool(faults.faults.error_rate.clamp(0.0, 1.0))
+        {
+            let status = [
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ][rand::rng().random_range(0..3)];
+            return with_usage(
+                errors::api_error(
+                    status,
+                    "INTERNAL_ERROR",
+                    "internal error (injected by spoke-sim)",
+                ),
+                usage,
+            );
+        }
+    }
+    request.extensions_mut().insert(CrmPortal(portal));
+    with_usage(next.run(request).await, usage)
+}
+
+/// Adds `X-HubSpot-RateLimit-*` (reference §5.2: no daily headers for OAuth apps).
+fn with_usage(mut response: Response, usage: Usage) -> Response {
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: u64| {
+        headers.insert(name, HeaderValue::from(value));
+    };
+    set(
+        "x-hubspot-ratelimit-interval-milliseconds",
+        usage.limits.window_ms,
+    );
+    set("x-hubspot-ratelimit-max", u64::from(usage.limits.max));
+    set("x-hubspot-ratelimit-remaining", u64::from(usage.remaining));
+    if let (Some(daily), Some(left)) = (usage.limits.daily, usage.daily_remaining) {
+        set("x-hubspot-ratelimit-daily", u64::from(daily));
+        set("x-hubspot-ratelimit-daily-remaining", u64::from(left));
+    }
+    response
+}
+
+fn unknown_type(segment: &str) -> Response {
+    errors::validation(format!("Unable to infer object type from: {segment}"))
+}
+
+/// Query parameters; `properties` may be comma-separated, repeated, or both.
+fn read_params(pairs: &[(String, String)]) -> (Option<Vec<String>>, bool) {
+    let mut properties: Option<Vec<String>> = None;
+    let mut archived = false;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "properties" => properties.get_or_insert_with(Vec::new).extend(
+                value
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            ),
+            "archived" => archived = value == "true",
+            _ => {}
+        }
+    }
+    (properties, archived)
+}
+
+/// A record as `SimplePublicObject`. With `properties`, those that have a value, plus the
+/// three HubSpot always returns; without, the type's default set.
+fn render(record: &Record, object: ObjectType, properties: Option<&[String]>) -> Value {
+    let wanted: BTreeSet<&str> = match properties {
+        Some(names) => names
+            .iter()
+            .map(String::as_str)
+            .chain([
+                "createdate",
+                "hs_object_id",
+                object.last_modified_property(),
+            ])
+            .collect(),
+        None => object.default_properties().iter().copied().collect(),
+    };
+    let props: Map<String, Value> = wanted
+        .into_iter()
+        .filter_map(|name| {
+            record
+                .properties
+                .get(name)
+                .map(|v| (name.to_owned(), Value::String(v.clone())))
+        })
+        .collect();
+    let mut body = json!({
+        "id": record.id.to_string(),
+        "properties": props,
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.updated_at),
+        "archived": record.archived_at.is_some(),
+    });
+    if let Some(at) = record.archived_at {
+        body["archivedAt"] = Value::String(iso(at));
+    }
+    body
+}
+
+/// Whether a record is what a request with `archived` asks for (HubSpot: archived=true
+/// returns only archived records).
+fn visible(record: &Record, archived: bool) -> bool {
+    record.archived_at.is_some() == archived
+}
+
+async fn read_one(
+    State(sim): State<SharedSim>,
+    Extension(CrmPortal(portal)): Extension<CrmPortal>,
+    Path((segment, object_id)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    let (properties, archived) = read_params(&pairs);
+    let record = object_id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| sim.world(|w| w.record(portal, object, id)))
+        .filter(|r| visible(r, archived));
+    match record {
+        Some(record) => Json(render(&record, object, properties.as_deref())).into_response(),
+        None => errors::not_found(format!(
+            "Object not found.  objectId are usually numeric. ({object_id})"
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchReadInput {
+    inputs: Vec<BatchId>,
+    #[serde(default)]
+    properties: Vec<String>,
+    /// `propertiesWithHistory` is accepted (unknown fields are ignored) but not simulated.
+    id_property: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchId {
+    id: String,
+}
+
+async fn batch_read(
+    State(sim): State<SharedSim>,
+    Extension(CrmPortal(portal)): Extension<CrmPortal>,
+    Path(segment): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    body: Result<Json<BatchReadInput>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    let Ok(Json(input)) = body else {
+        return errors::validation(
+            "Invalid input JSON on line 1: expected {\"inputs\":[{\"id\":…}],\"properties\":[…]}",
+        );
+    };
+    if input.inputs.len() > MAX_BATCH_INPUTS {
+        return errors::validation(format!(
+            "Batch input limit exceeded: {} inputs, at most {MAX_BATCH_INPUTS}",
+            input.inputs.len()
+        ));
+    }
+    if input
+        .id_property
+        .as_deref()
+        .is_some_and(|p| p != "hs_object_id")
+    {
+        return errors::validation(
+            "spoke-sim reads by record id only (idProperty is not simulated)",
+        );
+    }
+    let (_, archived) = read_params(&pairs);
+    let started = epoch_ms();
+    let properties = (!input.properties.is_empty()).then_some(input.properties.as_slice());
+    let mut seen = BTreeSet::new();
+    let (mut results, mut missing) = (Vec::new(), Vec::new());
+    sim.world(|w| {
+        for BatchId { id } in &input.inputs {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            match id
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| w.record(portal, object, n))
+                .filter(|r| visible(r, archived))
+            {
+                Some(record) => results.push(render(&record, object, properties)),
+                None => missing.push(id.clone()),
+            }
+        }
+    });
+    // HubSpot does not promise result order; reversing keeps clients from relying on it.
+    results.reverse();
+    let mut body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": iso(started),
+        "startedAt": iso(started),
+        "completedAt": iso(epoch_ms()),
+    });
+    if missing.is_empty() {
+        return Json(body).into_response();
+    }
+    body["numErrors"] = json!(1);
+    body["errors"] = json!([errors::missing_ids(object.upper_name(), missing)]);
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
+}
+
+async fn list(
+    State(sim): State<SharedSim>,
+    Extension(CrmPortal(portal)): Extension<CrmPortal>,
+    Path(segment): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let Some(object) = ObjectType::from_path(&segment) else {
+        return unknown_type(&segment);
+    };
+    let (properties, archived) = read_params(&pairs);
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = value("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, MAX_PAGE);
+    let after = match value("after").map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(after)) => after,
+        Some(Err(_)) => {
+            return errors::validation("after must be a paging cursor returned by a previous page")
+        }
+    };
+    let mut page = sim.world(|w| w.list(portal, object, after, limit + 1, archived));
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let results: Vec<Value> = page
+        .iter()
+        .map(|r| render(r, object, properties.as_deref()))
+        .collect();
+    let mut body = json!({ "results": results });
+    if let (true, Some(last)) = (more, page.last()) {
+        let after = last.id.to_string();
+        body["paging"] = json!({ "next": {
+            "after": after,
+            "link": format!("https://api.hubapi.com/crm/v3/objects/{}?after={after}", object.plural()),
+        }});
+    }
+    Json(body).into_response()
+}

@@ -1,0 +1,62 @@
+//! HubSpot's error bodies: the API's `Error` shape (`status`, `message`, `correlationId`,
+//! `category`, …) and the 429 body with its `policyName` (reference §4.4, §5.3).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::ratelimit::Exceeded;
+
+fn correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// An API error with HubSpot's body.
+pub fn api_error(status: StatusCode, category: &str, message: impl Into<String>) -> Response {
+    let body = json!({
+        "status": "error",
+        "message": message.into(),
+        "correlationId": correlation_id(),
+        "category": category,
+    });
+    (status, Json(body)).into_response()
+}
+
+pub fn unauthorized(message: impl Into<String>) -> Response {
+    api_error(StatusCode::UNAUTHORIZED, "INVALID_AUTHENTICATION", message)
+}
+
+pub fn not_found(message: impl Into<String>) -> Response {
+    api_error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", message)
+}
+
+pub fn validation(message: impl Into<String>) -> Response {
+    api_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+}
+
+/// The 429 body, as HubSpot sends it when a limit is exceeded.
+pub fn rate_limited(exceeded: Exceeded) -> Response {
+    let body = json!({
+        "status": "error",
+        "message": exceeded.message(),
+        "errorType": "RATE_LIMIT",
+        "correlationId": correlation_id(),
+        "policyName": exceeded.policy_name(),
+        "requestId": correlation_id(),
+        "category": "RATE_LIMITS",
+    });
+    (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+}
+
+/// A 207 batch error for ids that could not be read.
+pub fn missing_ids(object_upper: &str, ids: Vec<String>) -> Value {
+    json!({
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": format!("Could not get some {object_upper} objects, they may be deleted or not exist. Check that ids are valid."),
+        "context": { "ids": ids },
+        "errors": [],
+        "links": {},
+    })
+}

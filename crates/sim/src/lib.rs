@@ -1,0 +1,216 @@
+//! spoke-sim: a HubSpot that runs on this machine, for spoke's tests, demo and benchmarks.
+//!
+//! - [`crm`]: the CRM API v3 for six object types, with HubSpot's rate limits and errors.
+//! - [`dispatcher`]: signed webhook deliveries with HubSpot's batching, concurrency,
+//!   timeout and retries, and a [`ledger`] of every attempt (the ground truth).
+//! - [`admin`]: `/_sim/…`, to change records (which yields webhook events), issue tokens,
+//!   uninstall portals, set faults and read the ledger.
+//!
+//! Portals and records come from a seed and cost nothing until they change ([`world`]).
+//! [`start`] runs it all on a listener, in a test or behind `spoke-sim serve`.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod clock;
+pub mod crm;
+pub mod dispatcher;
+mod errors;
+pub mod faults;
+pub mod ledger;
+pub mod objects;
+pub mod ratelimit;
+pub mod settings;
+pub mod tokens;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hubspot::signature::ClientSecret;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatcher::{Dispatcher, Schedule, Target};
+use crate::faults::{ActiveFaults, Faults};
+use crate::ratelimit::{Exceeded, RateLimiter, Usage};
+pub use crate::settings::Settings;
+use crate::tokens::{TokenPair, TokenProblem, Tokens};
+use crate::world::{Shape, World};
+
+/// Everything the simulator knows, shared by its handlers and tasks.
+#[derive(Debug)]
+pub struct Sim {
+    world: Mutex<World>,
+    tokens: Mutex<Tokens>,
+    limiter: Mutex<RateLimiter>,
+    faults: Mutex<ActiveFaults>,
+    dispatcher: Dispatcher,
+    scopes: Vec<String>,
+    access_token_ttl_s: u64,
+    started: Instant,
+}
+
+pub type SharedSim = Arc<Sim>;
+
+impl Sim {
+    pub fn new(settings: &Settings) -> Self {
+        let world = World::new(Shape {
+            seed: settings.seed,
+            app_id: settings.app_id,
+            first_portal: settings.first_portal,
+            portals: settings.portals,
+            records_per_type: settings.records,
+            limits: settings.limits(),
+        });
+        let target = Target {
+            target_url: settings.webhook_target_url.clone(),
+            deliver_to: settings.webhook_deliver_to.clone(),
+            max_concurrent: settings.webhook_max_concurrent,
+        };
+        let schedule = Schedule {
+            retry_delays: settings
+                .retry_delays
+                .iter()
+                .map(|s| Duration::from_secs_f64(*s))
+                .collect(),
+            time_scale: settings.time_scale,
+            jitter: settings.retry_jitter,
+            timeout: Duration::from_millis(settings.webhook_timeout_ms),
+        };
+        Self {
+            world: Mutex::new(world),
+            tokens: Mutex::default(),
+            limiter: Mutex::default(),
+            faults: Mutex::new(ActiveFaults::new(Faults::default())),
+            dispatcher: Dispatcher::new(
+                ClientSecret::new(settings.client_secret.clone()),
+                target,
+                schedule,
+            ),
+            scopes: settings
+                .scopes
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            access_token_ttl_s: settings.access_token_ttl,
+            started: Instant::now(),
+        }
+    }
+
+    /// Reads or changes the world under its lock (never held across an await).
+    pub fn world<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().expect("world lock"))
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// A fresh token pair for an installed portal, as the token endpoint would issue it.
+    pub fn issue_tokens(&self, portal: i64) -> Option<TokenPair> {
+        self.world(|w| w.portal(portal)).filter(|p| p.installed)?;
+        let mut tokens = self.tokens.lock().expect("tokens lock");
+        Some(tokens.issue(
+            portal,
+            self.scopes.clone(),
+            self.access_token_ttl_s,
+            clock::epoch_ms(),
+        ))
+    }
+
+    pub fn revoke_tokens(&self, portal: i64, access_too: bool) -> usize {
+        self.tokens
+            .lock()
+            .expect("tokens lock")
+            .revoke_portal(portal, access_too)
+    }
+
+    fn portal_of_token(&self, token: &str) -> Result<i64, TokenProblem> {
+        let portal = self
+            .tokens
+            .lock()
+            .expect("tokens lock")
+            .portal_of(token, clock::epoch_ms())?;
+        match self.world(|w| w.portal(portal)) {
+            Some(p) if p.installed => Ok(portal),
+            _ => Err(TokenProblem::Unknown),
+        }
+    }
+
+    fn admit(&self, portal: i64) -> Result<Usage, (Exceeded, Usage)> {
+        let limits = self
+            .world(|w| w.portal(portal))
+            .map(|p| p.limits)
+            .unwrap_or_default();
+        let day = (clock::epoch_ms() / 86_400_000) as u64;
+        self.limiter
+            .lock()
+            .expect("limiter lock")
+            .admit(portal, limits, Instant::now(), day)
+    }
+
+    pub fn faults(&self) -> ActiveFaults {
+        self.faults.lock().expect("faults lock").clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().expect("faults lock") = ActiveFaults::new(faults);
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// A simulator running on a listener.
+#[derive(Debug)]
+pub struct RunningSim {
+    pub addr: SocketAddr,
+    pub sim: SharedSim,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSim {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and delivering.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// Starts the HTTP server, the dispatcher and (if configured) the activity stream.
+pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<RunningSim> {
+    let sim: SharedSim = Arc::new(Sim::new(&settings));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(sim.dispatcher.clone().run(shutdown.clone()));
+    if settings.activity_rate > 0.0 {
+        tokio::spawn(admin::stream_activity(
+            sim.clone(),
+            settings.activity_rate,
+            shutdown.clone(),
+        ));
+    }
+    let app = crm::routes(sim.clone()).merge(admin::routes(sim.clone()));
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    });
+    Ok(RunningSim {
+        addr,
+        sim,
+        shutdown,
+        server,
+    })
+}

@@ -1,0 +1,406 @@
+//! The CRM object types the simulator serves, and records generated from a seed.
+//!
+//! Every portal has `records_per_type` records of each type that exist only as a function of
+//! (seed, portal, type, index): nothing is stored until a record changes, so 10,000 portals
+//! with 1,000 records each cost no memory until they are touched.
+
+use std::collections::BTreeMap;
+
+/// CRM object types, as HubSpot names them in paths, subscriptions and type ids (reference §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectType {
+    Contacts,
+    Companies,
+    Deals,
+    Tickets,
+    Products,
+    LineItems,
+}
+
+impl ObjectType {
+    pub const ALL: [Self; 6] = [
+        Self::Contacts,
+        Self::Companies,
+        Self::Deals,
+        Self::Tickets,
+        Self::Products,
+        Self::LineItems,
+    ];
+
+    /// The path segment: plural name or type id (`contacts` or `0-1`).
+    pub fn from_path(segment: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.plural() == segment || t.type_id() == segment)
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Contacts => "contacts",
+            Self::Companies => "companies",
+            Self::Deals => "deals",
+            Self::Tickets => "tickets",
+            Self::Products => "products",
+            Self::LineItems => "line_items",
+        }
+    }
+
+    /// The object part of webhook subscription types (`contact.creation`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            Self::Contacts => "contact",
+            Self::Companies => "company",
+            Self::Deals => "deal",
+            Self::Tickets => "ticket",
+            Self::Products => "product",
+            Self::LineItems => "line_item",
+        }
+    }
+
+    pub fn from_singular(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.singular() == name)
+    }
+
+    pub fn type_id(self) -> &'static str {
+        match self {
+            Self::Contacts => "0-1",
+            Self::Companies => "0-2",
+            Self::Deals => "0-3",
+            Self::Tickets => "0-5",
+            Self::Products => "0-7",
+            Self::LineItems => "0-8",
+        }
+    }
+
+    /// The name HubSpot uses in "Could not get some CONTACT objects" messages.
+    pub fn upper_name(self) -> &'static str {
+        match self {
+            Self::Contacts => "CONTACT",
+            Self::Companies => "COMPANY",
+            Self::Deals => "DEAL",
+            Self::Tickets => "TICKET",
+            Self::Products => "PRODUCT",
+            Self::LineItems => "LINE_ITEM",
+        }
+    }
+
+    /// Record ids of generated records are `id_base + index` (index from 1), so ids differ
+    /// between types and exceed 2^31 like real ones can.
+    pub fn id_base(self) -> i64 {
+        let rank = Self::ALL.iter().position(|t| *t == self).expect("listed") as i64;
+        (rank + 1) * 10_000_000_000
+    }
+
+    /// The property holding the last-modified time (reference §4.2).
+    pub fn last_modified_property(self) -> &'static str {
+        match self {
+            Self::Contacts => "lastmodifieddate",
+            _ => "hs_lastmodifieddate",
+        }
+    }
+
+    /// Properties returned when a request names none.
+    pub fn default_properties(self) -> &'static [&'static str] {
+        match self {
+            Self::Contacts => &[
+                "createdate",
+                "email",
+                "firstname",
+                "hs_object_id",
+                "lastmodifieddate",
+                "lastname",
+            ],
+            Self::Companies => &[
+                "createdate",
+                "domain",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "name",
+            ],
+            Self::Deals => &[
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
+            Self::Tickets => &[
+                "content",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_priority",
+                "subject",
+            ],
+            Self::Products => &[
+                "createdate",
+                "description",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "name",
+                "price",
+            ],
+            Self::LineItems => &[
+                "amount",
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "name",
+                "price",
+                "quantity",
+            ],
+        }
+    }
+
+    /// Properties that change in simulated activity and can be subscribed to.
+    pub fn changing_properties(self) -> &'static [&'static str] {
+        match self {
+            Self::Contacts => &["firstname", "lastname", "email", "lifecyclestage", "phone"],
+            Self::Companies => &["name", "domain", "industry", "city"],
+            Self::Deals => &["dealname", "amount", "dealstage"],
+            Self::Tickets => &["subject", "hs_pipeline_stage", "hs_ticket_priority"],
+            Self::Products => &["name", "price", "description"],
+            Self::LineItems => &["quantity", "price"],
+        }
+    }
+}
+
+/// One CRM record as the simulator holds it. Property values are strings, as in HubSpot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: i64,
+    pub properties: BTreeMap<String, String>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set while the record is in the recycle bin.
+    pub archived_at: Option<i64>,
+}
+
+/// A deterministic 64-bit mix (splitmix64), so generated data depends only on its inputs.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn pick<'a>(words: &[&'a str], h: u64) -> &'a str {
+    words[(h % words.len() as u64) as usize]
+}
+
+const FIRST: &[&str] = &[
+    "Ada", "Grace", "Alan", "Zoë", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances",
+    "Édouard", "Hedy",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Hopper", "Turing", "Müller", "Torvalds", "Hamilton", "Thompson", "Liskov",
+    "Ritchie", "Allen", "Lamarr",
+];
+const COMPANY: &[&str] = &[
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vehement",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+];
+const INDUSTRY: &[&str] = &[
+    "COMPUTER_SOFTWARE",
+    "RETAIL",
+    "HOSPITALITY",
+    "BANKING",
+    "MARKETING_AND_ADVERTISING",
+];
+const CITY: &[&str] = &[
+    "Boston", "Dublin", "Berlin", "Tokyo", "Sydney", "Paris", "Bogotá",
+];
+const LIFECYCLE: &[&str] = &[
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+];
+const DEAL_STAGE: &[&str] = &[
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+];
+const TICKET_STAGE: &[&str] = &["1", "2", "3", "4"];
+const PRIORITY: &[&str] = &["LOW", "MEDIUM", "HIGH"];
+
+/// 2024-01-01T00:00:00Z: generated records are created within 500 days after it.
+const EPOCH_2024_MS: i64 = 1_704_067_200_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The record `index` (from 1) of `object` in `portal`, as generated from `seed`.
+pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Record {
+    let h = |salt: u64| {
+        mix(seed ^ mix(portal as u64 ^ mix((object as u64) << 40 ^ index as u64 ^ salt << 56)))
+    };
+    let id = object.id_base() + index;
+    let created_at = EPOCH_2024_MS + (h(1) % (500 * DAY_MS as u64)) as i64;
+    let updated_at = created_at + (h(2) % (30 * DAY_MS as u64)) as i64;
+    let mut p = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        p.insert(k.to_owned(), v);
+    };
+    match object {
+        ObjectType::Contacts => {
+            let (first, last) = (pick(FIRST, h(3)), pick(LAST, h(4)));
+            set("firstname", first.to_owned());
+            set("lastname", last.to_owned());
+            set(
+                "email",
+                format!("{}.{}.{index}@example.com", ascii(first), ascii(last)),
+            );
+            set("lifecyclestage", pick(LIFECYCLE, h(5)).to_owned());
+            set("phone", format!("+1 617 555 {:04}", h(6) % 10_000));
+        }
+        ObjectType::Companies => {
+            let name = pick(COMPANY, h(3));
+            set("name", format!("{name} {index}"));
+            set(
+                "domain",
+                format!("{}{index}.example.com", name.to_lowercase()),
+            );
+            set("industry", pick(INDUSTRY, h(4)).to_owned());
+            set("city", pick(CITY, h(5)).to_owned());
+        }
+        ObjectType::Deals => {
+            set(
+                "dealname",
+                format!("{} renewal {index}", pick(COMPANY, h(3))),
+            );
+            set("amount", format!("{}.{:02}", h(4) % 100_000, h(5) % 100));
+            set("dealstage", pick(DEAL_STAGE, h(6)).to_owned());
+            set("pipeline", "default".to_owned());
+            set("closedate", iso(updated_at + 30 * DAY_MS));
+        }
+        ObjectType::Tickets => {
+            set(
+                "subject",
+                format!("Ticket {index}: {} cannot log in", pick(FIRST, h(3))),
+            );
+            set("content", "Steps to reproduce are attached.".to_owned());
+            set("hs_pipeline", "0".to_owned());
+            set("hs_pipeline_stage", pick(TICKET_STAGE, h(4)).to_owned());
+            set("hs_ticket_priority", pick(PRIORITY, h(5)).to_owned());
+        }
+        ObjectType::Products => {
+            set("name", format!("Product {index}"));
+            set("price", format!("{}.00", 10 + h(3) % 990));
+            set("description", format!("{} edition", pick(CITY, h(4))));
+        }
+        ObjectType::LineItems => {
+            let (quantity, price) = (1 + h(3) % 20, 10 + h(4) % 990);
+            set("name", format!("Line item {index}"));
+            set("quantity", quantity.to_string());
+            set("price", format!("{price}.00"));
+            set("amount", format!("{}.00", quantity * price));
+        }
+    }
+    let mut record = Record {
+        id,
+        properties: p,
+        created_at,
+        updated_at,
+        archived_at: None,
+    };
+    stamp(&mut record, object);
+    record
+}
+
+/// Sets the bookkeeping properties HubSpot maintains itself.
+pub fn stamp(record: &mut Record, object: ObjectType) {
+    record
+        .properties
+        .insert("hs_object_id".into(), record.id.to_string());
+    record
+        .properties
+        .insert("createdate".into(), iso(record.created_at));
+    record.properties.insert(
+        object.last_modified_property().into(),
+        iso(record.updated_at),
+    );
+}
+
+fn ascii(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'ë' => 'e',
+            'ü' => 'u',
+            'É' => 'E',
+            'á' => 'a',
+            other => other,
+        })
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// ISO 8601 with milliseconds and `Z`, as HubSpot writes dates.
+pub fn iso(epoch_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(epoch_ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_deterministic_and_differs_by_input() {
+        let a = generate(7, 101, ObjectType::Contacts, 5);
+        assert_eq!(a, generate(7, 101, ObjectType::Contacts, 5));
+        assert_ne!(
+            a.properties,
+            generate(8, 101, ObjectType::Contacts, 5).properties
+        );
+        assert_ne!(a.id, generate(7, 101, ObjectType::Companies, 5).id);
+        assert_eq!(a.properties["hs_object_id"], a.id.to_string());
+        assert!(a.updated_at >= a.created_at);
+    }
+
+    #[test]
+    fn every_type_has_its_default_and_changing_properties() {
+        for object in ObjectType::ALL {
+            let record = generate(1, 2, object, 3);
+            for property in object
+                .default_properties()
+                .iter()
+                .chain(object.changing_properties())
+            {
+                assert!(
+                    record.properties.contains_key(*property),
+                    "{object:?} lacks {property}"
+                );
+            }
+            assert_eq!(ObjectType::from_path(object.plural()), Some(object));
+            assert_eq!(ObjectType::from_path(object.type_id()), Some(object));
+            assert_eq!(ObjectType::from_singular(object.singular()), Some(object));
+        }
+        assert_eq!(ObjectType::from_path("contact"), None);
+    }
+
+    #[test]
+    fn dates_are_iso_8601_with_milliseconds() {
+        assert_eq!(iso(1_735_689_599_000), "2024-12-31T23:59:59.000Z");
+    }
+}

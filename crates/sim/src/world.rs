@@ -1,0 +1,614 @@
+//! The simulated HubSpot accounts: portals, their CRM records and the app's webhook
+//! subscriptions. Records are generated from the seed until they change; changes live in an
+//! overlay. Every change bumps the record's modification time and yields the change events
+//! HubSpot would send for the app's active subscriptions (reference §2.3, §2.4).
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::objects::{generate, stamp, ObjectType, Record};
+use crate::ratelimit::Limits;
+
+/// One change notification, as HubSpot puts it in a delivery. `attempt_number` is set by
+/// the dispatcher for each attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    pub event_id: i64,
+    pub subscription_id: i64,
+    pub portal_id: i64,
+    pub app_id: i64,
+    pub occurred_at: i64,
+    pub subscription_type: String,
+    pub attempt_number: u32,
+    pub object_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_value: Option<String>,
+    pub change_source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_flag: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_object_id: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_object_ids: Vec<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_object_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_properties_moved: Option<u32>,
+}
+
+/// A webhook subscription of the app (reference §2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: i64,
+    pub event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_name: Option<String>,
+    pub active: bool,
+}
+
+/// An account that can install the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Portal {
+    pub portal_id: i64,
+    pub installed: bool,
+    pub limits: Limits,
+}
+
+/// What a change to a record could not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no such portal")]
+    NoPortal,
+    #[error("no such record")]
+    NoRecord,
+    #[error("the record is not archived")]
+    NotArchived,
+}
+
+/// How a world is shaped; fixed for a run.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub seed: u64,
+    pub app_id: i64,
+    pub first_portal: i64,
+    pub portals: u32,
+    pub records_per_type: u32,
+    pub limits: Limits,
+}
+
+#[derive(Debug)]
+pub struct World {
+    shape: Shape,
+    portals: HashMap<i64, Portal>,
+    /// Changed records; `None` once erased (privacy deletion) or merged away.
+    records: HashMap<(i64, ObjectType, i64), Option<Record>>,
+    created: HashMap<(i64, ObjectType), i64>,
+    subscriptions: Vec<Subscription>,
+    next_event_id: i64,
+}
+
+/// Subscriptions a new app has: every type's creation, deletion, restore and merge, each
+/// changing property, association changes (none for products) and contact privacy deletion.
+fn default_subscriptions() -> Vec<Subscription> {
+    let mut kinds = Vec::new();
+    for object in ObjectType::ALL {
+        let name = object.singular();
+        for action in ["creation", "deletion", "restore", "merge"] {
+            kinds.push((format!("{name}.{action}"), None));
+        }
+        if object != ObjectType::Products {
+            kinds.push((format!("{name}.associationChange"), None));
+        }
+        for property in object.changing_properties() {
+            kinds.push((
+                format!("{name}.propertyChange"),
+                Some((*property).to_owned()),
+            ));
+        }
+    }
+    kinds.push(("contact.privacyDeletion".to_owned(), None));
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, (event_type, property_name))| Subscription {
+            id: 1_000 + i as i64,
+            event_type,
+            property_name,
+            active: true,
+        })
+        .collect()
+}
+
+impl World {
+    pub fn new(shape: Shape) -> Self {
+        Self {
+            shape,
+            portals: HashMap::new(),
+            records: HashMap::new(),
+            created: HashMap::new(),
+            subscriptions: default_subscriptions(),
+            next_event_id: 1,
+        }
+    }
+
+    pub fn app_id(&self) -> i64 {
+        self.shape.app_id
+    }
+
+    pub fn portal(&self, portal_id: i64) -> Option<Portal> {
+        let offset = portal_id - self.shape.first_portal;
+        if !(0..i64::from(self.shape.portals)).contains(&offset) {
+            return None;
+        }
+        Some(self.portals.get(&portal_id).copied().unwrap_or(Portal {
+            portal_id,
+            installed: true,
+            limits: self.shape.limits,
+        }))
+    }
+
+    pub fn portal_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..i64::from(self.shape.portals)).map(|i| self.shape.first_portal + i)
+    }
+
+    pub fn update_portal(
+        &mut self,
+        portal_id: i64,
+        change: impl FnOnce(&mut Portal),
+    ) -> Result<Portal, ChangeError> {
+        let mut portal = self.portal(portal_id).ok_or(ChangeError::NoPortal)?;
+        change(&mut portal);
+        self.portals.insert(portal_id, portal);
+        Ok(portal)
+    }
+
+    pub fn subscriptions(&self) -> &[Subscription] {
+        &self.subscriptions
+    }
+
+    pub fn set_subscriptions(&mut self, subscriptions: Vec<Subscription>) {
+        self.subscriptions = subscriptions;
+    }
+
+    fn index_of(&self, object: ObjectType, id: i64) -> i64 {
+        id - object.id_base()
+    }
+
+    /// A record as it is now, archived ones included; `None` if it never existed or is erased.
+    pub fn record(&self, portal: i64, object: ObjectType, id: i64) -> Option<Record> {
+        self.portal(portal)?;
+        if let Some(changed) = self.records.get(&(portal, object, id)) {
+            return changed.clone();
+        }
+        let index = self.index_of(object, id);
+        (1..=i64::from(self.shape.records_per_type))
+            .contains(&index)
+            .then(|| generate(self.shape.seed, portal, object, index))
+    }
+
+    /// Up to `limit` records with ids above `after`, in id order; archived ones only if
+    /// `archived`, else only live ones.
+    pub fn list(
+        &self,
+        portal: i64,
+        object: ObjectType,
+        after: i64,
+        limit: usize,
+        archived: bool,
+    ) -> Vec<Record> {
+        let generated_last = object.id_base() + i64::from(self.shape.records_per_type);
+        let created_last =
+            generated_last + self.created.get(&(portal, object)).copied().unwrap_or(0);
+        let mut out = Vec::with_capacity(limit);
+        let mut id = after.max(object.id_base()) + 1;
+        if archived {
+            let mut archived: Vec<Record> = self
+                .records
+                .iter()
+                .filter(|((p, o, i), _)| *p == portal && *o == object && *i > after)
+                .filter_map(|(_, r)| r.clone().filter(|r| r.archived_at.is_some()))
+                .collect();
+            archived.sort_by_key(|r| r.id);
+            archived.truncate(limit);
+            return archived;
+        }
+        while out.len() < limit && id <= created_last {
+            if let Some(record) = self
+                .record(portal, object, id)
+                .filter(|r| r.archived_at.is_none())
+            {
+                out.push(record);
+            }
+            id += 1;
+        }
+        out
+    }
+
+    fn event(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        action: &str,
+        property: Option<&str>,
+        at: i64,
+        object_id: i64,
+    ) -> Option<WebhookEvent> {
+        let event_type = format!("{}.{action}", object.singular());
+        let subscription = self.subscriptions.iter().find(|s| {
+            s.active && s.event_type == event_type && s.property_name.as_deref() == property
+        })?;
+        let event = WebhookEvent {
+            event_id: self.next_event_id,
+            subscription_id: subscription.id,
+            portal_id: portal,
+            app_id: self.shape.app_id,
+            occurred_at: at,
+            subscription_type: event_type,
+            attempt_number: 0,
+            object_id,
+            property_name: None,
+            property_value: None,
+            change_source: "CRM_UI",
+            change_flag: None,
+            primary_object_id: None,
+            merged_object_ids: Vec::new(),
+            new_object_id: None,
+            number_of_properties_moved: None,
+        };
+        self.next_event_id += 1;
+        Some(event)
+    }
+
+    fn live(&self, portal: i64, object: ObjectType, id: i64) -> Result<Record, ChangeError> {
+        self.portal(portal).ok_or(ChangeError::NoPortal)?;
+        self.record(portal, object, id)
+            .filter(|r| r.archived_at.is_none())
+            .ok_or(ChangeError::NoRecord)
+    }
+
+    fn store(&mut self, portal: i64, object: ObjectType, mut record: Record, now: i64) -> Record {
+        record.updated_at = now.max(record.updated_at);
+        stamp(&mut record, object);
+        self.records
+            .insert((portal, object, record.id), Some(record.clone()));
+        record
+    }
+
+    /// Creates a record with `properties`; the creation event follows.
+    pub fn create(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        properties: BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<(Record, Vec<WebhookEvent>), ChangeError> {
+        self.portal(portal).ok_or(ChangeError::NoPortal)?;
+        let created = self.created.entry((portal, object)).or_default();
+        *created += 1;
+        let id = object.id_base() + i64::from(self.shape.records_per_type) + *created;
+        let record = self.store(
+            portal,
+            object,
+            Record {
+                id,
+                properties,
+                created_at: now,
+                updated_at: now,
+                archived_at: None,
+            },
+            now,
+        );
+        let mut events: Vec<_> = self
+            .event(portal, object, "creation", None, now, id)
+            .into_iter()
+            .collect();
+        events
+            .iter_mut()
+            .for_each(|e| e.change_flag = Some("CREATED"));
+        Ok((record, events))
+    }
+
+    /// Sets properties; one property-change event per subscribed property whose value changed.
+    pub fn update(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        id: i64,
+        properties: BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<(Record, Vec<WebhookEvent>), ChangeError> {
+        let mut record = self.live(portal, object, id)?;
+        let mut events = Vec::new();
+        for (name, value) in properties {
+            if record.properties.get(&name) == Some(&value) {
+                continue;
+            }
+            if let Some(mut event) =
+                self.event(portal, object, "propertyChange", Some(&name), now, id)
+            {
+                event.property_name = Some(name.clone());
+                event.property_value = Some(value.clone());
+                events.push(event);
+            }
+            record.properties.insert(name, value);
+        }
+        Ok((self.store(portal, object, record, now), events))
+    }
+
+    /// Moves a record to the recycle bin.
+    pub fn archive(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        id: i64,
+        now: i64,
+    ) -> Result<Vec<WebhookEvent>, ChangeError> {
+        let mut record = self.live(portal, object, id)?;
+        record.archived_at = Some(now);
+        self.store(portal, object, record, now);
+        Ok(self
+            .event(portal, object, "deletion", None, now, id)
+            .into_iter()
+            .collect())
+    }
+
+    /// Brings a record back from the recycle bin.
+    pub fn restore(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        id: i64,
+        now: i64,
+    ) -> Result<Vec<WebhookEvent>, ChangeError> {
+        self.portal(portal).ok_or(ChangeError::NoPortal)?;
+        let mut record = self
+            .record(portal, object, id)
+            .ok_or(ChangeError::NoRecord)?;
+        if record.archived_at.take().is_none() {
+            return Err(ChangeError::NotArchived);
+        }
+        self.store(portal, object, record, now);
+        Ok(self
+            .event(portal, object, "restore", None, now, id)
+            .into_iter()
+            .collect())
+    }
+
+    /// Merges `merged` into `primary`: the loser's properties fill the winner's gaps and the
+    /// loser is gone; one merge event names both (reference §2.3, §4.5).
+    pub fn merge(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        primary: i64,
+        merged: i64,
+        now: i64,
+    ) -> Result<(Record, Vec<WebhookEvent>), ChangeError> {
+        let mut winner = self.live(portal, object, primary)?;
+        let loser = self.live(portal, object, merged)?;
+        let mut moved = 0;
+        for (name, value) in loser.properties {
+            if let std::collections::btree_map::Entry::Vacant(slot) = winner.properties.entry(name)
+            {
+                slot.insert(value);
+                moved += 1;
+            }
+        }
+        self.records.insert((portal, object, merged), None);
+        let record = self.store(portal, object, winner, now);
+        let mut events: Vec<_> = self
+            .event(portal, object, "merge", None, now, primary)
+            .into_iter()
+            .collect();
+        for event in &mut events {
+            event.primary_object_id = Some(primary);
+            event.merged_object_ids = vec![merged];
+            event.new_object_id = Some(primary);
+            event.number_of_properties_moved = Some(moved);
+        }
+        Ok((record, events))
+    }
+
+    /// A GDPR deletion of a contact: erased for good; HubSpot sends the privacy deletion and
+    /// a normal deletion (reference §2.4).
+    pub fn privacy_delete(
+        &mut self,
+        portal: i64,
+        id: i64,
+        now: i64,
+    ) -> Result<Vec<WebhookEvent>, ChangeError> {
+        let object = ObjectType::Contacts;
+        self.portal(portal).ok_or(ChangeError::NoPortal)?;
+        self.record(portal, object, id)
+            .ok_or(ChangeError::NoRecord)?;
+        self.records.insert((portal, object, id), None);
+        let privacy = self.event(portal, object, "privacyDeletion", None, now, id);
+        let deletion = self.event(portal, object, "deletion", None, now, id);
+        Ok(privacy.into_iter().chain(deletion).collect())
+    }
+
+    /// `changes` random property changes on random live records of installed portals (all,
+    /// or those listed), as a stream of activity for tests, the demo and benchmarks.
+    pub fn random_changes(
+        &mut self,
+        rng: &mut impl Rng,
+        changes: u32,
+        portals: &[i64],
+        now: i64,
+    ) -> Vec<WebhookEvent> {
+        let candidates: Vec<i64> = if portals.is_empty() {
+            self.portal_ids().collect()
+        } else {
+            portals.to_vec()
+        };
+        let candidates: Vec<i64> = candidates
+            .into_iter()
+            .filter(|p| self.portal(*p).is_some_and(|p| p.installed))
+            .collect();
+        let mut events = Vec::new();
+        if candidates.is_empty() || self.shape.records_per_type == 0 {
+            return events;
+        }
+        for n in 0..changes {
+            let portal = candidates[rng.random_range(0..candidates.len())];
+            let object = ObjectType::ALL[rng.random_range(0..ObjectType::ALL.len())];
+            let id =
+                object.id_base() + rng.random_range(1..=i64::from(self.shape.records_per_type));
+            let properties = object.changing_properties();
+            let property = properties[rng.random_range(0..properties.len())];
+            let value = format!("{property} {now}-{n}");
+            if let Ok((_, new)) = self.update(
+                portal,
+                object,
+                id,
+                BTreeMap::from([(property.to_owned(), value)]),
+                now,
+            ) {
+                events.extend(new);
+            }
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world() -> World {
+        World::new(Shape {
+            seed: 1,
+            app_id: 42,
+            first_portal: 100,
+            portals: 3,
+            records_per_type: 10,
+            limits: Limits::default(),
+        })
+    }
+
+    fn contact(index: i64) -> i64 {
+        ObjectType::Contacts.id_base() + index
+    }
+
+    #[test]
+    fn portals_exist_in_their_range_only() {
+        let w = world();
+        assert!(w.portal(100).is_some() && w.portal(102).is_some());
+        assert!(w.portal(99).is_none() && w.portal(103).is_none());
+        assert_eq!(w.portal_ids().count(), 3);
+    }
+
+    #[test]
+    fn an_update_bumps_the_modification_time_and_yields_one_event_per_subscribed_change() {
+        let mut w = world();
+        let before = w.record(100, ObjectType::Contacts, contact(1)).unwrap();
+        let changes = BTreeMap::from([
+            ("firstname".to_owned(), "Zoë".to_owned()),
+            ("lastname".to_owned(), before.properties["lastname"].clone()),
+            ("notsubscribed".to_owned(), "x".to_owned()),
+        ]);
+        let now = before.updated_at + 1_000;
+        let (after, events) = w
+            .update(100, ObjectType::Contacts, contact(1), changes, now)
+            .unwrap();
+        assert_eq!(after.updated_at, now);
+        assert_eq!(
+            after.properties["lastmodifieddate"],
+            crate::objects::iso(now)
+        );
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].subscription_type, "contact.propertyChange");
+        assert_eq!(events[0].property_value.as_deref(), Some("Zoë"));
+        assert_eq!(
+            (
+                events[0].portal_id,
+                events[0].object_id,
+                events[0].occurred_at
+            ),
+            (100, contact(1), now)
+        );
+    }
+
+    #[test]
+    fn archive_restore_merge_and_privacy_deletion_follow_hubspot() {
+        let mut w = world();
+        let kinds = |events: Vec<WebhookEvent>| {
+            events
+                .into_iter()
+                .map(|e| e.subscription_type)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(w.archive(100, ObjectType::Contacts, contact(2), 5).unwrap()),
+            ["contact.deletion"]
+        );
+        assert!(w
+            .list(100, ObjectType::Contacts, 0, 100, false)
+            .iter()
+            .all(|r| r.id != contact(2)));
+        assert_eq!(w.list(100, ObjectType::Contacts, 0, 100, true).len(), 1);
+        assert_eq!(
+            kinds(w.restore(100, ObjectType::Contacts, contact(2), 6).unwrap()),
+            ["contact.restore"]
+        );
+        assert_eq!(
+            w.restore(100, ObjectType::Contacts, contact(2), 7),
+            Err(ChangeError::NotArchived)
+        );
+
+        let (_, merge) = w
+            .merge(100, ObjectType::Contacts, contact(3), contact(4), 8)
+            .unwrap();
+        assert_eq!(merge[0].merged_object_ids, vec![contact(4)]);
+        assert_eq!(merge[0].primary_object_id, Some(contact(3)));
+        assert!(w.record(100, ObjectType::Contacts, contact(4)).is_none());
+
+        let privacy = kinds(w.privacy_delete(100, contact(5), 9).unwrap());
+        assert_eq!(privacy, ["contact.privacyDeletion", "contact.deletion"]);
+        assert!(w.record(100, ObjectType::Contacts, contact(5)).is_none());
+    }
+
+    #[test]
+    fn created_records_are_listed_after_generated_ones() {
+        let mut w = world();
+        let (record, events) = w
+            .create(
+                101,
+                ObjectType::Deals,
+                BTreeMap::from([("dealname".into(), "New".into())]),
+                77,
+            )
+            .unwrap();
+        assert_eq!(events[0].change_flag, Some("CREATED"));
+        let all = w.list(101, ObjectType::Deals, 0, 100, false);
+        assert_eq!(all.len(), 11);
+        assert_eq!(all.last().unwrap().id, record.id);
+        assert_eq!(w.list(101, ObjectType::Deals, all[4].id, 3, false).len(), 3);
+    }
+
+    #[test]
+    fn inactive_subscriptions_yield_no_events() {
+        let mut w = world();
+        let subscriptions = w
+            .subscriptions()
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.active = false;
+                s
+            })
+            .collect();
+        w.set_subscriptions(subscriptions);
+        assert!(w
+            .archive(100, ObjectType::Contacts, contact(1), 1)
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -1,0 +1,324 @@
+//! CRM responses validated against the schemas of HubSpot's own OpenAPI spec (vendored
+//! unmodified in `crates/sim/openapi/`). OpenAPI 3.0's `nullable` is turned into JSON
+//! Schema's `null` type; nothing else is changed.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use spoke_sim::objects::ObjectType;
+
+use crate::support::*;
+
+fn spec() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/crm-objects-v3.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("vendored spec")).expect("spec JSON")
+}
+
+/// `nullable: true` → `type: [T, "null"]`, recursively.
+fn json_schema_from_openapi(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("nullable") == Some(&Value::Bool(true)) {
+                if let Some(Value::String(t)) = map.get("type").cloned() {
+                    map.insert("type".into(), json!([t, "null"]));
+                }
+            }
+            map.values_mut().for_each(json_schema_from_openapi);
+        }
+        Value::Array(items) => items.iter_mut().for_each(json_schema_from_openapi),
+        _ => {}
+    }
+}
+
+/// Fails unless `instance` conforms to `components.schemas.<schema>`.
+fn assert_conforms(schema: &str, instance: &Value) {
+    let mut spec = spec();
+    json_schema_from_openapi(&mut spec);
+    let root = json!({
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": spec["components"],
+    });
+    let validator = jsonschema::draft4::new(&root).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{schema} violations: {errors:#?}\ninstance: {instance:#}"
+    );
+    assert!(
+        !instance.as_object().is_some_and(|o| o.is_empty()),
+        "empty instance proves nothing"
+    );
+}
+
+async fn crm(sim: &spoke_sim::RunningSim, token: &str) -> (reqwest::Client, String, String) {
+    (
+        reqwest::Client::new(),
+        sim.base_url(),
+        format!("Bearer {token}"),
+    )
+}
+
+#[tokio::test]
+async fn read_one_conforms_and_selects_properties() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    for object in ObjectType::ALL {
+        let id = object.id_base() + 7;
+        let url = format!("{base}/crm/v3/objects/{}/{id}", object.plural());
+        let body: Value = http
+            .get(&url)
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_conforms("SimplePublicObjectWithAssociations", &body);
+        assert_eq!(body["id"], id.to_string());
+        assert_eq!(body["properties"]["hs_object_id"], id.to_string());
+    }
+    let url = format!(
+        "{base}/crm/v3/objects/0-1/{}?properties=email,nosuchproperty&properties=firstname",
+        ObjectType::Contacts.id_base() + 1
+    );
+    let body: Value = http
+        .get(&url)
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = body["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "createdate",
+            "email",
+            "firstname",
+            "hs_object_id",
+            "lastmodifieddate"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn batch_read_is_200_when_complete_and_207_with_missing_ids() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let url = format!("{base}/crm/v3/objects/deals/batch/read");
+    let id = |i: i64| (ObjectType::Deals.id_base() + i).to_string();
+
+    let complete = http
+        .post(&url)
+        .header("authorization", &auth)
+        .json(&json!({"inputs": [{"id": id(1)}, {"id": id(2)}], "properties": ["dealname"], "propertiesWithHistory": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(complete.status(), StatusCode::OK);
+    let body: Value = complete.json().await.unwrap();
+    assert_conforms("BatchResponseSimplePublicObject", &body);
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+
+    let partial = http
+        .post(&url)
+        .header("authorization", &auth)
+        .json(&json!({"inputs": [{"id": id(3)}, {"id": "999"}, {"id": id(3)}], "properties": [], "propertiesWithHistory": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), StatusCode::MULTI_STATUS);
+    let body: Value = partial.json().await.unwrap();
+    assert_conforms("BatchResponseSimplePublicObjectWithErrors", &body);
+    assert_eq!(
+        body["results"].as_array().unwrap().len(),
+        1,
+        "a repeated id is read once"
+    );
+    assert_eq!(body["errors"][0]["context"]["ids"], json!(["999"]));
+    assert_conforms("StandardError", &body["errors"][0]);
+
+    let too_many: Vec<Value> = (1..=101).map(|i| json!({"id": id(i)})).collect();
+    let refused = http
+        .post(&url)
+        .header("authorization", &auth)
+        .json(&json!({"inputs": too_many, "properties": [], "propertiesWithHistory": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_conforms("Error", &refused.json().await.unwrap());
+}
+
+#[tokio::test]
+async fn list_pages_through_every_record_and_conforms() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let (mut after, mut seen) = (None::<String>, Vec::new());
+    loop {
+        let mut url = format!("{base}/crm/v3/objects/companies?limit=20&properties=name");
+        if let Some(a) = &after {
+            url.push_str(&format!("&after={a}"));
+        }
+        let page: Value = http
+            .get(&url)
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_conforms(
+            "CollectionResponseSimplePublicObjectWithAssociationsForwardPaging",
+            &page,
+        );
+        seen.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
+        match page["paging"]["next"]["after"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 50);
+    assert_eq!(
+        seen.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        50
+    );
+}
+
+#[tokio::test]
+async fn archived_records_are_hidden_unless_asked_for() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let id = ObjectType::Tickets.id_base() + 4;
+    let archived = http
+        .delete(format!("{base}/_sim/portals/{portal}/objects/tickets/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(archived.status(), StatusCode::OK);
+
+    let live = http
+        .get(format!("{base}/crm/v3/objects/tickets/{id}"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::NOT_FOUND);
+    assert_conforms("Error", &live.json().await.unwrap());
+    let body: Value = http
+        .get(format!("{base}/crm/v3/objects/tickets/{id}?archived=true"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_conforms("SimplePublicObjectWithAssociations", &body);
+    assert_eq!(body["archived"], true);
+    assert!(body["archivedAt"].is_string());
+}
+
+#[tokio::test]
+async fn bad_expired_and_uninstalled_tokens_get_401_in_hubspots_shape() {
+    let mut s = settings();
+    s.access_token_ttl = 1;
+    let sim = sim(s).await;
+    let portal = first_portal(&sim);
+    let url = format!(
+        "{}/crm/v3/objects/contacts/{}",
+        sim.base_url(),
+        ObjectType::Contacts.id_base() + 1
+    );
+    let http = reqwest::Client::new();
+    let get = |auth: Option<String>| {
+        let mut r = http.get(&url);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+
+    let missing = get(None).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_conforms("Error", &missing.json().await.unwrap());
+    assert_eq!(
+        get(Some("Bearer forged".into())).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let fresh = token(&sim, portal).await;
+    assert_eq!(
+        get(Some(format!("Bearer {fresh}"))).await.unwrap().status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await; // the token's 1 s life
+    let expired: Value = get(Some(format!("Bearer {fresh}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        expired["message"].as_str().unwrap().contains("expired"),
+        "{expired}"
+    );
+
+    let other = token(&sim, portal).await;
+    http.patch(format!("{}/_sim/portals/{portal}", sim.base_url()))
+        .json(&json!({"installed": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get(Some(format!("Bearer {other}"))).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let no_tokens = http
+        .post(format!("{}/_sim/portals/{portal}/tokens", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        no_tokens.status(),
+        StatusCode::NOT_FOUND,
+        "an uninstalled portal gets no tokens"
+    );
+}
+
+#[test]
+fn the_schema_check_rejects_what_hubspot_would_not_send() {
+    let valid = json!({"id": "1", "properties": {"a": "b"}, "createdAt": "2024-01-01T00:00:00.000Z",
+                       "updatedAt": "2024-01-01T00:00:00.000Z", "archived": false});
+    assert_conforms("SimplePublicObject", &valid);
+    for broken in [
+        json!({"id": 1, "properties": {}, "createdAt": "x", "updatedAt": "x", "archived": false}),
+        json!({"id": "1", "properties": {"amount": 12.5}, "createdAt": "x", "updatedAt": "x", "archived": false}),
+        json!({"id": "1", "properties": {}, "updatedAt": "x", "archived": false}),
+    ] {
+        let outcome = std::panic::catch_unwind(|| assert_conforms("SimplePublicObject", &broken));
+        assert!(outcome.is_err(), "accepted {broken}");
+    }
+}

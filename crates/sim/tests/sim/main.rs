@@ -1,0 +1,7 @@
+//! The simulator against HubSpot's published contracts: OpenAPI response shapes, rate
+//! limits, and webhook deliveries (signatures, batching, concurrency, retries, ledger).
+
+mod conformance;
+mod rate_limits;
+mod support;
+mod webhooks;

@@ -1,0 +1,134 @@
+//! A simulator per test, and a webhook receiver that records what reaches it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::Value;
+use spoke_sim::{RunningSim, Settings};
+use tokio::net::TcpListener;
+
+pub const SECRET: &str = "sim-test-secret";
+pub const TARGET: &str = "https://hooks.spoke.test/webhooks/hubspot?tenant=a%2Cb";
+
+pub fn settings() -> Settings {
+    let mut s = Settings::defaults();
+    s.portals = 5;
+    s.records = 50;
+    s.client_secret = SECRET.into();
+    s
+}
+
+pub async fn sim(settings: Settings) -> RunningSim {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spoke_sim::start(settings, listener)
+        .await
+        .expect("simulator starts")
+}
+
+pub fn first_portal(sim: &RunningSim) -> i64 {
+    sim.sim.world(|w| w.portal_ids().next().unwrap())
+}
+
+/// A bearer token for `portal` through the admin API.
+pub async fn token(sim: &RunningSim, portal: i64) -> String {
+    let pair: Value = reqwest::Client::new()
+        .post(format!("{}/_sim/portals/{portal}/tokens", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    pair["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn events(&self) -> Vec<Value> {
+        serde_json::from_slice(&self.body).expect("a JSON array")
+    }
+}
+
+/// A webhook receiver on a free port: request `n` (from 0) is answered with `respond(n)`
+/// after `delay`.
+pub struct Receiver {
+    pub base_url: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    pub async fn start(respond: fn(usize) -> StatusCode, delay: Duration) -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let (in_flight, max_in_flight) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let handler = {
+            let (received, in_flight, max_in_flight) =
+                (received.clone(), in_flight.clone(), max_in_flight.clone());
+            move |headers: HeaderMap, body: Bytes| {
+                let (received, in_flight, max_in_flight) =
+                    (received.clone(), in_flight.clone(), max_in_flight.clone());
+                async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    let n = {
+                        let mut all = received.lock().unwrap();
+                        all.push(Received {
+                            at: Instant::now(),
+                            headers,
+                            body,
+                        });
+                        all.len() - 1
+                    };
+                    tokio::time::sleep(delay).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    respond(n)
+                }
+            }
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/webhooks/hubspot", post(handler));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            base_url,
+            received,
+            max_in_flight,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Settings that deliver to `receiver` (signed for [`TARGET`]).
+pub fn delivering_to(receiver: &Receiver) -> Settings {
+    let mut s = settings();
+    s.webhook_target_url = Some(TARGET.into());
+    s.webhook_deliver_to = Some(receiver.base_url.clone());
+    s
+}
+
+/// Waits until `done` holds, checking every 20 ms, for at most `limit`.
+pub async fn eventually(limit: Duration, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not done within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
