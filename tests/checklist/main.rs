@@ -3,5 +3,6 @@
 //! items run on SQLite and on PostgreSQL.
 
 mod durability;
+mod simulator;
 mod support;
 mod webhook_receiver;

@@ -1,6 +1,7 @@
 //! The simulator against HubSpot's published contracts: OpenAPI response shapes, rate
 //! limits, and webhook deliveries (signatures, batching, concurrency, retries, ledger).
 
+mod binary;
 mod conformance;
 mod rate_limits;
 mod support;

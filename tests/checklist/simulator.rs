@@ -1,0 +1,86 @@
+//! End to end with the HubSpot simulator: deliveries for many portals, signed and batched
+//! as HubSpot does, all reach spoke's inbox, and HubSpot's own count of them is 100%.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rstest::rstest;
+use serde_json::{json, Value};
+use spoke_store::testing::TestDb;
+use spoke_store::Engine;
+
+use crate::support::*;
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn every_event_the_simulator_delivers_reaches_the_inbox(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let spoke = Spoke::start(db.url(), &[]).await;
+    let mut settings = sim::Settings::defaults();
+    settings.portals = 25;
+    settings.client_secret = SECRET.into();
+    settings.webhook_target_url = Some(public_webhook_url());
+    settings.webhook_deliver_to = Some(spoke.url(""));
+    settings.time_scale = 1_000.0;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = sim::start(settings, listener).await.unwrap();
+
+    let answer: Value = spoke
+        .http
+        .post(format!("{}/_sim/activity", sim.base_url()))
+        .json(&json!({ "changes": 3_000 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent: BTreeSet<(i64, i64)> = serde_json::from_value(answer["eventIds"].clone()).unwrap();
+    assert!(
+        sent.len() > 2_000,
+        "activity produced {} events",
+        sent.len()
+    );
+
+    let started = Instant::now();
+    let ledger = loop {
+        let ledger: Value = spoke
+            .http
+            .get(format!("{}/_sim/webhooks/ledger", sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let delivered: u64 = ledger["portals"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| p["eventsDelivered"].as_u64().unwrap())
+            .sum();
+        if delivered == sent.len() as u64 {
+            break ledger;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "delivered {delivered} of {}",
+            sent.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let stored: BTreeSet<(i64, i64)> = stored_ids(&db).await.into_iter().collect();
+    assert_eq!(
+        stored, sent,
+        "the inbox holds exactly the events HubSpot sent"
+    );
+    let portals = ledger["portals"].as_object().unwrap();
+    assert_eq!(portals.len(), 25, "every portal had deliveries");
+    for (portal, totals) in portals {
+        assert_eq!(totals["successRate"], 1.0, "portal {portal}: {totals}");
+    }
+    sim.stop().await;
+}
