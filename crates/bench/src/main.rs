@@ -8,6 +8,8 @@
 //!   server cannot hide its queueing). Prints one JSON line of results.
 //! - `store`: group commits straight into the inbox, without HTTP: what the database path
 //!   alone sustains, to tell storage cost from the rest of the request path.
+//! - `sim`: the simulator's own capacity: webhook events dispatched per second to a sink
+//!   that answers at once, and records per second through CRM batch reads.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -41,6 +43,20 @@ enum Command {
     },
     /// Drive signed deliveries at a webhook endpoint.
     Ingest(IngestArgs),
+    /// Measure the simulator's dispatcher and CRM API; prints one JSON line.
+    Sim {
+        /// Webhook events to dispatch.
+        #[arg(long, default_value_t = 200_000)]
+        events: u32,
+        #[arg(long, default_value_t = 100)]
+        portals: u32,
+        /// Seconds of CRM batch reads.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent CRM clients.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
     /// Append groups of deliveries to an inbox directly; prints one JSON line.
     Store {
         /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
@@ -100,6 +116,22 @@ fn main() -> anyhow::Result<()> {
                 groups,
                 deliveries,
                 events,
+            ))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Sim {
+            events,
+            portals,
+            seconds,
+            connections,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(simulator(
+                events,
+                portals,
+                Duration::from_secs(seconds),
+                connections,
             ))?;
             println!("{report}");
             Ok(())
@@ -258,6 +290,102 @@ async fn connection(
             scheduled += interval;
         }
     }
+}
+
+async fn simulator(
+    events: u32,
+    portals: u32,
+    crm_for: Duration,
+    connections: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sink_url = format!("http://{}", sink.local_addr()?);
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/webhooks/hubspot", post(|_body: Bytes| async { "" }));
+        axum::serve(sink, app).await
+    });
+    let mut settings = sim::Settings::defaults();
+    settings.portals = portals;
+    settings.rate_limit = u32::MAX; // the simulator's capacity, not HubSpot's limit
+    settings.webhook_target_url = Some("https://bench.spoke.test/webhooks/hubspot".into());
+    settings.webhook_deliver_to = Some(sink_url);
+    let running = sim::start(
+        settings,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let base = running.base_url();
+
+    let answer: serde_json::Value = http
+        .post(format!("{base}/_sim/activity"))
+        .json(&json!({ "changes": events }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let queued = answer["events"].as_u64().context("events")?;
+    let started = Instant::now();
+    let delivered = || {
+        running
+            .sim
+            .dispatcher()
+            .ledger(|l| l.totals().values().map(|t| t.events_delivered).sum::<u64>())
+    };
+    while delivered() < queued {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "dispatch stalled at {}",
+            delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dispatch_s = started.elapsed().as_secs_f64();
+
+    let first_portal = running
+        .sim
+        .world(|w| w.portal_ids().next())
+        .context("a portal")?;
+    let stop = Instant::now() + crm_for;
+    let readers: Vec<_> = (0..connections)
+        .map(|c| {
+            let (http, base) = (http.clone(), base.clone());
+            let portal = first_portal + (c as i64 % i64::from(portals));
+            let token = running.sim.issue_tokens(portal).expect("installed portal").access_token;
+            tokio::spawn(async move {
+                let mut records = 0u64;
+                let mut next = 1i64;
+                while Instant::now() < stop {
+                    let inputs: Vec<_> = (0..100)
+                        .map(|i| json!({ "id": (sim::objects::ObjectType::Contacts.id_base() + (next + i) % 1000 + 1).to_string() }))
+                        .collect();
+                    next += 100;
+                    let page: serde_json::Value = http
+                        .post(format!("{base}/crm/v3/objects/contacts/batch/read"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "inputs": inputs, "properties": ["email", "firstname"], "propertiesWithHistory": [] }))
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
+                    records += page["results"].as_array().map_or(0, |r| r.len() as u64);
+                }
+                anyhow::Ok(records)
+            })
+        })
+        .collect();
+    let mut records = 0;
+    for reader in readers {
+        records += reader.await??;
+    }
+    running.stop().await;
+    Ok(json!({
+        "events": queued,
+        "portals": portals,
+        "dispatch_events_per_s": (queued as f64 / dispatch_s).round(),
+        "crm_connections": connections,
+        "crm_records_per_s": (records as f64 / crm_for.as_secs_f64()).round(),
+    }))
 }
 
 async fn store_appends(
