@@ -147,8 +147,7 @@ fn change(
 ) -> Response {
     match sim.world(|w| apply(w, epoch_ms())) {
         Ok((record, events)) => {
-            let queued = events.len();
-            sim.dispatcher().enqueue(events);
+            let queued = sim.emit(events);
             let record =
                 record.map(|r| json!({ "id": r.id.to_string(), "properties": r.properties }));
             Json(json!({ "record": record, "events": queued })).into_response()
@@ -252,7 +251,7 @@ async fn activity(State(sim): State<SharedSim>, Json(body): Json<Activity>) -> J
     let events =
         sim.world(|w| w.random_changes(&mut rand::rng(), body.changes, &body.portals, epoch_ms()));
     let ids: Vec<(i64, i64)> = events.iter().map(|e| (e.portal_id, e.event_id)).collect();
-    sim.dispatcher().enqueue(events);
+    sim.emit(events);
     Json(json!({ "events": ids.len(), "eventIds": ids }))
 }
 

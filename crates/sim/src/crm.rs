@@ -21,7 +21,7 @@ use crate::clock::epoch_ms;
 use crate::errors;
 use crate::objects::{iso, ObjectType, Record};
 use crate::ratelimit::{Exceeded, Usage};
-use crate::tokens::TokenProblem;
+use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
 
 /// Most inputs of one batch read.
@@ -30,9 +30,40 @@ const MAX_BATCH_INPUTS: usize = 100;
 const DEFAULT_PAGE: usize = 10;
 const MAX_PAGE: usize = 100;
 
-/// The portal a request's token belongs to, set by [`gate`].
-#[derive(Debug, Clone, Copy)]
-pub struct CrmPortal(pub i64);
+/// Who is calling: the grant behind the request's token, set by [`gate`].
+#[derive(Debug, Clone)]
+pub struct Caller(pub Grant);
+
+/// The scope HubSpot requires to read an object type (reference §2.4).
+fn read_scope(object: ObjectType) -> &'static str {
+    match object {
+        ObjectType::Contacts => "crm.objects.contacts.read",
+        ObjectType::Companies => "crm.objects.companies.read",
+        ObjectType::Deals => "crm.objects.deals.read",
+        ObjectType::Tickets => "tickets",
+        ObjectType::Products | ObjectType::LineItems => "e-commerce",
+    }
+}
+
+/// The object type of a path segment, if the caller may read it; else HubSpot's refusal.
+fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> {
+    let object = ObjectType::from_path(segment).ok_or_else(|| {
+        Box::new(errors::validation(format!(
+            "Unable to infer object type from: {segment}"
+        )))
+    })?;
+    if !caller.has_scope(read_scope(object)) {
+        return Err(Box::new(errors::api_error(
+            StatusCode::FORBIDDEN,
+            "MISSING_SCOPES",
+            format!(
+                "This app hasn't been granted all required scopes to make this call. Required: {}",
+                read_scope(object)
+            ),
+        )));
+    }
+    Ok(object)
+}
 
 pub fn routes(sim: SharedSim) -> Router {
     Router::new()
@@ -55,8 +86,8 @@ async fn gate(State(sim): State<SharedSim>, mut request: Request, next: Next) ->
             "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
         );
     };
-    let portal = match sim.portal_of_token(&token) {
-        Ok(portal) => portal,
+    let grant = match sim.caller(&token) {
+        Ok(grant) => grant,
         Err(TokenProblem::Expired(ms)) => {
             return errors::unauthorized(format!(
                 "The OAuth token used to make this call expired {} second(s) ago.",
@@ -69,6 +100,7 @@ async fn gate(State(sim): State<SharedSim>, mut request: Request, next: Next) ->
             );
         }
     };
+    let portal = grant.portal;
     let usage = match sim.admit(portal) {
         Ok(usage) => usage,
         Err((exceeded, usage)) => return with_usage(errors::rate_limited(exceeded), usage),
@@ -99,7 +131,7 @@ async fn gate(State(sim): State<SharedSim>, mut request: Request, next: Next) ->
             );
         }
     }
-    request.extensions_mut().insert(CrmPortal(portal));
+    request.extensions_mut().insert(Caller(grant));
     with_usage(next.run(request).await, usage)
 }
 
@@ -120,10 +152,6 @@ fn with_usage(mut response: Response, usage: Usage) -> Response {
         set("x-hubspot-ratelimit-daily-remaining", u64::from(left));
     }
     response
-}
-
-fn unknown_type(segment: &str) -> Response {
-    errors::validation(format!("Unable to infer object type from: {segment}"))
 }
 
 /// Query parameters; `properties` may be comma-separated, repeated, or both.
@@ -190,13 +218,15 @@ fn visible(record: &Record, archived: bool) -> bool {
 
 async fn read_one(
     State(sim): State<SharedSim>,
-    Extension(CrmPortal(portal)): Extension<CrmPortal>,
+    Extension(Caller(caller)): Extension<Caller>,
     Path((segment, object_id)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
+    let object = match readable(&segment, &caller) {
+        Ok(object) => object,
+        Err(refusal) => return *refusal,
     };
+    let portal = caller.portal;
     let (properties, archived) = read_params(&pairs);
     let record = object_id
         .parse::<i64>()
@@ -228,14 +258,16 @@ struct BatchId {
 
 async fn batch_read(
     State(sim): State<SharedSim>,
-    Extension(CrmPortal(portal)): Extension<CrmPortal>,
+    Extension(Caller(caller)): Extension<Caller>,
     Path(segment): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
     body: Result<Json<BatchReadInput>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
+    let object = match readable(&segment, &caller) {
+        Ok(object) => object,
+        Err(refusal) => return *refusal,
     };
+    let portal = caller.portal;
     let Ok(Json(input)) = body else {
         return errors::validation(
             "Invalid input JSON on line 1: expected {\"inputs\":[{\"id\":…}],\"properties\":[…]}",
@@ -296,13 +328,15 @@ async fn batch_read(
 
 async fn list(
     State(sim): State<SharedSim>,
-    Extension(CrmPortal(portal)): Extension<CrmPortal>,
+    Extension(Caller(caller)): Extension<Caller>,
     Path(segment): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
+    let object = match readable(&segment, &caller) {
+        Ok(object) => object,
+        Err(refusal) => return *refusal,
     };
+    let portal = caller.portal;
     let (properties, archived) = read_params(&pairs);
     let value = |key: &str| {
         pairs

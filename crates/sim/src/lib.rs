@@ -3,6 +3,8 @@
 //! - [`crm`]: the CRM API v3 for six object types, with HubSpot's rate limits and errors.
 //! - [`dispatcher`]: signed webhook deliveries with HubSpot's batching, concurrency,
 //!   timeout and retries, and a [`ledger`] of every attempt (the ground truth).
+//! - [`oauth`]: the authorize page with its consent step, the token endpoints (v1, v3 and
+//!   date-versioned), token information, revocation and the app-uninstall API.
 //! - [`admin`]: `/_sim/…`, to change records (which yields webhook events), issue tokens,
 //!   uninstall portals, set faults and read the ledger.
 //!
@@ -17,6 +19,7 @@ pub mod dispatcher;
 mod errors;
 pub mod faults;
 pub mod ledger;
+pub mod oauth;
 pub mod objects;
 pub mod ratelimit;
 pub mod settings;
@@ -36,8 +39,8 @@ use crate::dispatcher::{Dispatcher, Schedule, Target};
 use crate::faults::{ActiveFaults, Faults};
 use crate::ratelimit::{Exceeded, RateLimiter, Usage};
 pub use crate::settings::Settings;
-use crate::tokens::{TokenPair, TokenProblem, Tokens};
-use crate::world::{Shape, World};
+use crate::tokens::{Grant, TokenPair, TokenProblem, Tokens};
+use crate::world::{Shape, WebhookEvent, World};
 
 /// Everything the simulator knows, shared by its handlers and tasks.
 #[derive(Debug)]
@@ -47,8 +50,9 @@ pub struct Sim {
     limiter: Mutex<RateLimiter>,
     faults: Mutex<ActiveFaults>,
     dispatcher: Dispatcher,
-    scopes: Vec<String>,
-    access_token_ttl_s: u64,
+    consent: Mutex<Option<oauth::AutoConsent>>,
+    pending: Mutex<std::collections::HashMap<String, oauth::Authorization>>,
+    app: oauth::App,
     started: Instant,
 }
 
@@ -89,12 +93,9 @@ impl Sim {
                 target,
                 schedule,
             ),
-            scopes: settings
-                .scopes
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            access_token_ttl_s: settings.access_token_ttl,
+            consent: Mutex::new(None),
+            pending: Mutex::default(),
+            app: oauth::App::from_settings(settings),
             started: Instant::now(),
         }
     }
@@ -108,35 +109,54 @@ impl Sim {
         &self.dispatcher
     }
 
-    /// A fresh token pair for an installed portal, as the token endpoint would issue it.
+    /// Reads or changes the issued credentials under their lock.
+    pub fn tokens<T>(&self, f: impl FnOnce(&mut Tokens) -> T) -> T {
+        f(&mut self.tokens.lock().expect("tokens lock"))
+    }
+
+    /// A fresh token pair with the app's scopes for an installed portal, as the token
+    /// endpoint would issue it after an install.
     pub fn issue_tokens(&self, portal: i64) -> Option<TokenPair> {
         self.world(|w| w.portal(portal)).filter(|p| p.installed)?;
-        let mut tokens = self.tokens.lock().expect("tokens lock");
-        Some(tokens.issue(
-            portal,
-            self.scopes.clone(),
-            self.access_token_ttl_s,
-            clock::epoch_ms(),
-        ))
+        let grant = Grant::for_portal(portal, self.app.scopes.clone());
+        Some(self.tokens(|t| t.issue(grant, self.app.access_token_ttl_s, clock::epoch_ms())))
     }
 
     pub fn revoke_tokens(&self, portal: i64, access_too: bool) -> usize {
-        self.tokens
-            .lock()
-            .expect("tokens lock")
-            .revoke_portal(portal, access_too)
+        self.tokens(|t| t.revoke_portal(portal, access_too))
     }
 
-    fn portal_of_token(&self, token: &str) -> Result<i64, TokenProblem> {
-        let portal = self
-            .tokens
-            .lock()
-            .expect("tokens lock")
-            .portal_of(token, clock::epoch_ms())?;
-        match self.world(|w| w.portal(portal)) {
-            Some(p) if p.installed => Ok(portal),
+    /// Marks a portal uninstalled and revokes all its tokens, as HubSpot does.
+    pub fn uninstall(&self, portal: i64) -> Result<(), world::ChangeError> {
+        self.world(|w| w.update_portal(portal, |p| p.installed = false))?;
+        self.revoke_tokens(portal, true);
+        Ok(())
+    }
+
+    /// The grant behind a bearer token of an installed portal.
+    fn caller(&self, token: &str) -> Result<Grant, TokenProblem> {
+        let grant = self.tokens(|t| {
+            t.access_grant(token, clock::epoch_ms())
+                .map(|(g, _)| g.clone())
+        })?;
+        match self.world(|w| w.portal(grant.portal)) {
+            Some(p) if p.installed => Ok(grant),
             _ => Err(TokenProblem::Unknown),
         }
+    }
+
+    /// Queues webhook events; those of portals that no longer have the app are dropped,
+    /// since HubSpot sends nothing to an uninstalled app.
+    pub fn emit(&self, events: Vec<WebhookEvent>) -> usize {
+        let events: Vec<WebhookEvent> = self.world(|w| {
+            events
+                .into_iter()
+                .filter(|e| w.portal(e.portal_id).is_some_and(|p| p.installed))
+                .collect()
+        });
+        let queued = events.len();
+        self.dispatcher.enqueue(events);
+        queued
     }
 
     fn admit(&self, portal: i64) -> Result<Usage, (Exceeded, Usage)> {
@@ -197,7 +217,9 @@ pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<
             shutdown.clone(),
         ));
     }
-    let app = crm::routes(sim.clone()).merge(admin::routes(sim.clone()));
+    let app = crm::routes(sim.clone())
+        .merge(oauth::routes(sim.clone()))
+        .merge(admin::routes(sim.clone()));
     let addr = listener.local_addr()?;
     let server = tokio::spawn({
         let shutdown = shutdown.clone();

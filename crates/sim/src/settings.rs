@@ -24,6 +24,27 @@ pub struct Settings {
     /// The app's id, as in every webhook event's `appId`.
     #[arg(long, env = "SPOKE_SIM_APP_ID", default_value_t = 1_160_452)]
     pub app_id: i64,
+    /// The app's OAuth client id.
+    #[arg(
+        long,
+        env = "SPOKE_SIM_CLIENT_ID",
+        default_value = "spoke-sim-client-id"
+    )]
+    pub client_id: String,
+    /// Redirect URLs the app registered (repeat the flag, or comma-separate the variable);
+    /// none means any http(s) URL is accepted.
+    #[arg(
+        long = "redirect-uri",
+        env = "SPOKE_SIM_REDIRECT_URIS",
+        value_delimiter = ','
+    )]
+    pub redirect_uris: Vec<String>,
+    /// Scopes the app marks required: an authorize request without one of them is refused.
+    #[arg(long, env = "SPOKE_SIM_REQUIRED_SCOPES", default_value = "oauth")]
+    pub required_scopes: String,
+    /// Seconds an authorization code stays redeemable (HubSpot: a "short window").
+    #[arg(long, env = "SPOKE_SIM_AUTH_CODE_TTL", default_value_t = 300)]
+    pub auth_code_ttl: u64,
     /// The app's client secret: the key of webhook signatures.
     #[arg(
         long,

@@ -3,6 +3,7 @@
 
 mod binary;
 mod conformance;
+mod oauth;
 mod rate_limits;
 mod support;
 mod webhooks;

@@ -132,3 +132,46 @@ pub async fn eventually(limit: Duration, done: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `nullable: true` → `type: [T, "null"]`, recursively: OpenAPI 3.0 to JSON Schema.
+fn json_schema_from_openapi(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("nullable") == Some(&Value::Bool(true)) {
+                if let Some(Value::String(t)) = map.get("type").cloned() {
+                    map.insert("type".into(), serde_json::json!([t, "null"]));
+                }
+            }
+            map.values_mut().for_each(json_schema_from_openapi);
+        }
+        Value::Array(items) => items.iter_mut().for_each(json_schema_from_openapi),
+        _ => {}
+    }
+}
+
+/// Fails unless `instance` conforms to `components.schemas.<schema>` of one of HubSpot's
+/// OpenAPI specs, vendored unmodified in `crates/sim/openapi/`.
+pub fn assert_conforms_to(spec_file: &str, schema: &str, instance: &Value) {
+    let path = format!("{}/openapi/{spec_file}", env!("CARGO_MANIFEST_DIR"));
+    let mut spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("vendored spec"))
+            .expect("spec JSON");
+    json_schema_from_openapi(&mut spec);
+    let root = serde_json::json!({
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": spec["components"],
+    });
+    let validator = jsonschema::draft4::new(&root).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{schema} violations: {errors:#?}\ninstance: {instance:#}"
+    );
+    assert!(
+        !instance.as_object().is_some_and(|o| o.is_empty()),
+        "empty instance proves nothing"
+    );
+}
