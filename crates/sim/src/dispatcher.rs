@@ -260,27 +260,19 @@ impl Dispatcher {
         let body = serde_json::to_vec(&events).expect("events serialise");
         let sent_at = epoch_ms();
         let timestamp = sent_at.to_string();
-        let request = self
+        let mut request = self
             .inner
             .http
             .post(connect_url(&target_url, target.deliver_to.as_deref()))
             .header("content-type", "application/json")
             .header(
-                "x-hubspot-signature",
-                signature::sign_v1(&self.inner.secret, &body),
-            )
-            .header("x-hubspot-signature-version", "v1")
-            .header(
-                "x-hubspot-signature-v3",
-                signature::sign_v3(&self.inner.secret, "POST", &target_url, &body, &timestamp),
-            )
-            .header("x-hubspot-request-timestamp", timestamp)
-            .header(
                 "x-hubspot-timeout-millis",
                 self.inner.schedule.timeout.as_millis().to_string(),
-            )
-            .timeout(self.inner.schedule.timeout)
-            .body(body);
+            );
+        for (name, value) in delivery_headers(&self.inner.secret, &target_url, &body, &timestamp) {
+            request = request.header(name, value);
+        }
+        let request = request.timeout(self.inner.schedule.timeout).body(body);
         let started = Instant::now();
         let outcome = match request.send().await {
             Ok(response) if response.status().is_success() => {
@@ -359,6 +351,25 @@ impl Dispatcher {
     }
 }
 
+/// The signature headers HubSpot puts on a delivery of `body` to `target_url` at
+/// `timestamp` (epoch ms): v1 for older receivers, v3 with the timestamp (reference §3).
+pub fn delivery_headers(
+    secret: &ClientSecret,
+    target_url: &str,
+    body: &[u8],
+    timestamp: &str,
+) -> [(&'static str, String); 4] {
+    [
+        ("x-hubspot-signature", signature::sign_v1(secret, body)),
+        ("x-hubspot-signature-version", "v1".to_owned()),
+        (
+            "x-hubspot-signature-v3",
+            signature::sign_v3(secret, "POST", target_url, body, timestamp),
+        ),
+        ("x-hubspot-request-timestamp", timestamp.to_owned()),
+    ]
+}
+
 /// The URL to connect to: the target itself, or its path and query on `deliver_to`.
 fn connect_url(target_url: &str, deliver_to: Option<&str>) -> String {
     let Some(base) = deliver_to else {
@@ -373,7 +384,34 @@ fn connect_url(target_url: &str, deliver_to: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::connect_url;
+    use super::*;
+
+    /// Reference §3.6: with a fixed timestamp the dispatcher's headers are the vectors'.
+    #[test]
+    fn delivery_headers_match_the_reference_vectors() {
+        let v3_body = r#"[{"eventId":3001,"subscriptionId":4001,"portalId":62515,"appId":54321,"occurredAt":1735689599000,"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":9876543210,"propertyName":"dealstage","propertyValue":"closedwon","changeSource":"CRM_UI"}]"#;
+        let headers = delivery_headers(
+            &ClientSecret::new("5e1d0c9b-8a7f-4e6d-9c5b-4a3f2e1d0c9b"),
+            "https://hooks.example.com/hubspot/webhooks?tenant=acme&env=prod",
+            v3_body.as_bytes(),
+            "1735689600000",
+        );
+        assert_eq!(headers[2].1, "uaAPnc+5yRVkgxIzD8DooO+vNzwVdSkD4TCkgJnjVSc=");
+        assert_eq!(headers[3].1, "1735689600000");
+
+        let v1_body = r#"[{"eventId":1001,"subscriptionId":2001,"portalId":62515,"appId":54321,"occurredAt":1735689599000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeFlag":"CREATED","changeSource":"CRM_UI","sourceId":"userId:45678"}]"#;
+        let headers = delivery_headers(
+            &ClientSecret::new("7f3c2a1e-9b8d-4c6f-a5e4-3d2c1b0a9f8e"),
+            "https://x/y",
+            v1_body.as_bytes(),
+            "0",
+        );
+        assert_eq!(
+            headers[0].1,
+            "893cae39524a10352ee31ae6f9b51d794a46d2fcc39f47097bf516896cc242e2"
+        );
+        assert_eq!(headers[1].1, "v1");
+    }
 
     #[test]
     fn deliver_to_keeps_the_targets_path_and_query() {
