@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -128,11 +129,54 @@ async fn revoke(State(sim): State<SharedSim>, Path(portal): Path<i64>) -> Json<V
     Json(json!({ "revoked": sim.revoke_tokens(portal, false) }))
 }
 
+/// `…/portals/{portal}/objects/{object_type}`, with a known object type.
+struct ObjectsPath {
+    portal: i64,
+    object: ObjectType,
+}
+
+/// `…/portals/{portal}/objects/{object_type}/{id}`, with a known object type.
+struct RecordPath {
+    portal: i64,
+    object: ObjectType,
+    id: i64,
+}
+
 fn unknown_type(segment: &str) -> Response {
     fail(
         StatusCode::NOT_FOUND,
         format!("unknown object type {segment}"),
     )
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ObjectsPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path((portal, segment)) = Path::<(i64, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            portal,
+            object: ObjectType::from_path(&segment).ok_or_else(|| unknown_type(&segment))?,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RecordPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path((portal, segment, id)) =
+            Path::<(i64, String, i64)>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            portal,
+            object: ObjectType::from_path(&segment).ok_or_else(|| unknown_type(&segment))?,
+            id,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,12 +202,9 @@ fn change(
 
 async fn create(
     State(sim): State<SharedSim>,
-    Path((portal, segment)): Path<(i64, String)>,
+    ObjectsPath { portal, object }: ObjectsPath,
     Json(body): Json<Properties>,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
-    };
     change(&sim, |w, now| {
         w.create(portal, object, body.properties, now)
             .map(|(r, e)| (Some(r), e))
@@ -172,12 +213,9 @@ async fn create(
 
 async fn update(
     State(sim): State<SharedSim>,
-    Path((portal, segment, id)): Path<(i64, String, i64)>,
+    RecordPath { portal, object, id }: RecordPath,
     Json(body): Json<Properties>,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
-    };
     change(&sim, |w, now| {
         w.update(portal, object, id, body.properties, now)
             .map(|(r, e)| (Some(r), e))
@@ -186,11 +224,8 @@ async fn update(
 
 async fn archive(
     State(sim): State<SharedSim>,
-    Path((portal, segment, id)): Path<(i64, String, i64)>,
+    RecordPath { portal, object, id }: RecordPath,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
-    };
     change(&sim, |w, now| {
         w.archive(portal, object, id, now).map(|e| (None, e))
     })
@@ -198,11 +233,8 @@ async fn archive(
 
 async fn restore(
     State(sim): State<SharedSim>,
-    Path((portal, segment, id)): Path<(i64, String, i64)>,
+    RecordPath { portal, object, id }: RecordPath,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
-    };
     change(&sim, |w, now| {
         w.restore(portal, object, id, now).map(|e| (None, e))
     })
@@ -216,12 +248,9 @@ struct Merge {
 
 async fn merge(
     State(sim): State<SharedSim>,
-    Path((portal, segment, id)): Path<(i64, String, i64)>,
+    RecordPath { portal, object, id }: RecordPath,
     Json(body): Json<Merge>,
 ) -> Response {
-    let Some(object) = ObjectType::from_path(&segment) else {
-        return unknown_type(&segment);
-    };
     change(&sim, |w, now| {
         w.merge(portal, object, id, body.merged_object_id, now)
             .map(|(r, e)| (Some(r), e))

@@ -318,6 +318,18 @@ fn token_error(error: &str, status: &str, message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
+/// Checks the version and client credentials of an introspect or revoke request.
+fn check_introspection(
+    app: &App,
+    version: &str,
+    form: &HashMap<String, String>,
+) -> Result<(), Box<Response>> {
+    if !introspection_version(version) {
+        return Err(Box::new(errors::not_found("No such OAuth version.")));
+    }
+    check_client(app, form)
+}
+
 /// Checks the client credentials of a form; `Err` is the response to send.
 fn check_client(app: &App, form: &HashMap<String, String>) -> Result<(), Box<Response>> {
     if form.get("client_id") != Some(&app.client_id) {
@@ -476,10 +488,7 @@ async fn introspect(
     Path(version): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if !introspection_version(&version) {
-        return errors::not_found("No such OAuth version.");
-    }
-    if let Err(refusal) = check_client(&sim.app, &form) {
+    if let Err(refusal) = check_introspection(&sim.app, &version, &form) {
         return *refusal;
     }
     let token = form.get("token").cloned().unwrap_or_default();
@@ -520,10 +529,7 @@ async fn revoke(
     Path(version): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if !introspection_version(&version) {
-        return errors::not_found("No such OAuth version.");
-    }
-    if let Err(refusal) = check_client(&sim.app, &form) {
+    if let Err(refusal) = check_introspection(&sim.app, &version, &form) {
         return *refusal;
     }
     let token = form.get("token").cloned().unwrap_or_default();

@@ -177,6 +177,16 @@ async fn archived_records_are_hidden_unless_asked_for() {
         .await
         .unwrap();
     assert_eq!(archived.status(), StatusCode::OK);
+    let wrong_type = http
+        .delete(format!("{base}/_sim/portals/{portal}/objects/ticket/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong_type.status(),
+        StatusCode::NOT_FOUND,
+        "singular names are not object types"
+    );
 
     let live = http
         .get(format!("{base}/crm/v3/objects/tickets/{id}"))
