@@ -43,7 +43,14 @@ ensure_postgres() {
   fi
 }
 
+# Tests drop their schemas when they end; sweep any that an aborted run left behind.
+sweep_test_schemas() {
+  psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
+    while read -r schema; do psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null; done
+}
+
 ensure_postgres
+sweep_test_schemas
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use error::StoreError;
-pub use model::{AppendOutcome, EventKey, EventKeyRow, NewEvent};
+pub use model::{
+    AppendOutcome, AuditEntry, EventKey, EventKeyRow, Install, NewEvent, Portal, PortalState,
+    SealedTokens,
+};
 
 /// The durable inbox of webhook events.
 #[async_trait]
@@ -36,6 +39,99 @@ pub trait Inbox: Send + Sync {
     async fn pending_count(&self) -> Result<u64, StoreError>;
 }
 
+/// Installed portals, their sealed tokens and the audit trail. Every change that matters
+/// to an operator writes its audit entry in the same transaction.
+#[async_trait]
+pub trait Portals: Send + Sync {
+    /// Stores an install or reinstall: the portal as installed (a pending re-authorisation
+    /// cleared), its tokens replaced, an audit entry. Returns whether it was a reinstall.
+    async fn record_install(
+        &self,
+        install: &Install,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    async fn portal(&self, portal_id: i64) -> Result<Option<Portal>, StoreError>;
+
+    /// Every portal spoke knows, by id.
+    async fn portals(&self) -> Result<Vec<Portal>, StoreError>;
+
+    async fn tokens(&self, portal_id: i64) -> Result<Option<SealedTokens>, StoreError>;
+
+    /// Takes the right to refresh a portal's tokens until `until_ms`, unless another
+    /// holder's lease is still running: across instances, one refresh at a time.
+    async fn lease_refresh(
+        &self,
+        portal_id: i64,
+        holder: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores refreshed tokens and releases `holder`'s lease.
+    async fn store_refreshed(
+        &self,
+        portal_id: i64,
+        holder: &str,
+        tokens: &SealedTokens,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Releases `holder`'s lease after a refresh that failed for now; counts the failure.
+    async fn refresh_failed(&self, portal_id: i64, holder: &str) -> Result<(), StoreError>;
+
+    /// HubSpot refused the refresh token: tokens dropped, portal marked, audit entry.
+    async fn mark_needs_reauth(
+        &self,
+        portal_id: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The app is gone from the portal: tokens erased, portal marked, audit entry.
+    async fn record_uninstall(
+        &self,
+        portal_id: i64,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Removes everything spoke holds for the portal (its events, tokens and record); only
+    /// the audit entry saying so remains.
+    async fn erase(&self, portal_id: i64, actor: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Installed portals whose access token expires before `before_ms`.
+    async fn expiring_before(&self, before_ms: i64) -> Result<Vec<i64>, StoreError>;
+
+    /// Up to `limit` portals whose tokens are sealed under another key than `key_id`.
+    async fn sealed_with_other_keys(
+        &self,
+        key_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(i64, SealedTokens)>, StoreError>;
+
+    /// Replaces tokens sealed under `old_key_id` with `tokens` (the same tokens, re-sealed);
+    /// `false` if they changed meanwhile (a refresh got there first).
+    async fn reseal(
+        &self,
+        portal_id: i64,
+        old_key_id: &str,
+        tokens: &SealedTokens,
+    ) -> Result<bool, StoreError>;
+
+    /// Records an OAuth `state` nonce as used; `false` if it was used before (a replay).
+    /// Forgets nonces whose expiry has passed.
+    async fn use_install_state(
+        &self,
+        nonce: &str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Liveness of the database itself.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -47,8 +143,8 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything spoke stores, whichever engine holds it.
-pub trait Store: Inbox + Health + std::fmt::Debug {}
-impl<T: Inbox + Health + std::fmt::Debug> Store for T {}
+pub trait Store: Inbox + Portals + Health + std::fmt::Debug {}
+impl<T: Inbox + Portals + Health + std::fmt::Debug> Store for T {}
 
 /// Pool settings; the defaults suit one `spoke` process.
 #[derive(Debug, Clone)]

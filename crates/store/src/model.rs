@@ -78,3 +78,90 @@ impl AppendOutcome {
             .collect()
     }
 }
+
+/// Where a portal stands with the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalState {
+    Installed,
+    /// HubSpot refused the refresh token: a user must install again. Events are kept.
+    NeedsReauth,
+    Uninstalled,
+}
+
+impl PortalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Installed => "installed",
+            Self::NeedsReauth => "needs_reauth",
+            Self::Uninstalled => "uninstalled",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        match text {
+            "installed" => Self::Installed,
+            "needs_reauth" => Self::NeedsReauth,
+            _ => Self::Uninstalled,
+        }
+    }
+}
+
+/// A HubSpot account that installed the app, as spoke knows it (never its tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    pub portal_id: i64,
+    pub state: PortalState,
+    pub hub_domain: Option<String>,
+    pub app_id: Option<i64>,
+    pub scopes: Vec<String>,
+    pub installer_id: Option<i64>,
+    pub installer_email: Option<String>,
+    pub reauth_reason: Option<String>,
+    /// Epoch milliseconds.
+    pub installed_at: i64,
+    pub updated_at: i64,
+    /// When the access token expires, if spoke holds tokens.
+    pub access_expires_at: Option<i64>,
+}
+
+/// Access and refresh token as sealed by the vault: opaque bytes under a key id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTokens {
+    pub key_id: String,
+    pub access: Vec<u8>,
+    pub refresh: Vec<u8>,
+    /// Epoch milliseconds.
+    pub access_expires_at: i64,
+}
+
+impl std::fmt::Debug for SealedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedTokens")
+            .field("key_id", &self.key_id)
+            .field("access_expires_at", &self.access_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an install (or reinstall) stores.
+#[derive(Debug, Clone)]
+pub struct Install {
+    pub portal_id: i64,
+    pub hub_domain: Option<String>,
+    pub app_id: Option<i64>,
+    pub scopes: Vec<String>,
+    pub installer_id: Option<i64>,
+    pub installer_email: Option<String>,
+    pub tokens: SealedTokens,
+}
+
+/// One line of a portal's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Epoch milliseconds.
+    pub at: i64,
+    pub portal_id: i64,
+    pub action: String,
+    pub actor: String,
+    pub detail: String,
+}

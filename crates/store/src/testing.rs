@@ -134,7 +134,12 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
+                // A connection left inside a transaction would block the drop for ever; give
+                // up after a while instead (scripts/test.sh sweeps leftover schemas).
                 if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::query("SET lock_timeout = '10s'")
+                        .execute(&mut conn)
+                        .await;
                     let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                         .execute(&mut conn)
                         .await;

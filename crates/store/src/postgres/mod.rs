@@ -1,6 +1,7 @@
 //! PostgreSQL backend: the production engine, and the one several spoke instances share.
 
 mod inbox;
+mod portals;
 
 use std::str::FromStr;
 

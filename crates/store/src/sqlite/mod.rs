@@ -3,6 +3,7 @@
 //! group commit upstream pays for the fsync once per many deliveries.
 
 mod inbox;
+mod portals;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,313 @@
+//! Portals conformance: every scenario runs on SQLite and on PostgreSQL.
+
+use rstest::rstest;
+use spoke_store::testing::TestDb;
+use spoke_store::{Engine, EventKey, Install, NewEvent, PortalState, SealedTokens, StoreError};
+
+const T0: i64 = 1_764_000_000_000;
+
+fn sealed(key: &str, tag: u8, expires: i64) -> SealedTokens {
+    SealedTokens {
+        key_id: key.into(),
+        access: vec![tag; 40],
+        refresh: vec![tag + 1; 40],
+        access_expires_at: expires,
+    }
+}
+
+fn install(portal_id: i64, tokens: SealedTokens) -> Install {
+    Install {
+        portal_id,
+        hub_domain: Some(format!("portal-{portal_id}.example.com")),
+        app_id: Some(42),
+        scopes: vec!["oauth".into(), "crm.objects.contacts.read".into()],
+        installer_id: Some(7),
+        installer_email: Some("ada@example.com".into()),
+        tokens,
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn an_install_then_a_reinstall_replaces_tokens_and_is_audited(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+
+    assert!(!store
+        .record_install(&install(5, sealed("k1", 1, T0 + 1_800_000)), "user:7", T0)
+        .await
+        .unwrap());
+    assert!(store
+        .record_install(
+            &install(5, sealed("k1", 9, T0 + 3_600_000)),
+            "user:7",
+            T0 + 1
+        )
+        .await
+        .unwrap());
+
+    let portal = store.portal(5).await.unwrap().expect("stored");
+    assert_eq!(portal.state, PortalState::Installed);
+    assert_eq!(portal.scopes, vec!["oauth", "crm.objects.contacts.read"]);
+    assert_eq!(
+        (portal.installed_at, portal.access_expires_at),
+        (T0 + 1, Some(T0 + 3_600_000))
+    );
+    assert_eq!(
+        store.tokens(5).await.unwrap(),
+        Some(sealed("k1", 9, T0 + 3_600_000))
+    );
+    let actions: Vec<String> = store
+        .audit_trail(5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["installed", "reinstalled"]);
+    assert_eq!(store.portals().await.unwrap().len(), 1);
+    assert!(store.portal(6).await.unwrap().is_none());
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_refresh_lease_is_exclusive_until_released_or_expired(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    store
+        .record_install(&install(5, sealed("k1", 1, T0)), "user:7", T0)
+        .await
+        .unwrap();
+
+    assert!(store.lease_refresh(5, "a", T0 + 10_000, T0).await.unwrap());
+    assert!(
+        !store
+            .lease_refresh(5, "b", T0 + 10_000, T0 + 1)
+            .await
+            .unwrap(),
+        "held by a"
+    );
+    assert!(
+        store
+            .lease_refresh(5, "a", T0 + 20_000, T0 + 2)
+            .await
+            .unwrap(),
+        "a may extend its own"
+    );
+    store.refresh_failed(5, "a").await.unwrap();
+    assert!(
+        store
+            .lease_refresh(5, "b", T0 + 10_000, T0 + 3)
+            .await
+            .unwrap(),
+        "released"
+    );
+    assert!(
+        store
+            .lease_refresh(5, "c", T0 + 30_000, T0 + 10_000)
+            .await
+            .unwrap(),
+        "b's lease ran out"
+    );
+
+    store
+        .store_refreshed(5, "b", &sealed("k1", 3, T0 + 99), T0 + 10_001)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tokens(5).await.unwrap().unwrap().access_expires_at,
+        T0,
+        "b no longer held the lease"
+    );
+    store
+        .store_refreshed(5, "c", &sealed("k1", 3, T0 + 99), T0 + 10_001)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tokens(5).await.unwrap(),
+        Some(sealed("k1", 3, T0 + 99))
+    );
+    assert!(
+        store
+            .lease_refresh(5, "d", T0 + 40_000, T0 + 10_002)
+            .await
+            .unwrap(),
+        "storing released the lease"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn needs_reauth_drops_tokens_until_a_reinstall_clears_it(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    store
+        .record_install(&install(5, sealed("k1", 1, T0)), "user:7", T0)
+        .await
+        .unwrap();
+
+    store
+        .mark_needs_reauth(5, "BAD_REFRESH_TOKEN", T0 + 1)
+        .await
+        .unwrap();
+    let portal = store.portal(5).await.unwrap().unwrap();
+    assert_eq!(
+        (portal.state, portal.reauth_reason.as_deref()),
+        (PortalState::NeedsReauth, Some("BAD_REFRESH_TOKEN"))
+    );
+    assert!(store.tokens(5).await.unwrap().is_none());
+    assert!(matches!(
+        store.mark_needs_reauth(99, "x", T0).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store
+        .record_install(&install(5, sealed("k1", 2, T0 + 5)), "user:7", T0 + 2)
+        .await
+        .unwrap();
+    let portal = store.portal(5).await.unwrap().unwrap();
+    assert_eq!(
+        (portal.state, portal.reauth_reason),
+        (PortalState::Installed, None)
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn uninstall_keeps_the_record_and_erase_removes_everything_but_the_audit(
+    #[case] engine: Engine,
+) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    store
+        .record_install(&install(5, sealed("k1", 1, T0)), "user:7", T0)
+        .await
+        .unwrap();
+    store
+        .record_install(&install(6, sealed("k1", 1, T0)), "user:7", T0)
+        .await
+        .unwrap();
+    let event = |portal_id, event_id| NewEvent {
+        key: EventKey {
+            portal_id,
+            subscription_id: 1,
+            event_id,
+            object_id: 1,
+            occurred_at: 1,
+        },
+        subscription_type: "contact.creation".into(),
+        app_id: None,
+        attempt_number: 0,
+        payload: "{}".into(),
+    };
+    store
+        .append(&[vec![event(5, 1), event(5, 2), event(6, 3)]])
+        .await
+        .unwrap();
+
+    store.record_uninstall(5, "operator", T0 + 1).await.unwrap();
+    assert_eq!(
+        store.portal(5).await.unwrap().unwrap().state,
+        PortalState::Uninstalled
+    );
+    assert!(store.tokens(5).await.unwrap().is_none());
+
+    store.erase(5, "operator", T0 + 2).await.unwrap();
+    assert!(store.portal(5).await.unwrap().is_none());
+    let left: Vec<i64> = db.inbox_keys().await.iter().map(|k| k.portal_id).collect();
+    assert_eq!(left, [6], "only the other portal's events remain");
+    let trail: Vec<(String, String)> = store
+        .audit_trail(5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.detail))
+        .collect();
+    assert_eq!(
+        trail.last().unwrap(),
+        &("erased".to_owned(), "2 events".to_owned())
+    );
+    assert!(matches!(
+        store.erase(5, "operator", T0 + 3).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn expiring_tokens_and_resealing_find_the_right_portals(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    store
+        .record_install(&install(1, sealed("old", 1, T0 + 1_000)), "u", T0)
+        .await
+        .unwrap();
+    store
+        .record_install(&install(2, sealed("new", 1, T0 + 9_000)), "u", T0)
+        .await
+        .unwrap();
+    store
+        .record_install(&install(3, sealed("old", 1, T0 + 2_000)), "u", T0)
+        .await
+        .unwrap();
+    store.mark_needs_reauth(3, "x", T0).await.unwrap();
+
+    assert_eq!(store.expiring_before(T0 + 5_000).await.unwrap(), [1]);
+    let stale = store.sealed_with_other_keys("new", 10).await.unwrap();
+    assert_eq!(stale.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1]);
+
+    assert!(store
+        .reseal(1, "old", &sealed("new", 5, T0 + 1_000))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .reseal(1, "old", &sealed("new", 6, T0 + 1_000))
+            .await
+            .unwrap(),
+        "already resealed"
+    );
+    assert_eq!(
+        store.tokens(1).await.unwrap(),
+        Some(sealed("new", 5, T0 + 1_000))
+    );
+    assert!(store
+        .sealed_with_other_keys("new", 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn an_install_state_works_once(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    assert!(store
+        .use_install_state("n1", T0 + 600_000, T0)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .use_install_state("n1", T0 + 600_000, T0 + 1)
+            .await
+            .unwrap(),
+        "a replay"
+    );
+    assert!(store
+        .use_install_state("n2", T0 + 600_000, T0 + 1)
+        .await
+        .unwrap());
+}
