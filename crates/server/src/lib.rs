@@ -11,6 +11,7 @@ pub mod http;
 pub mod ingest;
 pub mod receiver;
 pub mod telemetry;
+pub mod vault;
 
 pub use app::App;
 pub use config::Config;
