@@ -2,10 +2,12 @@
 //!
 //! - [`signature`]: request validation (v3, and v1/v2 for older sources) over raw bytes.
 //! - [`webhook`]: the app-webhook event model and the batch parser.
+//! - [`oauth`]: the OAuth endpoints a public app calls (install, refresh, uninstall).
 //!
 //! Facts come from `shared/hubspot-reference.md`; its test vectors are the unit tests here,
 //! so the simulator and the server cannot agree on a wrong signature.
 #![forbid(unsafe_code)]
 
+pub mod oauth;
 pub mod signature;
 pub mod webhook;
