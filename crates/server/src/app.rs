@@ -11,9 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
-use crate::config::{Config, DatabaseConfig};
+use hubspot::oauth::OAuthClient;
+
+use crate::config::{Config, DatabaseConfig, InstallConfig};
 use crate::http::{self, AppState};
 use crate::ingest::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
+use crate::install::InstallFlow;
+use crate::tokens::TokenService;
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -22,6 +26,18 @@ pub struct App {
     store: Arc<dyn Store>,
     backlog: Arc<Backlog>,
     writer: Writer,
+    tokens: Option<Arc<TokenService>>,
+}
+
+/// The token service of an install configuration.
+pub fn token_service(store: Arc<dyn Store>, install: &InstallConfig) -> Arc<TokenService> {
+    let oauth = OAuthClient::new(install.oauth.clone());
+    Arc::new(TokenService::new(
+        store,
+        oauth,
+        install.keys.clone(),
+        install.refresh_margin,
+    ))
 }
 
 /// Connects to the configured database and applies pending migrations.
@@ -46,6 +62,17 @@ impl App {
         let backlog = Arc::new(Backlog::new(config.inbox_max_backlog));
         backlog.refresh(store.as_ref()).await;
         let (ingest, writer) = Ingest::start(store.clone(), backlog.clone());
+        let tokens = config
+            .install
+            .as_ref()
+            .map(|install| token_service(store.clone(), install));
+        let install = config
+            .install
+            .as_ref()
+            .zip(tokens.clone())
+            .map(|(install, tokens)| {
+                Arc::new(InstallFlow::new(install, &config.public_url, tokens))
+            });
         let router = http::router(AppState {
             store: store.clone(),
             ingest,
@@ -53,12 +80,14 @@ impl App {
             client_secret: config.client_secret,
             signature_policy: config.signature_policy,
             webhook_max_body: config.webhook_max_body,
+            install,
         });
         Ok(Self {
             router,
             store,
             backlog,
             writer,
+            tokens,
         })
     }
 
@@ -74,6 +103,13 @@ impl App {
             refresh_backlog(self.store.clone(), self.backlog.clone(), shutdown.clone())
                 .instrument(tracing::info_span!("backlog")),
         );
+        if let Some(tokens) = self.tokens.clone() {
+            tasks.spawn(
+                tokens
+                    .run_refresher(shutdown.clone())
+                    .instrument(tracing::info_span!("token_refresher")),
+            );
+        }
         let addr = listener.local_addr()?;
         info!(addr = %addr, "listening");
         axum::serve(listener, self.router)

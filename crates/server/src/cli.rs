@@ -19,10 +19,64 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the webhook receiver and health endpoints.
-    Serve(ServeArgs),
+    /// Run the webhook receiver, the install flow and the token refresher.
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
+    /// Installed portals: list, show, uninstall, erase.
+    Portals(PortalsArgs),
+    /// Token encryption keys: generate one, or re-seal every token under the first key.
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PortalsArgs {
+    #[command(subcommand)]
+    pub command: PortalsCommand,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PortalsCommand {
+    /// Every portal with its state, token expiry and scopes (never the tokens).
+    List,
+    /// One portal in detail, with its audit trail.
+    Show { portal_id: i64 },
+    /// Uninstall the app from the portal at HubSpot, revoke and erase its tokens.
+    Uninstall {
+        portal_id: i64,
+        #[command(flatten)]
+        hubspot: HubSpotArgs,
+    },
+    /// Remove everything spoke holds for the portal (events, tokens, record).
+    Erase {
+        portal_id: i64,
+        /// Confirm: erasing cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new key entry for SPOKE_TOKEN_KEYS.
+    Generate {
+        /// The key's id, stored beside every token it seals.
+        #[arg(default_value = "k1")]
+        id: String,
+    },
+    /// Re-seal every token under the first key of SPOKE_TOKEN_KEYS.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +114,45 @@ pub struct ServeArgs {
     /// Pending inbox events above which deliveries get `503` until workers catch up.
     #[arg(long, env = "SPOKE_INBOX_MAX_BACKLOG", default_value_t = 1_000_000)]
     pub inbox_max_backlog: u64,
+    #[command(flatten)]
+    pub hubspot: HubSpotArgs,
+}
+
+/// The app's OAuth settings; the install flow is on when a client id is set.
+#[derive(Debug, Clone, Args)]
+pub struct HubSpotArgs {
+    /// The app's client id (its client secret is SPOKE_HUBSPOT_CLIENT_SECRET).
+    #[arg(long, env = "SPOKE_HUBSPOT_CLIENT_ID")]
+    pub hubspot_client_id: Option<String>,
+    /// Scopes the app requires, space-separated, as configured in the app's settings.
+    #[arg(long, env = "SPOKE_HUBSPOT_SCOPES", default_value = "oauth")]
+    pub hubspot_scopes: String,
+    /// Optional scopes, space-separated; portals whose tier lacks one still install.
+    #[arg(long, env = "SPOKE_HUBSPOT_OPTIONAL_SCOPES", default_value = "")]
+    pub hubspot_optional_scopes: String,
+    /// HubSpot's API, for the token and CRM calls.
+    #[arg(
+        long,
+        env = "SPOKE_HUBSPOT_API_BASE",
+        default_value = "https://api.hubapi.com"
+    )]
+    pub hubspot_api_base: String,
+    /// HubSpot's app domain, where the authorize page lives.
+    #[arg(
+        long,
+        env = "SPOKE_HUBSPOT_AUTH_BASE",
+        default_value = "https://app.hubspot.com"
+    )]
+    pub hubspot_auth_base: String,
+    /// The OAuth API version: `2026-03`, `2026-09` or `v3` (v1 sunsets on 2027-02-16).
+    #[arg(long, env = "SPOKE_HUBSPOT_OAUTH_VERSION", default_value = "2026-03")]
+    pub hubspot_oauth_version: String,
+    /// Where to send the browser after a successful install; a success page if unset.
+    #[arg(long, env = "SPOKE_INSTALL_SUCCESS_URL")]
+    pub install_success_url: Option<String>,
+    /// Refresh access tokens this many seconds before they expire (±10% jitter).
+    #[arg(long, env = "SPOKE_TOKEN_REFRESH_MARGIN", default_value_t = 300)]
+    pub token_refresh_margin: u64,
 }
 
 #[derive(Debug, Clone, Args)]

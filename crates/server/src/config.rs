@@ -3,16 +3,20 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::CommandFactory;
+use hubspot::oauth::{is_supported_version, OAuthConfig};
 use hubspot::signature::{ClientSecret, Policy};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::cli::{Cli, DatabaseArgs, ServeArgs};
+use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, ServeArgs};
+use crate::vault::Keyring;
 
 /// Secrets come from the environment only (no flags) and are read here.
 const CLIENT_SECRET_VAR: &str = "SPOKE_HUBSPOT_CLIENT_SECRET";
+const TOKEN_KEYS_VAR: &str = "SPOKE_TOKEN_KEYS";
 /// Variables with this prefix belong to the test harness, not to spoke.
 const TEST_VAR_PREFIX: &str = "SPOKE_TEST_";
 
@@ -28,6 +32,19 @@ pub struct Config {
     pub webhook_max_body: usize,
     pub signature_policy: Policy,
     pub inbox_max_backlog: u64,
+    /// The install flow and token vault; `None` when no client id is configured.
+    pub install: Option<InstallConfig>,
+}
+
+/// What the install flow and the token vault need.
+#[derive(Debug, Clone)]
+pub struct InstallConfig {
+    pub oauth: OAuthConfig,
+    pub scopes: Vec<String>,
+    pub optional_scopes: Vec<String>,
+    pub keys: Keyring,
+    pub success_url: Option<String>,
+    pub refresh_margin: Duration,
 }
 
 #[derive(Clone)]
@@ -47,6 +64,7 @@ impl fmt::Debug for Config {
             .field("webhook_max_body", &self.webhook_max_body)
             .field("signature_policy", &self.signature_policy)
             .field("inbox_max_backlog", &self.inbox_max_backlog)
+            .field("install", &self.install)
             .finish()
     }
 }
@@ -116,8 +134,70 @@ impl Config {
                 accept_legacy: args.webhook_legacy_signatures,
             },
             inbox_max_backlog: args.inbox_max_backlog,
+            install: InstallConfig::from_args(&args.hubspot, &env)?,
         })
     }
+}
+
+impl InstallConfig {
+    /// `None` without a client id; with one, the client secret and token keys are required.
+    pub fn from_args(
+        args: &HubSpotArgs,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(client_id) = args.hubspot_client_id.clone().filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        let client_secret = env(CLIENT_SECRET_VAR).unwrap_or_default();
+        let keys = env(TOKEN_KEYS_VAR)
+            .ok_or_else(|| {
+                bad(
+                    TOKEN_KEYS_VAR,
+                    "required with SPOKE_HUBSPOT_CLIENT_ID: `spoke keys generate` makes one",
+                )
+            })
+            .and_then(|spec| {
+                Keyring::parse(&spec).map_err(|e| bad(TOKEN_KEYS_VAR, e.to_string()))
+            })?;
+        if !is_supported_version(&args.hubspot_oauth_version) {
+            return Err(bad(
+                "SPOKE_HUBSPOT_OAUTH_VERSION",
+                "must be v3 or a dated version such as 2026-03",
+            ));
+        }
+        for (variable, value) in [
+            ("SPOKE_HUBSPOT_API_BASE", &args.hubspot_api_base),
+            ("SPOKE_HUBSPOT_AUTH_BASE", &args.hubspot_auth_base),
+        ] {
+            Url::parse(value).map_err(|e| bad(variable, format!("`{value}` is not a URL: {e}")))?;
+        }
+        let words = |text: &str| {
+            text.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        Ok(Some(Self {
+            oauth: OAuthConfig {
+                api_base: args.hubspot_api_base.trim_end_matches('/').to_owned(),
+                auth_base: args.hubspot_auth_base.trim_end_matches('/').to_owned(),
+                version: args.hubspot_oauth_version.clone(),
+                client_id,
+                client_secret: SecretString::from(client_secret),
+            },
+            scopes: words(&args.hubspot_scopes),
+            optional_scopes: words(&args.hubspot_optional_scopes),
+            keys,
+            success_url: args.install_success_url.clone(),
+            refresh_margin: Duration::from_secs(args.token_refresh_margin),
+        }))
+    }
+}
+
+/// The token keys alone, for `spoke keys rotate`.
+pub fn token_keys(env: impl Fn(&str) -> Option<String>) -> Result<Keyring, ConfigError> {
+    let spec = env(TOKEN_KEYS_VAR)
+        .ok_or_else(|| bad(TOKEN_KEYS_VAR, "required: the keys tokens are sealed with"))?;
+    Keyring::parse(&spec).map_err(|e| bad(TOKEN_KEYS_VAR, e.to_string()))
 }
 
 impl DatabaseConfig {
@@ -148,7 +228,7 @@ fn normalise_public_url(text: &str) -> Result<String, ConfigError> {
 /// Refuses `SPOKE_*` variables that no setting reads, so a typo such as
 /// `SPOKE_PUBLC_URL` fails loudly instead of silently using a default.
 pub fn check_unknown_variables(vars: impl Iterator<Item = String>) -> Result<(), ConfigError> {
-    let mut known: Vec<String> = vec![CLIENT_SECRET_VAR.to_owned()];
+    let mut known: Vec<String> = vec![CLIENT_SECRET_VAR.to_owned(), TOKEN_KEYS_VAR.to_owned()];
     let command = Cli::command();
     let mut stack = vec![&command];
     while let Some(cmd) = stack.pop() {
@@ -180,7 +260,7 @@ mod tests {
         let mut argv = vec!["spoke", "serve"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("parses").command {
-            crate::cli::Command::Serve(args) => args,
+            crate::cli::Command::Serve(args) => *args,
             other => panic!("not serve: {other:?}"),
         }
     }
@@ -214,6 +294,44 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.variable, "SPOKE_LISTEN");
+    }
+
+    #[test]
+    fn the_install_flow_needs_token_keys_once_a_client_id_is_set() {
+        let without = Config::from_args(&serve_args(&["--public-url", "https://h"]), with_secret)
+            .expect("valid");
+        assert!(without.install.is_none());
+        let args = serve_args(&["--public-url", "https://h", "--hubspot-client-id", "cid"]);
+        let err = Config::from_args(&args, with_secret).unwrap_err();
+        assert_eq!(err.variable, TOKEN_KEYS_VAR);
+        let key = Keyring::generate_entry("k1");
+        let env = |name: &str| match name {
+            CLIENT_SECRET_VAR => Some("s3cr3t-value".to_owned()),
+            TOKEN_KEYS_VAR => Some(key.clone()),
+            _ => None,
+        };
+        let install = Config::from_args(&args, env)
+            .expect("valid")
+            .install
+            .expect("on");
+        assert_eq!(
+            (install.oauth.version.as_str(), install.scopes.as_slice()),
+            ("2026-03", &["oauth".to_owned()][..])
+        );
+        let v1 = serve_args(&[
+            "--public-url",
+            "https://h",
+            "--hubspot-client-id",
+            "cid",
+            "--hubspot-oauth-version",
+            "v1",
+        ]);
+        assert_eq!(
+            Config::from_args(&v1, env).unwrap_err().variable,
+            "SPOKE_HUBSPOT_OAUTH_VERSION"
+        );
+        assert!(!format!("{:?}", Config::from_args(&args, env).unwrap())
+            .contains(key.split_once(':').unwrap().1));
     }
 
     #[test]

@@ -6,11 +6,15 @@
 
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod install;
+pub mod install_state;
 pub mod receiver;
 pub mod telemetry;
+pub mod tokens;
 pub mod vault;
 
 pub use app::App;

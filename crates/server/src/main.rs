@@ -5,9 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use spoke_server::cli::{Cli, Command};
-use spoke_server::config::{check_unknown_variables, Config, DatabaseConfig};
-use spoke_server::{app, telemetry, App};
+use spoke_server::cli::{Cli, Command, KeysCommand, PortalsCommand};
+use spoke_server::config::{
+    check_unknown_variables, token_keys, Config, DatabaseConfig, InstallConfig,
+};
+use spoke_server::vault::Keyring;
+use spoke_server::{app, commands, telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +34,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     check_unknown_variables(std::env::vars().map(|(name, _)| name))?;
     match command {
         Command::Serve(args) => {
-            let config = Config::from_args(&args, |name| std::env::var(name).ok())?;
+            let config = Config::from_args(&args, env)?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("SPOKE_LISTEN: cannot listen on {}", config.listen))?;
@@ -45,7 +48,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Portals(args) => {
+            let store = app::open_store(&DatabaseConfig::from_args(&args.database)).await?;
+            let output = match args.command {
+                PortalsCommand::List => commands::list(store.as_ref()).await?,
+                PortalsCommand::Show { portal_id } => {
+                    commands::show(store.as_ref(), portal_id).await?
+                }
+                PortalsCommand::Uninstall { portal_id, hubspot } => {
+                    let install = InstallConfig::from_args(&hubspot, &env)?
+                        .context("SPOKE_HUBSPOT_CLIENT_ID: required to uninstall at HubSpot")?;
+                    commands::uninstall(store, &install, portal_id).await?
+                }
+                PortalsCommand::Erase { portal_id, yes } => {
+                    commands::erase(store.as_ref(), portal_id, yes).await?
+                }
+            };
+            print!("{output}");
+            Ok(())
+        }
+        Command::Keys(args) => {
+            match args.command {
+                KeysCommand::Generate { id } => println!("{}", Keyring::generate_entry(&id)),
+                KeysCommand::Rotate { database } => {
+                    let keys = token_keys(env)?;
+                    let store = app::open_store(&DatabaseConfig::from_args(&database)).await?;
+                    print!("{}", commands::rotate(store.as_ref(), &keys).await?);
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// SIGTERM (orchestrators) or Ctrl-C starts a graceful shutdown.

@@ -53,6 +53,8 @@ pub struct Sim {
     consent: Mutex<Option<oauth::AutoConsent>>,
     pending: Mutex<std::collections::HashMap<String, oauth::Authorization>>,
     app: oauth::App,
+    /// Refresh-token grants received, successful or not: what single-flight is judged by.
+    refresh_calls: std::sync::atomic::AtomicU64,
     started: Instant,
 }
 
@@ -96,6 +98,7 @@ impl Sim {
             consent: Mutex::new(None),
             pending: Mutex::default(),
             app: oauth::App::from_settings(settings),
+            refresh_calls: std::sync::atomic::AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -107,6 +110,11 @@ impl Sim {
 
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
+    }
+
+    /// How many refresh-token grants the token endpoint has received.
+    pub fn refresh_calls(&self) -> u64 {
+        self.refresh_calls.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Reads or changes the issued credentials under their lock.

@@ -110,6 +110,7 @@ pub fn routes(sim: SharedSim) -> Router {
         )
         .route("/appinstalls/{version}/external-install", delete(uninstall))
         .route("/_sim/oauth/consent", put(set_consent))
+        .route("/_sim/oauth/stats", get(stats))
         .with_state(sim)
 }
 
@@ -377,15 +378,18 @@ async fn token(
                     "redirect_uri does not match the authorization request",
                 ),
             }),
-        "refresh_token" => sim
-            .tokens(|t| t.refresh(field("refresh_token"), ttl, now))
-            .ok_or_else(|| {
-                token_error(
-                    "invalid_grant",
-                    "BAD_REFRESH_TOKEN",
-                    "refresh token is invalid, expired or revoked",
-                )
-            }),
+        "refresh_token" => {
+            sim.refresh_calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            sim.tokens(|t| t.refresh(field("refresh_token"), ttl, now))
+                .ok_or_else(|| {
+                    token_error(
+                        "invalid_grant",
+                        "BAD_REFRESH_TOKEN",
+                        "refresh token is invalid, expired or revoked",
+                    )
+                })
+        }
         _ => Err(token_error(
             "unsupported_grant_type",
             "BAD_GRANT_TYPE",
@@ -567,6 +571,11 @@ async fn uninstall(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(_) => errors::not_found("no such installation"),
     }
+}
+
+/// Counters tests judge the client by, e.g. how many refreshes single-flight let through.
+async fn stats(State(sim): State<SharedSim>) -> Json<Value> {
+    Json(json!({ "refreshCalls": sim.refresh_calls() }))
 }
 
 /// Sets (or with `null`, clears) the decision authorize applies without showing a page.

@@ -4,6 +4,7 @@
 mod body;
 mod error;
 mod health;
+mod install;
 mod webhooks;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 
 use crate::ingest::Ingest;
+use crate::install::InstallFlow;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone, Debug)]
@@ -34,11 +36,15 @@ pub struct AppState {
     pub client_secret: ClientSecret,
     pub signature_policy: Policy,
     pub webhook_max_body: usize,
+    /// The install flow, when an app is configured.
+    pub install: Option<Arc<InstallFlow>>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/hubspot", post(webhooks::receive))
+        .route("/oauth/install", get(install::start))
+        .route("/oauth/callback", get(install::callback))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .with_state(state)

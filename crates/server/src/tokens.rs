@@ -1,0 +1,253 @@
+//! Access tokens on demand: [`TokenService::token_for`] never hands out an expired token,
+//! and refreshing is single-flight per portal: callers in this process queue on one
+//! per-portal lock, and instances sharing a database take the store's refresh lease, so
+//! any number of concurrent callers cause one call to HubSpot. A refresh token HubSpot
+//! refuses marks the portal `needs_reauth` (its events are kept); other failures are
+//! retried. [`TokenService::run_refresher`] renews tokens ahead of expiry in the background.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hubspot::oauth::OAuthClient;
+use rand::Rng;
+use secrecy::SecretString;
+use store::{PortalState, SealedTokens, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::vault::{Keyring, VaultError};
+
+/// How long a lease on a portal's refresh lasts: longer than one OAuth call may take.
+const LEASE: Duration = Duration::from_secs(30);
+/// How long a caller waits for another instance's refresh before giving up for now.
+const LEASE_WAIT: Duration = Duration::from_secs(15);
+/// How often a caller looks whether another instance has finished refreshing.
+const LEASE_POLL: Duration = Duration::from_millis(50);
+/// A token with less life than this left is refreshed before it is handed out (capped by
+/// the refresh margin, so short-lived tokens in tests are not refreshed on every call).
+const MIN_VALIDITY: Duration = Duration::from_secs(30);
+/// Backoff after transient refresh failures: doubling from this, up to the cap.
+const BACKOFF_START: Duration = Duration::from_secs(2);
+const BACKOFF_CAP: Duration = Duration::from_secs(600);
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Why no token could be handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("portal {0} has not installed the app")]
+    NotInstalled(i64),
+    #[error("portal {0} must install the app again")]
+    NeedsReauth(i64),
+    #[error("HubSpot could not refresh the token just now: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+#[derive(Debug)]
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    oauth: OAuthClient,
+    keys: Keyring,
+    /// This instance, as lease holder.
+    holder: String,
+    margin: Duration,
+    flights: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<i64, (u32, i64)>>,
+}
+
+impl TokenService {
+    pub fn new(store: Arc<dyn Store>, oauth: OAuthClient, keys: Keyring, margin: Duration) -> Self {
+        Self {
+            store,
+            oauth,
+            keys,
+            holder: format!("spoke-{}", uuid::Uuid::new_v4().simple()),
+            margin,
+            flights: Mutex::default(),
+            backoff: Mutex::default(),
+        }
+    }
+
+    pub fn oauth(&self) -> &OAuthClient {
+        &self.oauth
+    }
+
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// A valid access token for `portal`, refreshed first if it is about to expire.
+    pub async fn token_for(&self, portal: i64) -> Result<SecretString, TokenError> {
+        self.fresh_token(portal, MIN_VALIDITY.min(self.margin))
+            .await
+    }
+
+    async fn sealed(&self, portal: i64) -> Result<SealedTokens, TokenError> {
+        if let Some(sealed) = self.store.tokens(portal).await? {
+            return Ok(sealed);
+        }
+        match self.store.portal(portal).await?.map(|p| p.state) {
+            Some(PortalState::NeedsReauth) => Err(TokenError::NeedsReauth(portal)),
+            _ => Err(TokenError::NotInstalled(portal)),
+        }
+    }
+
+    /// A token valid for at least `wanted` more; refreshes (single-flight) if needed.
+    async fn fresh_token(&self, portal: i64, wanted: Duration) -> Result<SecretString, TokenError> {
+        let seen = self.sealed(portal).await?;
+        if seen.access_expires_at > now_ms() + ms(wanted) {
+            return Ok(self.keys.open_pair(portal, &seen)?.access);
+        }
+        let flight = self
+            .flights
+            .lock()
+            .expect("flights lock")
+            .entry(portal)
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        let current = self.sealed(portal).await?;
+        if current.access_expires_at != seen.access_expires_at
+            && current.access_expires_at > now_ms()
+        {
+            return Ok(self.keys.open_pair(portal, &current)?.access);
+        }
+        self.refresh(portal, current).await
+    }
+
+    /// Refreshes under the store's lease, or waits for the instance that holds it.
+    async fn refresh(&self, portal: i64, seen: SealedTokens) -> Result<SecretString, TokenError> {
+        let now = now_ms();
+        if !self
+            .store
+            .lease_refresh(portal, &self.holder, now + ms(LEASE), now)
+            .await?
+        {
+            return self
+                .await_other_instance(portal, seen.access_expires_at)
+                .await;
+        }
+        // The lease may have come free because another instance just stored new tokens.
+        let current = self.sealed(portal).await?;
+        if current.access_expires_at != seen.access_expires_at
+            && current.access_expires_at > now_ms()
+        {
+            self.store
+                .store_refreshed(portal, &self.holder, &current, now_ms())
+                .await?;
+            return Ok(self.keys.open_pair(portal, &current)?.access);
+        }
+        let open = self.keys.open_pair(portal, &current)?;
+        match self.oauth.refresh(&open.refresh).await {
+            Ok(fresh) => {
+                let expires_at = now_ms() + i64::try_from(fresh.expires_in).unwrap_or(0) * 1000;
+                let sealed = self.keys.seal_pair(
+                    portal,
+                    &fresh.access_token,
+                    &fresh.refresh_token,
+                    expires_at,
+                );
+                self.store
+                    .store_refreshed(portal, &self.holder, &sealed, now_ms())
+                    .await?;
+                self.backoff.lock().expect("backoff lock").remove(&portal);
+                info!(
+                    portal_id = portal,
+                    expires_in = fresh.expires_in,
+                    "access token refreshed"
+                );
+                Ok(fresh.access_token)
+            }
+            Err(error) if error.is_revoked() => {
+                warn!(portal_id = portal, error = %error, "refresh token refused: portal needs to install again");
+                self.store
+                    .mark_needs_reauth(portal, &error.to_string(), now_ms())
+                    .await?;
+                Err(TokenError::NeedsReauth(portal))
+            }
+            Err(error) => {
+                self.store.refresh_failed(portal, &self.holder).await?;
+                Err(TokenError::Unavailable(error.to_string()))
+            }
+        }
+    }
+
+    async fn await_other_instance(
+        &self,
+        portal: i64,
+        seen_expiry: i64,
+    ) -> Result<SecretString, TokenError> {
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(LEASE_POLL).await;
+            let current = self.sealed(portal).await?;
+            if current.access_expires_at != seen_expiry && current.access_expires_at > now_ms() {
+                return Ok(self.keys.open_pair(portal, &current)?.access);
+            }
+        }
+        Err(TokenError::Unavailable(
+            "another instance is still refreshing".into(),
+        ))
+    }
+
+    /// Renews tokens that expire within the margin (±10%), until `shutdown`.
+    pub async fn run_refresher(self: Arc<Self>, shutdown: CancellationToken) {
+        let tick = (self.margin / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
+        let mut ticks = tokio::time::interval(tick);
+        while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+            let margin = self.margin.mul_f64(rand::rng().random_range(0.9..=1.1));
+            let due = match self.store.expiring_before(now_ms() + ms(margin)).await {
+                Ok(due) => due,
+                Err(error) => {
+                    warn!(error = %error, "could not list tokens to refresh");
+                    continue;
+                }
+            };
+            for portal in due {
+                if !self.backoff_allows(portal) {
+                    continue;
+                }
+                match self.fresh_token(portal, margin).await {
+                    Ok(_) | Err(TokenError::NeedsReauth(_)) => {}
+                    Err(error) => {
+                        let wait = self.back_off(portal);
+                        warn!(portal_id = portal, error = %error, retry_in_s = wait.as_secs(), "refresh failed");
+                    }
+                }
+            }
+        }
+    }
+
+    fn backoff_allows(&self, portal: i64) -> bool {
+        self.backoff
+            .lock()
+            .expect("backoff lock")
+            .get(&portal)
+            .is_none_or(|(_, next)| now_ms() >= *next)
+    }
+
+    /// Records a failure; the next try waits twice as long as the last (with jitter).
+    fn back_off(&self, portal: i64) -> Duration {
+        let mut backoff = self.backoff.lock().expect("backoff lock");
+        let (failures, _) = backoff.get(&portal).copied().unwrap_or((0, 0));
+        let wait = BACKOFF_START
+            .saturating_mul(1 << failures.min(16))
+            .min(BACKOFF_CAP)
+            .mul_f64(rand::rng().random_range(0.8..=1.2));
+        backoff.insert(portal, (failures + 1, now_ms() + ms(wait)));
+        wait
+    }
+}

@@ -1,0 +1,116 @@
+//! The operator commands on both engines: `keys rotate` and `portals list/show/erase`.
+
+use rstest::rstest;
+use secrecy::{ExposeSecret, SecretString};
+use spoke_server::commands;
+use spoke_server::vault::Keyring;
+use store::testing::TestDb;
+use store::{Engine, Install};
+
+fn install(keys: &Keyring, portal_id: i64) -> Install {
+    let token = |kind: &str| SecretString::from(format!("{kind}-token-of-{portal_id}"));
+    Install {
+        portal_id,
+        hub_domain: None,
+        app_id: Some(1),
+        scopes: vec!["oauth".into()],
+        installer_id: Some(9),
+        installer_email: Some("ops@example.com".into()),
+        tokens: keys.seal_pair(
+            portal_id,
+            &token("access"),
+            &token("refresh"),
+            1_900_000_000_000,
+        ),
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn rotate_reseals_every_token_so_the_old_key_can_go(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let (old, new) = (
+        Keyring::generate_entry("old"),
+        Keyring::generate_entry("new"),
+    );
+    let old_ring = Keyring::parse(&old).unwrap();
+    for portal in 1..=250 {
+        store
+            .record_install(&install(&old_ring, portal), "test", 0)
+            .await
+            .unwrap();
+    }
+
+    let both = Keyring::parse(&format!("{new},{old}")).unwrap();
+    let report = commands::rotate(store.as_ref(), &both).await.unwrap();
+    assert!(report.starts_with("250 portals"), "{report}");
+    assert!(
+        commands::rotate(store.as_ref(), &both)
+            .await
+            .unwrap()
+            .starts_with("0 portals"),
+        "idempotent"
+    );
+
+    let only_new = Keyring::parse(&new).unwrap();
+    for portal in [1, 125, 250] {
+        let sealed = store.tokens(portal).await.unwrap().unwrap();
+        assert_eq!(sealed.key_id, "new");
+        let open = only_new.open_pair(portal, &sealed).unwrap();
+        assert_eq!(
+            open.refresh.expose_secret(),
+            &format!("refresh-token-of-{portal}")
+        );
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let keys = Keyring::parse(&Keyring::generate_entry("k1")).unwrap();
+    store
+        .record_install(&install(&keys, 77), "hubspot-user:9", 0)
+        .await
+        .unwrap();
+    store
+        .mark_needs_reauth(78, "x", 0)
+        .await
+        .expect_err("unknown portal");
+
+    let listed = commands::list(store.as_ref()).await.unwrap();
+    assert!(
+        listed.contains("77\tinstalled\t2030-03-17T17:46:40Z\toauth"),
+        "{listed}"
+    );
+    let shown = commands::show(store.as_ref(), 77).await.unwrap();
+    assert!(
+        shown.contains("ops@example.com")
+            && shown.contains("installed")
+            && shown.contains("hubspot-user:9"),
+        "{shown}"
+    );
+    for output in [&listed, &shown] {
+        assert!(!output.contains("token-of-77"), "a token was printed");
+    }
+    assert!(commands::show(store.as_ref(), 78).await.is_err());
+    assert!(
+        commands::erase(store.as_ref(), 77, false).await.is_err(),
+        "erase needs --yes"
+    );
+    commands::erase(store.as_ref(), 77, true).await.unwrap();
+    assert!(
+        commands::list(store.as_ref())
+            .await
+            .unwrap()
+            .lines()
+            .count()
+            == 1
+    );
+}

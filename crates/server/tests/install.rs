@@ -1,0 +1,512 @@
+//! The install flow and token vault against the HubSpot simulator, over real HTTP, on
+//! SQLite and PostgreSQL: a browser's install, every failure path, single-flight refresh
+//! (in one instance and across two), a revoked refresh token, and uninstall and erase.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubspot::signature::{ClientSecret, Policy};
+use reqwest::redirect::Policy as Redirects;
+use reqwest::StatusCode;
+use rstest::rstest;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use sim::RunningSim;
+use spoke_server::config::{Config, DatabaseConfig, InstallConfig};
+use spoke_server::tokens::{TokenError, TokenService};
+use spoke_server::vault::Keyring;
+use spoke_server::{app, install, App};
+use store::testing::TestDb;
+use store::{Engine, PortalState, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+const CLIENT_ID: &str = "spoke-test-app";
+const CLIENT_SECRET: &str = "spoke-test-client-secret";
+
+/// spoke and the simulator, wired to each other.
+struct Harness {
+    db: TestDb,
+    sim: RunningSim,
+    spoke: String,
+    install: InstallConfig,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn harness(engine: Engine, access_token_ttl: u64, refresh_margin: Duration) -> Harness {
+    let db = TestDb::new(engine).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // HubSpot wants a host name in redirect URLs (http only for localhost).
+    let public_url = format!("http://localhost:{port}");
+    let mut settings = sim::Settings::defaults();
+    settings.portals = 3;
+    settings.records = 5;
+    settings.client_id = CLIENT_ID.into();
+    settings.client_secret = CLIENT_SECRET.into();
+    settings.redirect_uris = vec![format!("{public_url}/oauth/callback")];
+    settings.required_scopes = "oauth crm.objects.contacts.read".into();
+    settings.access_token_ttl = access_token_ttl;
+    let sim = sim::start(settings, TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let install = InstallConfig {
+        oauth: hubspot::oauth::OAuthConfig {
+            api_base: sim.base_url(),
+            auth_base: sim.base_url(),
+            version: "2026-03".into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
+        },
+        scopes: vec!["oauth".into(), "crm.objects.contacts.read".into()],
+        optional_scopes: vec!["tickets".into()],
+        keys: Keyring::parse(&Keyring::generate_entry("k1")).unwrap(),
+        success_url: None,
+        refresh_margin,
+    };
+    let config = Config {
+        listen: listener.local_addr().unwrap(),
+        database: DatabaseConfig {
+            url: SecretString::from(db.url().to_owned()),
+            max_connections: 5,
+        },
+        public_url,
+        client_secret: ClientSecret::new(CLIENT_SECRET),
+        webhook_max_body: 1 << 20,
+        signature_policy: Policy::default(),
+        inbox_max_backlog: 1_000_000,
+        install: Some(install.clone()),
+    };
+    let spoke = format!("http://127.0.0.1:{port}");
+    let app = App::build(config).await.expect("spoke builds");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(listener, shutdown.clone()));
+    let store = db.store().await;
+    Harness {
+        db,
+        sim,
+        spoke,
+        install,
+        store,
+        shutdown,
+    }
+}
+
+impl Harness {
+    fn first_portal(&self) -> i64 {
+        self.sim.sim.world(|w| w.portal_ids().next().unwrap())
+    }
+
+    /// Another instance's token service on the same database.
+    fn instance(&self) -> Arc<TokenService> {
+        app::token_service(self.store.clone(), &self.install)
+    }
+
+    async fn refresh_calls(&self) -> u64 {
+        let stats: Value = reqwest::get(format!("{}/_sim/oauth/stats", self.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["refreshCalls"].as_u64().unwrap()
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Redirects::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::FOUND, "expected a redirect");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// install → authorize → consent page → decision; returns HubSpot's redirect back to spoke.
+async fn consent(h: &Harness, portal: i64, decision: &str) -> String {
+    let authorize = location(
+        &browser()
+            .get(format!("{}/oauth/install", h.spoke))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(authorize.starts_with(&h.sim.base_url()), "{authorize}");
+    let page = browser()
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"request\" value=\"";
+    let start = page.find(marker).expect("a consent form") + marker.len();
+    let request = &page[start..start + 32];
+    let decided = browser()
+        .post(format!("{}/oauth/authorize/decision", h.sim.base_url()))
+        .form(&[
+            ("request", request),
+            ("portal", &portal.to_string()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    location(&decided)
+}
+
+/// Follows HubSpot's redirect to spoke's callback; the status and page text.
+async fn callback(url: &str) -> (StatusCode, String) {
+    let response = browser().get(url).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn install_portal(h: &Harness, portal: i64) {
+    let (status, page) = callback(&consent(h, portal, "approve").await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&portal.to_string()));
+}
+
+/// Everything the database holds for the portal's tokens, as text, wherever it lives.
+async fn raw_database_text(h: &Harness) -> String {
+    match h.db.engine {
+        Engine::Sqlite => {
+            let path =
+                h.db.url()
+                    .trim_start_matches("sqlite://")
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+            let mut all = Vec::new();
+            for file in [path.clone(), format!("{path}-wal")] {
+                all.extend(std::fs::read(file).unwrap_or_default());
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        }
+        Engine::Postgres => {
+            h.db.inbox_column("'x'").await.join("") + &postgres_tokens_text(h).await
+        }
+    }
+}
+
+async fn postgres_tokens_text(h: &Harness) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(h.db.url()).await.unwrap();
+    let rows: Vec<String> = sqlx::query_scalar("SELECT row_to_json(t)::text FROM portal_tokens t")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    rows.join("\n")
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: Engine) {
+    let h = harness(engine, 1_800, Duration::from_secs(300)).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+
+    let stored = h
+        .store
+        .portal(portal)
+        .await
+        .unwrap()
+        .expect("portal stored");
+    assert_eq!(stored.state, PortalState::Installed);
+    assert_eq!(
+        stored.scopes,
+        ["oauth", "crm.objects.contacts.read", "tickets"]
+    );
+    assert_eq!(
+        stored.hub_domain.as_deref(),
+        Some(format!("portal-{portal}.example.com").as_str())
+    );
+    assert!(stored.installer_email.is_some());
+
+    let tokens = h.instance();
+    let access = tokens.token_for(portal).await.unwrap();
+    let sealed = h.store.tokens(portal).await.unwrap().unwrap();
+    let open = h.install.keys.open_pair(portal, &sealed).unwrap();
+    let contact = format!(
+        "{}/crm/v3/objects/contacts/{}",
+        h.sim.base_url(),
+        sim::objects::ObjectType::Contacts.id_base() + 1
+    );
+    let read = reqwest::Client::new()
+        .get(contact)
+        .bearer_auth(access.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read.status(),
+        StatusCode::OK,
+        "the stored token works at HubSpot"
+    );
+
+    let raw = raw_database_text(&h).await;
+    assert!(
+        !raw.contains(open.access.expose_secret()),
+        "access token in plain text"
+    );
+    assert!(
+        !raw.contains(open.refresh.expose_secret()),
+        "refresh token in plain text"
+    );
+    let trail = h.store.audit_trail(portal).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["installed"]
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engine) {
+    let h = harness(engine, 1_800, Duration::from_secs(300)).await;
+    let portal = h.first_portal();
+
+    let (status, page) = callback(&consent(&h, portal, "deny").await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("cancelled"), "{page}");
+
+    let forged = format!("{}/oauth/callback?code=abc&state=Zm9yZ2Vk.c2ln", h.spoke);
+    assert_eq!(callback(&forged).await.0, StatusCode::BAD_REQUEST);
+    let no_state = format!("{}/oauth/callback?code=abc", h.spoke);
+    assert_eq!(callback(&no_state).await.0, StatusCode::BAD_REQUEST);
+
+    // A genuine state with a code HubSpot never issued.
+    let authorize = location(
+        &browser()
+            .get(format!("{}/oauth/install", h.spoke))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let state = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut bad_code = url::Url::parse(&format!("{}/oauth/callback", h.spoke)).unwrap();
+    bad_code
+        .query_pairs_mut()
+        .append_pair("code", "never-issued")
+        .append_pair("state", &state);
+    let (status, page) = callback(bad_code.as_str()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("did not accept"), "{page}");
+    assert!(
+        h.store.portals().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // The same callback twice: the second is a replay.
+    let genuine = consent(&h, portal, "approve").await;
+    assert_eq!(callback(&genuine).await.0, StatusCode::OK);
+    let (status, page) = callback(&genuine).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("already used"), "{page}");
+    assert_eq!(h.store.audit_trail(portal).await.unwrap().len(), 1);
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_thousand_concurrent_callers_of_an_expired_token_cause_one_refresh(
+    #[case] engine: Engine,
+) {
+    let h = harness(engine, 1, Duration::from_secs(300)).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the one-second token expires
+    let refreshes_before = h.refresh_calls().await;
+
+    let tokens = h.instance();
+    let callers: Vec<_> = (0..1_000)
+        .map(|_| {
+            let tokens = tokens.clone();
+            tokio::spawn(async move {
+                tokens
+                    .token_for(portal)
+                    .await
+                    .map(|t| t.expose_secret().to_owned())
+            })
+        })
+        .collect();
+    let mut handed_out = std::collections::BTreeSet::new();
+    for caller in callers {
+        handed_out.insert(caller.await.unwrap().expect("a token"));
+    }
+
+    assert_eq!(
+        h.refresh_calls().await - refreshes_before,
+        1,
+        "exactly one refresh at HubSpot"
+    );
+    assert_eq!(handed_out.len(), 1, "every caller got the refreshed token");
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_refresh_once() {
+    let h = harness(Engine::Postgres, 1, Duration::from_secs(300)).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let before = h.refresh_calls().await;
+
+    let (a, b) = (h.instance(), h.instance());
+    let callers: Vec<_> = (0..1_000)
+        .map(|i| {
+            let tokens = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                tokens
+                    .token_for(portal)
+                    .await
+                    .map(|t| t.expose_secret().to_owned())
+            })
+        })
+        .collect();
+    let mut handed_out = std::collections::BTreeSet::new();
+    for caller in callers {
+        handed_out.insert(caller.await.unwrap().expect("a token"));
+    }
+    assert_eq!(h.refresh_calls().await - before, 1);
+    assert_eq!(handed_out.len(), 1);
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] engine: Engine) {
+    let h = harness(engine, 1, Duration::from_secs(300)).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    reqwest::Client::new()
+        .post(format!("{}/_sim/portals/{portal}/revoke", h.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let tokens = h.instance();
+    assert!(
+        matches!(tokens.token_for(portal).await, Err(TokenError::NeedsReauth(p)) if p == portal)
+    );
+    let stored = h.store.portal(portal).await.unwrap().unwrap();
+    assert_eq!(stored.state, PortalState::NeedsReauth);
+    assert!(
+        matches!(
+            tokens.token_for(portal).await,
+            Err(TokenError::NeedsReauth(_))
+        ),
+        "stays so"
+    );
+
+    install_portal(&h, portal).await;
+    assert_eq!(
+        h.store.portal(portal).await.unwrap().unwrap().state,
+        PortalState::Installed
+    );
+    assert!(tokens.token_for(portal).await.is_ok());
+    let actions: Vec<String> = h
+        .store
+        .audit_trail(portal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["installed", "needs_reauth", "reinstalled"]);
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test]
+async fn the_refresher_keeps_short_lived_tokens_valid(#[case] engine: Engine) {
+    // 3-second tokens renewed 1.5 s ahead: seven seconds span several token lifetimes.
+    let h = harness(engine, 3, Duration::from_millis(1_500)).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let before = h.refresh_calls().await;
+    for _ in 0..14 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let sealed = h.store.tokens(portal).await.unwrap().expect("tokens kept");
+        assert!(
+            sealed.access_expires_at > spoke_server::tokens::now_ms(),
+            "the stored token expired"
+        );
+    }
+    assert!(
+        h.refresh_calls().await - before >= 2,
+        "renewed ahead of expiry, repeatedly"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[case] engine: Engine) {
+    let h = harness(engine, 1_800, Duration::from_secs(300)).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let tokens = h.instance();
+
+    install::uninstall(h.store.as_ref(), &tokens, portal, "operator:test")
+        .await
+        .unwrap();
+    let at_hubspot: Value = reqwest::get(format!("{}/_sim/portals/{portal}", h.sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        at_hubspot["installed"],
+        json!(false),
+        "HubSpot's app-uninstall API was called"
+    );
+    assert_eq!(
+        h.store.portal(portal).await.unwrap().unwrap().state,
+        PortalState::Uninstalled
+    );
+    assert!(h.store.tokens(portal).await.unwrap().is_none());
+
+    install::erase(h.store.as_ref(), portal, "operator:test")
+        .await
+        .unwrap();
+    assert!(h.store.portal(portal).await.unwrap().is_none());
+    let actions: Vec<String> = h
+        .store
+        .audit_trail(portal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["installed", "uninstalled", "erased"]);
+    assert!(install::erase(h.store.as_ref(), portal, "operator:test")
+        .await
+        .is_err());
+}
