@@ -3,6 +3,7 @@
 //! items run on SQLite and on PostgreSQL.
 
 mod durability;
+mod install;
 mod simulator;
 mod support;
 mod webhook_receiver;

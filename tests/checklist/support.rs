@@ -72,6 +72,23 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The `spoke` binary with the suite's environment (and nothing else) plus `settings`.
+pub fn spoke_command(database_url: &str, settings: &[(&str, &str)]) -> Command {
+    let mut env: HashMap<&str, &str> = HashMap::from([
+        ("SPOKE_LISTEN", "127.0.0.1:0"),
+        ("SPOKE_DATABASE_URL", database_url),
+        ("SPOKE_DATABASE_MAX_CONNECTIONS", "4"),
+        ("SPOKE_PUBLIC_URL", PUBLIC_URL),
+        ("SPOKE_HUBSPOT_CLIENT_SECRET", SECRET),
+        ("SPOKE_LOG_FORMAT", "json"),
+        ("SPOKE_LOG", "info"),
+    ]);
+    env.extend(settings.iter().copied());
+    let mut command = Command::new(binary("spoke"));
+    command.env_clear().envs(env);
+    command
+}
+
 /// A running `spoke serve`, killed when dropped.
 pub struct Spoke {
     child: Child,
@@ -84,20 +101,8 @@ pub struct Spoke {
 impl Spoke {
     /// Starts spoke on `database_url` with extra `SPOKE_*` settings and waits until ready.
     pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
-        let mut env: HashMap<&str, &str> = HashMap::from([
-            ("SPOKE_LISTEN", "127.0.0.1:0"),
-            ("SPOKE_DATABASE_URL", database_url),
-            ("SPOKE_DATABASE_MAX_CONNECTIONS", "4"),
-            ("SPOKE_PUBLIC_URL", PUBLIC_URL),
-            ("SPOKE_HUBSPOT_CLIENT_SECRET", SECRET),
-            ("SPOKE_LOG_FORMAT", "json"),
-            ("SPOKE_LOG", "info"),
-        ]);
-        env.extend(settings.iter().copied());
-        let mut child = Command::new(binary("spoke"))
+        let mut child = spoke_command(database_url, settings)
             .arg("serve")
-            .env_clear()
-            .envs(env)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

@@ -1,0 +1,137 @@
+//! Checklist items for the install flow, against the real binaries' logs: OAuth secrets
+//! stay out of them (tokens "managed and refreshed without user involvement", and never
+//! exposed), even at TRACE through an install, a refresh and an uninstall.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use server::vault::Keyring;
+use spoke_store::testing::TestDb;
+use spoke_store::Engine;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut settings = sim::Settings::defaults();
+    settings.portals = 2;
+    settings.client_id = "checklist-app".into();
+    settings.client_secret = SECRET.into();
+    settings.access_token_ttl = 2;
+    let sim = sim::start(
+        settings,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let key = Keyring::generate_entry("k1");
+    let hubspot = sim.base_url();
+    let env = [
+        ("SPOKE_LOG", "trace"),
+        ("SPOKE_HUBSPOT_CLIENT_ID", "checklist-app"),
+        ("SPOKE_HUBSPOT_API_BASE", hubspot.as_str()),
+        ("SPOKE_HUBSPOT_AUTH_BASE", hubspot.as_str()),
+        ("SPOKE_TOKEN_KEYS", key.as_str()),
+        ("SPOKE_TOKEN_REFRESH_MARGIN", "1"),
+    ];
+    let spoke = Spoke::start(db.url(), &env).await;
+    let portal = sim.sim.world(|w| w.portal_ids().next().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    http.put(format!("{}/_sim/oauth/consent", sim.base_url()))
+        .json(&json!({"portal": portal, "approve": true}))
+        .send()
+        .await
+        .unwrap();
+
+    // install → HubSpot → back to spoke (HubSpot redirects to the public URL; we deliver it).
+    let authorize = http
+        .get(spoke.url("/oauth/install"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let back = http.get(&authorize).send().await.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let query = back.split_once('?').expect("code and state").1;
+    let installed = http
+        .get(spoke.url(&format!("/oauth/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 200);
+
+    // Collect every token spoke holds while the refresher renews the 2-second tokens.
+    let keys = Keyring::parse(&key).unwrap();
+    let store = db.store().await;
+    let mut seen = BTreeSet::new();
+    let started = Instant::now();
+    while sim.sim.refresh_calls() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the refresher did not run"
+        );
+        if let Some(sealed) = store.tokens(portal).await.unwrap() {
+            let open = keys.open_pair(portal, &sealed).unwrap();
+            seen.insert(open.access.expose_secret().to_owned());
+            seen.insert(open.refresh.expose_secret().to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sealed = store.tokens(portal).await.unwrap().expect("tokens");
+    let open = keys.open_pair(portal, &sealed).unwrap();
+    seen.insert(open.access.expose_secret().to_owned());
+
+    let uninstall = spoke_command(db.url(), &env)
+        .args(["portals", "uninstall", &portal.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        uninstall.status.success(),
+        "{}",
+        String::from_utf8_lossy(&uninstall.stderr)
+    );
+    let portal_state: Value = http
+        .get(format!("{}/_sim/portals/{portal}", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(portal_state["installed"], false);
+
+    let logs = format!(
+        "{}\n{}\n{}",
+        spoke.logs(),
+        String::from_utf8_lossy(&uninstall.stdout),
+        String::from_utf8_lossy(&uninstall.stderr)
+    );
+    assert!(
+        logs.contains("app installed")
+            && logs.contains("access token refreshed")
+            && logs.contains("app uninstalled"),
+        "the logs cover all three steps"
+    );
+    assert!(seen.len() >= 3, "tokens collected: {}", seen.len());
+    for token in &seen {
+        assert!(!logs.contains(token.as_str()), "a token is in the logs");
+    }
+    assert!(!logs.contains(SECRET), "the client secret is in the logs");
+    assert!(
+        !logs.contains(key.split_once(':').unwrap().1),
+        "the token key is in the logs"
+    );
+    sim.stop().await;
+}
