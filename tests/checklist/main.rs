@@ -2,6 +2,7 @@
 //! binary over HTTP. Each test is named after the checklist item it proves; storage-facing
 //! items run on SQLite and on PostgreSQL.
 
+mod demo;
 mod durability;
 mod install;
 mod simulator;

@@ -21,12 +21,31 @@ pub struct Cli {
 pub enum Command {
     /// Run the webhook receiver, the install flow and the token refresher.
     Serve(Box<ServeArgs>),
+    /// Run spoke with the HubSpot simulator on a temporary database: portals installed
+    /// through the real OAuth flow, signed webhooks streaming in.
+    Demo(DemoArgs),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
     /// Installed portals: list, show, uninstall, erase.
     Portals(PortalsArgs),
     /// Token encryption keys: generate one, or re-seal every token under the first key.
     Keys(KeysArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Where spoke listens (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Where the simulator listens.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub sim_listen: String,
+    /// Portals to install.
+    #[arg(long, default_value_t = 3)]
+    pub portals: u32,
+    /// Simulated CRM changes per second (each a signed webhook event).
+    #[arg(long, default_value_t = 20.0)]
+    pub activity_rate: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -84,13 +103,19 @@ pub struct DatabaseArgs {
     /// `sqlite://path` (the embedded default) or `postgres://…`.
     #[arg(
         long,
+        global = true,
         env = "SPOKE_DATABASE_URL",
         default_value = "sqlite://data/spoke.db",
         hide_env_values = true
     )]
     pub database_url: String,
     /// Connections in the database pool.
-    #[arg(long, env = "SPOKE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        long,
+        global = true,
+        env = "SPOKE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
     pub database_max_connections: u32,
 }
 

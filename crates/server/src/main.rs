@@ -10,7 +10,7 @@ use spoke_server::config::{
     check_unknown_variables, token_keys, Config, DatabaseConfig, InstallConfig,
 };
 use spoke_server::vault::Keyring;
-use spoke_server::{app, commands, telemetry, App};
+use spoke_server::{app, commands, demo, telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +42,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
             app.run(listener, shutdown).await
+        }
+        Command::Demo(args) => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            demo::run(args, shutdown).await
         }
         Command::Migrate(args) => {
             app::open_store(&DatabaseConfig::from_args(&args)).await?;
