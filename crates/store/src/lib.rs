@@ -10,6 +10,7 @@
 mod error;
 mod migrations;
 mod model;
+mod portals;
 mod postgres;
 mod sqlite;
 #[cfg(feature = "testing")]
