@@ -239,15 +239,32 @@ impl TokenService {
             .is_none_or(|(_, next)| now_ms() >= *next)
     }
 
-    /// Records a failure; the next try waits twice as long as the last (with jitter).
+    /// Records a failure; the next try waits per [`backoff_delay`], ±20%.
     fn back_off(&self, portal: i64) -> Duration {
         let mut backoff = self.backoff.lock().expect("backoff lock");
         let (failures, _) = backoff.get(&portal).copied().unwrap_or((0, 0));
-        let wait = BACKOFF_START
-            .saturating_mul(1 << failures.min(16))
-            .min(BACKOFF_CAP)
-            .mul_f64(rand::rng().random_range(0.8..=1.2));
+        let wait = backoff_delay(failures).mul_f64(rand::rng().random_range(0.8..=1.2));
         backoff.insert(portal, (failures + 1, now_ms() + ms(wait)));
         wait
+    }
+}
+
+/// The wait after `failures` earlier transient failures: doubling from [`BACKOFF_START`],
+/// capped at [`BACKOFF_CAP`].
+pub fn backoff_delay(failures: u32) -> Duration {
+    BACKOFF_START
+        .saturating_mul(1 << failures.min(16))
+        .min(BACKOFF_CAP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_two_seconds_up_to_ten_minutes() {
+        let waits: Vec<u64> = (0..12).map(|n| backoff_delay(n).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600]);
+        assert_eq!(backoff_delay(u32::MAX), BACKOFF_CAP);
     }
 }

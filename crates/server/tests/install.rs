@@ -374,7 +374,9 @@ async fn two_instances_on_one_postgres_refresh_once() {
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let before = h.refresh_calls().await;
 
-    let (a, b) = (h.instance(), h.instance());
+    // Two instances as two processes would be: their own pools, their own lease holders.
+    let a = app::token_service(h.db.store().await, &h.install);
+    let b = app::token_service(h.db.store().await, &h.install);
     let callers: Vec<_> = (0..1_000)
         .map(|i| {
             let tokens = if i % 2 == 0 { a.clone() } else { b.clone() };
