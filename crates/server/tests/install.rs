@@ -328,6 +328,30 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
     assert_eq!(h.store.audit_trail(portal).await.unwrap().len(), 1);
 }
 
+/// `calls` concurrent `token_for` calls spread over `instances`; the distinct tokens handed out.
+async fn concurrent_tokens(
+    instances: &[Arc<TokenService>],
+    portal: i64,
+    calls: usize,
+) -> std::collections::BTreeSet<String> {
+    let callers: Vec<_> = (0..calls)
+        .map(|i| {
+            let tokens = instances[i % instances.len()].clone();
+            tokio::spawn(async move {
+                tokens
+                    .token_for(portal)
+                    .await
+                    .map(|t| t.expose_secret().to_owned())
+            })
+        })
+        .collect();
+    let mut handed_out = std::collections::BTreeSet::new();
+    for caller in callers {
+        handed_out.insert(caller.await.unwrap().expect("a token"));
+    }
+    handed_out
+}
+
 #[rstest]
 #[case::sqlite(Engine::Sqlite)]
 #[case::postgres(Engine::Postgres)]
@@ -341,22 +365,7 @@ async fn a_thousand_concurrent_callers_of_an_expired_token_cause_one_refresh(
     tokio::time::sleep(Duration::from_millis(1_100)).await; // the one-second token expires
     let refreshes_before = h.refresh_calls().await;
 
-    let tokens = h.instance();
-    let callers: Vec<_> = (0..1_000)
-        .map(|_| {
-            let tokens = tokens.clone();
-            tokio::spawn(async move {
-                tokens
-                    .token_for(portal)
-                    .await
-                    .map(|t| t.expose_secret().to_owned())
-            })
-        })
-        .collect();
-    let mut handed_out = std::collections::BTreeSet::new();
-    for caller in callers {
-        handed_out.insert(caller.await.unwrap().expect("a token"));
-    }
+    let handed_out = concurrent_tokens(&[h.instance()], portal, 1_000).await;
 
     assert_eq!(
         h.refresh_calls().await - refreshes_before,
@@ -377,21 +386,7 @@ async fn two_instances_on_one_postgres_refresh_once() {
     // Two instances as two processes would be: their own pools, their own lease holders.
     let a = app::token_service(h.db.store().await, &h.install);
     let b = app::token_service(h.db.store().await, &h.install);
-    let callers: Vec<_> = (0..1_000)
-        .map(|i| {
-            let tokens = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move {
-                tokens
-                    .token_for(portal)
-                    .await
-                    .map(|t| t.expose_secret().to_owned())
-            })
-        })
-        .collect();
-    let mut handed_out = std::collections::BTreeSet::new();
-    for caller in callers {
-        handed_out.insert(caller.await.unwrap().expect("a token"));
-    }
+    let handed_out = concurrent_tokens(&[a, b], portal, 1_000).await;
     assert_eq!(h.refresh_calls().await - before, 1);
     assert_eq!(handed_out.len(), 1);
 }

@@ -7,6 +7,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::support::Fetch;
+
 #[tokio::test]
 async fn spoke_sim_serve_runs_alone() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_spoke-sim"))
@@ -36,34 +38,19 @@ async fn spoke_sim_serve_runs_alone() {
         .to_owned();
 
     let http = reqwest::Client::new();
-    let portals: Vec<Value> = http
-        .get(format!("{base}/_sim/portals"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let portals: Vec<Value> = http.get(format!("{base}/_sim/portals")).fetch_json().await;
     assert_eq!(portals.len(), 3);
     let portal = portals[0]["portalId"].as_i64().unwrap();
     let pair: Value = http
         .post(format!("{base}/_sim/portals/{portal}/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(pair["hub_id"], portal);
     assert_eq!(pair["expires_in"], 1800);
     let page: Value = http
         .get(format!("{base}/crm/v3/objects/contacts"))
         .bearer_auth(pair["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(page["results"].as_array().unwrap().len(), 5);
 }

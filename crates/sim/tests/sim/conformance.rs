@@ -30,12 +30,8 @@ async fn read_one_conforms_and_selects_properties() {
         let body: Value = http
             .get(&url)
             .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .fetch_json()
+            .await;
         assert_conforms("SimplePublicObjectWithAssociations", &body);
         assert_eq!(body["id"], id.to_string());
         assert_eq!(body["properties"]["hs_object_id"], id.to_string());
@@ -47,12 +43,8 @@ async fn read_one_conforms_and_selects_properties() {
     let body: Value = http
         .get(&url)
         .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     let mut names: Vec<&str> = body["properties"]
         .as_object()
         .unwrap()
@@ -136,12 +128,8 @@ async fn list_pages_through_every_record_and_conforms() {
         let page: Value = http
             .get(&url)
             .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .fetch_json()
+            .await;
         assert_conforms(
             "CollectionResponseSimplePublicObjectWithAssociationsForwardPaging",
             &page,
@@ -199,12 +187,8 @@ async fn archived_records_are_hidden_unless_asked_for() {
     let body: Value = http
         .get(format!("{base}/crm/v3/objects/tickets/{id}?archived=true"))
         .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_conforms("SimplePublicObjectWithAssociations", &body);
     assert_eq!(body["archived"], true);
     assert!(body["archivedAt"].is_string());

@@ -133,14 +133,7 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
             object.id_base() + 1
         );
         let http = http.clone();
-        async move {
-            http.get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { http.get(url).bearer_auth(token).fetch_status().await }
     };
     assert_eq!(
         read(ObjectType::Contacts, access.into()).await,
@@ -168,16 +161,7 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
         let http = http.clone();
         let url = format!("{}/oauth/v3/token/introspect", sim.base_url());
         let body = form(&token);
-        async move {
-            http.post(url)
-                .form(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { http.post(url).form(&body).fetch_json().await }
     };
     let info = introspect(access.into()).await;
     assert_conforms_to("oauth-v3.json", "TokenInfoResponseBaseIF", &info);
@@ -198,12 +182,8 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
             "{}/oauth/v1/access-tokens/{access}",
             sim.base_url()
         ))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_conforms_to("oauth-v1.json", "AccessTokenInfoResponse", &v1);
     assert_eq!(
         v1["user"],
@@ -214,12 +194,8 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
             "{}/oauth/v1/refresh-tokens/{refresh}",
             sim.base_url()
         ))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_conforms_to("oauth-v1.json", "RefreshTokenInfoResponse", &v1);
 
     let refreshed = exchange(
@@ -475,12 +451,7 @@ async fn uninstalling_through_the_api_stops_tokens_and_webhooks_until_reinstalle
         ObjectType::Contacts.id_base() + 1
     );
     assert_eq!(
-        http.get(&contact)
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        http.get(&contact).bearer_auth(access).fetch_status().await,
         StatusCode::UNAUTHORIZED
     );
     let refresh = exchange(
@@ -502,22 +473,16 @@ async fn uninstalling_through_the_api_stops_tokens_and_webhooks_until_reinstalle
             ObjectType::Contacts.id_base() + 1
         ))
         .json(&json!({"properties": {"firstname": "Ada"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(change["events"], 0, "no webhooks for an uninstalled app");
 
     let again = consent_and_exchange(&sim, portal).await;
     assert_eq!(
         http.get(&contact)
             .bearer_auth(again["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
 }

@@ -75,10 +75,8 @@ async fn a_burst_over_the_limit_gets_429_and_the_window_recovers() {
     assert_eq!(
         http.get(&url)
             .header("authorization", other)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK,
         "another portal is not limited"
     );
@@ -122,12 +120,8 @@ async fn a_daily_limit_sends_the_daily_headers_and_policy() {
     let refused: Value = http
         .get(&url)
         .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(refused["policyName"], json!("DAILY"));
 }
 
@@ -148,10 +142,8 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
     assert_eq!(
         http.get(&url)
             .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::TOO_MANY_REQUESTS
     );
     http.put(&faults)
@@ -162,10 +154,8 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
     assert!(http
         .get(&url)
         .header("authorization", &auth)
-        .send()
+        .fetch_status()
         .await
-        .unwrap()
-        .status()
         .is_server_error());
     http.put(&faults)
         .json(&json!({"errorRate": 1.0, "portals": [portal + 1]}))
@@ -175,10 +165,8 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
     assert_eq!(
         http.get(&url)
             .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK,
         "faults aimed elsewhere"
     );
@@ -186,10 +174,8 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
     assert_eq!(
         http.get(&url)
             .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+            .fetch_status()
+            .await,
         StatusCode::OK
     );
 }

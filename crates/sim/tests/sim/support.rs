@@ -175,3 +175,24 @@ pub fn assert_conforms_to(spec_file: &str, schema: &str, instance: &Value) {
         "empty instance proves nothing"
     );
 }
+
+/// Sends a request the test expects to reach the server, and reads what came back.
+pub trait Fetch {
+    async fn fetch_json<T: serde::de::DeserializeOwned>(self) -> T;
+    async fn fetch_status(self) -> reqwest::StatusCode;
+}
+
+impl Fetch for reqwest::RequestBuilder {
+    async fn fetch_json<T: serde::de::DeserializeOwned>(self) -> T {
+        self.send()
+            .await
+            .expect("the server answers")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    async fn fetch_status(self) -> reqwest::StatusCode {
+        self.send().await.expect("the server answers").status()
+    }
+}

@@ -15,12 +15,8 @@ async fn activity(sim: &spoke_sim::RunningSim, changes: u32, portals: &[i64]) ->
     let answer: Value = reqwest::Client::new()
         .post(format!("{}/_sim/activity", sim.base_url()))
         .json(&json!({ "changes": changes, "portals": portals }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     answer["events"].as_u64().unwrap() as usize
 }
 
