@@ -98,6 +98,43 @@ macro_rules! impl_portals {
             Ok(done.rows_affected())
         }
 
+        /// A portal leaving the installed state: what changes, and how the audit says it.
+        struct Retirement<'a> {
+            state: PortalState,
+            reason: Option<&'a str>,
+            action: &'static str,
+            actor: &'a str,
+        }
+
+        /// Sets the state, drops the tokens and audits, in one transaction.
+        async fn retire(
+            pool: &sqlx::Pool<$db>,
+            portal_id: i64,
+            change: Retirement<'_>,
+            now_ms: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = pool.begin().await?;
+            if set_state(&mut tx, portal_id, change.state, change.reason, now_ms).await? == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(DELETE_TOKENS)
+                .bind(portal_id)
+                .execute(&mut *tx)
+                .await?;
+            audit(
+                &mut tx,
+                now_ms,
+                portal_id,
+                change.action,
+                change.actor,
+                change.reason.unwrap_or_default(),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
         #[async_trait]
         impl $crate::Portals for $store {
             async fn record_install(
@@ -226,27 +263,13 @@ macro_rules! impl_portals {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                if set_state(
-                    &mut tx,
-                    portal_id,
-                    PortalState::NeedsReauth,
-                    Some(reason),
-                    now_ms,
-                )
-                .await?
-                    == 0
-                {
-                    tx.rollback().await?;
-                    return Err(StoreError::NotFound);
-                }
-                sqlx::query(DELETE_TOKENS)
-                    .bind(portal_id)
-                    .execute(&mut *tx)
-                    .await?;
-                audit(&mut tx, now_ms, portal_id, "needs_reauth", "spoke", reason).await?;
-                tx.commit().await?;
-                Ok(())
+                let change = Retirement {
+                    state: PortalState::NeedsReauth,
+                    reason: Some(reason),
+                    action: "needs_reauth",
+                    actor: "spoke",
+                };
+                retire(&self.pool, portal_id, change, now_ms).await
             }
 
             async fn record_uninstall(
@@ -255,19 +278,13 @@ macro_rules! impl_portals {
                 actor: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                if set_state(&mut tx, portal_id, PortalState::Uninstalled, None, now_ms).await? == 0
-                {
-                    tx.rollback().await?;
-                    return Err(StoreError::NotFound);
-                }
-                sqlx::query(DELETE_TOKENS)
-                    .bind(portal_id)
-                    .execute(&mut *tx)
-                    .await?;
-                audit(&mut tx, now_ms, portal_id, "uninstalled", actor, "").await?;
-                tx.commit().await?;
-                Ok(())
+                let change = Retirement {
+                    state: PortalState::Uninstalled,
+                    reason: None,
+                    action: "uninstalled",
+                    actor,
+                };
+                retire(&self.pool, portal_id, change, now_ms).await
             }
 
             async fn erase(
