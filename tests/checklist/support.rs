@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hubspot::signature::{sign_v1, sign_v3, ClientSecret};
 use serde_json::{json, Value};
@@ -33,12 +33,7 @@ pub fn next_event_id() -> i64 {
     NEXT_EVENT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-}
+pub use hubspot::time::now_ms;
 
 /// A `contact.propertyChange` event as HubSpot sends it.
 pub fn event(portal_id: i64, event_id: i64, attempt: i64) -> Value {

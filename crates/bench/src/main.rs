@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::routing::post;
@@ -22,6 +22,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use hubspot::signature::{sign_v3, ClientSecret};
+use hubspot::time::now_ms;
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -252,7 +253,7 @@ async fn connection(
             return Ok(tally);
         }
         let body = delivery_body(portal, &mut next_event_id, args.events);
-        let timestamp = epoch_ms().to_string();
+        let timestamp = now_ms().to_string();
         let signature = sign_v3(
             &secret,
             "POST",
@@ -400,7 +401,7 @@ async fn store_appends(
     )
     .await?;
     store.migrate().await?;
-    let mut next_event_id = epoch_ms() << 8;
+    let mut next_event_id = now_ms() << 8;
     let mut spent = Duration::ZERO;
     for _ in 0..groups {
         let group: Vec<Vec<store::NewEvent>> = (0..deliveries)
@@ -449,7 +450,7 @@ fn inbox_event(raw: &str) -> store::NewEvent {
 
 /// A JSON array of `n` `contact.propertyChange` events with fresh ids.
 fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize) -> String {
-    let occurred_at = epoch_ms();
+    let occurred_at = now_ms();
     let events: Vec<String> = (0..n)
         .map(|_| {
             *next_event_id += 1;
@@ -461,10 +462,4 @@ fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize) -> String {
         })
         .collect();
     format!("[{}]", events.join(","))
-}
-
-fn epoch_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`signature`]: request validation (v3, and v1/v2 for older sources) over raw bytes.
 //! - [`webhook`]: the app-webhook event model and the batch parser.
+//! - [`time`]: epoch milliseconds, HubSpot's unit.
 //! - [`oauth`]: the OAuth endpoints a public app calls (install, refresh, uninstall).
 //!
 //! Facts come from `shared/hubspot-reference.md`; its test vectors are the unit tests here,
@@ -10,4 +11,5 @@
 
 pub mod oauth;
 pub mod signature;
+pub mod time;
 pub mod webhook;

@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hubspot::oauth::OAuthClient;
+pub use hubspot::time::now_ms;
 use rand::Rng;
 use secrecy::SecretString;
 use store::{PortalState, SealedTokens, Store, StoreError};
@@ -30,12 +31,6 @@ const MIN_VALIDITY: Duration = Duration::from_secs(30);
 /// Backoff after transient refresh failures: doubling from this, up to the cap.
 const BACKOFF_START: Duration = Duration::from_secs(2);
 const BACKOFF_CAP: Duration = Duration::from_secs(600);
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)

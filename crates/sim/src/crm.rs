@@ -17,12 +17,12 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::clock::epoch_ms;
 use crate::errors;
 use crate::objects::{iso, ObjectType, Record};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
+use hubspot::time::now_ms;
 
 /// Most inputs of one batch read.
 const MAX_BATCH_INPUTS: usize = 100;
@@ -289,7 +289,7 @@ async fn batch_read(
         );
     }
     let (_, archived) = read_params(&pairs);
-    let started = epoch_ms();
+    let started = now_ms();
     let properties = (!input.properties.is_empty()).then_some(input.properties.as_slice());
     let mut seen = BTreeSet::new();
     let (mut results, mut missing) = (Vec::new(), Vec::new());
@@ -316,7 +316,7 @@ async fn batch_read(
         "results": results,
         "requestedAt": iso(started),
         "startedAt": iso(started),
-        "completedAt": iso(epoch_ms()),
+        "completedAt": iso(now_ms()),
     });
     if missing.is_empty() {
         return Json(body).into_response();

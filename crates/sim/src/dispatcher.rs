@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::epoch_ms;
 use crate::ledger::{Attempt, Ledger, Outcome};
 use crate::world::WebhookEvent;
+use hubspot::time::now_ms;
 
 /// HubSpot's largest batch.
 pub const MAX_BATCH: usize = 100;
@@ -258,7 +258,7 @@ impl Dispatcher {
         let target_url = target.target_url.clone().unwrap_or_default();
         let events: Vec<&WebhookEvent> = batch.iter().map(|p| &p.event).collect();
         let body = serde_json::to_vec(&events).expect("events serialise");
-        let sent_at = epoch_ms();
+        let sent_at = now_ms();
         let timestamp = sent_at.to_string();
         let mut request = self
             .inner

@@ -13,7 +13,6 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod clock;
 pub mod crm;
 pub mod dispatcher;
 mod errors;
@@ -55,7 +54,6 @@ pub struct Sim {
     app: oauth::App,
     /// Refresh-token grants received, successful or not: what single-flight is judged by.
     refresh_calls: std::sync::atomic::AtomicU64,
-    started: Instant,
 }
 
 pub type SharedSim = Arc<Sim>;
@@ -99,7 +97,6 @@ impl Sim {
             pending: Mutex::default(),
             app: oauth::App::from_settings(settings),
             refresh_calls: std::sync::atomic::AtomicU64::new(0),
-            started: Instant::now(),
         }
     }
 
@@ -127,7 +124,7 @@ impl Sim {
     pub fn issue_tokens(&self, portal: i64) -> Option<TokenPair> {
         self.world(|w| w.portal(portal)).filter(|p| p.installed)?;
         let grant = Grant::for_portal(portal, self.app.scopes.clone());
-        Some(self.tokens(|t| t.issue(grant, self.app.access_token_ttl_s, clock::epoch_ms())))
+        Some(self.tokens(|t| t.issue(grant, self.app.access_token_ttl_s, hubspot::time::now_ms())))
     }
 
     pub fn revoke_tokens(&self, portal: i64, access_too: bool) -> usize {
@@ -144,7 +141,7 @@ impl Sim {
     /// The grant behind a bearer token of an installed portal.
     fn caller(&self, token: &str) -> Result<Grant, TokenProblem> {
         let grant = self.tokens(|t| {
-            t.access_grant(token, clock::epoch_ms())
+            t.access_grant(token, hubspot::time::now_ms())
                 .map(|(g, _)| g.clone())
         })?;
         match self.world(|w| w.portal(grant.portal)) {
@@ -172,7 +169,7 @@ impl Sim {
             .world(|w| w.portal(portal))
             .map(|p| p.limits)
             .unwrap_or_default();
-        let day = (clock::epoch_ms() / 86_400_000) as u64;
+        let day = (hubspot::time::now_ms() / 86_400_000) as u64;
         self.limiter
             .lock()
             .expect("limiter lock")
@@ -185,10 +182,6 @@ impl Sim {
 
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.lock().expect("faults lock") = ActiveFaults::new(faults);
-    }
-
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
     }
 }
 

@@ -19,10 +19,10 @@ use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::clock::epoch_ms;
 use crate::errors;
 use crate::tokens::{CodeProblem, Grant};
 use crate::{Settings, SharedSim};
+use hubspot::time::now_ms;
 
 /// The app as registered with HubSpot: what authorize and the token endpoint check.
 #[derive(Debug, Clone)]
@@ -287,7 +287,7 @@ fn conclude(sim: &SharedSim, pending: Authorization, portal: i64, approve: bool)
                     grant,
                     &pending.redirect_uri,
                     sim.app.auth_code_ttl_s,
-                    epoch_ms(),
+                    now_ms(),
                 )
             });
             query.append_pair("code", &code);
@@ -362,7 +362,7 @@ async fn token(
         return *refusal;
     }
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let (ttl, now) = (sim.app.access_token_ttl_s, epoch_ms());
+    let (ttl, now) = (sim.app.access_token_ttl_s, now_ms());
     let issued = match field("grant_type") {
         "authorization_code" => sim
             .tokens(|t| t.redeem(field("code"), field("redirect_uri"), ttl, now))
@@ -408,7 +408,7 @@ fn hub_domain(portal: i64) -> String {
 
 /// The access-token facts both the v1 metadata and the introspection carry.
 fn access_facts(app: &App, token: &str, grant: &Grant, expires_at_ms: i64) -> Value {
-    let now = epoch_ms();
+    let now = now_ms();
     json!({
         "token": token,
         "user": grant.user_email(),
@@ -457,7 +457,7 @@ fn refresh_facts(app: &App, token: &str, grant: &Grant) -> Value {
 
 async fn access_token_info(State(sim): State<SharedSim>, Path(token): Path<String>) -> Response {
     let facts = sim.tokens(|t| {
-        t.access_grant(&token, epoch_ms())
+        t.access_grant(&token, now_ms())
             .ok()
             .map(|(g, at)| access_facts(&sim.app, &token, g, at))
     });
@@ -499,7 +499,7 @@ async fn introspect(
     let hint = form.get("token_type_hint").map(String::as_str);
     let found = sim.tokens(|t| {
         let access = (hint != Some("refresh_token"))
-            .then(|| t.access_grant(&token, epoch_ms()).ok())
+            .then(|| t.access_grant(&token, now_ms()).ok())
             .flatten()
             .map(|(g, at)| {
                 let mut facts = access_facts(&sim.app, &token, g, at);

@@ -138,10 +138,6 @@ impl World {
         }
     }
 
-    pub fn app_id(&self) -> i64 {
-        self.shape.app_id
-    }
-
     pub fn portal(&self, portal_id: i64) -> Option<Portal> {
         let offset = portal_id - self.shape.first_portal;
         if !(0..i64::from(self.shape.portals)).contains(&offset) {

@@ -1,13 +1,12 @@
 //! `POST /webhooks/hubspot`: size check, signature, parse, durable append, `200`.
 //! Verification and parsing live in `hubspot`, persistence in `receiver`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Request};
 use axum::Json;
 use hubspot::signature::{self, SignatureHeaders, Unverified};
+use hubspot::time::now_ms;
 use hubspot::webhook::parse_batch;
 use serde::Serialize;
 
@@ -58,11 +57,4 @@ fn signature_headers(headers: &HeaderMap) -> SignatureHeaders<'_> {
         legacy: get(signature::HEADER_SIGNATURE),
         legacy_version: get(signature::HEADER_SIGNATURE_VERSION),
     }
-}
-
-fn now_ms() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
