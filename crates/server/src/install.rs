@@ -122,7 +122,8 @@ impl InstallFlow {
             .hub_id
             .or(issued.hub_id)
             .ok_or(InstallError::UnknownPortal)?;
-        let expires_at = now_ms() + i64::try_from(issued.expires_in).unwrap_or(0) * 1000;
+        let issued_at = now_ms();
+        let expires_at = issued_at + i64::try_from(issued.expires_in).unwrap_or(0) * 1000;
         let install = Install {
             portal_id,
             hub_domain: info.hub_domain,
@@ -138,6 +139,7 @@ impl InstallFlow {
                 portal_id,
                 &issued.access_token,
                 &issued.refresh_token,
+                issued_at,
                 expires_at,
             ),
         };

@@ -25,8 +25,8 @@ const LEASE: Duration = Duration::from_secs(30);
 const LEASE_WAIT: Duration = Duration::from_secs(15);
 /// How often a caller looks whether another instance has finished refreshing.
 const LEASE_POLL: Duration = Duration::from_millis(50);
-/// A token with less life than this left is refreshed before it is handed out (capped by
-/// the refresh margin, so short-lived tokens in tests are not refreshed on every call).
+/// A token with less life than this left is refreshed before it is handed out (at most half
+/// its lifetime, see [`fresh_enough`]).
 const MIN_VALIDITY: Duration = Duration::from_secs(30);
 /// Backoff after transient refresh failures: doubling from this, up to the cap.
 const BACKOFF_START: Duration = Duration::from_secs(2);
@@ -86,8 +86,7 @@ impl TokenService {
 
     /// A valid access token for `portal`, refreshed first if it is about to expire.
     pub async fn token_for(&self, portal: i64) -> Result<SecretString, TokenError> {
-        self.fresh_token(portal, MIN_VALIDITY.min(self.margin))
-            .await
+        self.fresh_token(portal, MIN_VALIDITY).await
     }
 
     async fn sealed(&self, portal: i64) -> Result<SealedTokens, TokenError> {
@@ -103,7 +102,7 @@ impl TokenService {
     /// A token valid for at least `wanted` more; refreshes (single-flight) if needed.
     async fn fresh_token(&self, portal: i64, wanted: Duration) -> Result<SecretString, TokenError> {
         let seen = self.sealed(portal).await?;
-        if seen.access_expires_at > now_ms() + ms(wanted) {
+        if fresh_enough(&seen, wanted, now_ms()) {
             return Ok(self.keys.open_pair(portal, &seen)?.access);
         }
         let flight = self
@@ -141,22 +140,24 @@ impl TokenService {
             && current.access_expires_at > now_ms()
         {
             self.store
-                .store_refreshed(portal, &self.holder, &current, now_ms())
+                .store_refreshed(portal, &self.holder, &current)
                 .await?;
             return Ok(self.keys.open_pair(portal, &current)?.access);
         }
         let open = self.keys.open_pair(portal, &current)?;
         match self.oauth.refresh(&open.refresh).await {
             Ok(fresh) => {
-                let expires_at = now_ms() + i64::try_from(fresh.expires_in).unwrap_or(0) * 1000;
+                let issued_at = now_ms();
+                let expires_at = issued_at + i64::try_from(fresh.expires_in).unwrap_or(0) * 1000;
                 let sealed = self.keys.seal_pair(
                     portal,
                     &fresh.access_token,
                     &fresh.refresh_token,
+                    issued_at,
                     expires_at,
                 );
                 self.store
-                    .store_refreshed(portal, &self.holder, &sealed, now_ms())
+                    .store_refreshed(portal, &self.holder, &sealed)
                     .await?;
                 self.backoff.lock().expect("backoff lock").remove(&portal);
                 info!(
@@ -244,6 +245,15 @@ impl TokenService {
     }
 }
 
+/// Whether a token may be handed out without refreshing: it has more than `wanted` left, or,
+/// for a token whose whole lifetime is shorter than twice that, more than half its life.
+/// Without the second rule a just-issued short-lived token would look stale at once and
+/// every instance would refresh it again.
+pub fn fresh_enough(tokens: &SealedTokens, wanted: Duration, now_ms: i64) -> bool {
+    let lifetime = tokens.access_expires_at - tokens.issued_at;
+    tokens.access_expires_at > now_ms + ms(wanted).min(lifetime / 2)
+}
+
 /// The wait after `failures` earlier transient failures: doubling from [`BACKOFF_START`],
 /// capped at [`BACKOFF_CAP`].
 pub fn backoff_delay(failures: u32) -> Duration {
@@ -255,6 +265,38 @@ pub fn backoff_delay(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn issued(at: i64, lifetime_ms: i64) -> SealedTokens {
+        SealedTokens {
+            key_id: "k".into(),
+            access: vec![],
+            refresh: vec![],
+            issued_at: at,
+            access_expires_at: at + lifetime_ms,
+        }
+    }
+
+    #[test]
+    fn long_lived_tokens_are_fresh_until_the_wanted_margin() {
+        let token = issued(0, 1_800_000);
+        assert!(fresh_enough(&token, Duration::from_secs(30), 1_769_999));
+        assert!(!fresh_enough(&token, Duration::from_secs(30), 1_770_000));
+    }
+
+    #[test]
+    fn short_lived_tokens_are_fresh_for_half_their_life() {
+        let token = issued(0, 1_000);
+        assert!(
+            fresh_enough(&token, Duration::from_secs(30), 0),
+            "just issued"
+        );
+        assert!(fresh_enough(&token, Duration::from_secs(30), 499));
+        assert!(!fresh_enough(&token, Duration::from_secs(30), 500));
+        assert!(
+            !fresh_enough(&issued(0, 0), Duration::ZERO, 0),
+            "an expired token never is"
+        );
+    }
 
     #[test]
     fn backoff_doubles_from_two_seconds_up_to_ten_minutes() {

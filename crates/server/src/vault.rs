@@ -66,7 +66,6 @@ impl fmt::Debug for Keyring {
 pub struct OpenTokens {
     pub access: SecretString,
     pub refresh: SecretString,
-    pub access_expires_at: i64,
 }
 
 impl Keyring {
@@ -170,18 +169,21 @@ impl Keyring {
             .map_err(|_| VaultError::Unopenable)
     }
 
-    /// Seals a pair under the current key.
+    /// Seals a pair under the current key; `issued_at` and `access_expires_at` (epoch ms)
+    /// travel with it unsealed.
     pub fn seal_pair(
         &self,
         portal: i64,
         access: &SecretString,
         refresh: &SecretString,
+        issued_at: i64,
         access_expires_at: i64,
     ) -> SealedTokens {
         SealedTokens {
             key_id: self.current.clone(),
             access: self.seal(portal, TokenKind::Access, access),
             refresh: self.seal(portal, TokenKind::Refresh, refresh),
+            issued_at,
             access_expires_at,
         }
     }
@@ -190,14 +192,19 @@ impl Keyring {
         Ok(OpenTokens {
             access: self.open(&sealed.key_id, portal, TokenKind::Access, &sealed.access)?,
             refresh: self.open(&sealed.key_id, portal, TokenKind::Refresh, &sealed.refresh)?,
-            access_expires_at: sealed.access_expires_at,
         })
     }
 
     /// The same tokens sealed under the current key.
     pub fn reseal(&self, portal: i64, sealed: &SealedTokens) -> Result<SealedTokens, VaultError> {
         let open = self.open_pair(portal, sealed)?;
-        Ok(self.seal_pair(portal, &open.access, &open.refresh, open.access_expires_at))
+        Ok(self.seal_pair(
+            portal,
+            &open.access,
+            &open.refresh,
+            sealed.issued_at,
+            sealed.access_expires_at,
+        ))
     }
 }
 
@@ -216,7 +223,7 @@ mod tests {
     #[test]
     fn sealed_tokens_open_only_for_their_portal_and_kind() {
         let keys = ring(&[&Keyring::generate_entry("k1")]);
-        let sealed = keys.seal_pair(7, &secret("access-abc"), &secret("refresh-xyz"), 99);
+        let sealed = keys.seal_pair(7, &secret("access-abc"), &secret("refresh-xyz"), 9, 99);
         assert_eq!(sealed.key_id, "k1");
         assert!(
             !sealed.access.windows(10).any(|w| w == b"access-abc"),
@@ -256,7 +263,7 @@ mod tests {
             Keyring::generate_entry("old"),
             Keyring::generate_entry("new"),
         );
-        let sealed = ring(&[&old]).seal_pair(3, &secret("a"), &secret("r"), 5);
+        let sealed = ring(&[&old]).seal_pair(3, &secret("a"), &secret("r"), 4, 5);
         let rotated = ring(&[&new, &old]);
         assert_eq!(
             rotated

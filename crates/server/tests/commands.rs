@@ -20,6 +20,7 @@ fn install(keys: &Keyring, portal_id: i64) -> Install {
             portal_id,
             &token("access"),
             &token("refresh"),
+            1_899_999_000_000,
             1_900_000_000_000,
         ),
     }

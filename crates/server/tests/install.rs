@@ -104,13 +104,9 @@ impl Harness {
         self.sim.sim.world(|w| w.portal_ids().next().unwrap())
     }
 
-    /// Another instance's token service on `store`. It wants only 500 ms of validity left
-    /// (HubSpot's tokens live 30 minutes; tests use seconds), while the spoke under test
-    /// keeps a long margin so its own refresher stays out of the counts.
+    /// Another instance's token service on `store`.
     fn instance_on(&self, store: Arc<dyn Store>) -> Arc<TokenService> {
-        let mut install = self.install.clone();
-        install.refresh_margin = Duration::from_millis(500);
-        app::token_service(store, &install)
+        app::token_service(store, &self.install)
     }
 
     /// Another instance sharing this harness's pool.
@@ -368,10 +364,10 @@ async fn concurrent_tokens(
 async fn a_thousand_concurrent_callers_of_an_expired_token_cause_one_refresh(
     #[case] engine: Engine,
 ) {
-    let h = harness(engine, 3, Duration::from_secs(300)).await;
+    let h = harness(engine, 1, Duration::from_secs(300)).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    tokio::time::sleep(Duration::from_millis(3_100)).await; // the three-second token expires
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the one-second token expires
     let refreshes_before = h.refresh_calls().await;
 
     let handed_out = concurrent_tokens(&[h.instance()], portal, 1_000).await;
@@ -386,10 +382,10 @@ async fn a_thousand_concurrent_callers_of_an_expired_token_cause_one_refresh(
 
 #[tokio::test]
 async fn two_instances_on_one_postgres_refresh_once() {
-    let h = harness(Engine::Postgres, 3, Duration::from_secs(300)).await;
+    let h = harness(Engine::Postgres, 1, Duration::from_secs(300)).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let before = h.refresh_calls().await;
 
     // Two instances as two processes would be: their own pools, their own lease holders.

@@ -76,7 +76,6 @@ pub trait Portals: Send + Sync {
         portal_id: i64,
         holder: &str,
         tokens: &SealedTokens,
-        now_ms: i64,
     ) -> Result<(), StoreError>;
 
     /// Releases `holder`'s lease after a refresh that failed for now; counts the failure.

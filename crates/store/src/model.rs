@@ -130,6 +130,9 @@ pub struct SealedTokens {
     pub key_id: String,
     pub access: Vec<u8>,
     pub refresh: Vec<u8>,
+    /// When HubSpot issued the access token, epoch milliseconds: with the expiry, the
+    /// token's lifetime.
+    pub issued_at: i64,
     /// Epoch milliseconds.
     pub access_expires_at: i64,
 }
@@ -138,6 +141,7 @@ impl std::fmt::Debug for SealedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SealedTokens")
             .field("key_id", &self.key_id)
+            .field("issued_at", &self.issued_at)
             .field("access_expires_at", &self.access_expires_at)
             .finish_non_exhaustive()
     }

@@ -22,7 +22,7 @@ macro_rules! impl_portals {
             i64,
             Option<i64>,
         );
-        type TokensRow = (String, Vec<u8>, Vec<u8>, i64);
+        type TokensRow = (String, Vec<u8>, Vec<u8>, i64, i64);
 
         fn portal(row: PortalRow) -> Portal {
             let (
@@ -53,11 +53,14 @@ macro_rules! impl_portals {
             }
         }
 
-        fn tokens((key_id, access, refresh, access_expires_at): TokensRow) -> SealedTokens {
+        fn tokens(
+            (key_id, access, refresh, issued_at, access_expires_at): TokensRow,
+        ) -> SealedTokens {
             SealedTokens {
                 key_id,
                 access,
                 refresh,
+                issued_at,
                 access_expires_at,
             }
         }
@@ -166,7 +169,7 @@ macro_rules! impl_portals {
                     .bind(&t.access)
                     .bind(&t.refresh)
                     .bind(t.access_expires_at)
-                    .bind(now_ms)
+                    .bind(t.issued_at)
                     .execute(&mut *tx)
                     .await?;
                 let action = if known > 0 {
@@ -233,14 +236,13 @@ macro_rules! impl_portals {
                 portal_id: i64,
                 holder: &str,
                 t: &SealedTokens,
-                now_ms: i64,
             ) -> Result<(), StoreError> {
                 sqlx::query(STORE_REFRESHED)
                     .bind(&t.key_id)
                     .bind(&t.access)
                     .bind(&t.refresh)
                     .bind(t.access_expires_at)
-                    .bind(now_ms)
+                    .bind(t.issued_at)
                     .bind(portal_id)
                     .bind(holder)
                     .execute(&self.pool)
@@ -354,14 +356,15 @@ macro_rules! impl_portals {
                 key_id: &str,
                 limit: u32,
             ) -> Result<Vec<(i64, SealedTokens)>, StoreError> {
-                let rows: Vec<(i64, String, Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(OTHER_KEYS)
-                    .bind(key_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<(i64, String, Vec<u8>, Vec<u8>, i64, i64)> =
+                    sqlx::query_as(OTHER_KEYS)
+                        .bind(key_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(p, k, a, r, e)| (p, tokens((k, a, r, e))))
+                    .map(|(p, k, a, r, i, e)| (p, tokens((k, a, r, i, e))))
                     .collect())
             }
 

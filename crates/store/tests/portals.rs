@@ -11,6 +11,7 @@ fn sealed(key: &str, tag: u8, expires: i64) -> SealedTokens {
         key_id: key.into(),
         access: vec![tag; 40],
         refresh: vec![tag + 1; 40],
+        issued_at: expires - 1_800_000,
         access_expires_at: expires,
     }
 }
@@ -115,7 +116,7 @@ async fn a_refresh_lease_is_exclusive_until_released_or_expired(#[case] engine: 
     );
 
     store
-        .store_refreshed(5, "b", &sealed("k1", 3, T0 + 99), T0 + 10_001)
+        .store_refreshed(5, "b", &sealed("k1", 3, T0 + 99))
         .await
         .unwrap();
     assert_eq!(
@@ -124,7 +125,7 @@ async fn a_refresh_lease_is_exclusive_until_released_or_expired(#[case] engine: 
         "b no longer held the lease"
     );
     store
-        .store_refreshed(5, "c", &sealed("k1", 3, T0 + 99), T0 + 10_001)
+        .store_refreshed(5, "c", &sealed("k1", 3, T0 + 99))
         .await
         .unwrap();
     assert_eq!(

@@ -22,7 +22,8 @@ const SELECT_PORTALS: &str = "SELECT p.portal_id, p.state, p.hub_domain, p.app_i
     p.installer_email, p.reauth_reason, (extract(epoch from p.installed_at) * 1000)::int8, (extract(epoch from p.updated_at) * 1000)::int8, \
     (extract(epoch from t.access_expires_at) * 1000)::int8 \
     FROM portals p LEFT JOIN portal_tokens t ON t.portal_id = p.portal_id";
-const TOKENS: &str = "SELECT key_id, access_sealed, refresh_sealed, (extract(epoch from access_expires_at) * 1000)::int8 \
+const TOKENS: &str = "SELECT key_id, access_sealed, refresh_sealed, (extract(epoch from refreshed_at) * 1000)::int8, \
+    (extract(epoch from access_expires_at) * 1000)::int8 \
     FROM portal_tokens WHERE portal_id = $1";
 const LEASE: &str = "UPDATE portal_tokens SET lease_holder = $1, lease_until = to_timestamp($2::float8 / 1000) \
     WHERE portal_id = $3 AND (lease_until IS NULL OR lease_until <= to_timestamp($4::float8 / 1000) OR lease_holder = $5)";
@@ -40,7 +41,8 @@ const AUDIT_TRAIL: &str =
     FROM audit_log WHERE portal_id = $1 ORDER BY id";
 const EXPIRING: &str = "SELECT t.portal_id FROM portal_tokens t JOIN portals p ON p.portal_id = t.portal_id \
     WHERE p.state = 'installed' AND t.access_expires_at < to_timestamp($1::float8 / 1000) ORDER BY t.access_expires_at";
-const OTHER_KEYS: &str = "SELECT portal_id, key_id, access_sealed, refresh_sealed, (extract(epoch from access_expires_at) * 1000)::int8 \
+const OTHER_KEYS: &str = "SELECT portal_id, key_id, access_sealed, refresh_sealed, (extract(epoch from refreshed_at) * 1000)::int8, \
+    (extract(epoch from access_expires_at) * 1000)::int8 \
     FROM portal_tokens WHERE key_id <> $1 LIMIT $2";
 const RESEAL: &str =
     "UPDATE portal_tokens SET key_id = $1, access_sealed = $2, refresh_sealed = $3 \

@@ -23,7 +23,7 @@ const SELECT_PORTALS: &str =
     p.installer_email, p.reauth_reason, p.installed_at, p.updated_at, t.access_expires_at \
     FROM portals p LEFT JOIN portal_tokens t ON t.portal_id = p.portal_id";
 const TOKENS: &str =
-    "SELECT key_id, access_sealed, refresh_sealed, access_expires_at FROM portal_tokens WHERE portal_id = ?";
+    "SELECT key_id, access_sealed, refresh_sealed, refreshed_at, access_expires_at FROM portal_tokens WHERE portal_id = ?";
 const LEASE: &str = "UPDATE portal_tokens SET lease_holder = ?, lease_until = ? \
     WHERE portal_id = ? AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?)";
 const STORE_REFRESHED: &str = "UPDATE portal_tokens SET key_id = ?, access_sealed = ?, refresh_sealed = ?, \
@@ -42,7 +42,7 @@ const EXPIRING: &str =
     "SELECT t.portal_id FROM portal_tokens t JOIN portals p ON p.portal_id = t.portal_id \
     WHERE p.state = 'installed' AND t.access_expires_at < ? ORDER BY t.access_expires_at";
 const OTHER_KEYS: &str =
-    "SELECT portal_id, key_id, access_sealed, refresh_sealed, access_expires_at \
+    "SELECT portal_id, key_id, access_sealed, refresh_sealed, refreshed_at, access_expires_at \
     FROM portal_tokens WHERE key_id <> ? LIMIT ?";
 const RESEAL: &str = "UPDATE portal_tokens SET key_id = ?, access_sealed = ?, refresh_sealed = ? \
     WHERE portal_id = ? AND key_id = ? AND access_expires_at = ?";
