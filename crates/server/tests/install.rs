@@ -104,6 +104,22 @@ impl Harness {
         self.sim.sim.world(|w| w.portal_ids().next().unwrap())
     }
 
+    /// The status of a CRM read at the simulator with `access`.
+    async fn read_contact(&self, access: &SecretString) -> StatusCode {
+        let contact = format!(
+            "{}/crm/v3/objects/contacts/{}",
+            self.sim.base_url(),
+            sim::objects::ObjectType::Contacts.id_base() + 1
+        );
+        reqwest::Client::new()
+            .get(contact)
+            .bearer_auth(access.expose_secret())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// Another instance's token service on `store`.
     fn instance_on(&self, store: Arc<dyn Store>) -> Arc<TokenService> {
         app::token_service(store, &self.install)
@@ -246,19 +262,8 @@ async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: 
     let access = tokens.token_for(portal).await.unwrap();
     let sealed = h.store.tokens(portal).await.unwrap().unwrap();
     let open = h.install.keys.open_pair(portal, &sealed).unwrap();
-    let contact = format!(
-        "{}/crm/v3/objects/contacts/{}",
-        h.sim.base_url(),
-        sim::objects::ObjectType::Contacts.id_base() + 1
-    );
-    let read = reqwest::Client::new()
-        .get(contact)
-        .bearer_auth(access.expose_secret())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        read.status(),
+        h.read_contact(&access).await,
         StatusCode::OK,
         "the stored token works at HubSpot"
     );
@@ -453,11 +458,6 @@ async fn the_refresher_keeps_tokens_valid_for_a_simulated_day(#[case] engine: En
     install_portal(&h, portal).await;
     let before = h.refresh_calls().await;
     let tokens = h.instance();
-    let contact = format!(
-        "{}/crm/v3/objects/contacts/{}",
-        h.sim.base_url(),
-        sim::objects::ObjectType::Contacts.id_base() + 1
-    );
     let started = std::time::Instant::now();
     while h.refresh_calls().await - before < 48 {
         assert!(
@@ -473,14 +473,8 @@ async fn the_refresher_keeps_tokens_valid_for_a_simulated_day(#[case] engine: En
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let access = tokens.token_for(portal).await.unwrap();
-    let read = reqwest::Client::new()
-        .get(contact)
-        .bearer_auth(access.expose_secret())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        read.status(),
+        h.read_contact(&access).await,
         StatusCode::OK,
         "still a working token after a simulated day"
     );
