@@ -58,6 +58,9 @@ cargo fmt --all -- --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+log "cargo check: the production binary without the simulator (--no-default-features)"
+cargo check -p spoke-server --no-default-features --bins
+
 log "building the binaries the checklist suite runs"
 cargo build --workspace --bins
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use server::vault::Keyring;
+use server::oauth::vault::Keyring;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
 
@@ -24,6 +24,7 @@ async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
     let sim = sim::start(
         settings,
         tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        hubspot::time::Clock::system(),
     )
     .await
     .unwrap();

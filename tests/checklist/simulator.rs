@@ -25,7 +25,9 @@ async fn every_event_the_simulator_delivers_reaches_the_inbox(#[case] engine: En
     settings.webhook_deliver_to = Some(spoke.url(""));
     settings.time_scale = 1_000.0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = sim::start(settings, listener).await.unwrap();
+    let sim = sim::start(settings, listener, hubspot::time::Clock::system())
+        .await
+        .unwrap();
 
     let answer: Value = spoke
         .http

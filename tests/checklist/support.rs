@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hubspot::signature::{sign_v1, sign_v3, ClientSecret};
+use hubspot::signature::{sign_v1, sign_v3};
+use hubspot::ClientSecret;
 use serde_json::{json, Value};
 use spoke_store::testing::TestDb;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -33,7 +34,10 @@ pub fn next_event_id() -> i64 {
     NEXT_EVENT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-pub use hubspot::time::now_ms;
+/// Now by the wall clock, which the real binaries use.
+pub fn now_ms() -> i64 {
+    hubspot::time::Clock::system().now_ms()
+}
 
 /// A `contact.propertyChange` event as HubSpot sends it.
 pub fn event(portal_id: i64, event_id: i64, attempt: i64) -> Value {

@@ -30,13 +30,7 @@ async fn webhook_signature_v3_is_verified_and_forgeries_are_refused() {
     let body = serde_json::to_vec(&genuine).unwrap();
     let ts = now_ms().to_string();
     let sign = |uri: &str, body: &[u8], secret: &str| {
-        hubspot::signature::sign_v3(
-            &hubspot::signature::ClientSecret::new(secret),
-            "POST",
-            uri,
-            body,
-            &ts,
-        )
+        hubspot::signature::sign_v3(&hubspot::ClientSecret::new(secret), "POST", uri, body, &ts)
     };
     let tampered = String::from_utf8(body.clone())
         .unwrap()

@@ -21,8 +21,9 @@ use axum::routing::post;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
-use hubspot::signature::{sign_v3, ClientSecret};
-use hubspot::time::now_ms;
+use hubspot::signature::sign_v3;
+use hubspot::time::Clock;
+use hubspot::ClientSecret;
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -253,7 +254,7 @@ async fn connection(
             return Ok(tally);
         }
         let body = delivery_body(portal, &mut next_event_id, args.events);
-        let timestamp = now_ms().to_string();
+        let timestamp = Clock::system().now_ms().to_string();
         let signature = sign_v3(
             &secret,
             "POST",
@@ -313,6 +314,7 @@ async fn simulator(
     let running = sim::start(
         settings,
         tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        Clock::system(),
     )
     .await?;
     let http = reqwest::Client::new();
@@ -401,7 +403,7 @@ async fn store_appends(
     )
     .await?;
     store.migrate().await?;
-    let mut next_event_id = now_ms() << 8;
+    let mut next_event_id = Clock::system().now_ms() << 8;
     let mut spent = Duration::ZERO;
     for _ in 0..groups {
         let group: Vec<Vec<store::NewEvent>> = (0..deliveries)
@@ -450,7 +452,7 @@ fn inbox_event(raw: &str) -> store::NewEvent {
 
 /// A JSON array of `n` `contact.propertyChange` events with fresh ids.
 fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize) -> String {
-    let occurred_at = now_ms();
+    let occurred_at = Clock::system().now_ms();
     let events: Vec<String> = (0..n)
         .map(|_| {
             *next_event_id += 1;

@@ -2,14 +2,18 @@
 //!
 //! - [`signature`]: request validation (v3, and v1/v2 for older sources) over raw bytes.
 //! - [`webhook`]: the app-webhook event model and the batch parser.
-//! - [`time`]: epoch milliseconds, HubSpot's unit.
+//! - [`time`]: epoch milliseconds, HubSpot's unit, and the injectable [`time::Clock`].
 //! - [`oauth`]: the OAuth endpoints a public app calls (install, refresh, uninstall).
+//! - [`ClientSecret`]: the app's secret, shared by signatures and OAuth.
 //!
 //! Facts come from `shared/hubspot-reference.md`; its test vectors are the unit tests here,
 //! so the simulator and the server cannot agree on a wrong signature.
 #![forbid(unsafe_code)]
 
+mod client_secret;
 pub mod oauth;
 pub mod signature;
 pub mod time;
 pub mod webhook;
+
+pub use client_secret::ClientSecret;

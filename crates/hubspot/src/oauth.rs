@@ -3,13 +3,15 @@
 //! API, on the version an operator configures (`v3`, `2026-03`, …; v1 sunsets 2027-02-16).
 //!
 //! Every failure is classified once: [`OAuthError::is_revoked`] (the refresh token or code
-//! is dead: the portal must install again) against [`OAuthError::Transient`] (5xx, 429,
+//! is dead: the portal must install again) against [`OAuthError::is_transient`] (5xx, 429,
 //! network: try again later). Error texts never contain a token or the client secret.
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use crate::ClientSecret;
 
 /// HubSpot's OAuth version segments that serve token, introspect and revoke alike.
 pub fn is_supported_version(version: &str) -> bool {
@@ -29,7 +31,7 @@ pub struct OAuthConfig {
     /// `2026-03` (recommended), `2026-09` or `v3`.
     pub version: String,
     pub client_id: String,
-    pub client_secret: SecretString,
+    pub client_secret: ClientSecret,
 }
 
 impl std::fmt::Debug for OAuthConfig {
@@ -116,9 +118,10 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
-    /// HubSpot refused the request (4xx other than 429).
+    /// HubSpot refused the request (4xx other than 429). `status` and `error` are
+    /// HubSpot's error codes (`BAD_REFRESH_TOKEN`, `invalid_grant`), never a credential.
     #[error("HubSpot refused the request ({http}): {}", .status.as_deref().or(.error.as_deref()).unwrap_or("no status"))]
     Refused {
         http: u16,
@@ -126,12 +129,15 @@ pub enum OAuthError {
         error: Option<String>,
         message: Option<String>,
     },
-    /// Worth trying again later: 5xx, 429, timeouts, connection failures.
-    #[error("HubSpot is unavailable: {0}")]
-    Transient(String),
+    /// 5xx or 429: worth trying again later.
+    #[error("HubSpot answered HTTP {0}")]
+    Unavailable(u16),
+    /// No answer: timeout, connection refused or reset. Worth trying again later.
+    #[error("HubSpot could not be reached")]
+    Unreachable(#[source] reqwest::Error),
     /// A success whose body does not parse.
-    #[error("unexpected answer from HubSpot: {0}")]
-    Unexpected(String),
+    #[error("unexpected answer from HubSpot")]
+    Unexpected(#[source] reqwest::Error),
 }
 
 impl OAuthError {
@@ -140,6 +146,11 @@ impl OAuthError {
     pub fn is_revoked(&self) -> bool {
         matches!(self, Self::Refused { status, error, .. }
             if matches!(status.as_deref(), Some("BAD_REFRESH_TOKEN" | "BAD_AUTH_CODE")) || error.as_deref() == Some("invalid_grant"))
+    }
+
+    /// Whether the same call may succeed later (5xx, 429, no answer).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Unreachable(_))
     }
 }
 
@@ -181,7 +192,7 @@ impl OAuthClient {
     ) -> Result<T, OAuthError> {
         let mut form: Vec<(&str, &str)> = vec![
             ("client_id", &self.config.client_id),
-            ("client_secret", self.config.client_secret.expose_secret()),
+            ("client_secret", self.config.client_secret.expose()),
         ];
         form.extend_from_slice(fields);
         let response = self
@@ -239,7 +250,7 @@ impl OAuthClient {
     pub async fn revoke(&self, refresh_token: &SecretString) -> Result<(), OAuthError> {
         let form = [
             ("client_id", self.config.client_id.as_str()),
-            ("client_secret", self.config.client_secret.expose_secret()),
+            ("client_secret", self.config.client_secret.expose()),
             ("token", refresh_token.expose_secret()),
             ("token_type_hint", "refresh_token"),
         ];
@@ -273,13 +284,13 @@ impl OAuthClient {
 
 fn transport(error: reqwest::Error) -> OAuthError {
     // Without the URL: it is HubSpot's, but keep texts uniform and short.
-    OAuthError::Transient(error.without_url().to_string())
+    OAuthError::Unreachable(error.without_url())
 }
 
 async fn refusal(response: reqwest::Response) -> OAuthError {
     let http = response.status().as_u16();
     if http == 429 || response.status().is_server_error() {
-        return OAuthError::Transient(format!("HTTP {http}"));
+        return OAuthError::Unavailable(http);
     }
     let body: ErrorBody = response.json().await.unwrap_or_default();
     OAuthError::Refused {
@@ -305,7 +316,7 @@ async fn parse<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Res
     response
         .json()
         .await
-        .map_err(|e| OAuthError::Unexpected(e.without_url().to_string()))
+        .map_err(|e| OAuthError::Unexpected(e.without_url()))
 }
 
 #[cfg(test)]
@@ -318,7 +329,7 @@ mod tests {
             auth_base: "https://app.hubspot.com/".into(),
             version: "2026-03".into(),
             client_id: "cid".into(),
-            client_secret: SecretString::from("shh".to_owned()),
+            client_secret: ClientSecret::new("shh"),
         }
     }
 
@@ -350,7 +361,9 @@ mod tests {
         assert!(refused(None, Some("invalid_grant")).is_revoked());
         assert!(refused(Some("BAD_AUTH_CODE"), Some("invalid_request")).is_revoked());
         assert!(!refused(Some("BAD_CLIENT_SECRET"), Some("invalid_client")).is_revoked());
-        assert!(!OAuthError::Transient("HTTP 503".into()).is_revoked());
+        assert!(!OAuthError::Unavailable(503).is_revoked());
+        assert!(OAuthError::Unavailable(429).is_transient());
+        assert!(!refused(Some("BAD_REFRESH_TOKEN"), None).is_transient());
     }
 
     #[test]

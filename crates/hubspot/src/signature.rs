@@ -8,13 +8,14 @@
 //! can reach code that takes a `Verified`.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::ClientSecret;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -30,26 +31,6 @@ pub const HEADER_SIGNATURE_VERSION: &str = "x-hubspot-signature-version";
 /// How far a v3 timestamp may lie from our clock, in milliseconds: HubSpot's SDKs reject
 /// requests older than 5 minutes; we also reject ones 5 minutes in the future (clock skew).
 pub const MAX_TIMESTAMP_SKEW_MS: i64 = 5 * 60 * 1000;
-
-/// The app's client secret, the HMAC key of every signature. `Debug` never shows it.
-#[derive(Clone)]
-pub struct ClientSecret(String);
-
-impl ClientSecret {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientSecret([redacted])")
-    }
-}
 
 /// The signature headers of a request, as strings; absent headers are `None`.
 #[derive(Debug, Default, Clone, Copy)]

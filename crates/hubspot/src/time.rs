@@ -1,11 +1,94 @@
 //! HubSpot's unit of time: milliseconds since the Unix epoch (request timestamps,
-//! `occurredAt`, token expiry in spoke's records).
+//! `occurredAt`, token expiry in spoke's records), and the clock that tells it.
+//!
+//! Everything that compares against "now" takes a [`Clock`] rather than reading the system
+//! time itself: production passes [`Clock::system`], tests a [`ManualClock`] they advance,
+//! so a test of a 30-minute token lifetime takes no 30 minutes and no sleep.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Now, in epoch milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// Where "now" comes from; cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    /// The system's wall clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// Now, in epoch milliseconds (0 if the system clock is before 1970).
+    pub fn now_ms(&self) -> i64 {
+        match &self.manual {
+            Some(now) => now.load(Ordering::SeqCst),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// A clock that moves only when told to: hand [`ManualClock::clock`] to the code under
+/// test, then [`advance`](ManualClock::advance) it.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start_ms`.
+    pub fn at(start_ms: i64) -> Self {
+        Self {
+            now: Arc::new(AtomicI64::new(start_ms)),
+        }
+    }
+
+    /// A clock standing at the system's current time.
+    pub fn starting_now() -> Self {
+        Self::at(Clock::system().now_ms())
+    }
+
+    /// The [`Clock`] that reads this one.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            manual: Some(self.now.clone()),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.now.fetch_add(duration_ms(by), Ordering::SeqCst);
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+pub fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced() {
+        let manual = ManualClock::at(1_000);
+        let clock = manual.clock();
+        assert_eq!(clock.now_ms(), 1_000);
+        manual.advance(Duration::from_secs(30));
+        assert_eq!(clock.now_ms(), 31_000);
+        assert_eq!(clock.clone().now_ms(), manual.now_ms());
+    }
+
+    #[test]
+    fn the_system_clock_is_after_2025() {
+        assert!(Clock::system().now_ms() > 1_735_689_600_000);
+    }
 }

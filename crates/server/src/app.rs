@@ -5,19 +5,20 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use hubspot::oauth::OAuthClient;
+use hubspot::time::Clock;
 use store::{ConnectOptions, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
-use hubspot::oauth::OAuthClient;
-
 use crate::config::{Config, DatabaseConfig, InstallConfig};
 use crate::http::{self, AppState};
-use crate::ingest::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
-use crate::install::InstallFlow;
-use crate::tokens::TokenService;
+use crate::oauth::install::InstallFlow;
+use crate::oauth::tokens::TokenService;
+use crate::webhooks::group_commit::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
+use crate::webhooks::receiver::Receiver;
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -30,25 +31,41 @@ pub struct App {
 }
 
 /// The token service of an install configuration.
-pub fn token_service(store: Arc<dyn Store>, install: &InstallConfig) -> Arc<TokenService> {
+pub fn token_service(
+    store: Arc<dyn Store>,
+    install: &InstallConfig,
+    clock: Clock,
+) -> Arc<TokenService> {
     let oauth = OAuthClient::new(install.oauth.clone());
     Arc::new(TokenService::new(
         store,
         oauth,
         install.keys.clone(),
         install.refresh_margin,
+        clock,
     ))
 }
 
+/// Whether opening a database may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// `serve` and `migrate`: a new SQLite file is created and migrated.
+    CreateIfMissing,
+    /// Operator commands: a database that is not there is an error naming the path, never
+    /// an empty new one.
+    Existing,
+}
+
 /// Connects to the configured database and applies pending migrations.
-pub async fn open_store(database: &DatabaseConfig) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(database: &DatabaseConfig, open: Open) -> anyhow::Result<Arc<dyn Store>> {
     let options = ConnectOptions {
         max_connections: database.max_connections,
+        create_if_missing: open == Open::CreateIfMissing,
         ..ConnectOptions::default()
     };
     let store = store::connect(&database.url, &options)
         .await
-        .context("SPOKE_DATABASE_URL: cannot connect to the database")?;
+        .context("SPOKE_DATABASE_URL: cannot open the database")?;
     store
         .migrate()
         .await
@@ -57,15 +74,16 @@ pub async fn open_store(database: &DatabaseConfig) -> anyhow::Result<Arc<dyn Sto
 }
 
 impl App {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = open_store(&config.database).await?;
-        let backlog = Arc::new(Backlog::new(config.inbox_max_backlog));
+    /// Opens the store and wires every component to `clock`.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let store = open_store(&config.database, Open::CreateIfMissing).await?;
+        let backlog = Arc::new(Backlog::new(config.webhooks.inbox_max_backlog));
         backlog.refresh(store.as_ref()).await;
         let (ingest, writer) = Ingest::start(store.clone(), backlog.clone());
         let tokens = config
             .install
             .as_ref()
-            .map(|install| token_service(store.clone(), install));
+            .map(|install| token_service(store.clone(), install, clock.clone()));
         let install = config
             .install
             .as_ref()
@@ -73,13 +91,16 @@ impl App {
             .map(|(install, tokens)| {
                 Arc::new(InstallFlow::new(install, &config.public_url, tokens))
             });
+        let receiver = Receiver::new(
+            &config.webhooks,
+            config.public_url,
+            config.client_secret,
+            clock,
+            ingest,
+        );
         let router = http::router(AppState {
             store: store.clone(),
-            ingest,
-            public_url: config.public_url.into(),
-            client_secret: config.client_secret,
-            signature_policy: config.signature_policy,
-            webhook_max_body: config.webhook_max_body,
+            receiver: Arc::new(receiver),
             install,
         });
         Ok(Self {

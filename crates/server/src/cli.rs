@@ -4,6 +4,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{DatabaseConfig, InstallConfig, WebhookConfig};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "spoke",
@@ -23,6 +25,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run spoke with the HubSpot simulator on a temporary database: portals installed
     /// through the real OAuth flow, signed webhooks streaming in.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
@@ -32,6 +35,7 @@ pub enum Command {
     Keys(KeysArgs),
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Where spoke listens (port 0 picks a free one).
@@ -105,7 +109,7 @@ pub struct DatabaseArgs {
         long,
         global = true,
         env = "SPOKE_DATABASE_URL",
-        default_value = "sqlite://data/spoke.db",
+        default_value = DatabaseConfig::DEFAULT_URL,
         hide_env_values = true
     )]
     pub database_url: String,
@@ -114,7 +118,7 @@ pub struct DatabaseArgs {
         long,
         global = true,
         env = "SPOKE_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 10
+        default_value_t = DatabaseConfig::DEFAULT_MAX_CONNECTIONS
     )]
     pub database_max_connections: u32,
 }
@@ -131,13 +135,22 @@ pub struct ServeArgs {
     #[arg(long, env = "SPOKE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Largest webhook body accepted, in bytes (suffixes KiB and MiB allowed).
-    #[arg(long, env = "SPOKE_WEBHOOK_MAX_BODY", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(
+        long,
+        env = "SPOKE_WEBHOOK_MAX_BODY",
+        default_value_t = WebhookConfig::DEFAULT_MAX_BODY,
+        value_parser = parse_size
+    )]
     pub webhook_max_body: usize,
     /// Accept v1/v2 signatures when a delivery carries no v3 headers (no replay protection).
     #[arg(long, env = "SPOKE_WEBHOOK_LEGACY_SIGNATURES")]
     pub webhook_legacy_signatures: bool,
     /// Pending inbox events above which deliveries get `503` until workers catch up.
-    #[arg(long, env = "SPOKE_INBOX_MAX_BACKLOG", default_value_t = 1_000_000)]
+    #[arg(
+        long,
+        env = "SPOKE_INBOX_MAX_BACKLOG",
+        default_value_t = WebhookConfig::DEFAULT_INBOX_MAX_BACKLOG
+    )]
     pub inbox_max_backlog: u64,
     #[command(flatten)]
     pub hubspot: HubSpotArgs,
@@ -150,7 +163,7 @@ pub struct HubSpotArgs {
     #[arg(long, env = "SPOKE_HUBSPOT_CLIENT_ID")]
     pub hubspot_client_id: Option<String>,
     /// Scopes the app requires, space-separated, as configured in the app's settings.
-    #[arg(long, env = "SPOKE_HUBSPOT_SCOPES", default_value = "oauth")]
+    #[arg(long, env = "SPOKE_HUBSPOT_SCOPES", default_value = InstallConfig::DEFAULT_SCOPES)]
     pub hubspot_scopes: String,
     /// Optional scopes, space-separated; portals whose tier lacks one still install.
     #[arg(long, env = "SPOKE_HUBSPOT_OPTIONAL_SCOPES", default_value = "")]
@@ -159,24 +172,32 @@ pub struct HubSpotArgs {
     #[arg(
         long,
         env = "SPOKE_HUBSPOT_API_BASE",
-        default_value = "https://api.hubapi.com"
+        default_value = InstallConfig::DEFAULT_API_BASE
     )]
     pub hubspot_api_base: String,
     /// HubSpot's app domain, where the authorize page lives.
     #[arg(
         long,
         env = "SPOKE_HUBSPOT_AUTH_BASE",
-        default_value = "https://app.hubspot.com"
+        default_value = InstallConfig::DEFAULT_AUTH_BASE
     )]
     pub hubspot_auth_base: String,
     /// The OAuth API version: `2026-03`, `2026-09` or `v3` (v1 sunsets on 2027-02-16).
-    #[arg(long, env = "SPOKE_HUBSPOT_OAUTH_VERSION", default_value = "2026-03")]
+    #[arg(
+        long,
+        env = "SPOKE_HUBSPOT_OAUTH_VERSION",
+        default_value = InstallConfig::DEFAULT_OAUTH_VERSION
+    )]
     pub hubspot_oauth_version: String,
     /// Where to send the browser after a successful install; a success page if unset.
     #[arg(long, env = "SPOKE_INSTALL_SUCCESS_URL")]
     pub install_success_url: Option<String>,
     /// Refresh access tokens this many seconds before they expire (±10% jitter).
-    #[arg(long, env = "SPOKE_TOKEN_REFRESH_MARGIN", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "SPOKE_TOKEN_REFRESH_MARGIN",
+        default_value_t = InstallConfig::DEFAULT_REFRESH_MARGIN_S
+    )]
     pub token_refresh_margin: u64,
 }
 

@@ -1,5 +1,10 @@
-//! `spoke serve`'s settings, parsed and checked once at start-up. A missing or bad setting
-//! stops start-up with a message that names its `SPOKE_*` variable.
+//! `spoke serve`'s settings, parsed and checked once at start-up, one section per
+//! component. A missing or bad setting stops start-up with a message that names its
+//! `SPOKE_*` variable.
+//!
+//! Every default lives here, as a constant of its section; the command line
+//! ([`crate::cli`]) shows the same constants, and [`Config::new`] builds a configuration
+//! with all of them for tests and the demo.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,12 +12,13 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 use hubspot::oauth::{is_supported_version, OAuthConfig};
-use hubspot::signature::{ClientSecret, Policy};
+use hubspot::signature::Policy;
+use hubspot::ClientSecret;
 use secrecy::SecretString;
 use url::Url;
 
 use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, ServeArgs};
-use crate::vault::Keyring;
+use crate::oauth::vault::Keyring;
 
 /// Secrets come from the environment only (no flags) and are read here.
 const CLIENT_SECRET_VAR: &str = "SPOKE_HUBSPOT_CLIENT_SECRET";
@@ -21,19 +27,115 @@ const TOKEN_KEYS_VAR: &str = "SPOKE_TOKEN_KEYS";
 const TEST_VAR_PREFIX: &str = "SPOKE_TEST_";
 
 /// Everything `spoke serve` needs, typed.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database: DatabaseConfig,
-    /// The URL HubSpot calls, without a trailing slash; the request path is appended to it
-    /// to form the URI that signatures v2 and v3 cover (reference §7.2).
-    pub public_url: String,
+    pub public_url: PublicUrl,
+    /// Signs webhooks and authenticates OAuth calls.
     pub client_secret: ClientSecret,
-    pub webhook_max_body: usize,
-    pub signature_policy: Policy,
-    pub inbox_max_backlog: u64,
+    pub database: DatabaseConfig,
+    pub webhooks: WebhookConfig,
     /// The install flow and token vault; `None` when no client id is configured.
     pub install: Option<InstallConfig>,
+}
+
+/// The URL HubSpot calls, past any proxy: scheme, host and an optional path prefix.
+/// Signatures v2 and v3 cover the URL HubSpot called, which is this one with the request's
+/// path appended (reference §7.2); redirect URIs live under it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl(Url);
+
+impl PublicUrl {
+    /// Checks `text` is an http(s) URL with a host and nothing after the path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err("must be an http or https URL with a host".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err("must not contain a query, fragment or credentials".into());
+        }
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&path);
+        Ok(Self(url))
+    }
+
+    /// This URL with `path_and_query` (starting with `/`) appended.
+    pub fn join(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.0.as_str().trim_end_matches('/'))
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.join(""))
+    }
+}
+
+/// Where spoke keeps its data.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// May hold a password: never printed.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub const DEFAULT_URL: &str = "sqlite://data/spoke.db";
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+    /// The database at `url`, with the default pool.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    pub fn from_args(args: &DatabaseArgs) -> Self {
+        Self {
+            url: SecretString::from(args.database_url.clone()),
+            max_connections: args.database_max_connections,
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &"[redacted]")
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// The webhook receiver.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Largest body accepted, in bytes.
+    pub max_body: usize,
+    pub signature_policy: Policy,
+    /// Pending inbox events above which deliveries get `503` until workers catch up.
+    pub inbox_max_backlog: u64,
+}
+
+impl WebhookConfig {
+    pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+    pub const DEFAULT_INBOX_MAX_BACKLOG: u64 = 1_000_000;
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            max_body: Self::DEFAULT_MAX_BODY,
+            signature_policy: Policy::default(),
+            inbox_max_backlog: Self::DEFAULT_INBOX_MAX_BACKLOG,
+        }
+    }
 }
 
 /// What the install flow and the token vault need.
@@ -47,99 +149,37 @@ pub struct InstallConfig {
     pub refresh_margin: Duration,
 }
 
-#[derive(Clone)]
-pub struct DatabaseConfig {
-    /// May hold a password: never printed.
-    pub url: SecretString,
-    pub max_connections: u32,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("database", &"[redacted]")
-            .field("public_url", &self.public_url)
-            .field("client_secret", &self.client_secret)
-            .field("webhook_max_body", &self.webhook_max_body)
-            .field("signature_policy", &self.signature_policy)
-            .field("inbox_max_backlog", &self.inbox_max_backlog)
-            .field("install", &self.install)
-            .finish()
-    }
-}
-
-impl fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &"[redacted]")
-            .field("max_connections", &self.max_connections)
-            .finish()
-    }
-}
-
-/// A setting that stops start-up; the text names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    pub variable: String,
-    pub problem: String,
-}
-
-fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable: variable.to_owned(),
-        problem: problem.into(),
-    }
-}
-
-impl Config {
-    /// Builds the configuration from parsed flags and the process environment.
-    pub fn from_args(
-        args: &ServeArgs,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let listen = args.listen.parse().map_err(|_| {
-            bad(
-                "SPOKE_LISTEN",
-                format!("`{}` is not an address such as 127.0.0.1:8080", args.listen),
-            )
-        })?;
-        let public_url = args
-            .public_url
-            .as_deref()
-            .ok_or_else(|| {
-                bad(
-                    "SPOKE_PUBLIC_URL",
-                    "required: the URL HubSpot calls, e.g. https://hooks.example.com",
-                )
-            })
-            .and_then(normalise_public_url)?;
-        let client_secret = env(CLIENT_SECRET_VAR)
-            .filter(|s| !s.is_empty())
-            .map(ClientSecret::new)
-            .ok_or_else(|| {
-                bad(
-                    CLIENT_SECRET_VAR,
-                    "required: the app's client secret, which signs webhooks",
-                )
-            })?;
-        Ok(Self {
-            listen,
-            database: DatabaseConfig::from_args(&args.database),
-            public_url,
-            client_secret,
-            webhook_max_body: args.webhook_max_body,
-            signature_policy: Policy {
-                accept_legacy: args.webhook_legacy_signatures,
-            },
-            inbox_max_backlog: args.inbox_max_backlog,
-            install: InstallConfig::from_args(&args.hubspot, &env)?,
-        })
-    }
-}
-
 impl InstallConfig {
+    pub const DEFAULT_SCOPES: &str = "oauth";
+    pub const DEFAULT_API_BASE: &str = "https://api.hubapi.com";
+    pub const DEFAULT_AUTH_BASE: &str = "https://app.hubspot.com";
+    pub const DEFAULT_OAUTH_VERSION: &str = "2026-03";
+    pub const DEFAULT_REFRESH_MARGIN_S: u64 = 300;
+
+    /// The app `client_id` against a HubSpot whose API and authorize page both live at
+    /// `hubspot_base` (the simulator), with every other setting at its default.
+    pub fn new(
+        client_id: &str,
+        client_secret: ClientSecret,
+        hubspot_base: &str,
+        keys: Keyring,
+    ) -> Self {
+        Self {
+            oauth: OAuthConfig {
+                api_base: hubspot_base.trim_end_matches('/').to_owned(),
+                auth_base: hubspot_base.trim_end_matches('/').to_owned(),
+                version: Self::DEFAULT_OAUTH_VERSION.to_owned(),
+                client_id: client_id.to_owned(),
+                client_secret,
+            },
+            scopes: words(Self::DEFAULT_SCOPES),
+            optional_scopes: Vec::new(),
+            keys,
+            success_url: None,
+            refresh_margin: Duration::from_secs(Self::DEFAULT_REFRESH_MARGIN_S),
+        }
+    }
+
     /// `None` without a client id; with one, the client secret and token keys are required.
     pub fn from_args(
         args: &HubSpotArgs,
@@ -148,7 +188,7 @@ impl InstallConfig {
         let Some(client_id) = args.hubspot_client_id.clone().filter(|id| !id.is_empty()) else {
             return Ok(None);
         };
-        let client_secret = env(CLIENT_SECRET_VAR).unwrap_or_default();
+        let client_secret = client_secret(env)?;
         let keys = env(TOKEN_KEYS_VAR)
             .ok_or_else(|| {
                 bad(
@@ -171,18 +211,13 @@ impl InstallConfig {
         ] {
             Url::parse(value).map_err(|e| bad(variable, format!("`{value}` is not a URL: {e}")))?;
         }
-        let words = |text: &str| {
-            text.split_whitespace()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
         Ok(Some(Self {
             oauth: OAuthConfig {
                 api_base: args.hubspot_api_base.trim_end_matches('/').to_owned(),
                 auth_base: args.hubspot_auth_base.trim_end_matches('/').to_owned(),
                 version: args.hubspot_oauth_version.clone(),
                 client_id,
-                client_secret: SecretString::from(client_secret),
+                client_secret,
             },
             scopes: words(&args.hubspot_scopes),
             optional_scopes: words(&args.hubspot_optional_scopes),
@@ -193,36 +228,100 @@ impl InstallConfig {
     }
 }
 
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// A setting that stops start-up; the text names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// spoke on `listen` and `database_url` with every other setting at its default and no
+    /// install flow: what tests and the demo start from.
+    pub fn new(
+        listen: SocketAddr,
+        public_url: PublicUrl,
+        client_secret: ClientSecret,
+        database_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            listen,
+            public_url,
+            client_secret,
+            database: DatabaseConfig::new(database_url),
+            webhooks: WebhookConfig::default(),
+            install: None,
+        }
+    }
+
+    /// Builds the configuration from parsed flags and the process environment.
+    pub fn from_args(
+        args: &ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let listen = args.listen.parse().map_err(|_| {
+            bad(
+                "SPOKE_LISTEN",
+                format!("`{}` is not an address such as 127.0.0.1:8080", args.listen),
+            )
+        })?;
+        let public_url = args
+            .public_url
+            .as_deref()
+            .ok_or_else(|| {
+                bad(
+                    "SPOKE_PUBLIC_URL",
+                    "required: the URL HubSpot calls, e.g. https://hooks.example.com",
+                )
+            })
+            .and_then(|text| PublicUrl::parse(text).map_err(|e| bad("SPOKE_PUBLIC_URL", e)))?;
+        Ok(Self {
+            listen,
+            public_url,
+            client_secret: client_secret(&env)?,
+            database: DatabaseConfig::from_args(&args.database),
+            webhooks: WebhookConfig {
+                max_body: args.webhook_max_body,
+                signature_policy: Policy {
+                    accept_legacy: args.webhook_legacy_signatures,
+                },
+                inbox_max_backlog: args.inbox_max_backlog,
+            },
+            install: InstallConfig::from_args(&args.hubspot, &env)?,
+        })
+    }
+}
+
+/// The app's client secret, the one way it is read: required and not empty.
+fn client_secret(env: &impl Fn(&str) -> Option<String>) -> Result<ClientSecret, ConfigError> {
+    env(CLIENT_SECRET_VAR)
+        .filter(|s| !s.is_empty())
+        .map(ClientSecret::new)
+        .ok_or_else(|| {
+            bad(
+                CLIENT_SECRET_VAR,
+                "required: the app's client secret, which signs webhooks and OAuth calls",
+            )
+        })
+}
+
 /// The token keys alone, for `spoke keys rotate`.
 pub fn token_keys(env: impl Fn(&str) -> Option<String>) -> Result<Keyring, ConfigError> {
     let spec = env(TOKEN_KEYS_VAR)
         .ok_or_else(|| bad(TOKEN_KEYS_VAR, "required: the keys tokens are sealed with"))?;
     Keyring::parse(&spec).map_err(|e| bad(TOKEN_KEYS_VAR, e.to_string()))
-}
-
-impl DatabaseConfig {
-    pub fn from_args(args: &DatabaseArgs) -> Self {
-        Self {
-            url: SecretString::from(args.database_url.clone()),
-            max_connections: args.database_max_connections,
-        }
-    }
-}
-
-/// Scheme and host (and an optional path prefix), no query, no trailing slash.
-fn normalise_public_url(text: &str) -> Result<String, ConfigError> {
-    const VAR: &str = "SPOKE_PUBLIC_URL";
-    let url = Url::parse(text).map_err(|e| bad(VAR, format!("`{text}` is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad(VAR, "must be an http or https URL with a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(bad(
-            VAR,
-            "must not contain a query, fragment or credentials",
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// Refuses `SPOKE_*` variables that no setting reads, so a typo such as
@@ -273,9 +372,35 @@ mod tests {
     fn public_url_is_normalised_without_trailing_slash() {
         let args = serve_args(&["--public-url", "https://Hooks.Example.com:443/spoke/"]);
         let config = Config::from_args(&args, with_secret).expect("valid");
-        assert_eq!(config.public_url, "https://hooks.example.com/spoke");
-        assert_eq!(config.webhook_max_body, 1_048_576);
-        assert!(!config.signature_policy.accept_legacy);
+        assert_eq!(
+            config.public_url.to_string(),
+            "https://hooks.example.com/spoke"
+        );
+        assert_eq!(
+            config.public_url.join("/webhooks/hubspot?a=1"),
+            "https://hooks.example.com/spoke/webhooks/hubspot?a=1"
+        );
+        assert_eq!(config.webhooks.max_body, 1_048_576);
+        assert!(!config.webhooks.signature_policy.accept_legacy);
+        assert!(config.public_url.is_https());
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_sections_defaults() {
+        let from_flags = Config::from_args(&serve_args(&["--public-url", "http://h"]), with_secret)
+            .expect("valid");
+        let built = Config::new(
+            from_flags.listen,
+            PublicUrl::parse("http://h").expect("valid"),
+            ClientSecret::new("s3cr3t-value"),
+            DatabaseConfig::DEFAULT_URL,
+        );
+        assert_eq!(format!("{from_flags:?}"), format!("{built:?}"));
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            from_flags.database.url.expose_secret(),
+            built.database.url.expose_secret()
+        );
     }
 
     #[test]
@@ -294,6 +419,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.variable, "SPOKE_LISTEN");
+    }
+
+    #[test]
+    fn an_empty_client_secret_is_refused_for_the_install_flow_too() {
+        let args = serve_args(&["--public-url", "https://h", "--hubspot-client-id", "cid"]);
+        let key = Keyring::generate_entry("k1");
+        let env = |name: &str| match name {
+            CLIENT_SECRET_VAR => Some(String::new()),
+            TOKEN_KEYS_VAR => Some(key.clone()),
+            _ => None,
+        };
+        let err = InstallConfig::from_args(&args.hubspot, &env).unwrap_err();
+        assert_eq!(err.variable, CLIENT_SECRET_VAR);
     }
 
     #[test]

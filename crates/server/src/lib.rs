@@ -1,22 +1,22 @@
-//! The `spoke` server: HubSpot webhook receiver with a durable inbox.
+//! The `spoke` server, in folders by job:
 //!
-//! [`App::build`] wires configuration, storage and the HTTP routes; [`App::run`] serves on
-//! a listener until a cancellation token fires. `main.rs` only parses the command line.
+//! - [`webhooks`]: `POST /webhooks/hubspot`, verification, group commit into the inbox.
+//! - [`oauth`]: the install flow, the token service and the vault.
+//! - [`ops`]: operator commands and the demo.
+//! - [`http`]: the router, its layers and the one error mapping.
+//! - [`config`], [`cli`], [`telemetry`], and [`app`], which wires them together:
+//!   [`App::build`] from a [`Config`] and a clock, [`App::run`] on a listener until a
+//!   cancellation token fires. `main.rs` only parses the command line.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod cli;
-pub mod commands;
 pub mod config;
-pub mod demo;
 pub mod http;
-pub mod ingest;
-pub mod install;
-pub mod install_state;
-pub mod receiver;
+pub mod oauth;
+pub mod ops;
 pub mod telemetry;
-pub mod tokens;
-pub mod vault;
+pub mod webhooks;
 
 pub use app::App;
 pub use config::Config;

@@ -5,12 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use hubspot::time::Clock;
+use spoke_server::app::{self, Open};
 use spoke_server::cli::{Cli, Command, KeysCommand, PortalsCommand};
 use spoke_server::config::{
     check_unknown_variables, token_keys, Config, DatabaseConfig, InstallConfig,
 };
-use spoke_server::vault::Keyring;
-use spoke_server::{app, commands, demo, telemetry, App};
+use spoke_server::oauth::vault::Keyring;
+use spoke_server::ops::{keys, portals};
+use spoke_server::{telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -32,41 +35,44 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     check_unknown_variables(std::env::vars().map(|(name, _)| name))?;
+    let clock = Clock::system();
     match command {
         Command::Serve(args) => {
             let config = Config::from_args(&args, env)?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("SPOKE_LISTEN: cannot listen on {}", config.listen))?;
-            let app = App::build(config).await?;
+            let app = App::build(config, clock).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
             app.run(listener, shutdown).await
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            demo::run(args, shutdown).await
+            spoke_server::ops::demo::run(args, shutdown).await
         }
         Command::Migrate(args) => {
-            app::open_store(&DatabaseConfig::from_args(&args)).await?;
+            app::open_store(&DatabaseConfig::from_args(&args), Open::CreateIfMissing).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Portals(args) => {
-            let store = app::open_store(&DatabaseConfig::from_args(&args.database)).await?;
+            let database = DatabaseConfig::from_args(&args.database);
+            let store = app::open_store(&database, Open::Existing).await?;
             let output = match args.command {
-                PortalsCommand::List => commands::list(store.as_ref()).await?,
+                PortalsCommand::List => portals::list(store.as_ref()).await?,
                 PortalsCommand::Show { portal_id } => {
-                    commands::show(store.as_ref(), portal_id).await?
+                    portals::show(store.as_ref(), portal_id).await?
                 }
                 PortalsCommand::Uninstall { portal_id, hubspot } => {
                     let install = InstallConfig::from_args(&hubspot, &env)?
                         .context("SPOKE_HUBSPOT_CLIENT_ID: required to uninstall at HubSpot")?;
-                    commands::uninstall(store, &install, portal_id).await?
+                    portals::uninstall(store, &install, clock, portal_id).await?
                 }
                 PortalsCommand::Erase { portal_id, yes } => {
-                    commands::erase(store.as_ref(), portal_id, yes).await?
+                    portals::erase(store.as_ref(), &clock, portal_id, yes).await?
                 }
             };
             print!("{output}");
@@ -76,9 +82,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             match args.command {
                 KeysCommand::Generate { id } => println!("{}", Keyring::generate_entry(&id)),
                 KeysCommand::Rotate { database } => {
-                    let keys = token_keys(env)?;
-                    let store = app::open_store(&DatabaseConfig::from_args(&database)).await?;
-                    print!("{}", commands::rotate(store.as_ref(), &keys).await?);
+                    let ring = token_keys(env)?;
+                    let database = DatabaseConfig::from_args(&database);
+                    let store = app::open_store(&database, Open::Existing).await?;
+                    print!("{}", keys::rotate(store.as_ref(), &ring, &clock).await?);
                 }
             }
             Ok(())

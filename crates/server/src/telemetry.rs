@@ -24,3 +24,35 @@ pub fn init(args: &LogArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// An error and its causes, `outer: inner: innermost`, for log fields: `Display` of an
+/// error alone drops the cause that says what actually went wrong.
+#[derive(Debug)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_shows_every_cause() {
+        let error = Outer(std::io::Error::other("disk gone"));
+        assert_eq!(Chain(&error).to_string(), "outer: disk gone");
+    }
+}

@@ -1,9 +1,13 @@
-//! The operator commands on both engines: `keys rotate` and `portals list/show/erase`.
+//! The operator commands on both engines: `keys rotate` and `portals list/show/erase`, and
+//! how they open a database.
 
+use hubspot::time::Clock;
 use rstest::rstest;
 use secrecy::{ExposeSecret, SecretString};
-use spoke_server::commands;
-use spoke_server::vault::Keyring;
+use spoke_server::app::{self, Open};
+use spoke_server::config::DatabaseConfig;
+use spoke_server::oauth::vault::Keyring;
+use spoke_server::ops::{keys, portals};
 use store::testing::TestDb;
 use store::{Engine, Install};
 
@@ -46,10 +50,12 @@ async fn rotate_reseals_every_token_so_the_old_key_can_go(#[case] engine: Engine
     }
 
     let both = Keyring::parse(&format!("{new},{old}")).unwrap();
-    let report = commands::rotate(store.as_ref(), &both).await.unwrap();
+    let report = keys::rotate(store.as_ref(), &both, &Clock::system())
+        .await
+        .unwrap();
     assert!(report.starts_with("250 portals"), "{report}");
     assert!(
-        commands::rotate(store.as_ref(), &both)
+        keys::rotate(store.as_ref(), &both, &Clock::system())
             .await
             .unwrap()
             .starts_with("0 portals"),
@@ -85,12 +91,12 @@ async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: En
         .await
         .expect_err("unknown portal");
 
-    let listed = commands::list(store.as_ref()).await.unwrap();
+    let listed = portals::list(store.as_ref()).await.unwrap();
     assert!(
         listed.contains("77\tinstalled\t2030-03-17T17:46:40Z\toauth"),
         "{listed}"
     );
-    let shown = commands::show(store.as_ref(), 77).await.unwrap();
+    let shown = portals::show(store.as_ref(), 77).await.unwrap();
     assert!(
         shown.contains("ops@example.com")
             && shown.contains("installed")
@@ -100,18 +106,37 @@ async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: En
     for output in [&listed, &shown] {
         assert!(!output.contains("token-of-77"), "a token was printed");
     }
-    assert!(commands::show(store.as_ref(), 78).await.is_err());
+    assert!(portals::show(store.as_ref(), 78).await.is_err());
     assert!(
-        commands::erase(store.as_ref(), 77, false).await.is_err(),
+        portals::erase(store.as_ref(), &Clock::system(), 77, false)
+            .await
+            .is_err(),
         "erase needs --yes"
     );
-    commands::erase(store.as_ref(), 77, true).await.unwrap();
+    portals::erase(store.as_ref(), &Clock::system(), 77, true)
+        .await
+        .unwrap();
+    assert!(portals::list(store.as_ref()).await.unwrap().lines().count() == 1);
+}
+
+#[tokio::test]
+async fn operator_commands_refuse_a_missing_sqlite_database_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo").join("spoke.db");
+    let database = DatabaseConfig::new(format!("sqlite://{}", path.display()));
+
+    let error = app::open_store(&database, Open::Existing)
+        .await
+        .expect_err("no database there");
+
+    let message = format!("{error:#}");
     assert!(
-        commands::list(store.as_ref())
-            .await
-            .unwrap()
-            .lines()
-            .count()
-            == 1
+        message.contains(&path.display().to_string()),
+        "names the path: {message}"
     );
+    assert!(!path.parent().unwrap().exists(), "nothing was created");
+    app::open_store(&database, Open::CreateIfMissing)
+        .await
+        .expect("serve and migrate still create it");
+    assert!(path.exists());
 }

@@ -1,21 +1,26 @@
 //! The install flow and token vault against the HubSpot simulator, over real HTTP, on
 //! SQLite and PostgreSQL: a browser's install, every failure path, single-flight refresh
 //! (in one instance and across two), a revoked refresh token, and uninstall and erase.
+//!
+//! spoke and the simulator share a manual clock, so tokens have HubSpot's real 30-minute
+//! lifetime and tests jump past it instead of sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubspot::signature::{ClientSecret, Policy};
+use hubspot::time::ManualClock;
+use hubspot::ClientSecret;
 use reqwest::redirect::Policy as Redirects;
 use reqwest::StatusCode;
 use rstest::rstest;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sim::RunningSim;
-use spoke_server::config::{Config, DatabaseConfig, InstallConfig};
-use spoke_server::tokens::{TokenError, TokenService};
-use spoke_server::vault::Keyring;
-use spoke_server::{app, install, App};
+use spoke_server::config::{Config, InstallConfig, PublicUrl};
+use spoke_server::oauth::removal;
+use spoke_server::oauth::tokens::{TokenError, TokenService};
+use spoke_server::oauth::vault::Keyring;
+use spoke_server::{app, App};
 use store::testing::TestDb;
 use store::{Engine, PortalState, Store};
 use tokio::net::TcpListener;
@@ -23,6 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 const CLIENT_ID: &str = "spoke-test-app";
 const CLIENT_SECRET: &str = "spoke-test-client-secret";
+/// HubSpot's access-token lifetime.
+const TOKEN_TTL: Duration = Duration::from_secs(1_800);
+/// Long enough for any access token to expire.
+const PAST_EXPIRY: Duration = Duration::from_secs(1_801);
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// spoke and the simulator, wired to each other.
 struct Harness {
@@ -31,6 +41,8 @@ struct Harness {
     spoke: String,
     install: InstallConfig,
     store: Arc<dyn Store>,
+    /// What spoke and the simulator both read the time from.
+    clock: ManualClock,
     shutdown: CancellationToken,
 }
 
@@ -40,52 +52,49 @@ impl Drop for Harness {
     }
 }
 
-async fn harness(engine: Engine, access_token_ttl: u64, refresh_margin: Duration) -> Harness {
+async fn harness(engine: Engine) -> Harness {
     let db = TestDb::new(engine).await;
+    let clock = ManualClock::starting_now();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     // HubSpot wants a host name in redirect URLs (http only for localhost).
-    let public_url = format!("http://localhost:{port}");
+    let public_url = PublicUrl::parse(&format!("http://localhost:{port}")).unwrap();
     let mut settings = sim::Settings::defaults();
     settings.portals = 3;
     settings.records = 5;
     settings.client_id = CLIENT_ID.into();
     settings.client_secret = CLIENT_SECRET.into();
-    settings.redirect_uris = vec![format!("{public_url}/oauth/callback")];
+    settings.redirect_uris = vec![public_url.join("/oauth/callback")];
     settings.required_scopes = "oauth crm.objects.contacts.read".into();
-    settings.access_token_ttl = access_token_ttl;
-    let sim = sim::start(settings, TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let install = InstallConfig {
-        oauth: hubspot::oauth::OAuthConfig {
-            api_base: sim.base_url(),
-            auth_base: sim.base_url(),
-            version: "2026-03".into(),
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
-        },
-        scopes: vec!["oauth".into(), "crm.objects.contacts.read".into()],
-        optional_scopes: vec!["tickets".into()],
-        keys: Keyring::parse(&Keyring::generate_entry("k1")).unwrap(),
-        success_url: None,
-        refresh_margin,
-    };
-    let config = Config {
-        listen: listener.local_addr().unwrap(),
-        database: DatabaseConfig {
-            url: SecretString::from(db.url().to_owned()),
-            max_connections: 5,
-        },
+    settings.access_token_ttl = TOKEN_TTL.as_secs();
+    let sim = sim::start(
+        settings,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        clock.clock(),
+    )
+    .await
+    .unwrap();
+    let mut install = InstallConfig::new(
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+        &sim.base_url(),
+        Keyring::parse(&Keyring::generate_entry("k1")).unwrap(),
+    );
+    install.scopes = vec!["oauth".into(), "crm.objects.contacts.read".into()];
+    install.optional_scopes = vec!["tickets".into()];
+    install.refresh_margin = REFRESH_MARGIN;
+    let mut config = Config::new(
+        listener.local_addr().unwrap(),
         public_url,
-        client_secret: ClientSecret::new(CLIENT_SECRET),
-        webhook_max_body: 1 << 20,
-        signature_policy: Policy::default(),
-        inbox_max_backlog: 1_000_000,
-        install: Some(install.clone()),
-    };
+        ClientSecret::new(CLIENT_SECRET),
+        db.url(),
+    );
+    config.database.max_connections = 5;
+    config.install = Some(install.clone());
     let spoke = format!("http://127.0.0.1:{port}");
-    let app = App::build(config).await.expect("spoke builds");
+    let app = App::build(config, clock.clock())
+        .await
+        .expect("spoke builds");
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(listener, shutdown.clone()));
     let store = db.store().await;
@@ -95,6 +104,7 @@ async fn harness(engine: Engine, access_token_ttl: u64, refresh_margin: Duration
         spoke,
         install,
         store,
+        clock,
         shutdown,
     }
 }
@@ -122,7 +132,7 @@ impl Harness {
 
     /// Another instance's token service on `store`.
     fn instance_on(&self, store: Arc<dyn Store>) -> Arc<TokenService> {
-        app::token_service(store, &self.install)
+        app::token_service(store, &self.install, self.clock.clock())
     }
 
     /// Another instance sharing this harness's pool.
@@ -237,7 +247,7 @@ async fn postgres_tokens_text(h: &Harness) -> String {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: Engine) {
-    let h = harness(engine, 1_800, Duration::from_secs(300)).await;
+    let h = harness(engine).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
 
@@ -289,7 +299,7 @@ async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: 
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engine) {
-    let h = harness(engine, 1_800, Duration::from_secs(300)).await;
+    let h = harness(engine).await;
     let portal = h.first_portal();
 
     let (status, page) = callback(&consent(&h, portal, "deny").await).await;
@@ -369,10 +379,10 @@ async fn concurrent_tokens(
 async fn a_thousand_concurrent_callers_of_an_expired_token_cause_one_refresh(
     #[case] engine: Engine,
 ) {
-    let h = harness(engine, 1, Duration::from_secs(300)).await;
+    let h = harness(engine).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await; // the one-second token expires
+    h.clock.advance(PAST_EXPIRY);
     let refreshes_before = h.refresh_calls().await;
 
     let handed_out = concurrent_tokens(&[h.instance()], portal, 1_000).await;
@@ -387,10 +397,10 @@ async fn a_thousand_concurrent_callers_of_an_expired_token_cause_one_refresh(
 
 #[tokio::test]
 async fn two_instances_on_one_postgres_refresh_once() {
-    let h = harness(Engine::Postgres, 1, Duration::from_secs(300)).await;
+    let h = harness(Engine::Postgres).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    h.clock.advance(PAST_EXPIRY);
     let before = h.refresh_calls().await;
 
     // Two instances as two processes would be: their own pools, their own lease holders.
@@ -406,7 +416,7 @@ async fn two_instances_on_one_postgres_refresh_once() {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] engine: Engine) {
-    let h = harness(engine, 1, Duration::from_secs(300)).await;
+    let h = harness(engine).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
     reqwest::Client::new()
@@ -414,7 +424,7 @@ async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] en
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    h.clock.advance(PAST_EXPIRY);
 
     let tokens = h.instance();
     assert!(
@@ -447,30 +457,31 @@ async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] en
     assert_eq!(actions, ["installed", "needs_reauth", "reinstalled"]);
 }
 
-/// One-second tokens stand in for HubSpot's 30 minutes: 48 refreshes are a simulated day.
+/// 48 rounds of the refresher, each after 1,600 s (the token has 200 s left, inside the
+/// 300 s margin): a day of 30-minute tokens without one of them expiring.
 #[rstest]
 #[case::sqlite(Engine::Sqlite)]
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn the_refresher_keeps_tokens_valid_for_a_simulated_day(#[case] engine: Engine) {
-    let h = harness(engine, 1, Duration::from_millis(600)).await;
+    let h = harness(engine).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
     let before = h.refresh_calls().await;
     let tokens = h.instance();
-    let started = std::time::Instant::now();
-    while h.refresh_calls().await - before < 48 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "only {} refreshes",
-            h.refresh_calls().await - before
-        );
+    for round in 1..=48 {
+        h.clock.advance(TOKEN_TTL - Duration::from_secs(200));
         let sealed = h.store.tokens(portal).await.unwrap().expect("tokens kept");
         assert!(
-            sealed.access_expires_at > spoke_server::tokens::now_ms(),
-            "the stored token expired"
+            sealed.access_expires_at > h.clock.now_ms(),
+            "the stored token expired before round {round}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokens.refresh_due().await;
+        assert_eq!(
+            h.refresh_calls().await - before,
+            round,
+            "one refresh in round {round}"
+        );
     }
     let access = tokens.token_for(portal).await.unwrap();
     assert_eq!(
@@ -489,12 +500,12 @@ async fn the_refresher_keeps_tokens_valid_for_a_simulated_day(#[case] engine: En
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[case] engine: Engine) {
-    let h = harness(engine, 1_800, Duration::from_secs(300)).await;
+    let h = harness(engine).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
     let tokens = h.instance();
 
-    install::uninstall(h.store.as_ref(), &tokens, portal, "operator:test")
+    removal::uninstall(h.store.as_ref(), &tokens, portal, "operator:test")
         .await
         .unwrap();
     let at_hubspot: Value = reqwest::get(format!("{}/_sim/portals/{portal}", h.sim.base_url()))
@@ -514,7 +525,7 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
     );
     assert!(h.store.tokens(portal).await.unwrap().is_none());
 
-    install::erase(h.store.as_ref(), portal, "operator:test")
+    removal::erase(h.store.as_ref(), portal, "operator:test", h.clock.now_ms())
         .await
         .unwrap();
     assert!(h.store.portal(portal).await.unwrap().is_none());
@@ -527,7 +538,9 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
         .map(|e| e.action)
         .collect();
     assert_eq!(actions, ["installed", "uninstalled", "erased"]);
-    assert!(install::erase(h.store.as_ref(), portal, "operator:test")
-        .await
-        .is_err());
+    assert!(
+        removal::erase(h.store.as_ref(), portal, "operator:test", h.clock.now_ms())
+            .await
+            .is_err()
+    );
 }

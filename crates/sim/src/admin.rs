@@ -21,7 +21,6 @@ use crate::objects::{ObjectType, Record};
 use crate::ratelimit::Limits;
 use crate::world::{ChangeError, Subscription, WebhookEvent, World};
 use crate::SharedSim;
-use hubspot::time::now_ms;
 
 pub fn routes(sim: SharedSim) -> Router {
     Router::new()
@@ -189,7 +188,7 @@ fn change(
     sim: &SharedSim,
     apply: impl FnOnce(&mut World, i64) -> Result<(Option<Record>, Vec<WebhookEvent>), ChangeError>,
 ) -> Response {
-    match sim.world(|w| apply(w, now_ms())) {
+    match sim.world(|w| apply(w, sim.now_ms())) {
         Ok((record, events)) => {
             let queued = sim.emit(events);
             let record =
@@ -277,8 +276,8 @@ struct Activity {
 /// `changes` random property changes (installed portals, or those listed); answers with
 /// the events queued.
 async fn activity(State(sim): State<SharedSim>, Json(body): Json<Activity>) -> Json<Value> {
-    let events =
-        sim.world(|w| w.random_changes(&mut rand::rng(), body.changes, &body.portals, now_ms()));
+    let events = sim
+        .world(|w| w.random_changes(&mut rand::rng(), body.changes, &body.portals, sim.now_ms()));
     let ids: Vec<(i64, i64)> = events.iter().map(|e| (e.portal_id, e.event_id)).collect();
     sim.emit(events);
     Json(json!({ "events": ids.len(), "eventIds": ids }))
@@ -295,7 +294,7 @@ pub async fn stream_activity(sim: SharedSim, rate: f64, shutdown: CancellationTo
         owed -= now;
         if now >= 1.0 {
             let events =
-                sim.world(|w| w.random_changes(&mut rand::rng(), now as u32, &[], now_ms()));
+                sim.world(|w| w.random_changes(&mut rand::rng(), now as u32, &[], sim.now_ms()));
             sim.dispatcher().enqueue(events);
         }
     }

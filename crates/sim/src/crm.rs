@@ -22,7 +22,6 @@ use crate::objects::{iso, ObjectType, Record};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
-use hubspot::time::now_ms;
 
 /// Most inputs of one batch read.
 const MAX_BATCH_INPUTS: usize = 100;
@@ -289,7 +288,7 @@ async fn batch_read(
         );
     }
     let (_, archived) = read_params(&pairs);
-    let started = now_ms();
+    let started = sim.now_ms();
     let properties = (!input.properties.is_empty()).then_some(input.properties.as_slice());
     let mut seen = BTreeSet::new();
     let (mut results, mut missing) = (Vec::new(), Vec::new());
@@ -316,7 +315,7 @@ async fn batch_read(
         "results": results,
         "requestedAt": iso(started),
         "startedAt": iso(started),
-        "completedAt": iso(now_ms()),
+        "completedAt": iso(sim.now_ms()),
     });
     if missing.is_empty() {
         return Json(body).into_response();

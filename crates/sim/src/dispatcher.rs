@@ -10,7 +10,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hubspot::signature::{self, ClientSecret};
+use hubspot::signature;
+use hubspot::time::Clock;
+use hubspot::ClientSecret;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -18,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ledger::{Attempt, Ledger, Outcome};
 use crate::world::WebhookEvent;
-use hubspot::time::now_ms;
 
 /// HubSpot's largest batch.
 pub const MAX_BATCH: usize = 100;
@@ -107,6 +108,8 @@ struct Inner {
     ledger: Mutex<Ledger>,
     schedule: Schedule,
     secret: ClientSecret,
+    /// Signs each attempt's timestamp.
+    clock: Clock,
     http: reqwest::Client,
     wake: Notify,
 }
@@ -132,7 +135,7 @@ pub struct QueueDepth {
 }
 
 impl Dispatcher {
-    pub fn new(secret: ClientSecret, target: Target, schedule: Schedule) -> Self {
+    pub fn new(secret: ClientSecret, target: Target, schedule: Schedule, clock: Clock) -> Self {
         let http = reqwest::Client::builder()
             .user_agent("HubSpot Connect 2.0 (http://dev.hubspot.com/) (namespace: webhooks-nio-http-client) - spoke-sim")
             .build()
@@ -144,6 +147,7 @@ impl Dispatcher {
                 ledger: Mutex::default(),
                 schedule,
                 secret,
+                clock,
                 http,
                 wake: Notify::new(),
             }),
@@ -258,7 +262,7 @@ impl Dispatcher {
         let target_url = target.target_url.clone().unwrap_or_default();
         let events: Vec<&WebhookEvent> = batch.iter().map(|p| &p.event).collect();
         let body = serde_json::to_vec(&events).expect("events serialise");
-        let sent_at = now_ms();
+        let sent_at = self.inner.clock.now_ms();
         let timestamp = sent_at.to_string();
         let mut request = self
             .inner

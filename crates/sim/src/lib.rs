@@ -29,7 +29,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hubspot::signature::ClientSecret;
+use hubspot::time::Clock;
+use hubspot::ClientSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -54,12 +55,15 @@ pub struct Sim {
     app: oauth::App,
     /// Refresh-token grants received, successful or not: what single-flight is judged by.
     refresh_calls: std::sync::atomic::AtomicU64,
+    /// What token lifetimes, signature timestamps and record times are measured by; tests
+    /// share a manual one with spoke to jump ahead without sleeping.
+    clock: Clock,
 }
 
 pub type SharedSim = Arc<Sim>;
 
 impl Sim {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, clock: Clock) -> Self {
         let world = World::new(Shape {
             seed: settings.seed,
             app_id: settings.app_id,
@@ -92,12 +96,19 @@ impl Sim {
                 ClientSecret::new(settings.client_secret.clone()),
                 target,
                 schedule,
+                clock.clone(),
             ),
             consent: Mutex::new(None),
             pending: Mutex::default(),
             app: oauth::App::from_settings(settings),
             refresh_calls: std::sync::atomic::AtomicU64::new(0),
+            clock,
         }
+    }
+
+    /// Now, by the simulator's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Reads or changes the world under its lock (never held across an await).
@@ -124,7 +135,7 @@ impl Sim {
     pub fn issue_tokens(&self, portal: i64) -> Option<TokenPair> {
         self.world(|w| w.portal(portal)).filter(|p| p.installed)?;
         let grant = Grant::for_portal(portal, self.app.scopes.clone());
-        Some(self.tokens(|t| t.issue(grant, self.app.access_token_ttl_s, hubspot::time::now_ms())))
+        Some(self.tokens(|t| t.issue(grant, self.app.access_token_ttl_s, self.now_ms())))
     }
 
     pub fn revoke_tokens(&self, portal: i64, access_too: bool) -> usize {
@@ -140,10 +151,8 @@ impl Sim {
 
     /// The grant behind a bearer token of an installed portal.
     fn caller(&self, token: &str) -> Result<Grant, TokenProblem> {
-        let grant = self.tokens(|t| {
-            t.access_grant(token, hubspot::time::now_ms())
-                .map(|(g, _)| g.clone())
-        })?;
+        let grant =
+            self.tokens(|t| t.access_grant(token, self.now_ms()).map(|(g, _)| g.clone()))?;
         match self.world(|w| w.portal(grant.portal)) {
             Some(p) if p.installed => Ok(grant),
             _ => Err(TokenProblem::Unknown),
@@ -169,7 +178,7 @@ impl Sim {
             .world(|w| w.portal(portal))
             .map(|p| p.limits)
             .unwrap_or_default();
-        let day = (hubspot::time::now_ms() / 86_400_000) as u64;
+        let day = (self.now_ms() / 86_400_000) as u64;
         self.limiter
             .lock()
             .expect("limiter lock")
@@ -207,8 +216,12 @@ impl RunningSim {
 }
 
 /// Starts the HTTP server, the dispatcher and (if configured) the activity stream.
-pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<RunningSim> {
-    let sim: SharedSim = Arc::new(Sim::new(&settings));
+pub async fn start(
+    settings: Settings,
+    listener: TcpListener,
+    clock: Clock,
+) -> anyhow::Result<RunningSim> {
+    let sim: SharedSim = Arc::new(Sim::new(&settings, clock));
     let shutdown = CancellationToken::new();
     tokio::spawn(sim.dispatcher.clone().run(shutdown.clone()));
     if settings.activity_rate > 0.0 {

@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let Command::Serve(settings) = Cli::parse().command;
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
-    let running = spoke_sim::start(settings, listener).await?;
+    let running = spoke_sim::start(settings, listener, hubspot::time::Clock::system()).await?;
     tracing::info!(addr = %running.addr, "listening");
     println!("spoke-sim listening on {}", running.base_url());
     tokio::signal::ctrl_c().await?;

@@ -21,8 +21,7 @@ use serde_json::{json, Value};
 
 use crate::errors;
 use crate::tokens::{CodeProblem, Grant};
-use crate::{Settings, SharedSim};
-use hubspot::time::now_ms;
+use crate::{Settings, SharedSim, Sim};
 
 /// The app as registered with HubSpot: what authorize and the token endpoint check.
 #[derive(Debug, Clone)]
@@ -287,7 +286,7 @@ fn conclude(sim: &SharedSim, pending: Authorization, portal: i64, approve: bool)
                     grant,
                     &pending.redirect_uri,
                     sim.app.auth_code_ttl_s,
-                    now_ms(),
+                    sim.now_ms(),
                 )
             });
             query.append_pair("code", &code);
@@ -362,7 +361,7 @@ async fn token(
         return *refusal;
     }
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let (ttl, now) = (sim.app.access_token_ttl_s, now_ms());
+    let (ttl, now) = (sim.app.access_token_ttl_s, sim.now_ms());
     let issued = match field("grant_type") {
         "authorization_code" => sim
             .tokens(|t| t.redeem(field("code"), field("redirect_uri"), ttl, now))
@@ -407,8 +406,8 @@ fn hub_domain(portal: i64) -> String {
 }
 
 /// The access-token facts both the v1 metadata and the introspection carry.
-fn access_facts(app: &App, token: &str, grant: &Grant, expires_at_ms: i64) -> Value {
-    let now = now_ms();
+fn access_facts(sim: &Sim, token: &str, grant: &Grant, expires_at_ms: i64) -> Value {
+    let (app, now) = (&sim.app, sim.now_ms());
     json!({
         "token": token,
         "user": grant.user_email(),
@@ -457,9 +456,9 @@ fn refresh_facts(app: &App, token: &str, grant: &Grant) -> Value {
 
 async fn access_token_info(State(sim): State<SharedSim>, Path(token): Path<String>) -> Response {
     let facts = sim.tokens(|t| {
-        t.access_grant(&token, now_ms())
+        t.access_grant(&token, sim.now_ms())
             .ok()
-            .map(|(g, at)| access_facts(&sim.app, &token, g, at))
+            .map(|(g, at)| access_facts(&sim, &token, g, at))
     });
     match facts {
         Some(facts) => Json(facts).into_response(),
@@ -499,10 +498,10 @@ async fn introspect(
     let hint = form.get("token_type_hint").map(String::as_str);
     let found = sim.tokens(|t| {
         let access = (hint != Some("refresh_token"))
-            .then(|| t.access_grant(&token, now_ms()).ok())
+            .then(|| t.access_grant(&token, sim.now_ms()).ok())
             .flatten()
             .map(|(g, at)| {
-                let mut facts = access_facts(&sim.app, &token, g, at);
+                let mut facts = access_facts(&sim, &token, g, at);
                 facts["token_use"] = json!("access_token");
                 facts
             });

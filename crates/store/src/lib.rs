@@ -5,9 +5,20 @@
 //! one transaction inside its backend: no pool or transaction crosses the trait, so callers
 //! hold an `Arc<dyn Store>` and never learn which engine is behind it. HTTP, signatures and
 //! HubSpot's formats are the callers' business; this crate stores plain values.
+//!
+//! One trait per concern, each in its own file with its engine SQL beside it in
+//! `sqlite/` and `postgres/`: [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
+//! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins)
+//! and [`Health`].
 #![forbid(unsafe_code)]
 
+mod audit;
+mod erase;
 mod error;
+mod health;
+mod inbox;
+mod install_states;
+mod leases;
 mod migrations;
 mod model;
 mod portals;
@@ -15,137 +26,39 @@ mod postgres;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use audit::Audit;
+pub use erase::Erasure;
 pub use error::StoreError;
+pub use health::Health;
+pub use inbox::Inbox;
+pub use install_states::InstallStates;
+pub use leases::RefreshLeases;
 pub use model::{
-    AppendOutcome, AuditEntry, EventKey, EventKeyRow, Install, NewEvent, Portal, PortalState,
-    SealedTokens,
+    AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, SealedTokens,
 };
-
-/// The durable inbox of webhook events.
-#[async_trait]
-pub trait Inbox: Send + Sync {
-    /// Stores the events of several deliveries in one transaction (one commit, one fsync),
-    /// and says for each delivery how many events were new and how many were seen before.
-    /// Either every event is durable when this returns `Ok`, or none is.
-    async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError>;
-
-    /// Events received and not yet processed: the backlog that admission control limits.
-    async fn pending_count(&self) -> Result<u64, StoreError>;
-}
-
-/// Installed portals, their sealed tokens and the audit trail. Every change that matters
-/// to an operator writes its audit entry in the same transaction.
-#[async_trait]
-pub trait Portals: Send + Sync {
-    /// Stores an install or reinstall: the portal as installed (a pending re-authorisation
-    /// cleared), its tokens replaced, an audit entry. Returns whether it was a reinstall.
-    async fn record_install(
-        &self,
-        install: &Install,
-        actor: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
-
-    async fn portal(&self, portal_id: i64) -> Result<Option<Portal>, StoreError>;
-
-    /// Every portal spoke knows, by id.
-    async fn portals(&self) -> Result<Vec<Portal>, StoreError>;
-
-    async fn tokens(&self, portal_id: i64) -> Result<Option<SealedTokens>, StoreError>;
-
-    /// Takes the right to refresh a portal's tokens until `until_ms`, unless another
-    /// holder's lease is still running: across instances, one refresh at a time.
-    async fn lease_refresh(
-        &self,
-        portal_id: i64,
-        holder: &str,
-        until_ms: i64,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
-
-    /// Stores refreshed tokens and releases `holder`'s lease.
-    async fn store_refreshed(
-        &self,
-        portal_id: i64,
-        holder: &str,
-        tokens: &SealedTokens,
-    ) -> Result<(), StoreError>;
-
-    /// Releases `holder`'s lease after a refresh that failed for now; counts the failure.
-    async fn refresh_failed(&self, portal_id: i64, holder: &str) -> Result<(), StoreError>;
-
-    /// HubSpot refused the refresh token: tokens dropped, portal marked, audit entry.
-    async fn mark_needs_reauth(
-        &self,
-        portal_id: i64,
-        reason: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
-
-    /// The app is gone from the portal: tokens erased, portal marked, audit entry.
-    async fn record_uninstall(
-        &self,
-        portal_id: i64,
-        actor: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
-
-    /// Removes everything spoke holds for the portal (its events, tokens and record); only
-    /// the audit entry saying so remains.
-    async fn erase(&self, portal_id: i64, actor: &str, now_ms: i64) -> Result<(), StoreError>;
-
-    async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError>;
-
-    /// Installed portals whose access token expires before `before_ms`.
-    async fn expiring_before(&self, before_ms: i64) -> Result<Vec<i64>, StoreError>;
-
-    /// Up to `limit` portals whose tokens are sealed under another key than `key_id`.
-    async fn sealed_with_other_keys(
-        &self,
-        key_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(i64, SealedTokens)>, StoreError>;
-
-    /// Replaces tokens sealed under `old_key_id` with `tokens` (the same tokens, re-sealed);
-    /// `false` if they changed meanwhile (a refresh got there first).
-    async fn reseal(
-        &self,
-        portal_id: i64,
-        old_key_id: &str,
-        tokens: &SealedTokens,
-    ) -> Result<bool, StoreError>;
-
-    /// Records an OAuth `state` nonce as used; `false` if it was used before (a replay).
-    /// Forgets nonces whose expiry has passed.
-    async fn use_install_state(
-        &self,
-        nonce: &str,
-        expires_at_ms: i64,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
-}
-
-/// Liveness of the database itself.
-#[async_trait]
-pub trait Health: Send + Sync {
-    /// `Ok` when the database answers and every embedded migration is applied.
-    async fn ready(&self) -> Result<(), StoreError>;
-
-    /// Applies the migrations this build embeds that the database does not have yet.
-    async fn migrate(&self) -> Result<(), StoreError>;
-}
+pub use portals::Portals;
+pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.
-pub trait Store: Inbox + Portals + Health + std::fmt::Debug {}
-impl<T: Inbox + Portals + Health + std::fmt::Debug> Store for T {}
-
+pub trait Store:
+    Inbox
+    + Portals
+    + Tokens
+    + RefreshLeases
+    + Audit
+    + InstallStates
+    + Erasure
+    + Health
+    + std::fmt::Debug
+{
+}
 /// Pool settings; the defaults suit one `spoke` process.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -153,6 +66,10 @@ pub struct ConnectOptions {
     /// How long a caller waits for a connection before the database counts as unavailable.
     /// Kept well under HubSpot's 5 s webhook timeout so a delivery can still get its `503`.
     pub acquire_timeout: Duration,
+    /// Whether a SQLite database that does not exist yet is created (`serve`, `migrate`).
+    /// Operator commands say no, so a mistyped path is an error rather than a new, empty
+    /// database. PostgreSQL databases are never created.
+    pub create_if_missing: bool,
 }
 
 impl Default for ConnectOptions {
@@ -160,6 +77,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(2),
+            create_if_missing: true,
         }
     }
 }

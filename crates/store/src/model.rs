@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 /// An event's identity: what stays the same when HubSpot redelivers it (reference §2.7).
 /// Parts HubSpot left out are 0, so the key stays comparable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::FromRow)]
 pub struct EventKey {
     pub portal_id: i64,
     pub subscription_id: i64,
@@ -12,22 +12,6 @@ pub struct EventKey {
     pub object_id: i64,
     /// Epoch milliseconds.
     pub occurred_at: i64,
-}
-
-/// The key's columns in table order: `(portal_id, subscription_id, event_id, object_id,
-/// occurred_at)`, as both engines return them.
-pub type EventKeyRow = (i64, i64, i64, i64, i64);
-
-impl From<EventKeyRow> for EventKey {
-    fn from((portal_id, subscription_id, event_id, object_id, occurred_at): EventKeyRow) -> Self {
-        Self {
-            portal_id,
-            subscription_id,
-            event_id,
-            object_id,
-            occurred_at,
-        }
-    }
 }
 
 /// One event as received, ready to store.
@@ -96,12 +80,23 @@ impl PortalState {
             Self::Uninstalled => "uninstalled",
         }
     }
+}
 
-    pub(crate) fn parse(text: &str) -> Self {
-        match text {
-            "installed" => Self::Installed,
-            "needs_reauth" => Self::NeedsReauth,
-            _ => Self::Uninstalled,
+/// A state the database holds that this build does not know: refused rather than guessed,
+/// since reading it as "uninstalled" would silently stop a portal's work.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown portal state `{0}`")]
+pub struct UnknownPortalState(String);
+
+impl TryFrom<String> for PortalState {
+    type Error = UnknownPortalState;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.as_str() {
+            "installed" => Ok(Self::Installed),
+            "needs_reauth" => Ok(Self::NeedsReauth),
+            "uninstalled" => Ok(Self::Uninstalled),
+            _ => Err(UnknownPortalState(text)),
         }
     }
 }
@@ -125,7 +120,7 @@ pub struct Portal {
 }
 
 /// Access and refresh token as sealed by the vault: opaque bytes under a key id.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SealedTokens {
     pub key_id: String,
     pub access: Vec<u8>,
@@ -160,7 +155,7 @@ pub struct Install {
 }
 
 /// One line of a portal's audit trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Epoch milliseconds.
     pub at: i64,
@@ -168,4 +163,23 @@ pub struct AuditEntry {
     pub action: String,
     pub actor: String,
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PortalState;
+
+    #[test]
+    fn portal_states_round_trip_and_unknown_ones_are_refused() {
+        for state in [
+            PortalState::Installed,
+            PortalState::NeedsReauth,
+            PortalState::Uninstalled,
+        ] {
+            let text = state.as_str().to_owned();
+            assert_eq!(PortalState::try_from(text).expect("known"), state);
+        }
+        let error = PortalState::try_from("paused".to_owned()).unwrap_err();
+        assert_eq!(error.to_string(), "unknown portal state `paused`");
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::{connect, ConnectOptions, Engine, EventKey, EventKeyRow, Store};
+use crate::{connect, ConnectOptions, Engine, EventKey, Store};
 
 /// A database that lives as long as the value: the directory or schema goes on drop.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ impl TestDb {
     pub async fn inbox_keys(&self) -> Vec<EventKey> {
         const KEYS: &str =
             "SELECT portal_id, subscription_id, event_id, object_id, occurred_at FROM inbox_events ORDER BY id";
-        let rows: Vec<EventKeyRow> = match self.engine {
+        match self.engine {
             Engine::Sqlite => {
                 let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
                 sqlx::query_as(KEYS)
@@ -96,8 +96,7 @@ impl TestDb {
                     .await
                     .expect("read inbox")
             }
-        };
-        rows.into_iter().map(EventKey::from).collect()
+        }
     }
 
     /// One column of the inbox, in insertion order (e.g. `payload::text`, `attempt_number`).

@@ -28,7 +28,7 @@ pub async fn read_limited(
         if over_limit {
             ApiError::TooLarge
         } else {
-            ApiError::UnreadableBody
+            ApiError::UnreadableBody(error)
         }
     })
 }

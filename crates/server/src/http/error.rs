@@ -1,5 +1,8 @@
-//! The one place where failures become HTTP responses: short JSON bodies whose text is the
-//! error's `Display`, never an inner error's text, a secret or an expected signature.
+//! The one place where failures become HTTP responses. Each [`ApiError`] has one status
+//! and one public text (its `Display`), which never carries an inner error's text, a
+//! secret or an expected signature; the cause goes to the log, every 5xx once at `error`
+//! with its whole chain. JSON answers (webhooks, health, the admin API) and HTML pages (the
+//! install flow, which a person sees) render the same status and text.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,55 +11,114 @@ use hubspot::signature::SignatureError;
 use hubspot::webhook::ParseError;
 use serde_json::json;
 
-use crate::ingest::IngestError;
+use super::page;
+use crate::oauth::install::InstallError;
+use crate::telemetry::Chain;
+use crate::webhooks::group_commit::IngestError;
+use crate::webhooks::receiver::ReceiveError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("invalid signature: {0}")]
-    Unauthorized(#[from] SignatureError),
-    #[error("malformed payload: {0}")]
-    BadRequest(#[from] ParseError),
+    #[error("invalid signature")]
+    Unauthorized(#[source] SignatureError),
+    #[error("malformed payload")]
+    BadRequest(#[source] ParseError),
     #[error("unreadable body")]
-    UnreadableBody,
+    UnreadableBody(#[source] axum::Error),
     #[error("payload too large")]
     TooLarge,
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(IngestError),
-    #[error("database not ready: {0}")]
+    /// spoke's own admission decision, not an inner error: safe, and worth saying.
+    #[error("temporarily unavailable: inbox backlog is full")]
+    BacklogFull,
+    #[error("temporarily unavailable")]
+    Unavailable(#[source] IngestError),
+    #[error("database not ready")]
     NotReady(#[source] store::StoreError),
+    /// Its text is written for the person installing and names no cause.
+    #[error("{0}")]
+    Install(#[from] InstallError),
+    #[error("This spoke has no HubSpot app configured (SPOKE_HUBSPOT_CLIENT_ID).")]
+    InstallNotConfigured,
     #[error("internal error")]
-    Internal(IngestError),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<IngestError> for ApiError {
-    fn from(error: IngestError) -> Self {
+impl From<ReceiveError> for ApiError {
+    fn from(error: ReceiveError) -> Self {
         match error {
-            IngestError::Failed => Self::Internal(error),
-            _ => Self::Unavailable(error),
+            ReceiveError::Signature(e) => Self::Unauthorized(e),
+            ReceiveError::Payload(e) => Self::BadRequest(e),
+            ReceiveError::Ingest(IngestError::BacklogFull) => Self::BacklogFull,
+            ReceiveError::Ingest(e) if e.is_fault() => Self::Internal(e.into()),
+            ReceiveError::Ingest(e) => Self::Unavailable(e),
         }
     }
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) | Self::UnreadableBody => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BacklogFull | Self::Unavailable(_) | Self::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Install(InstallError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Install(_) => StatusCode::BAD_REQUEST,
+            Self::InstallNotConfigured => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// Logs the failure (5xx at `error`, the rest at `info`, always with the cause chain)
+    /// and gives the status and public text to answer with.
+    fn report(&self) -> (StatusCode, String) {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), error = %Chain(self), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), error = %Chain(self), "request refused");
+        }
+        (status, self.to_string())
+    }
+
+    /// The same failure as a page for a person's browser.
+    pub fn into_page(self, title: &str) -> Response {
+        let (status, text) = self.report();
+        page::render(status, title, &text)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(error = ?self, "request failed");
-        } else {
-            tracing::info!(error = %self, "request refused");
-        }
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        let (status, text) = self.report();
+        (status, Json(json!({ "error": text }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn client_texts_carry_no_inner_error_text() {
+        let cause = store::StoreError::Unavailable(sqlx::Error::Protocol("secret detail".into()));
+        let errors = [
+            ApiError::Unauthorized(SignatureError::Mismatch),
+            ApiError::NotReady(cause),
+            ApiError::from(ReceiveError::Ingest(IngestError::Failed(Arc::new(
+                store::StoreError::Other(sqlx::Error::Protocol("secret detail".into())),
+            )))),
+        ];
+        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts,
+            ["invalid signature", "database not ready", "internal error"]
+        );
+        assert_eq!(errors[2].status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(Chain(&errors[1]).to_string().contains("secret detail"));
     }
 }

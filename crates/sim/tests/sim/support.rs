@@ -24,7 +24,7 @@ pub fn settings() -> Settings {
 
 pub async fn sim(settings: Settings) -> RunningSim {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spoke_sim::start(settings, listener)
+    spoke_sim::start(settings, listener, hubspot::time::Clock::system())
         .await
         .expect("simulator starts")
 }

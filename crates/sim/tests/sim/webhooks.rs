@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use hubspot::signature::{ClientSecret, Policy, SignatureHeaders, SignatureVersion, Unverified};
+use hubspot::signature::{Policy, SignatureHeaders, SignatureVersion, Unverified};
+use hubspot::ClientSecret;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -53,7 +54,7 @@ async fn deliveries_carry_v1_and_v3_signatures_that_spokes_verifier_accepts() {
         let verified = Unverified::new("POST", TARGET, v3, &request.body).verify(
             &secret,
             Policy::default(),
-            hubspot::time::now_ms(),
+            hubspot::time::Clock::system().now_ms(),
         );
         assert_eq!(verified.map(|v| v.version()), Ok(SignatureVersion::V3));
         let v1 = SignatureHeaders {

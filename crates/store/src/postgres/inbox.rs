@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::{AppendOutcome, EventKey, EventKeyRow, Inbox, NewEvent, StoreError};
+use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
 const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
     (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload) \
@@ -50,7 +50,7 @@ impl Inbox for PgStore {
     async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError> {
         let mut columns = Columns::default();
         deliveries.iter().flatten().for_each(|e| columns.push(e));
-        let returned: Vec<EventKeyRow> = sqlx::query_as(INSERT_EVENTS)
+        let returned: Vec<EventKey> = sqlx::query_as(INSERT_EVENTS)
             .bind(columns.portal)
             .bind(columns.subscription)
             .bind(columns.event)
@@ -64,7 +64,7 @@ impl Inbox for PgStore {
             .await?;
         Ok(AppendOutcome::attribute(
             deliveries,
-            returned.into_iter().map(EventKey::from).collect(),
+            returned.into_iter().collect(),
         ))
     }
 

@@ -1,7 +1,12 @@
 //! PostgreSQL backend: the production engine, and the one several spoke instances share.
 
+mod audit;
+mod erase;
 mod inbox;
+mod install_states;
+mod leases;
 mod portals;
+mod tokens;
 
 use std::str::FromStr;
 
@@ -14,6 +19,8 @@ use crate::{migrations, ConnectOptions, Health, StoreError};
 pub(crate) struct PgStore {
     pool: PgPool,
 }
+
+impl crate::Store for PgStore {}
 
 impl PgStore {
     pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {

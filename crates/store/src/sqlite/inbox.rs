@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
-use crate::{AppendOutcome, EventKey, EventKeyRow, Inbox, NewEvent, StoreError};
+use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
 /// Rows per `INSERT`, largest first. Few sizes keep the statement cache warm; 256 rows of
 /// 9 parameters stay far below SQLite's 32,766-variable limit.
@@ -43,11 +43,11 @@ impl Inbox for SqliteStore {
         let new_keys = if inserted == events.len() as u64 {
             events.iter().map(|e| e.key).collect()
         } else {
-            let rows: Vec<EventKeyRow> = sqlx::query_as(LAST_INSERTED_KEYS)
+            let rows: Vec<EventKey> = sqlx::query_as(LAST_INSERTED_KEYS)
                 .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
                 .fetch_all(&mut *tx)
                 .await?;
-            rows.into_iter().map(EventKey::from).collect()
+            rows.into_iter().collect()
         };
         tx.commit().await?;
         Ok(AppendOutcome::attribute(deliveries, new_keys))

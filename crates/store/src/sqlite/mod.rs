@@ -2,8 +2,13 @@
 //! `synchronous=FULL` so that a committed delivery survives power loss, not only a crash;
 //! group commit upstream pays for the fsync once per many deliveries.
 
+mod audit;
+mod erase;
 mod inbox;
+mod install_states;
+mod leases;
 mod portals;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,20 +29,25 @@ pub(crate) struct SqliteStore {
     pool: SqlitePool,
 }
 
+impl crate::Store for SqliteStore {}
+
 impl SqliteStore {
     pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::Config("invalid SQLite URL".into()))?
-            .create_if_missing(true)
+            .create_if_missing(options.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        if let Some(dir) = connect
-            .get_filename()
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
+        let file = connect.get_filename();
+        if !options.create_if_missing && !file.exists() {
+            return Err(StoreError::Config(format!(
+                "no SQLite database at {} (`spoke migrate` creates one)",
+                file.display()
+            )));
+        }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Config(format!(
                     "cannot create database directory {}: {e}",

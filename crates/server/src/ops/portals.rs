@@ -1,27 +1,17 @@
-//! The operator commands besides `serve`: `portals …` and `keys …`. Each prints plain
-//! text; none prints a token, a secret or a key it did not just generate.
+//! `spoke portals …`: list, show, uninstall and erase. Each prints plain text and never a
+//! token.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use hubspot::time::Clock;
 use store::{Portal, Store};
 
+use super::iso;
 use crate::app::token_service;
 use crate::config::InstallConfig;
-use crate::install;
-use crate::tokens::now_ms;
-use crate::vault::Keyring;
-
-/// How many tokens `keys rotate` re-seals per round trip.
-const ROTATE_BATCH: u32 = 100;
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    )
-}
+use crate::oauth::removal;
 
 fn expiry(portal: &Portal) -> String {
     portal.access_expires_at.map_or_else(|| "-".to_owned(), iso)
@@ -89,53 +79,27 @@ pub async fn show(store: &dyn Store, portal_id: i64) -> anyhow::Result<String> {
 pub async fn uninstall(
     store: Arc<dyn Store>,
     install: &InstallConfig,
+    clock: Clock,
     portal_id: i64,
 ) -> anyhow::Result<String> {
-    let tokens = token_service(store.clone(), install);
-    install::uninstall(store.as_ref(), &tokens, portal_id, "operator:cli").await?;
+    let tokens = token_service(store.clone(), install, clock);
+    removal::uninstall(store.as_ref(), &tokens, portal_id, "operator:cli").await?;
     Ok(format!(
         "portal {portal_id}: app uninstalled, tokens revoked and erased\n"
     ))
 }
 
-pub async fn erase(store: &dyn Store, portal_id: i64, confirmed: bool) -> anyhow::Result<String> {
+pub async fn erase(
+    store: &dyn Store,
+    clock: &Clock,
+    portal_id: i64,
+    confirmed: bool,
+) -> anyhow::Result<String> {
     if !confirmed {
         bail!(
             "erasing portal {portal_id} removes its events, tokens and record for good: add --yes"
         );
     }
-    install::erase(store, portal_id, "operator:cli").await?;
+    removal::erase(store, portal_id, "operator:cli", clock.now_ms()).await?;
     Ok(format!("portal {portal_id}: erased\n"))
-}
-
-/// Re-seals every token not yet under the current key; safe to run again, and alongside
-/// running instances (a token refreshed meanwhile is already under the current key).
-pub async fn rotate(store: &dyn Store, keys: &Keyring) -> anyhow::Result<String> {
-    let mut resealed = 0;
-    loop {
-        let batch = store
-            .sealed_with_other_keys(keys.current_id(), ROTATE_BATCH)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        let mut progressed = false;
-        for (portal, sealed) in batch {
-            let fresh = keys
-                .reseal(portal, &sealed)
-                .with_context(|| format!("portal {portal}"))?;
-            if store.reseal(portal, &sealed.key_id, &fresh).await? {
-                resealed += 1;
-            }
-            progressed = true;
-        }
-        if !progressed {
-            break;
-        }
-    }
-    Ok(format!(
-        "{resealed} portals' tokens re-sealed under key {} at {}\n",
-        keys.current_id(),
-        iso(now_ms())
-    ))
 }

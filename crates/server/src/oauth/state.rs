@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use hubspot::ClientSecret;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -42,8 +42,8 @@ impl std::fmt::Debug for StateSigner {
 }
 
 impl StateSigner {
-    pub fn new(client_secret: &SecretString) -> Self {
-        let mut mac = HmacSha256::new_from_slice(client_secret.expose_secret().as_bytes())
+    pub fn new(client_secret: &ClientSecret) -> Self {
+        let mut mac = HmacSha256::new_from_slice(client_secret.expose().as_bytes())
             .expect("HMAC takes any key");
         mac.update(b"spoke install state v1");
         Self {
@@ -91,7 +91,7 @@ mod tests {
     use super::*;
 
     fn signer(secret: &str) -> StateSigner {
-        StateSigner::new(&SecretString::from(secret.to_owned()))
+        StateSigner::new(&ClientSecret::new(secret))
     }
 
     #[test]

@@ -34,13 +34,14 @@ const QUEUE_CAPACITY: usize = 4_096;
 pub const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
 
 /// Why a delivery was not made durable; each means "answer 503 so HubSpot retries",
-/// except `Failed`, a fault of ours. The store's own error is logged once by the writer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// except `Failed`, a fault of ours. A failed commit's store error is shared by every
+/// delivery in the group, so each response's log carries the cause.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {
     #[error("storage unavailable")]
-    Unavailable,
+    Unavailable(#[source] Arc<StoreError>),
     #[error("storage failed")]
-    Failed,
+    Failed(#[source] Arc<StoreError>),
     #[error("inbox backlog is full")]
     BacklogFull,
     #[error("storage did not confirm in time")]
@@ -49,12 +50,17 @@ pub enum IngestError {
     ShuttingDown,
 }
 
-impl From<&StoreError> for IngestError {
-    fn from(error: &StoreError) -> Self {
+impl IngestError {
+    /// A fault of ours (`500`) rather than a passing condition (`503`).
+    pub fn is_fault(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+
+    fn of_commit(error: StoreError) -> Self {
         if error.is_unavailable() {
-            Self::Unavailable
+            Self::Unavailable(Arc::new(error))
         } else {
-            Self::Failed
+            Self::Failed(Arc::new(error))
         }
     }
 }
@@ -207,10 +213,11 @@ async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
             }
         }
         Err(error) => {
-            warn!(error = ?error, deliveries = deliveries.len(), "group commit failed");
-            let verdict = IngestError::from(&error);
+            // Each waiting delivery logs the cause with its 503; here only the group's size.
+            debug!(deliveries = deliveries.len(), "group commit failed");
+            let verdict = IngestError::of_commit(error);
             for reply in replies {
-                let _ = reply.send(Err(verdict));
+                let _ = reply.send(Err(verdict.clone()));
             }
         }
     }
@@ -334,24 +341,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_commit_fails_every_delivery_in_it_with_the_right_class() {
-        let unavailable = Arc::new(GatedInbox {
-            fail_with: Some(|| StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
-            ..Default::default()
-        });
-        let (ingest, writer) = Ingest::start(unavailable, Arc::new(Backlog::new(1_000)));
-        assert_eq!(
-            ingest.submit(events(2)).await,
-            Err(IngestError::Unavailable)
-        );
-        writer.finish().await;
-
-        let broken = Arc::new(GatedInbox {
-            fail_with: Some(|| StoreError::Other(sqlx::Error::RowNotFound)),
-            ..Default::default()
-        });
-        let (ingest, writer) = Ingest::start(broken, Arc::new(Backlog::new(1_000)));
-        assert_eq!(ingest.submit(events(2)).await, Err(IngestError::Failed));
-        writer.finish().await;
+        /// What a delivery hears when every commit fails with `error`.
+        async fn verdict(error: fn() -> StoreError) -> Result<AppendOutcome, IngestError> {
+            let inbox = Arc::new(GatedInbox {
+                fail_with: Some(error),
+                ..Default::default()
+            });
+            let (ingest, writer) = Ingest::start(inbox, Arc::new(Backlog::new(1_000)));
+            let verdict = ingest.submit(events(2)).await;
+            writer.finish().await;
+            verdict
+        }
+        assert!(matches!(
+            verdict(|| StoreError::Unavailable(sqlx::Error::PoolTimedOut)).await,
+            Err(IngestError::Unavailable(_))
+        ));
+        assert!(matches!(
+            verdict(|| StoreError::Other(sqlx::Error::RowNotFound)).await,
+            Err(IngestError::Failed(_))
+        ));
     }
 
     #[tokio::test]
@@ -360,13 +368,19 @@ mod tests {
         let backlog = Arc::new(Backlog::new(5));
         let (ingest, writer) = Ingest::start(inbox.clone(), backlog.clone());
 
-        assert_eq!(ingest.submit(events(4)).await.map(|o| o.stored), Ok(4));
-        assert_eq!(backlog.pending(), 4);
         assert_eq!(
+            ingest.submit(events(4)).await.map(|o| o.stored).ok(),
+            Some(4)
+        );
+        assert_eq!(backlog.pending(), 4);
+        assert!(matches!(
             ingest.submit(events(2)).await,
             Err(IngestError::BacklogFull)
+        ));
+        assert_eq!(
+            ingest.submit(events(1)).await.map(|o| o.stored).ok(),
+            Some(1)
         );
-        assert_eq!(ingest.submit(events(1)).await.map(|o| o.stored), Ok(1));
         assert_eq!(*inbox.groups.lock().expect("lock"), vec![1, 1]);
         writer.finish().await;
     }
@@ -381,11 +395,11 @@ mod tests {
         inbox.release.notify_one();
         finishing.await.expect("writer finishes");
 
-        assert_eq!(first.await.expect("task").map(|o| o.stored), Ok(1));
-        assert_eq!(queued.await.expect("task").map(|o| o.stored), Ok(2));
-        assert_eq!(
+        assert_eq!(first.await.expect("task").map(|o| o.stored).ok(), Some(1));
+        assert_eq!(queued.await.expect("task").map(|o| o.stored).ok(), Some(2));
+        assert!(matches!(
             ingest.submit(events(1)).await,
             Err(IngestError::ShuttingDown)
-        );
+        ));
     }
 }

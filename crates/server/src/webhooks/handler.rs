@@ -1,19 +1,14 @@
-//! `POST /webhooks/hubspot`: size check, signature, parse, durable append, `200`.
-//! Verification and parsing live in `hubspot`, persistence in `receiver`.
+//! `POST /webhooks/hubspot`: the body read within its limit, then [`Receiver::receive`].
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Request};
 use axum::Json;
-use hubspot::signature::{self, SignatureHeaders, Unverified};
-use hubspot::time::now_ms;
-use hubspot::webhook::parse_batch;
+use hubspot::signature::{self, SignatureHeaders};
 use serde::Serialize;
 
-use super::body::read_limited;
-use super::error::ApiError;
-use super::AppState;
-use crate::receiver;
+use super::receiver::Receiver;
+use crate::http::{read_limited, ApiError, AppState};
 
 /// The acknowledgement body; HubSpot ignores it, operators reading logs of a replay do not.
 #[derive(Debug, Serialize)]
@@ -27,22 +22,18 @@ pub async fn receive(
     OriginalUri(uri): OriginalUri,
     request: Request<Body>,
 ) -> Result<Json<Ack>, ApiError> {
+    let receiver: &Receiver = &state.receiver;
     let (parts, body) = request.into_parts();
-    let body = read_limited(&parts.headers, body, state.webhook_max_body).await?;
-    let signed_uri = format!(
-        "{}{}",
-        state.public_url,
-        uri.path_and_query().map_or("/", |pq| pq.as_str())
-    );
-    let verified = Unverified::new(
-        parts.method.as_str(),
-        &signed_uri,
-        signature_headers(&parts.headers),
-        &body,
-    )
-    .verify(&state.client_secret, state.signature_policy, now_ms())?;
-    let events = parse_batch(&verified)?;
-    let outcome = receiver::accept(&state.ingest, events).await?;
+    let body = read_limited(&parts.headers, body, receiver.max_body).await?;
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let outcome = receiver
+        .receive(
+            parts.method.as_str(),
+            path,
+            signature_headers(&parts.headers),
+            &body,
+        )
+        .await?;
     Ok(Json(Ack {
         stored: outcome.stored,
         duplicates: outcome.duplicates,

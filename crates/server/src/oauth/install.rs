@@ -1,19 +1,18 @@
 //! Installing the app into a portal (reference §1): the authorize URL with a signed
 //! state, and the callback that checks the state (once), exchanges the code, learns the
-//! portal from introspection and stores sealed tokens. Also the operator's way out:
-//! uninstall (HubSpot's app-uninstall API, refresh token revoked, tokens erased) and erase
-//! (everything spoke holds for the portal). Nothing is stored unless every step succeeded.
+//! portal from introspection and stores sealed tokens. Nothing is stored unless every step
+//! succeeded.
 
 use std::sync::Arc;
 
 use hubspot::oauth::{authorize_url, OAuthError};
 use serde::Deserialize;
 use store::{Install, Store, StoreError};
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::config::InstallConfig;
-use crate::install_state::{StateError, StateSigner};
-use crate::tokens::{now_ms, TokenService};
+use super::state::{StateError, StateSigner};
+use super::tokens::TokenService;
+use crate::config::{InstallConfig, PublicUrl};
 
 /// Where HubSpot sends the browser back, under the public URL.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
@@ -37,18 +36,19 @@ pub struct Callback {
     pub error_description: Option<String>,
 }
 
-/// Why an install did not complete; each text is fit for the person installing.
+/// Why an install did not complete. Each text is fit for the person installing and says
+/// nothing of the cause, which goes to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error("The installation was cancelled in HubSpot ({0}).")]
     Denied(String),
-    #[error("This install link is not valid: {0}")]
+    #[error("This install link is not valid or has expired; start the install again.")]
     BadState(#[from] StateError),
     #[error("This install link was already used; start the install again.")]
     Replayed,
     #[error("HubSpot sent no authorization code.")]
     MissingCode,
-    #[error("HubSpot did not accept the install: {0}")]
+    #[error("HubSpot did not accept the install; start the install again.")]
     HubSpot(#[from] OAuthError),
     #[error("HubSpot did not say which account installed the app.")]
     UnknownPortal,
@@ -64,10 +64,10 @@ pub struct Installed {
 }
 
 impl InstallFlow {
-    pub fn new(config: &InstallConfig, public_url: &str, tokens: Arc<TokenService>) -> Self {
+    pub fn new(config: &InstallConfig, public_url: &PublicUrl, tokens: Arc<TokenService>) -> Self {
         Self {
             states: StateSigner::new(&config.oauth.client_secret),
-            redirect_uri: format!("{public_url}{CALLBACK_PATH}"),
+            redirect_uri: public_url.join(CALLBACK_PATH),
             scopes: config.scopes.clone(),
             optional_scopes: config.optional_scopes.clone(),
             success_url: config.success_url.clone(),
@@ -76,8 +76,8 @@ impl InstallFlow {
     }
 
     /// HubSpot's authorize URL for a new install, with a fresh state.
-    pub fn start(&self, now_ms: i64) -> String {
-        let state = self.states.issue(now_ms);
+    pub fn start(&self) -> String {
+        let state = self.states.issue(self.now_ms());
         authorize_url(
             self.tokens.oauth().config(),
             &self.redirect_uri,
@@ -103,9 +103,9 @@ impl InstallFlow {
         }
         let verified = self
             .states
-            .verify(callback.state.as_deref().unwrap_or_default(), now_ms())?;
+            .verify(callback.state.as_deref().unwrap_or_default(), self.now_ms())?;
         if !store
-            .use_install_state(&verified.nonce, verified.expires_at_ms, now_ms())
+            .use_install_state(&verified.nonce, verified.expires_at_ms, self.now_ms())
             .await?
         {
             return Err(InstallError::Replayed);
@@ -122,7 +122,7 @@ impl InstallFlow {
             .hub_id
             .or(issued.hub_id)
             .ok_or(InstallError::UnknownPortal)?;
-        let issued_at = now_ms();
+        let issued_at = self.now_ms();
         let expires_at = issued_at + i64::try_from(issued.expires_in).unwrap_or(0) * 1000;
         let install = Install {
             portal_id,
@@ -147,7 +147,9 @@ impl InstallFlow {
             || "hubspot-user".to_owned(),
             |id| format!("hubspot-user:{id}"),
         );
-        let reinstall = store.record_install(&install, &actor, now_ms()).await?;
+        let reinstall = store
+            .record_install(&install, &actor, self.now_ms())
+            .await?;
         info!(
             portal_id,
             reinstall,
@@ -159,65 +161,8 @@ impl InstallFlow {
             reinstall,
         })
     }
-}
 
-/// Why an uninstall or erase stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RemovalError {
-    #[error("portal {0} is not known to spoke")]
-    UnknownPortal(i64),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Uninstalls the app from the portal at HubSpot (app-uninstall API, refresh token revoked)
-/// and erases its tokens here. HubSpot refusing (the app is already gone there) does not
-/// stop the local uninstall; each step's outcome is logged and the uninstall audited.
-pub async fn uninstall(
-    store: &dyn Store,
-    tokens: &TokenService,
-    portal: i64,
-    actor: &str,
-) -> Result<(), RemovalError> {
-    store
-        .portal(portal)
-        .await?
-        .ok_or(RemovalError::UnknownPortal(portal))?;
-    match tokens.token_for(portal).await {
-        Ok(access) => {
-            if let Err(error) = tokens.oauth().uninstall(&access).await {
-                warn!(portal_id = portal, error = %error, "HubSpot's app-uninstall API refused");
-            }
-            if let Some(sealed) = store.tokens(portal).await? {
-                match tokens.keys().open_pair(portal, &sealed) {
-                    Ok(open) => {
-                        if let Err(error) = tokens.oauth().revoke(&open.refresh).await {
-                            warn!(portal_id = portal, error = %error, "refresh token not revoked");
-                        }
-                    }
-                    Err(error) => {
-                        warn!(portal_id = portal, error = %error, "tokens could not be opened to revoke")
-                    }
-                }
-            }
-        }
-        Err(error) => {
-            warn!(portal_id = portal, error = %error, "no token to uninstall at HubSpot with")
-        }
-    }
-    store.record_uninstall(portal, actor, now_ms()).await?;
-    info!(portal_id = portal, actor, "app uninstalled");
-    Ok(())
-}
-
-/// Removes everything spoke holds for the portal; the audit entry remains.
-pub async fn erase(store: &dyn Store, portal: i64, actor: &str) -> Result<(), RemovalError> {
-    match store.erase(portal, actor, now_ms()).await {
-        Err(StoreError::NotFound) => Err(RemovalError::UnknownPortal(portal)),
-        other => {
-            other?;
-            info!(portal_id = portal, actor, "portal erased");
-            Ok(())
-        }
+    fn now_ms(&self) -> i64 {
+        self.tokens.clock().now_ms()
     }
 }

@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hubspot::oauth::OAuthClient;
-pub use hubspot::time::now_ms;
+use hubspot::oauth::{OAuthClient, OAuthError};
+use hubspot::time::{duration_ms as ms, Clock};
 use rand::Rng;
 use secrecy::SecretString;
 use store::{PortalState, SealedTokens, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::vault::{Keyring, VaultError};
+use super::vault::{Keyring, VaultError};
 
 /// How long a lease on a portal's refresh lasts: longer than one OAuth call may take.
 const LEASE: Duration = Duration::from_secs(30);
@@ -32,10 +32,6 @@ const MIN_VALIDITY: Duration = Duration::from_secs(30);
 const BACKOFF_START: Duration = Duration::from_secs(2);
 const BACKOFF_CAP: Duration = Duration::from_secs(600);
 
-fn ms(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Why no token could be handed out.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -43,8 +39,10 @@ pub enum TokenError {
     NotInstalled(i64),
     #[error("portal {0} must install the app again")]
     NeedsReauth(i64),
-    #[error("HubSpot could not refresh the token just now: {0}")]
-    Unavailable(String),
+    #[error("HubSpot could not refresh the token just now")]
+    Unavailable(#[source] OAuthError),
+    #[error("another instance is still refreshing the token")]
+    LeaseBusy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -56,6 +54,7 @@ pub struct TokenService {
     store: Arc<dyn Store>,
     oauth: OAuthClient,
     keys: Keyring,
+    clock: Clock,
     /// This instance, as lease holder.
     holder: String,
     margin: Duration,
@@ -64,11 +63,18 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    pub fn new(store: Arc<dyn Store>, oauth: OAuthClient, keys: Keyring, margin: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        oauth: OAuthClient,
+        keys: Keyring,
+        margin: Duration,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
             oauth,
             keys,
+            clock,
             holder: format!("spoke-{}", uuid::Uuid::new_v4().simple()),
             margin,
             flights: Mutex::default(),
@@ -82,6 +88,14 @@ impl TokenService {
 
     pub fn keys(&self) -> &Keyring {
         &self.keys
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// A valid access token for `portal`, refreshed first if it is about to expire.
@@ -102,7 +116,7 @@ impl TokenService {
     /// A token valid for at least `wanted` more; refreshes (single-flight) if needed.
     async fn fresh_token(&self, portal: i64, wanted: Duration) -> Result<SecretString, TokenError> {
         let seen = self.sealed(portal).await?;
-        if fresh_enough(&seen, wanted, now_ms()) {
+        if fresh_enough(&seen, wanted, self.now_ms()) {
             return Ok(self.keys.open_pair(portal, &seen)?.access);
         }
         let flight = self
@@ -115,7 +129,7 @@ impl TokenService {
         let _turn = flight.lock().await;
         let current = self.sealed(portal).await?;
         if current.access_expires_at != seen.access_expires_at
-            && current.access_expires_at > now_ms()
+            && current.access_expires_at > self.now_ms()
         {
             return Ok(self.keys.open_pair(portal, &current)?.access);
         }
@@ -124,7 +138,7 @@ impl TokenService {
 
     /// Refreshes under the store's lease, or waits for the instance that holds it.
     async fn refresh(&self, portal: i64, seen: SealedTokens) -> Result<SecretString, TokenError> {
-        let now = now_ms();
+        let now = self.now_ms();
         if !self
             .store
             .lease_refresh(portal, &self.holder, now + ms(LEASE), now)
@@ -137,7 +151,7 @@ impl TokenService {
         // The lease may have come free because another instance just stored new tokens.
         let current = self.sealed(portal).await?;
         if current.access_expires_at != seen.access_expires_at
-            && current.access_expires_at > now_ms()
+            && current.access_expires_at > self.now_ms()
         {
             self.store
                 .store_refreshed(portal, &self.holder, &current)
@@ -147,7 +161,7 @@ impl TokenService {
         let open = self.keys.open_pair(portal, &current)?;
         match self.oauth.refresh(&open.refresh).await {
             Ok(fresh) => {
-                let issued_at = now_ms();
+                let issued_at = self.now_ms();
                 let expires_at = issued_at + i64::try_from(fresh.expires_in).unwrap_or(0) * 1000;
                 let sealed = self.keys.seal_pair(
                     portal,
@@ -170,13 +184,13 @@ impl TokenService {
             Err(error) if error.is_revoked() => {
                 warn!(portal_id = portal, error = %error, "refresh token refused: portal needs to install again");
                 self.store
-                    .mark_needs_reauth(portal, &error.to_string(), now_ms())
+                    .mark_needs_reauth(portal, &error.to_string(), self.now_ms())
                     .await?;
                 Err(TokenError::NeedsReauth(portal))
             }
             Err(error) => {
                 self.store.refresh_failed(portal, &self.holder).await?;
-                Err(TokenError::Unavailable(error.to_string()))
+                Err(TokenError::Unavailable(error))
             }
         }
     }
@@ -190,13 +204,12 @@ impl TokenService {
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(LEASE_POLL).await;
             let current = self.sealed(portal).await?;
-            if current.access_expires_at != seen_expiry && current.access_expires_at > now_ms() {
+            if current.access_expires_at != seen_expiry && current.access_expires_at > self.now_ms()
+            {
                 return Ok(self.keys.open_pair(portal, &current)?.access);
             }
         }
-        Err(TokenError::Unavailable(
-            "another instance is still refreshing".into(),
-        ))
+        Err(TokenError::LeaseBusy)
     }
 
     /// Renews tokens that expire within the margin (±10%), until `shutdown`.
@@ -204,24 +217,31 @@ impl TokenService {
         let tick = (self.margin / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
         let mut ticks = tokio::time::interval(tick);
         while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
-            let margin = self.margin.mul_f64(rand::rng().random_range(0.9..=1.1));
-            let due = match self.store.expiring_before(now_ms() + ms(margin)).await {
-                Ok(due) => due,
+            self.refresh_due().await;
+        }
+    }
+
+    /// One round of the refresher: refreshes every installed portal's token that expires
+    /// within the margin (±10% jitter, so instances and portals spread out), except those
+    /// backing off after a failure.
+    pub async fn refresh_due(&self) {
+        let margin = self.margin.mul_f64(rand::rng().random_range(0.9..=1.1));
+        let due = match self.store.expiring_before(self.now_ms() + ms(margin)).await {
+            Ok(due) => due,
+            Err(error) => {
+                warn!(error = %error, "could not list tokens to refresh");
+                return;
+            }
+        };
+        for portal in due {
+            if !self.backoff_allows(portal) {
+                continue;
+            }
+            match self.fresh_token(portal, margin).await {
+                Ok(_) | Err(TokenError::NeedsReauth(_)) => {}
                 Err(error) => {
-                    warn!(error = %error, "could not list tokens to refresh");
-                    continue;
-                }
-            };
-            for portal in due {
-                if !self.backoff_allows(portal) {
-                    continue;
-                }
-                match self.fresh_token(portal, margin).await {
-                    Ok(_) | Err(TokenError::NeedsReauth(_)) => {}
-                    Err(error) => {
-                        let wait = self.back_off(portal);
-                        warn!(portal_id = portal, error = %error, retry_in_s = wait.as_secs(), "refresh failed");
-                    }
+                    let wait = self.back_off(portal);
+                    warn!(portal_id = portal, error = %error, retry_in_s = wait.as_secs(), "refresh failed");
                 }
             }
         }
@@ -232,7 +252,7 @@ impl TokenService {
             .lock()
             .expect("backoff lock")
             .get(&portal)
-            .is_none_or(|(_, next)| now_ms() >= *next)
+            .is_none_or(|(_, next)| self.now_ms() >= *next)
     }
 
     /// Records a failure; the next try waits per [`backoff_delay`], ±20%.
@@ -240,7 +260,7 @@ impl TokenService {
         let mut backoff = self.backoff.lock().expect("backoff lock");
         let (failures, _) = backoff.get(&portal).copied().unwrap_or((0, 0));
         let wait = backoff_delay(failures).mul_f64(rand::rng().random_range(0.8..=1.2));
-        backoff.insert(portal, (failures + 1, now_ms() + ms(wait)));
+        backoff.insert(portal, (failures + 1, self.now_ms() + ms(wait)));
         wait
     }
 }

@@ -3,20 +3,17 @@
 //! OAuth flow (authorize, consent, callback, code exchange); then the simulator streams
 //! signed webhooks, which spoke verifies and stores. Stops on Ctrl-C or SIGTERM.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use hubspot::oauth::OAuthConfig;
-use hubspot::signature::{ClientSecret, Policy};
-use secrecy::SecretString;
+use hubspot::time::Clock;
+use hubspot::ClientSecret;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::cli::DemoArgs;
-use crate::config::{Config, DatabaseConfig, InstallConfig};
-use crate::vault::Keyring;
+use crate::config::{Config, InstallConfig, PublicUrl};
+use crate::oauth::vault::Keyring;
 use crate::App;
 
 const CLIENT_ID: &str = "spoke-demo";
@@ -32,7 +29,8 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let port = listener.local_addr()?.port();
     // HubSpot requires a host name in redirect URLs; http is allowed for localhost.
-    let public_url = format!("http://localhost:{port}");
+    let public_url =
+        PublicUrl::parse(&format!("http://localhost:{port}")).map_err(anyhow::Error::msg)?;
     let client_secret = format!("demo-{}", uuid::Uuid::new_v4().simple());
 
     let mut settings = sim::Settings::defaults();
@@ -40,8 +38,8 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     settings.client_id = CLIENT_ID.into();
     settings.client_secret = client_secret.clone();
     settings.scopes = SCOPES.into();
-    settings.redirect_uris = vec![format!("{public_url}/oauth/callback")];
-    settings.webhook_target_url = Some(format!("{public_url}/webhooks/hubspot"));
+    settings.redirect_uris = vec![public_url.join("/oauth/callback")];
+    settings.webhook_target_url = Some(public_url.join("/webhooks/hubspot"));
     settings.webhook_deliver_to = Some(format!("http://127.0.0.1:{port}"));
     settings.time_scale = 60.0;
     let simulator = sim::start(
@@ -49,37 +47,27 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         TcpListener::bind(&args.sim_listen)
             .await
             .context("simulator listener")?,
+        Clock::system(),
     )
     .await?;
 
-    let install = InstallConfig {
-        oauth: OAuthConfig {
-            api_base: simulator.base_url(),
-            auth_base: simulator.base_url(),
-            version: "2026-03".into(),
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::from(client_secret.clone()),
-        },
-        scopes: SCOPES.split_whitespace().map(str::to_owned).collect(),
-        optional_scopes: vec!["tickets".into()],
-        keys: Keyring::parse(&Keyring::generate_entry("demo"))?,
-        success_url: None,
-        refresh_margin: Duration::from_secs(300),
-    };
-    let config = Config {
-        listen: listener.local_addr()?,
-        database: DatabaseConfig {
-            url: SecretString::from(database_url.clone()),
-            max_connections: 10,
-        },
-        public_url: public_url.clone(),
-        client_secret: ClientSecret::new(client_secret),
-        webhook_max_body: 1 << 20,
-        signature_policy: Policy::default(),
-        inbox_max_backlog: 1_000_000,
-        install: Some(install),
-    };
-    let app = App::build(config).await?;
+    let client_secret = ClientSecret::new(client_secret);
+    let mut install = InstallConfig::new(
+        CLIENT_ID,
+        client_secret.clone(),
+        &simulator.base_url(),
+        Keyring::parse(&Keyring::generate_entry("demo"))?,
+    );
+    install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
+    install.optional_scopes = vec!["tickets".into()];
+    let mut config = Config::new(
+        listener.local_addr()?,
+        public_url,
+        client_secret,
+        database_url.clone(),
+    );
+    config.install = Some(install);
+    let app = App::build(config, Clock::system()).await?;
     let serving = tokio::spawn(app.run(listener, shutdown.clone()));
 
     let spoke_url = format!("http://127.0.0.1:{port}");

@@ -1,22 +1,79 @@
-//! What the webhook endpoint does once a delivery is verified and parsed: turn each event
-//! into an inbox row under its identity and make the batch durable through group commit.
+//! What the webhook endpoint does with a delivery: verify its signature against the URL
+//! HubSpot called and this instant, parse the batch, turn each event into an inbox row under
+//! its identity, and make the batch durable through group commit. `Ok` means the delivery
+//! may be acknowledged.
 
-use hubspot::webhook::ChangeEvent;
+use hubspot::signature::{Policy, SignatureError, SignatureHeaders, Unverified};
+use hubspot::time::Clock;
+use hubspot::webhook::{parse_batch, ChangeEvent, ParseError};
+use hubspot::ClientSecret;
 use store::{AppendOutcome, EventKey, NewEvent};
 
-use crate::ingest::{Ingest, IngestError};
+use super::group_commit::{Ingest, IngestError};
+use crate::config::{PublicUrl, WebhookConfig};
 
-/// Makes every event of a delivery durable; `Ok` means the delivery may be acknowledged.
-pub async fn accept(
-    ingest: &Ingest,
-    events: Vec<ChangeEvent>,
-) -> Result<AppendOutcome, IngestError> {
-    if events.is_empty() {
-        return Ok(AppendOutcome::default());
+/// Why a delivery was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("signature refused")]
+    Signature(#[from] SignatureError),
+    #[error("payload refused")]
+    Payload(#[from] ParseError),
+    #[error("not stored")]
+    Ingest(#[from] IngestError),
+}
+
+/// Everything a delivery is checked against, and where it goes.
+#[derive(Debug)]
+pub struct Receiver {
+    pub max_body: usize,
+    public_url: PublicUrl,
+    client_secret: ClientSecret,
+    policy: Policy,
+    clock: Clock,
+    ingest: Ingest,
+}
+
+impl Receiver {
+    pub fn new(
+        config: &WebhookConfig,
+        public_url: PublicUrl,
+        client_secret: ClientSecret,
+        clock: Clock,
+        ingest: Ingest,
+    ) -> Self {
+        Self {
+            max_body: config.max_body,
+            public_url,
+            client_secret,
+            policy: config.signature_policy,
+            clock,
+            ingest,
+        }
     }
-    ingest
-        .submit(events.into_iter().map(to_inbox_event).collect())
-        .await
+
+    /// Verifies, parses and stores one delivery. `path_and_query` is the request's, which
+    /// with the public URL makes the URI HubSpot signed.
+    pub async fn receive(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: SignatureHeaders<'_>,
+        body: &[u8],
+    ) -> Result<AppendOutcome, ReceiveError> {
+        let signed_uri = self.public_url.join(path_and_query);
+        let verified = Unverified::new(method, &signed_uri, headers, body).verify(
+            &self.client_secret,
+            self.policy,
+            self.clock.now_ms(),
+        )?;
+        let events = parse_batch(&verified)?;
+        if events.is_empty() {
+            return Ok(AppendOutcome::default());
+        }
+        let rows = events.into_iter().map(to_inbox_event).collect();
+        Ok(self.ingest.submit(rows).await?)
+    }
 }
 
 /// The inbox row of an event. The key holds what stays the same when HubSpot redelivers
@@ -40,7 +97,7 @@ pub fn to_inbox_event(event: ChangeEvent) -> NewEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hubspot::signature::{sign_v3, ClientSecret, SignatureHeaders, Unverified};
+    use hubspot::signature::sign_v3;
 
     /// The events of a body, through the real verifier and parser.
     fn parsed(body: &str) -> Vec<ChangeEvent> {

@@ -1,0 +1,8 @@
+//! The webhook path, in the order a delivery takes it: [`handler`] (`POST
+//! /webhooks/hubspot`: read the body within the limit), [`receiver`] (verify the signature,
+//! parse the batch, turn events into inbox rows) and [`group_commit`] (many deliveries, one
+//! durable transaction; `503` when the store cannot take more).
+
+pub mod group_commit;
+pub mod handler;
+pub mod receiver;

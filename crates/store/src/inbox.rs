@@ -1,0 +1,20 @@
+//! The durable inbox of webhook events. The engines differ most here (multi-row inserts on
+//! SQLite, one `UNNEST` statement on PostgreSQL), so each implements it on its own.
+
+use async_trait::async_trait;
+
+use crate::{AppendOutcome, NewEvent, StoreError};
+
+/// The table's name, for [`crate::Erasure`].
+pub(crate) const TABLE: &str = "inbox_events";
+
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Stores the events of several deliveries in one transaction (one commit, one fsync),
+    /// and says for each delivery how many events were new and how many were seen before.
+    /// Either every event is durable when this returns `Ok`, or none is.
+    async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError>;
+
+    /// Events received and not yet processed: the backlog that admission control limits.
+    async fn pending_count(&self) -> Result<u64, StoreError>;
+}
