@@ -154,6 +154,7 @@ async fn a_locked_sqlite_database_gets_503_and_spoke_recovers_by_itself() {
     let during = batch(1, 3);
     let refused = spoke.deliver(&during).await;
     assert_eq!(refused.status(), 503);
+    let answer = refused.text().await.unwrap();
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
 
     assert_eq!(
@@ -162,6 +163,20 @@ async fn a_locked_sqlite_database_gets_503_and_spoke_recovers_by_itself() {
         "accepted on the first retry"
     );
     assert_eq!(stored_ids(&db).await.len(), 4);
+
+    // The client hears what kind of failure it was; the log has the cause, once, at error.
+    assert_eq!(answer, r#"{"error":"temporarily unavailable"}"#);
+    let failures = spoke
+        .log_entries(|entry| entry["message"] == "request failed", 1)
+        .await;
+    assert_eq!(failures.len(), 1, "one 503, logged once");
+    let cause = failures[0]["error"].as_str().expect("an error field");
+    assert_eq!(failures[0]["level"], "ERROR");
+    assert!(
+        cause.starts_with("temporarily unavailable: storage unavailable: database unavailable")
+            && cause.contains("locked"),
+        "the whole chain, down to SQLite's own words: {cause}"
+    );
 }
 
 #[tokio::test]

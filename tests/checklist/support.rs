@@ -222,6 +222,26 @@ impl Spoke {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// The JSON log entries that `wanted` picks, once there are at least `count` (spoke's
+    /// output arrives through a pipe, a moment after the response), or after 5 s.
+    pub async fn log_entries(&self, wanted: impl Fn(&Value) -> bool, count: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let entries: Vec<Value> = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .filter(|entry| wanted(entry))
+                .collect();
+            if entries.len() >= count || tokio::time::Instant::now() > deadline {
+                return entries;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill_9(mut self) {
         self.child.kill().await.expect("kill -9");

@@ -317,3 +317,35 @@ async fn the_client_secret_never_reaches_logs_or_responses() {
     assert!(!logs.contains(SECRET), "the client secret is in the logs");
     assert!(!error.contains(SECRET));
 }
+
+#[tokio::test]
+async fn request_logs_name_the_route_template_never_the_raw_path() {
+    let (_db, spoke) = sqlite_spoke(&[("SPOKE_LOG", "debug")]).await;
+    assert_eq!(spoke.deliver(&batch(1, 1)).await.status(), 200);
+    let unknown = spoke
+        .http
+        .get(spoke.url("/portals/918273645/records"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    let finished = spoke
+        .log_entries(
+            |entry| {
+                entry["message"] == "finished processing request"
+                    && entry["span"]["route"] != "/readyz"
+            },
+            2,
+        )
+        .await;
+    let routes: Vec<&str> = finished
+        .iter()
+        .filter_map(|entry| entry["span"]["route"].as_str())
+        .collect();
+    assert_eq!(routes, ["/webhooks/hubspot", "unmatched"]);
+    assert!(
+        !spoke.logs().contains("918273645"),
+        "a raw path reached the logs"
+    );
+}

@@ -16,6 +16,9 @@ pub enum StoreError {
     Config(String),
     #[error("database error")]
     Other(#[source] sqlx::Error),
+    /// A row holds a value this build cannot read (written by a newer version, or by hand).
+    #[error("unexpected value in the database: {0}")]
+    Invalid(#[from] crate::model::UnknownPortalState),
 }
 
 impl StoreError {

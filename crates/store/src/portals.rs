@@ -45,8 +45,7 @@ pub trait Portals: Send + Sync {
 #[derive(sqlx::FromRow)]
 pub(crate) struct PortalRow {
     portal_id: i64,
-    #[sqlx(try_from = "String")]
-    state: PortalState,
+    state: String,
     hub_domain: Option<String>,
     app_id: Option<i64>,
     scopes: String,
@@ -58,11 +57,13 @@ pub(crate) struct PortalRow {
     access_expires_at: Option<i64>,
 }
 
-impl From<PortalRow> for Portal {
-    fn from(row: PortalRow) -> Self {
-        Self {
+impl TryFrom<PortalRow> for Portal {
+    type Error = StoreError;
+
+    fn try_from(row: PortalRow) -> Result<Self, StoreError> {
+        Ok(Self {
             portal_id: row.portal_id,
-            state: row.state,
+            state: PortalState::try_from(row.state)?,
             hub_domain: row.hub_domain,
             app_id: row.app_id,
             scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
@@ -72,7 +73,7 @@ impl From<PortalRow> for Portal {
             installed_at: row.installed_at,
             updated_at: row.updated_at,
             access_expires_at: row.access_expires_at,
-        }
+        })
     }
 }
 
@@ -183,12 +184,12 @@ macro_rules! impl_portals {
                     .bind(portal_id)
                     .fetch_optional(&self.pool)
                     .await?;
-                Ok(row.map(Portal::from))
+                row.map(Portal::try_from).transpose()
             }
 
             async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
                 let rows: Vec<PortalRow> = sqlx::query_as(ALL).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(Portal::from).collect())
+                rows.into_iter().map(Portal::try_from).collect()
             }
 
             async fn mark_needs_reauth(

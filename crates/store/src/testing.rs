@@ -77,6 +77,21 @@ impl TestDb {
         store
     }
 
+    /// Runs one statement straight on the database, past the store: for tests that need
+    /// rows the store would never write.
+    pub async fn execute(&self, sql: &str) {
+        match self.engine {
+            Engine::Sqlite => {
+                let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query(sql).execute(&mut c).await.expect("execute");
+            }
+            Engine::Postgres => {
+                let mut c = PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query(sql).execute(&mut c).await.expect("execute");
+            }
+        }
+    }
+
     /// Every identity key in the inbox, read straight from the tables.
     pub async fn inbox_keys(&self) -> Vec<EventKey> {
         const KEYS: &str =

@@ -312,3 +312,29 @@ async fn an_install_state_works_once(#[case] engine: Engine) {
         .await
         .unwrap());
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_portal_state_this_build_does_not_know_is_refused_not_read_as_uninstalled(
+    #[case] engine: Engine,
+) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    store
+        .record_install(&install(5, sealed("k1", 1, T0 + 1_800_000)), "user:7", T0)
+        .await
+        .unwrap();
+
+    db.execute("UPDATE portals SET state = 'paused' WHERE portal_id = 5")
+        .await;
+
+    let error = store.portal(5).await.expect_err("an unknown state");
+    assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "unexpected value in the database: unknown portal state `paused`"
+    );
+    assert!(store.portals().await.is_err(), "the listing refuses it too");
+}
