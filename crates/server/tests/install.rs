@@ -140,6 +140,12 @@ impl Harness {
         self.instance_on(self.store.clone())
     }
 
+    /// The actions of a portal's audit trail, oldest first.
+    async fn audit_actions(&self, portal: i64) -> Vec<String> {
+        let trail = self.store.audit_trail(portal).await.unwrap();
+        trail.into_iter().map(|e| e.action).collect()
+    }
+
     async fn refresh_calls(&self) -> u64 {
         let stats: Value = reqwest::get(format!("{}/_sim/oauth/stats", self.sim.base_url()))
             .await
@@ -446,14 +452,7 @@ async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] en
         PortalState::Installed
     );
     assert!(tokens.token_for(portal).await.is_ok());
-    let actions: Vec<String> = h
-        .store
-        .audit_trail(portal)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = h.audit_actions(portal).await;
     assert_eq!(actions, ["installed", "needs_reauth", "reinstalled"]);
 }
 
@@ -529,14 +528,7 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
         .await
         .unwrap();
     assert!(h.store.portal(portal).await.unwrap().is_none());
-    let actions: Vec<String> = h
-        .store
-        .audit_trail(portal)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = h.audit_actions(portal).await;
     assert_eq!(actions, ["installed", "uninstalled", "erased"]);
     assert!(
         removal::erase(h.store.as_ref(), portal, "operator:test", h.clock.now_ms())
