@@ -64,10 +64,6 @@ impl PublicUrl {
     pub fn join(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.0.as_str().trim_end_matches('/'))
     }
-
-    pub fn is_https(&self) -> bool {
-        self.0.scheme() == "https"
-    }
 }
 
 impl fmt::Display for PublicUrl {
@@ -382,7 +378,6 @@ mod tests {
         );
         assert_eq!(config.webhooks.max_body, 1_048_576);
         assert!(!config.webhooks.signature_policy.accept_legacy);
-        assert!(config.public_url.is_https());
     }
 
     #[test]

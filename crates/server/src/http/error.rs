@@ -56,7 +56,7 @@ impl From<ReceiveError> for ApiError {
 }
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) | Self::UnreadableBody(_) => StatusCode::BAD_REQUEST,

@@ -1,4 +1,5 @@
-//! `POST /webhooks/hubspot`: the body read within its limit, then [`Receiver::receive`].
+//! `POST /webhooks/hubspot`: the body read within its limit, then
+//! [`super::receiver::Receiver::receive`].
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
@@ -7,7 +8,6 @@ use axum::Json;
 use hubspot::signature::{self, SignatureHeaders};
 use serde::Serialize;
 
-use super::receiver::Receiver;
 use crate::http::{read_limited, ApiError, AppState};
 
 /// The acknowledgement body; HubSpot ignores it, operators reading logs of a replay do not.
@@ -22,7 +22,7 @@ pub async fn receive(
     OriginalUri(uri): OriginalUri,
     request: Request<Body>,
 ) -> Result<Json<Ack>, ApiError> {
-    let receiver: &Receiver = &state.receiver;
+    let receiver = &state.receiver;
     let (parts, body) = request.into_parts();
     let body = read_limited(&parts.headers, body, receiver.max_body).await?;
     let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
