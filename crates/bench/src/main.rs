@@ -360,7 +360,7 @@ async fn simulator(
                 let mut next = 1i64;
                 while Instant::now() < stop {
                     let inputs: Vec<_> = (0..100)
-                        .map(|i| json!({ "id": (sim::objects::ObjectType::Contacts.id_base() + (next + i) % 1000 + 1).to_string() }))
+                        .map(|i| json!({ "id": (sim::objects::Simulated::id_base(sim::objects::ObjectType::Contacts) + (next + i) % 1000 + 1).to_string() }))
                         .collect();
                     next += 100;
                     let page: serde_json::Value = http

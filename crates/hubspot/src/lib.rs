@@ -4,6 +4,8 @@
 //! - [`webhook`]: the app-webhook event model and the batch parser.
 //! - [`time`]: epoch milliseconds, HubSpot's unit, and the injectable [`time::Clock`].
 //! - [`oauth`]: the OAuth endpoints a public app calls (install, refresh, uninstall).
+//! - [`crm`]: CRM object types and a client that reads records, one or a batch.
+//! - [`failure`]: one classification of HubSpot's failures for every client.
 //! - [`ClientSecret`]: the app's secret, shared by signatures and OAuth.
 //!
 //! Facts come from `shared/hubspot-reference.md`; its test vectors are the unit tests here,
@@ -11,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 mod client_secret;
+pub mod crm;
+pub mod failure;
 pub mod oauth;
 pub mod signature;
 pub mod time;

@@ -2,15 +2,17 @@
 //! authorize URL, code exchange, refresh, introspection, revocation and the app-uninstall
 //! API, on the version an operator configures (`v3`, `2026-03`, …; v1 sunsets 2027-02-16).
 //!
-//! Every failure is classified once: [`OAuthError::is_revoked`] (the refresh token or code
-//! is dead: the portal must install again) against [`OAuthError::is_transient`] (5xx, 429,
-//! network: try again later). Error texts never contain a token or the client secret.
+//! Failures are [`HubSpotError`]s, classified once in [`crate::failure`] for the CRM client
+//! too: [`HubSpotError::is_revoked`] (the refresh token or code is dead: the portal must
+//! install again) against [`HubSpotError::is_transient`] (5xx, 429, network: try again
+//! later). Error texts never contain a token or the client secret.
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::failure::HubSpotError;
 use crate::ClientSecret;
 
 /// HubSpot's OAuth version segments that serve token, introspect and revoke alike.
@@ -110,50 +112,6 @@ pub struct TokenInfo {
     pub scopes: Vec<String>,
 }
 
-/// HubSpot's error body, legacy or standardized (reference §1.7); every field optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-struct ErrorBody {
-    error: Option<String>,
-    status: Option<String>,
-    message: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    /// HubSpot refused the request (4xx other than 429). `status` and `error` are
-    /// HubSpot's error codes (`BAD_REFRESH_TOKEN`, `invalid_grant`), never a credential.
-    #[error("HubSpot refused the request ({http}): {}", .status.as_deref().or(.error.as_deref()).unwrap_or("no status"))]
-    Refused {
-        http: u16,
-        status: Option<String>,
-        error: Option<String>,
-        message: Option<String>,
-    },
-    /// 5xx or 429: worth trying again later.
-    #[error("HubSpot answered HTTP {0}")]
-    Unavailable(u16),
-    /// No answer: timeout, connection refused or reset. Worth trying again later.
-    #[error("HubSpot could not be reached")]
-    Unreachable(#[source] reqwest::Error),
-    /// A success whose body does not parse.
-    #[error("unexpected answer from HubSpot")]
-    Unexpected(#[source] reqwest::Error),
-}
-
-impl OAuthError {
-    /// The credential is dead (`BAD_REFRESH_TOKEN`, `BAD_AUTH_CODE` or `invalid_grant`):
-    /// only a new install brings the portal back.
-    pub fn is_revoked(&self) -> bool {
-        matches!(self, Self::Refused { status, error, .. }
-            if matches!(status.as_deref(), Some("BAD_REFRESH_TOKEN" | "BAD_AUTH_CODE")) || error.as_deref() == Some("invalid_grant"))
-    }
-
-    /// Whether the same call may succeed later (5xx, 429, no answer).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Unreachable(_))
-    }
-}
-
 /// Calls HubSpot's OAuth endpoints with one app's credentials.
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
@@ -189,7 +147,7 @@ impl OAuthClient {
         &self,
         path: &str,
         fields: &[(&str, &str)],
-    ) -> Result<T, OAuthError> {
+    ) -> Result<T, HubSpotError> {
         let mut form: Vec<(&str, &str)> = vec![
             ("client_id", &self.config.client_id),
             ("client_secret", self.config.client_secret.expose()),
@@ -201,7 +159,7 @@ impl OAuthClient {
             .form(&form)
             .send()
             .await
-            .map_err(transport)?;
+            .map_err(HubSpotError::unreachable)?;
         parse(response).await
     }
 
@@ -210,7 +168,7 @@ impl OAuthClient {
         &self,
         code: &str,
         redirect_uri: &str,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<TokenResponse, HubSpotError> {
         self.post_form(
             "token",
             &[
@@ -223,7 +181,10 @@ impl OAuthClient {
     }
 
     /// A new access token; persist the returned refresh token too (rotation is UNVERIFIED).
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenResponse, OAuthError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<TokenResponse, HubSpotError> {
         self.post_form(
             "token",
             &[
@@ -235,7 +196,7 @@ impl OAuthClient {
     }
 
     /// Which portal, user and scopes an access token belongs to.
-    pub async fn introspect(&self, access_token: &SecretString) -> Result<TokenInfo, OAuthError> {
+    pub async fn introspect(&self, access_token: &SecretString) -> Result<TokenInfo, HubSpotError> {
         self.post_form(
             "token/introspect",
             &[
@@ -247,7 +208,7 @@ impl OAuthClient {
     }
 
     /// Revokes a refresh token (access tokens run out on their own).
-    pub async fn revoke(&self, refresh_token: &SecretString) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, refresh_token: &SecretString) -> Result<(), HubSpotError> {
         let form = [
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", self.config.client_secret.expose()),
@@ -260,12 +221,12 @@ impl OAuthClient {
             .form(&form)
             .send()
             .await
-            .map_err(transport)?;
+            .map_err(HubSpotError::unreachable)?;
         check(response).await
     }
 
     /// Removes the app from the portal the access token belongs to (reference §1.8).
-    pub async fn uninstall(&self, access_token: &SecretString) -> Result<(), OAuthError> {
+    pub async fn uninstall(&self, access_token: &SecretString) -> Result<(), HubSpotError> {
         let url = format!(
             "{}/appinstalls/{}/external-install",
             self.config.api_base.trim_end_matches('/'),
@@ -277,51 +238,32 @@ impl OAuthClient {
             .bearer_auth(access_token.expose_secret())
             .send()
             .await
-            .map_err(transport)?;
+            .map_err(HubSpotError::unreachable)?;
         check(response).await
     }
 }
 
-fn transport(error: reqwest::Error) -> OAuthError {
-    // Without the URL: it is HubSpot's, but keep texts uniform and short.
-    OAuthError::Unreachable(error.without_url())
-}
-
-async fn refusal(response: reqwest::Response) -> OAuthError {
-    let http = response.status().as_u16();
-    if http == 429 || response.status().is_server_error() {
-        return OAuthError::Unavailable(http);
-    }
-    let body: ErrorBody = response.json().await.unwrap_or_default();
-    OAuthError::Refused {
-        http,
-        status: body.status,
-        error: body.error,
-        message: body.message,
-    }
-}
-
-async fn check(response: reqwest::Response) -> Result<(), OAuthError> {
+async fn check(response: reqwest::Response) -> Result<(), HubSpotError> {
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(refusal(response).await)
+        Err(HubSpotError::from_answer(response).await)
     }
 }
 
-async fn parse<T: for<'de> Deserialize<'de>>(response: reqwest::Response) -> Result<T, OAuthError> {
+async fn parse<T: for<'de> Deserialize<'de>>(
+    response: reqwest::Response,
+) -> Result<T, HubSpotError> {
     if !response.status().is_success() {
-        return Err(refusal(response).await);
+        return Err(HubSpotError::from_answer(response).await);
     }
-    response
-        .json()
-        .await
-        .map_err(|e| OAuthError::Unexpected(e.without_url()))
+    response.json().await.map_err(HubSpotError::unexpected)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::ErrorBody;
 
     fn config() -> OAuthConfig {
         OAuthConfig {
@@ -351,18 +293,23 @@ mod tests {
 
     #[test]
     fn revoked_credentials_are_told_from_other_refusals() {
-        let refused = |status: Option<&str>, error: Option<&str>| OAuthError::Refused {
-            http: 400,
-            status: status.map(str::to_owned),
-            error: error.map(str::to_owned),
-            message: None,
+        let refused = |status: Option<&str>, error: Option<&str>| {
+            crate::failure::answered(
+                400,
+                ErrorBody {
+                    status: status.map(str::to_owned),
+                    error: error.map(str::to_owned),
+                    ..ErrorBody::default()
+                },
+            )
         };
         assert!(refused(Some("BAD_REFRESH_TOKEN"), None).is_revoked());
         assert!(refused(None, Some("invalid_grant")).is_revoked());
         assert!(refused(Some("BAD_AUTH_CODE"), Some("invalid_request")).is_revoked());
         assert!(!refused(Some("BAD_CLIENT_SECRET"), Some("invalid_client")).is_revoked());
-        assert!(!OAuthError::Unavailable(503).is_revoked());
-        assert!(OAuthError::Unavailable(429).is_transient());
+        let unavailable = crate::failure::answered(503, ErrorBody::default());
+        assert!(!unavailable.is_revoked());
+        assert!(crate::failure::answered(429, ErrorBody::default()).is_transient());
         assert!(!refused(Some("BAD_REFRESH_TOKEN"), None).is_transient());
     }
 

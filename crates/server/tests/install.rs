@@ -119,7 +119,7 @@ impl Harness {
         let contact = format!(
             "{}/crm/v3/objects/contacts/{}",
             self.sim.base_url(),
-            sim::objects::ObjectType::Contacts.id_base() + 1
+            sim::objects::Simulated::id_base(sim::objects::ObjectType::Contacts) + 1
         );
         reqwest::Client::new()
             .get(contact)

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::errors;
-use crate::objects::{iso, ObjectType, Record};
+use crate::objects::{iso, ObjectType, Record, Simulated};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
@@ -33,17 +33,6 @@ const MAX_PAGE: usize = 100;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Grant);
 
-/// The scope HubSpot requires to read an object type (reference §2.4).
-fn read_scope(object: ObjectType) -> &'static str {
-    match object {
-        ObjectType::Contacts => "crm.objects.contacts.read",
-        ObjectType::Companies => "crm.objects.companies.read",
-        ObjectType::Deals => "crm.objects.deals.read",
-        ObjectType::Tickets => "tickets",
-        ObjectType::Products | ObjectType::LineItems => "e-commerce",
-    }
-}
-
 /// The object type of a path segment, if the caller may read it; else HubSpot's refusal.
 fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> {
     let object = ObjectType::from_path(segment).ok_or_else(|| {
@@ -51,13 +40,13 @@ fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> 
             "Unable to infer object type from: {segment}"
         )))
     })?;
-    if !caller.has_scope(read_scope(object)) {
+    if !caller.has_scope(object.read_scope()) {
         return Err(Box::new(errors::api_error(
             StatusCode::FORBIDDEN,
             "MISSING_SCOPES",
             format!(
                 "This app hasn't been granted all required scopes to make this call. Required: {}",
-                read_scope(object)
+                object.read_scope()
             ),
         )));
     }

@@ -6,101 +6,27 @@
 
 use std::collections::BTreeMap;
 
-/// CRM object types, as HubSpot names them in paths, subscriptions and type ids (reference §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ObjectType {
-    Contacts,
-    Companies,
-    Deals,
-    Tickets,
-    Products,
-    LineItems,
-}
+pub use hubspot::crm::ObjectType;
 
-impl ObjectType {
-    pub const ALL: [Self; 6] = [
-        Self::Contacts,
-        Self::Companies,
-        Self::Deals,
-        Self::Tickets,
-        Self::Products,
-        Self::LineItems,
-    ];
-
-    /// The path segment: plural name or type id (`contacts` or `0-1`).
-    pub fn from_path(segment: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.plural() == segment || t.type_id() == segment)
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            Self::Contacts => "contacts",
-            Self::Companies => "companies",
-            Self::Deals => "deals",
-            Self::Tickets => "tickets",
-            Self::Products => "products",
-            Self::LineItems => "line_items",
-        }
-    }
-
-    /// The object part of webhook subscription types (`contact.creation`).
-    pub fn singular(self) -> &'static str {
-        match self {
-            Self::Contacts => "contact",
-            Self::Companies => "company",
-            Self::Deals => "deal",
-            Self::Tickets => "ticket",
-            Self::Products => "product",
-            Self::LineItems => "line_item",
-        }
-    }
-
-    pub fn from_singular(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.singular() == name)
-    }
-
-    pub fn type_id(self) -> &'static str {
-        match self {
-            Self::Contacts => "0-1",
-            Self::Companies => "0-2",
-            Self::Deals => "0-3",
-            Self::Tickets => "0-5",
-            Self::Products => "0-7",
-            Self::LineItems => "0-8",
-        }
-    }
-
-    /// The name HubSpot uses in "Could not get some CONTACT objects" messages.
-    pub fn upper_name(self) -> &'static str {
-        match self {
-            Self::Contacts => "CONTACT",
-            Self::Companies => "COMPANY",
-            Self::Deals => "DEAL",
-            Self::Tickets => "TICKET",
-            Self::Products => "PRODUCT",
-            Self::LineItems => "LINE_ITEM",
-        }
-    }
-
+/// What the simulator adds to HubSpot's object types: how it numbers, shows and changes
+/// the records it generates.
+pub trait Simulated {
     /// Record ids of generated records are `id_base + index` (index from 1), so ids differ
     /// between types and exceed 2^31 like real ones can.
-    pub fn id_base(self) -> i64 {
+    fn id_base(self) -> i64;
+    /// Properties returned when a request names none.
+    fn default_properties(self) -> &'static [&'static str];
+    /// Properties that change in simulated activity and can be subscribed to.
+    fn changing_properties(self) -> &'static [&'static str];
+}
+
+impl Simulated for ObjectType {
+    fn id_base(self) -> i64 {
         let rank = Self::ALL.iter().position(|t| *t == self).expect("listed") as i64;
         (rank + 1) * 10_000_000_000
     }
 
-    /// The property holding the last-modified time (reference §4.2).
-    pub fn last_modified_property(self) -> &'static str {
-        match self {
-            Self::Contacts => "lastmodifieddate",
-            _ => "hs_lastmodifieddate",
-        }
-    }
-
-    /// Properties returned when a request names none.
-    pub fn default_properties(self) -> &'static [&'static str] {
+    fn default_properties(self) -> &'static [&'static str] {
         match self {
             Self::Contacts => &[
                 "createdate",
@@ -157,8 +83,7 @@ impl ObjectType {
         }
     }
 
-    /// Properties that change in simulated activity and can be subscribed to.
-    pub fn changing_properties(self) -> &'static [&'static str] {
+    fn changing_properties(self) -> &'static [&'static str] {
         match self {
             Self::Contacts => &["firstname", "lastname", "email", "lifecyclestage", "phone"],
             Self::Companies => &["name", "domain", "industry", "city"],

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::objects::{generate, stamp, ObjectType, Record};
+use crate::objects::{generate, stamp, ObjectType, Record, Simulated};
 use crate::ratelimit::Limits;
 
 /// One change notification, as HubSpot puts it in a delivery. `attempt_number` is set by

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use hubspot::oauth::{authorize_url, OAuthError};
+use hubspot::failure::HubSpotError;
+use hubspot::oauth::authorize_url;
 use serde::Deserialize;
 use store::{Install, Store, StoreError};
 use tracing::info;
@@ -49,7 +50,7 @@ pub enum InstallError {
     #[error("HubSpot sent no authorization code.")]
     MissingCode,
     #[error("HubSpot did not accept the install; start the install again.")]
-    HubSpot(#[from] OAuthError),
+    HubSpot(#[from] HubSpotError),
     #[error("HubSpot did not say which account installed the app.")]
     UnknownPortal,
     #[error("The installation could not be saved; please try again.")]

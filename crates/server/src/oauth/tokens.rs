@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hubspot::oauth::{OAuthClient, OAuthError};
+use hubspot::failure::HubSpotError;
+use hubspot::oauth::OAuthClient;
 use hubspot::time::{duration_ms as ms, Clock};
 use rand::Rng;
 use secrecy::SecretString;
@@ -40,7 +41,7 @@ pub enum TokenError {
     #[error("portal {0} must install the app again")]
     NeedsReauth(i64),
     #[error("HubSpot could not refresh the token just now")]
-    Unavailable(#[source] OAuthError),
+    Unavailable(#[source] HubSpotError),
     #[error("another instance is still refreshing the token")]
     LeaseBusy,
     #[error(transparent)]

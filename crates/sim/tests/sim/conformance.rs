@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use spoke_sim::objects::ObjectType;
+use spoke_sim::objects::{ObjectType, Simulated};
 
 use crate::support::*;
 

@@ -3,6 +3,7 @@
 
 mod binary;
 mod conformance;
+mod crm_client;
 mod oauth;
 mod rate_limits;
 mod support;

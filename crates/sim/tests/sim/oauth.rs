@@ -5,7 +5,7 @@
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use spoke_sim::objects::ObjectType;
+use spoke_sim::objects::{ObjectType, Simulated};
 use spoke_sim::RunningSim;
 
 use crate::support::*;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use spoke_sim::objects::ObjectType;
+use spoke_sim::objects::{ObjectType, Simulated};
 
 use crate::support::*;
 

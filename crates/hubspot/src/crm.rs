@@ -1,0 +1,361 @@
+//! HubSpot's CRM API v3 as spoke reads it (reference §4): the object types with their
+//! names, scopes and last-modified properties, and a client that reads one record or up to
+//! [`MAX_BATCH`] in one call. Failures are [`HubSpotError`]s, classified as the OAuth
+//! client's are; successes carry the `X-HubSpot-RateLimit-*` figures so a caller can keep
+//! its own limiter in step with HubSpot's count.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::failure::HubSpotError;
+
+/// Most ids one batch read takes ("batch operations are limited to 100 records").
+pub const MAX_BATCH: usize = 100;
+
+/// Longest wait for one CRM call; a slower answer is a transient failure.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// CRM object types, as HubSpot names them in paths, subscriptions and type ids (reference §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectType {
+    Contacts,
+    Companies,
+    Deals,
+    Tickets,
+    Products,
+    LineItems,
+}
+
+impl ObjectType {
+    pub const ALL: [Self; 6] = [
+        Self::Contacts,
+        Self::Companies,
+        Self::Deals,
+        Self::Tickets,
+        Self::Products,
+        Self::LineItems,
+    ];
+
+    /// The path segment: plural name or type id (`contacts` or `0-1`).
+    pub fn from_path(segment: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.plural() == segment || t.type_id() == segment)
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Contacts => "contacts",
+            Self::Companies => "companies",
+            Self::Deals => "deals",
+            Self::Tickets => "tickets",
+            Self::Products => "products",
+            Self::LineItems => "line_items",
+        }
+    }
+
+    /// The object part of webhook subscription types (`contact.creation`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            Self::Contacts => "contact",
+            Self::Companies => "company",
+            Self::Deals => "deal",
+            Self::Tickets => "ticket",
+            Self::Products => "product",
+            Self::LineItems => "line_item",
+        }
+    }
+
+    pub fn from_singular(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.singular() == name)
+    }
+
+    pub fn type_id(self) -> &'static str {
+        match self {
+            Self::Contacts => "0-1",
+            Self::Companies => "0-2",
+            Self::Deals => "0-3",
+            Self::Tickets => "0-5",
+            Self::Products => "0-7",
+            Self::LineItems => "0-8",
+        }
+    }
+
+    /// The name HubSpot uses in "Could not get some CONTACT objects" messages.
+    pub fn upper_name(self) -> &'static str {
+        match self {
+            Self::Contacts => "CONTACT",
+            Self::Companies => "COMPANY",
+            Self::Deals => "DEAL",
+            Self::Tickets => "TICKET",
+            Self::Products => "PRODUCT",
+            Self::LineItems => "LINE_ITEM",
+        }
+    }
+
+    /// The property holding the last-modified time (reference §4.2).
+    pub fn last_modified_property(self) -> &'static str {
+        match self {
+            Self::Contacts => "lastmodifieddate",
+            _ => "hs_lastmodifieddate",
+        }
+    }
+
+    /// The scope HubSpot requires to read this type (reference §2.4).
+    pub fn read_scope(self) -> &'static str {
+        match self {
+            Self::Contacts => "crm.objects.contacts.read",
+            Self::Companies => "crm.objects.companies.read",
+            Self::Deals => "crm.objects.deals.read",
+            Self::Tickets => "tickets",
+            Self::Products | Self::LineItems => "e-commerce",
+        }
+    }
+}
+
+/// A record as the CRM returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: i64,
+    /// Property values as HubSpot sends them (strings, or `null`).
+    pub properties: Map<String, Value>,
+    /// `updatedAt`, epoch milliseconds: the instant "newer wins" compares.
+    pub updated_at: i64,
+    pub archived: bool,
+}
+
+/// HubSpot's count of this portal's calls, from the `X-HubSpot-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub remaining: u32,
+    pub interval: Duration,
+}
+
+/// What a batch read returned: the records found (in no promised order), the ids HubSpot
+/// reported missing (`207`), and the rate-limit figures.
+#[derive(Debug, Clone, Default)]
+pub struct BatchRead {
+    pub records: Vec<Record>,
+    pub missing: Vec<i64>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Calls the CRM API with a portal's access token.
+#[derive(Debug, Clone)]
+pub struct CrmClient {
+    api_base: String,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRecord {
+    id: String,
+    #[serde(default)]
+    properties: Map<String, Value>,
+    updated_at: String,
+    #[serde(default)]
+    archived: bool,
+}
+
+#[derive(Deserialize)]
+struct WireBatch {
+    results: Vec<WireRecord>,
+    #[serde(default)]
+    errors: Vec<WireBatchError>,
+}
+
+#[derive(Deserialize)]
+struct WireBatchError {
+    #[serde(default)]
+    context: WireContext,
+}
+
+#[derive(Default, Deserialize)]
+struct WireContext {
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+impl CrmClient {
+    /// A client for the API at `api_base` (`https://api.hubapi.com`, or the simulator).
+    pub fn new(api_base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .expect("a default HTTP client builds");
+        Self {
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// Reads up to [`MAX_BATCH`] records by id with `properties` (HubSpot's defaults when
+    /// empty). Duplicate ids are read once. A `207` is a success: the ids it names are in
+    /// [`BatchRead::missing`], the rest in `records`.
+    pub async fn batch_read(
+        &self,
+        token: &SecretString,
+        object: ObjectType,
+        ids: &[i64],
+        properties: &[String],
+    ) -> Result<BatchRead, HubSpotError> {
+        assert!(ids.len() <= MAX_BATCH, "at most {MAX_BATCH} ids a batch");
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let inputs: Vec<Value> = unique
+            .iter()
+            .map(|id| json!({ "id": id.to_string() }))
+            .collect();
+        let url = format!(
+            "{}/crm/v3/objects/{}/batch/read",
+            self.api_base,
+            object.plural()
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose_secret())
+            .json(
+                &json!({ "inputs": inputs, "properties": properties, "propertiesWithHistory": [] }),
+            )
+            .send()
+            .await
+            .map_err(HubSpotError::unreachable)?;
+        if !response.status().is_success() {
+            return Err(HubSpotError::from_answer(response).await);
+        }
+        let rate_limit = rate_limit(response.headers());
+        let batch: WireBatch = response.json().await.map_err(HubSpotError::unexpected)?;
+        let missing = batch
+            .errors
+            .iter()
+            .flat_map(|e| &e.context.ids)
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        let records = batch
+            .results
+            .into_iter()
+            .map(record)
+            .collect::<Result<_, _>>()?;
+        Ok(BatchRead {
+            records,
+            missing,
+            rate_limit,
+        })
+    }
+
+    /// Reads one record; a record that does not exist (or is archived) is a `404`,
+    /// [`crate::failure::Kind::NotFound`].
+    pub async fn read(
+        &self,
+        token: &SecretString,
+        object: ObjectType,
+        id: i64,
+        properties: &[String],
+    ) -> Result<(Record, Option<RateLimit>), HubSpotError> {
+        let url = format!("{}/crm/v3/objects/{}/{id}", self.api_base, object.plural());
+        let mut request = self.http.get(url).bearer_auth(token.expose_secret());
+        if !properties.is_empty() {
+            request = request.query(&[("properties", properties.join(","))]);
+        }
+        let response = request.send().await.map_err(HubSpotError::unreachable)?;
+        if !response.status().is_success() {
+            return Err(HubSpotError::from_answer(response).await);
+        }
+        let rate_limit = rate_limit(response.headers());
+        let wire: WireRecord = response.json().await.map_err(HubSpotError::unexpected)?;
+        Ok((record(wire)?, rate_limit))
+    }
+}
+
+/// A record from the wire; refused whole if its id or `updatedAt` does not parse, since a
+/// record spoke cannot order must not be stored.
+fn record(wire: WireRecord) -> Result<Record, HubSpotError> {
+    let malformed =
+        || HubSpotError::Malformed("a record without a numeric id or an RFC 3339 updatedAt");
+    Ok(Record {
+        id: wire.id.parse().map_err(|_| malformed())?,
+        updated_at: chrono::DateTime::parse_from_rfc3339(&wire.updated_at)
+            .map_err(|_| malformed())?
+            .timestamp_millis(),
+        properties: wire.properties,
+        archived: wire.archived,
+    })
+}
+
+/// The `X-HubSpot-RateLimit-*` figures, when all three are there.
+pub fn rate_limit(headers: &reqwest::header::HeaderMap) -> Option<RateLimit> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(RateLimit {
+        max: u32::try_from(number("x-hubspot-ratelimit-max")?).ok()?,
+        remaining: u32::try_from(number("x-hubspot-ratelimit-remaining")?).ok()?,
+        interval: Duration::from_millis(number("x-hubspot-ratelimit-interval-milliseconds")?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_types_round_trip_through_their_names() {
+        for object in ObjectType::ALL {
+            assert_eq!(ObjectType::from_path(object.plural()), Some(object));
+            assert_eq!(ObjectType::from_path(object.type_id()), Some(object));
+            assert_eq!(ObjectType::from_singular(object.singular()), Some(object));
+        }
+        assert_eq!(ObjectType::from_singular("contacts"), None);
+        assert_eq!(ObjectType::LineItems.read_scope(), "e-commerce");
+    }
+
+    #[test]
+    fn rate_limit_headers_need_all_three_figures() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-hubspot-ratelimit-max", "110".parse().unwrap());
+        headers.insert("x-hubspot-ratelimit-remaining", "7".parse().unwrap());
+        assert_eq!(rate_limit(&headers), None);
+        headers.insert(
+            "x-hubspot-ratelimit-interval-milliseconds",
+            "10000".parse().unwrap(),
+        );
+        assert_eq!(
+            rate_limit(&headers),
+            Some(RateLimit {
+                max: 110,
+                remaining: 7,
+                interval: Duration::from_secs(10),
+            })
+        );
+    }
+
+    #[test]
+    fn a_record_with_an_unparsable_time_is_refused() {
+        let wire = |updated_at: &str| WireRecord {
+            id: "12".into(),
+            properties: Map::new(),
+            updated_at: updated_at.into(),
+            archived: false,
+        };
+        assert_eq!(
+            record(wire("2026-01-02T03:04:05.006Z"))
+                .map(|r| (r.id, r.updated_at))
+                .ok(),
+            Some((12, 1_767_323_045_006))
+        );
+        assert!(matches!(
+            record(wire("yesterday")),
+            Err(HubSpotError::Malformed(_))
+        ));
+    }
+}
