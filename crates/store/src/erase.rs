@@ -8,8 +8,9 @@ use crate::StoreError;
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 3] = [
+pub(crate) const PORTAL_TABLES: [&str; 4] = [
     crate::inbox::TABLE,
+    crate::mirror::TABLE,
     crate::tokens::TABLE,
     crate::portals::TABLE,
 ];

@@ -8,8 +8,9 @@
 //!
 //! One trait per concern, each in its own file with its engine SQL beside it in
 //! `sqlite/` and `postgres/`: [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
-//! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins)
-//! and [`Health`].
+//! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
+//! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records) and
+//! [`Health`].
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -20,9 +21,11 @@ mod inbox;
 mod install_states;
 mod leases;
 mod migrations;
+mod mirror;
 mod model;
 mod portals;
 mod postgres;
+mod queue;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -40,10 +43,12 @@ pub use health::Health;
 pub use inbox::Inbox;
 pub use install_states::InstallStates;
 pub use leases::RefreshLeases;
+pub use mirror::{Mirror, MirroredRecord};
 pub use model::{
     AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, SealedTokens,
 };
 pub use portals::Portals;
+pub use queue::{ClaimRequest, Claimed, Replay, SetAside, SetAsideEvent, WorkQueue};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.
@@ -55,6 +60,8 @@ pub trait Store:
     + Audit
     + InstallStates
     + Erasure
+    + WorkQueue
+    + Mirror
     + Health
     + std::fmt::Debug
 {

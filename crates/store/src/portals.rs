@@ -11,7 +11,8 @@ pub(crate) const TABLE: &str = "portals";
 #[async_trait]
 pub trait Portals: Send + Sync {
     /// Stores an install or reinstall: the portal as installed (a pending re-authorisation
-    /// cleared), its tokens replaced, an audit entry. Returns whether it was a reinstall.
+    /// cleared), its tokens replaced, its quarantined events released as work, an audit
+    /// entry. Returns whether it was a reinstall.
     async fn record_install(
         &self,
         install: &Install,
@@ -94,6 +95,7 @@ macro_rules! impl_portals {
         use crate::{Install, Portal, PortalState, StoreError};
 
         use super::audit;
+        use super::queue;
         use super::tokens;
 
         /// Sets the state, drops the tokens and audits, in one transaction.
@@ -167,6 +169,11 @@ macro_rules! impl_portals {
                     .bind(&t.refresh)
                     .bind(t.access_expires_at)
                     .bind(t.issued_at)
+                    .execute(&mut *tx)
+                    .await?;
+                // Events that came before the install (or while it lapsed) become work.
+                sqlx::query(queue::RELEASE_QUARANTINED)
+                    .bind(install.portal_id)
                     .execute(&mut *tx)
                     .await?;
                 let action = if known > 0 {

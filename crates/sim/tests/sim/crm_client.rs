@@ -44,7 +44,11 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
     );
     assert!(record.updated_at > 0 && !record.archived);
     let limit = read.rate_limit.expect("rate-limit headers");
-    assert_eq!((limit.max, limit.remaining), (110, 109), "this call counted");
+    assert_eq!(
+        (limit.max, limit.remaining),
+        (110, 109),
+        "this call counted"
+    );
 }
 
 #[tokio::test]

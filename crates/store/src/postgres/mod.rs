@@ -5,7 +5,9 @@ mod erase;
 mod inbox;
 mod install_states;
 mod leases;
+mod mirror;
 mod portals;
+mod queue;
 mod tokens;
 
 use std::str::FromStr;
@@ -21,6 +23,11 @@ pub(crate) struct PgStore {
 }
 
 impl crate::Store for PgStore {}
+
+/// An id list as PostgreSQL statements bind it: one `int8[]`, matched with `= ANY`.
+fn ids(list: &[i64]) -> Vec<i64> {
+    list.to_vec()
+}
 
 impl PgStore {
     pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {

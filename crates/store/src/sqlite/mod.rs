@@ -7,7 +7,9 @@ mod erase;
 mod inbox;
 mod install_states;
 mod leases;
+mod mirror;
 mod portals;
+mod queue;
 mod tokens;
 
 use std::str::FromStr;
@@ -30,6 +32,12 @@ pub(crate) struct SqliteStore {
 }
 
 impl crate::Store for SqliteStore {}
+
+/// An id list as SQLite statements bind it: one JSON array, read with `json_each`, so a
+/// statement keeps one text (and one cached plan) whatever the count.
+fn ids(list: &[i64]) -> String {
+    serde_json::to_string(list).expect("numbers serialise")
+}
 
 impl SqliteStore {
     pub(crate) async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {

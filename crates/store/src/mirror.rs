@@ -1,0 +1,145 @@
+//! The record mirror: the latest snapshot of every record spoke hydrated, per portal and
+//! object. Writes are "newer wins" on HubSpot's `updatedAt` (a deletion counts at its
+//! `occurredAt`), so a late or repeated event never overwrites newer data.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+/// The table's name, for [`crate::Erasure`].
+pub(crate) const TABLE: &str = "records";
+
+/// A record as the mirror holds it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MirroredRecord {
+    pub portal_id: i64,
+    /// HubSpot's path name: `contacts`, `line_items`, …
+    pub object_type: String,
+    pub object_id: i64,
+    /// `live` or `deleted`.
+    pub state: String,
+    /// The properties as HubSpot returned them, a JSON object.
+    pub properties: String,
+    /// HubSpot's `updatedAt` (or the deletion's `occurredAt`), epoch milliseconds.
+    pub updated_at: i64,
+    /// When spoke wrote it, epoch milliseconds.
+    pub fetched_at: i64,
+}
+
+#[async_trait]
+pub trait Mirror: Send + Sync {
+    /// Stores fetched records as live, each unless the mirror holds a newer version; in one
+    /// transaction. Returns how many were written.
+    async fn upsert_records(&self, records: &[MirroredRecord]) -> Result<u64, StoreError>;
+
+    /// Marks a record deleted as of `at_ms`, unless the mirror holds a newer version; its
+    /// last properties stay.
+    async fn mark_deleted(
+        &self,
+        portal_id: i64,
+        object_type: &str,
+        object_id: i64,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    async fn mirrored(
+        &self,
+        portal_id: i64,
+        object_type: &str,
+        object_id: i64,
+    ) -> Result<Option<MirroredRecord>, StoreError>;
+
+    /// The `updated_at` the mirror holds for each of `ids` it has.
+    async fn last_modified(
+        &self,
+        portal_id: i64,
+        object_type: &str,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, i64>, StoreError>;
+}
+
+/// Expands the implementation in an engine module defining `UPSERT`, `MARK_DELETED`,
+/// `SELECT`, `LAST_MODIFIED` and `ids`.
+macro_rules! impl_mirror {
+    ($store:ty) => {
+        use std::collections::HashMap;
+
+        use crate::mirror::MirroredRecord;
+        use crate::StoreError;
+
+        #[async_trait::async_trait]
+        impl crate::Mirror for $store {
+            async fn upsert_records(&self, records: &[MirroredRecord]) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut written = 0;
+                for r in records {
+                    written += sqlx::query(UPSERT)
+                        .bind(r.portal_id)
+                        .bind(&r.object_type)
+                        .bind(r.object_id)
+                        .bind(&r.properties)
+                        .bind(r.updated_at)
+                        .bind(r.fetched_at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+
+            async fn mark_deleted(
+                &self,
+                portal_id: i64,
+                object_type: &str,
+                object_id: i64,
+                at_ms: i64,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(MARK_DELETED)
+                    .bind(portal_id)
+                    .bind(object_type)
+                    .bind(object_id)
+                    .bind(at_ms)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn mirrored(
+                &self,
+                portal_id: i64,
+                object_type: &str,
+                object_id: i64,
+            ) -> Result<Option<MirroredRecord>, StoreError> {
+                Ok(sqlx::query_as(SELECT)
+                    .bind(portal_id)
+                    .bind(object_type)
+                    .bind(object_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn last_modified(
+                &self,
+                portal_id: i64,
+                object_type: &str,
+                list: &[i64],
+            ) -> Result<HashMap<i64, i64>, StoreError> {
+                let rows: Vec<(i64, i64)> = sqlx::query_as(LAST_MODIFIED)
+                    .bind(portal_id)
+                    .bind(object_type)
+                    .bind(ids(list))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().collect())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_mirror;

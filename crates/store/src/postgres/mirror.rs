@@ -1,0 +1,21 @@
+//! The record mirror on PostgreSQL. `fetched_at` is `timestamptz`; `updated_at` is
+//! HubSpot's epoch milliseconds, compared as HubSpot sent them.
+
+const UPSERT: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+    VALUES ($1, $2, $3, 'live', $4::json, $5, to_timestamp($6::float8 / 1000)) \
+    ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'live', properties = excluded.properties, \
+    updated_at = excluded.updated_at, fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at";
+const MARK_DELETED: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+    VALUES ($1, $2, $3, 'deleted', '{}', $4, to_timestamp($5::float8 / 1000)) \
+    ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'deleted', \
+    updated_at = excluded.updated_at, fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at";
+const SELECT: &str =
+    "SELECT portal_id, object_type, object_id, state, properties::text AS properties, updated_at, \
+    (extract(epoch from fetched_at) * 1000)::int8 AS fetched_at \
+    FROM records WHERE portal_id = $1 AND object_type = $2 AND object_id = $3";
+const LAST_MODIFIED: &str = "SELECT object_id, updated_at FROM records \
+    WHERE portal_id = $1 AND object_type = $2 AND object_id = ANY($3)";
+
+use super::ids;
+
+crate::mirror::impl_mirror!(super::PgStore);

@@ -1,0 +1,19 @@
+//! The record mirror on SQLite. Times are epoch milliseconds.
+
+const UPSERT: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+    VALUES (?1, ?2, ?3, 'live', ?4, ?5, ?6) \
+    ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'live', properties = excluded.properties, \
+    updated_at = excluded.updated_at, fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at";
+const MARK_DELETED: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+    VALUES (?1, ?2, ?3, 'deleted', '{}', ?4, ?5) \
+    ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'deleted', \
+    updated_at = excluded.updated_at, fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at";
+const SELECT: &str =
+    "SELECT portal_id, object_type, object_id, state, properties, updated_at, fetched_at \
+    FROM records WHERE portal_id = ?1 AND object_type = ?2 AND object_id = ?3";
+const LAST_MODIFIED: &str = "SELECT object_id, updated_at FROM records \
+    WHERE portal_id = ?1 AND object_type = ?2 AND object_id IN (SELECT value FROM json_each(?3))";
+
+use super::ids;
+
+crate::mirror::impl_mirror!(super::SqliteStore);

@@ -1,0 +1,360 @@
+//! Work queue and record mirror conformance: every scenario runs on SQLite and PostgreSQL.
+
+use rstest::rstest;
+use spoke_store::testing::TestDb;
+use spoke_store::{
+    ClaimRequest, Engine, EventKey, Install, MirroredRecord, NewEvent, Replay, SealedTokens,
+    SetAside, Store,
+};
+
+const T0: i64 = 1_764_000_000_000;
+const LEASE: i64 = 60_000;
+
+fn event(portal_id: i64, event_id: i64) -> NewEvent {
+    NewEvent {
+        key: EventKey {
+            portal_id,
+            subscription_id: 1,
+            event_id,
+            object_id: 1_000 + event_id,
+            occurred_at: T0,
+        },
+        subscription_type: "contact.creation".into(),
+        app_id: None,
+        attempt_number: 0,
+        payload: format!(r#"{{"eventId":{event_id}}}"#),
+    }
+}
+
+async fn store_with(engine: Engine, events: Vec<NewEvent>) -> (TestDb, std::sync::Arc<dyn Store>) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    store.append(&[events]).await.unwrap();
+    (db, store)
+}
+
+fn request(holder: &str, now_ms: i64) -> ClaimRequest<'_> {
+    ClaimRequest {
+        holder,
+        until_ms: now_ms + LEASE,
+        now_ms,
+        portals: 10,
+        after_portal: i64::MIN,
+        per_portal: 5,
+    }
+}
+
+fn ids(claimed: &[spoke_store::Claimed]) -> Vec<i64> {
+    claimed.iter().map(|c| c.id).collect()
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_claim_takes_a_few_from_every_portal_so_a_big_backlog_delays_no_one(
+    #[case] engine: Engine,
+) {
+    let mut events: Vec<NewEvent> = (0..50).map(|i| event(1, i)).collect();
+    events.extend([event(2, 100), event(2, 101)]);
+    let (_db, store) = store_with(engine, events).await;
+
+    let claimed = store.claim(&request("w1", T0)).await.unwrap();
+
+    let per_portal = |portal: i64| claimed.iter().filter(|c| c.key.portal_id == portal).count();
+    assert_eq!((per_portal(1), per_portal(2)), (5, 2));
+    let first = claimed.iter().find(|c| c.key.portal_id == 1).unwrap();
+    assert_eq!(first.key.event_id, 0, "oldest first");
+    assert_eq!(first.payload, r#"{"eventId":0}"#);
+
+    let mut next = request("w1", T0);
+    next.after_portal = 1;
+    next.portals = 1;
+    let round_robin = store.claim(&next).await.unwrap();
+    assert!(
+        round_robin.is_empty(),
+        "portal 2's events are all claimed: {round_robin:?}"
+    );
+    next.after_portal = 2;
+    let wrapped = store.claim(&next).await.unwrap();
+    assert_eq!(wrapped.len(), 5, "wraps around to portal 1");
+    assert!(wrapped.iter().all(|c| c.key.portal_id == 1));
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_crashed_workers_claims_expire_and_only_the_holder_finishes(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, (0..3).map(|i| event(1, i)).collect()).await;
+    let crashed = store.claim(&request("crashed", T0)).await.unwrap();
+    assert_eq!(crashed.len(), 3);
+    assert!(store
+        .claim(&request("w2", T0 + 1))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let taken = store.claim(&request("w2", T0 + LEASE)).await.unwrap();
+    assert_eq!(ids(&taken), ids(&crashed), "expired claims are taken again");
+    store
+        .finish("crashed", &ids(&crashed), T0 + LEASE)
+        .await
+        .unwrap();
+    assert_eq!(counts(store.as_ref()).await, [("pending".into(), 3)]);
+
+    store.finish("w2", &ids(&taken), T0 + LEASE).await.unwrap();
+    assert_eq!(counts(store.as_ref()).await, [("done".into(), 3)]);
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+}
+
+async fn counts(store: &dyn Store) -> Vec<(String, i64)> {
+    store.queue_counts().await.unwrap()
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_retry_waits_until_due_and_counts_only_failures(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, vec![event(1, 0)]).await;
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+
+    store
+        .retry("w", &ids(&claimed), T0 + 5_000, Some("HTTP 503"))
+        .await
+        .unwrap();
+    assert!(store
+        .claim(&request("w", T0 + 4_999))
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim(&request("w", T0 + 5_000)).await.unwrap();
+    assert_eq!(again[0].attempts, 1);
+
+    store
+        .retry("w", &ids(&again), T0 + 6_000, None)
+        .await
+        .unwrap();
+    let waited = store.claim(&request("w", T0 + 6_000)).await.unwrap();
+    assert_eq!(waited[0].attempts, 1, "a rate-limit wait is no failure");
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn dead_letters_are_listed_with_their_reason_and_replay_once(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, vec![event(1, 0), event(2, 1)]).await;
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+    store
+        .set_aside(
+            "w",
+            &ids(&claimed),
+            SetAside::Dead,
+            "attempts used up",
+            Some("HTTP 502"),
+            T0,
+        )
+        .await
+        .unwrap();
+
+    let dead = store
+        .set_aside_events(SetAside::Dead, Some(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].reason.as_deref(), dead[0].last_error.as_deref()),
+        (Some("attempts used up"), Some("HTTP 502"))
+    );
+    assert_eq!(store.replay(Replay::Portal(2)).await.unwrap(), 1);
+    assert_eq!(
+        store.replay(Replay::Portal(2)).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    assert_eq!(store.replay(Replay::One(claimed[0].id)).await.unwrap(), 1);
+    assert_eq!(store.replay(Replay::All).await.unwrap(), 0);
+    let replayed = store.claim(&request("w", T0)).await.unwrap();
+    assert_eq!(replayed.len(), 2);
+    assert!(replayed.iter().all(|c| c.attempts == 0));
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn an_install_turns_its_quarantined_events_into_work(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, vec![event(5, 0), event(6, 1)]).await;
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+    store
+        .set_aside(
+            "w",
+            &ids(&claimed),
+            SetAside::Quarantined,
+            "portal not installed",
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .set_aside_events(SetAside::Quarantined, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    store.record_install(&install(5), "user", T0).await.unwrap();
+
+    let released = store.claim(&request("w", T0)).await.unwrap();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].key.portal_id, 5);
+    let still = store
+        .set_aside_events(SetAside::Quarantined, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(still.iter().map(|e| e.portal_id).collect::<Vec<_>>(), [6]);
+}
+
+fn install(portal_id: i64) -> Install {
+    Install {
+        portal_id,
+        hub_domain: None,
+        app_id: None,
+        scopes: vec!["oauth".into()],
+        installer_id: None,
+        installer_email: None,
+        tokens: SealedTokens {
+            key_id: "k".into(),
+            access: vec![1],
+            refresh: vec![2],
+            issued_at: T0,
+            access_expires_at: T0 + 1_800_000,
+        },
+    }
+}
+
+#[tokio::test]
+async fn concurrent_workers_on_postgres_never_claim_the_same_event() {
+    let (db, _) = store_with(
+        Engine::Postgres,
+        (0..400).map(|i| event(i % 4, i)).collect(),
+    )
+    .await;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let url = db.url().to_owned();
+            tokio::spawn(async move {
+                let store = spoke_store::connect(
+                    &secrecy::SecretString::from(url),
+                    &spoke_store::ConnectOptions::default(),
+                )
+                .await
+                .unwrap();
+                let holder = format!("w{w}");
+                let mut mine = Vec::new();
+                loop {
+                    let mut ask = request(&holder, T0);
+                    ask.per_portal = 7;
+                    let claimed = store.claim(&ask).await.unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(ids(&claimed));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!((claimed, all.len()), (400, 400), "each event claimed once");
+}
+
+fn record(updated_at: i64, name: &str) -> MirroredRecord {
+    MirroredRecord {
+        portal_id: 1,
+        object_type: "contacts".into(),
+        object_id: 42,
+        state: "live".into(),
+        properties: format!(r#"{{"firstname":"{name}"}}"#),
+        updated_at,
+        fetched_at: T0,
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, vec![]).await;
+    assert_eq!(
+        store
+            .upsert_records(&[record(T0 + 2, "new")])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .upsert_records(&[record(T0 + 1, "late")])
+            .await
+            .unwrap(),
+        0,
+        "an older version never overwrites"
+    );
+    let held = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
+    assert_eq!(
+        (held.properties.as_str(), held.state.as_str()),
+        (r#"{"firstname":"new"}"#, "live")
+    );
+    assert_eq!(
+        store.last_modified(1, "contacts", &[42, 43]).await.unwrap(),
+        [(42, T0 + 2)].into_iter().collect()
+    );
+
+    store
+        .mark_deleted(1, "contacts", 42, T0 + 1, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mirrored(1, "contacts", 42)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "live",
+        "a deletion older than the record does not count"
+    );
+    store
+        .mark_deleted(1, "contacts", 42, T0 + 3, T0)
+        .await
+        .unwrap();
+    let deleted = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
+    assert_eq!(
+        (deleted.state.as_str(), deleted.updated_at),
+        ("deleted", T0 + 3)
+    );
+    assert_eq!(
+        deleted.properties, r#"{"firstname":"new"}"#,
+        "last properties kept"
+    );
+    assert!(store.mirrored(1, "contacts", 7).await.unwrap().is_none());
+
+    store.record_install(&install(1), "user", T0).await.unwrap();
+    store.erase(1, "operator", T0).await.unwrap();
+    assert!(
+        store.mirrored(1, "contacts", 42).await.unwrap().is_none(),
+        "erase covers the mirror"
+    );
+}
