@@ -8,6 +8,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::crm::ObjectType;
 use crate::signature::Verified;
 
 /// One change notification, with every documented field (reference §2.3).
@@ -99,6 +100,13 @@ pub fn parse_batch(verified: &Verified<'_>) -> Result<Vec<ChangeEvent>, ParseErr
     parse_events(verified.body())
 }
 
+/// Parses one event as stored (its raw JSON), for workers that read it back.
+pub fn parse_event(json: &str) -> Result<ChangeEvent, serde_json::Error> {
+    let raw = RawValue::from_string(json.to_owned())?;
+    let wire: WireEvent = serde_json::from_str(raw.get())?;
+    Ok(ChangeEvent::from_wire(wire, raw))
+}
+
 fn parse_events(body: &[u8]) -> Result<Vec<ChangeEvent>, ParseError> {
     let items: Vec<Box<RawValue>> = serde_json::from_slice(body).map_err(ParseError::NotAnArray)?;
     items
@@ -182,6 +190,21 @@ pub enum EventAction {
     Other,
 }
 
+impl EventObject {
+    /// The CRM object type whose records this object's events are about, if any.
+    pub fn object_type(self) -> Option<ObjectType> {
+        match self {
+            Self::Contact => Some(ObjectType::Contacts),
+            Self::Company => Some(ObjectType::Companies),
+            Self::Deal => Some(ObjectType::Deals),
+            Self::Ticket => Some(ObjectType::Tickets),
+            Self::Product => Some(ObjectType::Products),
+            Self::LineItem => Some(ObjectType::LineItems),
+            Self::Conversation | Self::Generic | Self::Other => None,
+        }
+    }
+}
+
 impl SubscriptionType {
     pub fn new(name: impl Into<String>) -> Self {
         Self(name.into())
@@ -226,6 +249,28 @@ mod tests {
 
     fn parse(body: &str) -> Result<Vec<ChangeEvent>, ParseError> {
         parse_events(body.as_bytes())
+    }
+
+    #[test]
+    fn a_stored_event_parses_back_with_its_merge_fields() {
+        let event = parse_event(
+            r#"{"eventId":1,"portalId":2,"subscriptionType":"contact.merge","objectId":5,"primaryObjectId":5,"mergedObjectIds":[6,7]}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (event.primary_object_id, event.merged_object_ids),
+            (Some(5), vec![6, 7])
+        );
+        assert_eq!(
+            event.subscription_type.object().object_type(),
+            Some(ObjectType::Contacts)
+        );
+        assert_eq!(
+            SubscriptionType::new("event.completed")
+                .object()
+                .object_type(),
+            None
+        );
     }
 
     #[test]

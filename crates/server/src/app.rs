@@ -1,10 +1,11 @@
-//! Boot and lifecycle: connect and migrate, start the group-commit writer, serve, and shut
-//! down without losing anything acknowledged.
+//! Boot and lifecycle: connect and migrate, start the group-commit writer, the token
+//! refresher and the hydrator, serve, and shut down without losing anything acknowledged.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use hubspot::crm::CrmClient;
 use hubspot::oauth::OAuthClient;
 use hubspot::time::Clock;
 use store::{ConnectOptions, Store};
@@ -19,6 +20,7 @@ use crate::oauth::install::InstallFlow;
 use crate::oauth::tokens::TokenService;
 use crate::webhooks::group_commit::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
 use crate::webhooks::receiver::Receiver;
+use crate::workers::hydrator::Hydrator;
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -28,6 +30,7 @@ pub struct App {
     backlog: Arc<Backlog>,
     writer: Writer,
     tokens: Option<Arc<TokenService>>,
+    hydrator: Option<Arc<Hydrator>>,
 }
 
 /// The token service of an install configuration.
@@ -91,6 +94,19 @@ impl App {
             .map(|(install, tokens)| {
                 Arc::new(InstallFlow::new(install, &config.public_url, tokens))
             });
+        let hydrator = config
+            .install
+            .as_ref()
+            .zip(tokens.clone())
+            .map(|(install, tokens)| {
+                Arc::new(Hydrator::new(
+                    store.clone(),
+                    tokens,
+                    CrmClient::new(&install.oauth.api_base),
+                    config.hydrator.clone(),
+                    clock.clone(),
+                ))
+            });
         let receiver = Receiver::new(
             &config.webhooks,
             config.public_url,
@@ -109,6 +125,7 @@ impl App {
             backlog,
             writer,
             tokens,
+            hydrator,
         })
     }
 
@@ -129,6 +146,13 @@ impl App {
                 tokens
                     .run_refresher(shutdown.clone())
                     .instrument(tracing::info_span!("token_refresher")),
+            );
+        }
+        if let Some(hydrator) = self.hydrator.clone() {
+            tasks.spawn(
+                hydrator
+                    .run(shutdown.clone())
+                    .instrument(tracing::info_span!("hydrator")),
             );
         }
         let addr = listener.local_addr()?;

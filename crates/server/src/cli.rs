@@ -4,7 +4,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{DatabaseConfig, InstallConfig, WebhookConfig};
+use crate::config::{DatabaseConfig, HydratorConfig, InstallConfig, WebhookConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -154,6 +154,31 @@ pub struct ServeArgs {
     pub inbox_max_backlog: u64,
     #[command(flatten)]
     pub hubspot: HubSpotArgs,
+    #[command(flatten)]
+    pub hydrator: HydratorArgs,
+}
+
+/// The hydrator's settings.
+#[derive(Debug, Clone, Args)]
+pub struct HydratorArgs {
+    /// Object types to fetch records of, space-separated (`contacts companies deals`);
+    /// default: every type whose read scope is in SPOKE_HUBSPOT_SCOPES.
+    #[arg(long, env = "SPOKE_HYDRATOR_OBJECTS")]
+    pub hydrator_objects: Option<String>,
+    /// CRM calls per portal per 10 s (HubSpot allows 110; the rest is headroom).
+    #[arg(
+        long,
+        env = "SPOKE_HYDRATOR_RATE_LIMIT",
+        default_value_t = HydratorConfig::DEFAULT_RATE_LIMIT
+    )]
+    pub hydrator_rate_limit: u32,
+    /// Failed attempts after which an event becomes a dead letter.
+    #[arg(
+        long,
+        env = "SPOKE_HYDRATOR_MAX_ATTEMPTS",
+        default_value_t = HydratorConfig::DEFAULT_MAX_ATTEMPTS
+    )]
+    pub hydrator_max_attempts: u32,
 }
 
 /// The app's OAuth settings; the install flow is on when a client id is set.

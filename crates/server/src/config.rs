@@ -11,14 +11,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::CommandFactory;
+use hubspot::crm::ObjectType;
 use hubspot::oauth::{is_supported_version, OAuthConfig};
 use hubspot::signature::Policy;
 use hubspot::ClientSecret;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, ServeArgs};
+use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs};
 use crate::oauth::vault::Keyring;
+use crate::workers::limits::HUBSPOT_LIMIT;
 
 /// Secrets come from the environment only (no flags) and are read here.
 const CLIENT_SECRET_VAR: &str = "SPOKE_HUBSPOT_CLIENT_SECRET";
@@ -37,6 +39,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// The install flow and token vault; `None` when no client id is configured.
     pub install: Option<InstallConfig>,
+    /// The hydrator, which runs when the install flow is configured (it needs tokens).
+    pub hydrator: HydratorConfig,
 }
 
 /// The URL HubSpot calls, past any proxy: scheme, host and an optional path prefix.
@@ -131,6 +135,78 @@ impl Default for WebhookConfig {
             signature_policy: Policy::default(),
             inbox_max_backlog: Self::DEFAULT_INBOX_MAX_BACKLOG,
         }
+    }
+}
+
+/// The workers that turn events into records.
+#[derive(Debug, Clone)]
+pub struct HydratorConfig {
+    /// The object types whose records are fetched; events of others are kept, marked
+    /// unhandled. Each needs its read scope among the app's required scopes.
+    pub objects: Vec<ObjectType>,
+    /// CRM calls per portal per 10 s that spoke allows itself: HubSpot's 110 minus headroom.
+    pub rate_limit: u32,
+    /// Failed attempts after which an event becomes a dead letter.
+    pub max_attempts: u32,
+}
+
+impl HydratorConfig {
+    pub const DEFAULT_RATE_LIMIT: u32 = 100;
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+    /// Hydrates every type whose read scope `scopes` holds.
+    pub fn for_scopes(scopes: &[String]) -> Self {
+        Self {
+            objects: ObjectType::ALL
+                .into_iter()
+                .filter(|o| scopes.iter().any(|s| s == o.read_scope()))
+                .collect(),
+            rate_limit: Self::DEFAULT_RATE_LIMIT,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// From the flags; an object type named explicitly must have its read scope among
+    /// `scopes` (a pre-flight checklist item: scopes match what the app reads).
+    fn from_args(args: &HydratorArgs, scopes: &[String]) -> Result<Self, ConfigError> {
+        const VAR: &str = "SPOKE_HYDRATOR_OBJECTS";
+        let mut config = Self::for_scopes(scopes);
+        if let Some(names) = &args.hydrator_objects {
+            config.objects = names
+                .split_whitespace()
+                .map(|name| {
+                    ObjectType::from_path(name).ok_or_else(|| {
+                        bad(
+                            VAR,
+                            format!("`{name}` is not an object type such as contacts"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            if let Some(object) = config
+                .objects
+                .iter()
+                .find(|o| !scopes.iter().any(|s| s == o.read_scope()))
+            {
+                return Err(bad(
+                    "SPOKE_HUBSPOT_SCOPES",
+                    format!(
+                        "{} are hydrated ({VAR}) but their read scope `{}` is not required",
+                        object.plural(),
+                        object.read_scope()
+                    ),
+                ));
+            }
+        }
+        if args.hydrator_rate_limit == 0 || args.hydrator_rate_limit > HUBSPOT_LIMIT {
+            return Err(bad(
+                "SPOKE_HYDRATOR_RATE_LIMIT",
+                format!("must be between 1 and HubSpot's {HUBSPOT_LIMIT} per 10 s"),
+            ));
+        }
+        config.rate_limit = args.hydrator_rate_limit;
+        config.max_attempts = args.hydrator_max_attempts.max(1);
+        Ok(config)
     }
 }
 
@@ -259,7 +335,15 @@ impl Config {
             database: DatabaseConfig::new(database_url),
             webhooks: WebhookConfig::default(),
             install: None,
+            hydrator: HydratorConfig::for_scopes(&[]),
         }
+    }
+
+    /// This configuration with the install flow on, hydrating what its scopes allow.
+    pub fn with_install(mut self, install: InstallConfig) -> Self {
+        self.hydrator = HydratorConfig::for_scopes(&install.scopes);
+        self.install = Some(install);
+        self
     }
 
     /// Builds the configuration from parsed flags and the process environment.
@@ -283,6 +367,9 @@ impl Config {
                 )
             })
             .and_then(|text| PublicUrl::parse(text).map_err(|e| bad("SPOKE_PUBLIC_URL", e)))?;
+        let install = InstallConfig::from_args(&args.hubspot, &env)?;
+        let scopes = install.as_ref().map_or(&[][..], |i| i.scopes.as_slice());
+        let hydrator = HydratorConfig::from_args(&args.hydrator, scopes)?;
         Ok(Self {
             listen,
             public_url,
@@ -295,7 +382,8 @@ impl Config {
                 },
                 inbox_max_backlog: args.inbox_max_backlog,
             },
-            install: InstallConfig::from_args(&args.hubspot, &env)?,
+            install,
+            hydrator,
         })
     }
 }
@@ -465,6 +553,42 @@ mod tests {
         );
         assert!(!format!("{:?}", Config::from_args(&args, env).unwrap())
             .contains(key.split_once(':').unwrap().1));
+    }
+
+    #[test]
+    fn a_hydrated_object_type_without_its_read_scope_stops_start_up() {
+        let key = Keyring::generate_entry("k1");
+        let env = |name: &str| match name {
+            CLIENT_SECRET_VAR => Some("s3cr3t-value".to_owned()),
+            TOKEN_KEYS_VAR => Some(key.clone()),
+            _ => None,
+        };
+        let base = [
+            "--public-url",
+            "https://h",
+            "--hubspot-client-id",
+            "cid",
+            "--hubspot-scopes",
+            "oauth crm.objects.contacts.read",
+        ];
+        let by_scopes = Config::from_args(&serve_args(&base), env).expect("valid");
+        assert_eq!(by_scopes.hydrator.objects, [ObjectType::Contacts]);
+
+        let mut deals = base.to_vec();
+        deals.extend(["--hydrator-objects", "contacts deals"]);
+        let err = Config::from_args(&serve_args(&deals), env).unwrap_err();
+        assert_eq!(err.variable, "SPOKE_HUBSPOT_SCOPES");
+        assert!(err.problem.contains("crm.objects.deals.read"), "{err}");
+
+        let mut typo = base.to_vec();
+        typo.extend(["--hydrator-objects", "contact"]);
+        let err = Config::from_args(&serve_args(&typo), env).unwrap_err();
+        assert_eq!(err.variable, "SPOKE_HYDRATOR_OBJECTS");
+
+        let mut too_fast = base.to_vec();
+        too_fast.extend(["--hydrator-rate-limit", "111"]);
+        let err = Config::from_args(&serve_args(&too_fast), env).unwrap_err();
+        assert_eq!(err.variable, "SPOKE_HYDRATOR_RATE_LIMIT");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - [`webhooks`]: `POST /webhooks/hubspot`, verification, group commit into the inbox.
 //! - [`oauth`]: the install flow, the token service and the vault.
+//! - [`workers`]: the hydrator, which turns stored events into records.
 //! - [`ops`]: operator commands and the demo.
 //! - [`http`]: the router, its layers and the one error mapping.
 //! - [`config`], [`cli`], [`telemetry`], and [`app`], which wires them together:
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -17,6 +19,7 @@ pub mod oauth;
 pub mod ops;
 pub mod telemetry;
 pub mod webhooks;
+pub mod workers;
 
 pub use app::App;
 pub use config::Config;

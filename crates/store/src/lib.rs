@@ -43,7 +43,7 @@ pub use health::Health;
 pub use inbox::Inbox;
 pub use install_states::InstallStates;
 pub use leases::RefreshLeases;
-pub use mirror::{Mirror, MirroredRecord};
+pub use mirror::{Gone, Mirror, MirroredRecord};
 pub use model::{
     AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, SealedTokens,
 };

@@ -11,6 +11,23 @@ use crate::StoreError;
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "records";
 
+/// Why a record is no longer live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    Deleted,
+    /// Merged into another record (the winner is fetched on its own).
+    Merged,
+}
+
+impl Gone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Merged => "merged",
+        }
+    }
+}
+
 /// A record as the mirror holds it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MirroredRecord {
@@ -18,7 +35,7 @@ pub struct MirroredRecord {
     /// HubSpot's path name: `contacts`, `line_items`, …
     pub object_type: String,
     pub object_id: i64,
-    /// `live` or `deleted`.
+    /// `live`, `deleted`, `merged`, or `erased` (a privacy deletion: no properties).
     pub state: String,
     /// The properties as HubSpot returned them, a JSON object.
     pub properties: String,
@@ -34,13 +51,14 @@ pub trait Mirror: Send + Sync {
     /// transaction. Returns how many were written.
     async fn upsert_records(&self, records: &[MirroredRecord]) -> Result<u64, StoreError>;
 
-    /// Marks a record deleted as of `at_ms`, unless the mirror holds a newer version; its
-    /// last properties stay.
-    async fn mark_deleted(
+    /// Marks a record deleted or merged as of `at_ms`, unless the mirror holds a newer
+    /// version; its last properties stay.
+    async fn mark_gone(
         &self,
         portal_id: i64,
         object_type: &str,
         object_id: i64,
+        gone: Gone,
         at_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError>;
@@ -61,13 +79,13 @@ pub trait Mirror: Send + Sync {
     ) -> Result<HashMap<i64, i64>, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `UPSERT`, `MARK_DELETED`,
+/// Expands the implementation in an engine module defining `UPSERT`, `MARK_GONE`,
 /// `SELECT`, `LAST_MODIFIED` and `ids`.
 macro_rules! impl_mirror {
     ($store:ty) => {
         use std::collections::HashMap;
 
-        use crate::mirror::MirroredRecord;
+        use crate::mirror::{Gone, MirroredRecord};
         use crate::StoreError;
 
         #[async_trait::async_trait]
@@ -91,18 +109,20 @@ macro_rules! impl_mirror {
                 Ok(written)
             }
 
-            async fn mark_deleted(
+            async fn mark_gone(
                 &self,
                 portal_id: i64,
                 object_type: &str,
                 object_id: i64,
+                gone: Gone,
                 at_ms: i64,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                sqlx::query(MARK_DELETED)
+                sqlx::query(MARK_GONE)
                     .bind(portal_id)
                     .bind(object_type)
                     .bind(object_id)
+                    .bind(gone.as_str())
                     .bind(at_ms)
                     .bind(now_ms)
                     .execute(&self.pool)

@@ -97,7 +97,8 @@ pub trait WorkQueue: Send + Sync {
         error: Option<&str>,
     ) -> Result<(), StoreError>;
 
-    /// Sets events aside with a reason (and the last error, for dead letters).
+    /// Sets events aside with a reason; with an `error` (a dead letter's last one) the
+    /// attempt that ended them counts as failed.
     async fn set_aside(
         &self,
         holder: &str,

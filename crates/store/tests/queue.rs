@@ -3,7 +3,7 @@
 use rstest::rstest;
 use spoke_store::testing::TestDb;
 use spoke_store::{
-    ClaimRequest, Engine, EventKey, Install, MirroredRecord, NewEvent, Replay, SealedTokens,
+    ClaimRequest, Engine, EventKey, Gone, Install, MirroredRecord, NewEvent, Replay, SealedTokens,
     SetAside, Store,
 };
 
@@ -323,7 +323,7 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
     );
 
     store
-        .mark_deleted(1, "contacts", 42, T0 + 1, T0)
+        .mark_gone(1, "contacts", 42, Gone::Deleted, T0 + 1, T0)
         .await
         .unwrap();
     assert_eq!(
@@ -337,7 +337,7 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         "a deletion older than the record does not count"
     );
     store
-        .mark_deleted(1, "contacts", 42, T0 + 3, T0)
+        .mark_gone(1, "contacts", 42, Gone::Deleted, T0 + 3, T0)
         .await
         .unwrap();
     let deleted = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
@@ -357,4 +357,67 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         store.mirrored(1, "contacts", 42).await.unwrap().is_none(),
         "erase covers the mirror"
     );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
+    let mut change = event(1, 42);
+    change.subscription_type = "contact.propertyChange".into();
+    change.payload = r#"{"eventId":42,"propertyValue":"ada@example.com"}"#.into();
+    let mut deal = event(1, 43);
+    deal.key.object_id = 1_042;
+    deal.subscription_type = "deal.creation".into();
+    let (db, store) = store_with(engine, vec![change, deal]).await;
+    let mut contact = record(T0, "Ada");
+    contact.object_id = 1_042;
+    store.upsert_records(&[contact]).await.unwrap();
+
+    let emptied = store
+        .erase_record(1, "contacts", "contact", 1_042, T0)
+        .await
+        .unwrap();
+
+    assert_eq!(emptied, 1, "only the contact's events");
+    let tombstone = store.mirrored(1, "contacts", 1_042).await.unwrap().unwrap();
+    assert_eq!(
+        (tombstone.state.as_str(), tombstone.properties.as_str()),
+        ("erased", "{}")
+    );
+    store
+        .mark_gone(1, "contacts", 1_042, Gone::Deleted, T0 + 9, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.upsert_records(&[contact_again()]).await.unwrap(),
+        0,
+        "never restored"
+    );
+    assert_eq!(
+        store
+            .mirrored(1, "contacts", 1_042)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "erased"
+    );
+    let payloads = db.inbox_column("payload").await;
+    assert!(
+        !payloads.iter().any(|p| p.contains("ada@example.com")),
+        "{payloads:?}"
+    );
+    assert_eq!(
+        store.queue_counts().await.unwrap(),
+        [("done".into(), 1), ("pending".into(), 1)],
+        "the contact's pending event is done; the deal's is untouched"
+    );
+}
+
+fn contact_again() -> MirroredRecord {
+    let mut again = record(T0 + 10, "Ada");
+    again.object_id = 1_042;
+    again
 }

@@ -13,12 +13,13 @@ use hubspot::failure::HubSpotError;
 use hubspot::oauth::OAuthClient;
 use hubspot::time::{duration_ms as ms, Clock};
 use rand::Rng;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use store::{PortalState, SealedTokens, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::vault::{Keyring, VaultError};
+use crate::backoff::Backoff;
 
 /// How long a lease on a portal's refresh lasts: longer than one OAuth call may take.
 const LEASE: Duration = Duration::from_secs(30);
@@ -29,9 +30,11 @@ const LEASE_POLL: Duration = Duration::from_millis(50);
 /// A token with less life than this left is refreshed before it is handed out (at most half
 /// its lifetime, see [`fresh_enough`]).
 const MIN_VALIDITY: Duration = Duration::from_secs(30);
-/// Backoff after transient refresh failures: doubling from this, up to the cap.
-const BACKOFF_START: Duration = Duration::from_secs(2);
-const BACKOFF_CAP: Duration = Duration::from_secs(600);
+/// Backoff after transient refresh failures: 2 s doubling up to 10 minutes.
+const REFRESH_BACKOFF: Backoff = Backoff {
+    start: Duration::from_secs(2),
+    cap: Duration::from_secs(600),
+};
 
 /// Why no token could be handed out.
 #[derive(Debug, thiserror::Error)]
@@ -120,13 +123,7 @@ impl TokenService {
         if fresh_enough(&seen, wanted, self.now_ms()) {
             return Ok(self.keys.open_pair(portal, &seen)?.access);
         }
-        let flight = self
-            .flights
-            .lock()
-            .expect("flights lock")
-            .entry(portal)
-            .or_default()
-            .clone();
+        let flight = self.flight(portal);
         let _turn = flight.lock().await;
         let current = self.sealed(portal).await?;
         if current.access_expires_at != seen.access_expires_at
@@ -135,6 +132,33 @@ impl TokenService {
             return Ok(self.keys.open_pair(portal, &current)?.access);
         }
         self.refresh(portal, current).await
+    }
+
+    /// A new access token after HubSpot refused `rejected` with a `401`: the one another
+    /// caller got meanwhile, or one refresh (single-flight as in [`Self::token_for`]).
+    pub async fn token_after_rejection(
+        &self,
+        portal: i64,
+        rejected: &SecretString,
+    ) -> Result<SecretString, TokenError> {
+        let flight = self.flight(portal);
+        let _turn = flight.lock().await;
+        let current = self.sealed(portal).await?;
+        let open = self.keys.open_pair(portal, &current)?;
+        if open.access.expose_secret() != rejected.expose_secret() {
+            return Ok(open.access);
+        }
+        self.refresh(portal, current).await
+    }
+
+    /// The lock callers of this instance queue on to refresh `portal`.
+    fn flight(&self, portal: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.flights
+            .lock()
+            .expect("flights lock")
+            .entry(portal)
+            .or_default()
+            .clone()
     }
 
     /// Refreshes under the store's lease, or waits for the instance that holds it.
@@ -256,11 +280,11 @@ impl TokenService {
             .is_none_or(|(_, next)| self.now_ms() >= *next)
     }
 
-    /// Records a failure; the next try waits per [`backoff_delay`], ±20%.
+    /// Records a failure; the next try waits per [`REFRESH_BACKOFF`].
     fn back_off(&self, portal: i64) -> Duration {
         let mut backoff = self.backoff.lock().expect("backoff lock");
         let (failures, _) = backoff.get(&portal).copied().unwrap_or((0, 0));
-        let wait = backoff_delay(failures).mul_f64(rand::rng().random_range(0.8..=1.2));
+        let wait = REFRESH_BACKOFF.jittered(failures);
         backoff.insert(portal, (failures + 1, self.now_ms() + ms(wait)));
         wait
     }
@@ -273,14 +297,6 @@ impl TokenService {
 pub fn fresh_enough(tokens: &SealedTokens, wanted: Duration, now_ms: i64) -> bool {
     let lifetime = tokens.access_expires_at - tokens.issued_at;
     tokens.access_expires_at > now_ms + ms(wanted).min(lifetime / 2)
-}
-
-/// The wait after `failures` earlier transient failures: doubling from [`BACKOFF_START`],
-/// capped at [`BACKOFF_CAP`].
-pub fn backoff_delay(failures: u32) -> Duration {
-    BACKOFF_START
-        .saturating_mul(1 << failures.min(16))
-        .min(BACKOFF_CAP)
 }
 
 #[cfg(test)]
@@ -317,12 +333,5 @@ mod tests {
             !fresh_enough(&issued(0, 0), Duration::ZERO, 0),
             "an expired token never is"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_from_two_seconds_up_to_ten_minutes() {
-        let waits: Vec<u64> = (0..12).map(|n| backoff_delay(n).as_secs()).collect();
-        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600]);
-        assert_eq!(backoff_delay(u32::MAX), BACKOFF_CAP);
     }
 }

@@ -60,13 +60,13 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     );
     install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
     install.optional_scopes = vec!["tickets".into()];
-    let mut config = Config::new(
+    let config = Config::new(
         listener.local_addr()?,
         public_url,
         client_secret,
         database_url.clone(),
-    );
-    config.install = Some(install);
+    )
+    .with_install(install);
     let app = App::build(config, Clock::system()).await?;
     let serving = tokio::spawn(app.run(listener, shutdown.clone()));
 

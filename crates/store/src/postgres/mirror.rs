@@ -5,9 +5,9 @@ const UPSERT: &str = "INSERT INTO records (portal_id, object_type, object_id, st
     VALUES ($1, $2, $3, 'live', $4::json, $5, to_timestamp($6::float8 / 1000)) \
     ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'live', properties = excluded.properties, \
     updated_at = excluded.updated_at, fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at";
-const MARK_DELETED: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
-    VALUES ($1, $2, $3, 'deleted', '{}', $4, to_timestamp($5::float8 / 1000)) \
-    ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'deleted', \
+const MARK_GONE: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+    VALUES ($1, $2, $3, $4, '{}', $5, to_timestamp($6::float8 / 1000)) \
+    ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = excluded.state, \
     updated_at = excluded.updated_at, fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at";
 const SELECT: &str =
     "SELECT portal_id, object_type, object_id, state, properties::text AS properties, updated_at, \

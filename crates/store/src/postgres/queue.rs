@@ -25,7 +25,8 @@ const RETRY: &str = "UPDATE inbox_events SET attempts = attempts + $1, \
     claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $4 AND id = ANY($5)";
 const SET_ASIDE: &str =
     "UPDATE inbox_events SET state = $1, reason = $2, last_error = coalesce($3, last_error), \
-    finished_at = to_timestamp($4::float8 / 1000), claimed_by = NULL, claimed_until = NULL \
+    attempts = attempts + ($3::text IS NOT NULL)::int, finished_at = to_timestamp($4::float8 / 1000), \
+    claimed_by = NULL, claimed_until = NULL \
     WHERE claimed_by = $5 AND id = ANY($6)";
 const SET_ASIDE_EVENTS: &str = "SELECT id, portal_id, object_id, subscription_type, attempts, reason, last_error \
     FROM inbox_events WHERE state = $1 AND ($2::int8 IS NULL OR portal_id = $2) ORDER BY id LIMIT $3";

@@ -21,7 +21,7 @@ const RETRY: &str = "UPDATE inbox_events SET attempts = attempts + ?1, next_atte
     WHERE claimed_by = ?4 AND id IN (SELECT value FROM json_each(?5))";
 const SET_ASIDE: &str =
     "UPDATE inbox_events SET state = ?1, reason = ?2, last_error = coalesce(?3, last_error), \
-    finished_at = ?4, claimed_by = NULL, claimed_until = NULL \
+    attempts = attempts + (?3 IS NOT NULL), finished_at = ?4, claimed_by = NULL, claimed_until = NULL \
     WHERE claimed_by = ?5 AND id IN (SELECT value FROM json_each(?6))";
 const SET_ASIDE_EVENTS: &str =
     "SELECT id, portal_id, object_id, subscription_type, attempts, reason, last_error \

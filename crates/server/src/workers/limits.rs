@@ -1,0 +1,181 @@
+//! Each portal's HubSpot rate limit, kept proactively: spoke never relies on a `429` to
+//! find it. One `governor` limiter per portal, so a portal at its limit waits and no other
+//! portal slows down.
+//!
+//! HubSpot counts a rolling window (110 calls per 10 s for OAuth apps, reference §5.1);
+//! a token bucket allows its burst plus its refill within any window, so the quota is
+//! chosen to keep that sum at the configured limit: a burst of a tenth of it, refilled
+//! evenly over the window. The `X-HubSpot-RateLimit-*` headers tighten a portal whose
+//! limit is lower than assumed, and pause it when HubSpot says none are left; a `429`
+//! pauses it for `Retry-After` or a whole window.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::Clock as _;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hubspot::crm::RateLimit;
+use hubspot::time::{duration_ms, Clock};
+
+/// HubSpot's per-portal limit for OAuth apps, which the configured limit keeps headroom
+/// under (reference §5.1).
+pub const HUBSPOT_LIMIT: u32 = 110;
+
+#[derive(Debug)]
+pub struct PortalLimits {
+    /// Calls per window spoke allows itself for a portal HubSpot gives the full limit.
+    limit: u32,
+    window: Duration,
+    clock: Clock,
+    portals: Mutex<HashMap<i64, Portal>>,
+}
+
+#[derive(Debug)]
+struct Portal {
+    limit: u32,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    /// No calls before this instant (epoch ms).
+    paused_until: i64,
+}
+
+/// A token bucket's burst and refill period such that burst plus refill within `window`
+/// never exceeds `limit`.
+pub fn bucket(limit: u32, window: Duration) -> (u32, Duration) {
+    let limit = limit.max(2);
+    let burst = (limit / 10).max(1);
+    (burst, window / (limit - burst))
+}
+
+fn limiter(limit: u32, window: Duration) -> Arc<DefaultDirectRateLimiter> {
+    let (burst, period) = bucket(limit, window);
+    let quota = Quota::with_period(period)
+        .expect("a window longer than zero")
+        .allow_burst(NonZeroU32::new(burst).expect("at least 1"));
+    Arc::new(RateLimiter::direct(quota))
+}
+
+impl PortalLimits {
+    pub fn new(limit: u32, window: Duration, clock: Clock) -> Self {
+        Self {
+            limit,
+            window,
+            clock,
+            portals: Mutex::default(),
+        }
+    }
+
+    fn with<T>(&self, portal: i64, f: impl FnOnce(&mut Portal) -> T) -> T {
+        let mut portals = self.portals.lock().expect("limits lock");
+        let entry = portals.entry(portal).or_insert_with(|| Portal {
+            limit: self.limit,
+            limiter: limiter(self.limit, self.window),
+            paused_until: 0,
+        });
+        f(entry)
+    }
+
+    /// Takes one call for `portal`, or says how long to wait for one.
+    pub fn acquire(&self, portal: i64) -> Result<(), Duration> {
+        let now = self.clock.now_ms();
+        self.with(portal, |p| {
+            if now < p.paused_until {
+                return Err(Duration::from_millis((p.paused_until - now) as u64));
+            }
+            let limiter = &p.limiter;
+            limiter
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
+        })
+    }
+
+    /// No calls for `portal` during `wait`.
+    pub fn pause(&self, portal: i64, wait: Duration) {
+        let until = self.clock.now_ms() + duration_ms(wait);
+        self.with(portal, |p| p.paused_until = p.paused_until.max(until));
+    }
+
+    /// What HubSpot's headers said after a call: a lower limit than assumed narrows the
+    /// portal's bucket (keeping the same headroom); nothing left pauses it for a window.
+    pub fn observe(&self, portal: i64, seen: &RateLimit) {
+        let headroom = HUBSPOT_LIMIT.saturating_sub(self.limit);
+        let allowed = seen.max.saturating_sub(headroom).clamp(1, self.limit);
+        let window = if seen.interval.is_zero() {
+            self.window
+        } else {
+            seen.interval
+        };
+        self.with(portal, |p| {
+            if allowed != p.limit {
+                p.limit = allowed;
+                p.limiter = limiter(allowed, window);
+            }
+        });
+        if seen.remaining == 0 {
+            self.pause(portal, window);
+        }
+    }
+
+    /// The calls per window `portal` is allowed now.
+    pub fn limit_of(&self, portal: i64) -> u32 {
+        self.with(portal, |p| p.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hubspot::time::ManualClock;
+
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn no_window_ever_holds_more_than_the_limit() {
+        for limit in [2, 10, 20, 100, 110, 1_000] {
+            let (burst, period) = bucket(limit, WINDOW);
+            let refilled = (WINDOW.as_nanos() / period.as_nanos()) as u32;
+            assert!(burst + refilled <= limit, "{limit}: {burst} + {refilled}");
+            assert!(
+                burst + refilled >= limit * 9 / 10,
+                "{limit}: uses its limit"
+            );
+        }
+    }
+
+    #[test]
+    fn a_portal_takes_its_burst_then_waits_and_others_do_not() {
+        let limits = PortalLimits::new(100, WINDOW, ManualClock::at(0).clock());
+        for _ in 0..10 {
+            limits.acquire(1).expect("within the burst");
+        }
+        let wait = limits.acquire(1).expect_err("burst spent");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(112),
+            "{wait:?}"
+        );
+        limits.acquire(2).expect("another portal is not slowed");
+    }
+
+    #[test]
+    fn headers_narrow_a_portal_and_an_empty_window_pauses_it() {
+        let clock = ManualClock::at(0);
+        let limits = PortalLimits::new(100, WINDOW, clock.clock());
+        let seen = |max, remaining| RateLimit {
+            max,
+            remaining,
+            interval: WINDOW,
+        };
+        limits.observe(1, &seen(110, 50));
+        assert_eq!(limits.limit_of(1), 100, "HubSpot's usual limit keeps ours");
+        limits.observe(1, &seen(40, 10));
+        assert_eq!(limits.limit_of(1), 30, "a lower limit keeps the headroom");
+
+        limits.observe(2, &seen(110, 0));
+        let wait = limits.acquire(2).expect_err("paused");
+        assert_eq!(wait, WINDOW);
+        clock.advance(WINDOW);
+        limits.acquire(2).expect("the window passed");
+    }
+}

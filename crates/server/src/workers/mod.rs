@@ -1,0 +1,7 @@
+//! Background work on what the receiver stored: the [`hydrator`] (claimed events become
+//! records in the mirror), what each event means to it ([`plan`]), and the per-portal rate
+//! limits it keeps ([`limits`]).
+
+pub mod hydrator;
+pub mod limits;
+pub mod plan;

@@ -1,0 +1,191 @@
+//! What a claimed event asks of the hydrator, decided from the event alone (reference
+//! §2.3, §4.5): creation, property change and restore read the record; deletion marks it
+//! deleted without a call; a merge reads the winner and marks the losers merged; a privacy
+//! deletion erases every copy. Anything else is kept and marked, never dropped.
+
+use hubspot::crm::ObjectType;
+use hubspot::webhook::{parse_event, EventAction, SubscriptionType};
+use store::Claimed;
+
+/// The hydrator's work for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    Fetch {
+        object: ObjectType,
+        id: i64,
+    },
+    Delete {
+        object: ObjectType,
+        id: i64,
+    },
+    Merge {
+        object: ObjectType,
+        winner: i64,
+        losers: Vec<i64>,
+    },
+    Erase {
+        object: ObjectType,
+        id: i64,
+    },
+    /// Kept and marked, with the reason.
+    Unhandled(String),
+}
+
+/// The work `event` asks for; `hydrated` are the object types spoke fetches.
+pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
+    let kind = SubscriptionType::new(event.subscription_type.as_str());
+    let Some(object) = kind.object().object_type() else {
+        return Work::Unhandled(format!(
+            "{} events are not hydrated",
+            event.subscription_type
+        ));
+    };
+    if !hydrated.contains(&object) {
+        return Work::Unhandled(format!(
+            "{} are not hydrated (SPOKE_HYDRATOR_OBJECTS)",
+            object.plural()
+        ));
+    }
+    let id = event.key.object_id;
+    match kind.action() {
+        EventAction::Creation | EventAction::PropertyChange | EventAction::Restore => {
+            Work::Fetch { object, id }
+        }
+        EventAction::Deletion => Work::Delete { object, id },
+        EventAction::PrivacyDeletion => Work::Erase { object, id },
+        EventAction::Merge => match parse_event(&event.payload) {
+            Ok(merge) => Work::Merge {
+                object,
+                winner: merge
+                    .new_object_id
+                    .or(merge.primary_object_id)
+                    .unwrap_or(id),
+                losers: merge.merged_object_ids,
+            },
+            Err(_) => Work::Unhandled("a merge event whose payload does not parse".into()),
+        },
+        EventAction::AssociationChange | EventAction::NewMessage | EventAction::Other => {
+            Work::Unhandled(format!(
+                "{} events are not hydrated",
+                event.subscription_type
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use store::EventKey;
+
+    use super::*;
+
+    fn event(subscription_type: &str, payload: &str) -> Claimed {
+        Claimed {
+            id: 1,
+            key: EventKey {
+                portal_id: 1,
+                subscription_id: 1,
+                event_id: 1,
+                object_id: 5,
+                occurred_at: 0,
+            },
+            subscription_type: subscription_type.into(),
+            payload: payload.into(),
+            attempts: 0,
+        }
+    }
+
+    const ALL: [ObjectType; 6] = ObjectType::ALL;
+
+    #[test]
+    fn each_event_type_gets_the_handling_its_meaning_needs() {
+        let contacts = ObjectType::Contacts;
+        let cases = [
+            (
+                "contact.creation",
+                Work::Fetch {
+                    object: contacts,
+                    id: 5,
+                },
+            ),
+            (
+                "contact.propertyChange",
+                Work::Fetch {
+                    object: contacts,
+                    id: 5,
+                },
+            ),
+            (
+                "contact.restore",
+                Work::Fetch {
+                    object: contacts,
+                    id: 5,
+                },
+            ),
+            (
+                "contact.deletion",
+                Work::Delete {
+                    object: contacts,
+                    id: 5,
+                },
+            ),
+            (
+                "contact.privacyDeletion",
+                Work::Erase {
+                    object: contacts,
+                    id: 5,
+                },
+            ),
+            (
+                "line_item.creation",
+                Work::Fetch {
+                    object: ObjectType::LineItems,
+                    id: 5,
+                },
+            ),
+        ];
+        for (kind, expected) in cases {
+            assert_eq!(work(&event(kind, "{}"), &ALL), expected, "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_merge_reads_the_winner_and_names_the_losers() {
+        let merge = event(
+            "deal.merge",
+            r#"{"eventId":1,"portalId":1,"subscriptionType":"deal.merge","objectId":5,"primaryObjectId":5,"mergedObjectIds":[6,7]}"#,
+        );
+        assert_eq!(
+            work(&merge, &ALL),
+            Work::Merge {
+                object: ObjectType::Deals,
+                winner: 5,
+                losers: vec![6, 7]
+            }
+        );
+        assert!(matches!(
+            work(&event("deal.merge", "{}"), &ALL),
+            Work::Unhandled(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_and_unhydrated_types_are_kept_and_marked() {
+        for kind in [
+            "contact.associationChange",
+            "event.completed",
+            "conversation.newMessage",
+            "weird",
+        ] {
+            assert!(
+                matches!(work(&event(kind, "{}"), &ALL), Work::Unhandled(_)),
+                "{kind}"
+            );
+        }
+        let only_deals = [ObjectType::Deals];
+        assert_eq!(
+            work(&event("contact.creation", "{}"), &only_deals),
+            Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! The hydrator end to end, on SQLite and PostgreSQL: the simulator changes records and
+//! delivers signed webhooks to spoke's receiver; spoke's hydrator turns them into records
+//! in its mirror, which the tests compare with the simulator's own. spoke and the simulator
+//! share a manual clock, so retry waits pass by advancing it.
+
+mod support;
+
+use std::time::Duration;
+
+use hubspot::crm::ObjectType;
+use rstest::rstest;
+use serde_json::{json, Value};
+use sim::objects::Simulated;
+use store::{Engine, Replay, SetAside};
+
+use support::*;
+
+/// spoke hydrates contacts and deals; the other four types stay unhandled.
+const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";
+const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
+
+impl Harness {
+    /// `changes` random record changes in `portals` at the simulator; how many events.
+    async fn activity(&self, changes: u32, portals: &[i64]) -> usize {
+        // Every change gets its own millisecond, as HubSpot's changes would.
+        self.clock.advance(Duration::from_secs(1));
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/_sim/activity", self.sim.base_url()))
+            .json(&json!({ "changes": changes, "portals": portals }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["events"].as_u64().unwrap() as usize
+    }
+
+    async fn set_faults(&self, faults: Value) {
+        reqwest::Client::new()
+            .put(format!("{}/_sim/faults", self.sim.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    /// A record change at the simulator's admin API (`method` on `path` under the portal);
+    /// how many events it sends.
+    async fn change(&self, method: reqwest::Method, path: &str, body: Value) -> usize {
+        self.clock.advance(Duration::from_secs(1));
+        let answer: Value = reqwest::Client::new()
+            .request(
+                method,
+                format!("{}/_sim/portals/{path}", self.sim.base_url()),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["events"].as_u64().unwrap() as usize
+    }
+
+    /// Waits until the inbox holds `events` and `done` says the queue is where it should be.
+    async fn settle(&self, events: usize, done: impl Fn(&[(String, i64)]) -> bool) {
+        for _ in 0..1_000 {
+            let counts = self.store.queue_counts().await.unwrap();
+            let total: i64 = counts.iter().map(|(_, n)| n).sum();
+            if total as usize == events && done(&counts) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "the queue never settled: {:?} (expected {events} events)",
+            self.store.queue_counts().await.unwrap()
+        );
+    }
+
+    /// Every hydrated event's record in the mirror is the simulator's latest version.
+    async fn assert_mirror_matches_the_simulator(&self, portal: i64) {
+        let mut checked = 0;
+        for key in self.db.inbox_keys().await {
+            let Some(object) = HYDRATED
+                .into_iter()
+                .find(|o| (o.id_base()..o.id_base() + 10_000_000_000).contains(&key.object_id))
+            else {
+                continue;
+            };
+            if key.portal_id != portal {
+                continue;
+            }
+            let truth = self
+                .sim
+                .sim
+                .world(|w| w.record(portal, object, key.object_id))
+                .expect("the simulator has it");
+            let held = self
+                .store
+                .mirrored(portal, object.plural(), key.object_id)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{object:?} {} not mirrored", key.object_id));
+            let properties: Value = serde_json::from_str(&held.properties).unwrap();
+            assert_eq!(held.state, "live");
+            assert_eq!(held.updated_at, truth.updated_at, "the latest version");
+            for name in object.default_properties() {
+                assert_eq!(
+                    properties.get(*name).and_then(Value::as_str),
+                    truth.properties.get(*name).map(String::as_str),
+                    "{object:?} {} {name}",
+                    key.object_id
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked > 0, "some hydrated events were checked");
+    }
+}
+
+fn count(counts: &[(String, i64)], state: &str) -> i64 {
+    counts
+        .iter()
+        .find(|(s, _)| s == state)
+        .map_or(0, |(_, n)| *n)
+}
+
+fn settled(counts: &[(String, i64)]) -> bool {
+    count(counts, "pending") == 0
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn every_event_ends_as_the_latest_record_unhandled_or_quarantined(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().collect());
+    install_portal(&h, portals[0]).await;
+    install_portal(&h, portals[1]).await;
+
+    let mut events = 0;
+    for _ in 0..3 {
+        events += h.activity(60, &portals).await;
+    }
+    h.settle(events, settled).await;
+
+    h.assert_mirror_matches_the_simulator(portals[0]).await;
+    h.assert_mirror_matches_the_simulator(portals[1]).await;
+    let quarantined = h
+        .store
+        .set_aside_events(SetAside::Quarantined, None, 1_000)
+        .await
+        .unwrap();
+    assert!(!quarantined.is_empty());
+    assert!(quarantined.iter().all(|e| e.portal_id == portals[2]
+        && e.reason.as_deref() == Some("the portal has not installed the app")));
+    let unhandled = h
+        .store
+        .set_aside_events(SetAside::Unhandled, None, 1_000)
+        .await
+        .unwrap();
+    assert!(!unhandled.is_empty(), "companies, tickets, … are kept");
+    assert!(unhandled.iter().all(|e| e
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("not hydrated"))));
+
+    // The third portal's install turns its quarantined events into records.
+    install_portal(&h, portals[2]).await;
+    h.settle(events, |c| settled(c) && count(c, "quarantined") == 0)
+        .await;
+    h.assert_mirror_matches_the_simulator(portals[2]).await;
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |config| config.hydrator.max_attempts = 2).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    h.set_faults(json!({ "errorRate": 1.0 })).await;
+    let id = ObjectType::Contacts.id_base() + 1;
+    h.change(
+        reqwest::Method::PATCH,
+        &format!("{portal}/objects/contacts/{id}"),
+        json!({ "properties": { "firstname": "Grace" } }),
+    )
+    .await;
+
+    // First attempt fails; the retry is due within the backoff, which the clock skips.
+    h.settle(1, |_| true).await;
+    for _ in 0..200 {
+        if h.store.queue_counts().await.unwrap() == [("dead".to_owned(), 1)] {
+            break;
+        }
+        h.clock.advance(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead = h
+        .store
+        .set_aside_events(SetAside::Dead, Some(portal), 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{:?}", h.store.queue_counts().await);
+    assert_eq!(dead[0].attempts, 2);
+    assert_eq!(dead[0].reason.as_deref(), Some("failed 2 times"));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("HubSpot answered HTTP 5")),
+        "{:?}",
+        dead[0].last_error
+    );
+    assert!(h
+        .store
+        .mirrored(portal, "contacts", id)
+        .await
+        .unwrap()
+        .is_none());
+
+    h.set_faults(json!({})).await;
+    assert_eq!(h.store.replay(Replay::Portal(portal)).await.unwrap(), 1);
+    h.settle(1, |c| c == [("done".to_owned(), 1)]).await;
+    let record = h
+        .store
+        .mirrored(portal, "contacts", id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.properties.contains("Grace"), "{}", record.properties);
+    assert_eq!(
+        h.store.replay(Replay::All).await.unwrap(),
+        0,
+        "nothing left to replay"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().collect());
+    let (limited, free) = (portals[0], portals[1]);
+    install_portal(&h, limited).await;
+    install_portal(&h, free).await;
+    h.set_faults(json!({ "burst429Ms": 600_000, "portals": [limited] }))
+        .await;
+    let contact = |portal: i64, n: i64| {
+        (
+            format!(
+                "{portal}/objects/contacts/{}",
+                ObjectType::Contacts.id_base() + n
+            ),
+            json!({ "properties": { "lastname": format!("L{n}") } }),
+        )
+    };
+    for portal in [limited, free] {
+        let (path, body) = contact(portal, 1);
+        h.change(reqwest::Method::PATCH, &path, body).await;
+    }
+
+    // The free portal's event is done while the limited one waits, unfailed.
+    h.settle(2, |c| count(c, "done") == 1).await;
+    let id = ObjectType::Contacts.id_base() + 1;
+    assert!(h
+        .store
+        .mirrored(free, "contacts", id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(h
+        .store
+        .mirrored(limited, "contacts", id)
+        .await
+        .unwrap()
+        .is_none());
+    let ask = store::ClaimRequest {
+        holder: "test",
+        until_ms: h.clock.now_ms() + 1,
+        now_ms: h.clock.now_ms() + 11_000,
+        portals: 10,
+        after_portal: i64::MIN,
+        per_portal: 10,
+    };
+    let waiting = h.store.claim(&ask).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        (waiting[0].key.portal_id, waiting[0].attempts),
+        (limited, 0),
+        "a rate-limit wait is no failed attempt"
+    );
+
+    h.set_faults(json!({})).await;
+    h.clock.advance(Duration::from_secs(12));
+    h.settle(2, |c| count(c, "done") == 2).await;
+    assert!(h
+        .store
+        .mirrored(limited, "contacts", id)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let contact = |n: i64| ObjectType::Contacts.id_base() + n;
+    let deal = ObjectType::Deals.id_base() + 1;
+    let edits = [(1, "Ada"), (2, "Grace"), (3, "Edsger")];
+    for (n, name) in edits {
+        h.change(
+            reqwest::Method::PATCH,
+            &format!("{portal}/objects/contacts/{}", contact(n)),
+            json!({ "properties": { "firstname": name } }),
+        )
+        .await;
+    }
+    h.change(
+        reqwest::Method::PATCH,
+        &format!("{portal}/objects/deals/{deal}"),
+        json!({ "properties": { "dealname": "Big" } }),
+    )
+    .await;
+    h.settle(4, |c| c == [("done".to_owned(), 4)]).await;
+
+    let mut events = 4;
+    events += h
+        .change(
+            reqwest::Method::DELETE,
+            &format!("{portal}/objects/deals/{deal}"),
+            json!({}),
+        )
+        .await;
+    events += h
+        .change(
+            reqwest::Method::POST,
+            &format!("{portal}/objects/contacts/{}/merge", contact(1)),
+            json!({ "mergedObjectId": contact(2) }),
+        )
+        .await;
+    events += h
+        .change(
+            reqwest::Method::POST,
+            &format!("{portal}/objects/contacts/{}/gdpr-delete", contact(3)),
+            json!({}),
+        )
+        .await;
+    h.settle(events, settled).await;
+
+    let state = |object: &'static str, id: i64| {
+        let store = h.store.clone();
+        async move {
+            store
+                .mirrored(portal, object, id)
+                .await
+                .unwrap()
+                .map(|r| r.state)
+        }
+    };
+    assert_eq!(state("deals", deal).await.as_deref(), Some("deleted"));
+    assert_eq!(state("contacts", contact(1)).await.as_deref(), Some("live"));
+    assert_eq!(
+        state("contacts", contact(2)).await.as_deref(),
+        Some("merged")
+    );
+    let erased = h
+        .store
+        .mirrored(portal, "contacts", contact(3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (erased.state.as_str(), erased.properties.as_str()),
+        ("erased", "{}"),
+        "a tombstone without a property of the contact"
+    );
+    let payloads = h.db.inbox_column("payload").await;
+    assert!(
+        !payloads.iter().any(|p| p.contains("Edsger")),
+        "no stored payload carries the erased contact's data: {payloads:?}"
+    );
+}

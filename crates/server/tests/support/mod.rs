@@ -1,0 +1,227 @@
+//! What the server's integration tests share: spoke and the HubSpot simulator on one
+//! manual clock, wired to each other (OAuth, CRM API, webhook deliveries), and a
+//! browser's way through the install.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubspot::time::ManualClock;
+use hubspot::ClientSecret;
+use reqwest::redirect::Policy as Redirects;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sim::RunningSim;
+use spoke_server::config::{Config, InstallConfig, PublicUrl};
+use spoke_server::oauth::tokens::TokenService;
+use spoke_server::oauth::vault::Keyring;
+use spoke_server::{app, App};
+use store::testing::TestDb;
+use store::{Engine, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub const CLIENT_ID: &str = "spoke-test-app";
+pub const CLIENT_SECRET: &str = "spoke-test-client-secret";
+/// HubSpot's access-token lifetime.
+pub const TOKEN_TTL: Duration = Duration::from_secs(1_800);
+/// Long enough for any access token to expire.
+pub const PAST_EXPIRY: Duration = Duration::from_secs(1_801);
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// spoke and the simulator, wired to each other.
+pub struct Harness {
+    pub db: TestDb,
+    pub sim: RunningSim,
+    pub spoke: String,
+    pub install: InstallConfig,
+    pub store: Arc<dyn Store>,
+    /// What spoke and the simulator both read the time from.
+    pub clock: ManualClock,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// spoke asking for `oauth crm.objects.contacts.read`, so it hydrates contacts.
+pub async fn harness(engine: Engine) -> Harness {
+    harness_with(engine, "oauth crm.objects.contacts.read", |_| {}).await
+}
+
+/// spoke requiring `scopes` (and hydrating what they allow), with `tweak` applied to its
+/// configuration; the simulator delivers the portals' webhooks to it.
+pub async fn harness_with(
+    engine: Engine,
+    scopes: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
+    let db = TestDb::new(engine).await;
+    let clock = ManualClock::starting_now();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // HubSpot wants a host name in redirect URLs (http only for localhost).
+    let public_url = PublicUrl::parse(&format!("http://localhost:{port}")).unwrap();
+    let mut settings = sim::Settings::defaults();
+    settings.portals = 3;
+    settings.records = 5;
+    settings.client_id = CLIENT_ID.into();
+    settings.client_secret = CLIENT_SECRET.into();
+    settings.redirect_uris = vec![public_url.join("/oauth/callback")];
+    settings.required_scopes = "oauth crm.objects.contacts.read".into();
+    settings.access_token_ttl = TOKEN_TTL.as_secs();
+    settings.webhook_target_url = Some(public_url.join("/webhooks/hubspot"));
+    settings.webhook_deliver_to = Some(format!("http://127.0.0.1:{port}"));
+    let sim = sim::start(
+        settings,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        clock.clock(),
+    )
+    .await
+    .unwrap();
+    let mut install = InstallConfig::new(
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+        &sim.base_url(),
+        Keyring::parse(&Keyring::generate_entry("k1")).unwrap(),
+    );
+    install.scopes = scopes.split_whitespace().map(str::to_owned).collect();
+    install.optional_scopes = vec!["tickets".into()];
+    install.refresh_margin = REFRESH_MARGIN;
+    let mut config = Config::new(
+        listener.local_addr().unwrap(),
+        public_url,
+        ClientSecret::new(CLIENT_SECRET),
+        db.url(),
+    );
+    config.database.max_connections = 5;
+    let mut config = config.with_install(install.clone());
+    tweak(&mut config);
+    let spoke = format!("http://127.0.0.1:{port}");
+    let app = App::build(config, clock.clock())
+        .await
+        .expect("spoke builds");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(listener, shutdown.clone()));
+    let store = db.store().await;
+    Harness {
+        db,
+        sim,
+        spoke,
+        install,
+        store,
+        clock,
+        shutdown,
+    }
+}
+
+impl Harness {
+    pub fn first_portal(&self) -> i64 {
+        self.sim.sim.world(|w| w.portal_ids().next().unwrap())
+    }
+
+    /// The status of a CRM read at the simulator with `access`.
+    pub async fn read_contact(&self, access: &SecretString) -> StatusCode {
+        let contact = format!(
+            "{}/crm/v3/objects/contacts/{}",
+            self.sim.base_url(),
+            sim::objects::Simulated::id_base(sim::objects::ObjectType::Contacts) + 1
+        );
+        reqwest::Client::new()
+            .get(contact)
+            .bearer_auth(access.expose_secret())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Another instance's token service on `store`.
+    pub fn instance_on(&self, store: Arc<dyn Store>) -> Arc<TokenService> {
+        app::token_service(store, &self.install, self.clock.clock())
+    }
+
+    /// Another instance sharing this harness's pool.
+    pub fn instance(&self) -> Arc<TokenService> {
+        self.instance_on(self.store.clone())
+    }
+
+    /// The actions of a portal's audit trail, oldest first.
+    pub async fn audit_actions(&self, portal: i64) -> Vec<String> {
+        let trail = self.store.audit_trail(portal).await.unwrap();
+        trail.into_iter().map(|e| e.action).collect()
+    }
+
+    pub async fn refresh_calls(&self) -> u64 {
+        let stats: Value = reqwest::get(format!("{}/_sim/oauth/stats", self.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["refreshCalls"].as_u64().unwrap()
+    }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Redirects::none())
+        .build()
+        .unwrap()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::FOUND, "expected a redirect");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// install → authorize → consent page → decision; returns HubSpot's redirect back to spoke.
+pub async fn consent(h: &Harness, portal: i64, decision: &str) -> String {
+    let authorize = location(
+        &browser()
+            .get(format!("{}/oauth/install", h.spoke))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(authorize.starts_with(&h.sim.base_url()), "{authorize}");
+    let page = browser()
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"request\" value=\"";
+    let start = page.find(marker).expect("a consent form") + marker.len();
+    let request = &page[start..start + 32];
+    let decided = browser()
+        .post(format!("{}/oauth/authorize/decision", h.sim.base_url()))
+        .form(&[
+            ("request", request),
+            ("portal", &portal.to_string()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    location(&decided)
+}
+
+/// Follows HubSpot's redirect to spoke's callback; the status and page text.
+pub async fn callback(url: &str) -> (StatusCode, String) {
+    let response = browser().get(url).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+pub async fn install_portal(h: &Harness, portal: i64) {
+    let (status, page) = callback(&consent(h, portal, "approve").await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&portal.to_string()));
+}
