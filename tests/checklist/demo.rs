@@ -1,5 +1,5 @@
-//! `spoke demo`, the README's first command: portals installed through OAuth and signed
-//! webhooks flowing, from one command.
+//! `spoke demo`, the README's first command: portals installed through OAuth, signed
+//! webhooks flowing and records hydrated, from one command.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::*;
 
 #[tokio::test]
-async fn spoke_demo_installs_portals_and_streams_webhooks_into_spoke() {
+async fn spoke_demo_installs_portals_streams_webhooks_and_hydrates_records() {
     let mut demo = spoke_command("sqlite://unused", &[])
         .args([
             "demo",
@@ -40,7 +40,16 @@ async fn spoke_demo_installs_portals_and_streams_webhooks_into_spoke() {
             }
         }
     };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (progress, mut progress_lines) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                if event["message"] == "hydration progress" {
+                    let _ = progress.send(event);
+                }
+            }
+        }
+    });
     assert_eq!(ready["portals"], 3);
     let (sim_url, database_url) = (
         ready["simulator_url"].as_str().unwrap(),
@@ -73,6 +82,22 @@ async fn spoke_demo_installs_portals_and_streams_webhooks_into_spoke() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    let hydrated = loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), progress_lines.recv())
+            .await
+            .expect("a progress line every few seconds")
+            .expect("the demo runs");
+        if event["records"].as_i64().unwrap() > 0 {
+            break event;
+        }
+    };
+    assert!(hydrated["hydrated"].as_i64().unwrap() > 0, "{hydrated}");
+    assert_eq!(hydrated["dead"], 0, "{hydrated}");
+    assert_eq!(
+        hydrated["quarantined"], 0,
+        "every portal is installed: {hydrated}"
+    );
 
     let listed = spoke_command(database_url, &[])
         .args(["portals", "list"])

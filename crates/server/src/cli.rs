@@ -21,7 +21,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the webhook receiver, the install flow and the token refresher.
+    /// Run the webhook receiver, the install flow, the token refresher and the hydrator.
     Serve(Box<ServeArgs>),
     /// Run spoke with the HubSpot simulator on a temporary database: portals installed
     /// through the real OAuth flow, signed webhooks streaming in.
@@ -33,6 +33,62 @@ pub enum Command {
     Portals(PortalsArgs),
     /// Token encryption keys: generate one, or re-seal every token under the first key.
     Keys(KeysArgs),
+    /// Events whose attempts ran out: list them, replay them.
+    DeadLetters(DeadLettersArgs),
+    /// The record mirror: what spoke holds of a HubSpot record.
+    Records(RecordsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeadLettersArgs {
+    #[command(subcommand)]
+    pub command: DeadLettersCommand,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Dead letters, oldest first, with their reason and last error.
+    List {
+        /// Only this portal's.
+        #[arg(long)]
+        portal: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Back to the queue with fresh attempts; replaying again finds nothing more.
+    Replay {
+        /// One dead letter, by the id `list` shows.
+        #[arg(long, conflicts_with_all = ["portal", "all"])]
+        id: Option<i64>,
+        /// Every dead letter of a portal.
+        #[arg(long, conflicts_with = "all")]
+        portal: Option<i64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecordsArgs {
+    #[command(subcommand)]
+    pub command: RecordsCommand,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RecordsCommand {
+    /// One mirrored record: its state, HubSpot's last modification, when spoke fetched it,
+    /// and its properties.
+    Get {
+        portal_id: i64,
+        /// `contacts`, `companies`, `deals`, `tickets`, `products` or `line_items`.
+        object_type: String,
+        object_id: i64,
+    },
 }
 
 #[cfg(feature = "demo")]

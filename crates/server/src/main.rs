@@ -7,12 +7,14 @@ use anyhow::Context;
 use clap::Parser;
 use hubspot::time::Clock;
 use spoke_server::app::{self, Open};
-use spoke_server::cli::{Cli, Command, KeysCommand, PortalsCommand};
+use spoke_server::cli::{
+    Cli, Command, DeadLettersCommand, KeysCommand, PortalsCommand, RecordsCommand,
+};
 use spoke_server::config::{
     check_unknown_variables, token_keys, Config, DatabaseConfig, InstallConfig,
 };
 use spoke_server::oauth::vault::Keyring;
-use spoke_server::ops::{keys, portals};
+use spoke_server::ops::{dead_letters, keys, portals, records};
 use spoke_server::{telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +78,35 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             };
             print!("{output}");
+            Ok(())
+        }
+        Command::DeadLetters(args) => {
+            let database = DatabaseConfig::from_args(&args.database);
+            let store = app::open_store(&database, Open::Existing).await?;
+            let output = match args.command {
+                DeadLettersCommand::List { portal, limit } => {
+                    dead_letters::list(store.as_ref(), portal, limit).await?
+                }
+                DeadLettersCommand::Replay { id, portal, all } => {
+                    let which = dead_letters::which(id, portal, all)?;
+                    dead_letters::replay(store.as_ref(), which).await?
+                }
+            };
+            print!("{output}");
+            Ok(())
+        }
+        Command::Records(args) => {
+            let database = DatabaseConfig::from_args(&args.database);
+            let store = app::open_store(&database, Open::Existing).await?;
+            let RecordsCommand::Get {
+                portal_id,
+                object_type,
+                object_id,
+            } = args.command;
+            print!(
+                "{}",
+                records::get(store.as_ref(), portal_id, &object_type, object_id).await?
+            );
             Ok(())
         }
         Command::Keys(args) => {

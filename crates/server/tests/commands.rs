@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use spoke_server::app::{self, Open};
 use spoke_server::config::DatabaseConfig;
 use spoke_server::oauth::vault::Keyring;
-use spoke_server::ops::{keys, portals};
+use spoke_server::ops::{dead_letters, keys, portals, records};
 use store::testing::TestDb;
 use store::{Engine, Install};
 
@@ -139,4 +139,96 @@ async fn operator_commands_refuse_a_missing_sqlite_database_and_create_nothing()
         .await
         .expect("serve and migrate still create it");
     assert!(path.exists());
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let event = store::NewEvent {
+        key: store::EventKey {
+            portal_id: 77,
+            subscription_id: 1,
+            event_id: 1,
+            object_id: 501,
+            occurred_at: 1_900_000_000_000,
+        },
+        subscription_type: "contact.creation".into(),
+        app_id: None,
+        attempt_number: 0,
+        payload: "{}".into(),
+    };
+    store.append(&[vec![event]]).await.unwrap();
+    let claimed = store
+        .claim(&store::ClaimRequest {
+            holder: "w",
+            until_ms: 1,
+            now_ms: 0,
+            portals: 1,
+            after_portal: i64::MIN,
+            per_portal: 1,
+        })
+        .await
+        .unwrap();
+    store
+        .set_aside(
+            "w",
+            &[claimed[0].id],
+            store::SetAside::Dead,
+            "failed 8 times",
+            Some("HubSpot answered HTTP 503 (no code)"),
+            0,
+        )
+        .await
+        .unwrap();
+
+    let listed = dead_letters::list(store.as_ref(), Some(77), 10)
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .contains("\t77\t501\tcontact.creation\t1\tfailed 8 times\tHubSpot answered HTTP 503"),
+        "{listed}"
+    );
+    assert!(
+        dead_letters::which(None, None, false).is_err(),
+        "one choice is required"
+    );
+    let all = dead_letters::which(None, None, true).unwrap();
+    assert_eq!(
+        dead_letters::replay(store.as_ref(), all).await.unwrap(),
+        "1 dead letters back in the queue\n"
+    );
+    assert_eq!(
+        dead_letters::replay(store.as_ref(), all).await.unwrap(),
+        "0 dead letters back in the queue\n"
+    );
+
+    store
+        .upsert_records(&[store::MirroredRecord {
+            portal_id: 77,
+            object_type: "contacts".into(),
+            object_id: 501,
+            state: "live".into(),
+            properties: r#"{"email":"ada@example.com"}"#.into(),
+            updated_at: 1_900_000_000_000,
+            fetched_at: 1_900_000_000_500,
+        }])
+        .await
+        .unwrap();
+    let shown = records::get(store.as_ref(), 77, "0-1", 501).await.unwrap();
+    assert!(
+        shown.contains("state:           live") && shown.contains("ada@example.com"),
+        "{shown}"
+    );
+    assert!(shown.contains("2030-03-17T17:46:40Z"), "{shown}");
+    assert!(records::get(store.as_ref(), 77, "contact", 501)
+        .await
+        .is_err());
+    assert!(records::get(store.as_ref(), 77, "contacts", 502)
+        .await
+        .is_err());
 }

@@ -70,6 +70,9 @@ pub trait Mirror: Send + Sync {
         object_id: i64,
     ) -> Result<Option<MirroredRecord>, StoreError>;
 
+    /// Records held, per state.
+    async fn record_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// The `updated_at` the mirror holds for each of `ids` it has.
     async fn last_modified(
         &self,
@@ -80,7 +83,7 @@ pub trait Mirror: Send + Sync {
 }
 
 /// Expands the implementation in an engine module defining `UPSERT`, `MARK_GONE`,
-/// `SELECT`, `LAST_MODIFIED` and `ids`.
+/// `SELECT`, `COUNTS`, `LAST_MODIFIED` and `ids`.
 macro_rules! impl_mirror {
     ($store:ty) => {
         use std::collections::HashMap;
@@ -142,6 +145,10 @@ macro_rules! impl_mirror {
                     .bind(object_id)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn record_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+                Ok(sqlx::query_as(COUNTS).fetch_all(&self.pool).await?)
             }
 
             async fn last_modified(

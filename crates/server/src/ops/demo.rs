@@ -1,18 +1,24 @@
 //! `spoke demo`: the whole system on one machine with one command. The HubSpot simulator
 //! and spoke start on a temporary SQLite database; portals are installed through the real
 //! OAuth flow (authorize, consent, callback, code exchange); then the simulator streams
-//! signed webhooks, which spoke verifies and stores. Stops on Ctrl-C or SIGTERM.
+//! signed webhooks, which spoke verifies, stores and hydrates into the record mirror, with
+//! a line of counts every few seconds. Stops on Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use hubspot::time::Clock;
 use hubspot::ClientSecret;
 use serde_json::json;
+use store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::app::{self, Open};
 use crate::cli::DemoArgs;
-use crate::config::{Config, InstallConfig, PublicUrl};
+use crate::config::{Config, DatabaseConfig, InstallConfig, PublicUrl};
 use crate::oauth::vault::Keyring;
 use crate::App;
 
@@ -82,6 +88,8 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         args.activity_rate,
         shutdown.clone(),
     ));
+    let store = app::open_store(&DatabaseConfig::new(database_url.clone()), Open::Existing).await?;
+    tokio::spawn(report_progress(store, shutdown.clone()));
 
     info!(
         spoke_url,
@@ -96,7 +104,8 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
          \n  HubSpot (sim)    {sim}   (/_sim/webhooks/ledger: deliveries as HubSpot counts them)\
          \n  database         {database_url}\
          \n  portals          spoke portals list --database-url {database_url}\
-         \n\nThe dashboard and the hydrator are not built yet; the events are in the inbox.\nCtrl-C stops.\n",
+         \n  records          spoke records get PORTAL contacts ID --database-url {database_url}\
+         \n\nEvents are hydrated into the record mirror; a line of counts follows every few seconds.\nCtrl-C stops.\n",
         portals.len(),
         args.activity_rate,
         sim = simulator.base_url(),
@@ -105,6 +114,37 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     simulator.stop().await;
     drop(data);
     Ok(())
+}
+
+/// How often the demo prints what the hydrator has done.
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
+/// Logs the inbox by state and the records mirrored, until `shutdown`.
+async fn report_progress(store: Arc<dyn Store>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(PROGRESS_EVERY);
+    ticks.tick().await;
+    while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+        let (Ok(inbox), Ok(records)) = (store.queue_counts().await, store.record_counts().await)
+        else {
+            continue;
+        };
+        let count = |state: &str| {
+            inbox
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n)
+        };
+        let mirrored: i64 = records.iter().map(|(_, n)| n).sum();
+        info!(
+            hydrated = count("done"),
+            pending = count("pending"),
+            unhandled = count("unhandled"),
+            quarantined = count("quarantined"),
+            dead = count("dead"),
+            records = mirrored,
+            "hydration progress"
+        );
+    }
 }
 
 /// What a browser does: spoke's install link, HubSpot's consent (answered in advance for

@@ -13,6 +13,7 @@ const SELECT: &str =
     "SELECT portal_id, object_type, object_id, state, properties::text AS properties, updated_at, \
     (extract(epoch from fetched_at) * 1000)::int8 AS fetched_at \
     FROM records WHERE portal_id = $1 AND object_type = $2 AND object_id = $3";
+const COUNTS: &str = "SELECT state, count(*) FROM records GROUP BY state ORDER BY state";
 const LAST_MODIFIED: &str = "SELECT object_id, updated_at FROM records \
     WHERE portal_id = $1 AND object_type = $2 AND object_id = ANY($3)";
 

@@ -11,6 +11,7 @@ const MARK_GONE: &str = "INSERT INTO records (portal_id, object_type, object_id,
 const SELECT: &str =
     "SELECT portal_id, object_type, object_id, state, properties, updated_at, fetched_at \
     FROM records WHERE portal_id = ?1 AND object_type = ?2 AND object_id = ?3";
+const COUNTS: &str = "SELECT state, count(*) FROM records GROUP BY state ORDER BY state";
 const LAST_MODIFIED: &str = "SELECT object_id, updated_at FROM records \
     WHERE portal_id = ?1 AND object_type = ?2 AND object_id IN (SELECT value FROM json_each(?3))";
 
