@@ -36,6 +36,16 @@ impl Harness {
         answer["events"].as_u64().unwrap() as usize
     }
 
+    /// The simulator's count of each portal's CRM calls.
+    async fn crm_ledger(&self) -> Value {
+        reqwest::get(format!("{}/_sim/crm/ledger", self.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn set_faults(&self, faults: Value) {
         reqwest::Client::new()
             .put(format!("{}/_sim/faults", self.sim.base_url()))
@@ -172,6 +182,19 @@ async fn every_event_ends_as_the_latest_record_unhandled_or_quarantined(#[case] 
         .reason
         .as_deref()
         .is_some_and(|r| r.contains("not hydrated"))));
+
+    // Within the limit, never refused, far fewer calls than events (collapsed, batched).
+    let ledger = h.crm_ledger().await;
+    let hydrated = h.store.queue_counts().await.unwrap();
+    let done = count(&hydrated, "done");
+    let mut reads = 0;
+    for portal in &portals[..2] {
+        let calls = &ledger["portals"][portal.to_string()];
+        assert!(calls["maxInWindow"].as_u64().unwrap() <= 100, "{ledger}");
+        assert_eq!(calls["rateLimited"], 0, "{ledger}");
+        reads += calls["calls"]["batchRead"]["200"].as_i64().unwrap_or(0);
+    }
+    assert!(reads > 0 && reads < done, "{reads} reads for {done} events");
 
     // The third portal's install turns its quarantined events into records.
     install_portal(&h, portals[2]).await;

@@ -46,6 +46,7 @@ pub fn routes(sim: SharedSim) -> Router {
             post(privacy_delete),
         )
         .route("/_sim/activity", post(activity))
+        .route("/_sim/crm/ledger", get(crm_ledger))
         .route("/_sim/webhooks/target", get(target).put(set_target))
         .route(
             "/_sim/webhooks/subscriptions",
@@ -322,6 +323,11 @@ async fn set_subscriptions(
 }
 
 /// The ground truth: per-portal totals and success rates, and what is still queued.
+/// The CRM API's ground truth, per portal.
+async fn crm_ledger(State(sim): State<SharedSim>) -> Json<Value> {
+    Json(json!({ "portals": sim.crm_ledger(|l| json!(l.totals())) }))
+}
+
 async fn ledger(State(sim): State<SharedSim>) -> Json<Value> {
     let totals = sim.dispatcher().ledger(|l| json!(l.totals()));
     Json(json!({ "portals": totals, "queue": sim.dispatcher().depth() }))

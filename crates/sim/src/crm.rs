@@ -17,6 +17,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::crm_ledger;
 use crate::errors;
 use crate::objects::{iso, ObjectType, Record, Simulated};
 use crate::ratelimit::{Exceeded, Usage};
@@ -62,7 +63,7 @@ pub fn routes(sim: SharedSim) -> Router {
         .with_state(sim)
 }
 
-async fn gate(State(sim): State<SharedSim>, mut request: Request, next: Next) -> Response {
+async fn gate(State(sim): State<SharedSim>, request: Request, next: Next) -> Response {
     let bearer = request
         .headers()
         .get(AUTHORIZATION)
@@ -89,8 +90,22 @@ async fn gate(State(sim): State<SharedSim>, mut request: Request, next: Next) ->
         }
     };
     let portal = grant.portal;
+    let endpoint = crm_ledger::endpoint(request.uri().path());
+    let response = admitted(&sim, grant, request, next).await;
+    sim.crm_ledger(|l| l.call(portal, endpoint, response.status().as_u16()));
+    response
+}
+
+/// The rest of the gate for an authenticated caller: the rate limit, injected faults, the
+/// handler.
+async fn admitted(sim: &SharedSim, grant: Grant, mut request: Request, next: Next) -> Response {
+    let portal = grant.portal;
     let usage = match sim.admit(portal) {
-        Ok(usage) => usage,
+        Ok(usage) => {
+            let used = usage.limits.max.saturating_sub(usage.remaining);
+            sim.crm_ledger(|l| l.admitted(portal, used));
+            usage
+        }
         Err((exceeded, usage)) => return with_usage(errors::rate_limited(exceeded), usage),
     };
     let faults = sim.faults();
@@ -222,7 +237,10 @@ async fn read_one(
         .and_then(|id| sim.world(|w| w.record(portal, object, id)))
         .filter(|r| visible(r, archived));
     match record {
-        Some(record) => Json(render(&record, object, properties.as_deref())).into_response(),
+        Some(record) => {
+            sim.crm_ledger(|l| l.returned(portal, 1));
+            Json(render(&record, object, properties.as_deref())).into_response()
+        }
         None => errors::not_found(format!(
             "Object not found.  objectId are usually numeric. ({object_id})"
         )),
@@ -297,6 +315,7 @@ async fn batch_read(
             }
         }
     });
+    sim.crm_ledger(|l| l.returned(portal, results.len()));
     // HubSpot does not promise result order; reversing keeps clients from relying on it.
     results.reverse();
     let mut body = json!({
@@ -346,6 +365,7 @@ async fn list(
     let mut page = sim.world(|w| w.list(portal, object, after, limit + 1, archived));
     let more = page.len() > limit;
     page.truncate(limit);
+    sim.crm_ledger(|l| l.returned(portal, page.len()));
     let results: Vec<Value> = page
         .iter()
         .map(|r| render(r, object, properties.as_deref()))

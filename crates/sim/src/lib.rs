@@ -1,6 +1,7 @@
 //! spoke-sim: a HubSpot that runs on this machine, for spoke's tests, demo and benchmarks.
 //!
-//! - [`crm`]: the CRM API v3 for six object types, with HubSpot's rate limits and errors.
+//! - [`crm`]: the CRM API v3 for six object types, with HubSpot's rate limits and errors,
+//!   and a [`crm_ledger`] of every call (the ground truth of a portal's API use).
 //! - [`dispatcher`]: signed webhook deliveries with HubSpot's batching, concurrency,
 //!   timeout and retries, and a [`ledger`] of every attempt (the ground truth).
 //! - [`oauth`]: the authorize page with its consent step, the token endpoints (v1, v3 and
@@ -14,6 +15,7 @@
 
 pub mod admin;
 pub mod crm;
+pub mod crm_ledger;
 pub mod dispatcher;
 mod errors;
 pub mod faults;
@@ -53,6 +55,7 @@ pub struct Sim {
     consent: Mutex<Option<oauth::AutoConsent>>,
     pending: Mutex<std::collections::HashMap<String, oauth::Authorization>>,
     app: oauth::App,
+    crm_ledger: Mutex<crm_ledger::CrmLedger>,
     /// Refresh-token grants received, successful or not: what single-flight is judged by.
     refresh_calls: std::sync::atomic::AtomicU64,
     /// What token lifetimes, signature timestamps and record times are measured by; tests
@@ -101,6 +104,7 @@ impl Sim {
             consent: Mutex::new(None),
             pending: Mutex::default(),
             app: oauth::App::from_settings(settings),
+            crm_ledger: Mutex::default(),
             refresh_calls: std::sync::atomic::AtomicU64::new(0),
             clock,
         }
@@ -123,6 +127,11 @@ impl Sim {
     /// How many refresh-token grants the token endpoint has received.
     pub fn refresh_calls(&self) -> u64 {
         self.refresh_calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Reads or changes the CRM API's ledger under its lock.
+    pub fn crm_ledger<T>(&self, f: impl FnOnce(&mut crm_ledger::CrmLedger) -> T) -> T {
+        f(&mut self.crm_ledger.lock().expect("crm ledger lock"))
     }
 
     /// Reads or changes the issued credentials under their lock.

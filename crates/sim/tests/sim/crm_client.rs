@@ -49,6 +49,23 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
         (110, 109),
         "this call counted"
     );
+
+    let ledger: serde_json::Value = reqwest::get(format!("{}/_sim/crm/ledger", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls = &ledger["portals"][portal.to_string()];
+    assert_eq!(calls["calls"]["batchRead"]["207"], 1, "{ledger}");
+    assert_eq!(
+        (
+            &calls["recordsReturned"],
+            &calls["maxInWindow"],
+            &calls["rateLimited"]
+        ),
+        (&json!(40), &json!(1), &json!(0))
+    );
 }
 
 #[tokio::test]
