@@ -118,6 +118,8 @@ impl App {
             store: store.clone(),
             receiver: Arc::new(receiver),
             install,
+            hydrator: hydrator.clone(),
+            operator_token: config.operator_token.map(Arc::new),
         });
         Ok(Self {
             router,

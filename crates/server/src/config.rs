@@ -25,6 +25,7 @@ use crate::workers::limits::HUBSPOT_LIMIT;
 /// Secrets come from the environment only (no flags) and are read here.
 const CLIENT_SECRET_VAR: &str = "SPOKE_HUBSPOT_CLIENT_SECRET";
 const TOKEN_KEYS_VAR: &str = "SPOKE_TOKEN_KEYS";
+const OPERATOR_TOKEN_VAR: &str = "SPOKE_OPERATOR_TOKEN";
 /// Variables with this prefix belong to the test harness, not to spoke.
 const TEST_VAR_PREFIX: &str = "SPOKE_TEST_";
 
@@ -41,6 +42,49 @@ pub struct Config {
     pub install: Option<InstallConfig>,
     /// The hydrator, which runs when the install flow is configured (it needs tokens).
     pub hydrator: HydratorConfig,
+    /// Opens the admin API; without it every `/api/v1/` request is refused.
+    pub operator_token: Option<OperatorToken>,
+}
+
+/// The secret operators present to the admin API (`Authorization: Bearer …`). Compared in
+/// constant time; `Debug` never shows it.
+#[derive(Clone)]
+pub struct OperatorToken(SecretString);
+
+impl OperatorToken {
+    /// Shorter than this is no secret.
+    pub const MIN_LEN: usize = 16;
+
+    pub fn new(token: impl Into<String>) -> Result<Self, String> {
+        let token = token.into();
+        if token.len() < Self::MIN_LEN {
+            return Err(format!("must be at least {} characters", Self::MIN_LEN));
+        }
+        Ok(Self(SecretString::from(token)))
+    }
+
+    /// Whether `presented` is this token.
+    pub fn matches(&self, presented: &str) -> bool {
+        use secrecy::ExposeSecret;
+        use subtle::ConstantTimeEq;
+        self.0
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into()
+    }
+
+    /// The token itself, for the one place that shows it: the demo's banner.
+    pub fn reveal(&self) -> &str {
+        use secrecy::ExposeSecret;
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OperatorToken([redacted])")
+    }
 }
 
 /// The URL HubSpot calls, past any proxy: scheme, host and an optional path prefix.
@@ -336,6 +380,7 @@ impl Config {
             webhooks: WebhookConfig::default(),
             install: None,
             hydrator: HydratorConfig::for_scopes(&[]),
+            operator_token: None,
         }
     }
 
@@ -384,6 +429,9 @@ impl Config {
             },
             install,
             hydrator,
+            operator_token: env(OPERATOR_TOKEN_VAR)
+                .map(|token| OperatorToken::new(token).map_err(|e| bad(OPERATOR_TOKEN_VAR, e)))
+                .transpose()?,
         })
     }
 }
@@ -411,7 +459,9 @@ pub fn token_keys(env: impl Fn(&str) -> Option<String>) -> Result<Keyring, Confi
 /// Refuses `SPOKE_*` variables that no setting reads, so a typo such as
 /// `SPOKE_PUBLC_URL` fails loudly instead of silently using a default.
 pub fn check_unknown_variables(vars: impl Iterator<Item = String>) -> Result<(), ConfigError> {
-    let mut known: Vec<String> = vec![CLIENT_SECRET_VAR.to_owned(), TOKEN_KEYS_VAR.to_owned()];
+    let mut known: Vec<String> = [CLIENT_SECRET_VAR, TOKEN_KEYS_VAR, OPERATOR_TOKEN_VAR]
+        .map(str::to_owned)
+        .to_vec();
     let command = Cli::command();
     let mut stack = vec![&command];
     while let Some(cmd) = stack.pop() {
@@ -589,6 +639,30 @@ mod tests {
         too_fast.extend(["--hydrator-rate-limit", "111"]);
         let err = Config::from_args(&serve_args(&too_fast), env).unwrap_err();
         assert_eq!(err.variable, "SPOKE_HYDRATOR_RATE_LIMIT");
+    }
+
+    #[test]
+    fn the_operator_token_is_optional_long_and_never_shown() {
+        let args = serve_args(&["--public-url", "https://h"]);
+        assert!(Config::from_args(&args, with_secret)
+            .unwrap()
+            .operator_token
+            .is_none());
+        let env = |token: &'static str| {
+            move |name: &str| match name {
+                CLIENT_SECRET_VAR => Some("s3cr3t-value".to_owned()),
+                OPERATOR_TOKEN_VAR => Some(token.to_owned()),
+                _ => None,
+            }
+        };
+        let err = Config::from_args(&args, env("short")).unwrap_err();
+        assert_eq!(err.variable, OPERATOR_TOKEN_VAR);
+        let config = Config::from_args(&args, env("an-operator-token-long-enough")).unwrap();
+        let token = config.operator_token.as_ref().expect("set");
+        assert!(token.matches("an-operator-token-long-enough"));
+        assert!(!token.matches("an-operator-token-long-enougH"));
+        assert!(!token.matches(""));
+        assert!(!format!("{config:?}").contains("long-enough"));
     }
 
     #[test]

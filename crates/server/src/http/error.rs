@@ -39,6 +39,16 @@ pub enum ApiError {
     Install(#[from] InstallError),
     #[error("This spoke has no HubSpot app configured (SPOKE_HUBSPOT_CLIENT_ID).")]
     InstallNotConfigured,
+    #[error("operator token required")]
+    OperatorTokenRequired,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error(
+        "unknown object type: use contacts, companies, deals, tickets, products or line_items"
+    )]
+    UnknownObjectType,
+    #[error("storage error")]
+    Storage(#[from] store::StoreError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -66,7 +76,11 @@ impl ApiError {
             }
             Self::Install(InstallError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Install(_) => StatusCode::BAD_REQUEST,
-            Self::InstallNotConfigured => StatusCode::NOT_FOUND,
+            Self::InstallNotConfigured | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::OperatorTokenRequired => StatusCode::UNAUTHORIZED,
+            Self::UnknownObjectType => StatusCode::BAD_REQUEST,
+            Self::Storage(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,6 +4,7 @@
 //! `oauth::pages`) so each path reads in one folder; this module only knows where they
 //! are mounted, and [`error`] is the one place failures become responses.
 
+mod admin;
 mod body;
 pub mod error;
 mod health;
@@ -29,10 +30,12 @@ use tower_http::trace::TraceLayer;
 pub use body::read_limited;
 pub use error::ApiError;
 
+use crate::config::OperatorToken;
 use crate::oauth::install::InstallFlow;
 use crate::oauth::pages;
 use crate::webhooks::handler as webhooks;
 use crate::webhooks::receiver::Receiver;
+use crate::workers::hydrator::Hydrator;
 
 /// Longest any request may take before it is answered `503`. The install callback is the
 /// slowest route (a code exchange and an introspection, each allowed 10 s); webhooks answer
@@ -46,6 +49,10 @@ pub struct AppState {
     pub receiver: Arc<Receiver>,
     /// The install flow, when an app is configured.
     pub install: Option<Arc<InstallFlow>>,
+    /// The hydrator, when it runs here (its counters feed `/api/v1/stats`).
+    pub hydrator: Option<Arc<Hydrator>>,
+    /// Opens the admin API; `None` refuses every request to it.
+    pub operator_token: Option<Arc<OperatorToken>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -55,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback", get(pages::callback))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
+        .nest("/api/v1", admin::routes(state.clone()))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

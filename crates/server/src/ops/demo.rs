@@ -18,7 +18,7 @@ use tracing::info;
 
 use crate::app::{self, Open};
 use crate::cli::DemoArgs;
-use crate::config::{Config, DatabaseConfig, InstallConfig, PublicUrl};
+use crate::config::{Config, DatabaseConfig, InstallConfig, OperatorToken, PublicUrl};
 use crate::oauth::vault::Keyring;
 use crate::App;
 
@@ -73,6 +73,11 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         database_url.clone(),
     )
     .with_install(install);
+    let operator_token = demo_operator_token()?;
+    let config = Config {
+        operator_token: Some(operator_token.clone()),
+        ..config
+    };
     let app = App::build(config, Clock::system()).await?;
     let serving = tokio::spawn(app.run(listener, shutdown.clone()));
 
@@ -105,15 +110,25 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
          \n  database         {database_url}\
          \n  portals          spoke portals list --database-url {database_url}\
          \n  records          spoke records get PORTAL contacts ID --database-url {database_url}\
+         \n  admin API        {spoke_url}/api/v1/stats   (Authorization: Bearer {token})\
          \n\nEvents are hydrated into the record mirror; a line of counts follows every few seconds.\nCtrl-C stops.\n",
         portals.len(),
         args.activity_rate,
         sim = simulator.base_url(),
+        token = operator_token.reveal(),
     );
     serving.await.context("spoke stopped")??;
     simulator.stop().await;
     drop(data);
     Ok(())
+}
+
+/// `SPOKE_OPERATOR_TOKEN` when set, or a fresh one: the demo prints it so the admin API
+/// can be tried at once.
+fn demo_operator_token() -> anyhow::Result<OperatorToken> {
+    let token = std::env::var("SPOKE_OPERATOR_TOKEN")
+        .unwrap_or_else(|_| format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    OperatorToken::new(token).map_err(|e| anyhow::anyhow!("SPOKE_OPERATOR_TOKEN: {e}"))
 }
 
 /// How often the demo prints what the hydrator has done.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hubspot::crm::{CrmClient, ObjectType, Record, MAX_BATCH};
+use hubspot::crm::{BatchRead, CrmClient, ObjectType, Record, MAX_BATCH};
 use hubspot::failure::{HubSpotError, Kind};
 use hubspot::time::{duration_ms, Clock};
 use secrecy::SecretString;
@@ -60,6 +60,8 @@ pub struct Hydrator {
     holder: String,
     /// Where the next round's fair walk over portals starts.
     cursor: std::sync::Mutex<i64>,
+    /// CRM calls made, by HTTP status (0: no answer).
+    calls: std::sync::Mutex<BTreeMap<u16, u64>>,
 }
 
 /// What a round did.
@@ -90,6 +92,7 @@ impl Hydrator {
             clock,
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
             cursor: std::sync::Mutex::new(i64::MIN),
+            calls: std::sync::Mutex::default(),
         }
     }
 
@@ -320,18 +323,40 @@ impl Hydrator {
         portal: i64,
         object: ObjectType,
         ids: &[i64],
-    ) -> Result<hubspot::crm::BatchRead, Failure> {
+    ) -> Result<BatchRead, Failure> {
         let token = self.tokens.token_for(portal).await?;
-        match self.crm.batch_read(&token, object, ids, &[]).await {
+        match self.counted(self.crm.batch_read(&token, object, ids, &[]).await) {
             Err(error) if error.kind() == Kind::Unauthorized => {
                 let fresh: SecretString = self.tokens.token_after_rejection(portal, &token).await?;
                 if self.limits.acquire(portal).is_err() {
                     return Err(Failure::HubSpot(error));
                 }
-                Ok(self.crm.batch_read(&fresh, object, ids, &[]).await?)
+                Ok(self.counted(self.crm.batch_read(&fresh, object, ids, &[]).await)?)
             }
             other => Ok(other?),
         }
+    }
+
+    /// Counts a CRM call by the status HubSpot answered.
+    fn counted(&self, result: Result<BatchRead, HubSpotError>) -> Result<BatchRead, HubSpotError> {
+        let status = match &result {
+            Ok(read) if read.missing.is_empty() => 200,
+            Ok(_) => 207,
+            Err(HubSpotError::Answered { status, .. }) => *status,
+            Err(_) => 0,
+        };
+        *self
+            .calls
+            .lock()
+            .expect("calls lock")
+            .entry(status)
+            .or_default() += 1;
+        result
+    }
+
+    /// The CRM calls this process made, by HTTP status (0: no answer).
+    pub fn crm_calls(&self) -> BTreeMap<u16, u64> {
+        self.calls.lock().expect("calls lock").clone()
     }
 
     async fn store_records(

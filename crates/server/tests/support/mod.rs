@@ -12,7 +12,7 @@ use hubspot::ClientSecret;
 use reqwest::redirect::Policy as Redirects;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sim::RunningSim;
 use spoke_server::config::{Config, InstallConfig, PublicUrl};
 use spoke_server::oauth::tokens::TokenService;
@@ -224,4 +224,81 @@ pub async fn install_portal(h: &Harness, portal: i64) {
     let (status, page) = callback(&consent(h, portal, "approve").await).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(&portal.to_string()));
+}
+
+/// Record changes at the simulator and waiting for spoke to settle them.
+impl Harness {
+    /// `changes` random record changes in `portals` at the simulator; how many events.
+    pub async fn activity(&self, changes: u32, portals: &[i64]) -> usize {
+        // Every change gets its own millisecond, as HubSpot's changes would.
+        self.clock.advance(Duration::from_secs(1));
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/_sim/activity", self.sim.base_url()))
+            .json(&json!({ "changes": changes, "portals": portals }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["events"].as_u64().unwrap() as usize
+    }
+
+    /// The simulator's count of each portal's CRM calls.
+    pub async fn crm_ledger(&self) -> Value {
+        reqwest::get(format!("{}/_sim/crm/ledger", self.sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        reqwest::Client::new()
+            .put(format!("{}/_sim/faults", self.sim.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    /// A record change at the simulator's admin API (`method` on `path` under the portal);
+    /// how many events it sends.
+    pub async fn change(&self, method: reqwest::Method, path: &str, body: Value) -> usize {
+        self.clock.advance(Duration::from_secs(1));
+        let answer: Value = reqwest::Client::new()
+            .request(
+                method,
+                format!("{}/_sim/portals/{path}", self.sim.base_url()),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["events"].as_u64().unwrap() as usize
+    }
+
+    /// Waits until the inbox holds `events` and `done` says the queue is where it should be.
+    pub async fn settle(&self, events: usize, done: impl Fn(&[(String, i64)]) -> bool) {
+        for _ in 0..1_000 {
+            let counts = self.store.queue_counts().await.unwrap();
+            let total: i64 = counts.iter().map(|(_, n)| n).sum();
+            if total as usize == events && done(&counts) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "the queue never settled: {:?} (expected {events} events)",
+            self.store.queue_counts().await.unwrap()
+        );
+    }
 }

@@ -1,0 +1,186 @@
+//! The admin API over real HTTP, on SQLite and PostgreSQL: refused without the operator
+//! token, and the mirror, dead letters, quarantine and stats as JSON.
+
+mod support;
+
+use hubspot::crm::ObjectType;
+use reqwest::StatusCode;
+use rstest::rstest;
+use serde_json::{json, Value};
+use sim::objects::Simulated;
+use spoke_server::config::OperatorToken;
+use store::Engine;
+
+use support::*;
+
+const TOKEN: &str = "operator-token-for-the-tests";
+
+async fn admin_harness(engine: Engine) -> Harness {
+    harness_with(engine, "oauth crm.objects.contacts.read", |config| {
+        config.hydrator.max_attempts = 1;
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await
+}
+
+impl Harness {
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request =
+            reqwest::Client::new().request(method, format!("{}/api/v1{path}", self.spoke));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.api(reqwest::Method::GET, path, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn the_admin_api_needs_the_operator_token(#[case] engine: Engine) {
+    let h = admin_harness(engine).await;
+    for token in [None, Some("operator-token-for-the-testz"), Some("")] {
+        let (status, body) = h.api(reqwest::Method::GET, "/stats", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(body, json!({ "error": "operator token required" }));
+    }
+    let (status, _) = h
+        .api(reqwest::Method::POST, "/dead-letters/replay", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let closed = harness(engine).await;
+    let (status, _) = closed
+        .api(reqwest::Method::GET, "/stats", Some(TOKEN))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no token configured: nothing opens it"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engine) {
+    let h = admin_harness(engine).await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().collect());
+    let (portal, stranger) = (portals[0], portals[1]);
+    install_portal(&h, portal).await;
+    let id = ObjectType::Contacts.id_base() + 1;
+    let patch = |portal: i64, name: &str| {
+        (
+            format!("{portal}/objects/contacts/{id}"),
+            json!({ "properties": { "firstname": name } }),
+        )
+    };
+    let (path, body) = patch(portal, "Ada");
+    let mut events = h.change(reqwest::Method::PATCH, &path, body).await;
+    let (path, body) = patch(stranger, "Bob");
+    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
+        .await;
+
+    let record = h.get(&format!("/records/{portal}/contacts/{id}")).await;
+    assert_eq!(
+        (
+            &record["state"],
+            &record["properties"]["firstname"],
+            &record["objectId"]
+        ),
+        (&json!("live"), &json!("Ada"), &json!(id))
+    );
+    assert!(record["fetchedAt"].as_i64().unwrap() >= record["updatedAt"].as_i64().unwrap());
+    let (status, missing) = h
+        .api(
+            reqwest::Method::GET,
+            &format!("/records/{portal}/contacts/1"),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, missing),
+        (
+            StatusCode::NOT_FOUND,
+            json!({ "error": "no such record in the mirror" })
+        )
+    );
+    let (status, _) = h
+        .api(
+            reqwest::Method::GET,
+            &format!("/records/{portal}/contact/{id}"),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let held = h.get("/quarantine").await;
+    assert_eq!(held["quarantined"][0]["portalId"], stranger, "{held}");
+    assert_eq!(
+        held["quarantined"][0]["reason"],
+        "the portal has not installed the app"
+    );
+
+    // A failing read becomes a dead letter (one attempt allowed), then replays through the API.
+    h.set_faults(json!({ "errorRate": 1.0 })).await;
+    let (path, body) = patch(portal, "Grace");
+    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    h.settle(events, |c| c.iter().any(|(s, n)| s == "dead" && *n == 1))
+        .await;
+    let dead = h.get(&format!("/dead-letters?portal={portal}")).await;
+    let letter = &dead["deadLetters"][0];
+    assert_eq!(
+        (&letter["attempts"], &letter["reason"]),
+        (&json!(1), &json!("failed 1 times"))
+    );
+    let stats = h.get("/stats").await;
+    assert_eq!(
+        (&stats["deadLetters"], &stats["quarantined"]),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
+    assert_eq!(stats["recordsMirrored"], 1, "{stats}");
+    assert!(stats["crmCalls"]["200"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(
+        stats["crmCalls"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with('5')),
+        "{stats}"
+    );
+
+    h.set_faults(json!({})).await;
+    let path = format!("/dead-letters/{}/replay", letter["id"]);
+    let (status, replayed) = h.api(reqwest::Method::POST, &path, Some(TOKEN)).await;
+    assert_eq!(
+        (status, replayed),
+        (StatusCode::OK, json!({ "replayed": 1 }))
+    );
+    let (_, again) = h
+        .api(reqwest::Method::POST, "/dead-letters/replay", Some(TOKEN))
+        .await;
+    assert_eq!(again, json!({ "replayed": 0 }), "replay is idempotent");
+    h.settle(events, |c| {
+        !c.iter().any(|(s, _)| s == "pending" || s == "dead")
+    })
+    .await;
+    let record = h.get(&format!("/records/{portal}/contacts/{id}")).await;
+    assert_eq!(record["properties"]["firstname"], "Grace");
+}
