@@ -28,3 +28,11 @@ CREATE TABLE records (
     fetched_at   INTEGER NOT NULL,
     PRIMARY KEY (portal_id, object_type, object_id)
 );
+
+-- One hydrator at a time per portal, across instances, so each portal's rate limit is
+-- kept by one in-process limiter; taken with each claim, it lapses when its holder stops.
+CREATE TABLE hydration_leases (
+    portal_id  INTEGER PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    until      INTEGER NOT NULL              -- epoch ms
+);

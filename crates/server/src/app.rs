@@ -114,20 +114,24 @@ impl App {
             clock,
             ingest,
         );
-        let router = http::router(AppState {
-            store: store.clone(),
-            receiver: Arc::new(receiver),
-            install,
-            hydrator: hydrator.clone(),
-            operator_token: config.operator_token.map(Arc::new),
-        });
+        let role = config.role;
+        let router = http::router(
+            AppState {
+                store: store.clone(),
+                receiver: Arc::new(receiver),
+                install,
+                hydrator: hydrator.clone(),
+                operator_token: config.operator_token.map(Arc::new),
+            },
+            role,
+        );
         Ok(Self {
             router,
             store,
             backlog,
             writer,
-            tokens,
-            hydrator,
+            tokens: tokens.filter(|_| role.works()),
+            hydrator: hydrator.filter(|_| role.works()),
         })
     }
 

@@ -4,7 +4,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{DatabaseConfig, HydratorConfig, InstallConfig, WebhookConfig};
+use crate::config::{DatabaseConfig, HydratorConfig, InstallConfig, Role, WebhookConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -183,6 +183,10 @@ pub struct DatabaseArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// What this process runs: `all`, `receiver` (webhooks and installs) or `worker`
+    /// (hydrator and token refresher).
+    #[arg(long, env = "SPOKE_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
     /// Address to listen on; port 0 picks a free one (the `listening` log line names it).
     #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,

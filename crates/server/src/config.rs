@@ -29,10 +29,33 @@ const OPERATOR_TOKEN_VAR: &str = "SPOKE_OPERATOR_TOKEN";
 /// Variables with this prefix belong to the test harness, not to spoke.
 const TEST_VAR_PREFIX: &str = "SPOKE_TEST_";
 
+/// Which parts of spoke a process runs (`SPOKE_ROLE`), so receivers and workers scale apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// Everything.
+    #[default]
+    All,
+    /// The webhook receiver and the install flow: no background workers.
+    Receiver,
+    /// The hydrator and the token refresher; HTTP only for health and the admin API.
+    Worker,
+}
+
+impl Role {
+    pub fn receives(self) -> bool {
+        self != Self::Worker
+    }
+
+    pub fn works(self) -> bool {
+        self != Self::Receiver
+    }
+}
+
 /// Everything `spoke serve` needs, typed.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub role: Role,
     pub public_url: PublicUrl,
     /// Signs webhooks and authenticates OAuth calls.
     pub client_secret: ClientSecret,
@@ -374,6 +397,7 @@ impl Config {
     ) -> Self {
         Self {
             listen,
+            role: Role::All,
             public_url,
             client_secret,
             database: DatabaseConfig::new(database_url),
@@ -417,6 +441,7 @@ impl Config {
         let hydrator = HydratorConfig::from_args(&args.hydrator, scopes)?;
         Ok(Self {
             listen,
+            role: args.role,
             public_url,
             client_secret: client_secret(&env)?,
             database: DatabaseConfig::from_args(&args.database),

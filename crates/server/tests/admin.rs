@@ -1,15 +1,20 @@
 //! The admin API over real HTTP, on SQLite and PostgreSQL: refused without the operator
-//! token, and the mirror, dead letters, quarantine and stats as JSON.
+//! token, and the mirror, dead letters, quarantine and stats as JSON; and the receiver and
+//! worker roles, which the stats tell apart.
 
 mod support;
 
 use hubspot::crm::ObjectType;
+use hubspot::ClientSecret;
 use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
-use spoke_server::config::OperatorToken;
+use spoke_server::config::{Config, OperatorToken, PublicUrl, Role};
+use spoke_server::App;
 use store::Engine;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use support::*;
 
@@ -183,4 +188,75 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
     .await;
     let record = h.get(&format!("/records/{portal}/contacts/{id}")).await;
     assert_eq!(record["properties"]["firstname"], "Grace");
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_receiver_and_a_worker_split_the_work(#[case] engine: Engine) {
+    let h = harness_with(engine, "oauth crm.objects.contacts.read", |config| {
+        config.role = Role::Receiver;
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let worker_url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = Config::new(
+        listener.local_addr().unwrap(),
+        PublicUrl::parse(&worker_url).unwrap(),
+        ClientSecret::new(CLIENT_SECRET),
+        h.db.url(),
+    )
+    .with_install(h.install.clone());
+    config.role = Role::Worker;
+    config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    let worker = App::build(config, h.clock.clock()).await.unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(worker.run(listener, stop.clone()));
+
+    let webhook = reqwest::Client::new()
+        .post(format!("{worker_url}/webhooks/hubspot"))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        webhook.status(),
+        StatusCode::NOT_FOUND,
+        "a worker receives nothing"
+    );
+    let ready = reqwest::get(format!("{worker_url}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let id = ObjectType::Contacts.id_base() + 2;
+    let events = h
+        .change(
+            reqwest::Method::PATCH,
+            &format!("{portal}/objects/contacts/{id}"),
+            json!({ "properties": { "firstname": "Split" } }),
+        )
+        .await;
+    h.settle(events, |c| c == [("done".to_owned(), events as i64)])
+        .await;
+
+    let receiver_stats = h.get("/stats").await;
+    assert_eq!(
+        receiver_stats["crmCalls"],
+        json!({}),
+        "the receiver called no CRM API"
+    );
+    let worker_stats: Value = reqwest::Client::new()
+        .get(format!("{worker_url}/api/v1/stats"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(worker_stats["crmCalls"]["200"], 1, "{worker_stats}");
+    stop.cancel();
 }

@@ -236,20 +236,11 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
         .await
         .unwrap()
         .is_none());
-    let ask = store::ClaimRequest {
-        holder: "test",
-        until_ms: h.clock.now_ms() + 1,
-        now_ms: h.clock.now_ms() + 11_000,
-        portals: 10,
-        after_portal: i64::MIN,
-        per_portal: 10,
-    };
-    let waiting = h.store.claim(&ask).await.unwrap();
-    assert_eq!(waiting.len(), 1);
     assert_eq!(
-        (waiting[0].key.portal_id, waiting[0].attempts),
-        (limited, 0),
-        "a rate-limit wait is no failed attempt"
+        h.db.inbox_column("portal_id || ':' || state || ':' || attempts")
+            .await,
+        [format!("{limited}:pending:0"), format!("{free}:done:0")],
+        "the limited portal's event waits, and a rate-limit wait is no failed attempt"
     );
 
     h.set_faults(json!({})).await;

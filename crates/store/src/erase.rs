@@ -8,9 +8,10 @@ use crate::StoreError;
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 4] = [
+pub(crate) const PORTAL_TABLES: [&str; 5] = [
     crate::inbox::TABLE,
     crate::mirror::TABLE,
+    crate::queue::LEASES_TABLE,
     crate::tokens::TABLE,
     crate::portals::TABLE,
 ];

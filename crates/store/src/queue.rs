@@ -9,6 +9,9 @@ use async_trait::async_trait;
 
 use crate::{EventKey, StoreError};
 
+/// The leases' table, for [`crate::Erasure`].
+pub(crate) const LEASES_TABLE: &str = "hydration_leases";
+
 /// What a worker asks for.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest<'a> {
@@ -80,8 +83,10 @@ pub enum Replay {
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     /// Claims due, unclaimed pending events: up to `per_portal` (oldest first) from each
-    /// of up to `portals` portals with pending work, in one transaction. On PostgreSQL
-    /// concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`).
+    /// of up to `portals` portals with pending work, in one transaction. Each portal's
+    /// hydration lease is taken (or renewed) until `until_ms` first; a portal another
+    /// holder leases is skipped, so one worker at a time calls HubSpot for it. On
+    /// PostgreSQL concurrent workers also skip each other's rows (`FOR UPDATE SKIP LOCKED`).
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError>;
 
     /// The events are handled.
@@ -125,7 +130,8 @@ pub trait WorkQueue: Send + Sync {
     async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `PORTALS_WITH_WORK`, `CLAIM`,
+/// Expands the implementation in an engine module defining `PORTALS_WITH_WORK`,
+/// `LEASE_PORTAL`, `CLAIM`,
 /// `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`, `COUNTS`, and `ids`, which
 /// turns an id list into the engine's list parameter.
 macro_rules! impl_work_queue {
@@ -154,6 +160,18 @@ macro_rules! impl_work_queue {
                 }
                 let mut claimed = Vec::new();
                 for portal in portals {
+                    let leased = sqlx::query(LEASE_PORTAL)
+                        .bind(portal)
+                        .bind(request.holder)
+                        .bind(request.until_ms)
+                        .bind(request.now_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if !leased {
+                        continue;
+                    }
                     let rows: Vec<Claimed> = sqlx::query_as(CLAIM)
                         .bind(request.holder)
                         .bind(request.until_ms)

@@ -421,3 +421,32 @@ fn contact_again() -> MirroredRecord {
     again.object_id = 1_042;
     again
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn one_holder_at_a_time_hydrates_a_portal(#[case] engine: Engine) {
+    let mut events: Vec<NewEvent> = (0..10).map(|i| event(1, i)).collect();
+    events.push(event(2, 100));
+    let (_db, store) = store_with(engine, events).await;
+    let mut first = request("a", T0);
+    first.portals = 1;
+    let a = store.claim(&first).await.unwrap();
+    assert!(a.iter().all(|c| c.key.portal_id == 1));
+
+    let b = store.claim(&request("b", T0 + 1)).await.unwrap();
+    assert_eq!(
+        b.iter().map(|c| c.key.portal_id).collect::<Vec<_>>(),
+        [2],
+        "portal 1 is a's until its lease lapses"
+    );
+    let renewed = store.claim(&request("a", T0 + 2)).await.unwrap();
+    assert_eq!(renewed.len(), 5, "its holder takes more of portal 1");
+
+    let after = store.claim(&request("b", T0 + 2 + LEASE)).await.unwrap();
+    assert!(
+        after.iter().any(|c| c.key.portal_id == 1),
+        "a lapsed lease passes on"
+    );
+}

@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use body::read_limited;
 pub use error::ApiError;
 
-use crate::config::OperatorToken;
+use crate::config::{OperatorToken, Role};
 use crate::oauth::install::InstallFlow;
 use crate::oauth::pages;
 use crate::webhooks::handler as webhooks;
@@ -55,11 +55,18 @@ pub struct AppState {
     pub operator_token: Option<Arc<OperatorToken>>,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The routes of `role`: a worker serves only health and the admin API.
+pub fn router(state: AppState, role: Role) -> Router {
+    let receiving = Router::new()
         .route("/webhooks/hubspot", post(webhooks::receive))
         .route("/oauth/install", get(pages::start))
-        .route("/oauth/callback", get(pages::callback))
+        .route("/oauth/callback", get(pages::callback));
+    let routes = if role.receives() {
+        receiving
+    } else {
+        Router::new()
+    };
+    routes
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .nest("/api/v1", admin::routes(state.clone()))

@@ -8,6 +8,12 @@ const PORTALS_WITH_WORK: &str = "WITH RECURSIVE p(portal_id, n) AS ( \
     SELECT (SELECT min(portal_id) FROM inbox_events WHERE state = 'pending' AND portal_id > p.portal_id), n + 1 \
     FROM p WHERE p.portal_id IS NOT NULL AND n < ?2) \
     SELECT portal_id FROM p WHERE portal_id IS NOT NULL";
+/// Takes or renews portal `?1`'s hydration lease for holder `?2` until `?3`, unless
+/// another holder's lease runs past `?4`.
+const LEASE_PORTAL: &str =
+    "INSERT INTO hydration_leases (portal_id, holder, until) VALUES (?1, ?2, ?3) \
+    ON CONFLICT (portal_id) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+    WHERE hydration_leases.holder = excluded.holder OR hydration_leases.until <= ?4";
 const CLAIM: &str = "UPDATE inbox_events SET claimed_by = ?1, claimed_until = ?2 \
     WHERE id IN (SELECT id FROM inbox_events WHERE state = 'pending' AND portal_id = ?3 \
         AND (next_attempt_at IS NULL OR next_attempt_at <= ?4) \
