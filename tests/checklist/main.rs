@@ -5,6 +5,7 @@
 mod demo;
 mod durability;
 mod install;
+mod scopes;
 mod simulator;
 mod support;
 mod webhook_receiver;
