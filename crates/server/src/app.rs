@@ -21,6 +21,7 @@ use crate::oauth::tokens::TokenService;
 use crate::webhooks::group_commit::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
 use crate::webhooks::receiver::Receiver;
 use crate::workers::hydrator::Hydrator;
+use crate::workers::retention::Retention;
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ pub struct App {
     writer: Writer,
     tokens: Option<Arc<TokenService>>,
     hydrator: Option<Arc<Hydrator>>,
+    retention: Option<Retention>,
 }
 
 /// The token service of an install configuration.
@@ -111,10 +113,13 @@ impl App {
             &config.webhooks,
             config.public_url,
             config.client_secret,
-            clock,
+            clock.clone(),
             ingest,
         );
         let role = config.role;
+        let retention = role
+            .works()
+            .then(|| Retention::new(store.clone(), config.hydrator.retention, clock.clone()));
         let router = http::router(
             AppState {
                 store: store.clone(),
@@ -132,6 +137,7 @@ impl App {
             writer,
             tokens: tokens.filter(|_| role.works()),
             hydrator: hydrator.filter(|_| role.works()),
+            retention,
         })
     }
 
@@ -152,6 +158,13 @@ impl App {
                 tokens
                     .run_refresher(shutdown.clone())
                     .instrument(tracing::info_span!("token_refresher")),
+            );
+        }
+        if let Some(retention) = self.retention {
+            tasks.spawn(
+                retention
+                    .run(shutdown.clone())
+                    .instrument(tracing::info_span!("retention")),
             );
         }
         if let Some(hydrator) = self.hydrator.clone() {

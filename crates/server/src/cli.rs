@@ -239,6 +239,14 @@ pub struct HydratorArgs {
         default_value_t = HydratorConfig::DEFAULT_MAX_ATTEMPTS
     )]
     pub hydrator_max_attempts: u32,
+    /// Days finished events are kept before they are pruned; dead letters and quarantined
+    /// events are kept until replayed or released.
+    #[arg(
+        long,
+        env = "SPOKE_RETENTION_DAYS",
+        default_value_t = HydratorConfig::DEFAULT_RETENTION_DAYS
+    )]
+    pub retention_days: u64,
 }
 
 /// The app's OAuth settings; the install flow is on when a client id is set.

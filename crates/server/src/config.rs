@@ -215,11 +215,14 @@ pub struct HydratorConfig {
     pub rate_limit: u32,
     /// Failed attempts after which an event becomes a dead letter.
     pub max_attempts: u32,
+    /// How long finished events are kept (their identity deduplicates redeliveries).
+    pub retention: Duration,
 }
 
 impl HydratorConfig {
     pub const DEFAULT_RATE_LIMIT: u32 = 100;
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+    pub const DEFAULT_RETENTION_DAYS: u64 = 7;
 
     /// Hydrates every type whose read scope `scopes` holds.
     pub fn for_scopes(scopes: &[String]) -> Self {
@@ -230,6 +233,7 @@ impl HydratorConfig {
                 .collect(),
             rate_limit: Self::DEFAULT_RATE_LIMIT,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            retention: days(Self::DEFAULT_RETENTION_DAYS),
         }
     }
 
@@ -273,6 +277,10 @@ impl HydratorConfig {
         }
         config.rate_limit = args.hydrator_rate_limit;
         config.max_attempts = args.hydrator_max_attempts.max(1);
+        if args.retention_days == 0 {
+            return Err(bad("SPOKE_RETENTION_DAYS", "must be at least 1"));
+        }
+        config.retention = days(args.retention_days);
         Ok(config)
     }
 }
@@ -365,6 +373,10 @@ impl InstallConfig {
             refresh_margin: Duration::from_secs(args.token_refresh_margin),
         }))
     }
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n * 86_400)
 }
 
 fn words(text: &str) -> Vec<String> {

@@ -11,6 +11,7 @@ use hubspot::crm::ObjectType;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
+use spoke_server::workers::retention::Retention;
 use store::{Engine, Replay, SetAside};
 
 use support::*;
@@ -336,5 +337,46 @@ async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[cas
     assert!(
         !payloads.iter().any(|p| p.contains("Edsger")),
         "no stored payload carries the erased contact's data: {payloads:?}"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn finished_events_are_pruned_after_the_retention_and_dead_letters_stay(
+    #[case] engine: Engine,
+) {
+    let h = harness_with(engine, SCOPES, |config| config.hydrator.max_attempts = 1).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let mut events = h.activity(20, &[portal]).await;
+    h.settle(events, settled).await;
+    h.set_faults(json!({ "errorRate": 1.0 })).await;
+    let id = ObjectType::Contacts.id_base() + 3;
+    events += h
+        .change(
+            reqwest::Method::PATCH,
+            &format!("{portal}/objects/contacts/{id}"),
+            json!({ "properties": { "firstname": "Kept" } }),
+        )
+        .await;
+    h.settle(events, |c| count(c, "dead") == 1).await;
+
+    let retention = Retention::new(
+        h.store.clone(),
+        Duration::from_secs(7 * 86_400),
+        h.clock.clock(),
+    );
+    assert_eq!(
+        retention.prune_once().await.unwrap(),
+        0,
+        "nothing is a week old yet"
+    );
+    h.clock.advance(Duration::from_secs(7 * 86_400 + 60));
+    assert_eq!(retention.prune_once().await.unwrap() as usize, events - 1);
+    assert_eq!(
+        h.store.queue_counts().await.unwrap(),
+        [("dead".to_owned(), 1)]
     );
 }

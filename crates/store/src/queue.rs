@@ -128,11 +128,15 @@ pub trait WorkQueue: Send + Sync {
 
     /// Inbox events per state, for operators.
     async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Deletes up to `limit` events finished (done or unhandled) before `before_ms`;
+    /// how many. Quarantined events and dead letters stay until an operator acts.
+    async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// Expands the implementation in an engine module defining `PORTALS_WITH_WORK`,
 /// `LEASE_PORTAL`, `CLAIM`,
-/// `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`, `COUNTS`, and `ids`, which
+/// `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`, `COUNTS`, `PRUNE`, and `ids`, which
 /// turns an id list into the engine's list parameter.
 macro_rules! impl_work_queue {
     ($store:ty) => {
@@ -271,6 +275,15 @@ macro_rules! impl_work_queue {
 
             async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
                 Ok(sqlx::query_as(COUNTS).fetch_all(&self.pool).await?)
+            }
+
+            async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+                let done = sqlx::query(PRUNE)
+                    .bind(before_ms)
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
             }
         }
     };

@@ -450,3 +450,64 @@ async fn one_holder_at_a_time_hydrates_a_portal(#[case] engine: Engine) {
         "a lapsed lease passes on"
     );
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn pruning_removes_finished_events_and_keeps_what_needs_an_operator(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, (0..6).map(|i| event(i, i)).collect()).await;
+    let claimed = ids(&store.claim(&request("w", T0)).await.unwrap());
+    store.finish("w", &claimed[0..2], T0).await.unwrap();
+    store
+        .set_aside(
+            "w",
+            &claimed[2..3],
+            SetAside::Unhandled,
+            "not hydrated",
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+    store
+        .set_aside(
+            "w",
+            &claimed[3..4],
+            SetAside::Dead,
+            "failed",
+            Some("503"),
+            T0,
+        )
+        .await
+        .unwrap();
+    store
+        .set_aside(
+            "w",
+            &claimed[4..5],
+            SetAside::Quarantined,
+            "not installed",
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+    store.finish("w", &claimed[5..6], T0 + 10).await.unwrap();
+
+    assert_eq!(
+        store.prune_finished(T0 + 1, 2).await.unwrap(),
+        2,
+        "a batch at a time"
+    );
+    assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 0);
+    assert_eq!(
+        store.queue_counts().await.unwrap(),
+        [
+            ("dead".into(), 1),
+            ("done".into(), 1),
+            ("quarantined".into(), 1)
+        ],
+        "dead letters, quarantine and the recent stay"
+    );
+}

@@ -1,7 +1,8 @@
 //! Background work on what the receiver stored: the [`hydrator`] (claimed events become
-//! records in the mirror), what each event means to it ([`plan`]), and the per-portal rate
-//! limits it keeps ([`limits`]).
+//! records in the mirror), what each event means to it ([`plan`]), the per-portal rate
+//! limits it keeps ([`limits`]), and [`retention`] (finished events pruned).
 
 pub mod hydrator;
 pub mod limits;
 pub mod plan;
+pub mod retention;

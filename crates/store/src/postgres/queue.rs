@@ -45,6 +45,9 @@ pub(super) const RELEASE_QUARANTINED: &str =
     next_attempt_at = NULL, finished_at = NULL WHERE portal_id = $1 AND state = 'quarantined'";
 const COUNTS: &str = "SELECT state, count(*) FROM inbox_events GROUP BY state ORDER BY state";
 
+const PRUNE: &str = "DELETE FROM inbox_events WHERE id IN (SELECT id FROM inbox_events \
+    WHERE state IN ('done', 'unhandled') AND finished_at < to_timestamp($1::float8 / 1000) LIMIT $2)";
+
 use super::ids;
 
 crate::queue::impl_work_queue!(super::PgStore);

@@ -1,0 +1,58 @@
+//! Retention: finished inbox events (done or unhandled) older than the retention period
+//! are deleted in batches, so the database does not grow without bound. Dead letters and
+//! quarantined events stay until an operator acts. A redelivery of a pruned event is
+//! stored and hydrated again, which "newer wins" in the mirror makes harmless; the default
+//! week is far past HubSpot's retry schedule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubspot::time::{duration_ms, Clock};
+use store::{Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::telemetry::Chain;
+
+/// Rows one delete removes: small enough to keep each transaction short.
+const BATCH: u32 = 5_000;
+/// How often the pruner looks.
+const EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Debug)]
+pub struct Retention {
+    store: Arc<dyn Store>,
+    keep: Duration,
+    clock: Clock,
+}
+
+impl Retention {
+    pub fn new(store: Arc<dyn Store>, keep: Duration, clock: Clock) -> Self {
+        Self { store, keep, clock }
+    }
+
+    /// Deletes every finished event older than the retention; how many.
+    pub async fn prune_once(&self) -> Result<u64, StoreError> {
+        let before = self.clock.now_ms() - duration_ms(self.keep);
+        let mut pruned = 0;
+        loop {
+            let removed = self.store.prune_finished(before, BATCH).await?;
+            pruned += removed;
+            if removed < u64::from(BATCH) {
+                return Ok(pruned);
+            }
+        }
+    }
+
+    /// Prunes now and then until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(EVERY);
+        while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+            match self.prune_once().await {
+                Ok(0) => {}
+                Ok(pruned) => info!(pruned, "finished events pruned"),
+                Err(error) => warn!(error = %Chain(&error), "pruning failed"),
+            }
+        }
+    }
+}
