@@ -6,7 +6,7 @@
 //! meaning ([`super::plan::work`]) decides whether a call is needed; the events that need one
 //! are grouped by object type, collapsed to distinct ids, those the mirror already reflects
 //! are done without a call, and the rest are read 100 at a time within the portal's rate
-//! limit. Every event taken ends done, back in the queue (retried with backoff, or waiting
+//! limit (a short wait for the limiter is waited out). Every event taken ends done, back in the queue (retried with backoff, or waiting
 //! for the limit), or set aside with a reason: nothing is dropped.
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +44,9 @@ const RETRY_BACKOFF: Backoff = Backoff {
     start: Duration::from_secs(5),
     cap: Duration::from_secs(900),
 };
+/// A portal's limiter wait up to this is waited out in the round; a longer one (a pause
+/// after a `429`, an exhausted window) puts the events back instead.
+const INLINE_WAIT: Duration = Duration::from_secs(1);
 /// HubSpot's rate-limit window, for pauses after a `429` without `Retry-After`.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
@@ -249,7 +252,7 @@ impl Hydrator {
         }
         let ids: Vec<i64> = by_id.keys().copied().collect();
         for (index, chunk) in ids.chunks(MAX_BATCH).enumerate() {
-            if let Err(wait) = self.limits.acquire(portal) {
+            if let Err(wait) = self.call_slot(portal).await {
                 // This chunk and the rest wait for the portal's window; no attempt counted.
                 let waiting: Vec<&Claimed> = ids[index * MAX_BATCH..]
                     .iter()
@@ -317,6 +320,17 @@ impl Hydrator {
         Ok(())
     }
 
+    /// Takes one of the portal's calls, waiting a short while for it; the longer wait
+    /// otherwise.
+    async fn call_slot(&self, portal: i64) -> Result<(), Duration> {
+        loop {
+            match self.limits.acquire(portal) {
+                Err(wait) if wait <= INLINE_WAIT => tokio::time::sleep(wait).await,
+                other => return other,
+            }
+        }
+    }
+
     /// One batch read with the portal's token; a `401` forces one refresh and one retry.
     async fn batch_read(
         &self,
@@ -328,7 +342,7 @@ impl Hydrator {
         match self.counted(self.crm.batch_read(&token, object, ids, &[]).await) {
             Err(error) if error.kind() == Kind::Unauthorized => {
                 let fresh: SecretString = self.tokens.token_after_rejection(portal, &token).await?;
-                if self.limits.acquire(portal).is_err() {
+                if self.call_slot(portal).await.is_err() {
                     return Err(Failure::HubSpot(error));
                 }
                 Ok(self.counted(self.crm.batch_read(&fresh, object, ids, &[]).await)?)

@@ -3,9 +3,9 @@
 //! portal slows down.
 //!
 //! HubSpot counts a rolling window (110 calls per 10 s for OAuth apps, reference §5.1);
-//! a token bucket allows its burst plus its refill within any window, so the quota is
-//! chosen to keep that sum at the configured limit: a burst of a tenth of it, refilled
-//! evenly over the window. The `X-HubSpot-RateLimit-*` headers tighten a portal whose
+//! a token bucket allows its burst plus its refill within any window, so the quota keeps
+//! that sum at the configured limit: a burst of one, refilled `limit - 1` times per
+//! window. Calls go out evenly spaced, and no window ever holds more than the limit. The `X-HubSpot-RateLimit-*` headers tighten a portal whose
 //! limit is lower than assumed, and pause it when HubSpot says none are left; a `429`
 //! pauses it for `Retry-After` or a whole window.
 
@@ -41,11 +41,11 @@ struct Portal {
 }
 
 /// A token bucket's burst and refill period such that burst plus refill within `window`
-/// never exceeds `limit`.
+/// never exceeds `limit`. A burst of one spends the least of the limit on bursts, which
+/// hydration (steady batch reads) does not need.
 pub fn bucket(limit: u32, window: Duration) -> (u32, Duration) {
     let limit = limit.max(2);
-    let burst = (limit / 10).max(1);
-    (burst, window / (limit - burst))
+    (1, window / (limit - 1))
 }
 
 fn limiter(limit: u32, window: Duration) -> Arc<DefaultDirectRateLimiter> {
@@ -96,11 +96,14 @@ impl PortalLimits {
         self.with(portal, |p| p.paused_until = p.paused_until.max(until));
     }
 
-    /// What HubSpot's headers said after a call: a lower limit than assumed narrows the
-    /// portal's bucket (keeping the same headroom); nothing left pauses it for a window.
+    /// What HubSpot's headers said after a call: another limit than assumed resizes the
+    /// portal's bucket, keeping the same share of it as headroom (100 of 110 keeps 18 of
+    /// 20), never above the configured limit; nothing left pauses it for a window.
     pub fn observe(&self, portal: i64, seen: &RateLimit) {
-        let headroom = HUBSPOT_LIMIT.saturating_sub(self.limit);
-        let allowed = seen.max.saturating_sub(headroom).clamp(1, self.limit);
+        let share = u64::from(seen.max) * u64::from(self.limit) / u64::from(HUBSPOT_LIMIT);
+        let allowed = u32::try_from(share)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.limit);
         let window = if seen.interval.is_zero() {
             self.window
         } else {
@@ -137,9 +140,10 @@ mod tests {
             let (burst, period) = bucket(limit, WINDOW);
             let refilled = (WINDOW.as_nanos() / period.as_nanos()) as u32;
             assert!(burst + refilled <= limit, "{limit}: {burst} + {refilled}");
-            assert!(
-                burst + refilled >= limit * 9 / 10,
-                "{limit}: uses its limit"
+            assert_eq!(
+                refilled,
+                limit - 1,
+                "{limit}: steady use of all but one call"
             );
         }
     }
@@ -147,12 +151,10 @@ mod tests {
     #[test]
     fn a_portal_takes_its_burst_then_waits_and_others_do_not() {
         let limits = PortalLimits::new(100, WINDOW, ManualClock::at(0).clock());
-        for _ in 0..10 {
-            limits.acquire(1).expect("within the burst");
-        }
+        limits.acquire(1).expect("within the burst");
         let wait = limits.acquire(1).expect_err("burst spent");
         assert!(
-            wait > Duration::ZERO && wait <= Duration::from_millis(112),
+            wait > Duration::ZERO && wait <= Duration::from_millis(102),
             "{wait:?}"
         );
         limits.acquire(2).expect("another portal is not slowed");
@@ -170,7 +172,13 @@ mod tests {
         limits.observe(1, &seen(110, 50));
         assert_eq!(limits.limit_of(1), 100, "HubSpot's usual limit keeps ours");
         limits.observe(1, &seen(40, 10));
-        assert_eq!(limits.limit_of(1), 30, "a lower limit keeps the headroom");
+        assert_eq!(
+            limits.limit_of(1),
+            36,
+            "a lower limit keeps the same share as headroom"
+        );
+        limits.observe(1, &seen(1_000, 10));
+        assert_eq!(limits.limit_of(1), 100, "never above the configured limit");
 
         limits.observe(2, &seen(110, 0));
         let wait = limits.acquire(2).expect_err("paused");
