@@ -10,7 +10,10 @@
 //!   alone sustains, to tell storage cost from the rest of the request path.
 //! - `sim`: the simulator's own capacity: webhook events dispatched per second to a sink
 //!   that answers at once, and records per second through CRM batch reads.
+//! - `hydrate`: the hydrator against the simulator ([`hydrate`]).
 #![forbid(unsafe_code)]
+
+mod hydrate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +62,8 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         connections: usize,
     },
+    /// Run the hydrator over events put in the inbox; prints one JSON line.
+    Hydrate(hydrate::HydrateArgs),
     /// Append groups of deliveries to an inbox directly; prints one JSON line.
     Store {
         /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
@@ -135,6 +140,11 @@ fn main() -> anyhow::Result<()> {
                 Duration::from_secs(seconds),
                 connections,
             ))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Hydrate(args) => {
+            let report = tokio::runtime::Runtime::new()?.block_on(hydrate::run(args))?;
             println!("{report}");
             Ok(())
         }

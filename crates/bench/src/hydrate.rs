@@ -1,0 +1,317 @@
+//! `spoke-bench hydrate`: spoke's hydrator against the simulator, in-process, with the
+//! events put straight into the inbox (the receiver is `ingest`'s business).
+//!
+//! - `bursts`: many portals, each with many events over fewer distinct objects (repeats,
+//!   as real portals produce), and one small portal whose few events arrive last: CRM
+//!   calls per event, how long the small portal waits, `429`s.
+//! - `hot`: one portal with many distinct objects pending: records per second against what
+//!   its limit allows at 100 ids a call, `429`s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hubspot::crm::{CrmClient, ObjectType};
+use hubspot::time::Clock;
+use hubspot::ClientSecret;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use server::app;
+use server::config::{HydratorConfig, InstallConfig};
+use server::oauth::vault::Keyring;
+use server::workers::hydrator::{Hydrator, Round};
+use sim::objects::Simulated;
+use sim::RunningSim;
+use store::{EventKey, Install, NewEvent, Store};
+
+const CLIENT_ID: &str = "bench-app";
+const CLIENT_SECRET: &str = "bench-client-secret";
+const SCOPES: &str = "oauth crm.objects.contacts.read";
+/// Events per inbox append.
+const APPEND_BATCH: usize = 5_000;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Scenario {
+    Bursts,
+    Hot,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HydrateArgs {
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
+    #[arg(long)]
+    database_url: String,
+    /// bursts: portals with a burst each.
+    #[arg(long, default_value_t = 100)]
+    portals: u32,
+    /// bursts: events per portal.
+    #[arg(long, default_value_t = 10_000)]
+    events: usize,
+    /// bursts: distinct objects per portal; hot: distinct objects pending.
+    #[arg(long, default_value_t = 1_000)]
+    objects: usize,
+    /// hot: the simulator's limit for the portal, calls per window.
+    #[arg(long, default_value_t = 110)]
+    limit: u32,
+    /// hot: the window, milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    window_ms: u64,
+    /// hot: how long to measure.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+}
+
+struct Rig {
+    sim: RunningSim,
+    store: Arc<dyn Store>,
+    hydrator: Hydrator,
+}
+
+/// The simulator with `portals` (limits as given), a store, every portal installed with
+/// tokens the simulator issued, and a hydrator for contacts.
+async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<Rig> {
+    let mut settings = sim::Settings::defaults();
+    settings.portals = portals;
+    settings.records = records;
+    settings.client_id = CLIENT_ID.into();
+    settings.client_secret = CLIENT_SECRET.into();
+    settings.rate_limit = args.limit;
+    settings.rate_window_ms = args.window_ms;
+    let sim = sim::start(
+        settings,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        Clock::system(),
+    )
+    .await?;
+    let store = store::connect(
+        &SecretString::from(args.database_url.clone()),
+        &store::ConnectOptions::default(),
+    )
+    .await?;
+    store.migrate().await?;
+    let keys = Keyring::parse(&Keyring::generate_entry("bench"))?;
+    let mut install = InstallConfig::new(
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+        &sim.base_url(),
+        keys.clone(),
+    );
+    install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
+    let now = Clock::system().now_ms();
+    for portal in sim.sim.world(|w| w.portal_ids().collect::<Vec<_>>()) {
+        let pair = sim
+            .sim
+            .issue_tokens(portal)
+            .context("an installed portal")?;
+        let tokens = keys.seal_pair(
+            portal,
+            &SecretString::from(pair.access_token),
+            &SecretString::from(pair.refresh_token),
+            now,
+            now + i64::try_from(pair.expires_in)? * 1000,
+        );
+        let install = Install {
+            portal_id: portal,
+            hub_domain: None,
+            app_id: None,
+            scopes: pair.scopes,
+            installer_id: None,
+            installer_email: None,
+            tokens,
+        };
+        store.record_install(&install, "bench", now).await?;
+    }
+    let tokens = app::token_service(store.clone(), &install, Clock::system());
+    let hydrator = Hydrator::new(
+        store.clone(),
+        tokens,
+        CrmClient::new(&sim.base_url()),
+        HydratorConfig::for_scopes(&install.scopes),
+        Clock::system(),
+    );
+    Ok(Rig {
+        sim,
+        store,
+        hydrator,
+    })
+}
+
+/// `count` property changes in `portal` over its first `objects` contacts, each at the
+/// record's own last modification (so the record read reflects it, as HubSpot's would).
+fn changes(
+    rig: &Rig,
+    portal: i64,
+    count: usize,
+    objects: usize,
+    first_id: &mut i64,
+) -> Vec<NewEvent> {
+    let base = ObjectType::Contacts.id_base();
+    let modified: Vec<i64> = (0..objects as i64)
+        .map(|k| {
+            rig.sim
+                .sim
+                .world(|w| w.record(portal, ObjectType::Contacts, base + 1 + k))
+                .map_or(0, |r| r.updated_at)
+        })
+        .collect();
+    (0..count)
+        .map(|i| {
+            *first_id += 1;
+            let k = i % objects;
+            let object_id = base + 1 + k as i64;
+            NewEvent {
+                key: EventKey {
+                    portal_id: portal,
+                    subscription_id: 1,
+                    event_id: *first_id,
+                    object_id,
+                    occurred_at: modified[k],
+                },
+                subscription_type: "contact.propertyChange".into(),
+                app_id: None,
+                attempt_number: 0,
+                payload: format!(
+                    r#"{{"eventId":{first_id},"portalId":{portal},"objectId":{object_id},"subscriptionType":"contact.propertyChange"}}"#
+                ),
+            }
+        })
+        .collect()
+}
+
+async fn append(store: &dyn Store, events: Vec<NewEvent>) -> anyhow::Result<()> {
+    for chunk in events.chunks(APPEND_BATCH) {
+        store.append(&[chunk.to_vec()]).await?;
+    }
+    Ok(())
+}
+
+async fn pending(store: &dyn Store) -> anyhow::Result<i64> {
+    let counts = store.queue_counts().await?;
+    Ok(counts
+        .iter()
+        .find(|(s, _)| s == "pending")
+        .map_or(0, |(_, n)| *n))
+}
+
+/// The simulator's CRM ledger: batch reads answered, 429s, and the most calls in a window.
+async fn ledger(rig: &Rig) -> anyhow::Result<(u64, u64, u64)> {
+    let ledger: Value = reqwest::get(format!("{}/_sim/crm/ledger", rig.sim.base_url()))
+        .await?
+        .json()
+        .await?;
+    let (mut reads, mut limited, mut peak) = (0, 0, 0);
+    for calls in ledger["portals"].as_object().context("portals")?.values() {
+        let by_status = calls["calls"]["batchRead"].as_object();
+        reads += by_status.map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+        limited += calls["rateLimited"].as_u64().unwrap_or(0);
+        peak = peak.max(calls["maxInWindow"].as_u64().unwrap_or(0));
+    }
+    Ok((reads, limited, peak))
+}
+
+pub async fn run(args: HydrateArgs) -> anyhow::Result<Value> {
+    match args.scenario {
+        Scenario::Bursts => bursts(&args).await,
+        Scenario::Hot => hot(&args).await,
+    }
+}
+
+async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
+    let rig = rig(args, args.portals + 1, u32::try_from(args.objects)?).await?;
+    let portals: Vec<i64> = rig.sim.sim.world(|w| w.portal_ids().collect());
+    let (small, big) = portals.split_last().context("portals")?;
+    let mut next_id = 0;
+    for portal in big {
+        append(
+            rig.store.as_ref(),
+            changes(&rig, *portal, args.events, args.objects, &mut next_id),
+        )
+        .await?;
+    }
+    let small_events = 10;
+    append(
+        rig.store.as_ref(),
+        changes(&rig, *small, small_events, small_events, &mut next_id),
+    )
+    .await?;
+    let total = big.len() * args.events + small_events;
+
+    let base = ObjectType::Contacts.id_base();
+    let small_ids: Vec<i64> = (1..=small_events as i64).map(|k| base + k).collect();
+    let started = Instant::now();
+    let mut small_done = None;
+    while pending(rig.store.as_ref()).await? > 0 {
+        if rig.hydrator.hydrate_once().await? == Round::Idle {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if small_done.is_none()
+            && rig
+                .store
+                .last_modified(*small, "contacts", &small_ids)
+                .await?
+                .len()
+                == small_events
+        {
+            small_done = Some(started.elapsed());
+        }
+    }
+    let elapsed = started.elapsed();
+    let (reads, limited, peak) = ledger(&rig).await?;
+    Ok(json!({
+        "portals": big.len(),
+        "events_per_portal": args.events,
+        "objects_per_portal": args.objects,
+        "events": total,
+        "seconds": elapsed.as_secs_f64(),
+        "events_per_s": (total as f64 / elapsed.as_secs_f64()).round(),
+        "crm_calls": reads,
+        "calls_per_event": reads as f64 / total as f64,
+        "small_portal_done_s": small_done.map(|d| d.as_secs_f64()),
+        "rate_limited": limited,
+        "max_in_window": peak,
+    }))
+}
+
+async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
+    let rig = rig(args, 1, u32::try_from(args.objects)?).await?;
+    let portal = rig
+        .sim
+        .sim
+        .world(|w| w.portal_ids().next())
+        .context("a portal")?;
+    let mut next_id = 0;
+    append(
+        rig.store.as_ref(),
+        changes(&rig, portal, args.objects, args.objects, &mut next_id),
+    )
+    .await?;
+
+    // One call to learn the portal's limit from HubSpot's headers, then measure.
+    rig.hydrator.hydrate_once().await?;
+    let (calls_before, _, _) = ledger(&rig).await?;
+    let started = Instant::now();
+    let measure = Duration::from_secs(args.seconds);
+    while started.elapsed() < measure && pending(rig.store.as_ref()).await? > 0 {
+        if rig.hydrator.hydrate_once().await? == Round::Idle {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    let (calls, limited, peak) = ledger(&rig).await?;
+    let records = (calls - calls_before) * 100;
+    let allowed_per_s = f64::from(args.limit) * 100.0 / (args.window_ms as f64 / 1000.0);
+    let per_s = records as f64 / elapsed.as_secs_f64();
+    Ok(json!({
+        "objects": args.objects,
+        "limit": args.limit,
+        "window_ms": args.window_ms,
+        "seconds": elapsed.as_secs_f64(),
+        "records_per_s": per_s.round(),
+        "allowed_records_per_s": allowed_per_s,
+        "fraction": per_s / allowed_per_s,
+        "rate_limited": limited,
+        "max_in_window": peak,
+    }))
+}
