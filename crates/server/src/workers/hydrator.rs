@@ -174,12 +174,7 @@ impl Hydrator {
                     self.set_aside(&[event], SetAside::Unhandled, &reason, None)
                         .await?
                 }
-                Work::Fetch { object, .. }
-                | Work::Delete { object, .. }
-                | Work::Merge { object, .. }
-                | Work::Erase { object, .. }
-                    if needs_scope(object) =>
-                {
+                Work::Fetch { object, .. } | Work::Merge { object, .. } if needs_scope(object) => {
                     let reason = format!("the portal did not grant `{}`", object.read_scope());
                     self.quarantine_all(&[event], &reason).await?
                 }

@@ -40,13 +40,18 @@ pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
             event.subscription_type
         ));
     };
+    let id = event.key.object_id;
+    // Erasing needs no call and is owed whether or not the type is hydrated: the stored
+    // payloads of the record's events carry its data either way.
+    if kind.action() == EventAction::PrivacyDeletion {
+        return Work::Erase { object, id };
+    }
     if !hydrated.contains(&object) {
         return Work::Unhandled(format!(
             "{} are not hydrated (SPOKE_HYDRATOR_OBJECTS)",
             object.plural()
         ));
     }
-    let id = event.key.object_id;
     match kind.action() {
         EventAction::Creation | EventAction::PropertyChange | EventAction::Restore => {
             Work::Fetch { object, id }
@@ -186,6 +191,14 @@ mod tests {
         assert_eq!(
             work(&event("contact.creation", "{}"), &only_deals),
             Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
+        );
+        assert_eq!(
+            work(&event("contact.privacyDeletion", "{}"), &only_deals),
+            Work::Erase {
+                object: ObjectType::Contacts,
+                id: 5
+            },
+            "a privacy deletion is honoured for every type"
         );
     }
 }
