@@ -248,15 +248,8 @@ async fn a_receiver_and_a_worker_split_the_work(#[case] engine: Engine) {
         json!({}),
         "the receiver called no CRM API"
     );
-    let worker_stats: Value = reqwest::Client::new()
-        .get(format!("{worker_url}/api/v1/stats"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats_url = format!("{worker_url}/api/v1/stats");
+    let worker_stats = json_of(reqwest::Client::new().get(stats_url).bearer_auth(TOKEN)).await;
     assert_eq!(worker_stats["crmCalls"]["200"], 1, "{worker_stats}");
     stop.cancel();
 }

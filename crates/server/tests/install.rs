@@ -13,7 +13,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use rstest::rstest;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::json;
 use spoke_server::oauth::removal;
 use spoke_server::oauth::tokens::{TokenError, TokenService};
 use store::{Engine, PortalState};
@@ -312,12 +312,9 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
     removal::uninstall(h.store.as_ref(), &tokens, portal, "operator:test")
         .await
         .unwrap();
-    let at_hubspot: Value = reqwest::get(format!("{}/_sim/portals/{portal}", h.sim.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let at_hubspot =
+        json_of(reqwest::Client::new().get(format!("{}/_sim/portals/{portal}", h.sim.base_url())))
+            .await;
     assert_eq!(
         at_hubspot["installed"],
         json!(false),

@@ -158,14 +158,18 @@ impl Harness {
     }
 
     pub async fn refresh_calls(&self) -> u64 {
-        let stats: Value = reqwest::get(format!("{}/_sim/oauth/stats", self.sim.base_url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/_sim/oauth/stats", self.sim.base_url());
+        let stats = json_of(reqwest::Client::new().get(url)).await;
         stats["refreshCalls"].as_u64().unwrap()
     }
+}
+
+/// Sends `request`; its JSON answer, which must be a success.
+pub async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    assert!(status.is_success(), "{status}");
+    response.json().await.unwrap()
 }
 
 pub fn browser() -> reqwest::Client {
@@ -232,26 +236,19 @@ impl Harness {
     pub async fn activity(&self, changes: u32, portals: &[i64]) -> usize {
         // Every change gets its own millisecond, as HubSpot's changes would.
         self.clock.advance(Duration::from_secs(1));
-        let answer: Value = reqwest::Client::new()
-            .post(format!("{}/_sim/activity", self.sim.base_url()))
-            .json(&json!({ "changes": changes, "portals": portals }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = json_of(
+            reqwest::Client::new()
+                .post(format!("{}/_sim/activity", self.sim.base_url()))
+                .json(&json!({ "changes": changes, "portals": portals })),
+        )
+        .await;
         answer["events"].as_u64().unwrap() as usize
     }
 
     /// The simulator's count of each portal's CRM calls.
     pub async fn crm_ledger(&self) -> Value {
-        reqwest::get(format!("{}/_sim/crm/ledger", self.sim.base_url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let url = format!("{}/_sim/crm/ledger", self.sim.base_url());
+        json_of(reqwest::Client::new().get(url)).await
     }
 
     pub async fn set_faults(&self, faults: Value) {
@@ -269,20 +266,8 @@ impl Harness {
     /// how many events it sends.
     pub async fn change(&self, method: reqwest::Method, path: &str, body: Value) -> usize {
         self.clock.advance(Duration::from_secs(1));
-        let answer: Value = reqwest::Client::new()
-            .request(
-                method,
-                format!("{}/_sim/portals/{path}", self.sim.base_url()),
-            )
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/_sim/portals/{path}", self.sim.base_url());
+        let answer = json_of(reqwest::Client::new().request(method, url).json(&body)).await;
         answer["events"].as_u64().unwrap() as usize
     }
 
