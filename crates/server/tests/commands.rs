@@ -207,8 +207,8 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         "0 dead letters back in the queue\n"
     );
 
-    store
-        .upsert_records(&[store::MirroredRecord {
+    let fetched = store::Settlement {
+        records: vec![store::MirroredRecord {
             portal_id: 77,
             object_type: "contacts".into(),
             object_id: 501,
@@ -216,9 +216,10 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
             properties: r#"{"email":"ada@example.com"}"#.into(),
             updated_at: 1_900_000_000_000,
             fetched_at: 1_900_000_000_500,
-        }])
-        .await
-        .unwrap();
+        }],
+        ..store::Settlement::default()
+    };
+    store.settle("w", &fetched, 0).await.unwrap();
     let shown = records::get(store.as_ref(), 77, "0-1", 501).await.unwrap();
     assert!(
         shown.contains("state:           live") && shown.contains("ada@example.com"),

@@ -21,20 +21,6 @@ pub trait Erasure: Send + Sync {
     /// Removes everything spoke holds for the portal in one transaction, and audits it;
     /// [`StoreError::NotFound`] if there was nothing.
     async fn erase(&self, portal_id: i64, actor: &str, now_ms: i64) -> Result<(), StoreError>;
-
-    /// A privacy deletion of one record: its mirror row becomes an `erased` tombstone with
-    /// no properties (newer than anything, so no late event fetches or restores it), the
-    /// stored payloads of its events (`<singular>.*` for its object id; dead letters
-    /// included) are emptied, and those still pending are done, in one transaction.
-    /// Returns the events emptied.
-    async fn erase_record(
-        &self,
-        portal_id: i64,
-        object_type: &str,
-        singular: &str,
-        object_id: i64,
-        now_ms: i64,
-    ) -> Result<u64, StoreError>;
 }
 
 /// What the audit entry of an erase says: how many events went with the portal.
@@ -47,8 +33,8 @@ pub(crate) fn detail(removed: &[(&str, u64)]) -> String {
     format!("{events} events")
 }
 
-/// Expands the implementation in an engine module defining `FIRST_PARAMETER`,
-/// `FORGET_RECORD` and `EMPTY_EVENTS`; the engine's `audit` module supplies `record`.
+/// Expands the implementation in an engine module defining `FIRST_PARAMETER`; the
+/// engine's `audit` module supplies `record`.
 macro_rules! impl_erasure {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -78,34 +64,6 @@ macro_rules! impl_erasure {
                 super::audit::record(&mut tx, now_ms, portal_id, "erased", actor, &detail).await?;
                 tx.commit().await?;
                 Ok(())
-            }
-
-            async fn erase_record(
-                &self,
-                portal_id: i64,
-                object_type: &str,
-                singular: &str,
-                object_id: i64,
-                now_ms: i64,
-            ) -> Result<u64, crate::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(FORGET_RECORD)
-                    .bind(portal_id)
-                    .bind(object_type)
-                    .bind(object_id)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                let emptied = sqlx::query(EMPTY_EVENTS)
-                    .bind(portal_id)
-                    .bind(object_id)
-                    .bind(format!("{singular}.%"))
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(emptied)
             }
         }
     };

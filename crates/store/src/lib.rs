@@ -48,7 +48,10 @@ pub use model::{
     AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, SealedTokens,
 };
 pub use portals::Portals;
-pub use queue::{ClaimRequest, Claimed, Replay, SetAside, SetAsideEvent, WorkQueue};
+pub use queue::{
+    Aside, ClaimRequest, Claimed, ErasedRecord, GoneRecord, Replay, Retry, SetAside, SetAsideEvent,
+    Settlement, WorkQueue,
+};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.

@@ -1,6 +1,8 @@
 //! The record mirror: the latest snapshot of every record spoke hydrated, per portal and
-//! object. Writes are "newer wins" on HubSpot's `updatedAt` (a deletion counts at its
-//! `occurredAt`), so a late or repeated event never overwrites newer data.
+//! object. It is written only as part of settling a hydration round
+//! ([`crate::WorkQueue::settle`]), "newer wins" on HubSpot's `updatedAt` (a deletion counts
+//! at its `occurredAt`), so a late or repeated event never overwrites newer data; this
+//! trait reads it.
 
 use std::collections::HashMap;
 
@@ -47,22 +49,6 @@ pub struct MirroredRecord {
 
 #[async_trait]
 pub trait Mirror: Send + Sync {
-    /// Stores fetched records as live, each unless the mirror holds a newer version; in one
-    /// transaction. Returns how many were written.
-    async fn upsert_records(&self, records: &[MirroredRecord]) -> Result<u64, StoreError>;
-
-    /// Marks a record deleted or merged as of `at_ms`, unless the mirror holds a newer
-    /// version; its last properties stay.
-    async fn mark_gone(
-        &self,
-        portal_id: i64,
-        object_type: &str,
-        object_id: i64,
-        gone: Gone,
-        at_ms: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError>;
-
     async fn mirrored(
         &self,
         portal_id: i64,
@@ -82,57 +68,17 @@ pub trait Mirror: Send + Sync {
     ) -> Result<HashMap<i64, i64>, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `UPSERT`, `MARK_GONE`,
-/// `SELECT`, `COUNTS`, `LAST_MODIFIED` and `ids`.
+/// Expands the implementation in an engine module defining `SELECT`, `COUNTS`,
+/// `LAST_MODIFIED` and `ids` (and, for settlements, `UPSERT` and `MARK_GONE`).
 macro_rules! impl_mirror {
     ($store:ty) => {
         use std::collections::HashMap;
 
-        use crate::mirror::{Gone, MirroredRecord};
+        use crate::mirror::MirroredRecord;
         use crate::StoreError;
 
         #[async_trait::async_trait]
         impl crate::Mirror for $store {
-            async fn upsert_records(&self, records: &[MirroredRecord]) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let mut written = 0;
-                for r in records {
-                    written += sqlx::query(UPSERT)
-                        .bind(r.portal_id)
-                        .bind(&r.object_type)
-                        .bind(r.object_id)
-                        .bind(&r.properties)
-                        .bind(r.updated_at)
-                        .bind(r.fetched_at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tx.commit().await?;
-                Ok(written)
-            }
-
-            async fn mark_gone(
-                &self,
-                portal_id: i64,
-                object_type: &str,
-                object_id: i64,
-                gone: Gone,
-                at_ms: i64,
-                now_ms: i64,
-            ) -> Result<(), StoreError> {
-                sqlx::query(MARK_GONE)
-                    .bind(portal_id)
-                    .bind(object_type)
-                    .bind(object_id)
-                    .bind(gone.as_str())
-                    .bind(at_ms)
-                    .bind(now_ms)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
             async fn mirrored(
                 &self,
                 portal_id: i64,

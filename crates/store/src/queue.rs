@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 
-use crate::{EventKey, StoreError};
+use crate::{EventKey, Gone, MirroredRecord, StoreError};
 
 /// The leases' table, for [`crate::Erasure`].
 pub(crate) const LEASES_TABLE: &str = "hydration_leases";
@@ -80,6 +80,69 @@ pub enum Replay {
     All,
 }
 
+/// Events back to pending, due at `due_ms`; with an `error` the attempt counts as failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub ids: Vec<i64>,
+    pub due_ms: i64,
+    pub error: Option<String>,
+}
+
+/// Events set aside with a reason; with an `error` (a dead letter's last one) the attempt
+/// that ended them counts as failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aside {
+    pub ids: Vec<i64>,
+    pub state: SetAside,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+/// A record deleted or merged away as of `at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneRecord {
+    pub portal_id: i64,
+    pub object_type: String,
+    pub object_id: i64,
+    pub gone: Gone,
+    pub at_ms: i64,
+}
+
+/// A record erased by a privacy deletion: see [`WorkQueue::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedRecord {
+    pub portal_id: i64,
+    /// HubSpot's path name (`contacts`) and the singular its events use (`contact`).
+    pub object_type: String,
+    pub singular: String,
+    pub object_id: i64,
+}
+
+/// Everything a hydration round decided for its claimed events, written in one
+/// transaction: one commit per round rather than one per portal and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    pub finished: Vec<i64>,
+    pub retries: Vec<Retry>,
+    pub set_aside: Vec<Aside>,
+    /// Fetched records, stored as live unless the mirror holds a newer version.
+    pub records: Vec<MirroredRecord>,
+    pub gone: Vec<GoneRecord>,
+    pub erased: Vec<ErasedRecord>,
+}
+
+impl Settlement {
+    /// Takes in another part's decisions (rounds settle portals concurrently).
+    pub fn absorb(&mut self, other: Settlement) {
+        self.finished.extend(other.finished);
+        self.retries.extend(other.retries);
+        self.set_aside.extend(other.set_aside);
+        self.records.extend(other.records);
+        self.gone.extend(other.gone);
+        self.erased.extend(other.erased);
+    }
+}
+
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     /// Claims due, unclaimed pending events: up to `per_portal` (oldest first) from each
@@ -89,8 +152,28 @@ pub trait WorkQueue: Send + Sync {
     /// PostgreSQL concurrent workers also skip each other's rows (`FOR UPDATE SKIP LOCKED`).
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError>;
 
+    /// Writes what a round decided, only for events `holder` still holds, in one
+    /// transaction: finished events done; retries back to pending; events set aside;
+    /// fetched records stored (newer wins); deleted and merged records marked; erased
+    /// records (privacy deletions) left as `erased` tombstones without properties (newer
+    /// than anything, so no late event fetches or restores them), the stored payloads of
+    /// their events (`<singular>.*` for the id; dead letters included) emptied and those
+    /// still pending done.
+    async fn settle(
+        &self,
+        holder: &str,
+        settlement: &Settlement,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
     /// The events are handled.
-    async fn finish(&self, holder: &str, ids: &[i64], now_ms: i64) -> Result<(), StoreError>;
+    async fn finish(&self, holder: &str, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
+        let settlement = Settlement {
+            finished: ids.to_vec(),
+            ..Settlement::default()
+        };
+        self.settle(holder, &settlement, now_ms).await
+    }
 
     /// Back to pending, due at `due_ms`. With an `error` the attempt counts as failed and
     /// the error is kept; without (a rate-limit wait) it does not count.
@@ -100,7 +183,17 @@ pub trait WorkQueue: Send + Sync {
         ids: &[i64],
         due_ms: i64,
         error: Option<&str>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let settlement = Settlement {
+            retries: vec![Retry {
+                ids: ids.to_vec(),
+                due_ms,
+                error: error.map(str::to_owned),
+            }],
+            ..Settlement::default()
+        };
+        self.settle(holder, &settlement, due_ms).await
+    }
 
     /// Sets events aside with a reason; with an `error` (a dead letter's last one) the
     /// attempt that ended them counts as failed.
@@ -112,7 +205,18 @@ pub trait WorkQueue: Send + Sync {
         reason: &str,
         error: Option<&str>,
         now_ms: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let settlement = Settlement {
+            set_aside: vec![Aside {
+                ids: ids.to_vec(),
+                state,
+                reason: reason.to_owned(),
+                error: error.map(str::to_owned),
+            }],
+            ..Settlement::default()
+        };
+        self.settle(holder, &settlement, now_ms).await
+    }
 
     /// Events set aside in `state`, oldest first, of one portal or all.
     async fn set_aside_events(
@@ -136,11 +240,12 @@ pub trait WorkQueue: Send + Sync {
 
 /// Expands the implementation in an engine module defining `PORTALS_WITH_WORK`,
 /// `LEASE_PORTAL`, `CLAIM`,
-/// `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`, `COUNTS`, `PRUNE`, and `ids`, which
-/// turns an id list into the engine's list parameter.
+/// `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`, `COUNTS`, `PRUNE`, and `ids`,
+/// which turns an id list into the engine's list parameter; the engine's `mirror` and
+/// `erase` modules supply the record statements a settlement writes.
 macro_rules! impl_work_queue {
     ($store:ty) => {
-        use crate::queue::{ClaimRequest, Claimed, Replay, SetAside, SetAsideEvent};
+        use crate::queue::{ClaimRequest, Claimed, Replay, SetAside, SetAsideEvent, Settlement};
         use crate::StoreError;
 
         #[async_trait::async_trait]
@@ -191,57 +296,81 @@ macro_rules! impl_work_queue {
                 Ok(claimed)
             }
 
-            async fn finish(
+            async fn settle(
                 &self,
                 holder: &str,
-                list: &[i64],
+                settlement: &Settlement,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                sqlx::query(FINISH)
-                    .bind(now_ms)
-                    .bind(holder)
-                    .bind(ids(list))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn retry(
-                &self,
-                holder: &str,
-                list: &[i64],
-                due_ms: i64,
-                error: Option<&str>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(RETRY)
-                    .bind(i32::from(error.is_some()))
-                    .bind(due_ms)
-                    .bind(error)
-                    .bind(holder)
-                    .bind(ids(list))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn set_aside(
-                &self,
-                holder: &str,
-                list: &[i64],
-                state: SetAside,
-                reason: &str,
-                error: Option<&str>,
-                now_ms: i64,
-            ) -> Result<(), StoreError> {
-                sqlx::query(SET_ASIDE)
-                    .bind(state.as_str())
-                    .bind(reason)
-                    .bind(error)
-                    .bind(now_ms)
-                    .bind(holder)
-                    .bind(ids(list))
-                    .execute(&self.pool)
-                    .await?;
+                let mut tx = self.pool.begin().await?;
+                if !settlement.finished.is_empty() {
+                    sqlx::query(FINISH)
+                        .bind(now_ms)
+                        .bind(holder)
+                        .bind(ids(&settlement.finished))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for retry in &settlement.retries {
+                    sqlx::query(RETRY)
+                        .bind(i32::from(retry.error.is_some()))
+                        .bind(retry.due_ms)
+                        .bind(&retry.error)
+                        .bind(holder)
+                        .bind(ids(&retry.ids))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for aside in &settlement.set_aside {
+                    sqlx::query(SET_ASIDE)
+                        .bind(aside.state.as_str())
+                        .bind(&aside.reason)
+                        .bind(&aside.error)
+                        .bind(now_ms)
+                        .bind(holder)
+                        .bind(ids(&aside.ids))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for r in &settlement.records {
+                    sqlx::query(super::mirror::UPSERT)
+                        .bind(r.portal_id)
+                        .bind(&r.object_type)
+                        .bind(r.object_id)
+                        .bind(&r.properties)
+                        .bind(r.updated_at)
+                        .bind(r.fetched_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for g in &settlement.gone {
+                    sqlx::query(super::mirror::MARK_GONE)
+                        .bind(g.portal_id)
+                        .bind(&g.object_type)
+                        .bind(g.object_id)
+                        .bind(g.gone.as_str())
+                        .bind(g.at_ms)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for e in &settlement.erased {
+                    sqlx::query(super::erase::FORGET_RECORD)
+                        .bind(e.portal_id)
+                        .bind(&e.object_type)
+                        .bind(e.object_id)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(super::erase::EMPTY_EVENTS)
+                        .bind(e.portal_id)
+                        .bind(e.object_id)
+                        .bind(format!("{}.%", e.singular))
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -3,8 +3,8 @@
 use rstest::rstest;
 use spoke_store::testing::TestDb;
 use spoke_store::{
-    ClaimRequest, Engine, EventKey, Gone, Install, MirroredRecord, NewEvent, Replay, SealedTokens,
-    SetAside, Store,
+    ClaimRequest, Engine, ErasedRecord, EventKey, Gone, GoneRecord, Install, MirroredRecord,
+    NewEvent, Replay, SealedTokens, SetAside, Settlement, Store,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -279,6 +279,30 @@ async fn concurrent_workers_on_postgres_never_claim_the_same_event() {
     assert_eq!((claimed, all.len()), (400, 400), "each event claimed once");
 }
 
+async fn store_records(store: &dyn Store, records: Vec<MirroredRecord>) {
+    let settlement = Settlement {
+        records,
+        ..Settlement::default()
+    };
+    store.settle("w", &settlement, T0).await.unwrap();
+}
+
+/// Contact `id` of portal 1 deleted as of `at_ms`.
+async fn mark_gone(store: &dyn Store, id: i64, at_ms: i64) {
+    let gone = GoneRecord {
+        portal_id: 1,
+        object_type: "contacts".into(),
+        object_id: id,
+        gone: Gone::Deleted,
+        at_ms,
+    };
+    let settlement = Settlement {
+        gone: vec![gone],
+        ..Settlement::default()
+    };
+    store.settle("w", &settlement, T0).await.unwrap();
+}
+
 fn record(updated_at: i64, name: &str) -> MirroredRecord {
     MirroredRecord {
         portal_id: 1,
@@ -297,35 +321,20 @@ fn record(updated_at: i64, name: &str) -> MirroredRecord {
 #[tokio::test]
 async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine: Engine) {
     let (_db, store) = store_with(engine, vec![]).await;
-    assert_eq!(
-        store
-            .upsert_records(&[record(T0 + 2, "new")])
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .upsert_records(&[record(T0 + 1, "late")])
-            .await
-            .unwrap(),
-        0,
-        "an older version never overwrites"
-    );
+    store_records(store.as_ref(), vec![record(T0 + 2, "new")]).await;
+    store_records(store.as_ref(), vec![record(T0 + 1, "late")]).await;
     let held = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
     assert_eq!(
         (held.properties.as_str(), held.state.as_str()),
-        (r#"{"firstname":"new"}"#, "live")
+        (r#"{"firstname":"new"}"#, "live"),
+        "an older version never overwrites"
     );
     assert_eq!(
         store.last_modified(1, "contacts", &[42, 43]).await.unwrap(),
         [(42, T0 + 2)].into_iter().collect()
     );
 
-    store
-        .mark_gone(1, "contacts", 42, Gone::Deleted, T0 + 1, T0)
-        .await
-        .unwrap();
+    mark_gone(store.as_ref(), 42, T0 + 1).await;
     assert_eq!(
         store
             .mirrored(1, "contacts", 42)
@@ -336,10 +345,7 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         "live",
         "a deletion older than the record does not count"
     );
-    store
-        .mark_gone(1, "contacts", 42, Gone::Deleted, T0 + 3, T0)
-        .await
-        .unwrap();
+    mark_gone(store.as_ref(), 42, T0 + 3).await;
     let deleted = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
     assert_eq!(
         (deleted.state.as_str(), deleted.updated_at),
@@ -373,36 +379,32 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     let (db, store) = store_with(engine, vec![change, deal]).await;
     let mut contact = record(T0, "Ada");
     contact.object_id = 1_042;
-    store.upsert_records(&[contact]).await.unwrap();
+    store_records(store.as_ref(), vec![contact]).await;
 
-    let emptied = store
-        .erase_record(1, "contacts", "contact", 1_042, T0)
-        .await
-        .unwrap();
+    let erased = ErasedRecord {
+        portal_id: 1,
+        object_type: "contacts".into(),
+        singular: "contact".into(),
+        object_id: 1_042,
+    };
+    let settlement = Settlement {
+        erased: vec![erased],
+        ..Settlement::default()
+    };
+    store.settle("w", &settlement, T0).await.unwrap();
 
-    assert_eq!(emptied, 1, "only the contact's events");
     let tombstone = store.mirrored(1, "contacts", 1_042).await.unwrap().unwrap();
     assert_eq!(
         (tombstone.state.as_str(), tombstone.properties.as_str()),
         ("erased", "{}")
     );
-    store
-        .mark_gone(1, "contacts", 1_042, Gone::Deleted, T0 + 9, T0)
-        .await
-        .unwrap();
+    mark_gone(store.as_ref(), 1_042, T0 + 9).await;
+    store_records(store.as_ref(), vec![contact_again()]).await;
+    let after = store.mirrored(1, "contacts", 1_042).await.unwrap().unwrap();
     assert_eq!(
-        store.upsert_records(&[contact_again()]).await.unwrap(),
-        0,
-        "never restored"
-    );
-    assert_eq!(
-        store
-            .mirrored(1, "contacts", 1_042)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        "erased"
+        (after.state.as_str(), after.properties.as_str()),
+        ("erased", "{}"),
+        "never deleted or restored after an erase"
     );
     let payloads = db.inbox_column("payload").await;
     assert!(

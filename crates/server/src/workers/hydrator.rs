@@ -3,13 +3,15 @@
 //! One round ([`Hydrator::hydrate_once`]) claims due events fairly across portals, then
 //! serves each portal on its own (concurrently, so one portal's wait is nobody else's):
 //! events of portals that cannot be served are quarantined with the reason; each event's
-//! meaning ([`super::plan::work`]) decides whether a call is needed; the events that need one
-//! are grouped by object type, collapsed to distinct ids, those the mirror already reflects
-//! are done without a call, and the rest are read 100 at a time within the portal's rate
-//! limit (a short wait for the limiter is waited out). Every event taken ends done, back in the queue (retried with backoff, or waiting
-//! for the limit), or set aside with a reason: nothing is dropped.
+//! meaning ([`super::plan::work`]) decides whether a call is needed; the events that need
+//! one are grouped by object type, collapsed to distinct ids, those the mirror already
+//! reflects are done without a call, and the rest are read 100 at a time within the
+//! portal's rate limit (a short wait for the limiter is waited out). Every event taken ends
+//! done, back in the queue (retried with backoff, or waiting for the limit), or set aside
+//! with a reason: nothing is dropped. What a round decided is written in one transaction
+//! ([`store::WorkQueue::settle`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +21,8 @@ use hubspot::failure::{HubSpotError, Kind};
 use hubspot::time::{duration_ms, Clock};
 use secrecy::SecretString;
 use store::{
-    ClaimRequest, Claimed, Gone, MirroredRecord, PortalState, SetAside, Store, StoreError,
+    Aside, ClaimRequest, Claimed, ErasedRecord, Gone, GoneRecord, MirroredRecord, PortalState,
+    Retry, SetAside, Settlement, Store, StoreError,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -146,37 +149,59 @@ impl Hydrator {
                 .map(|(portal, events)| self.serve_portal(*portal, events)),
         )
         .await;
-        served.into_iter().collect::<Result<(), _>>()?;
+        // What the served portals decided is kept even if another portal's part failed;
+        // that portal's events stay claimed until the claim lapses, then go round again.
+        let mut settlement = Settlement::default();
+        let mut failed = None;
+        for part in served {
+            match part {
+                Ok(part) => settlement.absorb(part),
+                Err(error) => failed = Some(error),
+            }
+        }
+        self.store
+            .settle(&self.holder, &settlement, self.clock.now_ms())
+            .await?;
+        if let Some(error) = failed {
+            return Err(error);
+        }
         debug!(events = claimed.len(), "hydration round");
         Ok(Round::Worked(claimed.len()))
     }
 
-    async fn serve_portal(&self, portal: i64, events: &[Claimed]) -> Result<(), StoreError> {
+    /// Decides every event of one portal; reads records as needed.
+    async fn serve_portal(
+        &self,
+        portal: i64,
+        events: &[Claimed],
+    ) -> Result<Settlement, StoreError> {
+        let mut out = Decisions::new(self.clock.now_ms());
         let scopes = match self.store.portal(portal).await? {
             Some(p) if p.state == PortalState::Installed => p.scopes,
             Some(p) if p.state == PortalState::NeedsReauth => {
-                return self
-                    .quarantine(events, "the portal must install the app again")
-                    .await
+                out.quarantine(events, "the portal must install the app again");
+                return Ok(out.settlement);
             }
-            Some(_) => return self.quarantine(events, "the app was uninstalled").await,
+            Some(_) => {
+                out.quarantine(events, "the app was uninstalled");
+                return Ok(out.settlement);
+            }
             None => {
-                return self
-                    .quarantine(events, "the portal has not installed the app")
-                    .await
+                out.quarantine(events, "the portal has not installed the app");
+                return Ok(out.settlement);
             }
         };
         let mut reads: BTreeMap<ObjectType, Reads<'_>> = BTreeMap::new();
         for event in events {
             let needs_scope = |object: ObjectType| !scopes.iter().any(|s| s == object.read_scope());
+            let at = event.key.occurred_at;
             match work(event, &self.config.objects) {
                 Work::Unhandled(reason) => {
-                    self.set_aside(&[event], SetAside::Unhandled, &reason, None)
-                        .await?
+                    out.set_aside([event], SetAside::Unhandled, &reason, None)
                 }
                 Work::Fetch { object, .. } | Work::Merge { object, .. } if needs_scope(object) => {
                     let reason = format!("the portal did not grant `{}`", object.read_scope());
-                    self.quarantine_all(&[event], &reason).await?
+                    out.quarantine([event], &reason)
                 }
                 Work::Fetch { object, id } => reads
                     .entry(object)
@@ -185,9 +210,8 @@ impl Hydrator {
                     .or_default()
                     .push(event),
                 Work::Delete { object, id } => {
-                    self.gone(portal, object, id, Gone::Deleted, event.key.occurred_at)
-                        .await?;
-                    self.finish(&[event]).await?
+                    out.gone(portal, object, id, Gone::Deleted, at);
+                    out.finish([event])
                 }
                 Work::Merge {
                     object,
@@ -195,8 +219,7 @@ impl Hydrator {
                     losers,
                 } => {
                     for loser in losers {
-                        self.gone(portal, object, loser, Gone::Merged, event.key.occurred_at)
-                            .await?;
+                        out.gone(portal, object, loser, Gone::Merged, at);
                     }
                     reads
                         .entry(object)
@@ -206,24 +229,27 @@ impl Hydrator {
                         .push(event)
                 }
                 Work::Erase { object, id } => {
-                    let now = self.clock.now_ms();
-                    self.store
-                        .erase_record(portal, object.plural(), object.singular(), id, now)
-                        .await?;
-                    self.finish(&[event]).await?
+                    out.settlement.erased.push(ErasedRecord {
+                        portal_id: portal,
+                        object_type: object.plural().to_owned(),
+                        singular: object.singular().to_owned(),
+                        object_id: id,
+                    });
+                    out.finish([event])
                 }
             }
         }
         for (object, by_id) in reads {
-            self.read(portal, object, by_id).await?;
+            self.read(&mut out, portal, object, by_id).await?;
         }
-        Ok(())
+        Ok(out.settlement)
     }
 
     /// Reads the records `by_id` names, except those the mirror already holds at least as
     /// new as every event about them, 100 a call within the portal's limit.
     async fn read(
         &self,
+        out: &mut Decisions,
         portal: i64,
         object: ObjectType,
         mut by_id: Reads<'_>,
@@ -242,57 +268,47 @@ impl Hydrator {
             .map(|(id, _)| *id)
             .collect();
         for id in reflected {
-            let events = by_id.remove(&id).expect("listed");
-            self.finish(&events).await?;
+            out.finish(by_id.remove(&id).expect("listed"));
         }
         let ids: Vec<i64> = by_id.keys().copied().collect();
+        let events_of = |ids: &[i64]| -> Vec<&Claimed> {
+            ids.iter()
+                .flat_map(|id| by_id[id].iter().copied())
+                .collect()
+        };
         for (index, chunk) in ids.chunks(MAX_BATCH).enumerate() {
+            let rest = &ids[index * MAX_BATCH..];
             if let Err(wait) = self.call_slot(portal).await {
                 // This chunk and the rest wait for the portal's window; no attempt counted.
-                let waiting: Vec<&Claimed> = ids[index * MAX_BATCH..]
-                    .iter()
-                    .flat_map(|id| by_id[id].iter().copied())
-                    .collect();
-                return self.retry_in(&waiting, wait, None).await;
+                out.retry_in(events_of(rest), wait, None);
+                return Ok(());
             }
-            let events: Vec<&Claimed> = chunk
-                .iter()
-                .flat_map(|id| by_id[id].iter().copied())
-                .collect();
+            let events = events_of(chunk);
             match self.batch_read(portal, object, chunk).await {
                 Ok(read) => {
                     if let Some(seen) = &read.rate_limit {
                         self.limits.observe(portal, seen);
                     }
-                    self.store_records(portal, object, &read.records).await?;
+                    out.records(portal, object, &read.records);
                     for id in &read.missing {
-                        let at = by_id[id]
-                            .iter()
-                            .map(|e| e.key.occurred_at)
-                            .max()
-                            .unwrap_or(0);
-                        self.gone(portal, object, *id, Gone::Deleted, at).await?;
+                        let at = by_id[id].iter().map(|e| e.key.occurred_at).max();
+                        out.gone(portal, object, *id, Gone::Deleted, at.unwrap_or(0));
                     }
-                    self.finish(&events).await?;
+                    out.finish(events);
                 }
                 Err(Failure::Token(TokenError::NeedsReauth(_))) => {
-                    self.quarantine_all(&events, "the portal must install the app again")
-                        .await?
+                    out.quarantine(events, "the portal must install the app again")
                 }
                 Err(Failure::Token(TokenError::NotInstalled(_))) => {
-                    self.quarantine_all(&events, "the portal has not installed the app")
-                        .await?
+                    out.quarantine(events, "the portal has not installed the app")
                 }
                 Err(Failure::HubSpot(error)) if error.kind() == Kind::MissingScopes => {
                     let reason = format!(
                         "HubSpot refused: the portal did not grant `{}`",
                         object.read_scope()
                     );
-                    let rest: Vec<&Claimed> = ids[index * MAX_BATCH..]
-                        .iter()
-                        .flat_map(|id| by_id[id].iter().copied())
-                        .collect();
-                    return self.quarantine_all(&rest, &reason).await;
+                    out.quarantine(events_of(rest), &reason);
+                    return Ok(());
                 }
                 Err(Failure::HubSpot(error)) if error.kind() == Kind::RateLimited => {
                     let wait = error.retry_after().unwrap_or(RATE_WINDOW);
@@ -303,13 +319,10 @@ impl Hydrator {
                         "HubSpot answered 429: pausing the portal"
                     );
                     self.limits.pause(portal, wait);
-                    let rest: Vec<&Claimed> = ids[index * MAX_BATCH..]
-                        .iter()
-                        .flat_map(|id| by_id[id].iter().copied())
-                        .collect();
-                    return self.retry_in(&rest, wait, None).await;
+                    out.retry_in(events_of(rest), wait, None);
+                    return Ok(());
                 }
-                Err(failure) => self.failed(&events, &failure).await?,
+                Err(failure) => out.failed(events, &failure, self.config.max_attempts),
             }
         }
         Ok(())
@@ -367,106 +380,102 @@ impl Hydrator {
     pub fn crm_calls(&self) -> BTreeMap<u16, u64> {
         self.calls.lock().expect("calls lock").clone()
     }
+}
 
-    async fn store_records(
-        &self,
-        portal: i64,
-        object: ObjectType,
-        records: &[Record],
-    ) -> Result<(), StoreError> {
-        let fetched_at = self.clock.now_ms();
-        let rows: Vec<MirroredRecord> = records
-            .iter()
-            .map(|r| MirroredRecord {
+/// What one portal's part of a round decided, to be settled with the rest of the round.
+struct Decisions {
+    now: i64,
+    settlement: Settlement,
+}
+
+impl Decisions {
+    fn new(now: i64) -> Self {
+        Self {
+            now,
+            settlement: Settlement::default(),
+        }
+    }
+
+    fn finish<'a>(&mut self, events: impl IntoIterator<Item = &'a Claimed>) {
+        self.settlement.finished.extend(ids(events));
+    }
+
+    fn retry_in<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a Claimed>,
+        wait: Duration,
+        error: Option<&str>,
+    ) {
+        self.settlement.retries.push(Retry {
+            ids: ids(events),
+            due_ms: self.now + duration_ms(wait),
+            error: error.map(str::to_owned),
+        });
+    }
+
+    fn set_aside<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a Claimed>,
+        state: SetAside,
+        reason: &str,
+        error: Option<&str>,
+    ) {
+        self.settlement.set_aside.push(Aside {
+            ids: ids(events),
+            state,
+            reason: reason.to_owned(),
+            error: error.map(str::to_owned),
+        });
+    }
+
+    fn quarantine<'a>(&mut self, events: impl IntoIterator<Item = &'a Claimed>, reason: &str) {
+        self.set_aside(events, SetAside::Quarantined, reason, None);
+    }
+
+    fn gone(&mut self, portal: i64, object: ObjectType, id: i64, gone: Gone, at_ms: i64) {
+        self.settlement.gone.push(GoneRecord {
+            portal_id: portal,
+            object_type: object.plural().to_owned(),
+            object_id: id,
+            gone,
+            at_ms,
+        });
+    }
+
+    fn records(&mut self, portal: i64, object: ObjectType, records: &[Record]) {
+        let now = self.now;
+        self.settlement
+            .records
+            .extend(records.iter().map(|r| MirroredRecord {
                 portal_id: portal,
                 object_type: object.plural().to_owned(),
                 object_id: r.id,
                 state: "live".into(),
                 properties: serde_json::Value::Object(r.properties.clone()).to_string(),
                 updated_at: r.updated_at,
-                fetched_at,
-            })
-            .collect();
-        self.store.upsert_records(&rows).await?;
-        Ok(())
-    }
-
-    async fn gone(
-        &self,
-        portal: i64,
-        object: ObjectType,
-        id: i64,
-        gone: Gone,
-        at: i64,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
-        self.store
-            .mark_gone(portal, object.plural(), id, gone, at, now)
-            .await
-    }
-
-    async fn finish(&self, events: &[&Claimed]) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
-        self.store.finish(&self.holder, &ids(events), now).await
-    }
-
-    async fn retry_in(
-        &self,
-        events: &[&Claimed],
-        wait: Duration,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let due = self.clock.now_ms() + duration_ms(wait);
-        self.store
-            .retry(&self.holder, &ids(events), due, error)
-            .await
-    }
-
-    async fn set_aside(
-        &self,
-        events: &[&Claimed],
-        state: SetAside,
-        reason: &str,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
-        self.store
-            .set_aside(&self.holder, &ids(events), state, reason, error, now)
-            .await
-    }
-
-    async fn quarantine(&self, events: &[Claimed], reason: &str) -> Result<(), StoreError> {
-        let events: Vec<&Claimed> = events.iter().collect();
-        self.quarantine_all(&events, reason).await
-    }
-
-    async fn quarantine_all(&self, events: &[&Claimed], reason: &str) -> Result<(), StoreError> {
-        self.set_aside(events, SetAside::Quarantined, reason, None)
-            .await
+                fetched_at: now,
+            }));
     }
 
     /// A failed attempt: retried with backoff, or a dead letter once attempts are used up.
-    async fn failed(&self, events: &[&Claimed], failure: &Failure) -> Result<(), StoreError> {
+    fn failed(&mut self, events: Vec<&Claimed>, failure: &Failure, max_attempts: u32) {
         let error = Chain(failure).to_string();
-        let attempts = self.config.max_attempts;
         let (dead, again): (Vec<&Claimed>, Vec<&Claimed>) = events
-            .iter()
-            .partition(|e| u32::try_from(e.attempts).unwrap_or(0) + 1 >= attempts);
+            .into_iter()
+            .partition(|e| u32::try_from(e.attempts).unwrap_or(0) + 1 >= max_attempts);
         if !dead.is_empty() {
             warn!(events = dead.len(), error, "events dead-lettered");
-            let reason = format!("failed {attempts} times");
-            self.set_aside(&dead, SetAside::Dead, &reason, Some(&error))
-                .await?;
+            let reason = format!("failed {max_attempts} times");
+            self.set_aside(dead, SetAside::Dead, &reason, Some(&error));
         }
-        let mut by_attempts: HashMap<i32, Vec<&Claimed>> = HashMap::new();
+        let mut by_attempts: BTreeMap<i32, Vec<&Claimed>> = BTreeMap::new();
         for event in again {
             by_attempts.entry(event.attempts).or_default().push(event);
         }
         for (done, events) in by_attempts {
             let wait = RETRY_BACKOFF.jittered(u32::try_from(done).unwrap_or(0));
-            self.retry_in(&events, wait, Some(&error)).await?;
+            self.retry_in(events, wait, Some(&error));
         }
-        Ok(())
     }
 }
 
@@ -479,6 +488,6 @@ enum Failure {
     HubSpot(#[from] HubSpotError),
 }
 
-fn ids(events: &[&Claimed]) -> Vec<i64> {
-    events.iter().map(|e| e.id).collect()
+fn ids<'a>(events: impl IntoIterator<Item = &'a Claimed>) -> Vec<i64> {
+    events.into_iter().map(|e| e.id).collect()
 }

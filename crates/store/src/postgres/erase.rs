@@ -1,12 +1,12 @@
-//! Erasing a portal, or one record on a privacy deletion, on PostgreSQL.
+//! Erasing a portal, and the statements a privacy deletion's settlement runs, on PostgreSQL.
 
 /// How this engine writes the first bind parameter.
 const FIRST_PARAMETER: &str = "$1";
-const FORGET_RECORD: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+pub(super) const FORGET_RECORD: &str = "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
     VALUES ($1, $2, $3, 'erased', '{}', 9223372036854775807, to_timestamp($4::float8 / 1000)) \
     ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'erased', properties = '{}', \
     updated_at = excluded.updated_at, fetched_at = excluded.fetched_at";
-const EMPTY_EVENTS: &str = "UPDATE inbox_events SET payload = '{}'::json, \
+pub(super) const EMPTY_EVENTS: &str = "UPDATE inbox_events SET payload = '{}'::json, \
     state = CASE WHEN state = 'pending' THEN 'done' ELSE state END, \
     finished_at = coalesce(finished_at, to_timestamp($4::float8 / 1000)) \
     WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3";
