@@ -380,3 +380,81 @@ async fn finished_events_are_pruned_after_the_retention_and_dead_letters_stay(
         [("dead".to_owned(), 1)]
     );
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
+    #[case] engine: Engine,
+) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let id = ObjectType::Contacts.id_base() + 4;
+    let patch = |name: &str| {
+        (
+            format!("{portal}/objects/contacts/{id}"),
+            json!({ "properties": { "firstname": name } }),
+        )
+    };
+
+    // Past the access token's lifetime: the hydrator refreshes before it reads.
+    let refreshes = h.refresh_calls().await;
+    h.clock.advance(PAST_EXPIRY);
+    let (path, body) = patch("Later");
+    let mut events = h.change(reqwest::Method::PATCH, &path, body).await;
+    h.settle(events, |c| c == [("done".to_owned(), events as i64)])
+        .await;
+    assert!(
+        h.refresh_calls().await > refreshes,
+        "the token was refreshed"
+    );
+    let record = h
+        .store
+        .mirrored(portal, "contacts", id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.properties.contains("Later"));
+
+    // The customer removes the app: the refresh is refused, the portal needs to install
+    // again, and its events wait in quarantine until it does.
+    reqwest::Client::new()
+        .post(format!("{}/_sim/portals/{portal}/revoke", h.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    h.clock.advance(PAST_EXPIRY);
+    let (path, body) = patch("Waiting");
+    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    h.settle(events, |c| count(c, "quarantined") == 1).await;
+    let held = h
+        .store
+        .set_aside_events(SetAside::Quarantined, Some(portal), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        held[0].reason.as_deref(),
+        Some("the portal must install the app again")
+    );
+    assert_eq!(
+        h.store.portal(portal).await.unwrap().unwrap().state,
+        store::PortalState::NeedsReauth
+    );
+
+    install_portal(&h, portal).await;
+    h.settle(events, |c| c == [("done".to_owned(), events as i64)])
+        .await;
+    let record = h
+        .store
+        .mirrored(portal, "contacts", id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        record.properties.contains("Waiting"),
+        "{}",
+        record.properties
+    );
+}
