@@ -121,7 +121,8 @@ impl PortalLimits {
     }
 
     /// The calls per window `portal` is allowed now.
-    pub fn limit_of(&self, portal: i64) -> u32 {
+    #[cfg(test)]
+    fn limit_of(&self, portal: i64) -> u32 {
         self.with(portal, |p| p.limit)
     }
 }
