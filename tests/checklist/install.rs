@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::Value;
 use server::oauth::vault::Keyring;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
@@ -40,37 +40,8 @@ async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
     ];
     let spoke = Spoke::start(db.url(), &env).await;
     let portal = sim.sim.world(|w| w.portal_ids().next().unwrap());
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    http.put(format!("{}/_sim/oauth/consent", sim.base_url()))
-        .json(&json!({"portal": portal, "approve": true}))
-        .send()
-        .await
-        .unwrap();
-
-    // install → HubSpot → back to spoke (HubSpot redirects to the public URL; we deliver it).
-    let authorize = http
-        .get(spoke.url("/oauth/install"))
-        .send()
-        .await
-        .unwrap()
-        .headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let back = http.get(&authorize).send().await.unwrap().headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let query = back.split_once('?').expect("code and state").1;
-    let installed = http
-        .get(spoke.url(&format!("/oauth/callback?{query}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(installed.status(), 200);
+    install_through_oauth(&spoke, &sim.base_url(), portal).await;
+    let http = reqwest::Client::new();
 
     // Collect every token spoke holds while the refresher renews the 2-second tokens.
     let keys = Keyring::parse(&key).unwrap();

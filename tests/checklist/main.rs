@@ -4,6 +4,7 @@
 
 mod demo;
 mod durability;
+mod hydration;
 mod install;
 mod scopes;
 mod simulator;

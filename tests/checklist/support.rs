@@ -392,3 +392,29 @@ impl Drop for Proxy {
         self.acceptor.abort();
     }
 }
+
+/// What a browser does to install the app into `portal`: spoke's install link, HubSpot's
+/// consent (answered in advance at the simulator), back to spoke's callback (HubSpot
+/// redirects to the public URL; the test delivers it to spoke).
+pub async fn install_through_oauth(spoke: &Spoke, sim_url: &str, portal: i64) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    http.put(format!("{sim_url}/_sim/oauth/consent"))
+        .json(&serde_json::json!({"portal": portal, "approve": true}))
+        .send()
+        .await
+        .unwrap();
+    let location =
+        |response: reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
+    let authorize = location(http.get(spoke.url("/oauth/install")).send().await.unwrap());
+    let back = location(http.get(&authorize).send().await.unwrap());
+    let query = back.split_once('?').expect("code and state").1;
+    let installed = http
+        .get(spoke.url(&format!("/oauth/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 200);
+}

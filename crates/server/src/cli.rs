@@ -239,6 +239,13 @@ pub struct HydratorArgs {
         default_value_t = HydratorConfig::DEFAULT_MAX_ATTEMPTS
     )]
     pub hydrator_max_attempts: u32,
+    /// Seconds a worker's claim lasts; a crashed worker's events are taken again after it.
+    #[arg(
+        long,
+        env = "SPOKE_HYDRATOR_CLAIM_SECONDS",
+        default_value_t = HydratorConfig::DEFAULT_CLAIM_SECONDS
+    )]
+    pub hydrator_claim_seconds: u64,
     /// Days finished events are kept before they are pruned; dead letters and quarantined
     /// events are kept until replayed or released.
     #[arg(

@@ -217,12 +217,16 @@ pub struct HydratorConfig {
     pub max_attempts: u32,
     /// How long finished events are kept (their identity deduplicates redeliveries).
     pub retention: Duration,
+    /// How long a worker's claim (and its portals' hydration leases) lasts: far longer
+    /// than a round takes, so only a crashed worker's claims lapse, after this long.
+    pub claim_lease: Duration,
 }
 
 impl HydratorConfig {
     pub const DEFAULT_RATE_LIMIT: u32 = 100;
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
     pub const DEFAULT_RETENTION_DAYS: u64 = 7;
+    pub const DEFAULT_CLAIM_SECONDS: u64 = 120;
 
     /// Hydrates every type whose read scope `scopes` holds.
     pub fn for_scopes(scopes: &[String]) -> Self {
@@ -234,6 +238,7 @@ impl HydratorConfig {
             rate_limit: Self::DEFAULT_RATE_LIMIT,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             retention: days(Self::DEFAULT_RETENTION_DAYS),
+            claim_lease: Duration::from_secs(Self::DEFAULT_CLAIM_SECONDS),
         }
     }
 
@@ -281,6 +286,10 @@ impl HydratorConfig {
             return Err(bad("SPOKE_RETENTION_DAYS", "must be at least 1"));
         }
         config.retention = days(args.retention_days);
+        if args.hydrator_claim_seconds == 0 {
+            return Err(bad("SPOKE_HYDRATOR_CLAIM_SECONDS", "must be at least 1"));
+        }
+        config.claim_lease = Duration::from_secs(args.hydrator_claim_seconds);
         Ok(config)
     }
 }

@@ -34,9 +34,6 @@ use crate::config::HydratorConfig;
 use crate::oauth::tokens::{TokenError, TokenService};
 use crate::telemetry::Chain;
 
-/// How long a claim lasts: far longer than a round takes (a few 10 s calls at most), so
-/// only a crashed worker's claims expire.
-const CLAIM_LEASE: Duration = Duration::from_secs(120);
 /// Portals served per round, and events taken from each.
 const PORTALS_PER_ROUND: u32 = 64;
 const EVENTS_PER_PORTAL: u32 = 500;
@@ -124,7 +121,7 @@ impl Hydrator {
             .store
             .claim(&ClaimRequest {
                 holder: &self.holder,
-                until_ms: now + duration_ms(CLAIM_LEASE),
+                until_ms: now + duration_ms(self.config.claim_lease),
                 now_ms: now,
                 portals: PORTALS_PER_ROUND,
                 after_portal,
