@@ -8,6 +8,9 @@
 #                              HTTP: the storage path's own ceiling.
 #   scripts/bench.sh sim       the simulator: webhook events dispatched per second to a sink
 #                              that answers at once, and CRM batch-read records per second.
+#   scripts/bench.sh busy      ingest into `spoke serve` with its workers busy (the hydrator
+#                              settling every event it takes) against ingest alone, on both
+#                              engines: how much the queue's writes cost the receiver.
 #   scripts/bench.sh hydrate   the hydrator against the simulator on both engines: bursts
 #                              over 100 portals (calls per event, the small portal's wait,
 #                              429s), and one hot portal (records/s against its limit).
@@ -18,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what="${1:-}"
-case "$what" in ingest|store|sim|hydrate) ;; *) echo "usage: scripts/bench.sh ingest|store|sim|hydrate" >&2; exit 2 ;; esac
+case "$what" in ingest|store|sim|hydrate|busy) ;; *) echo "usage: scripts/bench.sh ingest|store|sim|hydrate|busy" >&2; exit 2 ;; esac
 
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-64}"
@@ -160,13 +163,14 @@ start_bare() {
   addr=$(address_from "$work/bare.out" 'listening [0-9.:]+')
 }
 
-start_spoke() { # $1: database URL, $2: log file
-  SPOKE_LISTEN=127.0.0.1:0 SPOKE_LOG_FORMAT=json SPOKE_LOG=warn,spoke_server::app=info \
-  SPOKE_PUBLIC_URL="$public_url" SPOKE_HUBSPOT_CLIENT_SECRET="$secret" \
-  SPOKE_DATABASE_URL="$1" SPOKE_INBOX_MAX_BACKLOG=1000000000 \
-    "$bin/spoke" serve >"$2" 2>&1 &
+start_spoke() { # $1: database URL, $2: log file, then extra VAR=value settings
+  local url="$1" log="$2"; shift 2
+  env SPOKE_LISTEN=127.0.0.1:0 SPOKE_LOG_FORMAT=json SPOKE_LOG=warn,spoke_server::app=info \
+    SPOKE_PUBLIC_URL="$public_url" SPOKE_HUBSPOT_CLIENT_SECRET="$secret" \
+    SPOKE_DATABASE_URL="$url" SPOKE_INBOX_MAX_BACKLOG=1000000000 "$@" \
+    "$bin/spoke" serve >"$log" 2>&1 &
   pids+=($!)
-  addr=$(address_from "$2" '"addr":"[0-9.:]+"')
+  addr=$(address_from "$log" '"addr":"[0-9.:]+"')
 }
 
 stop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; }
@@ -188,6 +192,43 @@ measure() { # $1: address, $2: label: saturation, then half of it
   half=$(tail -n 1 "$work/results.jsonl" | python3 -c 'import json,sys; print(max(1, json.load(sys.stdin)["deliveries_per_s"] / 2))')
   drive "$1" "$2" --rate "$half"
 }
+
+if [ "$what" = busy ]; then
+  # The install flow on turns the hydrator on. The load's portals are not installed, so
+  # the hydrator quarantines what it takes: the same claim and settle writes as hydrating,
+  # with no CRM call to wait for (the API base is never reached).
+  hydrating=(SPOKE_HUBSPOT_CLIENT_ID=bench SPOKE_HUBSPOT_API_BASE=http://127.0.0.1:9
+             "SPOKE_TOKEN_KEYS=$("$bin/spoke" keys generate bench)")
+  psql "$pg" -qc "CREATE SCHEMA $schema" >/dev/null
+  for engine in sqlite postgres; do
+    for mode in alone hydrating; do
+      if [ "$engine" = sqlite ]; then url="sqlite://$work/busy-$mode.db"
+      else psql "$pg" -qc "DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema" >/dev/null; url="$pg?options[search_path]=$schema"; fi
+      echo "spoke on $engine, $mode" >&2
+      if [ "$mode" = alone ]; then start_spoke "$url" "$work/$engine-$mode.log"
+      else start_spoke "$url" "$work/$engine-$mode.log" "${hydrating[@]}"; fi
+      drive "$addr" "$engine $mode"
+      stop_last
+    done
+  done
+  python3 - "$work/results.jsonl" "$seconds" "$connections" "$(machine)" <<'PY' | write_section busy
+import datetime, json, sys
+rows = {json.loads(l)["label"]: json.loads(l) for l in open(sys.argv[1])}
+seconds, connections, machine = sys.argv[2:5]
+print("## Ingest while the workers are busy\n")
+print(f"Command: `scripts/bench.sh busy` (BENCH_SECONDS={seconds}, BENCH_CONNECTIONS={connections}), run "
+      f"{datetime.date.today().isoformat()} on {machine}, release build. Saturation ingest of signed 10-event deliveries "
+      "into `spoke serve`, alone and with the hydrator on; the load's portals are not installed, so the hydrator "
+      "claims every event and settles it as quarantined: the queue's full write load, without CRM calls.\n")
+print("| engine | alone: deliveries/s | with the hydrator: deliveries/s | fraction (target ≥ 70%) | p99 ms alone | p99 ms busy |")
+print("|---|---:|---:|---:|---:|---:|")
+for engine in ["sqlite", "postgres"]:
+    a, b = rows[f"{engine} alone"], rows[f"{engine} hydrating"]
+    print(f"| {engine} | {a['deliveries_per_s']:.0f} | {b['deliveries_per_s']:.0f} | "
+          f"{100 * b['deliveries_per_s'] / a['deliveries_per_s']:.0f}% | {a['p99_ms']:.2f} | {b['p99_ms']:.2f} |")
+PY
+  exit 0
+fi
 
 echo "bare axum handler" >&2
 start_bare

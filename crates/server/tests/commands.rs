@@ -170,6 +170,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
             portals: 1,
             after_portal: i64::MIN,
             per_portal: 1,
+            round_events: u32::MAX,
         })
         .await
         .unwrap();

@@ -22,8 +22,11 @@ pub struct ClaimRequest<'a> {
     /// Portals visited this round, after `after_portal` in id order (wrapping around).
     pub portals: u32,
     pub after_portal: i64,
-    /// Oldest due events taken from each portal.
+    /// Oldest due events taken from each portal, at most.
     pub per_portal: u32,
+    /// Events taken in all, at most: with few portals with work each gives more (up to
+    /// `per_portal`), with many each gives fewer, so a round's settlement stays small.
+    pub round_events: u32,
 }
 
 /// An event a worker now holds.
@@ -267,6 +270,8 @@ macro_rules! impl_work_queue {
                         .await?;
                     portals.extend(first.into_iter().filter(|p| *p <= request.after_portal));
                 }
+                let share = request.round_events / (portals.len().max(1) as u32);
+                let per_portal = i64::from(share.clamp(1, request.per_portal.max(1)));
                 let mut claimed = Vec::new();
                 for portal in portals {
                     let leased = sqlx::query(LEASE_PORTAL)
@@ -286,7 +291,7 @@ macro_rules! impl_work_queue {
                         .bind(request.until_ms)
                         .bind(portal)
                         .bind(request.now_ms)
-                        .bind(i64::from(request.per_portal))
+                        .bind(per_portal)
                         .fetch_all(&mut *tx)
                         .await?;
                     claimed.extend(rows);

@@ -41,6 +41,7 @@ fn request(holder: &str, now_ms: i64) -> ClaimRequest<'_> {
         portals: 10,
         after_portal: i64::MIN,
         per_portal: 5,
+        round_events: u32::MAX,
     }
 }
 
@@ -511,5 +512,31 @@ async fn pruning_removes_finished_events_and_keeps_what_needs_an_operator(#[case
             ("quarantined".into(), 1)
         ],
         "dead letters, quarantine and the recent stay"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_round_is_shared_among_the_portals_with_work(#[case] engine: Engine) {
+    let mut events: Vec<NewEvent> = (0..20).map(|i| event(1, i)).collect();
+    events.extend((20..40).map(|i| event(2, i)));
+    let (_db, store) = store_with(engine, events).await;
+    let mut ask = request("w", T0);
+    ask.per_portal = 100;
+    ask.round_events = 12;
+    let shared = store.claim(&ask).await.unwrap();
+    let of = |portal: i64| shared.iter().filter(|c| c.key.portal_id == portal).count();
+    assert_eq!((of(1), of(2)), (6, 6), "two portals share the round");
+
+    let mut alone = request("w", T0);
+    alone.portals = 1;
+    alone.per_portal = 100;
+    alone.round_events = 12;
+    assert_eq!(
+        store.claim(&alone).await.unwrap().len(),
+        12,
+        "one portal gets it all"
     );
 }
