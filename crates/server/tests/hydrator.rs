@@ -458,3 +458,74 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
         record.properties
     );
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] engine: Engine) {
+    // spoke asks for contacts only but is told to hydrate deals too, and its record of the
+    // portal claims the deals scope: HubSpot (the simulator) answers 403 MISSING_SCOPES.
+    let h = harness_with(engine, "oauth crm.objects.contacts.read", |config| {
+        config.hydrator.objects = HYDRATED.to_vec();
+    })
+    .await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    h.db.execute(&format!(
+        "UPDATE portals SET scopes = 'oauth crm.objects.contacts.read crm.objects.deals.read' \
+         WHERE portal_id = {portal}"
+    ))
+    .await;
+    let deal = |n: i64| {
+        (
+            format!("{portal}/objects/deals/{}", ObjectType::Deals.id_base() + n),
+            json!({ "properties": { "dealname": format!("D{n}") } }),
+        )
+    };
+    let refused =
+        |ledger: &Value| ledger["portals"][portal.to_string()]["calls"]["batchRead"]["403"].clone();
+
+    let (path, body) = deal(1);
+    let mut events = h.change(reqwest::Method::PATCH, &path, body).await;
+    h.settle(events, |c| count(c, "quarantined") == 1).await;
+    assert_eq!(refused(&h.crm_ledger().await), 1);
+    let (path, body) = deal(2);
+    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    let contact = format!(
+        "{portal}/objects/contacts/{}",
+        ObjectType::Contacts.id_base() + 1
+    );
+    events += h
+        .change(
+            reqwest::Method::PATCH,
+            &contact,
+            json!({ "properties": { "lastname": "Kept" } }),
+        )
+        .await;
+    h.settle(events, |c| {
+        count(c, "quarantined") == 2 && count(c, "done") == 1
+    })
+    .await;
+
+    assert_eq!(
+        refused(&h.crm_ledger().await),
+        1,
+        "no second call for deals"
+    );
+    let held = h
+        .store
+        .set_aside_events(SetAside::Quarantined, Some(portal), 10)
+        .await
+        .unwrap();
+    assert!(held.iter().all(|e| e.reason.as_deref()
+        == Some("HubSpot refused: the portal did not grant `crm.objects.deals.read` (no calls until it installs again)")), "{held:?}");
+    assert!(
+        h.store
+            .mirrored(portal, "contacts", ObjectType::Contacts.id_base() + 1)
+            .await
+            .unwrap()
+            .is_some(),
+        "other types go on"
+    );
+}

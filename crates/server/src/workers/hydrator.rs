@@ -69,6 +69,9 @@ pub struct Hydrator {
     cursor: std::sync::Mutex<i64>,
     /// CRM calls made, by HTTP status (0: no answer).
     calls: std::sync::Mutex<BTreeMap<u16, u64>>,
+    /// Object types HubSpot refused with `403 MISSING_SCOPES`, per portal, with the install
+    /// they were refused under: no more calls for them until the portal installs again.
+    refused: std::sync::Mutex<BTreeMap<(i64, ObjectType), i64>>,
 }
 
 /// What a round did.
@@ -100,6 +103,7 @@ impl Hydrator {
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
             cursor: std::sync::Mutex::new(i64::MIN),
             calls: std::sync::Mutex::default(),
+            refused: std::sync::Mutex::default(),
         }
     }
 
@@ -178,8 +182,8 @@ impl Hydrator {
         events: &[Claimed],
     ) -> Result<Settlement, StoreError> {
         let mut out = Decisions::new(self.clock.now_ms());
-        let scopes = match self.store.portal(portal).await? {
-            Some(p) if p.state == PortalState::Installed => p.scopes,
+        let (scopes, installed_at) = match self.store.portal(portal).await? {
+            Some(p) if p.state == PortalState::Installed => (p.scopes, p.installed_at),
             Some(p) if p.state == PortalState::NeedsReauth => {
                 out.quarantine(events, "the portal must install the app again");
                 return Ok(out.settlement);
@@ -194,6 +198,10 @@ impl Hydrator {
             }
         };
         let mut reads: BTreeMap<ObjectType, Reads<'_>> = BTreeMap::new();
+        let refused = |object: ObjectType| {
+            let refused = self.refused.lock().expect("refused lock");
+            refused.get(&(portal, object)) == Some(&installed_at)
+        };
         for event in events {
             let needs_scope = |object: ObjectType| !scopes.iter().any(|s| s == object.read_scope());
             let at = event.key.occurred_at;
@@ -204,6 +212,9 @@ impl Hydrator {
                 Work::Fetch { object, .. } | Work::Merge { object, .. } if needs_scope(object) => {
                     let reason = format!("the portal did not grant `{}`", object.read_scope());
                     out.quarantine([event], &reason)
+                }
+                Work::Fetch { object, .. } | Work::Merge { object, .. } if refused(object) => {
+                    out.quarantine([event], &missing_scope(object))
                 }
                 Work::Fetch { object, id } => reads
                     .entry(object)
@@ -242,7 +253,8 @@ impl Hydrator {
             }
         }
         for (object, by_id) in reads {
-            self.read(&mut out, portal, object, by_id).await?;
+            self.read(&mut out, portal, installed_at, object, by_id)
+                .await?;
         }
         Ok(out.settlement)
     }
@@ -253,6 +265,7 @@ impl Hydrator {
         &self,
         out: &mut Decisions,
         portal: i64,
+        installed_at: i64,
         object: ObjectType,
         mut by_id: Reads<'_>,
     ) -> Result<(), StoreError> {
@@ -305,11 +318,12 @@ impl Hydrator {
                     out.quarantine(events, "the portal has not installed the app")
                 }
                 Err(Failure::HubSpot(error)) if error.kind() == Kind::MissingScopes => {
-                    let reason = format!(
-                        "HubSpot refused: the portal did not grant `{}`",
-                        object.read_scope()
-                    );
-                    out.quarantine(events_of(rest), &reason);
+                    warn!(portal_id = portal, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
+                    self.refused
+                        .lock()
+                        .expect("refused lock")
+                        .insert((portal, object), installed_at);
+                    out.quarantine(events_of(rest), &missing_scope(object));
                     return Ok(());
                 }
                 Err(Failure::HubSpot(error)) if error.kind() == Kind::RateLimited => {
@@ -479,6 +493,14 @@ impl Decisions {
             self.retry_in(events, wait, Some(&error));
         }
     }
+}
+
+/// The quarantine reason after HubSpot's `403 MISSING_SCOPES`.
+fn missing_scope(object: ObjectType) -> String {
+    format!(
+        "HubSpot refused: the portal did not grant `{}` (no calls until it installs again)",
+        object.read_scope()
+    )
 }
 
 /// Why a read did not happen.
