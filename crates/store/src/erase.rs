@@ -8,9 +8,10 @@ use crate::StoreError;
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 5] = [
+pub(crate) const PORTAL_TABLES: [&str; 6] = [
     crate::inbox::TABLE,
     crate::mirror::TABLE,
+    crate::sink_queue::TABLE,
     crate::queue::LEASES_TABLE,
     crate::tokens::TABLE,
     crate::portals::TABLE,

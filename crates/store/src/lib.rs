@@ -9,8 +9,8 @@
 //! One trait per concern, each in its own file with its engine SQL beside it in
 //! `sqlite/` and `postgres/`: [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
 //! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
-//! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records) and
-//! [`Health`].
+//! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records),
+//! [`SinkQueue`] (what the other sinks still have to deliver) and [`Health`].
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -26,6 +26,7 @@ mod model;
 mod portals;
 mod postgres;
 mod queue;
+mod sink_queue;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -52,6 +53,10 @@ pub use queue::{
     Aside, ClaimRequest, Claimed, ErasedRecord, GoneRecord, Replay, Retry, SetAside, SetAsideEvent,
     Settlement, WorkQueue,
 };
+pub use sink_queue::{
+    DeadDeliveries, DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
+    SinkQueue,
+};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.
@@ -65,6 +70,7 @@ pub trait Store:
     + Erasure
     + WorkQueue
     + Mirror
+    + SinkQueue
     + Health
     + std::fmt::Debug
 {

@@ -69,7 +69,8 @@ pub trait Mirror: Send + Sync {
 }
 
 /// Expands the implementation in an engine module defining `SELECT`, `COUNTS`,
-/// `LAST_MODIFIED` and `ids` (and, for settlements, `UPSERT` and `MARK_GONE`).
+/// `LAST_MODIFIED` and `ids` (and, for settlements, `UPSERT` and `MARK_GONE`, which return
+/// the row only when the mirror accepted the change).
 macro_rules! impl_mirror {
     ($store:ty) => {
         use std::collections::HashMap;

@@ -132,10 +132,13 @@ pub struct Settlement {
     pub records: Vec<MirroredRecord>,
     pub gone: Vec<GoneRecord>,
     pub erased: Vec<ErasedRecord>,
+    /// The sinks each change the mirror accepts is queued for ([`crate::SinkQueue`]).
+    pub sinks: Vec<String>,
 }
 
 impl Settlement {
-    /// Takes in another part's decisions (rounds settle portals concurrently).
+    /// Takes in another part's decisions (rounds settle portals concurrently); the sinks
+    /// stay this settlement's.
     pub fn absorb(&mut self, other: Settlement) {
         self.finished.extend(other.finished);
         self.retries.extend(other.retries);
@@ -144,6 +147,17 @@ impl Settlement {
         self.gone.extend(other.gone);
         self.erased.extend(other.erased);
     }
+}
+
+/// A change the mirror accepted, as the sinks' queue takes it.
+pub(crate) struct Change<'a> {
+    pub portal_id: i64,
+    pub object_type: &'a str,
+    pub object_id: i64,
+    /// `live`, `deleted`, `merged` or `erased`.
+    pub state: &'a str,
+    pub properties: &'a str,
+    pub version: i64,
 }
 
 #[async_trait]
@@ -157,11 +171,13 @@ pub trait WorkQueue: Send + Sync {
 
     /// Writes what a round decided, only for events `holder` still holds, in one
     /// transaction: finished events done; retries back to pending; events set aside;
-    /// fetched records stored (newer wins); deleted and merged records marked; erased
+    /// fetched records stored (newer wins); deleted and merged records marked; each change
+    /// the mirror accepted queued for the settlement's sinks; erased
     /// records (privacy deletions) left as `erased` tombstones without properties (newer
     /// than anything, so no late event fetches or restores them), the stored payloads of
     /// their events (`<singular>.*` for the id; dead letters included) emptied and those
-    /// still pending done.
+    /// still pending done, their queued sink copies emptied, and the erase itself queued
+    /// for the sinks.
     async fn settle(
         &self,
         holder: &str,
@@ -242,10 +258,11 @@ pub trait WorkQueue: Send + Sync {
 }
 
 /// Expands the implementation in an engine module defining `PORTALS_WITH_WORK`,
-/// `LEASE_PORTAL`, `CLAIM`,
-/// `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`, `COUNTS`, `PRUNE`, and `ids`,
-/// which turns an id list into the engine's list parameter; the engine's `mirror` and
-/// `erase` modules supply the record statements a settlement writes.
+/// `LEASE_PORTAL`, `CLAIM`, `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`,
+/// `COUNTS`, `PRUNE`, `ids`, which turns an id list into the engine's list parameter, and
+/// `sink_list`, which does the same for sink names (as `SinkList`), with `Database` the
+/// engine's sqlx database; the engine's `mirror`, `erase` and `sink_queue` modules supply
+/// the record and delivery statements a settlement writes.
 macro_rules! impl_work_queue {
     ($store:ty) => {
         use crate::queue::{ClaimRequest, Claimed, Replay, SetAside, SetAsideEvent, Settlement};
@@ -337,27 +354,51 @@ macro_rules! impl_work_queue {
                         .execute(&mut *tx)
                         .await?;
                 }
+                let sinks = sink_list(&settlement.sinks);
+                let queued = !settlement.sinks.is_empty();
                 for r in &settlement.records {
-                    sqlx::query(super::mirror::UPSERT)
+                    let accepted: Option<i64> = sqlx::query_scalar(super::mirror::UPSERT)
                         .bind(r.portal_id)
                         .bind(&r.object_type)
                         .bind(r.object_id)
                         .bind(&r.properties)
                         .bind(r.updated_at)
                         .bind(r.fetched_at)
-                        .execute(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await?;
+                    if queued && accepted.is_some() {
+                        let change = crate::queue::Change {
+                            portal_id: r.portal_id,
+                            object_type: &r.object_type,
+                            object_id: r.object_id,
+                            state: "live",
+                            properties: &r.properties,
+                            version: r.updated_at,
+                        };
+                        enqueue(&mut tx, &sinks, &change, now_ms).await?;
+                    }
                 }
                 for g in &settlement.gone {
-                    sqlx::query(super::mirror::MARK_GONE)
+                    let accepted: Option<i64> = sqlx::query_scalar(super::mirror::MARK_GONE)
                         .bind(g.portal_id)
                         .bind(&g.object_type)
                         .bind(g.object_id)
                         .bind(g.gone.as_str())
                         .bind(g.at_ms)
                         .bind(now_ms)
-                        .execute(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await?;
+                    if queued && accepted.is_some() {
+                        let change = crate::queue::Change {
+                            portal_id: g.portal_id,
+                            object_type: &g.object_type,
+                            object_id: g.object_id,
+                            state: g.gone.as_str(),
+                            properties: "{}",
+                            version: g.at_ms,
+                        };
+                        enqueue(&mut tx, &sinks, &change, now_ms).await?;
+                    }
                 }
                 for e in &settlement.erased {
                     sqlx::query(super::erase::FORGET_RECORD)
@@ -374,6 +415,24 @@ macro_rules! impl_work_queue {
                         .bind(now_ms)
                         .execute(&mut *tx)
                         .await?;
+                    sqlx::query(super::sink_queue::FORGET)
+                        .bind(e.portal_id)
+                        .bind(&e.object_type)
+                        .bind(e.object_id)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    if queued {
+                        let change = crate::queue::Change {
+                            portal_id: e.portal_id,
+                            object_type: &e.object_type,
+                            object_id: e.object_id,
+                            state: "erased",
+                            properties: "{}",
+                            version: now_ms,
+                        };
+                        enqueue(&mut tx, &sinks, &change, now_ms).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -419,6 +478,27 @@ macro_rules! impl_work_queue {
                     .await?;
                 Ok(done.rows_affected())
             }
+        }
+
+        /// Queues one change for every sink in `sinks`.
+        async fn enqueue(
+            tx: &mut sqlx::Transaction<'_, Database>,
+            sinks: &SinkList,
+            change: &crate::queue::Change<'_>,
+            now_ms: i64,
+        ) -> Result<(), StoreError> {
+            sqlx::query(super::sink_queue::ENQUEUE)
+                .bind(sinks)
+                .bind(change.portal_id)
+                .bind(change.object_type)
+                .bind(change.object_id)
+                .bind(change.state)
+                .bind(change.properties)
+                .bind(change.version)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
         }
     };
 }

@@ -116,21 +116,26 @@ impl TestDb {
 
     /// One column of the inbox, in insertion order (e.g. `payload::text`, `attempt_number`).
     pub async fn inbox_column(&self, expression: &str) -> Vec<String> {
-        let sql = format!("SELECT CAST({expression} AS TEXT) FROM inbox_events ORDER BY id");
+        self.column("inbox_events", expression).await
+    }
+
+    /// One column of `table`, as text, in id order.
+    pub async fn column(&self, table: &str, expression: &str) -> Vec<String> {
+        let sql = format!("SELECT CAST({expression} AS TEXT) FROM {table} ORDER BY id");
         match self.engine {
             Engine::Sqlite => {
                 let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
                 sqlx::query_scalar(&sql)
                     .fetch_all(&mut c)
                     .await
-                    .expect("read inbox")
+                    .expect("read the column")
             }
             Engine::Postgres => {
                 let mut c = PgConnection::connect(&self.url).await.expect("connect");
                 sqlx::query_scalar(&sql)
                     .fetch_all(&mut c)
                     .await
-                    .expect("read inbox")
+                    .expect("read the column")
             }
         }
     }

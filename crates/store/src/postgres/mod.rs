@@ -8,6 +8,7 @@ mod leases;
 mod mirror;
 mod portals;
 mod queue;
+mod sink_queue;
 mod tokens;
 
 use std::str::FromStr;
@@ -27,6 +28,13 @@ impl crate::Store for PgStore {}
 /// An id list as PostgreSQL statements bind it: one `int8[]`, matched with `= ANY`.
 fn ids(list: &[i64]) -> Vec<i64> {
     list.to_vec()
+}
+
+/// Sink names as one list parameter: a `text[]`.
+type SinkList = Vec<String>;
+
+fn sink_list(names: &[String]) -> SinkList {
+    names.to_vec()
 }
 
 impl PgStore {

@@ -48,6 +48,8 @@ const COUNTS: &str = "SELECT state, count(*) FROM inbox_events GROUP BY state OR
 const PRUNE: &str = "DELETE FROM inbox_events WHERE id IN (SELECT id FROM inbox_events \
     WHERE state IN ('done', 'unhandled') AND finished_at < to_timestamp($1::float8 / 1000) LIMIT $2)";
 
-use super::ids;
+use sqlx::Postgres as Database;
+
+use super::{ids, sink_list, SinkList};
 
 crate::queue::impl_work_queue!(super::PgStore);

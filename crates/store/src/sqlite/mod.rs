@@ -10,6 +10,7 @@ mod leases;
 mod mirror;
 mod portals;
 mod queue;
+mod sink_queue;
 mod tokens;
 
 use std::str::FromStr;
@@ -37,6 +38,13 @@ impl crate::Store for SqliteStore {}
 /// statement keeps one text (and one cached plan) whatever the count.
 fn ids(list: &[i64]) -> String {
     serde_json::to_string(list).expect("numbers serialise")
+}
+
+/// Sink names as one list parameter: a JSON array.
+type SinkList = String;
+
+fn sink_list(names: &[String]) -> SinkList {
+    serde_json::to_string(names).expect("strings serialise")
 }
 
 impl SqliteStore {
