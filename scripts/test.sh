@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs everything CI runs: formatting, clippy with warnings as errors, and every test, on
-# SQLite and on PostgreSQL. Makes sure PostgreSQL is there first: installs Debian's
-# `postgresql` if missing, starts the cluster if stopped, and checks that the `test`
-# database (or SPOKE_TEST_POSTGRES) answers.
+# SQLite and on PostgreSQL. Makes sure what the tests talk to is there first: PostgreSQL
+# (installs Debian's `postgresql` if missing, starts the cluster if stopped, and checks
+# that the `test` database, or SPOKE_TEST_POSTGRES, answers), a NATS server with JetStream
+# on 127.0.0.1:4222 (Debian's `nats-server`, started if none answers), and PyPI's
+# `standardwebhooks`, which checks the HTTP sink's signatures independently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,14 +17,20 @@ as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
 }
 
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing Debian package $1"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+
 postgres_answers() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 
 ensure_postgres() {
-  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-    log "installing PostgreSQL (Debian package postgresql)"
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
-  fi
+  command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql
   if ! postgres_answers; then
     log "starting PostgreSQL"
     local version
@@ -43,6 +51,26 @@ ensure_postgres() {
   fi
 }
 
+nats_answers() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+
+ensure_nats() {
+  nats_answers && return
+  command -v nats-server >/dev/null 2>&1 || apt_install nats-server
+  log "starting nats-server with JetStream on 127.0.0.1:4222"
+  local dir="${TMPDIR:-/tmp}/spoke-test-nats"
+  mkdir -p "$dir"
+  nohup nats-server --jetstream --addr 127.0.0.1 --port 4222 --store_dir "$dir" >"$dir/log" 2>&1 &
+  for _ in $(seq 1 30); do nats_answers && return; sleep 0.5; done
+  echo "NATS does not answer on 127.0.0.1:4222 (see $dir/log)" >&2
+  exit 1
+}
+
+ensure_standardwebhooks() {
+  python3 -c 'import standardwebhooks' 2>/dev/null && return
+  log "installing PyPI package standardwebhooks"
+  python3 -m pip install --quiet standardwebhooks
+}
+
 # Tests drop their schemas when they end; sweep any that an aborted run left behind.
 sweep_test_schemas() {
   psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
@@ -51,6 +79,8 @@ sweep_test_schemas() {
 
 ensure_postgres
 sweep_test_schemas
+ensure_nats
+ensure_standardwebhooks
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

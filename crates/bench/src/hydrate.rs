@@ -129,6 +129,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
         tokens,
         CrmClient::new(&sim.base_url()),
         HydratorConfig::for_scopes(&install.scopes),
+        Vec::new(),
         Clock::system(),
     );
     Ok(Rig {

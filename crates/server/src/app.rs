@@ -1,5 +1,6 @@
 //! Boot and lifecycle: connect and migrate, start the group-commit writer, the token
-//! refresher and the hydrator, serve, and shut down without losing anything acknowledged.
+//! refresher, the hydrator and the sinks' dispatchers, serve, and shut down without losing
+//! anything acknowledged.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::webhooks::group_commit::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
 use crate::webhooks::receiver::Receiver;
 use crate::workers::hydrator::Hydrator;
 use crate::workers::retention::Retention;
+use crate::workers::sinks::{self, dispatcher::Dispatcher};
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub struct App {
     writer: Writer,
     tokens: Option<Arc<TokenService>>,
     hydrator: Option<Arc<Hydrator>>,
+    dispatchers: Vec<Arc<Dispatcher>>,
     retention: Option<Retention>,
 }
 
@@ -106,9 +109,27 @@ impl App {
                     tokens,
                     CrmClient::new(&install.oauth.api_base),
                     config.hydrator.clone(),
+                    config.sinks.names(),
                     clock.clone(),
                 ))
             });
+        let dispatchers = if config.role.works() {
+            sinks::configured(&config.sinks, clock.clone())
+                .await?
+                .into_iter()
+                .map(|sink| {
+                    Arc::new(Dispatcher::new(
+                        store.clone(),
+                        sink,
+                        config.sinks.max_attempts,
+                        config.hydrator.claim_lease,
+                        clock.clone(),
+                    ))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let receiver = Receiver::new(
             &config.webhooks,
             config.public_url,
@@ -137,6 +158,7 @@ impl App {
             writer,
             tokens: tokens.filter(|_| role.works()),
             hydrator: hydrator.filter(|_| role.works()),
+            dispatchers,
             retention,
         })
     }
@@ -172,6 +194,14 @@ impl App {
                 hydrator
                     .run(shutdown.clone())
                     .instrument(tracing::info_span!("hydrator")),
+            );
+        }
+        for dispatcher in &self.dispatchers {
+            tasks.spawn(
+                dispatcher
+                    .clone()
+                    .run(shutdown.clone())
+                    .instrument(tracing::info_span!("sink")),
             );
         }
         let addr = listener.local_addr()?;

@@ -4,7 +4,10 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{DatabaseConfig, HydratorConfig, InstallConfig, Role, WebhookConfig};
+use crate::config::{
+    DatabaseConfig, HydratorConfig, InstallConfig, Role, SinkConfig, WebhookConfig,
+};
+use crate::workers::sinks::SinkName;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,11 +52,15 @@ pub struct DeadLettersArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum DeadLettersCommand {
-    /// Dead letters, oldest first, with their reason and last error.
+    /// Dead letters, oldest first, with their reason and last error: the hydrator's and
+    /// every sink's.
     List {
         /// Only this portal's.
         #[arg(long)]
         portal: Option<i64>,
+        /// Only this sink's deliveries.
+        #[arg(long, value_enum)]
+        sink: Option<SinkName>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -68,6 +75,10 @@ pub enum DeadLettersCommand {
         /// Every dead letter.
         #[arg(long)]
         all: bool,
+        /// A sink's deliveries (`--id` is then that sink's delivery id); without it, a
+        /// portal's or all replays the hydrator's and every sink's.
+        #[arg(long, value_enum)]
+        sink: Option<SinkName>,
     },
 }
 
@@ -216,6 +227,33 @@ pub struct ServeArgs {
     pub hubspot: HubSpotArgs,
     #[command(flatten)]
     pub hydrator: HydratorArgs,
+    #[command(flatten)]
+    pub sinks: SinkArgs,
+}
+
+/// Where hydrated changes go besides the mirror.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// An endpoint that receives every change as a Standard Webhooks POST, signed with
+    /// SPOKE_SINK_HTTP_SECRET (`whsec_…`); off when unset.
+    #[arg(long, env = "SPOKE_SINK_HTTP_URL")]
+    pub sink_http_url: Option<String>,
+    /// NATS server for the JetStream sink (`nats://host:4222`); off when unset.
+    #[arg(long, env = "SPOKE_NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+    /// Subject prefix: each change goes to `<prefix>.<portalId>.<objectType>`.
+    #[arg(long, env = "SPOKE_NATS_SUBJECT", default_value = SinkConfig::DEFAULT_NATS_SUBJECT)]
+    pub nats_subject: String,
+    /// The JetStream stream, created over `<prefix>.>` when missing.
+    #[arg(long, env = "SPOKE_NATS_STREAM", default_value = SinkConfig::DEFAULT_NATS_STREAM)]
+    pub nats_stream: String,
+    /// Failed attempts after which a sink's delivery becomes a dead letter.
+    #[arg(
+        long,
+        env = "SPOKE_SINK_MAX_ATTEMPTS",
+        default_value_t = SinkConfig::DEFAULT_MAX_ATTEMPTS
+    )]
+    pub sink_max_attempts: u32,
 }
 
 /// The hydrator's settings.

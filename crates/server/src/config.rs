@@ -18,14 +18,17 @@ use hubspot::ClientSecret;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs};
+use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs, SinkArgs};
 use crate::oauth::vault::Keyring;
 use crate::workers::limits::HUBSPOT_LIMIT;
+use crate::workers::sinks::signing::SigningSecret;
+use crate::workers::sinks::SinkName;
 
 /// Secrets come from the environment only (no flags) and are read here.
 const CLIENT_SECRET_VAR: &str = "SPOKE_HUBSPOT_CLIENT_SECRET";
 const TOKEN_KEYS_VAR: &str = "SPOKE_TOKEN_KEYS";
 const OPERATOR_TOKEN_VAR: &str = "SPOKE_OPERATOR_TOKEN";
+const SINK_SECRET_VAR: &str = "SPOKE_SINK_HTTP_SECRET";
 /// Variables with this prefix belong to the test harness, not to spoke.
 const TEST_VAR_PREFIX: &str = "SPOKE_TEST_";
 
@@ -67,6 +70,8 @@ pub struct Config {
     pub hydrator: HydratorConfig,
     /// Opens the admin API; without it every `/api/v1/` request is refused.
     pub operator_token: Option<OperatorToken>,
+    /// Where hydrated changes go besides the mirror.
+    pub sinks: SinkConfig,
 }
 
 /// The secret operators present to the admin API (`Authorization: Bearer …`). Compared in
@@ -294,6 +299,88 @@ impl HydratorConfig {
     }
 }
 
+/// The sinks beside the mirror; each is off unless configured.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub http: Option<HttpSinkConfig>,
+    pub nats: Option<NatsSinkConfig>,
+    /// Failed attempts after which a delivery becomes the sink's dead letter.
+    pub max_attempts: u32,
+}
+
+/// A Standard Webhooks endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpSinkConfig {
+    pub url: Url,
+    pub secret: SigningSecret,
+}
+
+/// A NATS JetStream destination.
+#[derive(Debug, Clone)]
+pub struct NatsSinkConfig {
+    /// May hold credentials: never printed.
+    pub url: SecretString,
+    /// Each change goes to `<subject>.<portalId>.<objectType>`.
+    pub subject: String,
+    pub stream: String,
+}
+
+impl SinkConfig {
+    pub const DEFAULT_NATS_SUBJECT: &str = "spoke.records";
+    pub const DEFAULT_NATS_STREAM: &str = "SPOKE_RECORDS";
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
+
+    /// The names the sink queue knows the configured sinks by.
+    pub fn names(&self) -> Vec<String> {
+        let http = self.http.as_ref().map(|_| SinkName::Http);
+        let nats = self.nats.as_ref().map(|_| SinkName::Nats);
+        http.into_iter()
+            .chain(nats)
+            .map(|sink| sink.as_str().to_owned())
+            .collect()
+    }
+
+    fn from_args(
+        args: &SinkArgs,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let http = args
+            .sink_http_url
+            .as_deref()
+            .map(|text| {
+                let url = Url::parse(text)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| bad("SPOKE_SINK_HTTP_URL", "must be an http or https URL"))?;
+                let secret = env(SINK_SECRET_VAR)
+                    .ok_or_else(|| bad(SINK_SECRET_VAR, "required with SPOKE_SINK_HTTP_URL"))
+                    .and_then(|s| SigningSecret::parse(&s).map_err(|e| bad(SINK_SECRET_VAR, e)))?;
+                Ok(HttpSinkConfig { url, secret })
+            })
+            .transpose()?;
+        let nats = args.nats_url.as_ref().map(|url| NatsSinkConfig {
+            url: SecretString::from(url.clone()),
+            subject: args.nats_subject.clone(),
+            stream: args.nats_stream.clone(),
+        });
+        Ok(Self {
+            http,
+            nats,
+            max_attempts: args.sink_max_attempts.max(1),
+        })
+    }
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            http: None,
+            nats: None,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
 /// What the install flow and the token vault need.
 #[derive(Debug, Clone)]
 pub struct InstallConfig {
@@ -426,6 +513,7 @@ impl Config {
             install: None,
             hydrator: HydratorConfig::for_scopes(&[]),
             operator_token: None,
+            sinks: SinkConfig::default(),
         }
     }
 
@@ -478,6 +566,7 @@ impl Config {
             operator_token: env(OPERATOR_TOKEN_VAR)
                 .map(|token| OperatorToken::new(token).map_err(|e| bad(OPERATOR_TOKEN_VAR, e)))
                 .transpose()?,
+            sinks: SinkConfig::from_args(&args.sinks, &env)?,
         })
     }
 }
@@ -505,9 +594,14 @@ pub fn token_keys(env: impl Fn(&str) -> Option<String>) -> Result<Keyring, Confi
 /// Refuses `SPOKE_*` variables that no setting reads, so a typo such as
 /// `SPOKE_PUBLC_URL` fails loudly instead of silently using a default.
 pub fn check_unknown_variables(vars: impl Iterator<Item = String>) -> Result<(), ConfigError> {
-    let mut known: Vec<String> = [CLIENT_SECRET_VAR, TOKEN_KEYS_VAR, OPERATOR_TOKEN_VAR]
-        .map(str::to_owned)
-        .to_vec();
+    let mut known: Vec<String> = [
+        CLIENT_SECRET_VAR,
+        TOKEN_KEYS_VAR,
+        OPERATOR_TOKEN_VAR,
+        SINK_SECRET_VAR,
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let command = Cli::command();
     let mut stack = vec![&command];
     while let Some(cmd) = stack.pop() {

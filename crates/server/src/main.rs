@@ -84,12 +84,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let database = DatabaseConfig::from_args(&args.database);
             let store = app::open_store(&database, Open::Existing).await?;
             let output = match args.command {
-                DeadLettersCommand::List { portal, limit } => {
-                    dead_letters::list(store.as_ref(), portal, limit).await?
-                }
-                DeadLettersCommand::Replay { id, portal, all } => {
+                DeadLettersCommand::List {
+                    portal,
+                    sink,
+                    limit,
+                } => dead_letters::list(store.as_ref(), portal, sink, limit).await?,
+                DeadLettersCommand::Replay {
+                    id,
+                    portal,
+                    all,
+                    sink,
+                } => {
                     let which = dead_letters::which(id, portal, all)?;
-                    dead_letters::replay(store.as_ref(), which).await?
+                    dead_letters::replay(store.as_ref(), which, sink).await?
                 }
             };
             print!("{output}");

@@ -186,12 +186,13 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         .await
         .unwrap();
 
-    let listed = dead_letters::list(store.as_ref(), Some(77), 10)
+    let listed = dead_letters::list(store.as_ref(), Some(77), None, 10)
         .await
         .unwrap();
     assert!(
-        listed
-            .contains("\t77\t501\tcontact.creation\t1\tfailed 8 times\tHubSpot answered HTTP 503"),
+        listed.contains(
+            "\t-\t77\t501\tcontact.creation\t1\tfailed 8 times\tHubSpot answered HTTP 503"
+        ),
         "{listed}"
     );
     assert!(
@@ -200,11 +201,15 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
     );
     let all = dead_letters::which(None, None, true).unwrap();
     assert_eq!(
-        dead_letters::replay(store.as_ref(), all).await.unwrap(),
+        dead_letters::replay(store.as_ref(), all, None)
+            .await
+            .unwrap(),
         "1 dead letters back in the queue\n"
     );
     assert_eq!(
-        dead_letters::replay(store.as_ref(), all).await.unwrap(),
+        dead_letters::replay(store.as_ref(), all, None)
+            .await
+            .unwrap(),
         "0 dead letters back in the queue\n"
     );
 

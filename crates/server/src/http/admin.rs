@@ -14,9 +14,11 @@ use axum::{Json, Router};
 use hubspot::crm::ObjectType;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use store::{Replay, SetAside, SetAsideEvent};
+use store::{DeadDelivery, Replay, SetAside, SetAsideEvent};
 
 use super::{ApiError, AppState};
+use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
+use crate::workers::sinks::SinkName;
 
 /// Most events one listing returns.
 const MAX_LIST: u32 = 1_000;
@@ -78,12 +80,26 @@ async fn record(
 #[derive(Debug, Deserialize)]
 struct Listing {
     portal: Option<i64>,
+    sink: Option<String>,
     limit: Option<u32>,
+}
+
+impl Listing {
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(100).min(MAX_LIST)
+    }
+}
+
+/// `?sink=`, which must name a sink.
+fn sink_of(name: Option<&str>) -> Result<Option<SinkName>, ApiError> {
+    name.map(|n| SinkName::parse(n).ok_or(ApiError::UnknownSink))
+        .transpose()
 }
 
 fn event_json(event: &SetAsideEvent) -> Value {
     json!({
         "id": event.id,
+        "sink": null,
         "portalId": event.portal_id,
         "objectId": event.object_id,
         "subscriptionType": event.subscription_type,
@@ -93,55 +109,73 @@ fn event_json(event: &SetAsideEvent) -> Value {
     })
 }
 
-async fn set_aside(
-    state: &AppState,
-    kind: SetAside,
-    listing: &Listing,
-) -> Result<Vec<Value>, ApiError> {
-    let limit = listing.limit.unwrap_or(100).min(MAX_LIST);
-    let events = state
-        .store
-        .set_aside_events(kind, listing.portal, limit)
-        .await?;
-    Ok(events.iter().map(event_json).collect())
+fn delivery_json(delivery: &DeadDelivery) -> Value {
+    json!({
+        "id": delivery.id,
+        "sink": delivery.sink,
+        "portalId": delivery.portal_id,
+        "objectType": delivery.object_type,
+        "objectId": delivery.object_id,
+        "state": delivery.record_state,
+        "attempts": delivery.attempts,
+        "lastError": delivery.last_error,
+    })
 }
 
+/// The hydrator's dead letters (`"sink": null`) and the sinks', or one sink's (`?sink=`).
 async fn dead_letters(
     State(state): State<AppState>,
     Query(listing): Query<Listing>,
 ) -> Result<Json<Value>, ApiError> {
-    let dead = set_aside(&state, SetAside::Dead, &listing).await?;
-    Ok(Json(json!({ "deadLetters": dead })))
+    let sink = sink_of(listing.sink.as_deref())?;
+    let dead =
+        all_dead_letters(state.store.as_ref(), listing.portal, sink, listing.limit()).await?;
+    let events = dead.events.iter().map(event_json);
+    let deliveries = dead.deliveries.iter().map(delivery_json);
+    Ok(Json(
+        json!({ "deadLetters": events.chain(deliveries).collect::<Vec<_>>() }),
+    ))
 }
 
 async fn quarantine(
     State(state): State<AppState>,
     Query(listing): Query<Listing>,
 ) -> Result<Json<Value>, ApiError> {
-    let held = set_aside(&state, SetAside::Quarantined, &listing).await?;
-    Ok(Json(json!({ "quarantined": held })))
-}
-
-async fn replay_one(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    let replayed = state.store.replay(Replay::One(id)).await?;
-    Ok(Json(json!({ "replayed": replayed })))
+    let held = state
+        .store
+        .set_aside_events(SetAside::Quarantined, listing.portal, listing.limit())
+        .await?;
+    Ok(Json(
+        json!({ "quarantined": held.iter().map(event_json).collect::<Vec<_>>() }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 struct Which {
     portal: Option<i64>,
+    sink: Option<String>,
 }
 
-/// A portal's dead letters (`?portal=`), or all.
+/// One event's dead letter, or with `?sink=` that sink's delivery.
+async fn replay_one(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(which): Query<Which>,
+) -> Result<Json<Value>, ApiError> {
+    let sink = sink_of(which.sink.as_deref())?;
+    let replayed = replay_dead(state.store.as_ref(), Replay::One(id), sink).await?;
+    Ok(Json(json!({ "replayed": replayed })))
+}
+
+/// A portal's dead letters (`?portal=`), or all; the hydrator's and every sink's, or one
+/// sink's (`?sink=`).
 async fn replay_many(
     State(state): State<AppState>,
     Query(which): Query<Which>,
 ) -> Result<Json<Value>, ApiError> {
-    let which = which.portal.map_or(Replay::All, Replay::Portal);
-    let replayed = state.store.replay(which).await?;
+    let sink = sink_of(which.sink.as_deref())?;
+    let portals = which.portal.map_or(Replay::All, Replay::Portal);
+    let replayed = replay_dead(state.store.as_ref(), portals, sink).await?;
     Ok(Json(json!({ "replayed": replayed })))
 }
 
@@ -158,8 +192,17 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         .into_iter()
         .map(|(status, n)| (status.to_string(), n))
         .collect();
+    let mut sinks: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for count in state.store.delivery_counts().await? {
+        sinks
+            .entry(count.sink)
+            .or_default()
+            .insert(count.state, count.count);
+    }
     Ok(Json(json!({
         "deadLetters": inbox.get("dead").copied().unwrap_or(0),
+        "sinkDeadLetters": sinks.values().filter_map(|s| s.get("dead")).sum::<i64>(),
+        "sinks": sinks,
         "quarantined": inbox.get("quarantined").copied().unwrap_or(0),
         "recordsMirrored": records.values().sum::<i64>(),
         "rateLimited": calls.get("429").copied().unwrap_or(0),

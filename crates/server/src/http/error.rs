@@ -47,6 +47,8 @@ pub enum ApiError {
         "unknown object type: use contacts, companies, deals, tickets, products or line_items"
     )]
     UnknownObjectType,
+    #[error("unknown sink: use http or nats")]
+    UnknownSink,
     #[error("storage error")]
     Storage(#[from] store::StoreError),
     #[error("internal error")]
@@ -78,7 +80,7 @@ impl ApiError {
             Self::Install(_) => StatusCode::BAD_REQUEST,
             Self::InstallNotConfigured | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::OperatorTokenRequired => StatusCode::UNAUTHORIZED,
-            Self::UnknownObjectType => StatusCode::BAD_REQUEST,
+            Self::UnknownObjectType | Self::UnknownSink => StatusCode::BAD_REQUEST,
             Self::Storage(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,4 +1,5 @@
-//! The hydrator: claimed events become full, fresh records in the mirror.
+//! The hydrator: claimed events become full, fresh records in the mirror, and each change
+//! the mirror accepts is queued for the other sinks in the same transaction.
 //!
 //! One round ([`Hydrator::hydrate_once`]) claims due events fairly across portals, then
 //! serves each portal on its own (concurrently, so one portal's wait is nobody else's):
@@ -62,6 +63,8 @@ pub struct Hydrator {
     crm: CrmClient,
     limits: PortalLimits,
     config: HydratorConfig,
+    /// The sinks each change the mirror accepts is queued for.
+    sinks: Vec<String>,
     clock: Clock,
     /// This worker, as claim holder.
     holder: String,
@@ -91,6 +94,7 @@ impl Hydrator {
         tokens: Arc<TokenService>,
         crm: CrmClient,
         config: HydratorConfig,
+        sinks: Vec<String>,
         clock: Clock,
     ) -> Self {
         Self {
@@ -99,6 +103,7 @@ impl Hydrator {
             tokens,
             crm,
             config,
+            sinks,
             clock,
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
             cursor: std::sync::Mutex::new(i64::MIN),
@@ -157,7 +162,10 @@ impl Hydrator {
         .await;
         // What the served portals decided is kept even if another portal's part failed;
         // that portal's events stay claimed until the claim lapses, then go round again.
-        let mut settlement = Settlement::default();
+        let mut settlement = Settlement {
+            sinks: self.sinks.clone(),
+            ..Settlement::default()
+        };
         let mut failed = None;
         for part in served {
             match part {

@@ -1,6 +1,6 @@
-//! Retention: finished inbox events (done or unhandled) older than the retention period
-//! are deleted in batches, so the database does not grow without bound. Dead letters and
-//! quarantined events stay until an operator acts. A redelivery of a pruned event is
+//! Retention: finished inbox events (done or unhandled) and delivered sink messages older
+//! than the retention period are deleted in batches, so the database does not grow without
+//! bound. Dead letters and quarantined events stay until an operator acts. A redelivery of a pruned event is
 //! stored and hydrated again, which "newer wins" in the mirror makes harmless; the default
 //! week is far past HubSpot's retry schedule.
 
@@ -31,14 +31,16 @@ impl Retention {
         Self { store, keep, clock }
     }
 
-    /// Deletes every finished event older than the retention; how many.
+    /// Deletes every finished event and delivered sink message older than the retention;
+    /// how many rows.
     pub async fn prune_once(&self) -> Result<u64, StoreError> {
         let before = self.clock.now_ms() - duration_ms(self.keep);
         let mut pruned = 0;
         loop {
-            let removed = self.store.prune_finished(before, BATCH).await?;
-            pruned += removed;
-            if removed < u64::from(BATCH) {
+            let events = self.store.prune_finished(before, BATCH).await?;
+            let deliveries = self.store.prune_deliveries(before, BATCH).await?;
+            pruned += events + deliveries;
+            if events < u64::from(BATCH) && deliveries < u64::from(BATCH) {
                 return Ok(pruned);
             }
         }
@@ -50,7 +52,7 @@ impl Retention {
         while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
             match self.prune_once().await {
                 Ok(0) => {}
-                Ok(pruned) => info!(pruned, "finished events pruned"),
+                Ok(pruned) => info!(pruned, "finished events and deliveries pruned"),
                 Err(error) => warn!(error = %Chain(&error), "pruning failed"),
             }
         }

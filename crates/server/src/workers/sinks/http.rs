@@ -1,0 +1,71 @@
+//! The HTTP sink: each change POSTed as JSON to one endpoint, signed with the Standard
+//! Webhooks scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature`), so receivers
+//! verify it with any Standard Webhooks library. Any `2xx` is delivered; anything else is
+//! retried by the dispatcher.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hubspot::time::Clock;
+use reqwest::header::CONTENT_TYPE;
+use url::Url;
+
+use super::message::Message;
+use super::signing::SigningSecret;
+use super::{Sink, SinkError, SinkName};
+use crate::config::HttpSinkConfig;
+
+/// An endpoint slower than this counts as failed (and is tried again).
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct HttpSink {
+    client: reqwest::Client,
+    url: Url,
+    secret: SigningSecret,
+    clock: Clock,
+}
+
+impl HttpSink {
+    pub fn new(config: &HttpSinkConfig, clock: Clock) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            url: config.url.clone(),
+            secret: config.secret.clone(),
+            clock,
+        })
+    }
+}
+
+#[async_trait]
+impl Sink for HttpSink {
+    fn name(&self) -> SinkName {
+        SinkName::Http
+    }
+
+    async fn deliver(&self, message: &Message) -> Result<(), SinkError> {
+        // The timestamp is this attempt's (receivers refuse old ones); the id is the change's.
+        let timestamp = self.clock.now_ms() / 1_000;
+        let signature = self.secret.sign(&message.id, timestamp, &message.body);
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header("webhook-id", &message.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(message.body.clone())
+            .send()
+            .await
+            .map_err(|e| SinkError::Unreachable(e.without_url()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(SinkError::Refused(response.status().as_u16()))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What a sink receives for one change: a JSON body in the Standard Webhooks payload shape
+//! (`type`, `timestamp`, `data`) and an id that names the change, so a redelivery (after a
+//! crash, a retry or a replay) carries the same id and receivers drop it: JetStream by its
+//! `Nats-Msg-Id`, HTTP receivers by `webhook-id`.
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{json, value::RawValue};
+use store::Delivery;
+
+/// One change, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// `msg_<portal>_<type>_<object>_<version>_<state>`: the same for the same change.
+    pub id: String,
+    pub portal_id: i64,
+    /// HubSpot's path name of the record's type (`contacts`).
+    pub object_type: String,
+    pub body: Vec<u8>,
+}
+
+/// The message type for a record state: `record.updated` carries the full record after a
+/// creation, change or restore; the others carry no properties.
+fn event_type(record_state: &str) -> String {
+    match record_state {
+        "live" => "record.updated".to_owned(),
+        other => format!("record.{other}"),
+    }
+}
+
+impl Message {
+    /// The message for a queued change; an error only if the stored properties are not
+    /// JSON, which a dispatcher dead-letters rather than send something else.
+    pub fn of(delivery: &Delivery) -> Result<Self, serde_json::Error> {
+        let id = format!(
+            "msg_{}_{}_{}_{}_{}",
+            delivery.portal_id,
+            delivery.object_type,
+            delivery.object_id,
+            delivery.version,
+            delivery.record_state
+        );
+        let properties = RawValue::from_string(delivery.properties.clone())?;
+        let timestamp = DateTime::from_timestamp_millis(delivery.version)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let body = json!({
+            "type": event_type(&delivery.record_state),
+            "timestamp": timestamp,
+            "data": {
+                "portalId": delivery.portal_id,
+                "objectType": delivery.object_type,
+                "objectId": delivery.object_id,
+                "state": delivery.record_state,
+                "updatedAt": delivery.version,
+                "properties": properties,
+            },
+        });
+        Ok(Self {
+            id,
+            portal_id: delivery.portal_id,
+            object_type: delivery.object_type.clone(),
+            body: serde_json::to_vec(&body)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(state: &str, properties: &str) -> Delivery {
+        Delivery {
+            id: 7,
+            portal_id: 101,
+            object_type: "contacts".into(),
+            object_id: 42,
+            record_state: state.into(),
+            properties: properties.into(),
+            version: 1_764_000_000_123,
+            attempts: 2,
+        }
+    }
+
+    #[test]
+    fn a_live_record_is_an_update_carrying_its_properties() {
+        let message = Message::of(&delivery("live", r#"{"email":"ada@example.com"}"#)).unwrap();
+        assert_eq!(message.id, "msg_101_contacts_42_1764000000123_live");
+        let body: serde_json::Value = serde_json::from_slice(&message.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "type": "record.updated",
+                "timestamp": "2025-11-24T16:00:00.123Z",
+                "data": {
+                    "portalId": 101,
+                    "objectType": "contacts",
+                    "objectId": 42,
+                    "state": "live",
+                    "updatedAt": 1_764_000_000_123_i64,
+                    "properties": {"email": "ada@example.com"},
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn the_id_names_the_change_not_the_attempt() {
+        let first = Message::of(&delivery("deleted", "{}")).unwrap();
+        let mut again = delivery("deleted", "{}");
+        again.id = 99;
+        again.attempts = 0;
+        assert_eq!(Message::of(&again).unwrap(), first);
+        assert_ne!(Message::of(&delivery("merged", "{}")).unwrap().id, first.id);
+        assert!(Message::of(&delivery("live", "not json")).is_err());
+        let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+        assert_eq!(body["type"], "record.deleted");
+    }
+}
