@@ -1,18 +1,25 @@
 //! Checklist items for hydration against the real binary: no event a worker took is lost
-//! when the worker is killed mid-batch; its claims lapse and another process takes them.
+//! when the worker is killed mid-batch (its claims lapse and another process takes them,
+//! and the NATS sink holds each change once); two worker processes on one PostgreSQL
+//! hydrate each event once and keep each portal's rate limit.
 
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream;
+use hubspot::crm::ObjectType;
 use rstest::rstest;
-use serde_json::json;
+use serde_json::{json, Value};
 use server::oauth::vault::Keyring;
+use sim::RunningSim;
 use spoke_store::testing::TestDb;
 use spoke_store::{Engine, Store};
 
 use crate::support::*;
 
-/// How long a claim lasts in this test, so the restarted spoke need not wait two minutes.
+/// How long a claim lasts in these tests, so a restarted spoke need not wait two minutes.
 const CLAIM_SECONDS: &str = "2";
+const NATS: &str = "nats://127.0.0.1:4222";
+const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
 
 async fn queue(store: &dyn Store) -> Vec<(String, i64)> {
     store.queue_counts().await.unwrap()
@@ -25,6 +32,185 @@ fn count(counts: &[(String, i64)], state: &str) -> i64 {
         .map_or(0, |(_, n)| *n)
 }
 
+/// The simulator, and the settings that point spoke at it and at a NATS stream of the
+/// test's own.
+struct Rig {
+    sim: RunningSim,
+    settings: Vec<(&'static str, String)>,
+    stream: String,
+}
+
+impl Rig {
+    async fn start(portals: u32, records: u32) -> Self {
+        let mut settings = sim::Settings::defaults();
+        settings.portals = portals;
+        settings.records = records;
+        settings.client_id = "checklist-app".into();
+        settings.client_secret = SECRET.into();
+        settings.webhook_target_url = Some(public_webhook_url());
+        let sim = sim::start(
+            settings,
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            hubspot::time::Clock::system(),
+        )
+        .await
+        .unwrap();
+        let unique = uuid_like();
+        let hubspot = sim.base_url();
+        let settings = vec![
+            ("SPOKE_HUBSPOT_CLIENT_ID", "checklist-app".to_owned()),
+            ("SPOKE_HUBSPOT_API_BASE", hubspot.clone()),
+            ("SPOKE_HUBSPOT_AUTH_BASE", hubspot),
+            (
+                "SPOKE_HUBSPOT_SCOPES",
+                "oauth crm.objects.contacts.read crm.objects.deals.read".to_owned(),
+            ),
+            ("SPOKE_TOKEN_KEYS", Keyring::generate_entry("k1")),
+            ("SPOKE_HYDRATOR_CLAIM_SECONDS", CLAIM_SECONDS.to_owned()),
+            ("SPOKE_NATS_URL", NATS.to_owned()),
+            ("SPOKE_NATS_SUBJECT", format!("checklist.{unique}")),
+            ("SPOKE_NATS_STREAM", format!("CHECKLIST_{unique}")),
+        ];
+        Self {
+            sim,
+            settings,
+            stream: format!("CHECKLIST_{unique}"),
+        }
+    }
+
+    /// spoke on `db` with these settings and `role`.
+    async fn spoke(&self, db: &TestDb, role: &str) -> Spoke {
+        self.spoke_with(db, role, &[]).await
+    }
+
+    async fn spoke_with(&self, db: &TestDb, role: &str, extra: &[(&str, &str)]) -> Spoke {
+        let mut settings: Vec<(&str, &str)> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        settings.push(("SPOKE_ROLE", role));
+        settings.extend_from_slice(extra);
+        Spoke::start(db.url(), &settings).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim.base_url())
+    }
+
+    async fn put(&self, path: &str, body: Value) {
+        reqwest::Client::new()
+            .put(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    /// The simulator delivers its webhooks to `spoke`.
+    async fn deliver_to(&self, spoke: &Spoke) {
+        let target = json!({
+            "targetUrl": public_webhook_url(),
+            "deliverTo": spoke.url(""),
+            "maxConcurrent": 10,
+        });
+        self.put("/_sim/webhooks/target", target).await;
+    }
+
+    /// `changes` random record changes; how many events they send.
+    async fn activity(&self, changes: u32) -> i64 {
+        let answer: Value = reqwest::Client::new()
+            .post(self.url("/_sim/activity"))
+            .json(&json!({ "changes": changes }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["events"].as_i64().unwrap()
+    }
+
+    async fn crm_ledger(&self) -> Value {
+        reqwest::get(self.url("/_sim/crm/ledger"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Every hydrated event's record in the mirror is the simulator's latest version.
+    async fn assert_mirror_is_latest(&self, db: &TestDb, store: &dyn Store) {
+        let mut checked = 0;
+        for key in db.inbox_keys().await {
+            let Some(object) = HYDRATED.into_iter().find(|o| {
+                sim::objects::Simulated::id_base(*o) / 10_000_000_000
+                    == key.object_id / 10_000_000_000
+            }) else {
+                continue;
+            };
+            let truth = self
+                .sim
+                .sim
+                .world(|w| w.record(key.portal_id, object, key.object_id))
+                .expect("the simulator has it");
+            let held = store
+                .mirrored(key.portal_id, object.plural(), key.object_id)
+                .await
+                .unwrap()
+                .expect("mirrored");
+            assert_eq!(held.updated_at, truth.updated_at, "the latest version");
+            checked += 1;
+        }
+        assert!(checked > 0);
+    }
+
+    /// JetStream holds each change the mirror accepted exactly once, by message id, and
+    /// spoke queued each change once (a change fetched twice would be queued twice).
+    async fn assert_each_change_in_the_stream_once(&self, db: &TestDb, store: &dyn Store) {
+        let started = Instant::now();
+        while store
+            .delivery_counts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.state != "done")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "sink deliveries never finished: {:?}",
+                store.delivery_counts().await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let queued = db.number("SELECT count(*) FROM sink_deliveries").await;
+        let changes = db
+            .number(
+                "SELECT count(*) FROM (SELECT DISTINCT portal_id, object_type, object_id, \
+                 version, record_state FROM sink_deliveries) AS c",
+            )
+            .await;
+        assert!(queued > 0);
+        assert_eq!(queued, changes, "no change was hydrated twice");
+        let js = jetstream::new(async_nats::connect(NATS).await.unwrap());
+        let mut stream = js.get_stream(&self.stream).await.unwrap();
+        assert_eq!(
+            stream.info().await.unwrap().state.messages,
+            changes as u64,
+            "each change once in the stream, redeliveries dropped"
+        );
+        js.delete_stream(&self.stream).await.unwrap();
+    }
+}
+
+/// A name part no other run uses.
+fn uuid_like() -> String {
+    format!("{}{}", std::process::id(), next_event_id())
+}
+
 #[rstest]
 #[case::sqlite(Engine::Sqlite)]
 #[case::postgres(Engine::Postgres)]
@@ -33,64 +219,14 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
     #[case] engine: Engine,
 ) {
     let db = TestDb::new(engine).await;
-    let mut settings = sim::Settings::defaults();
-    settings.portals = 1;
-    settings.records = 50;
-    settings.client_id = "checklist-app".into();
-    settings.client_secret = SECRET.into();
-    settings.webhook_target_url = Some(public_webhook_url());
-    let sim = sim::start(
-        settings,
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        hubspot::time::Clock::system(),
-    )
-    .await
-    .unwrap();
-    let key = Keyring::generate_entry("k1");
-    let hubspot = sim.base_url();
-    let env = [
-        ("SPOKE_HUBSPOT_CLIENT_ID", "checklist-app"),
-        ("SPOKE_HUBSPOT_API_BASE", hubspot.as_str()),
-        ("SPOKE_HUBSPOT_AUTH_BASE", hubspot.as_str()),
-        (
-            "SPOKE_HUBSPOT_SCOPES",
-            "oauth crm.objects.contacts.read crm.objects.deals.read",
-        ),
-        ("SPOKE_TOKEN_KEYS", key.as_str()),
-        ("SPOKE_HYDRATOR_CLAIM_SECONDS", CLAIM_SECONDS),
-    ];
-    let spoke = Spoke::start(db.url(), &env).await;
-    let portal = sim.sim.world(|w| w.portal_ids().next().unwrap());
-    install_through_oauth(&spoke, &hubspot, portal).await;
-    let http = reqwest::Client::new();
-    let deliver_to = json!({
-        "targetUrl": public_webhook_url(),
-        "deliverTo": spoke.url(""),
-        "maxConcurrent": 10,
-    });
-    http.put(format!("{hubspot}/_sim/webhooks/target"))
-        .json(&deliver_to)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    let rig = Rig::start(1, 50).await;
+    let spoke = rig.spoke(&db, "all").await;
+    let portal = rig.sim.sim.world(|w| w.portal_ids().next().unwrap());
+    install_through_oauth(&spoke, &rig.sim.base_url(), portal).await;
+    rig.deliver_to(&spoke).await;
     // Every CRM read takes a while, so the kill lands while a batch is held.
-    http.put(format!("{hubspot}/_sim/faults"))
-        .json(&json!({ "latencyMs": 1_500 }))
-        .send()
-        .await
-        .unwrap();
-    let answer: serde_json::Value = http
-        .post(format!("{hubspot}/_sim/activity"))
-        .json(&json!({ "changes": 200 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let events = answer["events"].as_i64().unwrap();
+    rig.put("/_sim/faults", json!({ "latencyMs": 1_500 })).await;
+    let events = rig.activity(200).await;
 
     let store = db.store().await;
     let started = Instant::now();
@@ -114,12 +250,8 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
         "killed mid-batch"
     );
 
-    http.put(format!("{hubspot}/_sim/faults"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let _restarted = Spoke::start(db.url(), &env).await;
+    rig.put("/_sim/faults", json!({})).await;
+    let _restarted = rig.spoke(&db, "all").await;
     let started = Instant::now();
     while count(&queue(store.as_ref()).await, "pending") > 0 {
         assert!(
@@ -136,26 +268,66 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
         events,
         "every event finished, none dead or quarantined: {counts:?}"
     );
-    for key in db.inbox_keys().await {
-        let Some(object) = [
-            hubspot::crm::ObjectType::Contacts,
-            hubspot::crm::ObjectType::Deals,
-        ]
-        .into_iter()
-        .find(|o| {
-            sim::objects::Simulated::id_base(*o) / 10_000_000_000 == key.object_id / 10_000_000_000
-        }) else {
-            continue;
-        };
-        let truth = sim
-            .sim
-            .world(|w| w.record(portal, object, key.object_id))
-            .expect("the simulator has it");
-        let held = store
-            .mirrored(portal, object.plural(), key.object_id)
-            .await
-            .unwrap()
-            .expect("mirrored");
-        assert_eq!(held.updated_at, truth.updated_at, "the latest version");
+    rig.assert_mirror_is_latest(&db, store.as_ref()).await;
+    rig.assert_each_change_in_the_stream_once(&db, store.as_ref())
+        .await;
+}
+
+/// Calls per portal per 10 s for the two workers: low enough that both calling for one
+/// portal would show in the ledger.
+const LIMIT: &str = "3";
+
+#[tokio::test]
+async fn two_worker_processes_on_one_postgres_hydrate_each_event_once_within_each_limit() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let rig = Rig::start(4, 300).await;
+    let receiver = rig.spoke(&db, "receiver").await;
+    let portals: Vec<i64> = rig.sim.sim.world(|w| w.portal_ids().collect());
+    for portal in &portals {
+        install_through_oauth(&receiver, &rig.sim.base_url(), *portal).await;
     }
+    rig.deliver_to(&receiver).await;
+    let mut events = rig.activity(3_000).await;
+    let limit = [("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT)];
+    let workers = [
+        rig.spoke_with(&db, "worker", &limit).await,
+        rig.spoke_with(&db, "worker", &limit).await,
+    ];
+    events += rig.activity(3_000).await;
+
+    let store = db.store().await;
+    let started = Instant::now();
+    loop {
+        let counts = queue(store.as_ref()).await;
+        let total: i64 = counts.iter().map(|(_, n)| n).sum();
+        if total == events && count(&counts, "pending") == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the workers never finished: {counts:?} of {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let counts = queue(store.as_ref()).await;
+    assert_eq!(
+        count(&counts, "done") + count(&counts, "unhandled"),
+        events,
+        "{counts:?}"
+    );
+    rig.assert_mirror_is_latest(&db, store.as_ref()).await;
+    rig.assert_each_change_in_the_stream_once(&db, store.as_ref())
+        .await;
+    let ledger = rig.crm_ledger().await;
+    for portal in &portals {
+        let calls = &ledger["portals"][portal.to_string()];
+        assert_eq!(calls["rateLimited"], 0, "{ledger}");
+        let made: u64 = calls["calls"]["batchRead"]["200"].as_u64().unwrap();
+        assert!(made > 3, "more calls than one window allows: {ledger}");
+        assert!(
+            calls["maxInWindow"].as_u64().unwrap() <= LIMIT.parse().unwrap(),
+            "spoke's own limit held across both workers: {ledger}"
+        );
+    }
+    drop(workers);
 }

@@ -114,6 +114,26 @@ impl TestDb {
         }
     }
 
+    /// A query's one integer answer, such as a `count(*)`.
+    pub async fn number(&self, sql: &str) -> i64 {
+        match self.engine {
+            Engine::Sqlite => {
+                let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("query")
+            }
+            Engine::Postgres => {
+                let mut c = PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("query")
+            }
+        }
+    }
+
     /// One column of the inbox, in insertion order (e.g. `payload::text`, `attempt_number`).
     pub async fn inbox_column(&self, expression: &str) -> Vec<String> {
         self.column("inbox_events", expression).await
