@@ -6,7 +6,11 @@
 //!   calls per event, how long the small portal waits, `429`s.
 //! - `hot`: one portal with many distinct objects pending: records per second against what
 //!   its limit allows at 100 ids a call, `429`s.
+//! - `freshness`: a steady stream of real record changes over many portals with the
+//!   hydrator running: p50/p99 from each event's `occurredAt` to its record in the mirror
+//!   (the event is finished in the transaction that writes the record).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +26,8 @@ use server::oauth::vault::Keyring;
 use server::workers::hydrator::{Hydrator, Round};
 use sim::objects::Simulated;
 use sim::RunningSim;
-use store::{EventKey, Install, NewEvent, Store};
+use store::{Engine, EventKey, Install, NewEvent, Store};
+use tokio_util::sync::CancellationToken;
 
 const CLIENT_ID: &str = "bench-app";
 const CLIENT_SECRET: &str = "bench-client-secret";
@@ -34,6 +39,7 @@ const APPEND_BATCH: usize = 5_000;
 pub enum Scenario {
     Bursts,
     Hot,
+    Freshness,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -58,9 +64,12 @@ pub struct HydrateArgs {
     /// hot: the window, milliseconds.
     #[arg(long, default_value_t = 10_000)]
     window_ms: u64,
-    /// hot: how long to measure.
+    /// hot, freshness: how long to measure (freshness: how long the load runs).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// freshness: events per second, spread over `portals`.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u32,
 }
 
 struct Rig {
@@ -216,6 +225,7 @@ pub async fn run(args: HydrateArgs) -> anyhow::Result<Value> {
     match args.scenario {
         Scenario::Bursts => bursts(&args).await,
         Scenario::Hot => hot(&args).await,
+        Scenario::Freshness => freshness(&args).await,
     }
 }
 
@@ -315,4 +325,112 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
         "rate_limited": limited,
         "max_in_window": peak,
     }))
+}
+
+/// Load ticks per second: each tick changes `rate / TICKS` records and appends their
+/// events in one write, as the receiver's group commit would.
+const TICKS: u32 = 100;
+
+async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
+    let rig = rig(args, args.portals, u32::try_from(args.objects)?).await?;
+    let portals: Vec<i64> = rig.sim.sim.world(|w| w.portal_ids().collect());
+    let Rig {
+        sim,
+        store,
+        hydrator,
+    } = rig;
+    let hydrator = Arc::new(hydrator);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(hydrator.clone().run(shutdown.clone()));
+
+    let per_tick = (args.rate / TICKS).max(1);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / TICKS);
+    let started = Instant::now();
+    let mut sent = 0_u64;
+    while started.elapsed() < Duration::from_secs(args.seconds) {
+        ticks.tick().await;
+        let now = sim.sim.now_ms();
+        let events: Vec<NewEvent> = sim.sim.world(|w| {
+            (0..per_tick)
+                .flat_map(|n| {
+                    let portal = portals[rand::random_range(0..portals.len())];
+                    let id = ObjectType::Contacts.id_base()
+                        + rand::random_range(1..=args.objects as i64);
+                    let change = BTreeMap::from([("firstname".to_owned(), format!("n{now}-{n}"))]);
+                    w.update(portal, ObjectType::Contacts, id, change, now)
+                        .map(|(_, events)| events)
+                        .unwrap_or_default()
+                })
+                .map(|e| NewEvent {
+                    key: EventKey {
+                        portal_id: e.portal_id,
+                        subscription_id: e.subscription_id,
+                        event_id: e.event_id,
+                        object_id: e.object_id,
+                        occurred_at: e.occurred_at,
+                    },
+                    subscription_type: e.subscription_type.clone(),
+                    app_id: None,
+                    attempt_number: 0,
+                    payload: serde_json::to_string(&e).expect("events serialise"),
+                })
+                .collect()
+        });
+        sent += events.len() as u64;
+        store.append(&[events]).await?;
+    }
+    let load = started.elapsed();
+    while pending(store.as_ref()).await? > 0 {
+        anyhow::ensure!(
+            started.elapsed() < load + Duration::from_secs(120),
+            "the hydrator did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    running.await?;
+
+    let mut ages = hdrhistogram::Histogram::<u64>::new(3)?;
+    for age in freshness_ms(&args.database_url).await? {
+        ages.record(u64::try_from(age.max(0))?)?;
+    }
+    let rig = Rig {
+        sim,
+        store,
+        hydrator: Arc::try_unwrap(hydrator).map_err(|_| anyhow::anyhow!("hydrator shared"))?,
+    };
+    let (reads, limited, peak) = ledger(&rig).await?;
+    Ok(json!({
+        "portals": portals.len(),
+        "rate": args.rate,
+        "load_seconds": load.as_secs_f64(),
+        "events": sent,
+        "events_per_s": (sent as f64 / load.as_secs_f64()).round(),
+        "hydrated": ages.len(),
+        "freshness_p50_ms": ages.value_at_quantile(0.50),
+        "freshness_p99_ms": ages.value_at_quantile(0.99),
+        "freshness_max_ms": ages.max(),
+        "crm_calls": reads,
+        "rate_limited": limited,
+        "max_in_window": peak,
+    }))
+}
+
+/// For every hydrated event: from its `occurredAt` to the commit that finished it (and
+/// wrote its record), in milliseconds, read straight from the inbox.
+async fn freshness_ms(database_url: &str) -> anyhow::Result<Vec<i64>> {
+    use sqlx::Connection;
+    const SQLITE: &str = "SELECT finished_at - occurred_at FROM inbox_events WHERE state = 'done'";
+    const POSTGRES: &str = "SELECT (extract(epoch from finished_at) * 1000)::int8 - occurred_at \
+        FROM inbox_events WHERE state = 'done'";
+    Ok(match Engine::of_url(database_url)? {
+        Engine::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(database_url).await?;
+            sqlx::query_scalar(SQLITE).fetch_all(&mut c).await?
+        }
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(database_url).await?;
+            sqlx::query_scalar(POSTGRES).fetch_all(&mut c).await?
+        }
+    })
 }

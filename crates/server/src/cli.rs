@@ -284,6 +284,20 @@ pub struct HydratorArgs {
         default_value_t = HydratorConfig::DEFAULT_CLAIM_SECONDS
     )]
     pub hydrator_claim_seconds: u64,
+    /// Record versions the hydrator caches (about 100 bytes each); 0 turns the cache off.
+    #[arg(
+        long,
+        env = "SPOKE_CACHE_RECORDS",
+        default_value_t = HydratorConfig::DEFAULT_CACHE_RECORDS
+    )]
+    pub cache_records: u64,
+    /// Seconds a cached record version lives.
+    #[arg(
+        long,
+        env = "SPOKE_CACHE_TTL_SECONDS",
+        default_value_t = HydratorConfig::DEFAULT_CACHE_TTL_SECONDS
+    )]
+    pub cache_ttl_seconds: u64,
     /// Days finished events are kept before they are pruned; dead letters and quarantined
     /// events are kept until replayed or released.
     #[arg(

@@ -225,6 +225,9 @@ pub struct HydratorConfig {
     /// How long a worker's claim (and its portals' hydration leases) lasts: far longer
     /// than a round takes, so only a crashed worker's claims lapse, after this long.
     pub claim_lease: Duration,
+    /// Record versions the hydrator's cache holds at most, and for how long.
+    pub cache_records: u64,
+    pub cache_ttl: Duration,
 }
 
 impl HydratorConfig {
@@ -232,6 +235,8 @@ impl HydratorConfig {
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
     pub const DEFAULT_RETENTION_DAYS: u64 = 7;
     pub const DEFAULT_CLAIM_SECONDS: u64 = 120;
+    pub const DEFAULT_CACHE_RECORDS: u64 = 1_000_000;
+    pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 3_600;
 
     /// Hydrates every type whose read scope `scopes` holds.
     pub fn for_scopes(scopes: &[String]) -> Self {
@@ -244,6 +249,8 @@ impl HydratorConfig {
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             retention: days(Self::DEFAULT_RETENTION_DAYS),
             claim_lease: Duration::from_secs(Self::DEFAULT_CLAIM_SECONDS),
+            cache_records: Self::DEFAULT_CACHE_RECORDS,
+            cache_ttl: Duration::from_secs(Self::DEFAULT_CACHE_TTL_SECONDS),
         }
     }
 
@@ -295,6 +302,8 @@ impl HydratorConfig {
             return Err(bad("SPOKE_HYDRATOR_CLAIM_SECONDS", "must be at least 1"));
         }
         config.claim_lease = Duration::from_secs(args.hydrator_claim_seconds);
+        config.cache_records = args.cache_records;
+        config.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
         Ok(config)
     }
 }

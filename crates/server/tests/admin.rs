@@ -112,6 +112,31 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
         (&json!("live"), &json!("Ada"), &json!(id))
     );
     assert!(record["fetchedAt"].as_i64().unwrap() >= record["updatedAt"].as_i64().unwrap());
+
+    // A late event that the held record already reflects costs no call: the cache answers.
+    let calls = |ledger: Value| ledger["portals"][portal.to_string()]["calls"].clone();
+    let before = calls(h.crm_ledger().await);
+    let late = store::NewEvent {
+        key: store::EventKey {
+            portal_id: portal,
+            subscription_id: 1,
+            event_id: 424_242,
+            object_id: id,
+            occurred_at: record["updatedAt"].as_i64().unwrap(),
+        },
+        subscription_type: "contact.propertyChange".into(),
+        app_id: None,
+        attempt_number: 0,
+        payload: "{}".into(),
+    };
+    h.store.append(&[vec![late]]).await.unwrap();
+    events += 1;
+    h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
+        .await;
+    assert_eq!(calls(h.crm_ledger().await), before, "no call for it");
+    let cache = &h.get("/stats").await["recordCache"];
+    assert!(cache["hits"].as_u64().unwrap() >= 1, "{cache}");
+    assert!(cache["entries"].as_u64().unwrap() >= 1, "{cache}");
     let (status, missing) = h
         .api(
             reqwest::Method::GET,

@@ -192,6 +192,11 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         .into_iter()
         .map(|(status, n)| (status.to_string(), n))
         .collect();
+    let cache = state
+        .hydrator
+        .as_ref()
+        .map(|h| h.cache_stats())
+        .map(|c| json!({ "hits": c.hits, "misses": c.misses, "entries": c.entries }));
     let mut sinks: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for count in state.store.delivery_counts().await? {
         sinks
@@ -209,5 +214,6 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         "inbox": inbox,
         "records": records,
         "crmCalls": calls,
+        "recordCache": cache,
     })))
 }

@@ -30,6 +30,7 @@ use tracing::{debug, warn};
 
 use super::limits::PortalLimits;
 use super::plan::{work, Work};
+use super::versions::{CacheStats, RecordKey, Versions};
 use crate::backoff::Backoff;
 use crate::config::HydratorConfig;
 use crate::oauth::tokens::{TokenError, TokenService};
@@ -62,6 +63,8 @@ pub struct Hydrator {
     tokens: Arc<TokenService>,
     crm: CrmClient,
     limits: PortalLimits,
+    /// Versions of records the mirror holds, so reflected events cost no lookup.
+    versions: Versions,
     config: HydratorConfig,
     /// The sinks each change the mirror accepts is queued for.
     sinks: Vec<String>,
@@ -99,6 +102,7 @@ impl Hydrator {
     ) -> Self {
         Self {
             limits: PortalLimits::new(config.rate_limit, RATE_WINDOW, clock.clone()),
+            versions: Versions::new(config.cache_records, config.cache_ttl),
             store,
             tokens,
             crm,
@@ -166,16 +170,27 @@ impl Hydrator {
             sinks: self.sinks.clone(),
             ..Settlement::default()
         };
+        let mut seen = Vec::new();
+        let mut erased = Vec::new();
         let mut failed = None;
         for part in served {
             match part {
-                Ok(part) => settlement.absorb(part),
+                Ok(part) => {
+                    settlement.absorb(part.settlement);
+                    seen.extend(part.seen);
+                    erased.extend(part.erased);
+                }
                 Err(error) => failed = Some(error),
             }
         }
         self.store
             .settle(&self.holder, &settlement, self.clock.now_ms())
             .await?;
+        // Only now are these versions the mirror's.
+        self.versions.remember(seen);
+        for key in &erased {
+            self.versions.forget(key);
+        }
         if let Some(error) = failed {
             return Err(error);
         }
@@ -184,26 +199,28 @@ impl Hydrator {
     }
 
     /// Decides every event of one portal; reads records as needed.
-    async fn serve_portal(
-        &self,
-        portal: i64,
-        events: &[Claimed],
-    ) -> Result<Settlement, StoreError> {
+    async fn serve_portal(&self, portal: i64, events: &[Claimed]) -> Result<Decisions, StoreError> {
         let mut out = Decisions::new(self.clock.now_ms());
         let (scopes, installed_at) = match self.store.portal(portal).await? {
             Some(p) if p.state == PortalState::Installed => (p.scopes, p.installed_at),
             Some(p) if p.state == PortalState::NeedsReauth => {
                 out.quarantine(events, "the portal must install the app again");
-                return Ok(out.settlement);
+                return Ok(out);
             }
             Some(_) => {
                 out.quarantine(events, "the app was uninstalled");
-                return Ok(out.settlement);
+                return Ok(out);
             }
             None => {
                 out.quarantine(events, "the portal has not installed the app");
-                return Ok(out.settlement);
+                return Ok(out);
             }
+        };
+        let key = |object, id| RecordKey {
+            portal,
+            installed_at,
+            object,
+            id,
         };
         let mut reads: BTreeMap<ObjectType, Reads<'_>> = BTreeMap::new();
         let refused = |object: ObjectType| {
@@ -250,6 +267,7 @@ impl Hydrator {
                         .push(event)
                 }
                 Work::Erase { object, id } => {
+                    out.erased.push(key(object, id));
                     out.settlement.erased.push(ErasedRecord {
                         portal_id: portal,
                         object_type: object.plural().to_owned(),
@@ -264,11 +282,11 @@ impl Hydrator {
             self.read(&mut out, portal, installed_at, object, by_id)
                 .await?;
         }
-        Ok(out.settlement)
+        Ok(out)
     }
 
-    /// Reads the records `by_id` names, except those the mirror already holds at least as
-    /// new as every event about them, 100 a call within the portal's limit.
+    /// Reads the records `by_id` names, except those the cache or the mirror already holds
+    /// at least as new as every event about them, 100 a call within the portal's limit.
     async fn read(
         &self,
         out: &mut Decisions,
@@ -277,18 +295,35 @@ impl Hydrator {
         object: ObjectType,
         mut by_id: Reads<'_>,
     ) -> Result<(), StoreError> {
+        let key = |id| RecordKey {
+            portal,
+            installed_at,
+            object,
+            id,
+        };
+        let newest = |by_id: &Reads<'_>| -> BTreeMap<i64, i64> {
+            by_id
+                .iter()
+                .map(|(id, events)| {
+                    let at = events.iter().map(|e| e.key.occurred_at).max();
+                    (*id, at.unwrap_or(i64::MIN))
+                })
+                .collect()
+        };
+        for id in self.versions.reflected(key, &newest(&by_id)) {
+            out.finish(by_id.remove(&id).expect("listed"));
+        }
         let ids: Vec<i64> = by_id.keys().copied().collect();
         let held = self
             .store
             .last_modified(portal, object.plural(), &ids)
             .await?;
-        let reflected: Vec<i64> = by_id
-            .iter()
-            .filter(|(id, events)| {
-                held.get(id)
-                    .is_some_and(|at| events.iter().all(|e| e.key.occurred_at <= *at))
-            })
-            .map(|(id, _)| *id)
+        self.versions
+            .remember(held.iter().map(|(id, version)| (key(*id), *version)));
+        let reflected: Vec<i64> = newest(&by_id)
+            .into_iter()
+            .filter(|(id, at)| held.get(id).is_some_and(|version| at <= version))
+            .map(|(id, _)| id)
             .collect();
         for id in reflected {
             out.finish(by_id.remove(&id).expect("listed"));
@@ -313,6 +348,8 @@ impl Hydrator {
                         self.limits.observe(portal, seen);
                     }
                     out.records(portal, object, &read.records);
+                    out.seen
+                        .extend(read.records.iter().map(|r| (key(r.id), r.updated_at)));
                     for id in &read.missing {
                         let at = by_id[id].iter().map(|e| e.key.occurred_at).max();
                         out.gone(portal, object, *id, Gone::Deleted, at.unwrap_or(0));
@@ -404,12 +441,21 @@ impl Hydrator {
     pub fn crm_calls(&self) -> BTreeMap<u16, u64> {
         self.calls.lock().expect("calls lock").clone()
     }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.versions.stats()
+    }
 }
 
-/// What one portal's part of a round decided, to be settled with the rest of the round.
+/// What one portal's part of a round decided, to be settled with the rest of the round,
+/// and what the cache learns once it is.
 struct Decisions {
     now: i64,
     settlement: Settlement,
+    /// Versions read from HubSpot.
+    seen: Vec<(RecordKey, i64)>,
+    /// Records erased by privacy deletions.
+    erased: Vec<RecordKey>,
 }
 
 impl Decisions {
@@ -417,6 +463,8 @@ impl Decisions {
         Self {
             now,
             settlement: Settlement::default(),
+            seen: Vec::new(),
+            erased: Vec::new(),
         }
     }
 
