@@ -131,19 +131,17 @@ fi
 
 if [ "$what" = freshness ]; then
   psql "$pg" -qc "CREATE SCHEMA $schema" >/dev/null
-  sqlite=$("$bin/spoke-bench" hydrate freshness --seconds 60 --database-url "sqlite://$work/fresh.db")
-  postgres=$("$bin/spoke-bench" hydrate freshness --seconds 60 --database-url "$pg?options[search_path]=$schema")
+  sqlite=$("$bin/spoke-bench" hydrate freshness --database-url "sqlite://$work/fresh.db" | tee /dev/stderr)
+  postgres=$("$bin/spoke-bench" hydrate freshness --database-url "$pg?options[search_path]=$schema" | tee /dev/stderr)
   python3 - "$sqlite" "$postgres" "$(machine)" <<'PY' | write_section freshness
 import datetime, json, sys
 rows = {"SQLite": json.loads(sys.argv[1]), "PostgreSQL": json.loads(sys.argv[2])}
-print("## Freshness: from a change to its record in the mirror
-")
+print("## Freshness: from a change to its record in the mirror\n")
 print(f"Command: `scripts/bench.sh freshness`, run {datetime.date.today().isoformat()} on {sys.argv[3]}, release build. "
-      "For 60 s the simulator changes 10 random contacts (of 1,000 per portal, 100 portals) every 10 ms and their events "
+      "For 30 s the simulator changes 10 random contacts (of 1,000 per portal, 100 portals) every 10 ms and their events "
       "go straight into the inbox, one write per tick as a group commit would; the hydrator runs as `spoke serve` runs it "
       "(rounds back to back, a 250 ms pause when idle). Freshness is each event's `occurredAt` to the commit that "
-      "finished it, which is the commit that wrote its record (or found the mirror already reflecting it).
-")
+      "finished it, which is the commit that wrote its record (or found the mirror already reflecting it).\n")
 print("| engine | events/s offered | events | p50 ms | p99 ms | max ms | CRM calls | 429s |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
