@@ -39,12 +39,12 @@ pub struct App {
     retention: Option<Retention>,
 }
 
-/// Group commits in flight at once: SQLite has one writer, so one; on PostgreSQL a few
-/// overlap, so one commit's wait on the server's fsync is not the receiver's
+/// Group commits in flight at once: SQLite has one writer, so one; on PostgreSQL the
+/// configured few overlap, so one commit's wait on the server is not the receiver's
 /// (`scripts/bench.sh ingest`).
-fn overlapping_commits(database: &DatabaseConfig) -> usize {
-    match Engine::of_url(database.url.expose_secret()) {
-        Ok(Engine::Postgres) => 3,
+fn overlapping_commits(config: &Config) -> usize {
+    match Engine::of_url(config.database.url.expose_secret()) {
+        Ok(Engine::Postgres) => config.webhooks.commits_in_flight,
         _ => 1,
     }
 }
@@ -98,11 +98,8 @@ impl App {
         let store = open_store(&config.database, Open::CreateIfMissing).await?;
         let backlog = Arc::new(Backlog::new(config.webhooks.inbox_max_backlog));
         backlog.refresh(store.as_ref()).await;
-        let (ingest, writer) = Ingest::start_overlapping(
-            store.clone(),
-            backlog.clone(),
-            overlapping_commits(&config.database),
-        );
+        let (ingest, writer) =
+            Ingest::start_overlapping(store.clone(), backlog.clone(), overlapping_commits(&config));
         let tokens = config
             .install
             .as_ref()

@@ -223,6 +223,14 @@ pub struct ServeArgs {
         default_value_t = WebhookConfig::DEFAULT_INBOX_MAX_BACKLOG
     )]
     pub inbox_max_backlog: u64,
+    /// Group commits of webhook deliveries in flight at once on PostgreSQL, so one
+    /// commit's wait on the server is not the receiver's; SQLite always commits one at a time.
+    #[arg(
+        long,
+        env = "SPOKE_INGEST_COMMITS",
+        default_value_t = WebhookConfig::DEFAULT_COMMITS_IN_FLIGHT
+    )]
+    pub ingest_commits: usize,
     #[command(flatten)]
     pub hubspot: HubSpotArgs,
     #[command(flatten)]

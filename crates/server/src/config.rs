@@ -193,11 +193,14 @@ pub struct WebhookConfig {
     pub signature_policy: Policy,
     /// Pending inbox events above which deliveries get `503` until workers catch up.
     pub inbox_max_backlog: u64,
+    /// Group commits in flight at once on PostgreSQL (SQLite has one writer: always one).
+    pub commits_in_flight: usize,
 }
 
 impl WebhookConfig {
     pub const DEFAULT_MAX_BODY: usize = 1 << 20;
     pub const DEFAULT_INBOX_MAX_BACKLOG: u64 = 1_000_000;
+    pub const DEFAULT_COMMITS_IN_FLIGHT: usize = 3;
 }
 
 impl Default for WebhookConfig {
@@ -206,6 +209,7 @@ impl Default for WebhookConfig {
             max_body: Self::DEFAULT_MAX_BODY,
             signature_policy: Policy::default(),
             inbox_max_backlog: Self::DEFAULT_INBOX_MAX_BACKLOG,
+            commits_in_flight: Self::DEFAULT_COMMITS_IN_FLIGHT,
         }
     }
 }
@@ -569,6 +573,7 @@ impl Config {
                     accept_legacy: args.webhook_legacy_signatures,
                 },
                 inbox_max_backlog: args.inbox_max_backlog,
+                commits_in_flight: args.ingest_commits.max(1),
             },
             install,
             hydrator,
