@@ -18,6 +18,7 @@ use tracing::{info, Instrument};
 
 use crate::config::{Config, DatabaseConfig, InstallConfig};
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::oauth::install::InstallFlow;
 use crate::oauth::tokens::TokenService;
 use crate::webhooks::group_commit::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
@@ -125,6 +126,8 @@ impl App {
                     clock.clone(),
                 ))
             });
+        let mut metrics = Metrics::new(config.sinks.names());
+        let sink_attempts = metrics.sink_attempts();
         let dispatchers = if config.role.works() {
             sinks::configured(&config.sinks, clock.clone())
                 .await?
@@ -136,12 +139,19 @@ impl App {
                         config.sinks.max_attempts,
                         config.hydrator.claim_lease,
                         clock.clone(),
+                        sink_attempts.clone(),
                     ))
                 })
                 .collect()
         } else {
             Vec::new()
         };
+        if let Some(tokens) = &tokens {
+            tokens.register_metrics(metrics.registry());
+        }
+        if let Some(hydrator) = &hydrator {
+            hydrator.register_metrics(metrics.registry());
+        }
         let receiver = Receiver::new(
             &config.webhooks,
             config.public_url,
@@ -149,6 +159,7 @@ impl App {
             clock.clone(),
             ingest,
         );
+        receiver.metrics.register(metrics.registry());
         let role = config.role;
         let retention = role
             .works()
@@ -160,6 +171,7 @@ impl App {
                 install,
                 hydrator: hydrator.clone(),
                 operator_token: config.operator_token.map(Arc::new),
+                metrics: Arc::new(metrics),
             },
             role,
         );

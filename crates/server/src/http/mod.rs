@@ -8,6 +8,7 @@ mod admin;
 mod body;
 pub mod error;
 mod health;
+mod metrics;
 pub mod page;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub struct AppState {
     pub hydrator: Option<Arc<Hydrator>>,
     /// Opens the admin API; `None` refuses every request to it.
     pub operator_token: Option<Arc<OperatorToken>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The routes of `role`: a worker serves only health and the admin API.
@@ -69,6 +71,7 @@ pub fn router(state: AppState, role: Role) -> Router {
     routes
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::exposition))
         .nest("/api/v1", admin::routes(state.clone()))
         .with_state(state)
         .layer(

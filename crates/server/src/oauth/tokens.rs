@@ -12,6 +12,9 @@ use std::time::Duration;
 use hubspot::failure::HubSpotError;
 use hubspot::oauth::OAuthClient;
 use hubspot::time::{duration_ms as ms, Clock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use store::{PortalState, SealedTokens, Store, StoreError};
@@ -20,6 +23,7 @@ use tracing::{info, warn};
 
 use super::vault::{Keyring, VaultError};
 use crate::backoff::Backoff;
+use crate::metrics::{counters_for, Outcome};
 
 /// How long a lease on a portal's refresh lasts: longer than one OAuth call may take.
 const LEASE: Duration = Duration::from_secs(30);
@@ -64,6 +68,8 @@ pub struct TokenService {
     margin: Duration,
     flights: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     backoff: Mutex<HashMap<i64, (u32, i64)>>,
+    /// Refreshes this instance made, by outcome: refreshed, refused, failed.
+    refreshes: Family<Outcome, Counter>,
 }
 
 impl TokenService {
@@ -83,7 +89,20 @@ impl TokenService {
             margin,
             flights: Mutex::default(),
             backoff: Mutex::default(),
+            refreshes: counters_for(&["refreshed", "refused", "failed"]),
         }
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "token_refreshes",
+            "Access-token refreshes by outcome: refreshed, refused (the portal must install again), failed",
+            self.refreshes.clone(),
+        );
+    }
+
+    fn count_refresh(&self, outcome: &'static str) {
+        self.refreshes.get_or_create(&Outcome { outcome }).inc();
     }
 
     pub fn oauth(&self) -> &OAuthClient {
@@ -199,6 +218,7 @@ impl TokenService {
                     .store_refreshed(portal, &self.holder, &sealed)
                     .await?;
                 self.backoff.lock().expect("backoff lock").remove(&portal);
+                self.count_refresh("refreshed");
                 info!(
                     portal_id = portal,
                     expires_in = fresh.expires_in,
@@ -208,12 +228,14 @@ impl TokenService {
             }
             Err(error) if error.is_revoked() => {
                 warn!(portal_id = portal, error = %error, "refresh token refused: portal needs to install again");
+                self.count_refresh("refused");
                 self.store
                     .mark_needs_reauth(portal, &error.to_string(), self.now_ms())
                     .await?;
                 Err(TokenError::NeedsReauth(portal))
             }
             Err(error) => {
+                self.count_refresh("failed");
                 self.store.refresh_failed(portal, &self.holder).await?;
                 Err(TokenError::Unavailable(error))
             }

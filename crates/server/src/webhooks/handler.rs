@@ -1,9 +1,11 @@
 //! `POST /webhooks/hubspot`: the body read within its limit, then
-//! [`super::receiver::Receiver::receive`].
+//! [`super::receiver::Receiver::receive`]; every answer is counted with how long it took.
+
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Request};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Json;
 use hubspot::signature::{self, SignatureHeaders};
 use serde::Serialize;
@@ -20,6 +22,35 @@ pub struct Ack {
 pub async fn receive(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
+    request: Request<Body>,
+) -> Result<Json<Ack>, ApiError> {
+    let started = Instant::now();
+    let answer = acknowledge(&state, &uri, request).await;
+    let (outcome, events) = match &answer {
+        Ok(ack) => ("ok", Some((ack.stored, ack.duplicates))),
+        Err(error) => (outcome(error.status()), None),
+    };
+    state
+        .receiver
+        .metrics
+        .observe(outcome, started.elapsed(), events);
+    answer
+}
+
+/// The outcome label of a refused delivery's status.
+fn outcome(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "error",
+    }
+}
+
+async fn acknowledge(
+    state: &AppState,
+    uri: &axum::http::Uri,
     request: Request<Body>,
 ) -> Result<Json<Ack>, ApiError> {
     let receiver = &state.receiver;

@@ -10,6 +10,7 @@ use hubspot::ClientSecret;
 use store::{AppendOutcome, EventKey, NewEvent};
 
 use super::group_commit::{Ingest, IngestError};
+use super::metrics::WebhookMetrics;
 use crate::config::{PublicUrl, WebhookConfig};
 
 /// Why a delivery was not acknowledged.
@@ -32,6 +33,7 @@ pub struct Receiver {
     policy: Policy,
     clock: Clock,
     ingest: Ingest,
+    pub metrics: WebhookMetrics,
 }
 
 impl Receiver {
@@ -49,6 +51,7 @@ impl Receiver {
             policy: config.signature_policy,
             clock,
             ingest,
+            metrics: WebhookMetrics::default(),
         }
     }
 

@@ -20,6 +20,9 @@ use futures_util::future::join_all;
 use hubspot::crm::{BatchRead, CrmClient, ObjectType, Record, MAX_BATCH};
 use hubspot::failure::{HubSpotError, Kind};
 use hubspot::time::{duration_ms, Clock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use secrecy::SecretString;
 use store::{
     Aside, ClaimRequest, Claimed, ErasedRecord, Gone, GoneRecord, MirroredRecord, PortalState,
@@ -33,6 +36,7 @@ use super::plan::{work, Work};
 use super::versions::{CacheStats, RecordKey, Versions};
 use crate::backoff::Backoff;
 use crate::config::HydratorConfig;
+use crate::metrics::seconds_histogram;
 use crate::oauth::tokens::{TokenError, TokenService};
 use crate::telemetry::Chain;
 
@@ -75,6 +79,10 @@ pub struct Hydrator {
     cursor: std::sync::Mutex<i64>,
     /// CRM calls made, by HTTP status (0: no answer).
     calls: std::sync::Mutex<BTreeMap<u16, u64>>,
+    /// Seconds from each finished event's `occurredAt` to the commit that finished it.
+    freshness: Histogram,
+    /// Events put back to wait for their portal's rate limit (or a `429`'s pause).
+    limit_waits: Counter,
     /// Object types HubSpot refused with `403 MISSING_SCOPES`, per portal, with the install
     /// they were refused under: no more calls for them until the portal installs again.
     refused: std::sync::Mutex<BTreeMap<(i64, ObjectType), i64>>,
@@ -112,8 +120,23 @@ impl Hydrator {
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
             cursor: std::sync::Mutex::new(i64::MIN),
             calls: std::sync::Mutex::default(),
+            freshness: seconds_histogram(),
+            limit_waits: Counter::default(),
             refused: std::sync::Mutex::default(),
         }
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "hydration_freshness_seconds",
+            "From an event's occurredAt to the commit that finished it (its record in the mirror)",
+            self.freshness.clone(),
+        );
+        registry.register(
+            "hydration_rate_limit_waits",
+            "Events put back to wait for their portal's rate limit or a 429's pause",
+            self.limit_waits.clone(),
+        );
     }
 
     /// Rounds until `shutdown`; a round in progress finishes first.
@@ -172,13 +195,16 @@ impl Hydrator {
         };
         let mut seen = Vec::new();
         let mut erased = Vec::new();
+        let mut finished_events = Vec::new();
         let mut failed = None;
         for part in served {
             match part {
                 Ok(part) => {
+                    self.limit_waits.inc_by(part.limit_waits);
                     settlement.absorb(part.settlement);
                     seen.extend(part.seen);
                     erased.extend(part.erased);
+                    finished_events.extend(part.occurred);
                 }
                 Err(error) => failed = Some(error),
             }
@@ -186,6 +212,11 @@ impl Hydrator {
         self.store
             .settle(&self.holder, &settlement, self.clock.now_ms())
             .await?;
+        let committed = self.clock.now_ms();
+        for occurred_at in finished_events {
+            self.freshness
+                .observe((committed - occurred_at).max(0) as f64 / 1_000.0);
+        }
         // Only now are these versions the mirror's.
         self.versions.remember(seen);
         for key in &erased {
@@ -338,7 +369,7 @@ impl Hydrator {
             let rest = &ids[index * MAX_BATCH..];
             if let Err(wait) = self.call_slot(portal).await {
                 // This chunk and the rest wait for the portal's window; no attempt counted.
-                out.retry_in(events_of(rest), wait, None);
+                out.wait_for_limit(events_of(rest), wait);
                 return Ok(());
             }
             let events = events_of(chunk);
@@ -380,7 +411,7 @@ impl Hydrator {
                         "HubSpot answered 429: pausing the portal"
                     );
                     self.limits.pause(portal, wait);
-                    out.retry_in(events_of(rest), wait, None);
+                    out.wait_for_limit(events_of(rest), wait);
                     return Ok(());
                 }
                 Err(failure) => out.failed(events, &failure, self.config.max_attempts),
@@ -456,6 +487,10 @@ struct Decisions {
     seen: Vec<(RecordKey, i64)>,
     /// Records erased by privacy deletions.
     erased: Vec<RecordKey>,
+    /// When each finished event occurred, for freshness.
+    occurred: Vec<i64>,
+    /// Events put back for the rate limit.
+    limit_waits: u64,
 }
 
 impl Decisions {
@@ -465,11 +500,22 @@ impl Decisions {
             settlement: Settlement::default(),
             seen: Vec::new(),
             erased: Vec::new(),
+            occurred: Vec::new(),
+            limit_waits: 0,
         }
     }
 
     fn finish<'a>(&mut self, events: impl IntoIterator<Item = &'a Claimed>) {
-        self.settlement.finished.extend(ids(events));
+        for event in events {
+            self.settlement.finished.push(event.id);
+            self.occurred.push(event.key.occurred_at);
+        }
+    }
+
+    /// Back in the queue until the portal's limit allows a call; no attempt counted.
+    fn wait_for_limit(&mut self, events: Vec<&Claimed>, wait: Duration) {
+        self.limit_waits += events.len() as u64;
+        self.retry_in(events, wait, None);
     }
 
     fn retry_in<'a>(

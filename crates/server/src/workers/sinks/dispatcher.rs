@@ -10,6 +10,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::{stream, FutureExt, StreamExt};
 use hubspot::time::{duration_ms, Clock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use store::{DeadDeliveries, Delivery, DeliveryClaim, DeliveryOutcome, Retry, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -17,6 +19,7 @@ use tracing::{debug, warn};
 use super::message::Message;
 use super::Sink;
 use crate::backoff::Backoff;
+use crate::metrics::SinkOutcome;
 use crate::telemetry::Chain;
 
 /// Deliveries claimed at once, and sent at once at most.
@@ -38,6 +41,9 @@ pub struct Dispatcher {
     max_attempts: u32,
     /// How long a claim lasts: longer than a batch can take.
     claim_lease: Duration,
+    /// Attempts by sink and outcome (delivered, failed and to be retried, dead), one
+    /// family for every sink's dispatcher.
+    attempts: Family<SinkOutcome, Counter>,
 }
 
 impl Dispatcher {
@@ -47,6 +53,7 @@ impl Dispatcher {
         max_attempts: u32,
         claim_lease: Duration,
         clock: Clock,
+        attempts: Family<SinkOutcome, Counter>,
     ) -> Self {
         Self {
             holder: format!("{}-{}", sink.name().as_str(), uuid::Uuid::new_v4().simple()),
@@ -55,6 +62,7 @@ impl Dispatcher {
             clock,
             max_attempts,
             claim_lease,
+            attempts,
         }
     }
 
@@ -101,6 +109,15 @@ impl Dispatcher {
             .collect()
             .await;
         let outcome = outcome(results, self.max_attempts, self.clock.now_ms());
+        let sink = self.sink.name().as_str();
+        let count = |outcome, n: usize| {
+            self.attempts
+                .get_or_create(&SinkOutcome { sink, outcome })
+                .inc_by(n as u64);
+        };
+        count("delivered", outcome.delivered.len());
+        count("failed", outcome.retries.len());
+        count("dead", outcome.dead.len());
         if !outcome.dead.is_empty() {
             warn!(
                 sink = self.sink.name().as_str(),

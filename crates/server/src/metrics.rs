@@ -1,0 +1,214 @@
+//! Prometheus metrics at `GET /metrics`, in OpenMetrics text (`prometheus-client`), of two
+//! kinds: instruments the components own and update as they work (webhook deliveries and
+//! their acknowledgement time, token refreshes, hydration freshness and rate-limit waits,
+//! sink attempts), registered once at start-up; and figures read when Prometheus scrapes
+//! (inbox depth, records, sink queues and dead letters from the store; CRM calls and the
+//! record cache from the hydrator). No label carries a portal id, so the number of series
+//! stays the same whatever the number of portals.
+
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use store::{Store, StoreError};
+
+use crate::workers::hydrator::Hydrator;
+use crate::workers::sinks::SinkName;
+
+/// The prefix of every metric.
+const PREFIX: &str = "spoke";
+
+/// One label: an outcome, a state, a status, a kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkOutcome {
+    pub sink: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkState {
+    sink: String,
+    state: String,
+}
+
+/// Buckets in seconds from 1 ms to about 16 s: acknowledgements (HubSpot's limit is 5 s)
+/// and hydration freshness alike.
+pub fn seconds_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.001, 2.0, 15,
+    ))
+}
+
+/// Every state of an inbox event, a record and a sink delivery, so that each series exists
+/// (at 0) from the first scrape and `rate()` and alerts see it before it first moves.
+const INBOX_STATES: [&str; 5] = ["pending", "done", "quarantined", "dead", "unhandled"];
+const RECORD_STATES: [&str; 4] = ["live", "deleted", "merged", "erased"];
+const DELIVERY_STATES: [&str; 3] = ["pending", "done", "dead"];
+/// The CRM statuses alerts watch, present from the start.
+const CRM_STATUSES: [&str; 2] = ["200", "429"];
+
+/// A family of counters with these outcomes present at 0.
+pub fn counters_for(outcomes: &[&'static str]) -> Family<Outcome, Counter> {
+    let family = Family::default();
+    for outcome in outcomes {
+        let _ = family.get_or_create(&Outcome { outcome });
+    }
+    family
+}
+
+/// The registry of live instruments, and the scrape.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// The configured sinks, whose series exist from the start.
+    sinks: Vec<String>,
+}
+
+impl Metrics {
+    pub fn new(sinks: Vec<String>) -> Self {
+        Self {
+            registry: Registry::with_prefix(PREFIX),
+            sinks,
+        }
+    }
+
+    /// The sinks' attempts by outcome, registered, with every configured sink's series.
+    pub fn sink_attempts(&mut self) -> Family<SinkOutcome, Counter> {
+        let family = Family::<SinkOutcome, Counter>::default();
+        for sink in &self.sinks {
+            let sink = SinkName::parse(sink).map_or("unknown", SinkName::as_str);
+            for outcome in ["delivered", "failed", "dead"] {
+                let _ = family.get_or_create(&SinkOutcome { sink, outcome });
+            }
+        }
+        self.registry.register(
+            "sink_attempts",
+            "Sink delivery attempts by sink and outcome: delivered, failed (retried later), dead",
+            family.clone(),
+        );
+        family
+    }
+
+    /// Where components register their instruments at start-up.
+    pub fn registry(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// The exposition: live instruments, then what the store and the hydrator say now.
+    pub async fn render(
+        &self,
+        store: &dyn Store,
+        hydrator: Option<&Hydrator>,
+    ) -> Result<String, StoreError> {
+        let now = scraped(store, hydrator, &self.sinks).await?;
+        let mut text = String::new();
+        encode_registry(&mut text, &self.registry).expect("writing to a String");
+        encode_registry(&mut text, &now).expect("writing to a String");
+        encode_eof(&mut text).expect("writing to a String");
+        Ok(text)
+    }
+}
+
+/// Figures read at scrape time, in a registry of their own made for this scrape.
+async fn scraped(
+    store: &dyn Store,
+    hydrator: Option<&Hydrator>,
+    sinks: &[String],
+) -> Result<Registry, StoreError> {
+    let mut registry = Registry::with_prefix(PREFIX);
+    let states = |names: &[&str]| {
+        let family = Family::<State, Gauge>::default();
+        for state in names {
+            let _ = family.get_or_create(&State {
+                state: (*state).to_owned(),
+            });
+        }
+        family
+    };
+    let inbox = states(&INBOX_STATES);
+    for (state, count) in store.queue_counts().await? {
+        inbox.get_or_create(&State { state }).set(count);
+    }
+    registry.register(
+        "inbox_events",
+        "Inbox events by state (pending is the hydrator's queue; dead are its dead letters)",
+        inbox,
+    );
+    let records = states(&RECORD_STATES);
+    for (state, count) in store.record_counts().await? {
+        records.get_or_create(&State { state }).set(count);
+    }
+    registry.register("records", "Records in the mirror by state", records);
+    let deliveries = Family::<SinkState, Gauge>::default();
+    for sink in sinks {
+        for state in DELIVERY_STATES {
+            let _ = deliveries.get_or_create(&SinkState {
+                sink: sink.clone(),
+                state: state.to_owned(),
+            });
+        }
+    }
+    for count in store.delivery_counts().await? {
+        deliveries
+            .get_or_create(&SinkState {
+                sink: count.sink,
+                state: count.state,
+            })
+            .set(count.count);
+    }
+    registry.register(
+        "sink_deliveries",
+        "Sink deliveries by sink and state (dead are the sink's dead letters)",
+        deliveries,
+    );
+    if let Some(hydrator) = hydrator {
+        let calls = Family::<Status, Counter>::default();
+        for status in CRM_STATUSES {
+            let _ = calls.get_or_create(&Status {
+                status: status.to_owned(),
+            });
+        }
+        for (status, count) in hydrator.crm_calls() {
+            let status = if status == 0 {
+                "none".to_owned()
+            } else {
+                status.to_string()
+            };
+            calls.get_or_create(&Status { status }).inc_by(count);
+        }
+        registry.register(
+            "crm_calls",
+            "CRM API calls this process made, by HTTP status (none: no answer)",
+            calls,
+        );
+        let cache = hydrator.cache_stats();
+        let hits = Counter::<u64>::default();
+        hits.inc_by(cache.hits);
+        registry.register("record_cache_hits", "Record cache hits", hits);
+        let misses = Counter::<u64>::default();
+        misses.inc_by(cache.misses);
+        registry.register("record_cache_misses", "Record cache misses", misses);
+        let entries = Gauge::<i64>::default();
+        entries.set(i64::try_from(cache.entries).unwrap_or(i64::MAX));
+        registry.register("record_cache_entries", "Record versions cached", entries);
+    }
+    Ok(registry)
+}
