@@ -98,6 +98,8 @@ if [ "$what" = hydrate ]; then
   run_hydrate "hot postgres, HubSpot's 110 per 10 s" hot --objects 100000 --database-url "$pg_url"
   run_hydrate "hot sqlite, a tight 20 per 1 s" hot --objects 100000 --limit 20 --window-ms 1000 \
     --database-url "sqlite://$work/tight.db"
+  run_hydrate "hot sqlite, HubSpot's 110 per 10 s, SPOKE_HYDRATOR_RATE_LIMIT=105" hot --objects 100000 \
+    --rate-limit 105 --database-url "sqlite://$work/hot105.db"
   python3 - "$work/hydrate.jsonl" "$(machine)" <<'PY' | write_section hydrate
 import datetime, json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -3,8 +3,9 @@
 # SQLite and on PostgreSQL. Makes sure what the tests talk to is there first: PostgreSQL
 # (installs Debian's `postgresql` if missing, starts the cluster if stopped, and checks
 # that the `test` database, or SPOKE_TEST_POSTGRES, answers), a NATS server with JetStream
-# on 127.0.0.1:4222 (Debian's `nats-server`, started if none answers), and PyPI's
-# `standardwebhooks`, which checks the HTTP sink's signatures independently.
+# on 127.0.0.1:4222 (Debian's `nats-server`, started if none answers), PyPI's
+# `standardwebhooks`, which checks the HTTP sink's signatures independently, and
+# `promtool` (Debian's `prometheus`), which checks and unit-tests the alert rules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ as_root() {
 apt_install() {
   log "installing Debian package $1"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
 }
 
 postgres_answers() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -71,6 +72,10 @@ ensure_standardwebhooks() {
   python3 -m pip install --quiet standardwebhooks
 }
 
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 || apt_install prometheus
+}
+
 # Tests drop their schemas when they end; sweep any that an aborted run left behind.
 sweep_test_schemas() {
   psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
@@ -81,6 +86,11 @@ ensure_postgres
 sweep_test_schemas
 ensure_nats
 ensure_standardwebhooks
+ensure_promtool
+
+log "promtool: the Prometheus alert rules and their unit tests"
+promtool check rules deploy/prometheus/rules.yml
+promtool test rules deploy/prometheus/tests/rules.test.yml
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

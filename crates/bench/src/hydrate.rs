@@ -67,6 +67,9 @@ pub struct HydrateArgs {
     /// hot, freshness: how long to measure (freshness: how long the load runs).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// The calls per portal per 10 s spoke allows itself (`SPOKE_HYDRATOR_RATE_LIMIT`).
+    #[arg(long, default_value_t = HydratorConfig::DEFAULT_RATE_LIMIT)]
+    rate_limit: u32,
     /// freshness: events per second, spread over `portals`.
     #[arg(long, default_value_t = 1_000)]
     rate: u32,
@@ -137,7 +140,10 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
         store.clone(),
         tokens,
         CrmClient::new(&sim.base_url()),
-        HydratorConfig::for_scopes(&install.scopes),
+        HydratorConfig {
+            rate_limit: args.rate_limit,
+            ..HydratorConfig::for_scopes(&install.scopes)
+        },
         Vec::new(),
         Clock::system(),
     );

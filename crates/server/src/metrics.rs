@@ -11,7 +11,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use store::{Store, StoreError};
 
@@ -49,12 +49,15 @@ struct SinkState {
     state: String,
 }
 
-/// Buckets in seconds from 1 ms to about 16 s: acknowledgements (HubSpot's limit is 5 s)
-/// and hydration freshness alike.
-pub fn seconds_histogram() -> Histogram {
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.001, 2.0, 15,
-    ))
+/// Buckets in seconds from 1 ms doubling to about 16 s, for acknowledgements (HubSpot's
+/// limit is 5 s).
+pub fn ack_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Buckets in seconds from 10 ms doubling to about 11 minutes, for hydration freshness.
+pub fn freshness_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 17))
 }
 
 /// Every state of an inbox event, a record and a sink delivery, so that each series exists

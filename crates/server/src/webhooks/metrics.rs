@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::metrics::{counters_for, seconds_histogram, Outcome};
+use crate::metrics::{ack_histogram, counters_for, Outcome};
 
 #[derive(Debug, Clone)]
 pub struct WebhookMetrics {
@@ -29,7 +29,7 @@ impl Default for WebhookMetrics {
                 "unavailable",
                 "error",
             ]),
-            answered: seconds_histogram(),
+            answered: ack_histogram(),
             events: counters_for(&["stored", "duplicate"]),
         }
     }

@@ -36,7 +36,7 @@ use super::plan::{work, Work};
 use super::versions::{CacheStats, RecordKey, Versions};
 use crate::backoff::Backoff;
 use crate::config::HydratorConfig;
-use crate::metrics::seconds_histogram;
+use crate::metrics::freshness_histogram;
 use crate::oauth::tokens::{TokenError, TokenService};
 use crate::telemetry::Chain;
 
@@ -120,7 +120,7 @@ impl Hydrator {
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
             cursor: std::sync::Mutex::new(i64::MIN),
             calls: std::sync::Mutex::default(),
-            freshness: seconds_histogram(),
+            freshness: freshness_histogram(),
             limit_waits: Counter::default(),
             refused: std::sync::Mutex::default(),
         }
