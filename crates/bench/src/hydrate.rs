@@ -22,6 +22,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use server::app;
 use server::config::{HydratorConfig, InstallConfig};
+use server::monitor::tally::Tally;
 use server::oauth::vault::Keyring;
 use server::workers::hydrator::{Hydrator, Round};
 use sim::objects::Simulated;
@@ -145,6 +146,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
             ..HydratorConfig::for_scopes(&install.scopes)
         },
         Vec::new(),
+        Arc::new(Tally::new(Clock::system())),
         Clock::system(),
     );
     Ok(Rig {

@@ -19,6 +19,8 @@ use tracing::{info, Instrument};
 use crate::config::{Config, DatabaseConfig, InstallConfig};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::monitor::alerts::{Alerts, EVALUATE_EVERY};
+use crate::monitor::tally::Tally;
 use crate::oauth::install::InstallFlow;
 use crate::oauth::tokens::TokenService;
 use crate::webhooks::group_commit::{Backlog, Ingest, Writer, BACKLOG_REFRESH};
@@ -38,6 +40,10 @@ pub struct App {
     hydrator: Option<Arc<Hydrator>>,
     dispatchers: Vec<Arc<Dispatcher>>,
     retention: Option<Retention>,
+    tally: Arc<Tally>,
+    /// Evaluated here when this process runs the workers.
+    alerts: Option<Arc<Alerts>>,
+    clock: Clock,
 }
 
 /// Group commits in flight at once: SQLite has one writer, so one; on PostgreSQL the
@@ -112,6 +118,11 @@ impl App {
             .map(|(install, tokens)| {
                 Arc::new(InstallFlow::new(install, &config.public_url, tokens))
             });
+        let tally = Arc::new(Tally::new(clock.clone()));
+        let alerts = Arc::new(Alerts::new(
+            config.monitor.levels,
+            config.monitor.alert_webhook.clone(),
+        ));
         let hydrator = config
             .install
             .as_ref()
@@ -123,6 +134,7 @@ impl App {
                     CrmClient::new(&install.oauth.api_base),
                     config.hydrator.clone(),
                     config.sinks.names(),
+                    tally.clone(),
                     clock.clone(),
                 ))
             });
@@ -172,6 +184,9 @@ impl App {
                 hydrator: hydrator.clone(),
                 operator_token: config.operator_token.map(Arc::new),
                 metrics: Arc::new(metrics),
+                tally: tally.clone(),
+                alerts: alerts.clone(),
+                clock: clock.clone(),
             },
             role,
         );
@@ -184,6 +199,9 @@ impl App {
             hydrator: hydrator.filter(|_| role.works()),
             dispatchers,
             retention,
+            tally,
+            alerts: role.works().then_some(alerts),
+            clock,
         })
     }
 
@@ -220,6 +238,27 @@ impl App {
                     .instrument(tracing::info_span!("hydrator")),
             );
         }
+        tasks.spawn({
+            let (tally, store, shutdown) =
+                (self.tally.clone(), self.store.clone(), shutdown.clone());
+            async move { tally.run(store.as_ref(), shutdown).await }
+                .instrument(tracing::info_span!("monitor"))
+        });
+        if let Some(alerts) = self.alerts.clone() {
+            let (store, clock, shutdown) =
+                (self.store.clone(), self.clock.clone(), shutdown.clone());
+            tasks.spawn(
+                async move {
+                    let mut ticks = tokio::time::interval(EVALUATE_EVERY);
+                    while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+                        if let Err(error) = alerts.evaluate(store.as_ref(), clock.now_ms()).await {
+                            tracing::warn!(error = %crate::telemetry::Chain(&error), "alerts not evaluated");
+                        }
+                    }
+                }
+                .instrument(tracing::info_span!("alerts")),
+            );
+        }
         for dispatcher in &self.dispatchers {
             tasks.spawn(
                 dispatcher
@@ -237,6 +276,10 @@ impl App {
         self.writer.finish().await;
         tasks.close();
         tasks.wait().await;
+        // Requests and workers have stopped: the last counts go to the store.
+        if let Err(error) = self.tally.flush(self.store.as_ref()).await {
+            tracing::warn!(error = %crate::telemetry::Chain(&error), "the last monitor counts were not stored");
+        }
         info!("stopped");
         Ok(())
     }

@@ -237,6 +237,12 @@ pub struct ServeArgs {
     pub hydrator: HydratorArgs,
     #[command(flatten)]
     pub sinks: SinkArgs,
+    /// The success rate, in percent, below which the monitor warns (HubSpot's bar is 95).
+    #[arg(long, env = "SPOKE_ALERT_WARNING", default_value_t = 97.0)]
+    pub alert_warning: f64,
+    /// Where alerts are posted as Slack-compatible JSON (`{"text": …}`); off when unset.
+    #[arg(long, env = "SPOKE_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
 }
 
 /// Where hydrated changes go besides the mirror.

@@ -19,6 +19,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs, SinkArgs};
+use crate::monitor::alerts::AlertLevels;
 use crate::oauth::vault::Keyring;
 use crate::workers::limits::HUBSPOT_LIMIT;
 use crate::workers::sinks::signing::SigningSecret;
@@ -72,6 +73,44 @@ pub struct Config {
     pub operator_token: Option<OperatorToken>,
     /// Where hydrated changes go besides the mirror.
     pub sinks: SinkConfig,
+    /// The certification monitor's alerts.
+    pub monitor: MonitorConfig,
+}
+
+/// When the monitor alerts, and where it says so.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorConfig {
+    pub levels: AlertLevels,
+    pub alert_webhook: Option<Url>,
+}
+
+impl MonitorConfig {
+    fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let threshold = AlertLevels::HUBSPOT_THRESHOLD * 100.0;
+        if !(threshold..100.0).contains(&args.alert_warning) {
+            return Err(bad(
+                "SPOKE_ALERT_WARNING",
+                format!("must be a percentage from HubSpot's {threshold} up to 100"),
+            ));
+        }
+        let alert_webhook = args
+            .alert_webhook_url
+            .as_deref()
+            .map(|text| {
+                Url::parse(text)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| bad("SPOKE_ALERT_WEBHOOK_URL", "must be an http or https URL"))
+            })
+            .transpose()?;
+        Ok(Self {
+            levels: AlertLevels {
+                warning: args.alert_warning / 100.0,
+                threshold: AlertLevels::HUBSPOT_THRESHOLD,
+            },
+            alert_webhook,
+        })
+    }
 }
 
 /// The secret operators present to the admin API (`Authorization: Bearer …`). Compared in
@@ -527,6 +566,7 @@ impl Config {
             hydrator: HydratorConfig::for_scopes(&[]),
             operator_token: None,
             sinks: SinkConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 
@@ -581,6 +621,7 @@ impl Config {
                 .map(|token| OperatorToken::new(token).map_err(|e| bad(OPERATOR_TOKEN_VAR, e)))
                 .transpose()?,
             sinks: SinkConfig::from_args(&args.sinks, &env)?,
+            monitor: MonitorConfig::from_args(args)?,
         })
     }
 }

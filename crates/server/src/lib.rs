@@ -3,7 +3,7 @@
 //! - [`webhooks`]: `POST /webhooks/hubspot`, verification, group commit into the inbox.
 //! - [`oauth`]: the install flow, the token service and the vault.
 //! - [`workers`]: the hydrator, which turns stored events into records, and the sinks.
-//! - [`metrics`]: what `/metrics` exposes.
+//! - [`metrics`]: what `/metrics` exposes; [`monitor`]: success rates against HubSpot's bar.
 //! - [`ops`]: operator commands and the demo.
 //! - [`http`]: the router, its layers and the one error mapping.
 //! - [`config`], [`cli`], [`telemetry`], and [`app`], which wires them together:
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod monitor;
 pub mod oauth;
 pub mod ops;
 pub mod telemetry;

@@ -46,13 +46,15 @@ async fn the_replay_window_is_measured_by_the_injected_clock() {
     let outcome = receiver
         .receive("POST", "/webhooks/hubspot", headers, BODY)
         .await
+        .result
         .expect("four minutes old is inside HubSpot's window");
     assert_eq!(outcome.stored, 1);
 
     clock.advance(Duration::from_secs(2 * 60));
     let late = receiver
         .receive("POST", "/webhooks/hubspot", headers, BODY)
-        .await;
+        .await
+        .result;
     assert!(
         matches!(late, Err(ReceiveError::Signature(SignatureError::Stale))),
         "{late:?}"

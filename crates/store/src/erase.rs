@@ -8,10 +8,12 @@ use crate::StoreError;
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 6] = [
+pub(crate) const PORTAL_TABLES: [&str; 8] = [
     crate::inbox::TABLE,
     crate::mirror::TABLE,
     crate::sink_queue::TABLE,
+    crate::statistics::WEBHOOK_TABLE,
+    crate::statistics::API_TABLE,
     crate::queue::LEASES_TABLE,
     crate::tokens::TABLE,
     crate::portals::TABLE,

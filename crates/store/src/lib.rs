@@ -10,7 +10,8 @@
 //! `sqlite/` and `postgres/`: [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
 //! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
 //! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records),
-//! [`SinkQueue`] (what the other sinks still have to deliver) and [`Health`].
+//! [`SinkQueue`] (what the other sinks still have to deliver), [`Statistics`] (the
+//! certification monitor's per-minute counts) and [`Health`].
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -28,6 +29,7 @@ mod postgres;
 mod queue;
 mod sink_queue;
 mod sqlite;
+mod statistics;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -57,6 +59,7 @@ pub use sink_queue::{
     DeadDeliveries, DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
     SinkQueue,
 };
+pub use statistics::{ApiCounts, Statistics, WebhookCounts};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.
@@ -71,6 +74,7 @@ pub trait Store:
     + WorkQueue
     + Mirror
     + SinkQueue
+    + Statistics
     + Health
     + std::fmt::Debug
 {

@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 use store::{DeadDelivery, Replay, SetAside, SetAsideEvent};
 
 use super::{ApiError, AppState};
+use crate::monitor::alerts::Alert;
+use crate::monitor::report::{app_report, portal_report};
 use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
 use crate::workers::sinks::SinkName;
 
@@ -34,6 +36,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dead-letters/replay", post(replay_many))
         .route("/quarantine", get(quarantine))
         .route("/stats", get(stats))
+        .route("/monitor", get(monitor))
+        .route("/portals/{portal_id}/monitor", get(portal_monitor))
         .route_layer(middleware::from_fn_with_state(state, require_operator))
 }
 
@@ -177,6 +181,33 @@ async fn replay_many(
     let portals = which.portal.map_or(Replay::All, Replay::Portal);
     let replayed = replay_dead(state.store.as_ref(), portals, sink).await?;
     Ok(Json(json!({ "replayed": replayed })))
+}
+
+/// Counts gathered so far are flushed and alerts evaluated first, so the answer is current.
+async fn current_alerts(state: &AppState) -> Result<Vec<Alert>, ApiError> {
+    state.tally.flush(state.store.as_ref()).await?;
+    state
+        .alerts
+        .evaluate(state.store.as_ref(), state.clock.now_ms())
+        .await?;
+    Ok(state.alerts.active())
+}
+
+async fn monitor(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let alerts = current_alerts(&state).await?;
+    let now = state.clock.now_ms();
+    Ok(Json(app_report(state.store.as_ref(), &alerts, now).await?))
+}
+
+async fn portal_monitor(
+    State(state): State<AppState>,
+    Path(portal): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let alerts = current_alerts(&state).await?;
+    let now = state.clock.now_ms();
+    Ok(Json(
+        portal_report(state.store.as_ref(), portal, &alerts, now).await?,
+    ))
 }
 
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

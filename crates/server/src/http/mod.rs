@@ -55,6 +55,10 @@ pub struct AppState {
     /// Opens the admin API; `None` refuses every request to it.
     pub operator_token: Option<Arc<OperatorToken>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The certification monitor's counts not yet flushed, and its alerts.
+    pub tally: Arc<crate::monitor::tally::Tally>,
+    pub alerts: Arc<crate::monitor::alerts::Alerts>,
+    pub clock: hubspot::time::Clock,
 }
 
 /// The routes of `role`: a worker serves only health and the admin API.

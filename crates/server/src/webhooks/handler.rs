@@ -1,5 +1,6 @@
 //! `POST /webhooks/hubspot`: the body read within its limit, then
-//! [`super::receiver::Receiver::receive`]; every answer is counted with how long it took.
+//! [`super::receiver::Receiver::receive`]; every answer is counted with how long it took,
+//! for `/metrics` and for the certification monitor.
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use hubspot::signature::{self, SignatureHeaders};
 use serde::Serialize;
 
 use crate::http::{read_limited, ApiError, AppState};
+use crate::monitor::tally::{Answer, PortalEvents};
 
 /// The acknowledgement body; HubSpot ignores it, operators reading logs of a replay do not.
 #[derive(Debug, Serialize)]
@@ -25,15 +27,16 @@ pub async fn receive(
     request: Request<Body>,
 ) -> Result<Json<Ack>, ApiError> {
     let started = Instant::now();
-    let answer = acknowledge(&state, &uri, request).await;
-    let (outcome, events) = match &answer {
-        Ok(ack) => ("ok", Some((ack.stored, ack.duplicates))),
-        Err(error) => (outcome(error.status()), None),
+    let (portals, answer) = acknowledge(&state, &uri, request).await;
+    let took = started.elapsed();
+    let (outcome, events, status) = match &answer {
+        Ok(ack) => ("ok", Some((ack.stored, ack.duplicates)), StatusCode::OK),
+        Err(error) => (outcome(error.status()), None, error.status()),
     };
+    state.receiver.metrics.observe(outcome, took, events);
     state
-        .receiver
-        .metrics
-        .observe(outcome, started.elapsed(), events);
+        .tally
+        .delivery(&portals, Answer::of(status.as_u16(), took), took);
     answer
 }
 
@@ -48,27 +51,34 @@ fn outcome(status: StatusCode) -> &'static str {
     }
 }
 
+/// The answer, and the portals the delivery's verified events name.
 async fn acknowledge(
     state: &AppState,
     uri: &axum::http::Uri,
     request: Request<Body>,
-) -> Result<Json<Ack>, ApiError> {
+) -> (Vec<PortalEvents>, Result<Json<Ack>, ApiError>) {
     let receiver = &state.receiver;
     let (parts, body) = request.into_parts();
-    let body = read_limited(&parts.headers, body, receiver.max_body).await?;
+    let body = match read_limited(&parts.headers, body, receiver.max_body).await {
+        Ok(body) => body,
+        Err(error) => return (Vec::new(), Err(error)),
+    };
     let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let outcome = receiver
+    let receipt = receiver
         .receive(
             parts.method.as_str(),
             path,
             signature_headers(&parts.headers),
             &body,
         )
-        .await?;
-    Ok(Json(Ack {
-        stored: outcome.stored,
-        duplicates: outcome.duplicates,
-    }))
+        .await;
+    let answer = receipt.result.map_err(ApiError::from).map(|outcome| {
+        Json(Ack {
+            stored: outcome.stored,
+            duplicates: outcome.duplicates,
+        })
+    });
+    (receipt.portals, answer)
 }
 
 fn signature_headers(headers: &HeaderMap) -> SignatureHeaders<'_> {

@@ -12,6 +12,7 @@ use store::{AppendOutcome, EventKey, NewEvent};
 use super::group_commit::{Ingest, IngestError};
 use super::metrics::WebhookMetrics;
 use crate::config::{PublicUrl, WebhookConfig};
+use crate::monitor::tally::PortalEvents;
 
 /// Why a delivery was not acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,43 @@ pub enum ReceiveError {
     Payload(#[from] ParseError),
     #[error("not stored")]
     Ingest(#[from] IngestError),
+}
+
+/// What became of a delivery, and what its verified events say about their portals (for
+/// the monitor; empty when the delivery was refused before its events could be trusted).
+#[derive(Debug)]
+pub struct Receipt {
+    pub portals: Vec<PortalEvents>,
+    pub result: Result<AppendOutcome, ReceiveError>,
+}
+
+impl Receipt {
+    fn refused(error: impl Into<ReceiveError>) -> Self {
+        Self {
+            portals: Vec::new(),
+            result: Err(error.into()),
+        }
+    }
+}
+
+/// Per portal, the events and the sum of their `attemptNumber`s.
+fn portal_events(events: &[ChangeEvent]) -> Vec<PortalEvents> {
+    let mut portals: Vec<PortalEvents> = Vec::new();
+    for event in events {
+        let attempts = u64::try_from(event.attempt_number.unwrap_or(0)).unwrap_or(0);
+        match portals.iter_mut().find(|p| p.portal_id == event.portal_id) {
+            Some(portal) => {
+                portal.events += 1;
+                portal.revealed += attempts;
+            }
+            None => portals.push(PortalEvents {
+                portal_id: event.portal_id,
+                events: 1,
+                revealed: attempts,
+            }),
+        }
+    }
+    portals
 }
 
 /// Everything a delivery is checked against, and where it goes.
@@ -63,19 +101,32 @@ impl Receiver {
         path_and_query: &str,
         headers: SignatureHeaders<'_>,
         body: &[u8],
-    ) -> Result<AppendOutcome, ReceiveError> {
+    ) -> Receipt {
         let signed_uri = self.public_url.join(path_and_query);
-        let verified = Unverified::new(method, &signed_uri, headers, body).verify(
+        let verified = match Unverified::new(method, &signed_uri, headers, body).verify(
             &self.client_secret,
             self.policy,
             self.clock.now_ms(),
-        )?;
-        let events = parse_batch(&verified)?;
+        ) {
+            Ok(verified) => verified,
+            Err(error) => return Receipt::refused(error),
+        };
+        let events = match parse_batch(&verified) {
+            Ok(events) => events,
+            Err(error) => return Receipt::refused(error),
+        };
+        let portals = portal_events(&events);
         if events.is_empty() {
-            return Ok(AppendOutcome::default());
+            return Receipt {
+                portals,
+                result: Ok(AppendOutcome::default()),
+            };
         }
         let rows = events.into_iter().map(to_inbox_event).collect();
-        Ok(self.ingest.submit(rows).await?)
+        Receipt {
+            portals,
+            result: self.ingest.submit(rows).await.map_err(ReceiveError::from),
+        }
     }
 }
 

@@ -37,6 +37,7 @@ use super::versions::{CacheStats, RecordKey, Versions};
 use crate::backoff::Backoff;
 use crate::config::HydratorConfig;
 use crate::metrics::freshness_histogram;
+use crate::monitor::tally::Tally;
 use crate::oauth::tokens::{TokenError, TokenService};
 use crate::telemetry::Chain;
 
@@ -72,6 +73,8 @@ pub struct Hydrator {
     config: HydratorConfig,
     /// The sinks each change the mirror accepts is queued for.
     sinks: Vec<String>,
+    /// Where each CRM call is counted for the certification monitor.
+    tally: Arc<Tally>,
     clock: Clock,
     /// This worker, as claim holder.
     holder: String,
@@ -106,6 +109,7 @@ impl Hydrator {
         crm: CrmClient,
         config: HydratorConfig,
         sinks: Vec<String>,
+        tally: Arc<Tally>,
         clock: Clock,
     ) -> Self {
         Self {
@@ -116,6 +120,7 @@ impl Hydrator {
             crm,
             config,
             sinks,
+            tally,
             clock,
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
             cursor: std::sync::Mutex::new(i64::MIN),
@@ -439,26 +444,31 @@ impl Hydrator {
         ids: &[i64],
     ) -> Result<BatchRead, Failure> {
         let token = self.tokens.token_for(portal).await?;
-        match self.counted(self.crm.batch_read(&token, object, ids, &[]).await) {
+        match self.counted(portal, self.crm.batch_read(&token, object, ids, &[]).await) {
             Err(error) if error.kind() == Kind::Unauthorized => {
                 let fresh: SecretString = self.tokens.token_after_rejection(portal, &token).await?;
                 if self.call_slot(portal).await.is_err() {
                     return Err(Failure::HubSpot(error));
                 }
-                Ok(self.counted(self.crm.batch_read(&fresh, object, ids, &[]).await)?)
+                Ok(self.counted(portal, self.crm.batch_read(&fresh, object, ids, &[]).await)?)
             }
             other => Ok(other?),
         }
     }
 
-    /// Counts a CRM call by the status HubSpot answered.
-    fn counted(&self, result: Result<BatchRead, HubSpotError>) -> Result<BatchRead, HubSpotError> {
+    /// Counts a CRM call by the status HubSpot answered, here and for the monitor.
+    fn counted(
+        &self,
+        portal: i64,
+        result: Result<BatchRead, HubSpotError>,
+    ) -> Result<BatchRead, HubSpotError> {
         let status = match &result {
             Ok(read) if read.missing.is_empty() => 200,
             Ok(_) => 207,
             Err(HubSpotError::Answered { status, .. }) => *status,
             Err(_) => 0,
         };
+        self.tally.api_call(portal, status);
         *self
             .calls
             .lock()

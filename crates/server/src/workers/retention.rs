@@ -1,6 +1,7 @@
 //! Retention: finished inbox events (done or unhandled) and delivered sink messages older
 //! than the retention period are deleted in batches, so the database does not grow without
-//! bound. Dead letters and quarantined events stay until an operator acts. A redelivery of a pruned event is
+//! bound. Dead letters and quarantined events stay until an operator acts. The monitor's
+//! per-minute counts are kept for [`STATISTICS_KEPT`], a little past its longest window. A redelivery of a pruned event is
 //! stored and hydrated again, which "newer wins" in the mirror makes harmless; the default
 //! week is far past HubSpot's retry schedule.
 
@@ -18,6 +19,8 @@ use crate::telemetry::Chain;
 const BATCH: u32 = 5_000;
 /// How often the pruner looks.
 const EVERY: Duration = Duration::from_secs(600);
+/// The monitor's longest window is 30 days.
+pub const STATISTICS_KEPT: Duration = Duration::from_secs(31 * 86_400);
 
 #[derive(Debug)]
 pub struct Retention {
@@ -41,7 +44,8 @@ impl Retention {
             let deliveries = self.store.prune_deliveries(before, BATCH).await?;
             pruned += events + deliveries;
             if events < u64::from(BATCH) && deliveries < u64::from(BATCH) {
-                return Ok(pruned);
+                let before_minute = (self.clock.now_ms() - duration_ms(STATISTICS_KEPT)) / 60_000;
+                return Ok(pruned + self.store.prune_counts(before_minute).await?);
             }
         }
     }

@@ -61,6 +61,16 @@ pub async fn harness_with(
     scopes: &str,
     tweak: impl FnOnce(&mut Config),
 ) -> Harness {
+    harness_with_sim(engine, scopes, |_| {}, tweak).await
+}
+
+/// [`harness_with`], with `sim_tweak` applied to the simulator's settings too.
+pub async fn harness_with_sim(
+    engine: Engine,
+    scopes: &str,
+    sim_tweak: impl FnOnce(&mut sim::Settings),
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
     let db = TestDb::new(engine).await;
     let clock = ManualClock::starting_now();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -77,6 +87,7 @@ pub async fn harness_with(
     settings.access_token_ttl = TOKEN_TTL.as_secs();
     settings.webhook_target_url = Some(public_url.join("/webhooks/hubspot"));
     settings.webhook_deliver_to = Some(format!("http://127.0.0.1:{port}"));
+    sim_tweak(&mut settings);
     let sim = sim::start(
         settings,
         TcpListener::bind("127.0.0.1:0").await.unwrap(),

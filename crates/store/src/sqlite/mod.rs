@@ -11,6 +11,7 @@ mod mirror;
 mod portals;
 mod queue;
 mod sink_queue;
+mod statistics;
 mod tokens;
 
 use std::str::FromStr;

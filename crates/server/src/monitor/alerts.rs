@@ -1,0 +1,421 @@
+//! Alerts before HubSpot's bar is crossed. Every [`EVALUATE_EVERY`] the last 24 hours'
+//! rates (webhooks, API calls, both combined; app-wide and per portal) are held against a
+//! warning level (97% by default) and the threshold (95%); a portal whose refresh token
+//! HubSpot refused is flagged as probably uninstalled. An alert fires once, changes level
+//! in place, and resolves when its rate recovers; each change goes to the log and, when
+//! configured, to a Slack-compatible webhook (`{"text": …}`). With the last hour's pace an
+//! alert also projects when its rate will cross the threshold.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{json, Value};
+use store::{PortalState, Store, StoreError};
+use tracing::{info, warn};
+use url::Url;
+
+use super::rates::{api_window, webhook_window, Window};
+use super::report::minute_of;
+
+pub const EVALUATE_EVERY: Duration = Duration::from_secs(30);
+/// A portal with fewer attempts in a day raises no rate alert: one failure in three is
+/// noise, not a trend.
+const MIN_ATTEMPTS: i64 = 20;
+const DAY_MINUTES: i64 = 1_440;
+const HOUR_MINUTES: i64 = 60;
+
+/// The levels, as fractions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertLevels {
+    pub warning: f64,
+    pub threshold: f64,
+}
+
+impl AlertLevels {
+    pub const DEFAULT_WARNING: f64 = 0.97;
+    pub const HUBSPOT_THRESHOLD: f64 = 0.95;
+}
+
+impl Default for AlertLevels {
+    fn default() -> Self {
+        Self {
+            warning: Self::DEFAULT_WARNING,
+            threshold: Self::HUBSPOT_THRESHOLD,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Warning,
+    Critical,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum About {
+    Webhooks,
+    Api,
+    Combined,
+    /// Every call gets `401` and the refresh token was refused.
+    ProbablyUninstalled,
+}
+
+impl About {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhooks => "webhooks",
+            Self::Api => "api",
+            Self::Combined => "combined",
+            Self::ProbablyUninstalled => "probablyUninstalled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// `None`: app-wide.
+    pub portal: Option<i64>,
+    pub level: Level,
+    pub about: About,
+    /// The last 24 hours' rate.
+    pub rate: Option<f64>,
+    /// Whether the rate counts attempts estimated from `attemptNumber`.
+    pub estimated: bool,
+    pub since_ms: i64,
+    /// When the rate will cross the threshold at the last hour's pace; `None` if it will
+    /// not (or has).
+    pub crossing_ms: Option<i64>,
+}
+
+fn iso(ms: i64) -> Option<String> {
+    DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+impl Alert {
+    pub fn json(&self) -> Value {
+        json!({
+            "portalId": self.portal,
+            "level": self.level.as_str(),
+            "about": self.about.as_str(),
+            "rate": self.rate,
+            "estimated": self.estimated,
+            "since": iso(self.since_ms),
+            "projectedCrossing": self.crossing_ms.and_then(iso),
+        })
+    }
+
+    fn text(&self, change: &str) -> String {
+        let scope = self
+            .portal
+            .map_or_else(|| "app-wide".to_owned(), |p| format!("portal {p}"));
+        let rate = self
+            .rate
+            .map_or_else(String::new, |r| format!(" at {:.2}%", r * 100.0));
+        format!(
+            "spoke {change}: {} {} {}{rate}",
+            self.level.as_str(),
+            scope,
+            self.about.as_str()
+        )
+    }
+}
+
+/// The rate alert, if any, for a day's window with the last hour's pace.
+pub fn judge(
+    levels: AlertLevels,
+    day: Window,
+    hour: Window,
+    now_ms: i64,
+) -> Option<(Level, Option<i64>)> {
+    let rate = day.rate()?;
+    let level = if rate < levels.threshold {
+        Level::Critical
+    } else if rate < levels.warning {
+        Level::Warning
+    } else {
+        return None;
+    };
+    Some((level, crossing(levels.threshold, day, hour, now_ms)))
+}
+
+/// When `day`'s rate reaches `threshold` if the last hour's attempts and failures go on:
+/// solving (S + (a − f)·t) / (A + a·t) = threshold for t, per minute.
+fn crossing(threshold: f64, day: Window, hour: Window, now_ms: i64) -> Option<i64> {
+    let (successes, attempts) = (day.successes as f64, day.attempts as f64);
+    let pace = hour.attempts as f64 / HOUR_MINUTES as f64;
+    let failing = (hour.attempts - hour.successes) as f64 / HOUR_MINUTES as f64;
+    let margin = successes - threshold * attempts;
+    let closing = failing - (1.0 - threshold) * pace;
+    if margin < 0.0 || closing <= 0.0 {
+        return None;
+    }
+    Some(now_ms + (margin / closing * 60_000.0) as i64)
+}
+
+/// An alert that holds at one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Finding {
+    portal: Option<i64>,
+    about: About,
+    level: Level,
+    window: Window,
+    crossing: Option<i64>,
+}
+
+/// The active alerts and where changes are announced.
+#[derive(Debug)]
+pub struct Alerts {
+    levels: AlertLevels,
+    webhook: Option<Url>,
+    http: reqwest::Client,
+    active: Mutex<BTreeMap<(Option<i64>, About), Alert>>,
+}
+
+impl Alerts {
+    pub fn new(levels: AlertLevels, webhook: Option<Url>) -> Self {
+        Self {
+            levels,
+            webhook,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
+            active: Mutex::default(),
+        }
+    }
+
+    pub fn active(&self) -> Vec<Alert> {
+        self.active
+            .lock()
+            .expect("alerts lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Works out which alerts hold now, then fires, updates and resolves.
+    pub async fn evaluate(&self, store: &dyn Store, now_ms: i64) -> Result<(), StoreError> {
+        let found = self.current(store, now_ms).await?;
+        let changes = self.apply(found, now_ms);
+        for (change, alert) in changes {
+            match change {
+                "resolved" => info!(alert = %alert.text(change), "alert resolved"),
+                _ => warn!(alert = %alert.text(change), "alert"),
+            }
+            self.announce(&alert.text(change)).await;
+        }
+        Ok(())
+    }
+
+    async fn current(&self, store: &dyn Store, now_ms: i64) -> Result<Vec<Finding>, StoreError> {
+        let now = minute_of(now_ms);
+        let (day_from, hour_from) = (now - DAY_MINUTES + 1, now - HOUR_MINUTES + 1);
+        let mut found = Vec::new();
+        let mut judge_all = |portal, day: [Window; 3], hour: [Window; 3], min: i64| {
+            for (index, about) in [About::Webhooks, About::Api, About::Combined]
+                .into_iter()
+                .enumerate()
+            {
+                if day[index].attempts < min {
+                    continue;
+                }
+                if let Some((level, crossing)) = judge(self.levels, day[index], hour[index], now_ms)
+                {
+                    found.push(Finding {
+                        portal,
+                        about,
+                        level,
+                        window: day[index],
+                        crossing,
+                    });
+                }
+            }
+        };
+        let app = |web: Window, api: Window| [web, api, combine(web, api)];
+        let unattributed_day = store.webhook_totals(Some(0), day_from).await?;
+        let unattributed_hour = store.webhook_totals(Some(0), hour_from).await?;
+        judge_all(
+            None,
+            app(
+                webhook_window(
+                    &store.webhook_totals(None, day_from).await?,
+                    &unattributed_day,
+                ),
+                api_window(&store.api_totals(None, day_from).await?),
+            ),
+            app(
+                webhook_window(
+                    &store.webhook_totals(None, hour_from).await?,
+                    &unattributed_hour,
+                ),
+                api_window(&store.api_totals(None, hour_from).await?),
+            ),
+            1,
+        );
+        let mut portals: BTreeMap<i64, ([Window; 2], [Window; 2])> = BTreeMap::new();
+        let none = store::WebhookCounts::default();
+        for counts in store.webhook_totals_by_portal(day_from).await? {
+            portals.entry(counts.portal_id).or_default().0[0] = webhook_window(&counts, &none);
+        }
+        for counts in store.api_totals_by_portal(day_from).await? {
+            portals.entry(counts.portal_id).or_default().0[1] = api_window(&counts);
+        }
+        for counts in store.webhook_totals_by_portal(hour_from).await? {
+            portals.entry(counts.portal_id).or_default().1[0] = webhook_window(&counts, &none);
+        }
+        for counts in store.api_totals_by_portal(hour_from).await? {
+            portals.entry(counts.portal_id).or_default().1[1] = api_window(&counts);
+        }
+        for (portal, ([web, api], [hour_web, hour_api])) in portals {
+            judge_all(
+                Some(portal),
+                app(web, api),
+                app(hour_web, hour_api),
+                MIN_ATTEMPTS,
+            );
+        }
+        for portal in store.portals().await? {
+            if portal.state == PortalState::NeedsReauth {
+                found.push(Finding {
+                    portal: Some(portal.portal_id),
+                    about: About::ProbablyUninstalled,
+                    level: Level::Warning,
+                    window: Window::default(),
+                    crossing: None,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Updates the active set; the changes, to announce.
+    fn apply(&self, found: Vec<Finding>, now_ms: i64) -> Vec<(&'static str, Alert)> {
+        let mut active = self.active.lock().expect("alerts lock");
+        let mut changes = Vec::new();
+        let mut holding = BTreeMap::new();
+        for Finding {
+            portal,
+            about,
+            level,
+            window,
+            crossing,
+        } in found
+        {
+            let held = active.remove(&(portal, about));
+            let alert = Alert {
+                portal,
+                level,
+                about,
+                rate: window.rate(),
+                estimated: window.estimated > 0,
+                since_ms: held.as_ref().map_or(now_ms, |h| h.since_ms),
+                crossing_ms: crossing,
+            };
+            match &held {
+                None => changes.push(("fired", alert.clone())),
+                Some(h) if h.level != level => changes.push(("changed", alert.clone())),
+                Some(_) => {}
+            }
+            holding.insert((portal, about), alert);
+        }
+        for (_, gone) in std::mem::replace(&mut *active, holding) {
+            changes.push(("resolved", gone));
+        }
+        changes
+    }
+
+    async fn announce(&self, text: &str) {
+        let Some(url) = &self.webhook else { return };
+        let sent = self
+            .http
+            .post(url.clone())
+            .json(&json!({ "text": text }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        if let Err(error) = sent {
+            warn!(error = %error.without_url(), "the alert webhook refused the alert");
+        }
+    }
+}
+
+fn combine(a: Window, b: Window) -> Window {
+    Window {
+        attempts: a.attempts + b.attempts,
+        successes: a.successes + b.successes,
+        estimated: a.estimated + b.estimated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(attempts: i64, successes: i64) -> Window {
+        Window {
+            attempts,
+            successes,
+            estimated: 0,
+        }
+    }
+
+    #[test]
+    fn levels_and_the_projected_crossing() {
+        let levels = AlertLevels::default();
+        assert_eq!(judge(levels, window(100, 99), window(10, 10), 0), None);
+        assert_eq!(
+            judge(levels, window(100, 90), window(10, 9), 0),
+            Some((Level::Critical, None)),
+            "already below: no crossing ahead"
+        );
+        // 96.0% over the day, the last hour failing at 20%: 1 success of margin over
+        // 95%, closing at 0.2 − 0.05 = 0.15 per attempt per minute of pace 1.
+        let (level, crossing) = judge(levels, window(1_000, 960), window(60, 48), 0).unwrap();
+        assert_eq!(level, Level::Warning);
+        let minutes = crossing.unwrap() as f64 / 60_000.0;
+        assert!((minutes - 10.0 / 0.15).abs() < 0.01, "{minutes}");
+        // Failing no faster than 5%: it never crosses.
+        assert_eq!(
+            judge(levels, window(1_000, 960), window(60, 57), 0),
+            Some((Level::Warning, None))
+        );
+    }
+
+    #[test]
+    fn an_alert_fires_once_changes_level_and_resolves() {
+        let alerts = Alerts::new(AlertLevels::default(), None);
+        let found = |level| {
+            vec![Finding {
+                portal: Some(7),
+                about: About::Webhooks,
+                level,
+                window: window(100, 96),
+                crossing: None,
+            }]
+        };
+        let fired = alerts.apply(found(Level::Warning), 1_000);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].0, "fired");
+        assert!(
+            alerts.apply(found(Level::Warning), 2_000).is_empty(),
+            "deduplicated"
+        );
+        let changed = alerts.apply(found(Level::Critical), 3_000);
+        assert_eq!((changed[0].0, changed[0].1.since_ms), ("changed", 1_000));
+        let resolved = alerts.apply(Vec::new(), 4_000);
+        assert_eq!(resolved[0].0, "resolved");
+        assert!(alerts.active().is_empty());
+    }
+}

@@ -1,0 +1,12 @@
+//! The certification monitor: HubSpot certifies an app whose activity (the webhook
+//! deliveries HubSpot sends it and the API calls it makes) succeeds more than 95% of the
+//! time. The [`tally`] counts both per portal and minute in memory (nothing slow on the
+//! webhook path) and flushes the counts to the store every few seconds; [`rates`] turns
+//! stored counts into rolling success rates per portal and app-wide, including the
+//! attempts spoke never saw but HubSpot's `attemptNumber` reveals, as an estimate;
+//! [`alerts`] warns before HubSpot's bar is crossed; [`report`] is the admin API's JSON.
+
+pub mod alerts;
+pub mod rates;
+pub mod report;
+pub mod tally;

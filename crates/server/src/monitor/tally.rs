@@ -1,0 +1,219 @@
+//! Counting in memory, flushing in batches. Each webhook delivery and each API call adds
+//! to its (portal, minute) counts under a lock held for a few additions; a flush every
+//! [`FLUSH_EVERY`] adds everything gathered to the store in one transaction. A crash
+//! loses at most one flush interval of counts; a failed flush keeps its counts for the
+//! next one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hubspot::time::Clock;
+use store::{ApiCounts, Statistics, StoreError, WebhookCounts};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::telemetry::Chain;
+
+/// How often counts go to the store.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// HubSpot counts an answer slower than this as a failure.
+pub const HUBSPOT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a delivery was answered, as HubSpot counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `2xx` within HubSpot's timeout.
+    Success,
+    Unauthorized,
+    BadRequest,
+    TooLarge,
+    Unavailable,
+    /// `2xx`, but after HubSpot's timeout.
+    Timeout,
+    Error,
+}
+
+impl Answer {
+    /// The answer of a status sent after `took`.
+    pub fn of(status: u16, took: Duration) -> Self {
+        match status {
+            200..=299 if took > HUBSPOT_TIMEOUT => Self::Timeout,
+            200..=299 => Self::Success,
+            401 => Self::Unauthorized,
+            400 => Self::BadRequest,
+            413 => Self::TooLarge,
+            503 => Self::Unavailable,
+            _ => Self::Error,
+        }
+    }
+}
+
+/// What a delivery's verified events say about one portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalEvents {
+    pub portal_id: i64,
+    pub events: u32,
+    /// The sum of the events' `attemptNumber`s: their earlier attempts.
+    pub revealed: u64,
+}
+
+/// The counts not yet flushed.
+#[derive(Debug)]
+pub struct Tally {
+    clock: Clock,
+    webhooks: Mutex<HashMap<(i64, i64), WebhookCounts>>,
+    api: Mutex<HashMap<(i64, i64), ApiCounts>>,
+}
+
+fn minute_of(now_ms: i64) -> i64 {
+    now_ms.div_euclid(60_000)
+}
+
+impl Tally {
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            webhooks: Mutex::default(),
+            api: Mutex::default(),
+        }
+    }
+
+    /// One delivery answered after `took`. It counts once for each portal its verified
+    /// events name; a delivery with none (refused before its events were trusted) counts
+    /// for portal 0, app-wide only, since an unverified body names whatever its sender
+    /// wrote.
+    pub fn delivery(&self, portals: &[PortalEvents], answer: Answer, took: Duration) {
+        let minute = minute_of(self.clock.now_ms());
+        let unattributed = [PortalEvents {
+            portal_id: 0,
+            events: 0,
+            revealed: 0,
+        }];
+        let portals = if portals.is_empty() {
+            &unattributed[..]
+        } else {
+            portals
+        };
+        let latency = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+        let mut webhooks = self.webhooks.lock().expect("tally lock");
+        for p in portals {
+            let row = webhooks
+                .entry((p.portal_id, minute))
+                .or_insert_with(|| WebhookCounts {
+                    portal_id: p.portal_id,
+                    minute,
+                    ..WebhookCounts::default()
+                });
+            row.attempts += 1;
+            let class = match answer {
+                Answer::Success => &mut row.successes,
+                Answer::Unauthorized => &mut row.unauthorized,
+                Answer::BadRequest => &mut row.bad_request,
+                Answer::TooLarge => &mut row.too_large,
+                Answer::Unavailable => &mut row.unavailable,
+                Answer::Timeout => &mut row.timeouts,
+                Answer::Error => &mut row.errors,
+            };
+            *class += 1;
+            row.latency_ms_sum += latency;
+            row.latency_ms_max = row.latency_ms_max.max(latency);
+            row.events += i64::from(p.events);
+            if answer == Answer::Success {
+                // An event's last attempt tells all its earlier ones; a failed attempt's
+                // number is told again, one higher, by the attempt after it.
+                row.revealed += i64::try_from(p.revealed).unwrap_or(i64::MAX);
+            } else {
+                row.failed_events += i64::from(p.events);
+            }
+        }
+    }
+
+    /// One API call to HubSpot for `portal`, answered `status` (0: no answer).
+    pub fn api_call(&self, portal: i64, status: u16) {
+        let minute = minute_of(self.clock.now_ms());
+        let mut api = self.api.lock().expect("tally lock");
+        let row = api.entry((portal, minute)).or_insert_with(|| ApiCounts {
+            portal_id: portal,
+            minute,
+            ..ApiCounts::default()
+        });
+        row.calls += 1;
+        if !(200..300).contains(&status) {
+            row.errors += 1;
+        }
+        if status == 429 {
+            row.rate_limited += 1;
+        }
+    }
+
+    /// Adds everything gathered to the store; on failure the counts wait for the next try.
+    pub async fn flush(&self, store: &dyn Statistics) -> Result<(), StoreError> {
+        let webhooks = std::mem::take(&mut *self.webhooks.lock().expect("tally lock"));
+        let api = std::mem::take(&mut *self.api.lock().expect("tally lock"));
+        if webhooks.is_empty() && api.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<WebhookCounts> = webhooks.values().copied().collect();
+        let calls: Vec<ApiCounts> = api.values().copied().collect();
+        let written = store.add_counts(&rows, &calls).await;
+        if written.is_err() {
+            self.restore(webhooks, api);
+        }
+        written
+    }
+
+    fn restore(
+        &self,
+        webhooks: HashMap<(i64, i64), WebhookCounts>,
+        api: HashMap<(i64, i64), ApiCounts>,
+    ) {
+        let mut held = self.webhooks.lock().expect("tally lock");
+        for (key, counts) in webhooks {
+            held.entry(key)
+                .or_insert_with(|| WebhookCounts {
+                    portal_id: counts.portal_id,
+                    minute: counts.minute,
+                    ..WebhookCounts::default()
+                })
+                .add(&counts);
+        }
+        drop(held);
+        let mut held = self.api.lock().expect("tally lock");
+        for (key, counts) in api {
+            held.entry(key)
+                .or_insert_with(|| ApiCounts {
+                    portal_id: counts.portal_id,
+                    minute: counts.minute,
+                    ..ApiCounts::default()
+                })
+                .add(&counts);
+        }
+    }
+
+    /// Flushes every [`FLUSH_EVERY`] until `shutdown`; the last flush is the caller's,
+    /// once requests have stopped.
+    pub async fn run(&self, store: &dyn Statistics, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(FLUSH_EVERY);
+        while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+            if let Err(error) = self.flush(store).await {
+                warn!(error = %Chain(&error), "monitor counts not flushed; kept for the next try");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classed_as_hubspot_counts_them() {
+        let quick = Duration::from_millis(30);
+        assert_eq!(Answer::of(200, quick), Answer::Success);
+        assert_eq!(Answer::of(204, Duration::from_secs(6)), Answer::Timeout);
+        assert_eq!(Answer::of(401, quick), Answer::Unauthorized);
+        assert_eq!(Answer::of(503, quick), Answer::Unavailable);
+        assert_eq!(Answer::of(500, quick), Answer::Error);
+    }
+}

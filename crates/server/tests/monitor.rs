@@ -1,0 +1,209 @@
+//! The certification monitor against the simulator's ledgers, on SQLite and PostgreSQL:
+//! with the database locked for longer than spoke's acknowledgement budget (so it answers
+//! `503` and HubSpot retries) and a `429` burst on the CRM API, each portal's webhook
+//! success rate is the one the simulator's webhook ledger computes, and its API error
+//! share the one the CRM ledger shows; an alert fires, and resolves once the bad day has
+//! passed.
+
+mod support;
+
+use std::time::Duration;
+
+use rstest::rstest;
+use serde_json::{json, Value};
+use sim::objects::Simulated;
+use spoke_server::config::OperatorToken;
+use store::testing::TestDb;
+use store::Engine;
+
+use support::*;
+
+const TOKEN: &str = "a-test-operator-token";
+
+impl Harness {
+    async fn monitor(&self, path: &str) -> Value {
+        json_of(
+            reqwest::Client::new()
+                .get(format!("{}/api/v1{path}", self.spoke))
+                .bearer_auth(TOKEN),
+        )
+        .await
+    }
+
+    async fn webhook_ledger(&self) -> Value {
+        json_of(reqwest::Client::new().get(format!("{}/_sim/webhooks/ledger", self.sim.base_url())))
+            .await
+    }
+
+    /// Waits until the simulator has nothing queued or in flight and spoke's queue is
+    /// settled, moving the clock on now and then for retries spoke scheduled.
+    async fn deliveries_done(&self) {
+        for round in 0..600 {
+            if round % 10 == 9 {
+                self.clock.advance(Duration::from_secs(1));
+            }
+            let ledger = self.webhook_ledger().await;
+            let queue = &ledger["queue"];
+            let pending = self.store.queue_counts().await.unwrap();
+            if queue["queued"] == 0
+                && queue["inFlightRequests"] == 0
+                && !pending.iter().any(|(s, n)| s == "pending" && *n > 0)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("deliveries never finished: {}", self.webhook_ledger().await);
+    }
+}
+
+/// Holds the inbox's table locked for `hold`, so spoke's commits wait past their budget.
+async fn lock_the_inbox(db: &TestDb, engine: Engine, hold: Duration) {
+    use sqlx::Connection;
+    match engine {
+        Engine::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .unwrap();
+            tokio::time::sleep(hold).await;
+            sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+        }
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            let mut tx = c.begin().await.unwrap();
+            sqlx::query("LOCK TABLE inbox_events IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tokio::time::sleep(hold).await;
+            tx.rollback().await.unwrap();
+        }
+    }
+}
+
+fn rate(window: &Value) -> f64 {
+    window["rate"].as_f64().expect("a rate")
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
+    #[case] engine: Engine,
+) {
+    let h = harness_with_sim(
+        engine,
+        "oauth crm.objects.contacts.read",
+        // Retries after 60 ms rather than a minute.
+        |sim| sim.time_scale = 1_000.0,
+        |config| config.operator_token = Some(OperatorToken::new(TOKEN).unwrap()),
+    )
+    .await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(2).collect());
+    install_portal(&h, portals[0]).await;
+    install_portal(&h, portals[1]).await;
+    for _ in 0..3 {
+        h.activity(20, &portals).await;
+    }
+    h.deliveries_done().await;
+
+    // The database is away longer than spoke's 4 s budget: deliveries get 503, HubSpot
+    // retries them, and they succeed once it is back.
+    let lock = lock_the_inbox(&h.db, engine, Duration::from_millis(4_500));
+    let changes = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        h.activity(40, &portals).await;
+    };
+    tokio::join!(lock, changes);
+    h.deliveries_done().await;
+
+    // A 429 burst on the API for the first portal, while its records change.
+    h.set_faults(json!({ "burst429Ms": 1_500, "portals": [portals[0]] }))
+        .await;
+    let contact = |n: i64| sim::objects::ObjectType::Contacts.id_base() + n;
+    for n in 1..=3 {
+        h.change(
+            reqwest::Method::PATCH,
+            &format!("{}/objects/contacts/{}", portals[0], contact(n)),
+            json!({ "properties": { "firstname": format!("n{n}") } }),
+        )
+        .await;
+    }
+    h.deliveries_done().await;
+    // The hydrator waits out the pause (the clock is spoke's and the simulator's).
+    for _ in 0..40 {
+        h.clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.set_faults(json!({})).await;
+    h.deliveries_done().await;
+
+    let ledger = h.webhook_ledger().await;
+    let crm = h.crm_ledger().await;
+    let mut failures_seen = 0;
+    for portal in &portals {
+        let truth = &ledger["portals"][portal.to_string()];
+        let report = h.monitor(&format!("/portals/{portal}/monitor")).await;
+        let day = &report["webhooks"]["24h"];
+        assert_eq!(day["attempts"], truth["attempts"], "{report} vs {truth}");
+        assert_eq!(day["successes"], truth["successes"], "{report} vs {truth}");
+        assert!(
+            (rate(day) - truth["successRate"].as_f64().unwrap()).abs() <= 0.005,
+            "within half a point of the ledger"
+        );
+        failures_seen += truth["failures"].as_i64().unwrap();
+
+        let calls = &crm["portals"][portal.to_string()]["calls"]["batchRead"];
+        let by_status: Vec<(u16, i64)> = calls
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(s, n)| (s.parse().unwrap(), n.as_i64().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let total: i64 = by_status.iter().map(|(_, n)| n).sum();
+        let errors: i64 = by_status
+            .iter()
+            .filter(|(s, _)| !(200..300).contains(s))
+            .map(|(_, n)| n)
+            .sum();
+        let api = &report["api"]["24h"];
+        assert_eq!(api["attempts"], total, "{report} vs {crm}");
+        assert_eq!(api["successes"], total - errors, "{report} vs {crm}");
+        let series = report["series"].as_array().unwrap();
+        assert!(!series.is_empty());
+    }
+    assert!(failures_seen > 0, "the lock made deliveries fail: {ledger}");
+    assert!(
+        crm["portals"][portals[0].to_string()]["rateLimited"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "the burst was felt: {crm}"
+    );
+
+    let app = h.monitor("/monitor").await;
+    let day = &app["webhooks"]["24h"];
+    assert_eq!(day["estimatedAttempts"], 0, "spoke saw every attempt");
+    let alerts = app["alerts"].as_array().unwrap();
+    let app_wide = alerts
+        .iter()
+        .find(|a| a["portalId"].is_null() && a["about"] == "webhooks")
+        .unwrap_or_else(|| panic!("an app-wide webhook alert: {app}"));
+    assert!(["warning", "critical"].contains(&app_wide["level"].as_str().unwrap()));
+    assert!(app_wide["since"].is_string());
+
+    // A day later the failures have left the window: the alert resolves.
+    h.clock.advance(Duration::from_secs(25 * 3_600));
+    let later = h.monitor("/monitor").await;
+    assert_eq!(later["alerts"], json!([]), "{later}");
+    assert_eq!(later["webhooks"]["24h"]["rate"], Value::Null);
+    assert_eq!(
+        later["webhooks"]["30d"]["attempts"],
+        app["webhooks"]["30d"]["attempts"]
+    );
+}

@@ -1,0 +1,263 @@
+//! The certification monitor's per-minute counts, per portal: webhook deliveries spoke
+//! answered and the API calls it made. Counts are added (a flush adds what a process
+//! gathered since the last one), so several instances write the same rows safely; sums
+//! over a window and per-minute series are read back.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+/// The tables' names, for [`crate::Erasure`].
+pub(crate) const WEBHOOK_TABLE: &str = "webhook_minutes";
+pub(crate) const API_TABLE: &str = "api_minutes";
+
+/// Webhook deliveries of one portal in one minute, or sums of such rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebhookCounts {
+    /// `0` for deliveries whose body named no portal.
+    pub portal_id: i64,
+    /// Epoch minutes (UTC); in sums, the first minute summed.
+    pub minute: i64,
+    pub attempts: i64,
+    /// Answered `2xx` within HubSpot's 5 s.
+    pub successes: i64,
+    pub unauthorized: i64,
+    pub bad_request: i64,
+    pub too_large: i64,
+    pub unavailable: i64,
+    /// Answered `2xx`, but after 5 s: HubSpot counts them failed.
+    pub timeouts: i64,
+    pub errors: i64,
+    pub latency_ms_sum: i64,
+    pub latency_ms_max: i64,
+    /// Events in deliveries whose body parsed.
+    pub events: i64,
+    /// Events in deliveries answered with a failure.
+    pub failed_events: i64,
+    /// The sum of every acknowledged event's `attemptNumber`: its earlier, failed attempts.
+    pub revealed: i64,
+}
+
+impl WebhookCounts {
+    /// Adds `other`'s counts (keeping this one's portal and minute).
+    pub fn add(&mut self, other: &Self) {
+        self.attempts += other.attempts;
+        self.successes += other.successes;
+        self.unauthorized += other.unauthorized;
+        self.bad_request += other.bad_request;
+        self.too_large += other.too_large;
+        self.unavailable += other.unavailable;
+        self.timeouts += other.timeouts;
+        self.errors += other.errors;
+        self.latency_ms_sum += other.latency_ms_sum;
+        self.latency_ms_max = self.latency_ms_max.max(other.latency_ms_max);
+        self.events += other.events;
+        self.failed_events += other.failed_events;
+        self.revealed += other.revealed;
+    }
+}
+
+/// API calls of one portal in one minute, or sums of such rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiCounts {
+    pub portal_id: i64,
+    pub minute: i64,
+    pub calls: i64,
+    /// Not `2xx` (no answer included).
+    pub errors: i64,
+    pub rate_limited: i64,
+}
+
+impl ApiCounts {
+    pub fn add(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.rate_limited += other.rate_limited;
+    }
+}
+
+#[async_trait]
+pub trait Statistics: Send + Sync {
+    /// Adds these counts to their (portal, minute) rows, in one transaction.
+    async fn add_counts(
+        &self,
+        webhooks: &[WebhookCounts],
+        api: &[ApiCounts],
+    ) -> Result<(), StoreError>;
+
+    /// Sums of the webhook rows from `from_minute` on, of one portal or all.
+    async fn webhook_totals(
+        &self,
+        portal_id: Option<i64>,
+        from_minute: i64,
+    ) -> Result<WebhookCounts, StoreError>;
+
+    async fn api_totals(
+        &self,
+        portal_id: Option<i64>,
+        from_minute: i64,
+    ) -> Result<ApiCounts, StoreError>;
+
+    /// Sums from `from_minute` on for every portal with webhook counts (portal 0 left out).
+    async fn webhook_totals_by_portal(
+        &self,
+        from_minute: i64,
+    ) -> Result<Vec<WebhookCounts>, StoreError>;
+
+    /// Sums from `from_minute` on for every portal with API counts.
+    async fn api_totals_by_portal(&self, from_minute: i64) -> Result<Vec<ApiCounts>, StoreError>;
+
+    /// One portal's webhook rows from `from_minute` on, oldest first.
+    async fn webhook_series(
+        &self,
+        portal_id: i64,
+        from_minute: i64,
+    ) -> Result<Vec<WebhookCounts>, StoreError>;
+
+    /// One portal's API rows from `from_minute` on, oldest first.
+    async fn api_series(
+        &self,
+        portal_id: i64,
+        from_minute: i64,
+    ) -> Result<Vec<ApiCounts>, StoreError>;
+
+    /// Deletes rows older than `before_minute`; how many.
+    async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError>;
+}
+
+/// Expands the implementation in an engine module defining `ADD_WEBHOOK`, `ADD_API`,
+/// `WEBHOOK_TOTALS`, `API_TOTALS`, `WEBHOOK_BY_PORTAL`, `API_BY_PORTAL`, `WEBHOOK_SERIES`,
+/// `API_SERIES`, `PRUNE_WEBHOOK` and `PRUNE_API`.
+macro_rules! impl_statistics {
+    ($store:ty) => {
+        use crate::statistics::{ApiCounts, WebhookCounts};
+        use crate::StoreError;
+
+        #[async_trait::async_trait]
+        impl crate::Statistics for $store {
+            async fn add_counts(
+                &self,
+                webhooks: &[WebhookCounts],
+                api: &[ApiCounts],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for c in webhooks {
+                    sqlx::query(ADD_WEBHOOK)
+                        .bind(c.portal_id)
+                        .bind(c.minute)
+                        .bind(c.attempts)
+                        .bind(c.successes)
+                        .bind(c.unauthorized)
+                        .bind(c.bad_request)
+                        .bind(c.too_large)
+                        .bind(c.unavailable)
+                        .bind(c.timeouts)
+                        .bind(c.errors)
+                        .bind(c.latency_ms_sum)
+                        .bind(c.latency_ms_max)
+                        .bind(c.events)
+                        .bind(c.failed_events)
+                        .bind(c.revealed)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for c in api {
+                    sqlx::query(ADD_API)
+                        .bind(c.portal_id)
+                        .bind(c.minute)
+                        .bind(c.calls)
+                        .bind(c.errors)
+                        .bind(c.rate_limited)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn webhook_totals(
+                &self,
+                portal_id: Option<i64>,
+                from_minute: i64,
+            ) -> Result<WebhookCounts, StoreError> {
+                Ok(sqlx::query_as(WEBHOOK_TOTALS)
+                    .bind(portal_id)
+                    .bind(from_minute)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn api_totals(
+                &self,
+                portal_id: Option<i64>,
+                from_minute: i64,
+            ) -> Result<ApiCounts, StoreError> {
+                Ok(sqlx::query_as(API_TOTALS)
+                    .bind(portal_id)
+                    .bind(from_minute)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn webhook_totals_by_portal(
+                &self,
+                from_minute: i64,
+            ) -> Result<Vec<WebhookCounts>, StoreError> {
+                Ok(sqlx::query_as(WEBHOOK_BY_PORTAL)
+                    .bind(from_minute)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn api_totals_by_portal(
+                &self,
+                from_minute: i64,
+            ) -> Result<Vec<ApiCounts>, StoreError> {
+                Ok(sqlx::query_as(API_BY_PORTAL)
+                    .bind(from_minute)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn webhook_series(
+                &self,
+                portal_id: i64,
+                from_minute: i64,
+            ) -> Result<Vec<WebhookCounts>, StoreError> {
+                Ok(sqlx::query_as(WEBHOOK_SERIES)
+                    .bind(portal_id)
+                    .bind(from_minute)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn api_series(
+                &self,
+                portal_id: i64,
+                from_minute: i64,
+            ) -> Result<Vec<ApiCounts>, StoreError> {
+                Ok(sqlx::query_as(API_SERIES)
+                    .bind(portal_id)
+                    .bind(from_minute)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut pruned = 0;
+                for sql in [PRUNE_WEBHOOK, PRUNE_API] {
+                    pruned += sqlx::query(sql)
+                        .bind(before_minute)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(pruned)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_statistics;

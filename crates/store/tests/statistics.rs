@@ -1,0 +1,101 @@
+//! The monitor's per-minute counts, on SQLite and PostgreSQL.
+
+use rstest::rstest;
+use spoke_store::testing::TestDb;
+use spoke_store::{ApiCounts, Engine, WebhookCounts};
+
+fn webhooks(portal_id: i64, minute: i64, attempts: i64, successes: i64) -> WebhookCounts {
+    WebhookCounts {
+        portal_id,
+        minute,
+        attempts,
+        successes,
+        unavailable: attempts - successes,
+        latency_ms_sum: 10 * attempts,
+        latency_ms_max: 10 + minute,
+        events: 5 * attempts,
+        failed_events: 5 * (attempts - successes),
+        revealed: 1,
+        ..WebhookCounts::default()
+    }
+}
+
+fn api(portal_id: i64, minute: i64, calls: i64, errors: i64) -> ApiCounts {
+    ApiCounts {
+        portal_id,
+        minute,
+        calls,
+        errors,
+        rate_limited: errors,
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    // Two flushes (two instances, or two intervals) touch the same minute.
+    store
+        .add_counts(
+            &[webhooks(1, 100, 4, 3), webhooks(2, 100, 2, 2)],
+            &[api(1, 100, 10, 1)],
+        )
+        .await
+        .unwrap();
+    store
+        .add_counts(
+            &[webhooks(1, 100, 6, 6), webhooks(1, 101, 1, 0)],
+            &[api(1, 101, 5, 0)],
+        )
+        .await
+        .unwrap();
+    store
+        .add_counts(&[webhooks(0, 101, 3, 0)], &[])
+        .await
+        .unwrap();
+
+    let portal = store.webhook_totals(Some(1), 100).await.unwrap();
+    assert_eq!(
+        (portal.attempts, portal.successes, portal.unavailable),
+        (11, 9, 2)
+    );
+    assert_eq!(
+        (portal.events, portal.failed_events, portal.revealed),
+        (55, 10, 3)
+    );
+    assert_eq!(portal.latency_ms_max, 111, "the most, not the sum");
+    let recent = store.webhook_totals(Some(1), 101).await.unwrap();
+    assert_eq!((recent.attempts, recent.successes), (1, 0));
+    let all = store.webhook_totals(None, 0).await.unwrap();
+    assert_eq!(all.attempts, 11 + 2 + 3);
+    let none = store.webhook_totals(Some(9), 0).await.unwrap();
+    assert_eq!((none.portal_id, none.attempts), (9, 0));
+
+    let calls = store.api_totals(Some(1), 0).await.unwrap();
+    assert_eq!((calls.calls, calls.errors, calls.rate_limited), (15, 1, 1));
+
+    let by_portal = store.webhook_totals_by_portal(0).await.unwrap();
+    let attempts: Vec<(i64, i64)> = by_portal
+        .iter()
+        .map(|c| (c.portal_id, c.attempts))
+        .collect();
+    assert_eq!(attempts, [(1, 11), (2, 2)], "portal 0 is app-wide only");
+    let api_by_portal = store.api_totals_by_portal(101).await.unwrap();
+    assert_eq!(api_by_portal.len(), 1);
+    assert_eq!(api_by_portal[0].calls, 5);
+
+    let series = store.webhook_series(1, 0).await.unwrap();
+    let minutes: Vec<(i64, i64)> = series.iter().map(|c| (c.minute, c.attempts)).collect();
+    assert_eq!(minutes, [(100, 10), (101, 1)]);
+    assert_eq!(store.api_series(1, 101).await.unwrap().len(), 1);
+
+    assert_eq!(
+        store.prune_counts(101).await.unwrap(),
+        3,
+        "minute 100's rows"
+    );
+    assert_eq!(store.webhook_totals(None, 0).await.unwrap().attempts, 4);
+}
