@@ -98,6 +98,17 @@ async fn spoke_demo_installs_portals_streams_webhooks_and_hydrates_records() {
         hydrated["quarantined"], 0,
         "every portal is installed: {hydrated}"
     );
+    // The monitor's line: every delivery answered, as the simulator's ledger says too.
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), progress_lines.recv())
+            .await
+            .expect("a progress line every few seconds")
+            .expect("the demo runs");
+        if let Some(rate) = event["webhook_success_pct"].as_f64() {
+            assert_eq!(rate, 100.0, "{event}");
+            break;
+        }
+    }
 
     let listed = spoke_command(database_url, &[])
         .args(["portals", "list"])

@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use store::{Store, StoreError};
 
+use crate::monitor::alerts::Alert;
 use crate::workers::hydrator::Hydrator;
 use crate::workers::sinks::SinkName;
 
@@ -120,8 +121,23 @@ impl Metrics {
         &self,
         store: &dyn Store,
         hydrator: Option<&Hydrator>,
+        alerts: &[Alert],
     ) -> Result<String, StoreError> {
-        let now = scraped(store, hydrator, &self.sinks).await?;
+        let mut now = scraped(store, hydrator, &self.sinks).await?;
+        let active = Family::<State, Gauge>::default();
+        for level in ["warning", "critical"] {
+            let count = alerts.iter().filter(|a| a.level.as_str() == level).count();
+            active
+                .get_or_create(&State {
+                    state: level.to_owned(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        now.register(
+            "alerts",
+            "Active certification-monitor alerts by state (level): warning, critical",
+            active,
+        );
         let mut text = String::new();
         encode_registry(&mut text, &self.registry).expect("writing to a String");
         encode_registry(&mut text, &now).expect("writing to a String");

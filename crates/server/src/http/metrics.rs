@@ -12,7 +12,11 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 pub async fn exposition(State(state): State<AppState>) -> Result<Response, ApiError> {
     let text = state
         .metrics
-        .render(state.store.as_ref(), state.hydrator.as_deref())
+        .render(
+            state.store.as_ref(),
+            state.hydrator.as_deref(),
+            &state.alerts.active(),
+        )
         .await?;
     Ok(([(CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }

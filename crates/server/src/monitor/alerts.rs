@@ -54,7 +54,7 @@ pub enum Level {
 }
 
 impl Level {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Warning => "warning",
             Self::Critical => "critical",

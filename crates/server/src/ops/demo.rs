@@ -19,6 +19,8 @@ use tracing::info;
 use crate::app::{self, Open};
 use crate::cli::DemoArgs;
 use crate::config::{Config, DatabaseConfig, InstallConfig, OperatorToken, PublicUrl};
+use crate::monitor::rates::{windows, Window};
+use crate::monitor::report::minute_of;
 use crate::oauth::vault::Keyring;
 use crate::App;
 
@@ -111,7 +113,9 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
          \n  portals          spoke portals list --database-url {database_url}\
          \n  records          spoke records get PORTAL contacts ID --database-url {database_url}\
          \n  admin API        {spoke_url}/api/v1/stats   (Authorization: Bearer {token})\
-         \n\nEvents are hydrated into the record mirror; a line of counts follows every few seconds.\nCtrl-C stops.\n",
+         \n  monitor          {spoke_url}/api/v1/monitor   (success rates against HubSpot's 95%, alerts)\
+         \n  metrics          {spoke_url}/metrics\
+         \n\nEvents are hydrated into the record mirror; a line of counts and success rates follows every few seconds.\nCtrl-C stops.\n",
         portals.len(),
         args.activity_rate,
         sim = simulator.base_url(),
@@ -134,7 +138,8 @@ fn demo_operator_token() -> anyhow::Result<OperatorToken> {
 /// How often the demo prints what the hydrator has done.
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
-/// Logs the inbox by state and the records mirrored, until `shutdown`.
+/// Logs the inbox by state, the records mirrored and the last hour's success rates (as
+/// percentages; none before the first flush), until `shutdown`.
 async fn report_progress(store: Arc<dyn Store>, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(PROGRESS_EVERY);
     ticks.tick().await;
@@ -150,7 +155,15 @@ async fn report_progress(store: Arc<dyn Store>, shutdown: CancellationToken) {
                 .map_or(0, |(_, n)| *n)
         };
         let mirrored: i64 = records.iter().map(|(_, n)| n).sum();
+        let minute = minute_of(Clock::system().now_ms());
+        let Ok(rates) = windows(store.as_ref(), None, minute).await else {
+            continue;
+        };
+        let percent = |w: Window| w.rate().map(|r| (r * 1_000.0).round() / 10.0);
         info!(
+            webhook_success_pct = percent(rates.webhooks[0]),
+            api_success_pct = percent(rates.api[0]),
+            activity_success_pct = percent(rates.combined(0)),
             hydrated = count("done"),
             pending = count("pending"),
             unhandled = count("unhandled"),
