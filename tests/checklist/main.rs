@@ -6,6 +6,7 @@ mod demo;
 mod durability;
 mod hydration;
 mod install;
+mod monitoring;
 mod scopes;
 mod simulator;
 mod support;

@@ -1,0 +1,139 @@
+//! The pre-flight checklist item "success rate monitoring per portal in place", against the
+//! real binary: the simulator delivers to three portals while spoke is stopped for a while
+//! (HubSpot's attempts fail out of its sight, and come back as retries with a higher
+//! `attemptNumber`), and spoke's monitor reports each portal's webhook success rate as the
+//! simulator's ledger computes it, within 2 points, with the unseen attempts estimated.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use server::oauth::vault::Keyring;
+use spoke_store::testing::TestDb;
+use spoke_store::Engine;
+
+use crate::support::*;
+
+const TOKEN: &str = "a-checklist-operator-token";
+
+async fn ledger(sim: &str) -> Value {
+    reqwest::get(format!("{sim}/_sim/webhooks/ledger"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn point_at(sim: &str, spoke: &Spoke) {
+    reqwest::Client::new()
+        .put(format!("{sim}/_sim/webhooks/target"))
+        .json(&json!({
+            "targetUrl": public_webhook_url(),
+            "deliverTo": spoke.url(""),
+            "maxConcurrent": 10,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// Record changes at the simulator for `run`, a few every 100 ms.
+async fn activity(sim: &str, run: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < run {
+        reqwest::Client::new()
+            .post(format!("{sim}/_sim/activity"))
+            .json(&json!({ "changes": 6 }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn success_rate_monitoring_per_portal_in_place() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut settings = sim::Settings::defaults();
+    settings.portals = 3;
+    settings.records = 50;
+    settings.client_id = "checklist-app".into();
+    settings.client_secret = SECRET.into();
+    settings.webhook_target_url = Some(public_webhook_url());
+    // HubSpot's retry schedule, 30 times faster: 2 s, 4 s, 8 s, …
+    settings.time_scale = 30.0;
+    let sim = sim::start(
+        settings,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        hubspot::time::Clock::system(),
+    )
+    .await
+    .unwrap();
+    let hubspot = sim.base_url();
+    let key = Keyring::generate_entry("k1");
+    let env = [
+        ("SPOKE_HUBSPOT_CLIENT_ID", "checklist-app"),
+        ("SPOKE_HUBSPOT_API_BASE", hubspot.as_str()),
+        ("SPOKE_HUBSPOT_AUTH_BASE", hubspot.as_str()),
+        ("SPOKE_HUBSPOT_SCOPES", "oauth crm.objects.contacts.read"),
+        ("SPOKE_TOKEN_KEYS", key.as_str()),
+        ("SPOKE_OPERATOR_TOKEN", TOKEN),
+    ];
+    let spoke = Spoke::start(db.url(), &env).await;
+    let portals: Vec<i64> = sim.sim.world(|w| w.portal_ids().collect());
+    for portal in &portals {
+        install_through_oauth(&spoke, &hubspot, *portal).await;
+    }
+    point_at(&hubspot, &spoke).await;
+    activity(&hubspot, Duration::from_secs(3)).await;
+
+    // spoke stops (its last counts flushed); HubSpot keeps sending and failing.
+    assert!(spoke.terminate().await.success());
+    activity(&hubspot, Duration::from_secs(4)).await;
+    let spoke = Spoke::start(db.url(), &env).await;
+    point_at(&hubspot, &spoke).await;
+    activity(&hubspot, Duration::from_secs(3)).await;
+
+    // Every retry delivered.
+    let started = Instant::now();
+    let truth = loop {
+        let ledger = ledger(&hubspot).await;
+        if ledger["queue"]["queued"] == 0 && ledger["queue"]["inFlightRequests"] == 0 {
+            break ledger;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{ledger}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut unseen = 0;
+    for portal in &portals {
+        let truth = &truth["portals"][portal.to_string()];
+        let failed = truth["connectionFailures"].as_i64().unwrap();
+        assert!(failed > 0, "HubSpot's attempts failed while spoke was down: {truth}");
+        let report: Value = spoke
+            .http
+            .get(spoke.url(&format!("/api/v1/portals/{portal}/monitor")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let day = &report["webhooks"]["24h"];
+        let rate = day["rate"].as_f64().unwrap();
+        let expected = truth["successRate"].as_f64().unwrap();
+        eprintln!("MONITOR {portal}: spoke {rate:.4} {day} ledger {expected:.4} attempts {}", truth["attempts"]);
+        assert!(
+            (rate - expected).abs() <= 0.02,
+            "portal {portal}: spoke {rate:.4} ({day}) vs the ledger {expected:.4} ({truth})"
+        );
+        assert_eq!(day["successes"], truth["successes"], "spoke saw every success");
+        assert!(day["estimatedAttempts"].as_i64().unwrap() > 0, "{day}");
+        unseen += failed;
+    }
+    assert!(unseen > 0);
+}
