@@ -1,10 +1,13 @@
 -- The certification monitor's per-minute counts. Webhooks: every delivery spoke answered,
 -- per portal (0: a body that named none) and minute (epoch minutes, UTC): successes (2xx
 -- within HubSpot's 5 s), failures by class, answer latency, and the evidence of attempts
--- spoke never saw: `revealed` sums the attemptNumber of every event spoke acknowledged
--- (an event's last attempt counts all its earlier ones), and `failed_events` counts the
--- events of deliveries spoke answered with a failure, so the difference is event attempts
--- that failed out of spoke's sight (it was down, or the network was). API: spoke's own calls to HubSpot, per portal and minute.
+-- spoke never saw. An acknowledged event's attemptNumber k tells of its k earlier, failed
+-- attempts: a first one and k - 1 retries. `revealed_first` counts acknowledged events with
+-- k >= 1 and `revealed_retries` sums k - 1; the failed_* columns count the events spoke
+-- itself saw fail, at their first attempt or a retry; what is left failed out of its sight
+-- (it was down, or the network was), and the first_* and retry_* counts give the batch
+-- sizes that turn those event attempts into HubSpot's requests. API: spoke's own calls to
+-- HubSpot, per portal and minute.
 CREATE TABLE webhook_minutes (
     portal_id      BIGINT NOT NULL,
     minute         BIGINT NOT NULL,
@@ -18,9 +21,14 @@ CREATE TABLE webhook_minutes (
     errors         BIGINT NOT NULL,              -- any other failure (500)
     latency_ms_sum BIGINT NOT NULL,
     latency_ms_max BIGINT NOT NULL,
-    events         BIGINT NOT NULL,              -- events in deliveries whose body parsed
-    failed_events  BIGINT NOT NULL,
-    revealed       BIGINT NOT NULL,
+    first_events        BIGINT NOT NULL,        -- events at their first attempt
+    first_deliveries    BIGINT NOT NULL,        -- deliveries with any
+    retry_events        BIGINT NOT NULL,        -- events at a retry (attemptNumber >= 1)
+    retry_deliveries    BIGINT NOT NULL,
+    failed_first_events BIGINT NOT NULL,        -- of those, in deliveries answered with a failure
+    failed_retry_events BIGINT NOT NULL,
+    revealed_first      BIGINT NOT NULL,        -- acknowledged events with attemptNumber >= 1
+    revealed_retries    BIGINT NOT NULL,        -- the sum of their attemptNumber - 1
     PRIMARY KEY (portal_id, minute)
 );
 CREATE INDEX webhook_minutes_by_minute ON webhook_minutes (minute);

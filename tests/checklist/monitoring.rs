@@ -112,7 +112,10 @@ async fn success_rate_monitoring_per_portal_in_place() {
     for portal in &portals {
         let truth = &truth["portals"][portal.to_string()];
         let failed = truth["connectionFailures"].as_i64().unwrap();
-        assert!(failed > 0, "HubSpot's attempts failed while spoke was down: {truth}");
+        assert!(
+            failed > 0,
+            "HubSpot's attempts failed while spoke was down: {truth}"
+        );
         let report: Value = spoke
             .http
             .get(spoke.url(&format!("/api/v1/portals/{portal}/monitor")))
@@ -126,12 +129,18 @@ async fn success_rate_monitoring_per_portal_in_place() {
         let day = &report["webhooks"]["24h"];
         let rate = day["rate"].as_f64().unwrap();
         let expected = truth["successRate"].as_f64().unwrap();
-        eprintln!("MONITOR {portal}: spoke {rate:.4} {day} ledger {expected:.4} attempts {}", truth["attempts"]);
+        eprintln!(
+            "MONITOR {portal}: spoke {rate:.4} {day} ledger {expected:.4} attempts {}",
+            truth["attempts"]
+        );
         assert!(
             (rate - expected).abs() <= 0.02,
             "portal {portal}: spoke {rate:.4} ({day}) vs the ledger {expected:.4} ({truth})"
         );
-        assert_eq!(day["successes"], truth["successes"], "spoke saw every success");
+        assert_eq!(
+            day["successes"], truth["successes"],
+            "spoke saw every success"
+        );
         assert!(day["estimatedAttempts"].as_i64().unwrap() > 0, "{day}");
         unseen += failed;
     }

@@ -30,12 +30,19 @@ pub struct WebhookCounts {
     pub errors: i64,
     pub latency_ms_sum: i64,
     pub latency_ms_max: i64,
-    /// Events in deliveries whose body parsed.
-    pub events: i64,
-    /// Events in deliveries answered with a failure.
-    pub failed_events: i64,
-    /// The sum of every acknowledged event's `attemptNumber`: its earlier, failed attempts.
-    pub revealed: i64,
+    /// Events at their first attempt, and the deliveries with any.
+    pub first_events: i64,
+    pub first_deliveries: i64,
+    /// Events at a retry (`attemptNumber` of 1 or more), and the deliveries with any.
+    pub retry_events: i64,
+    pub retry_deliveries: i64,
+    /// Of those, the events in deliveries answered with a failure.
+    pub failed_first_events: i64,
+    pub failed_retry_events: i64,
+    /// Acknowledged events whose first attempt failed (`attemptNumber` of 1 or more), and
+    /// the sum of their `attemptNumber - 1`: their failed retries.
+    pub revealed_first: i64,
+    pub revealed_retries: i64,
 }
 
 impl WebhookCounts {
@@ -51,9 +58,14 @@ impl WebhookCounts {
         self.errors += other.errors;
         self.latency_ms_sum += other.latency_ms_sum;
         self.latency_ms_max = self.latency_ms_max.max(other.latency_ms_max);
-        self.events += other.events;
-        self.failed_events += other.failed_events;
-        self.revealed += other.revealed;
+        self.first_events += other.first_events;
+        self.first_deliveries += other.first_deliveries;
+        self.retry_events += other.retry_events;
+        self.retry_deliveries += other.retry_deliveries;
+        self.failed_first_events += other.failed_first_events;
+        self.failed_retry_events += other.failed_retry_events;
+        self.revealed_first += other.revealed_first;
+        self.revealed_retries += other.revealed_retries;
     }
 }
 
@@ -155,9 +167,14 @@ macro_rules! impl_statistics {
                         .bind(c.errors)
                         .bind(c.latency_ms_sum)
                         .bind(c.latency_ms_max)
-                        .bind(c.events)
-                        .bind(c.failed_events)
-                        .bind(c.revealed)
+                        .bind(c.first_events)
+                        .bind(c.first_deliveries)
+                        .bind(c.retry_events)
+                        .bind(c.retry_deliveries)
+                        .bind(c.failed_first_events)
+                        .bind(c.failed_retry_events)
+                        .bind(c.revealed_first)
+                        .bind(c.revealed_retries)
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -13,9 +13,10 @@ fn webhooks(portal_id: i64, minute: i64, attempts: i64, successes: i64) -> Webho
         unavailable: attempts - successes,
         latency_ms_sum: 10 * attempts,
         latency_ms_max: 10 + minute,
-        events: 5 * attempts,
-        failed_events: 5 * (attempts - successes),
-        revealed: 1,
+        first_events: 5 * attempts,
+        first_deliveries: attempts,
+        failed_first_events: 5 * (attempts - successes),
+        revealed_retries: 1,
         ..WebhookCounts::default()
     }
 }
@@ -63,7 +64,11 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         (11, 9, 2)
     );
     assert_eq!(
-        (portal.events, portal.failed_events, portal.revealed),
+        (
+            portal.first_events,
+            portal.failed_first_events,
+            portal.revealed_retries
+        ),
         (55, 10, 3)
     );
     assert_eq!(portal.latency_ms_max, 111, "the most, not the sum");

@@ -244,36 +244,27 @@ impl Alerts {
             }
         };
         let app = |web: Window, api: Window| [web, api, combine(web, api)];
-        let unattributed_day = store.webhook_totals(Some(0), day_from).await?;
-        let unattributed_hour = store.webhook_totals(Some(0), hour_from).await?;
         judge_all(
             None,
             app(
-                webhook_window(
-                    &store.webhook_totals(None, day_from).await?,
-                    &unattributed_day,
-                ),
+                webhook_window(&store.webhook_totals(None, day_from).await?),
                 api_window(&store.api_totals(None, day_from).await?),
             ),
             app(
-                webhook_window(
-                    &store.webhook_totals(None, hour_from).await?,
-                    &unattributed_hour,
-                ),
+                webhook_window(&store.webhook_totals(None, hour_from).await?),
                 api_window(&store.api_totals(None, hour_from).await?),
             ),
             1,
         );
         let mut portals: BTreeMap<i64, ([Window; 2], [Window; 2])> = BTreeMap::new();
-        let none = store::WebhookCounts::default();
         for counts in store.webhook_totals_by_portal(day_from).await? {
-            portals.entry(counts.portal_id).or_default().0[0] = webhook_window(&counts, &none);
+            portals.entry(counts.portal_id).or_default().0[0] = webhook_window(&counts);
         }
         for counts in store.api_totals_by_portal(day_from).await? {
             portals.entry(counts.portal_id).or_default().0[1] = api_window(&counts);
         }
         for counts in store.webhook_totals_by_portal(hour_from).await? {
-            portals.entry(counts.portal_id).or_default().1[0] = webhook_window(&counts, &none);
+            portals.entry(counts.portal_id).or_default().1[0] = webhook_window(&counts);
         }
         for counts in store.api_totals_by_portal(hour_from).await? {
             portals.entry(counts.portal_id).or_default().1[1] = api_window(&counts);

@@ -47,22 +47,27 @@ impl Window {
     }
 }
 
-/// Deliveries that failed out of spoke's sight, estimated from `attributed` (counts of
-/// deliveries whose events were verified, so each carried at least one event).
-pub fn unseen_deliveries(attributed: &WebhookCounts) -> i64 {
-    let unseen_events = (attributed.revealed - attributed.failed_events).max(0);
-    if unseen_events == 0 || attributed.events == 0 || attributed.attempts == 0 {
-        return 0;
-    }
-    let mean_batch = attributed.events as f64 / attributed.attempts as f64;
-    (unseen_events as f64 / mean_batch).round() as i64
+/// Deliveries that failed out of spoke's sight. HubSpot batches a portal's new events
+/// together, so unseen first attempts are counted at the portal's mean first-attempt batch
+/// size; it retries each event on its own randomised schedule, so an unseen retry counts as
+/// a request of its own. That errs towards more misses: the rate shown is, if anything,
+/// lower than HubSpot's.
+pub fn unseen_deliveries(counts: &WebhookCounts) -> i64 {
+    let unseen_first = (counts.revealed_first - counts.failed_first_events).max(0);
+    let first = if unseen_first > 0 && counts.first_deliveries > 0 {
+        let batch = counts.first_events as f64 / counts.first_deliveries as f64;
+        unseen_first as f64 / batch.max(1.0)
+    } else {
+        unseen_first as f64
+    };
+    let retries = (counts.revealed_retries - counts.failed_retry_events).max(0);
+    first.round() as i64 + retries
 }
 
-/// The webhook window of `all` counts, of which `unattributed` named no portal.
-pub fn webhook_window(all: &WebhookCounts, unattributed: &WebhookCounts) -> Window {
-    let mut attributed = *all;
-    attributed.attempts -= unattributed.attempts;
-    let estimated = unseen_deliveries(&attributed);
+/// The webhook window of `all` counts (deliveries that named no portal carry no events,
+/// so they change no estimate).
+pub fn webhook_window(all: &WebhookCounts) -> Window {
+    let estimated = unseen_deliveries(all);
     Window {
         attempts: all.attempts + estimated,
         successes: all.successes,
@@ -116,13 +121,7 @@ pub async fn windows(
     let mut out = Windows::default();
     for (index, (_, minutes)) in WINDOWS.iter().enumerate() {
         let from = now_minute - minutes + 1;
-        let all = store.webhook_totals(portal, from).await?;
-        let unattributed = match portal {
-            None => store.webhook_totals(Some(0), from).await?,
-            Some(0) => all,
-            Some(_) => WebhookCounts::default(),
-        };
-        out.webhooks[index] = webhook_window(&all, &unattributed);
+        out.webhooks[index] = webhook_window(&store.webhook_totals(portal, from).await?);
         out.api[index] = api_window(&store.api_totals(portal, from).await?);
     }
     Ok(out)
@@ -132,51 +131,55 @@ pub async fn windows(
 mod tests {
     use super::*;
 
-    fn counts(
-        attempts: i64,
-        successes: i64,
-        events: i64,
-        failed_events: i64,
-        revealed: i64,
-    ) -> WebhookCounts {
+    /// `deliveries` first attempts of `batch` events each, `successes` of them acknowledged.
+    fn first_attempts(deliveries: i64, successes: i64, batch: i64) -> WebhookCounts {
         WebhookCounts {
-            attempts,
+            attempts: deliveries,
             successes,
-            events,
-            failed_events,
-            revealed,
+            first_events: deliveries * batch,
+            first_deliveries: deliveries,
+            failed_first_events: (deliveries - successes) * batch,
             ..WebhookCounts::default()
         }
     }
 
     #[test]
     fn attempts_spoke_answered_itself_are_not_counted_twice() {
-        // 10 deliveries of 10 events; 2 answered 503 and retried: their 20 events came
-        // back with attemptNumber 1, revealing exactly the failures spoke saw.
-        let seen = counts(12, 10, 120, 20, 20);
-        let window = webhook_window(&seen, &WebhookCounts::default());
+        // 10 deliveries of 10 events, 2 answered 503; their 20 events came back as two
+        // retries, acknowledged, revealing exactly the failures spoke saw.
+        let mut seen = first_attempts(10, 8, 10);
+        seen.add(&WebhookCounts {
+            attempts: 2,
+            successes: 2,
+            retry_events: 20,
+            retry_deliveries: 2,
+            revealed_first: 20,
+            ..WebhookCounts::default()
+        });
+        let window = webhook_window(&seen);
         assert_eq!((window.attempts, window.estimated), (12, 0));
         assert_eq!(window.rate(), Some(10.0 / 12.0));
     }
 
     #[test]
-    fn attempts_made_while_spoke_was_down_are_estimated_at_the_mean_batch() {
-        // 10 deliveries of 10 events seen, all fine; 30 of their events carry
-        // attemptNumber 1 with no failure seen: about 3 deliveries failed unseen.
-        let seen = counts(10, 10, 100, 0, 30);
-        let window = webhook_window(&seen, &WebhookCounts::default());
+    fn attempts_made_while_spoke_was_down_are_estimated_at_their_batch_size() {
+        // 10 first attempts of 10 events seen, all fine; 30 events came back one by one
+        // with attemptNumber 2: 3 first attempts (of 10) and 30 retries (of 1) failed unseen.
+        let mut seen = first_attempts(10, 10, 10);
+        seen.add(&WebhookCounts {
+            attempts: 30,
+            successes: 30,
+            retry_events: 30,
+            retry_deliveries: 30,
+            revealed_first: 30,
+            revealed_retries: 30,
+            ..WebhookCounts::default()
+        });
+        let window = webhook_window(&seen);
         assert_eq!(
             (window.attempts, window.successes, window.estimated),
-            (13, 10, 3)
+            (40 + 33, 40, 33)
         );
-    }
-
-    #[test]
-    fn unattributed_deliveries_count_but_do_not_shrink_the_mean_batch() {
-        let all = counts(20, 10, 100, 0, 30);
-        let unattributed = counts(10, 0, 0, 0, 0);
-        let window = webhook_window(&all, &unattributed);
-        assert_eq!((window.attempts, window.estimated), (23, 3));
         assert_eq!(Window::default().rate(), None);
     }
 }

@@ -50,12 +50,14 @@ impl Answer {
 }
 
 /// What a delivery's verified events say about one portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortalEvents {
     pub portal_id: i64,
-    pub events: u32,
-    /// The sum of the events' `attemptNumber`s: their earlier attempts.
-    pub revealed: u64,
+    /// Events at their first attempt (`attemptNumber` 0).
+    pub first: u32,
+    /// Events at a retry, and the sum of their `attemptNumber - 1` (their earlier retries).
+    pub retried: u32,
+    pub earlier_retries: u64,
 }
 
 /// The counts not yet flushed.
@@ -85,11 +87,7 @@ impl Tally {
     /// wrote.
     pub fn delivery(&self, portals: &[PortalEvents], answer: Answer, took: Duration) {
         let minute = minute_of(self.clock.now_ms());
-        let unattributed = [PortalEvents {
-            portal_id: 0,
-            events: 0,
-            revealed: 0,
-        }];
+        let unattributed = [PortalEvents::default()];
         let portals = if portals.is_empty() {
             &unattributed[..]
         } else {
@@ -118,13 +116,19 @@ impl Tally {
             *class += 1;
             row.latency_ms_sum += latency;
             row.latency_ms_max = row.latency_ms_max.max(latency);
-            row.events += i64::from(p.events);
+            let (first, retried) = (i64::from(p.first), i64::from(p.retried));
+            row.first_events += first;
+            row.first_deliveries += i64::from(first > 0);
+            row.retry_events += retried;
+            row.retry_deliveries += i64::from(retried > 0);
             if answer == Answer::Success {
                 // An event's last attempt tells all its earlier ones; a failed attempt's
                 // number is told again, one higher, by the attempt after it.
-                row.revealed += i64::try_from(p.revealed).unwrap_or(i64::MAX);
+                row.revealed_first += retried;
+                row.revealed_retries += i64::try_from(p.earlier_retries).unwrap_or(i64::MAX);
             } else {
-                row.failed_events += i64::from(p.events);
+                row.failed_first_events += first;
+                row.failed_retry_events += retried;
             }
         }
     }

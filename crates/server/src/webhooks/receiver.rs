@@ -42,21 +42,27 @@ impl Receipt {
     }
 }
 
-/// Per portal, the events and the sum of their `attemptNumber`s.
+/// Per portal, its events at a first attempt and at a retry, and their earlier retries.
 fn portal_events(events: &[ChangeEvent]) -> Vec<PortalEvents> {
     let mut portals: Vec<PortalEvents> = Vec::new();
     for event in events {
-        let attempts = u64::try_from(event.attempt_number.unwrap_or(0)).unwrap_or(0);
-        match portals.iter_mut().find(|p| p.portal_id == event.portal_id) {
-            Some(portal) => {
-                portal.events += 1;
-                portal.revealed += attempts;
+        let attempt = u64::try_from(event.attempt_number.unwrap_or(0)).unwrap_or(0);
+        let index = match portals.iter().position(|p| p.portal_id == event.portal_id) {
+            Some(index) => index,
+            None => {
+                portals.push(PortalEvents {
+                    portal_id: event.portal_id,
+                    ..PortalEvents::default()
+                });
+                portals.len() - 1
             }
-            None => portals.push(PortalEvents {
-                portal_id: event.portal_id,
-                events: 1,
-                revealed: attempts,
-            }),
+        };
+        let portal = &mut portals[index];
+        if attempt == 0 {
+            portal.first += 1;
+        } else {
+            portal.retried += 1;
+            portal.earlier_retries += attempt - 1;
         }
     }
     portals
