@@ -3,10 +3,11 @@
 //! `503` and HubSpot retries) and a `429` burst on the CRM API, each portal's webhook
 //! success rate is the one the simulator's webhook ledger computes, and its API error
 //! share the one the CRM ledger shows; an alert fires, and resolves once the bad day has
-//! passed.
+//! passed, each change posted to a Slack-compatible webhook.
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rstest::rstest;
@@ -19,6 +20,25 @@ use store::Engine;
 use support::*;
 
 const TOKEN: &str = "a-test-operator-token";
+
+/// A Slack-compatible incoming webhook: the texts posted to it.
+async fn slack() -> (url::Url, Arc<Mutex<Vec<String>>>) {
+    let texts = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = texts.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| async move {
+            seen.lock()
+                .unwrap()
+                .push(body["text"].as_str().unwrap().to_owned());
+            "ok"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url.parse().unwrap(), texts)
+}
 
 impl Harness {
     async fn monitor(&self, path: &str) -> Value {
@@ -94,12 +114,16 @@ fn rate(window: &Value) -> f64 {
 async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     #[case] engine: Engine,
 ) {
+    let (hook, posted) = slack().await;
     let h = harness_with_sim(
         engine,
         "oauth crm.objects.contacts.read",
         // Retries after 60 ms rather than a minute.
         |sim| sim.time_scale = 1_000.0,
-        |config| config.operator_token = Some(OperatorToken::new(TOKEN).unwrap()),
+        |config| {
+            config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+            config.monitor.alert_webhook = Some(hook);
+        },
     )
     .await;
     let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(2).collect());
@@ -196,11 +220,32 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
         .unwrap_or_else(|| panic!("an app-wide webhook alert: {app}"));
     assert!(["warning", "critical"].contains(&app_wide["level"].as_str().unwrap()));
     assert!(app_wide["since"].is_string());
+    let fired = posted.lock().unwrap().clone();
+    assert!(
+        fired
+            .iter()
+            .any(|t| t.starts_with("spoke fired:") && t.contains("app-wide webhooks")),
+        "{fired:?}"
+    );
 
     // A day later the failures have left the window: the alert resolves.
     h.clock.advance(Duration::from_secs(25 * 3_600));
     let later = h.monitor("/monitor").await;
     assert_eq!(later["alerts"], json!([]), "{later}");
+    let resolved = posted.lock().unwrap().clone();
+    assert!(
+        resolved
+            .iter()
+            .any(|t| t.starts_with("spoke resolved:") && t.contains("app-wide webhooks")),
+        "{resolved:?}"
+    );
+    let again = h.monitor("/monitor").await;
+    assert_eq!(again["alerts"], json!([]));
+    assert_eq!(
+        posted.lock().unwrap().len(),
+        resolved.len(),
+        "nothing announced twice"
+    );
     assert_eq!(later["webhooks"]["24h"]["rate"], Value::Null);
     assert_eq!(
         later["webhooks"]["30d"]["attempts"],
