@@ -11,9 +11,11 @@
 //! - `sim`: the simulator's own capacity: webhook events dispatched per second to a sink
 //!   that answers at once, and records per second through CRM batch reads.
 //! - `hydrate`: the hydrator against the simulator ([`hydrate`]).
+//! - `statistics`: the monitor's counts of many portals over 30 days ([`statistics`]).
 #![forbid(unsafe_code)]
 
 mod hydrate;
+mod statistics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +66,8 @@ enum Command {
     },
     /// Run the hydrator over events put in the inbox; prints one JSON line.
     Hydrate(hydrate::HydrateArgs),
+    /// Write the monitor's counts of many portals over 30 days; their size, one JSON line.
+    Statistics(statistics::StatisticsArgs),
     /// Append groups of deliveries to an inbox directly; prints one JSON line.
     Store {
         /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
@@ -145,6 +149,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Hydrate(args) => {
             let report = tokio::runtime::Runtime::new()?.block_on(hydrate::run(args))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Statistics(args) => {
+            let report = tokio::runtime::Runtime::new()?.block_on(statistics::run(args))?;
             println!("{report}");
             Ok(())
         }

@@ -59,7 +59,7 @@ pub use sink_queue::{
     DeadDeliveries, DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
     SinkQueue,
 };
-pub use statistics::{ApiCounts, Statistics, WebhookCounts};
+pub use statistics::{ApiCounts, Statistics, WebhookCounts, APP_WIDE};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.

@@ -1,11 +1,16 @@
 //! The certification monitor's per-minute counts, per portal: webhook deliveries spoke
 //! answered and the API calls it made. Counts are added (a flush adds what a process
 //! gathered since the last one), so several instances write the same rows safely; sums
-//! over a window and per-minute series are read back.
+//! over a window and per-minute series are read back. Older minutes are rolled up into
+//! one row per hour (kept at the hour's first minute, so sums need no other table).
 
 use async_trait::async_trait;
 
 use crate::StoreError;
+
+/// The rows that sum every portal's counts (written beside each portal's, so app-wide
+/// figures read a handful of rows whatever the number of portals).
+pub const APP_WIDE: i64 = -1;
 
 /// The tables' names, for [`crate::Erasure`].
 pub(crate) const WEBHOOK_TABLE: &str = "webhook_minutes";
@@ -14,7 +19,7 @@ pub(crate) const API_TABLE: &str = "api_minutes";
 /// Webhook deliveries of one portal in one minute, or sums of such rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct WebhookCounts {
-    /// `0` for deliveries whose body named no portal.
+    /// `0` for deliveries whose body named no portal; [`APP_WIDE`] for the sums of all.
     pub portal_id: i64,
     /// Epoch minutes (UTC); in sums, the first minute summed.
     pub minute: i64,
@@ -97,7 +102,8 @@ pub trait Statistics: Send + Sync {
         api: &[ApiCounts],
     ) -> Result<(), StoreError>;
 
-    /// Sums of the webhook rows from `from_minute` on, of one portal or all.
+    /// Sums of the webhook rows from `from_minute` on, of one portal or (`None`) the
+    /// app-wide rows.
     async fn webhook_totals(
         &self,
         portal_id: Option<i64>,
@@ -110,7 +116,8 @@ pub trait Statistics: Send + Sync {
         from_minute: i64,
     ) -> Result<ApiCounts, StoreError>;
 
-    /// Sums from `from_minute` on for every portal with webhook counts (portal 0 left out).
+    /// Sums from `from_minute` on for every portal with webhook counts (portal 0 and the
+    /// app-wide rows left out).
     async fn webhook_totals_by_portal(
         &self,
         from_minute: i64,
@@ -133,13 +140,19 @@ pub trait Statistics: Send + Sync {
         from_minute: i64,
     ) -> Result<Vec<ApiCounts>, StoreError>;
 
+    /// Rolls the rows before `before_minute` up into one row per portal and `unit` minutes
+    /// (60: hours; 1,440: days), kept at the unit's first minute, in one transaction; how
+    /// many rows went.
+    async fn roll_up_counts(&self, before_minute: i64, unit: i64) -> Result<u64, StoreError>;
+
     /// Deletes rows older than `before_minute`; how many.
     async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError>;
 }
 
 /// Expands the implementation in an engine module defining `ADD_WEBHOOK`, `ADD_API`,
 /// `WEBHOOK_TOTALS`, `API_TOTALS`, `WEBHOOK_BY_PORTAL`, `API_BY_PORTAL`, `WEBHOOK_SERIES`,
-/// `API_SERIES`, `PRUNE_WEBHOOK` and `PRUNE_API`.
+/// `API_SERIES`, `ROLL_UP_WEBHOOK`, `ROLL_UP_API`, `DROP_ROLLED_WEBHOOK`, `DROP_ROLLED_API`,
+/// `PRUNE_WEBHOOK` and `PRUNE_API`.
 macro_rules! impl_statistics {
     ($store:ty) => {
         use crate::statistics::{ApiCounts, WebhookCounts};
@@ -198,7 +211,7 @@ macro_rules! impl_statistics {
                 from_minute: i64,
             ) -> Result<WebhookCounts, StoreError> {
                 Ok(sqlx::query_as(WEBHOOK_TOTALS)
-                    .bind(portal_id)
+                    .bind(portal_id.unwrap_or(crate::statistics::APP_WIDE))
                     .bind(from_minute)
                     .fetch_one(&self.pool)
                     .await?)
@@ -210,7 +223,7 @@ macro_rules! impl_statistics {
                 from_minute: i64,
             ) -> Result<ApiCounts, StoreError> {
                 Ok(sqlx::query_as(API_TOTALS)
-                    .bind(portal_id)
+                    .bind(portal_id.unwrap_or(crate::statistics::APP_WIDE))
                     .bind(from_minute)
                     .fetch_one(&self.pool)
                     .await?)
@@ -258,6 +271,33 @@ macro_rules! impl_statistics {
                     .bind(from_minute)
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn roll_up_counts(
+                &self,
+                before_minute: i64,
+                unit: i64,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut rolled = 0;
+                for (roll_up, drop) in [
+                    (ROLL_UP_WEBHOOK, DROP_ROLLED_WEBHOOK),
+                    (ROLL_UP_API, DROP_ROLLED_API),
+                ] {
+                    sqlx::query(roll_up)
+                        .bind(before_minute)
+                        .bind(unit)
+                        .execute(&mut *tx)
+                        .await?;
+                    rolled += sqlx::query(drop)
+                        .bind(before_minute)
+                        .bind(unit)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(rolled)
             }
 
             async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError> {

@@ -2,7 +2,7 @@
 
 use rstest::rstest;
 use spoke_store::testing::TestDb;
-use spoke_store::{ApiCounts, Engine, WebhookCounts};
+use spoke_store::{ApiCounts, Engine, WebhookCounts, APP_WIDE};
 
 fn webhooks(portal_id: i64, minute: i64, attempts: i64, successes: i64) -> WebhookCounts {
     WebhookCounts {
@@ -57,6 +57,14 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         .add_counts(&[webhooks(0, 101, 3, 0)], &[])
         .await
         .unwrap();
+    // The app-wide rows sum what the writer gave every portal.
+    store
+        .add_counts(
+            &[webhooks(APP_WIDE, 100, 16, 11)],
+            &[api(APP_WIDE, 100, 15, 1)],
+        )
+        .await
+        .unwrap();
 
     let portal = store.webhook_totals(Some(1), 100).await.unwrap();
     assert_eq!(
@@ -75,7 +83,8 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
     let recent = store.webhook_totals(Some(1), 101).await.unwrap();
     assert_eq!((recent.attempts, recent.successes), (1, 0));
     let all = store.webhook_totals(None, 0).await.unwrap();
-    assert_eq!(all.attempts, 11 + 2 + 3);
+    assert_eq!((all.portal_id, all.attempts), (APP_WIDE, 16));
+    assert_eq!(store.api_totals(None, 0).await.unwrap().calls, 15);
     let none = store.webhook_totals(Some(9), 0).await.unwrap();
     assert_eq!((none.portal_id, none.attempts), (9, 0));
 
@@ -87,7 +96,11 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         .iter()
         .map(|c| (c.portal_id, c.attempts))
         .collect();
-    assert_eq!(attempts, [(1, 11), (2, 2)], "portal 0 is app-wide only");
+    assert_eq!(
+        attempts,
+        [(1, 11), (2, 2)],
+        "neither portal 0 nor the app-wide rows"
+    );
     let api_by_portal = store.api_totals_by_portal(101).await.unwrap();
     assert_eq!(api_by_portal.len(), 1);
     assert_eq!(api_by_portal[0].calls, 5);
@@ -99,8 +112,40 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
 
     assert_eq!(
         store.prune_counts(101).await.unwrap(),
-        3,
-        "minute 100's rows"
+        5,
+        "minute 100's rows, the app-wide ones too"
     );
-    assert_eq!(store.webhook_totals(None, 0).await.unwrap().attempts, 4);
+    assert_eq!(store.webhook_totals(Some(1), 0).await.unwrap().attempts, 1);
+    assert_eq!(store.webhook_totals(None, 0).await.unwrap().attempts, 0);
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn old_minutes_roll_up_into_hours_and_sums_stay_the_same(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    // Minutes 120..=185 of portal 1: two hours' worth and a bit.
+    let minutes: Vec<WebhookCounts> = (120..=185).map(|m| webhooks(1, m, 2, 1)).collect();
+    let calls: Vec<ApiCounts> = (120..=185).map(|m| api(1, m, 3, 1)).collect();
+    store.add_counts(&minutes, &calls).await.unwrap();
+    let before = store.webhook_totals(Some(1), 0).await.unwrap();
+    let calls_before = store.api_totals(Some(1), 0).await.unwrap();
+
+    // Everything before minute 180 rolls up: hours 120 and 180's first minute stay.
+    let rolled = store.roll_up_counts(180, 60).await.unwrap();
+    assert_eq!(rolled, 2 * 59, "59 minute rows of hour 120 in each table");
+    assert_eq!(store.webhook_totals(Some(1), 0).await.unwrap(), before);
+    assert_eq!(store.api_totals(Some(1), 0).await.unwrap(), calls_before);
+    let series = store.webhook_series(1, 0).await.unwrap();
+    let kept: Vec<(i64, i64)> = series.iter().map(|c| (c.minute, c.attempts)).collect();
+    assert_eq!(kept[0], (120, 120), "hour 120: 60 minutes of 2 attempts");
+    assert_eq!(kept.len(), 1 + 6, "then minutes 180..=185 as they were");
+    assert_eq!(series[0].latency_ms_max, 10 + 179, "the hour's slowest");
+    assert_eq!(
+        store.roll_up_counts(180, 60).await.unwrap(),
+        0,
+        "nothing left to roll"
+    );
 }

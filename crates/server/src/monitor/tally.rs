@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hubspot::time::Clock;
-use store::{ApiCounts, Statistics, StoreError, WebhookCounts};
+use store::{ApiCounts, Statistics, StoreError, WebhookCounts, APP_WIDE};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -82,9 +82,9 @@ impl Tally {
     }
 
     /// One delivery answered after `took`. It counts once for each portal its verified
-    /// events name; a delivery with none (refused before its events were trusted) counts
-    /// for portal 0, app-wide only, since an unverified body names whatever its sender
-    /// wrote.
+    /// events name, and as often in the app-wide rows; a delivery with none (refused
+    /// before its events were trusted) counts for portal 0, app-wide only, since an
+    /// unverified body names whatever its sender wrote.
     pub fn delivery(&self, portals: &[PortalEvents], answer: Answer, took: Duration) {
         let minute = minute_of(self.clock.now_ms());
         let unattributed = [PortalEvents::default()];
@@ -96,39 +96,45 @@ impl Tally {
         let latency = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
         let mut webhooks = self.webhooks.lock().expect("tally lock");
         for p in portals {
-            let row = webhooks
-                .entry((p.portal_id, minute))
-                .or_insert_with(|| WebhookCounts {
-                    portal_id: p.portal_id,
-                    minute,
-                    ..WebhookCounts::default()
-                });
-            row.attempts += 1;
-            let class = match answer {
-                Answer::Success => &mut row.successes,
-                Answer::Unauthorized => &mut row.unauthorized,
-                Answer::BadRequest => &mut row.bad_request,
-                Answer::TooLarge => &mut row.too_large,
-                Answer::Unavailable => &mut row.unavailable,
-                Answer::Timeout => &mut row.timeouts,
-                Answer::Error => &mut row.errors,
+            let mut delta = WebhookCounts {
+                attempts: 1,
+                latency_ms_sum: latency,
+                latency_ms_max: latency,
+                ..WebhookCounts::default()
             };
-            *class += 1;
-            row.latency_ms_sum += latency;
-            row.latency_ms_max = row.latency_ms_max.max(latency);
+            let class = match answer {
+                Answer::Success => &mut delta.successes,
+                Answer::Unauthorized => &mut delta.unauthorized,
+                Answer::BadRequest => &mut delta.bad_request,
+                Answer::TooLarge => &mut delta.too_large,
+                Answer::Unavailable => &mut delta.unavailable,
+                Answer::Timeout => &mut delta.timeouts,
+                Answer::Error => &mut delta.errors,
+            };
+            *class = 1;
             let (first, retried) = (i64::from(p.first), i64::from(p.retried));
-            row.first_events += first;
-            row.first_deliveries += i64::from(first > 0);
-            row.retry_events += retried;
-            row.retry_deliveries += i64::from(retried > 0);
+            delta.first_events = first;
+            delta.first_deliveries = i64::from(first > 0);
+            delta.retry_events = retried;
+            delta.retry_deliveries = i64::from(retried > 0);
             if answer == Answer::Success {
                 // An event's last attempt tells all its earlier ones; a failed attempt's
                 // number is told again, one higher, by the attempt after it.
-                row.revealed_first += retried;
-                row.revealed_retries += i64::try_from(p.earlier_retries).unwrap_or(i64::MAX);
+                delta.revealed_first = retried;
+                delta.revealed_retries = i64::try_from(p.earlier_retries).unwrap_or(i64::MAX);
             } else {
-                row.failed_first_events += first;
-                row.failed_retry_events += retried;
+                delta.failed_first_events = first;
+                delta.failed_retry_events = retried;
+            }
+            for portal in [p.portal_id, APP_WIDE] {
+                webhooks
+                    .entry((portal, minute))
+                    .or_insert_with(|| WebhookCounts {
+                        portal_id: portal,
+                        minute,
+                        ..WebhookCounts::default()
+                    })
+                    .add(&delta);
             }
         }
     }
@@ -136,18 +142,21 @@ impl Tally {
     /// One API call to HubSpot for `portal`, answered `status` (0: no answer).
     pub fn api_call(&self, portal: i64, status: u16) {
         let minute = minute_of(self.clock.now_ms());
-        let mut api = self.api.lock().expect("tally lock");
-        let row = api.entry((portal, minute)).or_insert_with(|| ApiCounts {
-            portal_id: portal,
-            minute,
+        let delta = ApiCounts {
+            calls: 1,
+            errors: i64::from(!(200..300).contains(&status)),
+            rate_limited: i64::from(status == 429),
             ..ApiCounts::default()
-        });
-        row.calls += 1;
-        if !(200..300).contains(&status) {
-            row.errors += 1;
-        }
-        if status == 429 {
-            row.rate_limited += 1;
+        };
+        let mut api = self.api.lock().expect("tally lock");
+        for portal in [portal, APP_WIDE] {
+            api.entry((portal, minute))
+                .or_insert_with(|| ApiCounts {
+                    portal_id: portal,
+                    minute,
+                    ..ApiCounts::default()
+                })
+                .add(&delta);
         }
     }
 

@@ -1,7 +1,10 @@
 //! Retention: finished inbox events (done or unhandled) and delivered sink messages older
 //! than the retention period are deleted in batches, so the database does not grow without
 //! bound. Dead letters and quarantined events stay until an operator acts. The monitor's
-//! per-minute counts are kept for [`STATISTICS_KEPT`], a little past its longest window. A redelivery of a pruned event is
+//! per-minute counts are rolled up into hours after [`MINUTES_KEPT`] (its shortest window
+//! and its series need minutes), hours into days after [`HOURS_KEPT`] (the 24-hour window
+//! and alerts need hours), and kept for [`STATISTICS_KEPT`], a little past its longest
+//! window. A redelivery of a pruned event is
 //! stored and hydrated again, which "newer wins" in the mirror makes harmless; the default
 //! week is far past HubSpot's retry schedule.
 
@@ -21,6 +24,10 @@ const BATCH: u32 = 5_000;
 const EVERY: Duration = Duration::from_secs(600);
 /// The monitor's longest window is 30 days.
 pub const STATISTICS_KEPT: Duration = Duration::from_secs(31 * 86_400);
+/// Minute rows are kept this long, then rolled up into hours.
+pub const MINUTES_KEPT: Duration = Duration::from_secs(2 * 3_600);
+/// Hour rows are kept this long, then rolled up into days.
+pub const HOURS_KEPT: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug)]
 pub struct Retention {
@@ -44,8 +51,11 @@ impl Retention {
             let deliveries = self.store.prune_deliveries(before, BATCH).await?;
             pruned += events + deliveries;
             if events < u64::from(BATCH) && deliveries < u64::from(BATCH) {
-                let before_minute = (self.clock.now_ms() - duration_ms(STATISTICS_KEPT)) / 60_000;
-                return Ok(pruned + self.store.prune_counts(before_minute).await?);
+                let minute = |ago: Duration| (self.clock.now_ms() - duration_ms(ago)) / 60_000;
+                let rolled = self.store.roll_up_counts(minute(MINUTES_KEPT), 60).await?
+                    + self.store.roll_up_counts(minute(HOURS_KEPT), 1_440).await?;
+                let dropped = self.store.prune_counts(minute(STATISTICS_KEPT)).await?;
+                return Ok(pruned + rolled + dropped);
             }
         }
     }
