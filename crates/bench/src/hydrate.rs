@@ -307,17 +307,31 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
     )
     .await?;
 
-    // One call to learn the portal's limit from HubSpot's headers, then measure.
+    // One round to learn the portal's limit from HubSpot's headers, then the hydrator runs
+    // as `spoke serve` runs it (rounds overlapping) for the measured time.
     rig.hydrator.hydrate_once().await?;
     let (calls_before, _, _) = ledger(&rig).await?;
+    let Rig {
+        sim,
+        store,
+        hydrator,
+    } = rig;
+    let hydrator = Arc::new(hydrator);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(hydrator.clone().run(shutdown.clone()));
     let started = Instant::now();
     let measure = Duration::from_secs(args.seconds);
-    while started.elapsed() < measure && pending(rig.store.as_ref()).await? > 0 {
-        if rig.hydrator.hydrate_once().await? == Round::Idle {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    while started.elapsed() < measure && pending(store.as_ref()).await? > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = started.elapsed();
+    shutdown.cancel();
+    running.await?;
+    let rig = Rig {
+        sim,
+        store,
+        hydrator: Arc::try_unwrap(hydrator).map_err(|_| anyhow::anyhow!("hydrator shared"))?,
+    };
     let (calls, limited, peak) = ledger(&rig).await?;
     let records = (calls - calls_before) * 100;
     let allowed_per_s = f64::from(args.limit) * 100.0 / (args.window_ms as f64 / 1000.0);

@@ -10,7 +10,7 @@
 //! portal's rate limit (a short wait for the limiter is waited out). Every event taken ends
 //! done, back in the queue (retried with backoff, or waiting for the limit), or set aside
 //! with a reason: nothing is dropped. What a round decided is written in one transaction
-//! ([`store::WorkQueue::settle`]).
+//! ([`store::WorkQueue::settle`]), while the next round already reads ([`Hydrator::run`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,6 +102,19 @@ pub enum Round {
 /// The events of one object type to read, by record id.
 type Reads<'a> = BTreeMap<i64, Vec<&'a Claimed>>;
 
+/// A round decided but not yet written.
+#[derive(Debug)]
+struct Decided {
+    /// The events it holds.
+    ids: std::collections::BTreeSet<i64>,
+    settlement: Settlement,
+    seen: Vec<(RecordKey, i64)>,
+    erased: Vec<RecordKey>,
+    occurred: Vec<i64>,
+    /// A portal's part that failed (its events stay claimed until the claim lapses).
+    failed: Option<StoreError>,
+}
+
 impl Hydrator {
     pub fn new(
         store: Arc<dyn Store>,
@@ -144,22 +157,68 @@ impl Hydrator {
         );
     }
 
-    /// Rounds until `shutdown`; a round in progress finishes first.
+    /// Rounds until `shutdown`; a round in progress finishes first. Rounds overlap: while
+    /// one round's decisions are written, the next round, claimed just before, reads from
+    /// HubSpot, so a busy portal's calls do not pause for the write. One write is in flight
+    /// at a time and rounds are written in order.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut decided: Option<Decided> = None;
         while !shutdown.is_cancelled() {
-            match self.hydrate_once().await {
-                Ok(Round::Worked(_)) => continue,
-                Ok(Round::Idle) => {}
-                Err(error) => warn!(error = %Chain(&error), "hydration round failed"),
+            let mut claimed = match self.claim_round().await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    warn!(error = %Chain(&error), "hydration claim failed");
+                    Vec::new()
+                }
+            };
+            // Had the round being written held its claims past their lapse, this round
+            // could take its events again: they stay the other round's.
+            if let Some(writing) = &decided {
+                claimed.retain(|c| !writing.ids.contains(&c.id));
+            }
+            let writing = decided.take().map(|round| {
+                let me = self.clone();
+                tokio::spawn(async move { me.settle_round(round).await })
+            });
+            let reading = (!claimed.is_empty()).then(|| self.decide(claimed));
+            let next = match reading {
+                Some(reading) => Some(reading.await),
+                None => None,
+            };
+            if let Some(writing) = writing {
+                match writing.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => warn!(error = %Chain(&error), "hydration round failed"),
+                    Err(error) => warn!(error = %error, "hydration round ended abnormally"),
+                }
+            }
+            if next.is_some() {
+                decided = next;
+                continue;
             }
             let _ = shutdown
                 .run_until_cancelled(tokio::time::sleep(IDLE_POLL))
                 .await;
         }
+        if let Some(round) = decided {
+            if let Err(error) = self.settle_round(round).await {
+                warn!(error = %Chain(&error), "the last hydration round failed");
+            }
+        }
     }
 
     /// One round: claim, serve every portal claimed, settle every event.
     pub async fn hydrate_once(&self) -> Result<Round, StoreError> {
+        let claimed = self.claim_round().await?;
+        if claimed.is_empty() {
+            return Ok(Round::Idle);
+        }
+        let decided = self.decide(claimed).await;
+        self.settle_round(decided).await
+    }
+
+    /// Claims the next round's events, fairly across portals (see [`store::WorkQueue::claim`]).
+    async fn claim_round(&self) -> Result<Vec<Claimed>, StoreError> {
         let now = self.clock.now_ms();
         let after_portal = *self.cursor.lock().expect("cursor lock");
         let claimed = self
@@ -174,11 +233,13 @@ impl Hydrator {
                 round_events: EVENTS_PER_ROUND,
             })
             .await?;
-        let Some(last) = claimed.last().map(|c| c.key.portal_id) else {
-            *self.cursor.lock().expect("cursor lock") = i64::MIN;
-            return Ok(Round::Idle);
-        };
-        *self.cursor.lock().expect("cursor lock") = last;
+        *self.cursor.lock().expect("cursor lock") =
+            claimed.last().map_or(i64::MIN, |c| c.key.portal_id);
+        Ok(claimed)
+    }
+
+    /// Serves every portal of a claimed round; what they decided, to be written.
+    async fn decide(&self, claimed: Vec<Claimed>) -> Decided {
         let mut by_portal: BTreeMap<i64, Vec<Claimed>> = BTreeMap::new();
         for event in &claimed {
             by_portal
@@ -194,44 +255,52 @@ impl Hydrator {
         .await;
         // What the served portals decided is kept even if another portal's part failed;
         // that portal's events stay claimed until the claim lapses, then go round again.
-        let mut settlement = Settlement {
-            sinks: self.sinks.clone(),
-            ..Settlement::default()
+        let mut round = Decided {
+            ids: claimed.iter().map(|c| c.id).collect(),
+            settlement: Settlement {
+                sinks: self.sinks.clone(),
+                ..Settlement::default()
+            },
+            seen: Vec::new(),
+            erased: Vec::new(),
+            occurred: Vec::new(),
+            failed: None,
         };
-        let mut seen = Vec::new();
-        let mut erased = Vec::new();
-        let mut finished_events = Vec::new();
-        let mut failed = None;
         for part in served {
             match part {
                 Ok(part) => {
                     self.limit_waits.inc_by(part.limit_waits);
-                    settlement.absorb(part.settlement);
-                    seen.extend(part.seen);
-                    erased.extend(part.erased);
-                    finished_events.extend(part.occurred);
+                    round.settlement.absorb(part.settlement);
+                    round.seen.extend(part.seen);
+                    round.erased.extend(part.erased);
+                    round.occurred.extend(part.occurred);
                 }
-                Err(error) => failed = Some(error),
+                Err(error) => round.failed = Some(error),
             }
         }
+        round
+    }
+
+    /// Writes a round's decisions in one transaction; then the cache and the freshness
+    /// histogram learn what is now the mirror's.
+    async fn settle_round(&self, round: Decided) -> Result<Round, StoreError> {
         self.store
-            .settle(&self.holder, &settlement, self.clock.now_ms())
+            .settle(&self.holder, &round.settlement, self.clock.now_ms())
             .await?;
         let committed = self.clock.now_ms();
-        for occurred_at in finished_events {
+        for occurred_at in round.occurred {
             self.freshness
                 .observe((committed - occurred_at).max(0) as f64 / 1_000.0);
         }
-        // Only now are these versions the mirror's.
-        self.versions.remember(seen);
-        for key in &erased {
+        self.versions.remember(round.seen);
+        for key in &round.erased {
             self.versions.forget(key);
         }
-        if let Some(error) = failed {
+        if let Some(error) = round.failed {
             return Err(error);
         }
-        debug!(events = claimed.len(), "hydration round");
-        Ok(Round::Worked(claimed.len()))
+        debug!(events = round.ids.len(), "hydration round");
+        Ok(Round::Worked(round.ids.len()))
     }
 
     /// Decides every event of one portal; reads records as needed.
