@@ -48,7 +48,7 @@ macro_rules! impl_erasure {
                 actor: &str,
                 now_ms: i64,
             ) -> Result<(), crate::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 let mut removed = Vec::with_capacity(crate::erase::PORTAL_TABLES.len());
                 for table in crate::erase::PORTAL_TABLES {
                     let sql = format!("DELETE FROM {table} WHERE portal_id = {FIRST_PARAMETER}");

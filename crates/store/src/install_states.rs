@@ -28,7 +28,7 @@ macro_rules! impl_install_states {
                 expires_at_ms: i64,
                 now_ms: i64,
             ) -> Result<bool, crate::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 sqlx::query(FORGET).bind(now_ms).execute(&mut *tx).await?;
                 let fresh = sqlx::query(USE)
                     .bind(nonce)

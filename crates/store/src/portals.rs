@@ -105,7 +105,7 @@ macro_rules! impl_portals {
             change: Retirement<'_>,
             now_ms: i64,
         ) -> Result<(), StoreError> {
-            let mut tx = pool.begin().await?;
+            let mut tx = super::begin(pool).await?;
             let changed = sqlx::query(SET_STATE)
                 .bind(change.state.as_str())
                 .bind(change.reason)
@@ -144,7 +144,7 @@ macro_rules! impl_portals {
                 actor: &str,
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 let known: i64 = sqlx::query_scalar(EXISTS)
                     .bind(install.portal_id)
                     .fetch_one(&mut *tx)

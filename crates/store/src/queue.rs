@@ -271,7 +271,7 @@ macro_rules! impl_work_queue {
         #[async_trait::async_trait]
         impl crate::WorkQueue for $store {
             async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 let wanted = i64::from(request.portals);
                 let mut portals: Vec<i64> = sqlx::query_scalar(PORTALS_WITH_WORK)
                     .bind(request.after_portal)
@@ -324,7 +324,7 @@ macro_rules! impl_work_queue {
                 settlement: &Settlement,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 if !settlement.finished.is_empty() {
                     sqlx::query(FINISH)
                         .bind(now_ms)

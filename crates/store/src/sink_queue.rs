@@ -151,7 +151,7 @@ macro_rules! impl_sink_queue {
                 outcome: &DeliveryOutcome,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 if !outcome.delivered.is_empty() {
                     sqlx::query(DELIVERED)
                         .bind(now_ms)

@@ -165,7 +165,7 @@ macro_rules! impl_statistics {
                 webhooks: &[WebhookCounts],
                 api: &[ApiCounts],
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 for c in webhooks {
                     sqlx::query(ADD_WEBHOOK)
                         .bind(c.portal_id)
@@ -278,7 +278,7 @@ macro_rules! impl_statistics {
                 before_minute: i64,
                 unit: i64,
             ) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 let mut rolled = 0;
                 for (roll_up, drop) in [
                     (ROLL_UP_WEBHOOK, DROP_ROLLED_WEBHOOK),
@@ -301,7 +301,7 @@ macro_rules! impl_statistics {
             }
 
             async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = super::begin(&self.pool).await?;
                 let mut pruned = 0;
                 for sql in [PRUNE_WEBHOOK, PRUNE_API] {
                     pruned += sqlx::query(sql)

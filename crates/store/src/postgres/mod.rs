@@ -31,6 +31,11 @@ fn ids(list: &[i64]) -> Vec<i64> {
     list.to_vec()
 }
 
+/// A transaction; PostgreSQL's row locks need nothing more.
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin().await
+}
+
 /// Sink names as one list parameter: a `text[]`.
 type SinkList = Vec<String>;
 

@@ -41,6 +41,14 @@ fn ids(list: &[i64]) -> String {
     serde_json::to_string(list).expect("numbers serialise")
 }
 
+/// Every write transaction takes the write lock at its start (`BEGIN IMMEDIATE`): one that
+/// read first and wrote later would fail at once, not wait, if another connection wrote in
+/// between (SQLite cannot upgrade a stale read snapshot), and with the receiver, workers,
+/// sinks and the monitor all writing, that is common.
+async fn begin(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Sink names as one list parameter: a JSON array.
 type SinkList = String;
 
