@@ -79,7 +79,17 @@ pub struct HydrateArgs {
 struct Rig {
     sim: RunningSim,
     store: Arc<dyn Store>,
-    hydrator: Hydrator,
+    hydrator: Arc<Hydrator>,
+}
+
+impl Rig {
+    /// The hydrator running as `spoke serve` runs it (rounds overlapping) until the token
+    /// is cancelled.
+    fn run_hydrator(&self) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(self.hydrator.clone().run(stop.clone()));
+        (stop, running)
+    }
 }
 
 /// The simulator with `portals` (limits as given), a store, every portal installed with
@@ -137,7 +147,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
         store.record_install(&install, "bench", now).await?;
     }
     let tokens = app::token_service(store.clone(), &install, Clock::system());
-    let hydrator = Hydrator::new(
+    let hydrator = Arc::new(Hydrator::new(
         store.clone(),
         tokens,
         CrmClient::new(&sim.base_url()),
@@ -148,7 +158,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
         Vec::new(),
         Arc::new(Tally::new(Clock::system())),
         Clock::system(),
-    );
+    ));
     Ok(Rig {
         sim,
         store,
@@ -311,27 +321,15 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
     // as `spoke serve` runs it (rounds overlapping) for the measured time.
     rig.hydrator.hydrate_once().await?;
     let (calls_before, _, _) = ledger(&rig).await?;
-    let Rig {
-        sim,
-        store,
-        hydrator,
-    } = rig;
-    let hydrator = Arc::new(hydrator);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(hydrator.clone().run(shutdown.clone()));
+    let (stop, running) = rig.run_hydrator();
     let started = Instant::now();
     let measure = Duration::from_secs(args.seconds);
-    while started.elapsed() < measure && pending(store.as_ref()).await? > 0 {
+    while started.elapsed() < measure && pending(rig.store.as_ref()).await? > 0 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = started.elapsed();
-    shutdown.cancel();
+    stop.cancel();
     running.await?;
-    let rig = Rig {
-        sim,
-        store,
-        hydrator: Arc::try_unwrap(hydrator).map_err(|_| anyhow::anyhow!("hydrator shared"))?,
-    };
     let (calls, limited, peak) = ledger(&rig).await?;
     let records = (calls - calls_before) * 100;
     let allowed_per_s = f64::from(args.limit) * 100.0 / (args.window_ms as f64 / 1000.0);
@@ -356,14 +354,8 @@ const TICKS: u32 = 100;
 async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
     let rig = rig(args, args.portals, u32::try_from(args.objects)?).await?;
     let portals: Vec<i64> = rig.sim.sim.world(|w| w.portal_ids().collect());
-    let Rig {
-        sim,
-        store,
-        hydrator,
-    } = rig;
-    let hydrator = Arc::new(hydrator);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(hydrator.clone().run(shutdown.clone()));
+    let (stop, running) = rig.run_hydrator();
+    let (sim, store) = (&rig.sim, &rig.store);
 
     let per_tick = (args.rate / TICKS).max(1);
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / TICKS);
@@ -409,18 +401,13 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    shutdown.cancel();
+    stop.cancel();
     running.await?;
 
     let mut ages = hdrhistogram::Histogram::<u64>::new(3)?;
     for age in freshness_ms(&args.database_url).await? {
         ages.record(u64::try_from(age.max(0))?)?;
     }
-    let rig = Rig {
-        sim,
-        store,
-        hydrator: Arc::try_unwrap(hydrator).map_err(|_| anyhow::anyhow!("hydrator shared"))?,
-    };
     let (reads, limited, peak) = ledger(&rig).await?;
     Ok(json!({
         "portals": portals.len(),
