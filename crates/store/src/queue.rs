@@ -271,7 +271,10 @@ macro_rules! impl_work_queue {
         #[async_trait::async_trait]
         impl crate::WorkQueue for $store {
             async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
+                // A plain transaction: a claim that finds no work only reads, and takes no
+                // write lock from the receiver; one that loses a race fails and the next
+                // round tries again.
+                let mut tx = self.pool.begin().await?;
                 let wanted = i64::from(request.portals);
                 let mut portals: Vec<i64> = sqlx::query_scalar(PORTALS_WITH_WORK)
                     .bind(request.after_portal)
