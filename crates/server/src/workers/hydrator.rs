@@ -166,6 +166,12 @@ impl Hydrator {
         while !shutdown.is_cancelled() {
             let mut claimed = match self.claim_round().await {
                 Ok(claimed) => claimed,
+                // On SQLite a claim that loses the write lock to the receiver fails at
+                // once, by design: the next round tries again.
+                Err(error) if error.is_unavailable() => {
+                    debug!(error = %Chain(&error), "hydration claim deferred");
+                    Vec::new()
+                }
                 Err(error) => {
                     warn!(error = %Chain(&error), "hydration claim failed");
                     Vec::new()
