@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::rates::{api_window, webhook_window, Window};
-use super::report::minute_of;
+use super::tally::minute_of;
 
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(30);
 /// A portal with fewer attempts in a day raises no rate alert: one failure in three is
@@ -243,7 +243,7 @@ impl Alerts {
                 }
             }
         };
-        let app = |web: Window, api: Window| [web, api, combine(web, api)];
+        let app = |web: Window, api: Window| [web, api, web.plus(api)];
         judge_all(
             None,
             app(
@@ -339,14 +339,6 @@ impl Alerts {
         if let Err(error) = sent {
             warn!(error = %error.without_url(), "the alert webhook refused the alert");
         }
-    }
-}
-
-fn combine(a: Window, b: Window) -> Window {
-    Window {
-        attempts: a.attempts + b.attempts,
-        successes: a.successes + b.successes,
-        estimated: a.estimated + b.estimated,
     }
 }
 

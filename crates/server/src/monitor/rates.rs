@@ -29,7 +29,8 @@ impl Window {
         (self.attempts > 0).then(|| self.successes as f64 / self.attempts as f64)
     }
 
-    fn plus(self, other: Self) -> Self {
+    /// Both windows together (webhooks and API calls: HubSpot's "activity").
+    pub fn plus(self, other: Self) -> Self {
         Self {
             attempts: self.attempts + other.attempts,
             successes: self.successes + other.successes,

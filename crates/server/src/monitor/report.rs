@@ -7,15 +7,12 @@ use store::{Statistics, StoreError, WebhookCounts};
 
 use super::alerts::Alert;
 use super::rates::{unseen_deliveries, windows};
+use super::tally::minute_of;
 
 /// Minutes of per-minute series a portal's report carries.
 const SERIES_MINUTES: i64 = 60;
 /// How far back a portal's recent failures go.
 const FAILURES_MINUTES: i64 = 1_440;
-
-pub fn minute_of(now_ms: i64) -> i64 {
-    now_ms.div_euclid(60_000)
-}
 
 /// App-wide: `{"webhooks", "api", "combined", "alerts"}`.
 pub async fn app_report(
@@ -46,10 +43,12 @@ pub async fn portal_report(
     report.insert("portalId".into(), json!(portal));
     report.insert("alerts".into(), alerts_json(&mine));
     let api = store.api_series(portal, now - SERIES_MINUTES + 1).await?;
-    let series: Vec<Value> = store
-        .webhook_series(portal, now - SERIES_MINUTES + 1)
-        .await?
+    let day = store
+        .webhook_series(portal, now - FAILURES_MINUTES + 1)
+        .await?;
+    let series: Vec<Value> = day
         .iter()
+        .filter(|m| m.minute > now - SERIES_MINUTES)
         .map(|m| {
             let calls = api.iter().find(|a| a.minute == m.minute);
             json!({
@@ -61,9 +60,7 @@ pub async fn portal_report(
         })
         .collect();
     report.insert("series".into(), Value::Array(series));
-    let failures: Vec<Value> = store
-        .webhook_series(portal, now - FAILURES_MINUTES + 1)
-        .await?
+    let failures: Vec<Value> = day
         .iter()
         .filter(|m| m.attempts > m.successes)
         .rev()

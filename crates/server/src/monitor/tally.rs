@@ -47,6 +47,30 @@ impl Answer {
             _ => Self::Error,
         }
     }
+
+    /// Every answer, in the order [`Answer::label`] names them.
+    pub const ALL: [Self; 7] = [
+        Self::Success,
+        Self::Unauthorized,
+        Self::BadRequest,
+        Self::TooLarge,
+        Self::Unavailable,
+        Self::Timeout,
+        Self::Error,
+    ];
+
+    /// The `outcome` label of `spoke_webhook_deliveries`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Success => "ok",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::Unavailable => "unavailable",
+            Self::Timeout => "slow",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// What a delivery's verified events say about one portal.
@@ -68,7 +92,8 @@ pub struct Tally {
     api: Mutex<HashMap<(i64, i64), ApiCounts>>,
 }
 
-fn minute_of(now_ms: i64) -> i64 {
+/// The epoch minute (UTC) of an epoch-millisecond instant: the monitor's row key.
+pub fn minute_of(now_ms: i64) -> i64 {
     now_ms.div_euclid(60_000)
 }
 

@@ -20,7 +20,7 @@ use crate::app::{self, Open};
 use crate::cli::DemoArgs;
 use crate::config::{Config, DatabaseConfig, InstallConfig, OperatorToken, PublicUrl};
 use crate::monitor::rates::{windows, Window};
-use crate::monitor::report::minute_of;
+use crate::monitor::tally::minute_of;
 use crate::oauth::vault::Keyring;
 use crate::App;
 

@@ -29,26 +29,14 @@ pub async fn receive(
     let started = Instant::now();
     let (portals, answer) = acknowledge(&state, &uri, request).await;
     let took = started.elapsed();
-    let (outcome, events, status) = match &answer {
-        Ok(ack) => ("ok", Some((ack.stored, ack.duplicates)), StatusCode::OK),
-        Err(error) => (outcome(error.status()), None, error.status()),
+    let (status, events) = match &answer {
+        Ok(ack) => (StatusCode::OK, Some((ack.stored, ack.duplicates))),
+        Err(error) => (error.status(), None),
     };
-    state.receiver.metrics.observe(outcome, took, events);
-    state
-        .tally
-        .delivery(&portals, Answer::of(status.as_u16(), took), took);
+    let counted = Answer::of(status.as_u16(), took);
+    state.receiver.metrics.observe(counted, took, events);
+    state.tally.delivery(&portals, counted, took);
     answer
-}
-
-/// The outcome label of a refused delivery's status.
-fn outcome(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        _ => "error",
-    }
 }
 
 /// The answer, and the portals the delivery's verified events name.

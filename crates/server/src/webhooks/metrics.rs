@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::{ack_histogram, counters_for, Outcome};
+use crate::monitor::tally::Answer;
 
 #[derive(Debug, Clone)]
 pub struct WebhookMetrics {
@@ -21,14 +22,7 @@ pub struct WebhookMetrics {
 impl Default for WebhookMetrics {
     fn default() -> Self {
         Self {
-            deliveries: counters_for(&[
-                "ok",
-                "unauthorized",
-                "bad_request",
-                "too_large",
-                "unavailable",
-                "error",
-            ]),
+            deliveries: counters_for(&Answer::ALL.map(Answer::label)),
             answered: ack_histogram(),
             events: counters_for(&["stored", "duplicate"]),
         }
@@ -39,7 +33,7 @@ impl WebhookMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries by outcome: ok, unauthorized, bad_request, too_large, unavailable, error",
+            "Webhook deliveries by outcome: ok, unauthorized, bad_request, too_large, unavailable, slow (2xx after 5 s), error",
             self.deliveries.clone(),
         );
         registry.register(
@@ -55,7 +49,8 @@ impl WebhookMetrics {
     }
 
     /// One delivery answered after `took`; for an acknowledged one, its events.
-    pub fn observe(&self, outcome: &'static str, took: Duration, events: Option<(u32, u32)>) {
+    pub fn observe(&self, answer: Answer, took: Duration, events: Option<(u32, u32)>) {
+        let outcome = answer.label();
         self.deliveries.get_or_create(&Outcome { outcome }).inc();
         self.answered.observe(took.as_secs_f64());
         if let Some((stored, duplicates)) = events {

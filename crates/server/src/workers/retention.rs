@@ -16,6 +16,7 @@ use store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::monitor::tally::minute_of;
 use crate::telemetry::Chain;
 
 /// Rows one delete removes: small enough to keep each transaction short.
@@ -51,7 +52,7 @@ impl Retention {
             let deliveries = self.store.prune_deliveries(before, BATCH).await?;
             pruned += events + deliveries;
             if events < u64::from(BATCH) && deliveries < u64::from(BATCH) {
-                let minute = |ago: Duration| (self.clock.now_ms() - duration_ms(ago)) / 60_000;
+                let minute = |ago: Duration| minute_of(self.clock.now_ms() - duration_ms(ago));
                 let rolled = self.store.roll_up_counts(minute(MINUTES_KEPT), 60).await?
                     + self.store.roll_up_counts(minute(HOURS_KEPT), 1_440).await?;
                 let dropped = self.store.prune_counts(minute(STATISTICS_KEPT)).await?;
