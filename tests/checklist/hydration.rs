@@ -3,6 +3,7 @@
 //! and the NATS sink holds each change once); two worker processes on one PostgreSQL
 //! hydrate each event once and keep each portal's rate limit.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -14,6 +15,7 @@ use sim::RunningSim;
 use spoke_store::testing::TestDb;
 use spoke_store::{Engine, Store};
 
+use crate::otlp::{self, Collector};
 use crate::support::*;
 
 /// How long a claim lasts in these tests, so a restarted spoke need not wait two minutes.
@@ -330,4 +332,132 @@ async fn two_worker_processes_on_one_postgres_hydrate_each_event_once_within_eac
         );
     }
     drop(workers);
+}
+
+/// A sink endpoint that takes every delivery and keeps the `traceparent` each came with.
+async fn traced_http_sink() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        "/changes",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let keep = keep.clone();
+            async move {
+                let traceparent = headers.get("traceparent").map(|v| v.to_str().unwrap());
+                keep.lock()
+                    .unwrap()
+                    .push(traceparent.unwrap_or("").to_owned());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/changes", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Traces (issue: certification monitor): one trace per delivery from its receipt through
+/// the inbox to the CRM call that hydrated its events and each sink's delivery, exported
+/// over OTLP, every span naming its portal.
+#[tokio::test]
+async fn each_change_is_one_trace_from_receipt_to_the_crm_call_and_every_sink() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let rig = Rig::start(1, 50).await;
+    let collector = Collector::start().await;
+    let (sink_url, sink_traces) = traced_http_sink().await;
+    let traced = [
+        ("SPOKE_OTLP_ENDPOINT", collector.endpoint.as_str()),
+        ("SPOKE_SINK_HTTP_URL", sink_url.as_str()),
+        (
+            "SPOKE_SINK_HTTP_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+    ];
+    let spoke = rig.spoke_with(&db, "all", &traced).await;
+    let portal = rig.sim.sim.world(|w| w.portal_ids().next().unwrap());
+    install_through_oauth(&spoke, &rig.sim.base_url(), portal).await;
+    rig.deliver_to(&spoke).await;
+    let events = rig.activity(20).await;
+
+    let store = db.store().await;
+    let started = Instant::now();
+    loop {
+        let counts = queue(store.as_ref()).await;
+        let settled: i64 = counts.iter().map(|(_, n)| n).sum();
+        let deliveries = store.delivery_counts().await.unwrap();
+        if settled == events
+            && count(&counts, "pending") == 0
+            && !deliveries.is_empty()
+            && deliveries.iter().all(|c| c.state == "done")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not hydrated and delivered: {counts:?} {deliveries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered = db.number("SELECT count(*) FROM sink_deliveries").await;
+    assert!(
+        spoke.terminate().await.success(),
+        "a clean shutdown sends what is buffered"
+    );
+
+    let spans = collector.spans();
+    let by_id: std::collections::HashMap<&str, &otlp::Span> =
+        spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
+    let named = |name: &'static str| spans.iter().filter(move |s| s.name == name);
+    let parent = |span: &otlp::Span| -> &otlp::Span {
+        let parent = by_id
+            .get(span.parent_span_id.as_str())
+            .unwrap_or_else(|| panic!("{}'s parent was exported: {span:?}", span.name));
+        assert_eq!(parent.trace_id, span.trace_id, "one trace: {span:?}");
+        parent
+    };
+    for span in &spans {
+        assert_eq!(span.int("portal_id"), Some(portal), "portal on {span:?}");
+    }
+    for receipt in named("webhook.receive") {
+        assert!(
+            receipt.parent_span_id.is_empty(),
+            "a receipt starts its trace"
+        );
+        assert_eq!(receipt.int("http.status_code"), Some(200), "{receipt:?}");
+    }
+    assert!(named("hydrate").count() > 0, "{spans:#?}");
+    for read in named("hydrate") {
+        assert_eq!(parent(read).name, "webhook.receive");
+    }
+    assert!(named("crm.batch_read").count() > 0);
+    for call in named("crm.batch_read") {
+        assert_eq!(parent(call).name, "hydrate");
+        assert_eq!(call.int("http.status_code"), Some(200));
+    }
+    let deliveries: Vec<&otlp::Span> = named("sink.deliver").collect();
+    assert_eq!(deliveries.len() as i64, delivered, "one span per delivery");
+    for sink in ["http", "nats"] {
+        assert!(
+            deliveries.iter().any(|d| d.text("sink") == Some(sink)),
+            "{sink}"
+        );
+    }
+    for delivery in &deliveries {
+        // A fetched record continues its read's trace; a deletion, its receipt's.
+        let from = parent(delivery);
+        assert!(
+            ["hydrate", "webhook.receive"].contains(&from.name.as_str()),
+            "{from:?}"
+        );
+    }
+    // The HTTP sink's receiver was told the trace: each request names its delivery's span.
+    for traceparent in sink_traces.lock().unwrap().iter() {
+        let span_id = traceparent.split('-').nth(2).expect("a traceparent");
+        let span = by_id.get(span_id).expect("the delivery's span");
+        assert_eq!(
+            (span.name.as_str(), span.text("sink")),
+            ("sink.deliver", Some("http"))
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod durability;
 mod hydration;
 mod install;
 mod monitoring;
+mod otlp;
 mod scopes;
 mod simulator;
 mod support;

@@ -203,6 +203,7 @@ fn changes(
                 payload: format!(
                     r#"{{"eventId":{first_id},"portalId":{portal},"objectId":{object_id},"subscriptionType":"contact.propertyChange"}}"#
                 ),
+                trace_context: None,
             }
         })
         .collect()
@@ -387,6 +388,7 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
                     app_id: None,
                     attempt_number: 0,
                     payload: serde_json::to_string(&e).expect("events serialise"),
+                    trace_context: None,
                 })
                 .collect()
         });

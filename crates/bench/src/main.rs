@@ -466,6 +466,7 @@ fn inbox_event(raw: &str) -> store::NewEvent {
         app_id: Some(int("appId")),
         attempt_number: 0,
         payload: raw.to_owned(),
+        trace_context: None,
     }
 }
 

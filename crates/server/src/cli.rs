@@ -375,6 +375,10 @@ pub struct LogArgs {
     /// `text` for people, `json` for log pipelines.
     #[arg(long, global = true, env = "SPOKE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// OTLP/HTTP collector to export traces to (e.g. `http://otel-collector:4318`; spans go
+    /// to `/v1/traces` below it). Traces are off when unset.
+    #[arg(long, global = true, env = "SPOKE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

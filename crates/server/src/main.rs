@@ -22,17 +22,23 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = telemetry::init(&cli.log) {
-        eprintln!("spoke: {error:#}");
-        return ExitCode::FAILURE;
-    }
-    match run(cli.command).await {
+    let telemetry = match telemetry::init(&cli.log) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("spoke: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "spoke stopped");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter blocks while it sends what is left; off the runtime's worker threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -128,6 +128,7 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
         app_id: None,
         attempt_number: 0,
         payload: "{}".into(),
+        trace_context: None,
     };
     h.store.append(&[vec![late]]).await.unwrap();
     events += 1;

@@ -160,6 +160,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         app_id: None,
         attempt_number: 0,
         payload: "{}".into(),
+        trace_context: None,
     };
     store.append(&[vec![event]]).await.unwrap();
     let claimed = store
@@ -222,6 +223,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
             properties: r#"{"email":"ada@example.com"}"#.into(),
             updated_at: 1_900_000_000_000,
             fetched_at: 1_900_000_000_500,
+            trace: None,
         }],
         ..store::Settlement::default()
     };

@@ -44,7 +44,7 @@ async fn the_replay_window_is_measured_by_the_injected_clock() {
 
     clock.advance(Duration::from_secs(4 * 60));
     let outcome = receiver
-        .receive("POST", "/webhooks/hubspot", headers, BODY)
+        .receive("POST", "/webhooks/hubspot", headers, BODY, None)
         .await
         .result
         .expect("four minutes old is inside HubSpot's window");
@@ -52,7 +52,7 @@ async fn the_replay_window_is_measured_by_the_injected_clock() {
 
     clock.advance(Duration::from_secs(2 * 60));
     let late = receiver
-        .receive("POST", "/webhooks/hubspot", headers, BODY)
+        .receive("POST", "/webhooks/hubspot", headers, BODY, None)
         .await
         .result;
     assert!(

@@ -45,6 +45,10 @@ pub struct MirroredRecord {
     pub updated_at: i64,
     /// When spoke wrote it, epoch milliseconds.
     pub fetched_at: i64,
+    /// The trace that fetched it, which the sinks delivering it continue; not kept in the
+    /// mirror, so always `None` when read back.
+    #[sqlx(skip)]
+    pub trace: Option<String>,
 }
 
 #[async_trait]

@@ -23,6 +23,8 @@ pub struct NewEvent {
     pub attempt_number: i32,
     /// The event's JSON as HubSpot sent it.
     pub payload: String,
+    /// The trace its receipt began (W3C `traceparent`), when traces are on.
+    pub trace_context: Option<String>,
 }
 
 /// What [`crate::Inbox::append`] did with one delivery's events.

@@ -40,6 +40,8 @@ pub struct Claimed {
     pub payload: String,
     /// Failed attempts so far.
     pub attempts: i32,
+    /// The trace its receipt began (W3C `traceparent`), when traces are on.
+    pub trace_context: Option<String>,
 }
 
 /// Where an event that is not done and not to be retried goes.
@@ -109,6 +111,8 @@ pub struct GoneRecord {
     pub object_id: i64,
     pub gone: Gone,
     pub at_ms: i64,
+    /// The trace that found it gone, continued by the sinks.
+    pub trace: Option<String>,
 }
 
 /// A record erased by a privacy deletion: see [`WorkQueue::settle`].
@@ -119,6 +123,8 @@ pub struct ErasedRecord {
     pub object_type: String,
     pub singular: String,
     pub object_id: i64,
+    /// The trace of the privacy deletion's event, continued by the sinks.
+    pub trace: Option<String>,
 }
 
 /// Everything a hydration round decided for its claimed events, written in one
@@ -158,6 +164,7 @@ pub(crate) struct Change<'a> {
     pub state: &'a str,
     pub properties: &'a str,
     pub version: i64,
+    pub trace: Option<&'a str>,
 }
 
 #[async_trait]
@@ -377,6 +384,7 @@ macro_rules! impl_work_queue {
                             state: "live",
                             properties: &r.properties,
                             version: r.updated_at,
+                            trace: r.trace.as_deref(),
                         };
                         enqueue(&mut tx, &sinks, &change, now_ms).await?;
                     }
@@ -399,6 +407,7 @@ macro_rules! impl_work_queue {
                             state: g.gone.as_str(),
                             properties: "{}",
                             version: g.at_ms,
+                            trace: g.trace.as_deref(),
                         };
                         enqueue(&mut tx, &sinks, &change, now_ms).await?;
                     }
@@ -433,6 +442,7 @@ macro_rules! impl_work_queue {
                             state: "erased",
                             properties: "{}",
                             version: now_ms,
+                            trace: e.trace.as_deref(),
                         };
                         enqueue(&mut tx, &sinks, &change, now_ms).await?;
                     }
@@ -499,6 +509,7 @@ macro_rules! impl_work_queue {
                 .bind(change.properties)
                 .bind(change.version)
                 .bind(now_ms)
+                .bind(change.trace)
                 .execute(&mut **tx)
                 .await?;
             Ok(())

@@ -42,6 +42,8 @@ pub struct Delivery {
     pub version: i64,
     /// Failed attempts so far.
     pub attempts: i32,
+    /// The trace that queued it (W3C `traceparent`), continued by the delivery.
+    pub trace_context: Option<String>,
 }
 
 /// Deliveries that ran out of attempts: their last error is kept.

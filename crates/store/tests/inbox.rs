@@ -20,6 +20,7 @@ fn event(portal_id: i64, event_id: i64, object_id: i64, attempt: i32) -> NewEven
         payload: format!(
             r#"{{"eventId":{event_id},"portalId":{portal_id},"objectId":{object_id},"attemptNumber":{attempt}}}"#
         ),
+        trace_context: None,
     }
 }
 

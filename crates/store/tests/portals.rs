@@ -208,6 +208,7 @@ async fn uninstall_keeps_the_record_and_erase_removes_everything_but_the_audit(
         app_id: None,
         attempt_number: 0,
         payload: "{}".into(),
+        trace_context: None,
     };
     store
         .append(&[vec![event(5, 1), event(5, 2), event(6, 3)]])

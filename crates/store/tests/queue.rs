@@ -23,6 +23,7 @@ fn event(portal_id: i64, event_id: i64) -> NewEvent {
         app_id: None,
         attempt_number: 0,
         payload: format!(r#"{{"eventId":{event_id}}}"#),
+        trace_context: None,
     }
 }
 
@@ -296,6 +297,7 @@ async fn mark_gone(store: &dyn Store, id: i64, at_ms: i64) {
         object_id: id,
         gone: Gone::Deleted,
         at_ms,
+        trace: None,
     };
     let settlement = Settlement {
         gone: vec![gone],
@@ -313,6 +315,7 @@ fn record(updated_at: i64, name: &str) -> MirroredRecord {
         properties: format!(r#"{{"firstname":"{name}"}}"#),
         updated_at,
         fetched_at: T0,
+        trace: None,
     }
 }
 
@@ -387,6 +390,7 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
         object_type: "contacts".into(),
         singular: "contact".into(),
         object_id: 1_042,
+        trace: None,
     };
     let settlement = Settlement {
         erased: vec![erased],
@@ -539,4 +543,21 @@ async fn a_round_is_shared_among_the_portals_with_work(#[case] engine: Engine) {
         12,
         "one portal gets it all"
     );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn the_worker_gets_the_trace_context_each_event_was_received_in(#[case] engine: Engine) {
+    let receipt = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = NewEvent {
+        trace_context: Some(receipt.into()),
+        ..event(1, 1)
+    };
+    let (_db, store) = store_with(engine, vec![traced, event(1, 2)]).await;
+
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+    let traces: Vec<Option<&str>> = claimed.iter().map(|c| c.trace_context.as_deref()).collect();
+    assert_eq!(traces, [Some(receipt), None]);
 }

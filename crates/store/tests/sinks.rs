@@ -22,6 +22,7 @@ fn record(object_id: i64, updated_at: i64, name: &str) -> MirroredRecord {
         properties: format!(r#"{{"firstname":"{name}"}}"#),
         updated_at,
         fetched_at: T0,
+        trace: None,
     }
 }
 
@@ -116,6 +117,7 @@ async fn a_sink_sees_one_objects_changes_in_order_and_another_sink_is_not_held_u
         object_id: 42,
         gone: Gone::Deleted,
         at_ms: T0 + 2,
+        trace: None,
     };
     settle(
         store.as_ref(),
@@ -275,6 +277,7 @@ async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[cas
         object_type: "contacts".into(),
         singular: "contact".into(),
         object_id: 42,
+        trace: None,
     };
     let settlement = Settlement {
         erased: vec![erased],
@@ -364,4 +367,49 @@ async fn concurrent_dispatchers_on_postgres_never_claim_the_same_delivery() {
         (300, 300),
         "each delivery claimed once"
     );
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_trace_context_travels_with_each_change_to_every_sink(#[case] engine: Engine) {
+    let (_db, store) = empty_store(engine).await;
+    let fetched = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let deleted = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = MirroredRecord {
+        trace: Some(fetched.into()),
+        ..record(42, T0 + 5, "Ada")
+    };
+    let gone = GoneRecord {
+        portal_id: 1,
+        object_type: "contacts".into(),
+        object_id: 43,
+        gone: Gone::Deleted,
+        at_ms: T0 + 6,
+        trace: Some(deleted.into()),
+    };
+    settle(
+        store.as_ref(),
+        vec![traced, record(44, T0, "Untraced")],
+        vec![gone],
+    )
+    .await;
+
+    for sink in SINKS {
+        let traces: Vec<(i64, Option<String>)> = claim(store.as_ref(), sink, "d", T0)
+            .await
+            .into_iter()
+            .map(|d| (d.object_id, d.trace_context))
+            .collect();
+        assert_eq!(
+            traces,
+            [
+                (42, Some(fetched.to_owned())),
+                (44, None),
+                (43, Some(deleted.to_owned()))
+            ],
+            "{sink}"
+        );
+    }
 }

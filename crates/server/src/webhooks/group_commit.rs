@@ -320,6 +320,7 @@ mod tests {
                 app_id: None,
                 attempt_number: 0,
                 payload: "{}".into(),
+                trace_context: None,
             })
             .collect()
     }

@@ -100,13 +100,14 @@ impl Receiver {
     }
 
     /// Verifies, parses and stores one delivery. `path_and_query` is the request's, which
-    /// with the public URL makes the URI HubSpot signed.
+    /// with the public URL makes the URI HubSpot signed; `trace` is stored with each event.
     pub async fn receive(
         &self,
         method: &str,
         path_and_query: &str,
         headers: SignatureHeaders<'_>,
         body: &[u8],
+        trace: Option<String>,
     ) -> Receipt {
         let signed_uri = self.public_url.join(path_and_query);
         let verified = match Unverified::new(method, &signed_uri, headers, body).verify(
@@ -128,7 +129,10 @@ impl Receiver {
                 result: Ok(AppendOutcome::default()),
             };
         }
-        let rows = events.into_iter().map(to_inbox_event).collect();
+        let rows = events
+            .into_iter()
+            .map(|event| to_inbox_event(event, trace.clone()))
+            .collect();
         Receipt {
             portals,
             result: self.ingest.submit(rows).await.map_err(ReceiveError::from),
@@ -138,7 +142,7 @@ impl Receiver {
 
 /// The inbox row of an event. The key holds what stays the same when HubSpot redelivers
 /// (reference §2.7); the parts an event type leaves out are 0.
-pub fn to_inbox_event(event: ChangeEvent) -> NewEvent {
+pub fn to_inbox_event(event: ChangeEvent, trace_context: Option<String>) -> NewEvent {
     NewEvent {
         key: EventKey {
             portal_id: event.portal_id,
@@ -151,6 +155,7 @@ pub fn to_inbox_event(event: ChangeEvent) -> NewEvent {
         app_id: event.app_id,
         attempt_number: event.attempt_number.unwrap_or(0),
         payload: Box::<str>::from(event.raw).into_string(),
+        trace_context,
     }
 }
 
@@ -180,7 +185,7 @@ mod tests {
             let body = format!(
                 r#"[{{"eventId":9,"portalId":1,"subscriptionId":3,"objectId":77,"occurredAt":5,"subscriptionType":"deal.creation","attemptNumber":{attempt}}}]"#
             );
-            to_inbox_event(parsed(&body).remove(0))
+            to_inbox_event(parsed(&body).remove(0), None)
         };
         let (first, retry) = (event(0), event(2));
         assert_eq!(first.key, retry.key);
@@ -193,6 +198,7 @@ mod tests {
         let row = to_inbox_event(
             parsed(r#"[{"eventId":1,"portalId":2,"subscriptionType":"event.completed"}]"#)
                 .remove(0),
+            None,
         );
         assert_eq!((row.key.portal_id, row.key.event_id), (2, 1));
         assert_eq!(

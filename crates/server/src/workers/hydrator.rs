@@ -29,7 +29,8 @@ use store::{
     Retry, SetAside, Settlement, Store, StoreError,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::field::Empty;
+use tracing::{debug, warn, Instrument, Span};
 
 use super::limits::PortalLimits;
 use super::plan::{work, Work};
@@ -39,7 +40,7 @@ use crate::config::HydratorConfig;
 use crate::metrics::freshness_histogram;
 use crate::monitor::tally::Tally;
 use crate::oauth::tokens::{TokenError, TokenService};
-use crate::telemetry::Chain;
+use crate::telemetry::{context, Chain};
 
 /// Portals served per round, events taken from each at most, and in all: a round's
 /// settlement is one transaction, which on SQLite holds the write lock the receiver's
@@ -359,7 +360,7 @@ impl Hydrator {
                     .or_default()
                     .push(event),
                 Work::Delete { object, id } => {
-                    out.gone(portal, object, id, Gone::Deleted, at);
+                    out.gone(portal, object, id, Gone::Deleted, at, trace_of(event));
                     out.finish([event])
                 }
                 Work::Merge {
@@ -368,7 +369,7 @@ impl Hydrator {
                     losers,
                 } => {
                     for loser in losers {
-                        out.gone(portal, object, loser, Gone::Merged, at);
+                        out.gone(portal, object, loser, Gone::Merged, at, trace_of(event));
                     }
                     reads
                         .entry(object)
@@ -384,6 +385,7 @@ impl Hydrator {
                         object_type: object.plural().to_owned(),
                         singular: object.singular().to_owned(),
                         object_id: id,
+                        trace: trace_of(event),
                     });
                     out.finish([event])
                 }
@@ -453,17 +455,24 @@ impl Hydrator {
                 return Ok(());
             }
             let events = events_of(chunk);
-            match self.batch_read(portal, object, chunk).await {
+            let span = read_span(portal, object, &events);
+            let trace = context::traceparent(&span);
+            match self
+                .batch_read(portal, object, chunk)
+                .instrument(span)
+                .await
+            {
                 Ok(read) => {
                     if let Some(seen) = &read.rate_limit {
                         self.limits.observe(portal, seen);
                     }
-                    out.records(portal, object, &read.records);
+                    out.records(portal, object, &read.records, &trace);
                     out.seen
                         .extend(read.records.iter().map(|r| (key(r.id), r.updated_at)));
                     for id in &read.missing {
                         let at = by_id[id].iter().map(|e| e.key.occurred_at).max();
-                        out.gone(portal, object, *id, Gone::Deleted, at.unwrap_or(0));
+                        let at = at.unwrap_or(0);
+                        out.gone(portal, object, *id, Gone::Deleted, at, trace.clone());
                     }
                     out.finish(events);
                 }
@@ -519,30 +528,47 @@ impl Hydrator {
         ids: &[i64],
     ) -> Result<BatchRead, Failure> {
         let token = self.tokens.token_for(portal).await?;
-        match self.counted(portal, self.crm.batch_read(&token, object, ids, &[]).await) {
+        match self.call(portal, object, &token, ids).await {
             Err(error) if error.kind() == Kind::Unauthorized => {
                 let fresh: SecretString = self.tokens.token_after_rejection(portal, &token).await?;
                 if self.call_slot(portal).await.is_err() {
                     return Err(Failure::HubSpot(error));
                 }
-                Ok(self.counted(portal, self.crm.batch_read(&fresh, object, ids, &[]).await)?)
+                Ok(self.call(portal, object, &fresh, ids).await?)
             }
             other => Ok(other?),
         }
     }
 
-    /// Counts a CRM call by the status HubSpot answered, here and for the monitor.
-    fn counted(
+    /// One CRM call, in its own span, counted by the status HubSpot answered here and for
+    /// the monitor.
+    async fn call(
         &self,
         portal: i64,
-        result: Result<BatchRead, HubSpotError>,
+        object: ObjectType,
+        token: &SecretString,
+        ids: &[i64],
     ) -> Result<BatchRead, HubSpotError> {
+        let span = tracing::info_span!(
+            target: context::TRACED,
+            "crm.batch_read",
+            portal_id = portal,
+            object_type = object.plural(),
+            records = ids.len() as i64,
+            http.status_code = Empty,
+        );
+        let result = self
+            .crm
+            .batch_read(token, object, ids, &[])
+            .instrument(span.clone())
+            .await;
         let status = match &result {
             Ok(read) if read.missing.is_empty() => 200,
             Ok(_) => 207,
             Err(HubSpotError::Answered { status, .. }) => *status,
             Err(_) => 0,
         };
+        span.record("http.status_code", i64::from(status));
         self.tally.api_call(portal, status);
         *self
             .calls
@@ -635,17 +661,32 @@ impl Decisions {
         self.set_aside(events, SetAside::Quarantined, reason, None);
     }
 
-    fn gone(&mut self, portal: i64, object: ObjectType, id: i64, gone: Gone, at_ms: i64) {
+    fn gone(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        id: i64,
+        gone: Gone,
+        at_ms: i64,
+        trace: Option<String>,
+    ) {
         self.settlement.gone.push(GoneRecord {
             portal_id: portal,
             object_type: object.plural().to_owned(),
             object_id: id,
             gone,
             at_ms,
+            trace,
         });
     }
 
-    fn records(&mut self, portal: i64, object: ObjectType, records: &[Record]) {
+    fn records(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        records: &[Record],
+        trace: &Option<String>,
+    ) {
         let now = self.now;
         self.settlement
             .records
@@ -657,6 +698,7 @@ impl Decisions {
                 properties: serde_json::Value::Object(r.properties.clone()).to_string(),
                 updated_at: r.updated_at,
                 fetched_at: now,
+                trace: trace.clone(),
             }));
     }
 
@@ -697,6 +739,33 @@ enum Failure {
     Token(#[from] TokenError),
     #[error("the CRM read failed")]
     HubSpot(#[from] HubSpotError),
+}
+
+/// The span of one batch read: it continues the trace of the first event it serves and
+/// links the traces of the others (one read serves events of many deliveries).
+fn read_span(portal: i64, object: ObjectType, events: &[&Claimed]) -> Span {
+    let span = tracing::info_span!(
+        target: context::TRACED,
+        parent: None,
+        "hydrate",
+        portal_id = portal,
+        object_type = object.plural(),
+        events = events.len() as i64,
+    );
+    let mut traces: Vec<&str> = Vec::new();
+    for trace in events.iter().filter_map(|e| e.trace_context.as_deref()) {
+        if !traces.contains(&trace) {
+            traces.push(trace);
+        }
+    }
+    let mut traces = traces.into_iter();
+    context::continue_trace(&span, traces.next());
+    context::link_traces(&span, traces);
+    span
+}
+
+fn trace_of(event: &Claimed) -> Option<String> {
+    event.trace_context.clone()
 }
 
 fn ids<'a>(events: impl IntoIterator<Item = &'a Claimed>) -> Vec<i64> {

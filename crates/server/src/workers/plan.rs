@@ -97,6 +97,7 @@ mod tests {
             subscription_type: subscription_type.into(),
             payload: payload.into(),
             attempts: 0,
+            trace_context: None,
         }
     }
 

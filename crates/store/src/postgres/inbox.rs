@@ -7,10 +7,10 @@ use super::PgStore;
 use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
 const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
-    (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload) \
-    SELECT p, s, e, o, t, st, a, n, j::json FROM UNNEST(\
-        $1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[], $8::int4[], $9::text[]\
-    ) AS input(p, s, e, o, t, st, a, n, j) \
+    (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload, trace_context) \
+    SELECT p, s, e, o, t, st, a, n, j::json, c FROM UNNEST(\
+        $1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[], $8::int4[], $9::text[], $10::text[]\
+    ) AS input(p, s, e, o, t, st, a, n, j, c) \
     ON CONFLICT DO NOTHING \
     RETURNING portal_id, subscription_id, event_id, object_id, occurred_at";
 
@@ -28,6 +28,7 @@ struct Columns<'a> {
     app: Vec<Option<i64>>,
     attempt: Vec<i32>,
     payload: Vec<&'a str>,
+    trace: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -42,6 +43,7 @@ impl<'a> Columns<'a> {
         self.app.push(event.app_id);
         self.attempt.push(event.attempt_number);
         self.payload.push(&event.payload);
+        self.trace.push(event.trace_context.as_deref());
     }
 }
 
@@ -60,6 +62,7 @@ impl Inbox for PgStore {
             .bind(columns.app)
             .bind(columns.attempt)
             .bind(columns.payload)
+            .bind(columns.trace)
             .fetch_all(&self.pool)
             .await?;
         Ok(AppendOutcome::attribute(

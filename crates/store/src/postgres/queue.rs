@@ -22,7 +22,7 @@ const CLAIM: &str =
         AND (claimed_until IS NULL OR claimed_until <= to_timestamp($4::float8 / 1000)) \
         ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED) \
     RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, \
-    payload::text AS payload, attempts";
+    payload::text AS payload, attempts, trace_context";
 const FINISH: &str =
     "UPDATE inbox_events SET state = 'done', finished_at = to_timestamp($1::float8 / 1000), \
     claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $2 AND id = ANY($3)";

@@ -13,7 +13,7 @@ const CLAIM: &str =
             AND o.state = 'pending' AND o.id < d.id) \
         ORDER BY d.id LIMIT $5 FOR UPDATE SKIP LOCKED) \
     RETURNING id, portal_id, object_type, object_id, record_state, properties::text AS properties, \
-    version, attempts";
+    version, attempts, trace_context";
 const DELIVERED: &str = "UPDATE sink_deliveries SET state = 'done', \
     finished_at = to_timestamp($1::float8 / 1000), claimed_by = NULL, claimed_until = NULL \
     WHERE claimed_by = $2 AND id = ANY($3)";
@@ -37,10 +37,10 @@ const PRUNE: &str = "DELETE FROM sink_deliveries WHERE id IN (SELECT id FROM sin
     WHERE state = 'done' AND finished_at < to_timestamp($1::float8 / 1000) LIMIT $2)";
 
 /// Queues a change for each sink of the list `$1`: portal `$2`, type `$3`, object `$4`,
-/// state `$5`, properties `$6`, version `$7`, at `$8`.
+/// state `$5`, properties `$6`, version `$7`, at `$8`, in trace `$9`.
 pub(super) const ENQUEUE: &str = "INSERT INTO sink_deliveries \
-    (sink, portal_id, object_type, object_id, record_state, properties, version, created_at) \
-    SELECT sink, $2, $3, $4, $5, $6::json, $7, to_timestamp($8::float8 / 1000) FROM unnest($1::text[]) AS sink";
+    (sink, portal_id, object_type, object_id, record_state, properties, version, created_at, trace_context) \
+    SELECT sink, $2, $3, $4, $5, $6::json, $7, to_timestamp($8::float8 / 1000), $9 FROM unnest($1::text[]) AS sink";
 /// A privacy deletion at `$4` of portal `$1`'s `$2` `$3`: every queued copy loses its
 /// properties, and what is not in flight is not sent (the erase that follows is).
 pub(super) const FORGET: &str = "UPDATE sink_deliveries SET properties = '{}'::json, \

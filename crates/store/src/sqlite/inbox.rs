@@ -15,7 +15,7 @@ use super::SqliteStore;
 use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
 /// Rows per `INSERT`, largest first. Few sizes keep the statement cache warm; 256 rows of
-/// 9 parameters stay far below SQLite's 32,766-variable limit.
+/// 10 parameters stay far below SQLite's 32,766-variable limit.
 const STATEMENT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 const LAST_INSERTED_KEYS: &str =
@@ -65,7 +65,7 @@ impl Inbox for SqliteStore {
 async fn insert_rows(conn: &mut SqliteConnection, rows: &[&NewEvent]) -> Result<u64, StoreError> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO inbox_events (portal_id, subscription_id, event_id, object_id, occurred_at, \
-         subscription_type, app_id, attempt_number, payload) ",
+         subscription_type, app_id, attempt_number, payload, trace_context) ",
     );
     insert.push_values(rows, |mut row, event| {
         let k = &event.key;
@@ -77,7 +77,8 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[&NewEvent]) -> Result<
             .push_bind(&event.subscription_type)
             .push_bind(event.app_id)
             .push_bind(event.attempt_number)
-            .push_bind(&event.payload);
+            .push_bind(&event.payload)
+            .push_bind(&event.trace_context);
     });
     insert.push(" ON CONFLICT DO NOTHING");
     Ok(insert.build().execute(conn).await?.rows_affected())

@@ -18,7 +18,7 @@ const CLAIM: &str = "UPDATE inbox_events SET claimed_by = ?1, claimed_until = ?2
     WHERE id IN (SELECT id FROM inbox_events WHERE state = 'pending' AND portal_id = ?3 \
         AND (next_attempt_at IS NULL OR next_attempt_at <= ?4) \
         AND (claimed_until IS NULL OR claimed_until <= ?4) ORDER BY id LIMIT ?5) \
-    RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, payload, attempts";
+    RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, payload, attempts, trace_context";
 const FINISH: &str =
     "UPDATE inbox_events SET state = 'done', finished_at = ?1, claimed_by = NULL, \
     claimed_until = NULL WHERE claimed_by = ?2 AND id IN (SELECT value FROM json_each(?3))";

@@ -10,7 +10,7 @@ const CLAIM: &str = "UPDATE sink_deliveries SET claimed_by = ?1, claimed_until =
             AND o.object_type = d.object_type AND o.object_id = d.object_id AND o.sink = d.sink \
             AND o.state = 'pending' AND o.id < d.id) \
         ORDER BY d.id LIMIT ?5) \
-    RETURNING id, portal_id, object_type, object_id, record_state, properties, version, attempts";
+    RETURNING id, portal_id, object_type, object_id, record_state, properties, version, attempts, trace_context";
 const DELIVERED: &str = "UPDATE sink_deliveries SET state = 'done', finished_at = ?1, \
     claimed_by = NULL, claimed_until = NULL \
     WHERE claimed_by = ?2 AND id IN (SELECT value FROM json_each(?3))";
@@ -33,10 +33,10 @@ const PRUNE: &str = "DELETE FROM sink_deliveries WHERE id IN (SELECT id FROM sin
     WHERE state = 'done' AND finished_at < ?1 LIMIT ?2)";
 
 /// Queues a change for each sink of the JSON list `?1`: portal `?2`, type `?3`, object `?4`,
-/// state `?5`, properties `?6`, version `?7`, at `?8`.
+/// state `?5`, properties `?6`, version `?7`, at `?8`, in trace `?9`.
 pub(super) const ENQUEUE: &str = "INSERT INTO sink_deliveries \
-    (sink, portal_id, object_type, object_id, record_state, properties, version, created_at) \
-    SELECT value, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM json_each(?1)";
+    (sink, portal_id, object_type, object_id, record_state, properties, version, created_at, trace_context) \
+    SELECT value, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM json_each(?1)";
 /// A privacy deletion at `?4` of portal `?1`'s `?2` `?3`: every queued copy loses its
 /// properties, and what is not in flight is not sent (the erase that follows is).
 pub(super) const FORGET: &str = "UPDATE sink_deliveries SET properties = '{}', \

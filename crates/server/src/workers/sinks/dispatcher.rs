@@ -14,13 +14,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use store::{DeadDeliveries, Delivery, DeliveryClaim, DeliveryOutcome, Retry, Store, StoreError};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use super::message::Message;
 use super::Sink;
 use crate::backoff::Backoff;
 use crate::metrics::SinkOutcome;
-use crate::telemetry::Chain;
+use crate::telemetry::{context, Chain};
 
 /// Deliveries claimed at once, and sent at once at most.
 const BATCH: u32 = 200;
@@ -136,14 +136,31 @@ impl Dispatcher {
         Ok(batch.len())
     }
 
-    /// One delivery attempt.
+    /// One delivery attempt, a span in the trace that queued the change.
     async fn attempt(&self, delivery: &Delivery) -> Attempt {
+        let span = tracing::info_span!(
+            target: context::TRACED,
+            parent: None,
+            "sink.deliver",
+            portal_id = delivery.portal_id,
+            sink = self.sink.name().as_str(),
+            object_type = delivery.object_type.as_str(),
+            object_id = delivery.object_id,
+            attempt = delivery.attempts + 1,
+        );
+        context::continue_trace(&span, delivery.trace_context.as_deref());
         let result = match Message::of(delivery) {
-            Ok(message) => self
-                .sink
-                .deliver(&message)
-                .await
-                .map_err(|e| Chain(&e).to_string()),
+            Ok(message) => {
+                let message = Message {
+                    traceparent: context::traceparent(&span),
+                    ..message
+                };
+                self.sink
+                    .deliver(&message)
+                    .instrument(span)
+                    .await
+                    .map_err(|e| Chain(&e).to_string())
+            }
             Err(e) => Err(format!("the stored record is not JSON: {e}")),
         };
         Attempt {

@@ -51,13 +51,17 @@ impl Sink for HttpSink {
         // The timestamp is this attempt's (receivers refuse old ones); the id is the change's.
         let timestamp = self.clock.now_ms() / 1_000;
         let signature = self.secret.sign(&message.id, timestamp, &message.body);
-        let response = self
+        let mut request = self
             .client
             .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header("webhook-id", &message.id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
+            .header("webhook-signature", signature);
+        if let Some(traceparent) = &message.traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request
             .body(message.body.clone())
             .send()
             .await

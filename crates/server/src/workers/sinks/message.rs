@@ -16,6 +16,9 @@ pub struct Message {
     /// HubSpot's path name of the record's type (`contacts`).
     pub object_type: String,
     pub body: Vec<u8>,
+    /// The delivery's span as a W3C `traceparent`, sent along so the receiver's spans join
+    /// the trace (when traces are on).
+    pub traceparent: Option<String>,
 }
 
 /// The message type for a record state: `record.updated` carries the full record after a
@@ -59,6 +62,7 @@ impl Message {
             portal_id: delivery.portal_id,
             object_type: delivery.object_type.clone(),
             body: serde_json::to_vec(&body)?,
+            traceparent: None,
         })
     }
 }
@@ -77,6 +81,7 @@ mod tests {
             properties: properties.into(),
             version: 1_764_000_000_123,
             attempts: 2,
+            trace_context: None,
         }
     }
 

@@ -72,6 +72,9 @@ impl Sink for NatsSink {
         self.ensure_stream().await?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", message.id.as_str());
+        if let Some(traceparent) = &message.traceparent {
+            headers.insert("traceparent", traceparent.as_str());
+        }
         let subject = format!(
             "{}.{}.{}",
             self.subject, message.portal_id, message.object_type
