@@ -17,6 +17,9 @@
 #   scripts/bench.sh statistics the certification monitor's counts of 1,000 portals active
 #                              every minute for 31 days, as retention keeps them, on both
 #                              engines: their size (and so 10,000 portals') and read time.
+#   scripts/bench.sh monitor   ingest into `spoke serve` with the certification monitor on
+#                              and off (SPOKE_MONITOR), alternating in one run on both
+#                              engines: what counting costs the webhook path.
 #   scripts/bench.sh freshness the hydrator running under a steady 1,000 record changes/s
 #                              over 100 portals on both engines: p50/p99 from an event's
 #                              occurredAt to its record in the mirror.
@@ -27,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what="${1:-}"
-case "$what" in ingest|store|sim|hydrate|busy|freshness|statistics) ;; *) echo "usage: scripts/bench.sh ingest|store|sim|hydrate|busy|freshness|statistics" >&2; exit 2 ;; esac
+case "$what" in ingest|store|sim|hydrate|busy|monitor|freshness|statistics) ;; *) echo "usage: scripts/bench.sh ingest|store|sim|hydrate|busy|monitor|freshness|statistics" >&2; exit 2 ;; esac
 
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-64}"
@@ -284,6 +287,46 @@ for engine in ["sqlite", "postgres"]:
     a, b = rows[f"{engine} alone"], rows[f"{engine} hydrating"]
     print(f"| {engine} | {a['deliveries_per_s']:.0f} | {b['deliveries_per_s']:.0f} | "
           f"{100 * b['deliveries_per_s'] / a['deliveries_per_s']:.0f}% | {a['p99_ms']:.2f} | {b['p99_ms']:.2f} |")
+PY
+  exit 0
+fi
+
+if [ "$what" = monitor ]; then
+  # Off and on alternate, twice each, so drift in the machine's speed falls on both.
+  psql "$pg" -qc "CREATE SCHEMA $schema" >/dev/null
+  for engine in sqlite postgres; do
+    for round in 1 2; do
+      for mode in off on; do
+        if [ "$engine" = sqlite ]; then url="sqlite://$work/monitor-$mode-$round.db"
+        else psql "$pg" -qc "DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema" >/dev/null; url="$pg?options[search_path]=$schema"; fi
+        echo "spoke on $engine, monitor $mode ($round)" >&2
+        start_spoke "$url" "$work/$engine-$mode-$round.log" "SPOKE_MONITOR=$mode"
+        drive "$addr" "$engine $mode"
+        stop_last
+      done
+    done
+  done
+  python3 - "$work/results.jsonl" "$seconds" "$connections" "$(machine)" <<'PY' | write_section monitor
+import datetime, json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+seconds, connections, machine = sys.argv[2:5]
+def runs(label):
+    return [r for r in rows if r["label"] == label]
+print("## Ingest with the certification monitor on and off\n")
+print(f"Command: `scripts/bench.sh monitor` (BENCH_SECONDS={seconds}, BENCH_CONNECTIONS={connections}), run "
+      f"{datetime.date.today().isoformat()} on {machine}, release build. Saturation ingest of signed 10-event deliveries "
+      "into `spoke serve` with `SPOKE_MONITOR=off` and `on`, alternating (off, on, off, on) on a fresh database each "
+      "time; every delivery is counted per portal and minute in memory and flushed every 5 s.\n")
+print("| engine | monitor off: deliveries/s | monitor on: deliveries/s | fraction (target ≥ 95%) | p99 ms off | p99 ms on |")
+print("|---|---:|---:|---:|---:|---:|")
+for engine in ["sqlite", "postgres"]:
+    off, on = runs(f"{engine} off"), runs(f"{engine} on")
+    mean = lambda rs, k: statistics.mean(r[k] for r in rs)
+    each = lambda rs: ", ".join("%.0f" % r["deliveries_per_s"] for r in rs)
+    print(f"| {engine} | {mean(off, 'deliveries_per_s'):.0f} ({each(off)}) | "
+          f"{mean(on, 'deliveries_per_s'):.0f} ({each(on)}) | "
+          f"{100 * mean(on, 'deliveries_per_s') / mean(off, 'deliveries_per_s'):.0f}% | "
+          f"{mean(off, 'p99_ms'):.2f} | {mean(on, 'p99_ms'):.2f} |")
 PY
   exit 0
 fi

@@ -118,7 +118,7 @@ impl App {
             .map(|(install, tokens)| {
                 Arc::new(InstallFlow::new(install, &config.public_url, tokens))
             });
-        let tally = Arc::new(Tally::new(clock.clone()));
+        let tally = Arc::new(Tally::with_counting(clock.clone(), !config.monitor.off));
         let alerts = Arc::new(Alerts::new(
             config.monitor.levels,
             config.monitor.alert_webhook.clone(),
@@ -200,7 +200,7 @@ impl App {
             dispatchers,
             retention,
             tally,
-            alerts: role.works().then_some(alerts),
+            alerts: (role.works() && !config.monitor.off).then_some(alerts),
             clock,
         })
     }

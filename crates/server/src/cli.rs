@@ -237,6 +237,10 @@ pub struct ServeArgs {
     pub hydrator: HydratorArgs,
     #[command(flatten)]
     pub sinks: SinkArgs,
+    /// `off` stops the certification monitor: nothing counted, no alerts, its endpoints
+    /// answer 404. For measuring what it costs; HubSpot certification needs it on.
+    #[arg(long, env = "SPOKE_MONITOR", default_value = "on")]
+    pub monitor: Switch,
     /// The success rate, in percent, below which the monitor warns (HubSpot's bar is 95).
     #[arg(long, env = "SPOKE_ALERT_WARNING", default_value_t = 97.0)]
     pub alert_warning: f64,
@@ -379,6 +383,12 @@ pub struct LogArgs {
     /// to `/v1/traces` below it). Traces are off when unset.
     #[arg(long, global = true, env = "SPOKE_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<url::Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -80,6 +80,8 @@ pub struct Config {
 /// When the monitor alerts, and where it says so.
 #[derive(Debug, Clone, Default)]
 pub struct MonitorConfig {
+    /// Nothing counted and no alerts (`SPOKE_MONITOR=off`).
+    pub off: bool,
     pub levels: AlertLevels,
     pub alert_webhook: Option<Url>,
 }
@@ -104,6 +106,7 @@ impl MonitorConfig {
             })
             .transpose()?;
         Ok(Self {
+            off: args.monitor == crate::cli::Switch::Off,
             levels: AlertLevels {
                 warning: args.alert_warning / 100.0,
                 threshold: AlertLevels::HUBSPOT_THRESHOLD,

@@ -252,3 +252,39 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
         app["webhooks"]["30d"]["attempts"]
     );
 }
+
+/// `SPOKE_MONITOR=off` (for measuring what the monitor costs): deliveries and CRM calls
+/// are not counted, and the monitor's endpoints say it is off.
+#[tokio::test]
+async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
+    let h = harness_with(Engine::Sqlite, "oauth crm.objects.contacts.read", |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+        config.monitor.off = true;
+    })
+    .await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(1).collect());
+    install_portal(&h, portals[0]).await;
+    h.activity(10, &portals).await;
+    h.deliveries_done().await;
+    assert!(h.crm_ledger().await["portals"][portals[0].to_string()]["calls"].is_object());
+
+    for path in ["/monitor".to_owned(), format!("/portals/{}/monitor", portals[0])] {
+        let answer = reqwest::Client::new()
+            .get(format!("{}/api/v1{path}", h.spoke))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 404, "{path}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            body["error"],
+            "the certification monitor is off (SPOKE_MONITOR=off)"
+        );
+    }
+    // Longer than a flush interval: a counting monitor would have written its rows.
+    tokio::time::sleep(spoke_server::monitor::tally::FLUSH_EVERY + Duration::from_secs(1)).await;
+    let counted = h.db.number("SELECT count(*) FROM webhook_minutes").await
+        + h.db.number("SELECT count(*) FROM api_minutes").await;
+    assert_eq!(counted, 0);
+}

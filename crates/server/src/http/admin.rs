@@ -193,7 +193,19 @@ async fn current_alerts(state: &AppState) -> Result<Vec<Alert>, ApiError> {
     Ok(state.alerts.active())
 }
 
+/// The monitor's endpoints answer 404 while it is off, rather than rates of nothing.
+fn monitor_on(state: &AppState) -> Result<(), ApiError> {
+    if state.tally.counting() {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(
+            "the certification monitor is off (SPOKE_MONITOR=off)",
+        ))
+    }
+}
+
 async fn monitor(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    monitor_on(&state)?;
     let alerts = current_alerts(&state).await?;
     let now = state.clock.now_ms();
     Ok(Json(app_report(state.store.as_ref(), &alerts, now).await?))
@@ -203,6 +215,7 @@ async fn portal_monitor(
     State(state): State<AppState>,
     Path(portal): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    monitor_on(&state)?;
     let alerts = current_alerts(&state).await?;
     let now = state.clock.now_ms();
     Ok(Json(

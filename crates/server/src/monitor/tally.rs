@@ -88,6 +88,8 @@ pub struct PortalEvents {
 #[derive(Debug)]
 pub struct Tally {
     clock: Clock,
+    /// Off (`SPOKE_MONITOR=off`): nothing is counted.
+    counting: bool,
     webhooks: Mutex<HashMap<(i64, i64), WebhookCounts>>,
     api: Mutex<HashMap<(i64, i64), ApiCounts>>,
 }
@@ -99,8 +101,14 @@ pub fn minute_of(now_ms: i64) -> i64 {
 
 impl Tally {
     pub fn new(clock: Clock) -> Self {
+        Self::with_counting(clock, true)
+    }
+
+    /// A tally that counts only when `counting`.
+    pub fn with_counting(clock: Clock, counting: bool) -> Self {
         Self {
             clock,
+            counting,
             webhooks: Mutex::default(),
             api: Mutex::default(),
         }
@@ -111,6 +119,9 @@ impl Tally {
     /// before its events were trusted) counts for portal 0, app-wide only, since an
     /// unverified body names whatever its sender wrote.
     pub fn delivery(&self, portals: &[PortalEvents], answer: Answer, took: Duration) {
+        if !self.counting {
+            return;
+        }
         let minute = minute_of(self.clock.now_ms());
         let unattributed = [PortalEvents::default()];
         let portals = if portals.is_empty() {
@@ -166,6 +177,9 @@ impl Tally {
 
     /// One API call to HubSpot for `portal`, answered `status` (0: no answer).
     pub fn api_call(&self, portal: i64, status: u16) {
+        if !self.counting {
+            return;
+        }
         let minute = minute_of(self.clock.now_ms());
         let delta = ApiCounts {
             calls: 1,
@@ -186,6 +200,11 @@ impl Tally {
     }
 
     /// Adds everything gathered to the store; on failure the counts wait for the next try.
+    /// Whether this tally counts (the monitor is on).
+    pub fn counting(&self) -> bool {
+        self.counting
+    }
+
     pub async fn flush(&self, store: &dyn Statistics) -> Result<(), StoreError> {
         let webhooks = std::mem::take(&mut *self.webhooks.lock().expect("tally lock"));
         let api = std::mem::take(&mut *self.api.lock().expect("tally lock"));
