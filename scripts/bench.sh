@@ -153,7 +153,7 @@ print("## Statistics: the monitor's counts for 10,000 portals over 30 days\n")
 print(f"Command: `scripts/bench.sh statistics`, run {datetime.date.today().isoformat()} on {sys.argv[3]}, release build. "
       "1,000 portals that each had webhook deliveries and API calls in every minute of 31 days (the worst case), stored "
       "as retention keeps them: minute rows for two hours, hour rows to seven days, day rows to 31 days, for each portal "
-      "and once more app-wide, in both tables (webhook_minutes, api_minutes), indexes included. Rows grow linearly with "
+      "and once more app-wide, in webhook_minutes and api_minutes, and 31 days of API calls by endpoint class and status (two statuses a day) in api_calls_daily, indexes included. Rows grow linearly with "
       "portals, so 10,000 portals take ten times as much. Reads: every window (1 h to 30 days) of webhooks and API calls, "
       "app-wide and for one portal.\n")
 print("| engine | rows per table | bytes per portal | 10,000 portals | app-wide rates ms | one portal's rates ms |")

@@ -1,8 +1,8 @@
 //! `spoke-bench statistics`: what the certification monitor's counts cost to keep. Writes
 //! the steady state of `portals` portals that each had deliveries and API calls in every
 //! minute (the worst case), as retention leaves it: two hours of minute rows, hour rows to
-//! seven days and day rows to 31, per portal and once more app-wide; then reports the
-//! tables' size and how long the app-wide rates and one portal's take to read.
+//! seven days and day rows to 31, per portal and once more app-wide, and 31 days of API
+//! calls by endpoint class and status (two statuses a day); then reports the tables' size and how long the app-wide rates and one portal's take to read.
 
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use server::monitor::rates::windows;
 use sqlx::Connection;
-use store::{ApiCounts, Engine, WebhookCounts, APP_WIDE};
+use store::{ApiCounts, DailyCalls, Engine, WebhookCounts, APP_WIDE, MINUTES_PER_DAY};
 
 const MINUTES: i64 = 120;
 const HOURS: i64 = 7 * 24 - 2;
@@ -53,7 +53,7 @@ pub async fn run(args: StatisticsArgs) -> anyhow::Result<Value> {
     let empty = size(&args.database_url).await?;
     let now = 30_000_000 / 60 * 60;
     let started = Instant::now();
-    let (mut hooks, mut calls) = (Vec::new(), Vec::new());
+    let (mut hooks, mut calls, mut daily) = (Vec::new(), Vec::new(), Vec::new());
     let hour_start = now - MINUTES;
     let day_start = hour_start - HOURS * 60;
     for portal in (1..=args.portals).chain([APP_WIDE]) {
@@ -76,13 +76,25 @@ pub async fn run(args: StatisticsArgs) -> anyhow::Result<Value> {
         for minute in hour_start..now {
             row(minute, 1);
         }
+        for day in 0..31 {
+            for (status, count) in [(200, 2_000), (429, 1)] {
+                daily.push(DailyCalls {
+                    portal_id: portal,
+                    day: now / MINUTES_PER_DAY - day,
+                    endpoint: "crm.batch_read".into(),
+                    status,
+                    calls: count,
+                });
+            }
+        }
         if hooks.len() >= CHUNK {
-            store.add_counts(&hooks, &calls).await?;
+            store.add_counts(&hooks, &calls, &daily).await?;
             hooks.clear();
             calls.clear();
+            daily.clear();
         }
     }
-    store.add_counts(&hooks, &calls).await?;
+    store.add_counts(&hooks, &calls, &daily).await?;
     let written = started.elapsed();
     let rows = (args.portals + 1) * (MINUTES + HOURS + DAYS);
     let bytes = size(&args.database_url).await? - empty;
@@ -105,7 +117,7 @@ pub async fn run(args: StatisticsArgs) -> anyhow::Result<Value> {
     }))
 }
 
-/// The two tables' size on disk, indexes included (SQLite: the whole database, whose
+/// The three tables' size on disk, indexes included (SQLite: the whole database, whose
 /// other tables stay empty here).
 async fn size(url: &str) -> anyhow::Result<i64> {
     Ok(match Engine::of_url(url)? {
@@ -120,7 +132,8 @@ async fn size(url: &str) -> anyhow::Result<i64> {
         Engine::Postgres => {
             let mut c = sqlx::PgConnection::connect(url).await?;
             sqlx::query_scalar(
-                "SELECT (pg_total_relation_size('webhook_minutes') + pg_total_relation_size('api_minutes'))::int8",
+                "SELECT (pg_total_relation_size('webhook_minutes') + pg_total_relation_size('api_minutes') \
+                 + pg_total_relation_size('api_calls_daily'))::int8",
             )
             .fetch_one(&mut c)
             .await?

@@ -198,6 +198,20 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
         let api = &report["api"]["24h"];
         assert_eq!(api["attempts"], total, "{report} vs {crm}");
         assert_eq!(api["successes"], total - errors, "{report} vs {crm}");
+        // The day's calls by endpoint class and status are the ledger's batch reads.
+        let mut by_day: Vec<(u16, i64)> = report["apiCallsByDay"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                assert_eq!(row["endpoint"], "crm.batch_read");
+                (row["status"].as_u64().unwrap() as u16, row["calls"].as_i64().unwrap())
+            })
+            .collect();
+        by_day.sort();
+        let mut ledger_by_status = by_status.clone();
+        ledger_by_status.sort();
+        assert_eq!(by_day, ledger_by_status, "{report} vs {crm}");
         let series = report["series"].as_array().unwrap();
         assert!(!series.is_empty());
     }
@@ -257,10 +271,14 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
 /// are not counted, and the monitor's endpoints say it is off.
 #[tokio::test]
 async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
-    let h = harness_with(Engine::Sqlite, "oauth crm.objects.contacts.read", |config| {
-        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
-        config.monitor.off = true;
-    })
+    let h = harness_with(
+        Engine::Sqlite,
+        "oauth crm.objects.contacts.read",
+        |config| {
+            config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+            config.monitor.off = true;
+        },
+    )
     .await;
     let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(1).collect());
     install_portal(&h, portals[0]).await;
@@ -268,7 +286,10 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
     h.deliveries_done().await;
     assert!(h.crm_ledger().await["portals"][portals[0].to_string()]["calls"].is_object());
 
-    for path in ["/monitor".to_owned(), format!("/portals/{}/monitor", portals[0])] {
+    for path in [
+        "/monitor".to_owned(),
+        format!("/portals/{}/monitor", portals[0]),
+    ] {
         let answer = reqwest::Client::new()
             .get(format!("{}/api/v1{path}", h.spoke))
             .bearer_auth(TOKEN)

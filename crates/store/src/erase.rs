@@ -8,12 +8,13 @@ use crate::StoreError;
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 8] = [
+pub(crate) const PORTAL_TABLES: [&str; 9] = [
     crate::inbox::TABLE,
     crate::mirror::TABLE,
     crate::sink_queue::TABLE,
     crate::statistics::WEBHOOK_TABLE,
     crate::statistics::API_TABLE,
+    crate::statistics::DAILY_CALLS_TABLE,
     crate::queue::LEASES_TABLE,
     crate::tokens::TABLE,
     crate::portals::TABLE,

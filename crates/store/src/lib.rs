@@ -59,7 +59,7 @@ pub use sink_queue::{
     DeadDeliveries, DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
     SinkQueue,
 };
-pub use statistics::{ApiCounts, Statistics, WebhookCounts, APP_WIDE};
+pub use statistics::{ApiCounts, DailyCalls, Statistics, WebhookCounts, APP_WIDE, MINUTES_PER_DAY};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.

@@ -15,6 +15,10 @@ pub const APP_WIDE: i64 = -1;
 /// The tables' names, for [`crate::Erasure`].
 pub(crate) const WEBHOOK_TABLE: &str = "webhook_minutes";
 pub(crate) const API_TABLE: &str = "api_minutes";
+pub(crate) const DAILY_CALLS_TABLE: &str = "api_calls_daily";
+
+/// Minutes in a day: the daily calls' `day` is an instant's minute divided by this.
+pub const MINUTES_PER_DAY: i64 = 1_440;
 
 /// Webhook deliveries of one portal in one minute, or sums of such rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -93,14 +97,37 @@ impl ApiCounts {
     }
 }
 
+/// API calls of one portal (or [`APP_WIDE`]) on one day to one endpoint class, answered
+/// with one status (0: no answer).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DailyCalls {
+    pub portal_id: i64,
+    /// Epoch days (UTC).
+    pub day: i64,
+    /// What kind of call: `crm.batch_read`, …
+    pub endpoint: String,
+    pub status: i32,
+    pub calls: i64,
+}
+
 #[async_trait]
 pub trait Statistics: Send + Sync {
-    /// Adds these counts to their (portal, minute) rows, in one transaction.
+    /// Adds these counts to their (portal, minute) and (portal, day, endpoint, status)
+    /// rows, in one transaction.
     async fn add_counts(
         &self,
         webhooks: &[WebhookCounts],
         api: &[ApiCounts],
+        daily: &[DailyCalls],
     ) -> Result<(), StoreError>;
+
+    /// One portal's (or, `None`, the app-wide) daily calls from `from_day` on, by day,
+    /// endpoint and status.
+    async fn daily_calls(
+        &self,
+        portal_id: Option<i64>,
+        from_day: i64,
+    ) -> Result<Vec<DailyCalls>, StoreError>;
 
     /// Sums of the webhook rows from `from_minute` on, of one portal or (`None`) the
     /// app-wide rows.
@@ -145,17 +172,17 @@ pub trait Statistics: Send + Sync {
     /// many rows went.
     async fn roll_up_counts(&self, before_minute: i64, unit: i64) -> Result<u64, StoreError>;
 
-    /// Deletes rows older than `before_minute`; how many.
+    /// Deletes rows older than `before_minute` (daily calls: older than its day); how many.
     async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError>;
 }
 
 /// Expands the implementation in an engine module defining `ADD_WEBHOOK`, `ADD_API`,
 /// `WEBHOOK_TOTALS`, `API_TOTALS`, `WEBHOOK_BY_PORTAL`, `API_BY_PORTAL`, `WEBHOOK_SERIES`,
 /// `API_SERIES`, `ROLL_UP_WEBHOOK`, `ROLL_UP_API`, `DROP_ROLLED_WEBHOOK`, `DROP_ROLLED_API`,
-/// `PRUNE_WEBHOOK` and `PRUNE_API`.
+/// `PRUNE_WEBHOOK`, `PRUNE_API`, `ADD_DAILY`, `DAILY` and `PRUNE_DAILY`.
 macro_rules! impl_statistics {
     ($store:ty) => {
-        use crate::statistics::{ApiCounts, WebhookCounts};
+        use crate::statistics::{ApiCounts, DailyCalls, WebhookCounts};
         use crate::StoreError;
 
         #[async_trait::async_trait]
@@ -164,6 +191,7 @@ macro_rules! impl_statistics {
                 &self,
                 webhooks: &[WebhookCounts],
                 api: &[ApiCounts],
+                daily: &[DailyCalls],
             ) -> Result<(), StoreError> {
                 let mut tx = super::begin(&self.pool).await?;
                 for c in webhooks {
@@ -201,8 +229,30 @@ macro_rules! impl_statistics {
                         .execute(&mut *tx)
                         .await?;
                 }
+                for c in daily {
+                    sqlx::query(ADD_DAILY)
+                        .bind(c.portal_id)
+                        .bind(c.day)
+                        .bind(&c.endpoint)
+                        .bind(c.status)
+                        .bind(c.calls)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn daily_calls(
+                &self,
+                portal_id: Option<i64>,
+                from_day: i64,
+            ) -> Result<Vec<DailyCalls>, StoreError> {
+                Ok(sqlx::query_as(DAILY)
+                    .bind(portal_id.unwrap_or(crate::statistics::APP_WIDE))
+                    .bind(from_day)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn webhook_totals(
@@ -310,6 +360,11 @@ macro_rules! impl_statistics {
                         .await?
                         .rows_affected();
                 }
+                pruned += sqlx::query(PRUNE_DAILY)
+                    .bind(before_minute.div_euclid(crate::statistics::MINUTES_PER_DAY))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 tx.commit().await?;
                 Ok(pruned)
             }

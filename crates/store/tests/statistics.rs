@@ -2,7 +2,7 @@
 
 use rstest::rstest;
 use spoke_store::testing::TestDb;
-use spoke_store::{ApiCounts, Engine, WebhookCounts, APP_WIDE};
+use spoke_store::{ApiCounts, DailyCalls, Engine, WebhookCounts, APP_WIDE, MINUTES_PER_DAY};
 
 fn webhooks(portal_id: i64, minute: i64, attempts: i64, successes: i64) -> WebhookCounts {
     WebhookCounts {
@@ -43,6 +43,7 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         .add_counts(
             &[webhooks(1, 100, 4, 3), webhooks(2, 100, 2, 2)],
             &[api(1, 100, 10, 1)],
+            &[],
         )
         .await
         .unwrap();
@@ -50,11 +51,12 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         .add_counts(
             &[webhooks(1, 100, 6, 6), webhooks(1, 101, 1, 0)],
             &[api(1, 101, 5, 0)],
+            &[],
         )
         .await
         .unwrap();
     store
-        .add_counts(&[webhooks(0, 101, 3, 0)], &[])
+        .add_counts(&[webhooks(0, 101, 3, 0)], &[], &[])
         .await
         .unwrap();
     // The app-wide rows sum what the writer gave every portal.
@@ -62,6 +64,7 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         .add_counts(
             &[webhooks(APP_WIDE, 100, 16, 11)],
             &[api(APP_WIDE, 100, 15, 1)],
+            &[],
         )
         .await
         .unwrap();
@@ -129,7 +132,7 @@ async fn old_minutes_roll_up_into_hours_and_sums_stay_the_same(#[case] engine: E
     // Minutes 120..=185 of portal 1: two hours' worth and a bit.
     let minutes: Vec<WebhookCounts> = (120..=185).map(|m| webhooks(1, m, 2, 1)).collect();
     let calls: Vec<ApiCounts> = (120..=185).map(|m| api(1, m, 3, 1)).collect();
-    store.add_counts(&minutes, &calls).await.unwrap();
+    store.add_counts(&minutes, &calls, &[]).await.unwrap();
     let before = store.webhook_totals(Some(1), 0).await.unwrap();
     let calls_before = store.api_totals(Some(1), 0).await.unwrap();
 
@@ -148,4 +151,67 @@ async fn old_minutes_roll_up_into_hours_and_sums_stay_the_same(#[case] engine: E
         0,
         "nothing left to roll"
     );
+}
+
+fn daily(portal_id: i64, day: i64, status: i32, calls: i64) -> DailyCalls {
+    DailyCalls {
+        portal_id,
+        day,
+        endpoint: "crm.batch_read".into(),
+        status,
+        calls,
+    }
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn daily_calls_add_up_by_endpoint_and_status_and_are_pruned_by_day(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let flush = |rows: Vec<DailyCalls>| {
+        let store = store.clone();
+        async move { store.add_counts(&[], &[], &rows).await.unwrap() }
+    };
+    flush(vec![
+        daily(1, 20, 200, 5),
+        daily(1, 20, 429, 1),
+        daily(2, 20, 200, 9),
+    ])
+    .await;
+    flush(vec![
+        daily(1, 20, 200, 3),
+        daily(1, 21, 200, 2),
+        daily(APP_WIDE, 20, 200, 17),
+    ])
+    .await;
+
+    let rows = |portal, from| {
+        let store = store.clone();
+        async move {
+            store
+                .daily_calls(portal, from)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.day, c.endpoint, c.status, c.calls))
+                .collect::<Vec<_>>()
+        }
+    };
+    let batch = || "crm.batch_read".to_owned();
+    assert_eq!(
+        rows(Some(1), 0).await,
+        [
+            (20, batch(), 200, 8),
+            (20, batch(), 429, 1),
+            (21, batch(), 200, 2)
+        ]
+    );
+    assert_eq!(rows(Some(1), 21).await, [(21, batch(), 200, 2)]);
+    assert_eq!(rows(None, 0).await, [(20, batch(), 200, 17)]);
+
+    // Pruning before day 21's first minute takes day 20's rows of every portal.
+    assert_eq!(store.prune_counts(21 * MINUTES_PER_DAY).await.unwrap(), 4);
+    assert_eq!(rows(Some(1), 0).await, [(21, batch(), 200, 2)]);
 }

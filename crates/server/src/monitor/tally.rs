@@ -1,5 +1,6 @@
 //! Counting in memory, flushing in batches. Each webhook delivery and each API call adds
-//! to its (portal, minute) counts under a lock held for a few additions; a flush every
+//! to its (portal, minute) counts under a lock held for a few additions (an API call also
+//! to its portal's day, by endpoint class and status); a flush every
 //! [`FLUSH_EVERY`] adds everything gathered to the store in one transaction. A crash
 //! loses at most one flush interval of counts; a failed flush keeps its counts for the
 //! next one.
@@ -9,7 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hubspot::time::Clock;
-use store::{ApiCounts, Statistics, StoreError, WebhookCounts, APP_WIDE};
+use store::{
+    ApiCounts, DailyCalls, Statistics, StoreError, WebhookCounts, APP_WIDE, MINUTES_PER_DAY,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -91,7 +94,55 @@ pub struct Tally {
     /// Off (`SPOKE_MONITOR=off`): nothing is counted.
     counting: bool,
     webhooks: Mutex<HashMap<(i64, i64), WebhookCounts>>,
-    api: Mutex<HashMap<(i64, i64), ApiCounts>>,
+    api: Mutex<ApiTally>,
+}
+
+/// API calls not yet flushed: per (portal, minute), and per (portal, day, endpoint class,
+/// status).
+#[derive(Debug, Default)]
+struct ApiTally {
+    minutes: HashMap<(i64, i64), ApiCounts>,
+    daily: HashMap<(i64, i64, &'static str, u16), i64>,
+}
+
+impl ApiTally {
+    fn is_empty(&self) -> bool {
+        self.minutes.is_empty() && self.daily.is_empty()
+    }
+
+    fn add_minute(&mut self, counts: &ApiCounts) {
+        self.minutes
+            .entry((counts.portal_id, counts.minute))
+            .or_insert_with(|| ApiCounts {
+                portal_id: counts.portal_id,
+                minute: counts.minute,
+                ..ApiCounts::default()
+            })
+            .add(counts);
+    }
+
+    /// Takes in another tally's counts (a failed flush's, put back).
+    fn absorb(&mut self, other: ApiTally) {
+        for counts in other.minutes.values() {
+            self.add_minute(counts);
+        }
+        for (key, calls) in other.daily {
+            *self.daily.entry(key).or_default() += calls;
+        }
+    }
+
+    fn daily_rows(&self) -> Vec<DailyCalls> {
+        self.daily
+            .iter()
+            .map(|(&(portal_id, day, endpoint, status), &calls)| DailyCalls {
+                portal_id,
+                day,
+                endpoint: endpoint.to_owned(),
+                status: i32::from(status),
+                calls,
+            })
+            .collect()
+    }
 }
 
 /// The epoch minute (UTC) of an epoch-millisecond instant: the monitor's row key.
@@ -175,36 +226,35 @@ impl Tally {
         }
     }
 
-    /// One API call to HubSpot for `portal`, answered `status` (0: no answer).
-    pub fn api_call(&self, portal: i64, status: u16) {
+    /// One API call to HubSpot for `portal` to an `endpoint` class (`crm.batch_read`),
+    /// answered `status` (0: no answer).
+    pub fn api_call(&self, portal: i64, endpoint: &'static str, status: u16) {
         if !self.counting {
             return;
         }
         let minute = minute_of(self.clock.now_ms());
-        let delta = ApiCounts {
-            calls: 1,
-            errors: i64::from(!(200..300).contains(&status)),
-            rate_limited: i64::from(status == 429),
-            ..ApiCounts::default()
-        };
+        let day = minute.div_euclid(MINUTES_PER_DAY);
         let mut api = self.api.lock().expect("tally lock");
-        for portal in [portal, APP_WIDE] {
-            api.entry((portal, minute))
-                .or_insert_with(|| ApiCounts {
-                    portal_id: portal,
-                    minute,
-                    ..ApiCounts::default()
-                })
-                .add(&delta);
+        for portal_id in [portal, APP_WIDE] {
+            api.add_minute(&ApiCounts {
+                portal_id,
+                minute,
+                calls: 1,
+                errors: i64::from(!(200..300).contains(&status)),
+                rate_limited: i64::from(status == 429),
+            });
+            *api.daily
+                .entry((portal_id, day, endpoint, status))
+                .or_default() += 1;
         }
     }
 
-    /// Adds everything gathered to the store; on failure the counts wait for the next try.
     /// Whether this tally counts (the monitor is on).
     pub fn counting(&self) -> bool {
         self.counting
     }
 
+    /// Adds everything gathered to the store; on failure the counts wait for the next try.
     pub async fn flush(&self, store: &dyn Statistics) -> Result<(), StoreError> {
         let webhooks = std::mem::take(&mut *self.webhooks.lock().expect("tally lock"));
         let api = std::mem::take(&mut *self.api.lock().expect("tally lock"));
@@ -212,19 +262,15 @@ impl Tally {
             return Ok(());
         }
         let rows: Vec<WebhookCounts> = webhooks.values().copied().collect();
-        let calls: Vec<ApiCounts> = api.values().copied().collect();
-        let written = store.add_counts(&rows, &calls).await;
+        let calls: Vec<ApiCounts> = api.minutes.values().copied().collect();
+        let written = store.add_counts(&rows, &calls, &api.daily_rows()).await;
         if written.is_err() {
             self.restore(webhooks, api);
         }
         written
     }
 
-    fn restore(
-        &self,
-        webhooks: HashMap<(i64, i64), WebhookCounts>,
-        api: HashMap<(i64, i64), ApiCounts>,
-    ) {
+    fn restore(&self, webhooks: HashMap<(i64, i64), WebhookCounts>, api: ApiTally) {
         let mut held = self.webhooks.lock().expect("tally lock");
         for (key, counts) in webhooks {
             held.entry(key)
@@ -236,16 +282,7 @@ impl Tally {
                 .add(&counts);
         }
         drop(held);
-        let mut held = self.api.lock().expect("tally lock");
-        for (key, counts) in api {
-            held.entry(key)
-                .or_insert_with(|| ApiCounts {
-                    portal_id: counts.portal_id,
-                    minute: counts.minute,
-                    ..ApiCounts::default()
-                })
-                .add(&counts);
-        }
+        self.api.lock().expect("tally lock").absorb(api);
     }
 
     /// Flushes every [`FLUSH_EVERY`] until `shutdown`; the last flush is the caller's,

@@ -62,6 +62,9 @@ const INLINE_WAIT: Duration = Duration::from_secs(1);
 /// HubSpot's rate-limit window, for pauses after a `429` without `Retry-After`.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
+/// The endpoint class the monitor counts the hydrator's calls under.
+const CRM_BATCH_READ: &str = "crm.batch_read";
+
 /// The hydrator of one spoke process; cheap to share.
 #[derive(Debug)]
 pub struct Hydrator {
@@ -569,7 +572,7 @@ impl Hydrator {
             Err(_) => 0,
         };
         span.record("http.status_code", i64::from(status));
-        self.tally.api_call(portal, status);
+        self.tally.api_call(portal, CRM_BATCH_READ, status);
         *self
             .calls
             .lock()

@@ -103,4 +103,11 @@ const ROLL_UP_API: &str = concat!(
 const DROP_ROLLED_API: &str = "DELETE FROM api_minutes WHERE minute < ?1 AND minute % ?2 <> 0";
 const PRUNE_API: &str = "DELETE FROM api_minutes WHERE minute < ?1";
 
+const ADD_DAILY: &str = "INSERT INTO api_calls_daily (portal_id, day, endpoint, status, calls) \
+    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (portal_id, day, endpoint, status) \
+    DO UPDATE SET calls = api_calls_daily.calls + excluded.calls";
+const DAILY: &str = "SELECT portal_id, day, endpoint, status, calls FROM api_calls_daily \
+    WHERE portal_id = ?1 AND day >= ?2 ORDER BY day, endpoint, status";
+const PRUNE_DAILY: &str = "DELETE FROM api_calls_daily WHERE day < ?1";
+
 crate::statistics::impl_statistics!(super::SqliteStore);
