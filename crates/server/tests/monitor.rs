@@ -205,7 +205,10 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
             .iter()
             .map(|row| {
                 assert_eq!(row["endpoint"], "crm.batch_read");
-                (row["status"].as_u64().unwrap() as u16, row["calls"].as_i64().unwrap())
+                (
+                    row["status"].as_u64().unwrap() as u16,
+                    row["calls"].as_i64().unwrap(),
+                )
             })
             .collect();
         by_day.sort();
@@ -308,4 +311,61 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
     let counted = h.db.number("SELECT count(*) FROM webhook_minutes").await
         + h.db.number("SELECT count(*) FROM api_minutes").await;
     assert_eq!(counted, 0);
+}
+
+/// Several instances evaluate the same counts: each change is posted once, and an
+/// instance that starts while an alert holds does not post it again.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] engine: Engine) {
+    use spoke_server::monitor::alerts::{AlertLevels, Alerts};
+    use store::{WebhookCounts, APP_WIDE};
+
+    let (hook, posted) = slack().await;
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let now_ms = 1_800_000_000_000;
+    let minute = now_ms / 60_000;
+    let deliveries = |attempts, successes| WebhookCounts {
+        portal_id: APP_WIDE,
+        minute,
+        attempts,
+        successes,
+        unavailable: attempts - successes,
+        ..WebhookCounts::default()
+    };
+    let instance = || Alerts::new(AlertLevels::default(), Some(hook.clone()));
+    // 90 of 100 answered: critical, app-wide, for webhooks and for all activity.
+    store
+        .add_counts(&[deliveries(100, 90)], &[], &[])
+        .await
+        .unwrap();
+    let (a, b) = (instance(), instance());
+    a.evaluate(store.as_ref(), now_ms).await.unwrap();
+    b.evaluate(store.as_ref(), now_ms).await.unwrap();
+    instance().evaluate(store.as_ref(), now_ms).await.unwrap();
+    assert_eq!(a.active().len(), 2);
+    assert_eq!(b.active(), a.active(), "each instance knows the alerts");
+    let fired = posted.lock().unwrap().clone();
+    assert_eq!(fired.len(), 2, "one post per alert: {fired:?}");
+    assert!(fired
+        .iter()
+        .all(|t| t.starts_with("spoke fired: critical app-wide")));
+
+    // The day recovers: 10,000 more answered.
+    store
+        .add_counts(&[deliveries(10_000, 10_000)], &[], &[])
+        .await
+        .unwrap();
+    b.evaluate(store.as_ref(), now_ms).await.unwrap();
+    a.evaluate(store.as_ref(), now_ms).await.unwrap();
+    let all = posted.lock().unwrap().clone();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(
+        all[2..].iter().all(|t| t.starts_with("spoke resolved:")),
+        "{all:?}"
+    );
+    assert!(a.active().is_empty() && b.active().is_empty());
 }

@@ -8,13 +8,14 @@ use crate::StoreError;
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 9] = [
+pub(crate) const PORTAL_TABLES: [&str; 10] = [
     crate::inbox::TABLE,
     crate::mirror::TABLE,
     crate::sink_queue::TABLE,
     crate::statistics::WEBHOOK_TABLE,
     crate::statistics::API_TABLE,
     crate::statistics::DAILY_CALLS_TABLE,
+    crate::alert_states::TABLE,
     crate::queue::LEASES_TABLE,
     crate::tokens::TABLE,
     crate::portals::TABLE,

@@ -11,9 +11,11 @@
 //! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
 //! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records),
 //! [`SinkQueue`] (what the other sinks still have to deliver), [`Statistics`] (the
-//! certification monitor's per-minute counts) and [`Health`].
+//! certification monitor's per-minute counts), [`AlertStates`] (the alerts announced) and
+//! [`Health`].
 #![forbid(unsafe_code)]
 
+mod alert_states;
 mod audit;
 mod erase;
 mod error;
@@ -39,6 +41,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub use alert_states::AlertStates;
 pub use audit::Audit;
 pub use erase::Erasure;
 pub use error::StoreError;
@@ -75,6 +78,7 @@ pub trait Store:
     + Mirror
     + SinkQueue
     + Statistics
+    + AlertStates
     + Health
     + std::fmt::Debug
 {

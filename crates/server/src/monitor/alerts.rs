@@ -4,7 +4,8 @@
 //! HubSpot refused is flagged as probably uninstalled. An alert fires once, changes level
 //! in place, and resolves when its rate recovers; each change goes to the log and, when
 //! configured, to a Slack-compatible webhook (`{"text": …}`). With the last hour's pace an
-//! alert also projects when its rate will cross the threshold.
+//! alert also projects when its rate will cross the threshold. Every instance evaluates;
+//! a change is announced by the one whose record of it in the store (`AlertStates`) took.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,12 +13,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{json, Value};
-use store::{PortalState, Store, StoreError};
-use tracing::{info, warn};
+use store::{PortalState, Store, StoreError, APP_WIDE};
+use tracing::{debug, info, warn};
 use url::Url;
 
 use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
+use crate::telemetry::Chain;
 
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(30);
 /// A portal with fewer attempts in a day raises no rate alert: one failure in three is
@@ -210,6 +212,21 @@ impl Alerts {
         let found = self.current(store, now_ms).await?;
         let changes = self.apply(found, now_ms);
         for (change, alert) in changes {
+            let level = (change != "resolved").then(|| alert.level.as_str());
+            let portal = alert.portal.unwrap_or(APP_WIDE);
+            // Unrecorded (the database is away), it is announced anyway: twice rather than
+            // never.
+            let first = store
+                .record_alert(portal, alert.about.as_str(), level, now_ms)
+                .await
+                .unwrap_or_else(|error| {
+                    warn!(error = %Chain(&error), "alert change not recorded; announcing it anyway");
+                    true
+                });
+            if !first {
+                debug!(alert = %alert.text(change), "alert change announced already");
+                continue;
+            }
             match change {
                 "resolved" => info!(alert = %alert.text(change), "alert resolved"),
                 _ => warn!(alert = %alert.text(change), "alert"),

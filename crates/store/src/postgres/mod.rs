@@ -1,5 +1,6 @@
 //! PostgreSQL backend: the production engine, and the one several spoke instances share.
 
+mod alert_states;
 mod audit;
 mod erase;
 mod inbox;

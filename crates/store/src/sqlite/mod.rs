@@ -2,6 +2,7 @@
 //! `synchronous=FULL` so that a committed delivery survives power loss, not only a crash;
 //! group commit upstream pays for the fsync once per many deliveries.
 
+mod alert_states;
 mod audit;
 mod erase;
 mod inbox;
