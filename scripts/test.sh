@@ -4,8 +4,9 @@
 # (installs Debian's `postgresql` if missing, starts the cluster if stopped, and checks
 # that the `test` database, or SPOKE_TEST_POSTGRES, answers), a NATS server with JetStream
 # on 127.0.0.1:4222 (Debian's `nats-server`, started if none answers), PyPI's
-# `standardwebhooks`, which checks the HTTP sink's signatures independently, and
-# `promtool` (Debian's `prometheus`), which checks and unit-tests the alert rules.
+# `standardwebhooks`, which checks the HTTP sink's signatures independently,
+# `promtool` (Debian's `prometheus`), which checks and unit-tests the alert rules, and
+# Debian's `chromium` and `chromium-driver`, which drive the dashboard's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +24,9 @@ as_root() {
 }
 
 apt_install() {
-  log "installing Debian package $1"
+  log "installing Debian packages $*"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 postgres_answers() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -76,6 +77,11 @@ ensure_promtool() {
   command -v promtool >/dev/null 2>&1 || apt_install prometheus
 }
 
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+    || apt_install chromium chromium-driver
+}
+
 # Tests drop their schemas when they end; sweep any that an aborted run left behind.
 sweep_test_schemas() {
   psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
@@ -87,6 +93,7 @@ sweep_test_schemas
 ensure_nats
 ensure_standardwebhooks
 ensure_promtool
+ensure_chromium
 
 log "promtool: the Prometheus alert rules and their unit tests"
 promtool check rules deploy/prometheus/rules.yml

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
 use crate::config::{Config, DatabaseConfig, InstallConfig};
+use crate::dashboard::Dashboard;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::monitor::alerts::{Alerts, EVALUATE_EVERY};
@@ -166,13 +167,17 @@ impl App {
         }
         let receiver = Receiver::new(
             &config.webhooks,
-            config.public_url,
+            config.public_url.clone(),
             config.client_secret,
             clock.clone(),
             ingest,
         );
         receiver.metrics.register(metrics.registry());
         let role = config.role;
+        let dashboard = config
+            .operator_token
+            .as_ref()
+            .map(|token| Arc::new(Dashboard::new(token, &config.public_url)));
         let retention = role
             .works()
             .then(|| Retention::new(store.clone(), config.hydrator.retention, clock.clone()));
@@ -186,6 +191,8 @@ impl App {
                 metrics: Arc::new(metrics),
                 tally: tally.clone(),
                 alerts: alerts.clone(),
+                dashboard,
+                tokens: tokens.clone(),
                 clock: clock.clone(),
             },
             role,

@@ -178,6 +178,11 @@ impl PublicUrl {
         Ok(Self(url))
     }
 
+    /// Whether browsers reach spoke over https (the dashboard's cookies are then `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+
     /// This URL with `path_and_query` (starting with `/`) appended.
     pub fn join(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.0.as_str().trim_end_matches('/'))

@@ -15,6 +15,7 @@ pub mod app;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod metrics;
 pub mod monitor;

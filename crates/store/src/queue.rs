@@ -259,6 +259,13 @@ pub trait WorkQueue: Send + Sync {
     /// Inbox events per state, for operators.
     async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
+    /// Per portal (every one, or just `portal`), its events pending, dead and quarantined
+    /// (portal, state, count): what an operator's overview shows beside each portal.
+    async fn queue_counts_by_portal(
+        &self,
+        portal: Option<i64>,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError>;
+
     /// Deletes up to `limit` events finished (done or unhandled) before `before_ms`;
     /// how many. Quarantined events and dead letters stay until an operator acts.
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
@@ -481,6 +488,16 @@ macro_rules! impl_work_queue {
 
             async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
                 Ok(sqlx::query_as(COUNTS).fetch_all(&self.pool).await?)
+            }
+
+            async fn queue_counts_by_portal(
+                &self,
+                portal: Option<i64>,
+            ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+                Ok(sqlx::query_as(COUNTS_BY_PORTAL)
+                    .bind(portal)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {

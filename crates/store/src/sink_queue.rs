@@ -115,6 +115,12 @@ pub trait SinkQueue: Send + Sync {
 
     async fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError>;
 
+    /// Per portal (every one, or just `portal`), its sink dead letters (portal, count).
+    async fn dead_deliveries_by_portal(
+        &self,
+        portal: Option<i64>,
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+
     /// Deletes up to `limit` deliveries done before `before_ms`; how many. Dead ones stay
     /// until an operator acts.
     async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
@@ -215,6 +221,16 @@ macro_rules! impl_sink_queue {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn dead_deliveries_by_portal(
+                &self,
+                portal: Option<i64>,
+            ) -> Result<Vec<(i64, i64)>, StoreError> {
+                Ok(sqlx::query_as(DEAD_BY_PORTAL)
+                    .bind(portal)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {

@@ -14,12 +14,14 @@ use axum::{Json, Router};
 use hubspot::crm::ObjectType;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use store::{DeadDelivery, Replay, SetAside, SetAsideEvent};
+use store::{Replay, SetAside};
 
 use super::{ApiError, AppState};
 use crate::monitor::alerts::Alert;
 use crate::monitor::report::{app_report, portal_report};
+use crate::monitor::standings::{portal_page, PortalQuery};
 use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
+use crate::ops::inspect::{event_json, portal_view};
 use crate::workers::sinks::SinkName;
 
 /// Most events one listing returns.
@@ -37,6 +39,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/quarantine", get(quarantine))
         .route("/stats", get(stats))
         .route("/monitor", get(monitor))
+        .route("/portals", get(portals))
+        .route("/portals/{portal_id}", get(portal))
         .route("/portals/{portal_id}/monitor", get(portal_monitor))
         .route_layer(middleware::from_fn_with_state(state, require_operator))
 }
@@ -100,32 +104,6 @@ fn sink_of(name: Option<&str>) -> Result<Option<SinkName>, ApiError> {
         .transpose()
 }
 
-fn event_json(event: &SetAsideEvent) -> Value {
-    json!({
-        "id": event.id,
-        "sink": null,
-        "portalId": event.portal_id,
-        "objectId": event.object_id,
-        "subscriptionType": event.subscription_type,
-        "attempts": event.attempts,
-        "reason": event.reason,
-        "lastError": event.last_error,
-    })
-}
-
-fn delivery_json(delivery: &DeadDelivery) -> Value {
-    json!({
-        "id": delivery.id,
-        "sink": delivery.sink,
-        "portalId": delivery.portal_id,
-        "objectType": delivery.object_type,
-        "objectId": delivery.object_id,
-        "state": delivery.record_state,
-        "attempts": delivery.attempts,
-        "lastError": delivery.last_error,
-    })
-}
-
 /// The hydrator's dead letters (`"sink": null`) and the sinks', or one sink's (`?sink=`).
 async fn dead_letters(
     State(state): State<AppState>,
@@ -134,11 +112,7 @@ async fn dead_letters(
     let sink = sink_of(listing.sink.as_deref())?;
     let dead =
         all_dead_letters(state.store.as_ref(), listing.portal, sink, listing.limit()).await?;
-    let events = dead.events.iter().map(event_json);
-    let deliveries = dead.deliveries.iter().map(delivery_json);
-    Ok(Json(
-        json!({ "deadLetters": events.chain(deliveries).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({ "deadLetters": dead.json() })))
 }
 
 async fn quarantine(
@@ -221,6 +195,37 @@ async fn portal_monitor(
     Ok(Json(
         portal_report(state.store.as_ref(), portal, &alerts, now).await?,
     ))
+}
+
+/// Every portal's standing, ordered by risk: `?q=` (a portal id or part of its domain),
+/// `?state=` (installed, needs_reauth, uninstalled, at_risk), `?page=` (from 1).
+async fn portals(
+    State(state): State<AppState>,
+    Query(query): Query<PortalQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = portal_page(
+        state.store.as_ref(),
+        state.alerts.levels(),
+        &query,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(json!(page)))
+}
+
+async fn portal(
+    State(state): State<AppState>,
+    Path(portal): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let view = portal_view(
+        state.store.as_ref(),
+        state.alerts.levels(),
+        portal,
+        state.clock.now_ms(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound("spoke does not know this portal"))?;
+    Ok(Json(view.json()))
 }
 
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

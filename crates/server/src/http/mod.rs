@@ -58,6 +58,10 @@ pub struct AppState {
     /// The certification monitor's counts not yet flushed, and its alerts.
     pub tally: Arc<crate::monitor::tally::Tally>,
     pub alerts: Arc<crate::monitor::alerts::Alerts>,
+    /// The operator dashboard, when an operator token is configured.
+    pub dashboard: Option<Arc<crate::dashboard::Dashboard>>,
+    /// Tokens, when an app is configured: the dashboard's uninstall revokes them.
+    pub tokens: Option<Arc<crate::oauth::tokens::TokenService>>,
     pub clock: hubspot::time::Clock,
 }
 
@@ -77,6 +81,7 @@ pub fn router(state: AppState, role: Role) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::exposition))
         .nest("/api/v1", admin::routes(state.clone()))
+        .merge(crate::dashboard::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -75,7 +75,7 @@ pub enum About {
 }
 
 impl About {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Webhooks => "webhooks",
             Self::Api => "api",
@@ -196,6 +196,10 @@ impl Alerts {
                 .expect("an HTTP client"),
             active: Mutex::default(),
         }
+    }
+
+    pub fn levels(&self) -> AlertLevels {
+        self.levels
     }
 
     pub fn active(&self) -> Vec<Alert> {

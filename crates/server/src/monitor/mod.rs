@@ -9,4 +9,5 @@
 pub mod alerts;
 pub mod rates;
 pub mod report;
+pub mod standings;
 pub mod tally;

@@ -107,6 +107,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     );
     println!(
         "\nspoke demo is running ({} portals installed through OAuth, {} changes/s streaming in)\n\
+         \n  dashboard        {spoke_url}/dashboard   (sign in with the operator token: {token})\
          \n  spoke            {spoke_url}   (/healthz, /readyz, /oauth/install)\
          \n  HubSpot (sim)    {sim}   (/_sim/webhooks/ledger: deliveries as HubSpot counts them)\
          \n  database         {database_url}\

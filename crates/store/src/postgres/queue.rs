@@ -43,6 +43,10 @@ const REPLAY: &str = "UPDATE inbox_events SET state = 'pending', attempts = 0, n
 pub(super) const RELEASE_QUARANTINED: &str =
     "UPDATE inbox_events SET state = 'pending', reason = NULL, \
     next_attempt_at = NULL, finished_at = NULL WHERE portal_id = $1 AND state = 'quarantined'";
+/// Per portal (`$1`, or every one when NULL): a range scan of `inbox_events_claimable` per state.
+const COUNTS_BY_PORTAL: &str = "SELECT portal_id, state, count(*) FROM inbox_events \
+    WHERE state IN ('pending', 'dead', 'quarantined') AND ($1::int8 IS NULL OR portal_id = $1) \
+    GROUP BY portal_id, state ORDER BY portal_id, state";
 const COUNTS: &str = "SELECT state, count(*) FROM inbox_events GROUP BY state ORDER BY state";
 
 const PRUNE: &str = "DELETE FROM inbox_events WHERE id IN (SELECT id FROM inbox_events \

@@ -31,6 +31,8 @@ const REPLAY: &str =
     "UPDATE sink_deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
     finished_at = NULL WHERE state = 'dead' AND ($1::text IS NULL OR sink = $1) \
     AND ($2::int8 IS NULL OR id = $2) AND ($3::int8 IS NULL OR portal_id = $3)";
+const DEAD_BY_PORTAL: &str = "SELECT portal_id, count(*) FROM sink_deliveries \
+    WHERE state = 'dead' AND ($1::int8 IS NULL OR portal_id = $1) GROUP BY portal_id ORDER BY portal_id";
 const COUNTS: &str = "SELECT sink, state, count(*) AS count FROM sink_deliveries \
     GROUP BY sink, state ORDER BY sink, state";
 const PRUNE: &str = "DELETE FROM sink_deliveries WHERE id IN (SELECT id FROM sink_deliveries \

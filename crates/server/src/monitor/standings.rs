@@ -1,0 +1,342 @@
+//! Every portal's standing, ordered by risk: its last day's success rates (webhooks, API
+//! calls, both) and the last hour's (the trend), acknowledgement latency, what waits in its
+//! queue, its dead letters and quarantined events, and its install and token state. The
+//! admin API's `GET /api/v1/portals` and the dashboard's overview are both this list.
+//!
+//! Risk, most first: a portal that must install again or is gone; then one under HubSpot's
+//! 95% over the day; under the warning level; with dead letters or quarantined events;
+//! the rest. Within a rank, the lower day's rate first, then the longer queue.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use store::{Portal, PortalState, Store, StoreError};
+
+use super::alerts::AlertLevels;
+use super::rates::{api_window, webhook_window, Window};
+use super::tally::minute_of;
+
+/// Portals per page.
+pub const PAGE_SIZE: usize = 50;
+const DAY_MINUTES: i64 = 1_440;
+const HOUR_MINUTES: i64 = 60;
+
+/// Which portals a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateFilter {
+    Installed,
+    NeedsReauth,
+    Uninstalled,
+    /// Under the warning level over the day, or needing an install.
+    AtRisk,
+}
+
+impl StateFilter {
+    pub const ALL: [Self; 4] = [
+        Self::AtRisk,
+        Self::Installed,
+        Self::NeedsReauth,
+        Self::Uninstalled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Installed => "installed",
+            Self::NeedsReauth => "needs_reauth",
+            Self::Uninstalled => "uninstalled",
+            Self::AtRisk => "at_risk",
+        }
+    }
+}
+
+/// A listing's search, filter and page (from 1).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PortalQuery {
+    /// A portal id (or its start), or part of its hub domain.
+    pub q: Option<String>,
+    pub state: Option<StateFilter>,
+    pub page: Option<usize>,
+}
+
+/// A rate window as the list shows it.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rate {
+    pub attempts: i64,
+    pub successes: i64,
+    /// 0–1, or `None` without attempts.
+    pub rate: Option<f64>,
+    pub estimated_attempts: i64,
+}
+
+impl From<Window> for Rate {
+    fn from(w: Window) -> Self {
+        Self {
+            attempts: w.attempts,
+            successes: w.successes,
+            rate: w.rate(),
+            estimated_attempts: w.estimated,
+        }
+    }
+}
+
+/// One portal's standing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Standing {
+    pub portal_id: i64,
+    pub hub_domain: Option<String>,
+    /// `installed`, `needs_reauth` or `uninstalled`.
+    pub state: &'static str,
+    /// When the access token spoke holds expires (never the token).
+    pub token_expires_at: Option<i64>,
+    /// The last 24 hours: webhooks, API calls, both.
+    pub webhooks: Rate,
+    pub api: Rate,
+    pub combined: Rate,
+    /// Both over the last hour, against the day: the trend.
+    pub last_hour: Rate,
+    /// Acknowledgement latency over the day: the mean and the slowest (ms).
+    pub latency_ms_avg: Option<f64>,
+    pub latency_ms_max: i64,
+    pub pending: i64,
+    pub dead_letters: i64,
+    pub quarantined: i64,
+    /// 0 is the most at risk (see the module's doc).
+    pub risk: u8,
+}
+
+impl Standing {
+    /// The trend: the last hour better (`up`), worse (`down`) or about the same as the
+    /// day, by more than a point.
+    pub fn trend(&self) -> &'static str {
+        match (self.last_hour.rate, self.combined.rate) {
+            (Some(hour), Some(day)) if hour > day + 0.01 => "up",
+            (Some(hour), Some(day)) if hour < day - 0.01 => "down",
+            _ => "flat",
+        }
+    }
+}
+
+/// A page of standings, and how many portals matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalPage {
+    pub portals: Vec<Standing>,
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+}
+
+/// The page `query` asks for, ordered by risk.
+pub async fn portal_page(
+    store: &dyn Store,
+    levels: AlertLevels,
+    query: &PortalQuery,
+    now_ms: i64,
+) -> Result<PortalPage, StoreError> {
+    let mut all = standings(store, levels, now_ms).await?;
+    all.retain(|s| matches(s, query, levels));
+    all.sort_by(|a, b| {
+        (a.risk, a.combined.rate.unwrap_or(1.0), -a.pending)
+            .partial_cmp(&(b.risk, b.combined.rate.unwrap_or(1.0), -b.pending))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.portal_id.cmp(&b.portal_id))
+    });
+    let total = all.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let portals = all
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    Ok(PortalPage {
+        portals,
+        total,
+        page,
+        pages,
+    })
+}
+
+/// One portal's standing, if spoke knows it.
+pub async fn standing(
+    store: &dyn Store,
+    levels: AlertLevels,
+    portal_id: i64,
+    now_ms: i64,
+) -> Result<Option<Standing>, StoreError> {
+    // One portal's rows: the per-portal sums read only its own.
+    let Some(portal) = store.portal(portal_id).await? else {
+        return Ok(None);
+    };
+    let now = minute_of(now_ms);
+    let day = store
+        .webhook_totals(Some(portal_id), now - DAY_MINUTES + 1)
+        .await?;
+    let api_day = store
+        .api_totals(Some(portal_id), now - DAY_MINUTES + 1)
+        .await?;
+    let hour = webhook_window(
+        &store
+            .webhook_totals(Some(portal_id), now - HOUR_MINUTES + 1)
+            .await?,
+    )
+    .plus(api_window(
+        &store
+            .api_totals(Some(portal_id), now - HOUR_MINUTES + 1)
+            .await?,
+    ));
+    let mut queue = Queue::default();
+    for (_, state, count) in store.queue_counts_by_portal(Some(portal_id)).await? {
+        queue.add(&state, count);
+    }
+    for (_, count) in store.dead_deliveries_by_portal(Some(portal_id)).await? {
+        queue.dead += count;
+    }
+    Ok(Some(assess(&portal, &day, &api_day, hour, queue, levels)))
+}
+
+/// Every portal's standing, unordered: a handful of grouped reads whatever the number of
+/// portals.
+async fn standings(
+    store: &dyn Store,
+    levels: AlertLevels,
+    now_ms: i64,
+) -> Result<Vec<Standing>, StoreError> {
+    let now = minute_of(now_ms);
+    let (day_from, hour_from) = (now - DAY_MINUTES + 1, now - HOUR_MINUTES + 1);
+    let by_id = |rows: Vec<(i64, Window)>| -> HashMap<i64, Window> { rows.into_iter().collect() };
+    let day_hooks: HashMap<i64, store::WebhookCounts> = store
+        .webhook_totals_by_portal(day_from)
+        .await?
+        .into_iter()
+        .map(|c| (c.portal_id, c))
+        .collect();
+    let day_api: HashMap<i64, store::ApiCounts> = store
+        .api_totals_by_portal(day_from)
+        .await?
+        .into_iter()
+        .map(|c| (c.portal_id, c))
+        .collect();
+    let hour_hooks = by_id(
+        store
+            .webhook_totals_by_portal(hour_from)
+            .await?
+            .iter()
+            .map(|c| (c.portal_id, webhook_window(c)))
+            .collect(),
+    );
+    let hour_api = by_id(
+        store
+            .api_totals_by_portal(hour_from)
+            .await?
+            .iter()
+            .map(|c| (c.portal_id, api_window(c)))
+            .collect(),
+    );
+    let mut queues: HashMap<i64, Queue> = HashMap::new();
+    for (id, state, count) in store.queue_counts_by_portal(None).await? {
+        queues.entry(id).or_default().add(&state, count);
+    }
+    for (id, count) in store.dead_deliveries_by_portal(None).await? {
+        queues.entry(id).or_default().dead += count;
+    }
+    let portals = store.portals().await?;
+    Ok(portals
+        .iter()
+        .map(|p| {
+            let id = p.portal_id;
+            let hour = hour_hooks
+                .get(&id)
+                .copied()
+                .unwrap_or_default()
+                .plus(hour_api.get(&id).copied().unwrap_or_default());
+            assess(
+                p,
+                &day_hooks.get(&id).copied().unwrap_or_default(),
+                &day_api.get(&id).copied().unwrap_or_default(),
+                hour,
+                queues.get(&id).copied().unwrap_or_default(),
+                levels,
+            )
+        })
+        .collect())
+}
+
+/// What waits for a portal.
+#[derive(Debug, Clone, Copy, Default)]
+struct Queue {
+    pending: i64,
+    dead: i64,
+    quarantined: i64,
+}
+
+impl Queue {
+    fn add(&mut self, state: &str, count: i64) {
+        match state {
+            "pending" => self.pending += count,
+            "dead" => self.dead += count,
+            "quarantined" => self.quarantined += count,
+            _ => {}
+        }
+    }
+}
+
+fn assess(
+    portal: &Portal,
+    day: &store::WebhookCounts,
+    api_day: &store::ApiCounts,
+    last_hour: Window,
+    queue: Queue,
+    levels: AlertLevels,
+) -> Standing {
+    let webhooks = webhook_window(day);
+    let api = api_window(api_day);
+    let combined = webhooks.plus(api);
+    let risk = match (portal.state, combined.rate()) {
+        (PortalState::Installed, Some(rate)) if rate < levels.threshold => 1,
+        (PortalState::Installed, Some(rate)) if rate < levels.warning => 2,
+        (PortalState::Installed, _) if queue.dead + queue.quarantined > 0 => 3,
+        (PortalState::Installed, _) => 4,
+        _ => 0,
+    };
+    Standing {
+        portal_id: portal.portal_id,
+        hub_domain: portal.hub_domain.clone(),
+        state: portal.state.as_str(),
+        token_expires_at: portal.access_expires_at,
+        webhooks: webhooks.into(),
+        api: api.into(),
+        combined: combined.into(),
+        last_hour: last_hour.into(),
+        latency_ms_avg: (day.attempts > 0).then(|| day.latency_ms_sum as f64 / day.attempts as f64),
+        latency_ms_max: day.latency_ms_max,
+        pending: queue.pending,
+        dead_letters: queue.dead,
+        quarantined: queue.quarantined,
+        risk,
+    }
+}
+
+fn matches(standing: &Standing, query: &PortalQuery, levels: AlertLevels) -> bool {
+    let state_ok = match query.state {
+        None => true,
+        Some(StateFilter::AtRisk) => {
+            standing.risk == 0
+                || standing
+                    .combined
+                    .rate
+                    .is_some_and(|rate| rate < levels.warning)
+        }
+        Some(filter) => standing.state == filter.as_str(),
+    };
+    let search = query.q.as_deref().map(str::trim).unwrap_or("");
+    let found = search.is_empty()
+        || standing.portal_id.to_string().starts_with(search)
+        || standing
+            .hub_domain
+            .as_deref()
+            .is_some_and(|d| d.to_lowercase().contains(&search.to_lowercase()));
+    state_ok && found
+}

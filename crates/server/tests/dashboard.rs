@@ -1,0 +1,265 @@
+//! The operator dashboard in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`, which `scripts/test.sh` installs). An
+//! operator signs in (a wrong token first), finds a portal by search, opens it, replays a
+//! dead letter and sees it gone; requests without a session or without the CSRF token are
+//! refused. Screenshots of the overview and of the portal page are saved under
+//! `target/tmp/dashboard/`.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use spoke_server::config::OperatorToken;
+use store::Engine;
+
+use support::*;
+
+const TOKEN: &str = "dashboard-operator-token-7f3a";
+
+/// A chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{url}/status")).await.is_ok() {
+                return Self { child, url };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not answer on {url}");
+    }
+
+    async fn browser(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                         "--disable-background-networking", "--window-size=1400,1000"],
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The text of `css`, waiting for it to appear (a click's navigation may still be under
+/// way).
+async fn text(browser: &Client, css: &str) -> String {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn save_screenshot(browser: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+async fn sign_in(browser: &Client, spoke: &str, token: &str) {
+    browser.goto(&format!("{spoke}/dashboard")).await.unwrap();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/dashboard/login"),
+        "without a session the dashboard sends the browser to sign in"
+    );
+    browser
+        .find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browser() {
+    let h = harness_with(
+        Engine::Sqlite,
+        "oauth crm.objects.contacts.read",
+        |config| {
+            config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+        },
+    )
+    .await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(2).collect());
+    for portal in &portals {
+        install_portal(&h, *portal).await;
+    }
+    let events = h.activity(12, &portals).await;
+    h.settle(events, |counts| {
+        !counts.iter().any(|(s, n)| s == "pending" && *n > 0)
+    })
+    .await;
+    // One of the first portal's events ran out of attempts (as after a long HubSpot
+    // outage): a dead letter for the operator.
+    let dead =
+        h.db.number(&format!(
+            "SELECT min(id) FROM inbox_events WHERE portal_id = {}",
+            portals[0]
+        ))
+        .await;
+    h.db.execute(&format!(
+        "UPDATE inbox_events SET state = 'dead', attempts = 8, reason = 'attempts used up', \
+         last_error = 'HubSpot answered 500', finished_at = 0 WHERE id = {dead}"
+    ))
+    .await;
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    sign_in(&browser, &h.spoke, "not-the-operator-token").await;
+    assert_eq!(
+        text(&browser, "#login-error").await,
+        "That is not the operator token."
+    );
+    sign_in(&browser, &h.spoke, TOKEN).await;
+    let table = text(&browser, "#portals").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/dashboard");
+    for portal in &portals {
+        assert!(table.contains(&portal.to_string()), "{table}");
+    }
+    save_screenshot(&browser, "overview.png").await;
+
+    // Search by id: only that portal is listed.
+    let q = browser.find(Locator::Css("#q")).await.unwrap();
+    q.send_keys(&portals[0].to_string()).await.unwrap();
+    browser
+        .find(Locator::Css("#search-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let links = browser
+        .find_all(Locator::Css(".portal-link"))
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 1);
+    links[0].click().await.unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        format!("/dashboard/portals/{}", portals[0])
+    );
+    let row = format!("#dead-event-{dead}");
+    assert!(text(&browser, &row).await.contains("HubSpot answered 500"));
+    save_screenshot(&browser, "portal.png").await;
+
+    // A form without the CSRF token, and a request without a session, are refused.
+    let session = browser.get_named_cookie("spoke_session").await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let replay = format!(
+        "{}/dashboard/portals/{}/dead-letters/{dead}/replay",
+        h.spoke, portals[0]
+    );
+    let no_csrf = http
+        .post(&replay)
+        .header("cookie", format!("spoke_session={}", session.value()))
+        .form(&[("sink", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let no_cookie = http
+        .post(&replay)
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), 401);
+    let page_without_cookie = http
+        .get(format!("{}/dashboard", h.spoke))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page_without_cookie.status(), 303);
+    assert_eq!(
+        page_without_cookie.headers()["location"],
+        "/dashboard/login"
+    );
+    let csp = page_without_cookie.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(
+        text(&browser, &row).await.contains("HubSpot answered 500"),
+        "still dead"
+    );
+
+    // The replay button: the dead letter goes back to the queue and is hydrated.
+    browser
+        .find(Locator::Css(&format!("{row} button.replay")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&browser, "#notice")
+        .await
+        .starts_with("1 dead letters"));
+    h.settle(events, |counts| {
+        !counts
+            .iter()
+            .any(|(s, n)| (s == "pending" || s == "dead") && *n > 0)
+    })
+    .await;
+    browser
+        .goto(&format!("{}/dashboard/portals/{}", h.spoke, portals[0]))
+        .await
+        .unwrap();
+    assert_eq!(text(&browser, "#no-dead-letters").await, "None.");
+    browser.close().await.unwrap();
+}
