@@ -279,3 +279,90 @@ async fn a_receiver_and_a_worker_split_the_work(#[case] engine: Engine) {
     assert_eq!(worker_stats["crmCalls"]["200"], 1, "{worker_stats}");
     stop.cancel();
 }
+
+/// `GET /api/v1/portals` lists every portal's standing, most at risk first, with search,
+/// a state filter and pages; `GET /api/v1/portals/{id}` is one portal's view.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn portals_are_listed_by_risk_and_each_has_a_view(#[case] engine: Engine) {
+    let h = admin_harness(engine).await;
+    let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().collect());
+    for portal in &portals[..2] {
+        install_portal(&h, *portal).await;
+    }
+    let events = h.activity(10, &portals[..2]).await;
+    h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
+        .await;
+    // The second portal's event is dead (one attempt allowed, HubSpot failing).
+    h.set_faults(json!({ "errorRate": 1.0, "portals": [portals[1]] }))
+        .await;
+    let id = ObjectType::Contacts.id_base() + 2;
+    let events = events
+        + h.change(
+            reqwest::Method::PATCH,
+            &format!("{}/objects/contacts/{id}", portals[1]),
+            json!({ "properties": { "firstname": "Eve" } }),
+        )
+        .await;
+    h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
+        .await;
+    h.set_faults(json!({})).await;
+
+    let list = h.get("/portals").await;
+    assert_eq!(list["total"], 2, "{list}");
+    let ids: Vec<i64> = list["portals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["portalId"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [portals[1], portals[0]],
+        "the one with a dead letter first: {list}"
+    );
+    let risky = &list["portals"][0];
+    assert_eq!(risky["deadLetters"], 1, "{risky}");
+    assert_eq!(risky["state"], "installed");
+    assert!(
+        risky["combined"]["attempts"].as_i64().unwrap() > 0,
+        "{risky}"
+    );
+    assert!(risky.get("accessToken").is_none() && !risky.to_string().contains("token\":\""));
+
+    let found = h.get(&format!("/portals?q={}", portals[0])).await;
+    assert_eq!(found["total"], 1);
+    let by_domain = h.get("/portals?q=PORTAL-").await;
+    assert_eq!(
+        by_domain["total"], 2,
+        "domains match without regard to case"
+    );
+    assert_eq!(h.get("/portals?state=needs_reauth").await["total"], 0);
+    assert_eq!(
+        h.get("/portals?state=installed&page=9").await["page"],
+        1,
+        "clamped"
+    );
+    let (status, body) = h
+        .api(reqwest::Method::GET, "/portals?state=sideways", Some(TOKEN))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let view = h.get(&format!("/portals/{}", portals[1])).await;
+    assert_eq!(view["portalId"], portals[1]);
+    assert!(view["hubDomain"].as_str().unwrap().contains("example.com"));
+    assert_eq!(view["deadLetters"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!(view["standing"]["deadLetters"], 1);
+    assert!(view["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "installed"));
+    let (status, body) = h
+        .api(reqwest::Method::GET, "/portals/424242", Some(TOKEN))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "spoke does not know this portal");
+}

@@ -612,6 +612,7 @@ async fn portal_page_of(
     let store = state.store.as_ref();
     let levels = state.alerts.levels();
     let now_ms = state.clock.now_ms();
+    state.tally.flush(store).await?;
     let Some(view) = portal_view(store, levels, portal_id, now_ms).await? else {
         return Ok(None);
     };

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
@@ -201,8 +202,11 @@ async fn portal_monitor(
 /// `?state=` (installed, needs_reauth, uninstalled, at_risk), `?page=` (from 1).
 async fn portals(
     State(state): State<AppState>,
-    Query(query): Query<PortalQuery>,
+    query: Result<Query<PortalQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    // What is counted but not yet flushed shows too.
+    state.tally.flush(state.store.as_ref()).await?;
     let page = portal_page(
         state.store.as_ref(),
         state.alerts.levels(),
@@ -217,6 +221,7 @@ async fn portal(
     State(state): State<AppState>,
     Path(portal): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    state.tally.flush(state.store.as_ref()).await?;
     let view = portal_view(
         state.store.as_ref(),
         state.alerts.levels(),

@@ -49,6 +49,9 @@ pub enum ApiError {
     UnknownObjectType,
     #[error("unknown sink: use http or nats")]
     UnknownSink,
+    /// A query string that does not parse, with what was wrong.
+    #[error("{0}")]
+    BadQuery(String),
     #[error("storage error")]
     Storage(#[from] store::StoreError),
     #[error("internal error")]
@@ -80,7 +83,9 @@ impl ApiError {
             Self::Install(_) => StatusCode::BAD_REQUEST,
             Self::InstallNotConfigured | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::OperatorTokenRequired => StatusCode::UNAUTHORIZED,
-            Self::UnknownObjectType | Self::UnknownSink => StatusCode::BAD_REQUEST,
+            Self::UnknownObjectType | Self::UnknownSink | Self::BadQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Storage(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
