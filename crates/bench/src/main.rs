@@ -14,6 +14,7 @@
 //! - `statistics`: the monitor's counts of many portals over 30 days ([`statistics`]).
 #![forbid(unsafe_code)]
 
+mod dashboard;
 mod hydrate;
 mod statistics;
 
@@ -68,6 +69,8 @@ enum Command {
     Hydrate(hydrate::HydrateArgs),
     /// Write the monitor's counts of many portals over 30 days; their size, one JSON line.
     Statistics(statistics::StatisticsArgs),
+    /// Time the operator dashboard's pages with many portals; one JSON line.
+    Dashboard(dashboard::DashboardArgs),
     /// Append groups of deliveries to an inbox directly; prints one JSON line.
     Store {
         /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
@@ -154,6 +157,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Statistics(args) => {
             let report = tokio::runtime::Runtime::new()?.block_on(statistics::run(args))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Dashboard(args) => {
+            let report = tokio::runtime::Runtime::new()?.block_on(dashboard::run(args))?;
             println!("{report}");
             Ok(())
         }

@@ -191,6 +191,7 @@ impl App {
                 metrics: Arc::new(metrics),
                 tally: tally.clone(),
                 alerts: alerts.clone(),
+                standings: Arc::default(),
                 dashboard,
                 tokens: tokens.clone(),
                 clock: clock.clone(),

@@ -378,7 +378,8 @@ fn store_refusal(error: StoreError) -> Response {
     }
 }
 
-/// Counts gathered so far are flushed and alerts evaluated, so the page is current.
+/// Counts gathered so far are flushed, and alerts evaluated unless they were within the
+/// last half minute.
 async fn current_alerts(state: &crate::http::AppState) -> Result<Vec<Alert>, StoreError> {
     if !state.tally.counting() {
         return Ok(Vec::new());
@@ -386,7 +387,7 @@ async fn current_alerts(state: &crate::http::AppState) -> Result<Vec<Alert>, Sto
     state.tally.flush(state.store.as_ref()).await?;
     state
         .alerts
-        .evaluate(state.store.as_ref(), state.clock.now_ms())
+        .evaluate_if_stale(state.store.as_ref(), state.clock.now_ms())
         .await?;
     Ok(state.alerts.active())
 }
@@ -514,7 +515,8 @@ async fn overview_page(
         state: filter,
         page: query.page,
     };
-    let found = portal_page(store, levels, &listing, now_ms).await?;
+    let all = state.standings.all(store, levels, now_ms).await?;
+    let found = portal_page(&all, levels, &listing);
     let period = query.period.unwrap_or_default();
     let (rate_chart, latency_chart) = chart_pair(store, APP_WIDE, period, now_ms).await?;
     let q = query.q.unwrap_or_default();

@@ -207,14 +207,12 @@ async fn portals(
     let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     // What is counted but not yet flushed shows too.
     state.tally.flush(state.store.as_ref()).await?;
-    let page = portal_page(
-        state.store.as_ref(),
-        state.alerts.levels(),
-        &query,
-        state.clock.now_ms(),
-    )
-    .await?;
-    Ok(Json(json!(page)))
+    let levels = state.alerts.levels();
+    let all = state
+        .standings
+        .all(state.store.as_ref(), levels, state.clock.now_ms())
+        .await?;
+    Ok(Json(json!(portal_page(&all, levels, &query))))
 }
 
 async fn portal(

@@ -58,6 +58,8 @@ pub struct AppState {
     /// The certification monitor's counts not yet flushed, and its alerts.
     pub tally: Arc<crate::monitor::tally::Tally>,
     pub alerts: Arc<crate::monitor::alerts::Alerts>,
+    /// Every portal's standing, shared by the admin API and the dashboard.
+    pub standings: Arc<crate::monitor::standings::Standings>,
     /// The operator dashboard, when an operator token is configured.
     pub dashboard: Option<Arc<crate::dashboard::Dashboard>>,
     /// Tokens, when an app is configured: the dashboard's uninstall revokes them.

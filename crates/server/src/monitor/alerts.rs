@@ -183,6 +183,8 @@ pub struct Alerts {
     webhook: Option<Url>,
     http: reqwest::Client,
     active: Mutex<BTreeMap<(Option<i64>, About), Alert>>,
+    /// When the alerts were last evaluated, for pages that need them recent, not new.
+    evaluated: Mutex<Option<std::time::Instant>>,
 }
 
 impl Alerts {
@@ -195,6 +197,7 @@ impl Alerts {
                 .build()
                 .expect("an HTTP client"),
             active: Mutex::default(),
+            evaluated: Mutex::default(),
         }
     }
 
@@ -211,8 +214,27 @@ impl Alerts {
             .collect()
     }
 
+    /// Evaluates unless that was done within [`EVALUATE_EVERY`]: reading every portal's
+    /// day is the costly part, and a page reloading every few seconds need not repeat it.
+    pub async fn evaluate_if_stale(
+        &self,
+        store: &dyn Store,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let fresh = self
+            .evaluated
+            .lock()
+            .expect("alerts lock")
+            .is_some_and(|at| at.elapsed() < EVALUATE_EVERY);
+        if fresh {
+            return Ok(());
+        }
+        self.evaluate(store, now_ms).await
+    }
+
     /// Works out which alerts hold now, then fires, updates and resolves.
     pub async fn evaluate(&self, store: &dyn Store, now_ms: i64) -> Result<(), StoreError> {
+        *self.evaluated.lock().expect("alerts lock") = Some(std::time::Instant::now());
         let found = self.current(store, now_ms).await?;
         let changes = self.apply(found, now_ms);
         for (change, alert) in changes {
