@@ -40,6 +40,16 @@ pub enum Command {
     DeadLetters(DeadLettersArgs),
     /// The record mirror: what spoke holds of a HubSpot record.
     Records(RecordsArgs),
+    /// Ask the spoke listening on SPOKE_LISTEN whether it is alive (`/healthz`); exits
+    /// non-zero if not. For container health checks in images without curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// Where the spoke to ask listens; an unspecified address (`0.0.0.0`) means this host.
+    #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Args)]

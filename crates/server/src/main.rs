@@ -14,7 +14,7 @@ use spoke_server::config::{
     check_unknown_variables, token_keys, Config, DatabaseConfig, InstallConfig,
 };
 use spoke_server::oauth::vault::Keyring;
-use spoke_server::ops::{dead_letters, keys, portals, records};
+use spoke_server::ops::{self, dead_letters, keys, portals, records};
 use spoke_server::{telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +122,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Healthcheck(args) => ops::healthcheck::check(&args.listen).await,
         Command::Keys(args) => {
             match args.command {
                 KeysCommand::Generate { id } => println!("{}", Keyring::generate_entry(&id)),

@@ -5,6 +5,7 @@
 pub mod dead_letters;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod healthcheck;
 pub mod inspect;
 pub mod keys;
 pub mod portals;
