@@ -99,6 +99,9 @@ log "promtool: the Prometheus alert rules and their unit tests"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/tests/rules.test.yml
 
+log "deploy/: manifests, Dockerfile, compose file and Prometheus config, checked offline"
+scripts/check-deploy.sh
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -113,9 +113,14 @@ impl Rig {
 
     /// The simulator delivers its webhooks to `spoke`.
     async fn deliver_to(&self, spoke: &Spoke) {
+        self.deliver_via(&spoke.url("")).await;
+    }
+
+    /// The simulator delivers its webhooks to `base` (a spoke, or a load balancer).
+    async fn deliver_via(&self, base: &str) {
         let target = json!({
             "targetUrl": public_webhook_url(),
-            "deliverTo": spoke.url(""),
+            "deliverTo": base,
             "maxConcurrent": 10,
         });
         self.put("/_sim/webhooks/target", target).await;
@@ -332,6 +337,97 @@ async fn two_worker_processes_on_one_postgres_hydrate_each_event_once_within_eac
         );
     }
     drop(workers);
+}
+
+/// A spoke's count of deliveries it answered `2xx` in time, from its `/metrics`.
+async fn deliveries_answered(spoke: &Spoke) -> u64 {
+    let metrics = reqwest::get(spoke.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("spoke_webhook_deliveries_total{outcome=\"ok\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Deploy (issue 12), the production shape without containers: two receivers behind a
+/// round-robin balancer and two workers on one PostgreSQL, the simulator streaming to the
+/// balancer; one worker is killed mid-stream and started again. Every event is hydrated
+/// once, JetStream holds each change once, and no portal saw more calls in a window than
+/// spoke allows itself.
+#[tokio::test]
+async fn two_receivers_and_two_workers_on_one_postgres_lose_nothing_when_a_worker_restarts() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let rig = Rig::start(4, 300).await;
+    let receivers = [
+        rig.spoke(&db, "receiver").await,
+        rig.spoke(&db, "receiver").await,
+    ];
+    let balancer = Proxy::balancing(receivers.iter().map(|r| r.addr).collect()).await;
+    let portals: Vec<i64> = rig.sim.sim.world(|w| w.portal_ids().collect());
+    for (i, portal) in portals.iter().enumerate() {
+        install_through_oauth(&receivers[i % 2], &rig.sim.base_url(), *portal).await;
+    }
+    rig.deliver_via(&format!("http://{}", balancer.addr)).await;
+    let limit = [("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT)];
+    let mut workers = vec![
+        rig.spoke_with(&db, "worker", &limit).await,
+        rig.spoke_with(&db, "worker", &limit).await,
+    ];
+    let mut events = rig.activity(2_000).await;
+
+    let store = db.store().await;
+    let started = Instant::now();
+    while count(&queue(store.as_ref()).await, "done") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing hydrated");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    workers.remove(0).kill_9().await;
+    events += rig.activity(2_000).await;
+    workers.push(rig.spoke_with(&db, "worker", &limit).await);
+
+    let started = Instant::now();
+    loop {
+        let counts = queue(store.as_ref()).await;
+        let total: i64 = counts.iter().map(|(_, n)| n).sum();
+        if total == events && count(&counts, "pending") == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the workers never finished: {counts:?} of {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let counts = queue(store.as_ref()).await;
+    assert_eq!(
+        count(&counts, "done") + count(&counts, "unhandled"),
+        events,
+        "{counts:?}"
+    );
+    rig.assert_mirror_is_latest(&db, store.as_ref()).await;
+    rig.assert_each_change_in_the_stream_once(&db, store.as_ref())
+        .await;
+    let ledger = rig.crm_ledger().await;
+    for portal in &portals {
+        let calls = &ledger["portals"][portal.to_string()];
+        assert_eq!(calls["rateLimited"], 0, "{ledger}");
+        assert!(
+            calls["maxInWindow"].as_u64().unwrap() <= LIMIT.parse().unwrap(),
+            "spoke's own limit held across the workers and the restart: {ledger}"
+        );
+    }
+    for receiver in &receivers {
+        assert!(
+            deliveries_answered(receiver).await > 0,
+            "the balancer spread deliveries over both receivers"
+        );
+    }
 }
 
 /// A sink endpoint that takes every delivery and keeps the `traceparent` each came with.

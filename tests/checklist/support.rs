@@ -333,8 +333,9 @@ pub fn ids(events: &[Value]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new
-/// ones refused) and restore, to stage a database outage for one spoke only.
+/// A TCP proxy that a test can cut (every connection dropped, new ones refused) and
+/// restore, to stage a database outage for one spoke only; in front of several upstreams
+/// it is a round-robin load balancer, one upstream per connection.
 pub struct Proxy {
     pub addr: SocketAddr,
     up: Arc<Mutex<bool>>,
@@ -344,6 +345,11 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Self {
+        Self::balancing(vec![upstream]).await
+    }
+
+    pub async fn balancing(upstreams: Vec<SocketAddr>) -> Self {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let up = Arc::new(Mutex::new(true));
@@ -355,6 +361,7 @@ impl Proxy {
                     if !*up.lock().unwrap() {
                         continue; // dropped: the connection closes at once
                     }
+                    let upstream = upstreams[next.fetch_add(1, Ordering::Relaxed) % upstreams.len()];
                     let link = tokio::spawn(async move {
                         if let Ok(mut server) = TcpStream::connect(upstream).await {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
