@@ -103,13 +103,14 @@ print(f"Command: `scripts/bench.sh dashboard`, run {datetime.date.today().isofor
       f"{rows['SQLite']['portals']} installed portals, each with deliveries and API calls in every minute of 31 days as "
       "retention keeps them (the `statistics` benchmark's worst case), spoke in the benchmark's process; signed in through "
       "the login form, one request after another for 20 s each: the overview (page 1, most at risk first), a search by "
-      "portal id, and portal pages (rates, charts, dead letters, audit). Every portal's standing is computed at most every "
-      "10 s and shared, so the first overview (cold) pays for reading every portal's day; it is shown apart.\n")
-print("| engine | overview p50 / p95 ms | search p50 / p95 ms | portal page p50 / p95 ms (target p95 < 200) | cold overview ms |")
-print("|---|---:|---:|---:|---:|")
+      "portal id, and portal pages (rates, charts, dead letters, audit). Every portal's standing is kept and recomputed in "
+      "the background once it is 10 s old (alerts: 30 s), so only the very first overview after start-up waits for every "
+      "portal's day to be read; it is shown apart.\n")
+print("| engine | overview p50 / p95 / max ms | search p50 / p95 / max ms | portal page p50 / p95 / max ms | target | first overview ms |")
+print("|---|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
-    cell = lambda k: f"{r[k]['p50_ms']:.1f} / {r[k]['p95_ms']:.1f}"
-    print(f"| {name} | {cell('overview')} | {cell('search')} | {cell('portal')} | {r['overview_cold_ms']:.0f} |")
+    cell = lambda k: f"{r[k]['p50_ms']:.1f} / {r[k]['p95_ms']:.1f} / {r[k]['max_ms']:.0f}"
+    print(f"| {name} | {cell('overview')} | {cell('search')} | {cell('portal')} | p95 < 200 | {r['overview_cold_ms']:.0f} |")
 PY
   exit 0
 fi

@@ -384,7 +384,10 @@ async fn two_receivers_and_two_workers_on_one_postgres_lose_nothing_when_a_worke
     let store = db.store().await;
     let started = Instant::now();
     while count(&queue(store.as_ref()).await, "done") == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "nothing hydrated");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing hydrated"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     workers.remove(0).kill_9().await;

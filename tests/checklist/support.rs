@@ -361,7 +361,8 @@ impl Proxy {
                     if !*up.lock().unwrap() {
                         continue; // dropped: the connection closes at once
                     }
-                    let upstream = upstreams[next.fetch_add(1, Ordering::Relaxed) % upstreams.len()];
+                    let upstream =
+                        upstreams[next.fetch_add(1, Ordering::Relaxed) % upstreams.len()];
                     let link = tokio::spawn(async move {
                         if let Ok(mut server) = TcpStream::connect(upstream).await {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;

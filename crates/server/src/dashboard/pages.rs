@@ -378,8 +378,8 @@ fn store_refusal(error: StoreError) -> Response {
     }
 }
 
-/// Counts gathered so far are flushed, and alerts evaluated unless they were within the
-/// last half minute.
+/// Counts gathered so far are flushed; the alerts are those held, evaluated again in the
+/// background when the last evaluation is half a minute old.
 async fn current_alerts(state: &crate::http::AppState) -> Result<Vec<Alert>, StoreError> {
     if !state.tally.counting() {
         return Ok(Vec::new());
@@ -387,8 +387,7 @@ async fn current_alerts(state: &crate::http::AppState) -> Result<Vec<Alert>, Sto
     state.tally.flush(state.store.as_ref()).await?;
     state
         .alerts
-        .evaluate_if_stale(state.store.as_ref(), state.clock.now_ms())
-        .await?;
+        .refresh(state.store.clone(), state.clock.now_ms());
     Ok(state.alerts.active())
 }
 
@@ -515,7 +514,7 @@ async fn overview_page(
         state: filter,
         page: query.page,
     };
-    let all = state.standings.all(store, levels, now_ms).await?;
+    let all = state.standings.all(&state.store, levels, now_ms).await?;
     let found = portal_page(&all, levels, &listing);
     let period = query.period.unwrap_or_default();
     let (rate_chart, latency_chart) = chart_pair(store, APP_WIDE, period, now_ms).await?;

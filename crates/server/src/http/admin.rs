@@ -210,7 +210,7 @@ async fn portals(
     let levels = state.alerts.levels();
     let all = state
         .standings
-        .all(state.store.as_ref(), levels, state.clock.now_ms())
+        .all(&state.store, levels, state.clock.now_ms())
         .await?;
     Ok(Json(json!(portal_page(&all, levels, &query))))
 }

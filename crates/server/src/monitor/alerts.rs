@@ -214,22 +214,23 @@ impl Alerts {
             .collect()
     }
 
-    /// Evaluates unless that was done within [`EVALUATE_EVERY`]: reading every portal's
-    /// day is the costly part, and a page reloading every few seconds need not repeat it.
-    pub async fn evaluate_if_stale(
-        &self,
-        store: &dyn Store,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let fresh = self
-            .evaluated
-            .lock()
-            .expect("alerts lock")
-            .is_some_and(|at| at.elapsed() < EVALUATE_EVERY);
-        if fresh {
-            return Ok(());
+    /// Starts an evaluation in the background unless one started within
+    /// [`EVALUATE_EVERY`]: reading every portal's day takes seconds at 10,000 portals, so
+    /// a page shows the alerts held rather than wait for it.
+    pub fn refresh(self: &std::sync::Arc<Self>, store: std::sync::Arc<dyn Store>, now_ms: i64) {
+        {
+            let mut evaluated = self.evaluated.lock().expect("alerts lock");
+            if evaluated.is_some_and(|at| at.elapsed() < EVALUATE_EVERY) {
+                return;
+            }
+            *evaluated = Some(std::time::Instant::now());
         }
-        self.evaluate(store, now_ms).await
+        let alerts = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = alerts.evaluate(store.as_ref(), now_ms).await {
+                warn!(error = %Chain(&error), "alerts not evaluated");
+            }
+        });
     }
 
     /// Works out which alerts hold now, then fires, updates and resolves.

@@ -8,8 +8,9 @@
 //! the rest. Within a rank, the lower day's rate first, then the longer queue.
 //!
 //! Summing a day of counts for every portal reads every portal's rows (1.4 million at
-//! 10,000 busy portals), so the list is computed at most every [`STANDINGS_TTL`] and shared
-//! ([`Standings`]); the dashboard reloads at that pace anyway.
+//! 10,000 busy portals: seconds), so the list is kept and shared ([`Standings`]): once it
+//! is older than [`STANDINGS_TTL`] the next request starts a recomputation in the
+//! background and is answered from the list held, so no page waits for it but the first.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,28 +137,56 @@ pub struct PortalPage {
     pub pages: usize,
 }
 
-/// Every portal's standing, computed at most every [`STANDINGS_TTL`] (one computation at
-/// a time; the requests that arrive meanwhile wait for it and share it).
+/// Every portal's standing, as last computed; one computation at a time.
 #[derive(Debug, Default)]
 pub struct Standings {
-    held: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Standing>>)>>,
+    held: std::sync::Mutex<Option<(Instant, Arc<Vec<Standing>>)>>,
+    /// Held while a computation runs: the first request waits on it, later ones do not.
+    computing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Standings {
+    /// The list held, starting a recomputation in the background when it is older than
+    /// [`STANDINGS_TTL`]; computed in place only when there is none yet.
     pub async fn all(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        levels: AlertLevels,
+        now_ms: i64,
+    ) -> Result<Arc<Vec<Standing>>, StoreError> {
+        if let Some((at, all)) = self.held() {
+            if at.elapsed() >= STANDINGS_TTL {
+                if let Ok(guard) = self.computing.clone().try_lock_owned() {
+                    let (me, store) = (self.clone(), store.clone());
+                    tokio::spawn(async move {
+                        if let Err(error) = me.compute(store.as_ref(), levels, now_ms).await {
+                            tracing::warn!(error = %crate::telemetry::Chain(&error), "portal standings not recomputed");
+                        }
+                        drop(guard);
+                    });
+                }
+            }
+            return Ok(all);
+        }
+        let _computing = self.computing.lock().await;
+        match self.held() {
+            Some((_, all)) => Ok(all),
+            None => self.compute(store.as_ref(), levels, now_ms).await,
+        }
+    }
+
+    fn held(&self) -> Option<(Instant, Arc<Vec<Standing>>)> {
+        self.held.lock().expect("standings lock").clone()
+    }
+
+    async fn compute(
         &self,
         store: &dyn Store,
         levels: AlertLevels,
         now_ms: i64,
     ) -> Result<Arc<Vec<Standing>>, StoreError> {
-        let mut held = self.held.lock().await;
-        if let Some((at, all)) = held.as_ref() {
-            if at.elapsed() < STANDINGS_TTL {
-                return Ok(all.clone());
-            }
-        }
         let all = Arc::new(standings(store, levels, now_ms).await?);
-        *held = Some((Instant::now(), all.clone()));
+        *self.held.lock().expect("standings lock") = Some((Instant::now(), all.clone()));
         Ok(all)
     }
 }
