@@ -104,7 +104,7 @@ print(f"Command: `scripts/bench.sh dashboard`, run {datetime.date.today().isofor
       "retention keeps them (the `statistics` benchmark's worst case), spoke in the benchmark's process; signed in through "
       "the login form, one request after another for 20 s each: the overview (page 1, most at risk first), a search by "
       "portal id, and portal pages (rates, charts, dead letters, audit). Every portal's standing is kept and recomputed in "
-      "the background once it is 10 s old (alerts: 30 s), so only the very first overview after start-up waits for every "
+      "the background once it is a minute old (alerts: 30 s), so only the very first overview after start-up waits for every "
       "portal's day to be read; it is shown apart.\n")
 print("| engine | overview p50 / p95 / max ms | search p50 / p95 / max ms | portal page p50 / p95 / max ms | target | first overview ms |")
 print("|---|---:|---:|---:|---:|---:|")

@@ -149,6 +149,39 @@ impl Rig {
             .unwrap()
     }
 
+    /// Waits (up to `within`) until the inbox holds `events` and none is pending; then
+    /// every one finished, none dead or quarantined, the mirror holds each record's latest
+    /// version and JetStream each change once.
+    async fn assert_every_event_hydrated_once(
+        &self,
+        db: &TestDb,
+        store: &dyn Store,
+        events: i64,
+        within: Duration,
+    ) {
+        let started = Instant::now();
+        loop {
+            let counts = queue(store).await;
+            let total: i64 = counts.iter().map(|(_, n)| n).sum();
+            if total == events && count(&counts, "pending") == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < within,
+                "the workers never finished: {counts:?} of {events}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let counts = queue(store).await;
+        assert_eq!(
+            count(&counts, "done") + count(&counts, "unhandled"),
+            events,
+            "{counts:?}"
+        );
+        self.assert_mirror_is_latest(db, store).await;
+        self.assert_each_change_in_the_stream_once(db, store).await;
+    }
+
     /// Every hydrated event's record in the mirror is the simulator's latest version.
     async fn assert_mirror_is_latest(&self, db: &TestDb, store: &dyn Store) {
         let mut checked = 0;
@@ -303,27 +336,7 @@ async fn two_worker_processes_on_one_postgres_hydrate_each_event_once_within_eac
     events += rig.activity(3_000).await;
 
     let store = db.store().await;
-    let started = Instant::now();
-    loop {
-        let counts = queue(store.as_ref()).await;
-        let total: i64 = counts.iter().map(|(_, n)| n).sum();
-        if total == events && count(&counts, "pending") == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the workers never finished: {counts:?} of {events}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let counts = queue(store.as_ref()).await;
-    assert_eq!(
-        count(&counts, "done") + count(&counts, "unhandled"),
-        events,
-        "{counts:?}"
-    );
-    rig.assert_mirror_is_latest(&db, store.as_ref()).await;
-    rig.assert_each_change_in_the_stream_once(&db, store.as_ref())
+    rig.assert_every_event_hydrated_once(&db, store.as_ref(), events, Duration::from_secs(90))
         .await;
     let ledger = rig.crm_ledger().await;
     for portal in &portals {
@@ -394,27 +407,7 @@ async fn two_receivers_and_two_workers_on_one_postgres_lose_nothing_when_a_worke
     events += rig.activity(2_000).await;
     workers.push(rig.spoke_with(&db, "worker", &limit).await);
 
-    let started = Instant::now();
-    loop {
-        let counts = queue(store.as_ref()).await;
-        let total: i64 = counts.iter().map(|(_, n)| n).sum();
-        if total == events && count(&counts, "pending") == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the workers never finished: {counts:?} of {events}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let counts = queue(store.as_ref()).await;
-    assert_eq!(
-        count(&counts, "done") + count(&counts, "unhandled"),
-        events,
-        "{counts:?}"
-    );
-    rig.assert_mirror_is_latest(&db, store.as_ref()).await;
-    rig.assert_each_change_in_the_stream_once(&db, store.as_ref())
+    rig.assert_every_event_hydrated_once(&db, store.as_ref(), events, Duration::from_secs(120))
         .await;
     let ledger = rig.crm_ledger().await;
     for portal in &portals {

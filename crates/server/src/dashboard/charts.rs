@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use store::{ApiCounts, WebhookCounts};
 
+use crate::http::page::escape;
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 150.0;
 const LEFT: f64 = 48.0;
@@ -181,13 +183,6 @@ fn chart(
     }
     svg.push_str("</svg>");
     svg
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

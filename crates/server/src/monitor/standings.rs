@@ -26,7 +26,7 @@ use super::tally::minute_of;
 /// Portals per page.
 pub const PAGE_SIZE: usize = 50;
 /// How long a computed list of every portal's standing is reused.
-pub const STANDINGS_TTL: Duration = Duration::from_secs(10);
+pub const STANDINGS_TTL: Duration = Duration::from_secs(60);
 const DAY_MINUTES: i64 = 1_440;
 const HOUR_MINUTES: i64 = 60;
 
