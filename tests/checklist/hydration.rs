@@ -11,6 +11,7 @@ use hubspot::crm::ObjectType;
 use rstest::rstest;
 use serde_json::{json, Value};
 use server::oauth::vault::Keyring;
+use sim::admin::Activity;
 use sim::RunningSim;
 use spoke_store::testing::TestDb;
 use spoke_store::{Engine, Store};
@@ -126,11 +127,11 @@ impl Rig {
         self.put("/_sim/webhooks/target", target).await;
     }
 
-    /// `changes` random record changes; how many events they send.
-    async fn activity(&self, changes: u32) -> i64 {
+    /// Random record changes chosen by `seed`; how many events they send.
+    async fn activity(&self, seed: u64, changes: u32) -> i64 {
         let answer: Value = reqwest::Client::new()
             .post(self.url("/_sim/activity"))
-            .json(&json!({ "changes": changes }))
+            .json(&Activity::seeded(seed, changes))
             .send()
             .await
             .unwrap()
@@ -266,7 +267,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
     rig.deliver_to(&spoke).await;
     // Every CRM read takes a while, so the kill lands while a batch is held.
     rig.put("/_sim/faults", json!({ "latencyMs": 1_500 })).await;
-    let events = rig.activity(200).await;
+    let events = rig.activity(1, 200).await;
 
     let store = db.store().await;
     let started = Instant::now();
@@ -327,13 +328,13 @@ async fn two_worker_processes_on_one_postgres_hydrate_each_event_once_within_eac
         install_through_oauth(&receiver, &rig.sim.base_url(), *portal).await;
     }
     rig.deliver_to(&receiver).await;
-    let mut events = rig.activity(3_000).await;
+    let mut events = rig.activity(2, 3_000).await;
     let limit = [("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT)];
     let workers = [
         rig.spoke_with(&db, "worker", &limit).await,
         rig.spoke_with(&db, "worker", &limit).await,
     ];
-    events += rig.activity(3_000).await;
+    events += rig.activity(3, 3_000).await;
 
     let store = db.store().await;
     rig.assert_every_event_hydrated_once(&db, store.as_ref(), events, Duration::from_secs(90))
@@ -392,7 +393,7 @@ async fn two_receivers_and_two_workers_on_one_postgres_lose_nothing_when_a_worke
         rig.spoke_with(&db, "worker", &limit).await,
         rig.spoke_with(&db, "worker", &limit).await,
     ];
-    let mut events = rig.activity(2_000).await;
+    let mut events = rig.activity(4, 2_000).await;
 
     let store = db.store().await;
     let started = Instant::now();
@@ -404,7 +405,7 @@ async fn two_receivers_and_two_workers_on_one_postgres_lose_nothing_when_a_worke
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     workers.remove(0).kill_9().await;
-    events += rig.activity(2_000).await;
+    events += rig.activity(5, 2_000).await;
     workers.push(rig.spoke_with(&db, "worker", &limit).await);
 
     rig.assert_every_event_hydrated_once(&db, store.as_ref(), events, Duration::from_secs(120))
@@ -470,7 +471,7 @@ async fn each_change_is_one_trace_from_receipt_to_the_crm_call_and_every_sink() 
     let portal = rig.sim.sim.world(|w| w.portal_ids().next().unwrap());
     install_through_oauth(&spoke, &rig.sim.base_url(), portal).await;
     rig.deliver_to(&spoke).await;
-    let events = rig.activity(20).await;
+    let events = rig.activity(6, 20).await;
 
     let store = db.store().await;
     let started = Instant::now();

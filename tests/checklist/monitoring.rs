@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use server::oauth::vault::Keyring;
+use sim::admin::Activity;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
 
@@ -41,13 +42,16 @@ async fn point_at(sim: &str, spoke: &Spoke) {
 }
 
 /// Record changes at the simulator for `run`, a few every 25 ms: many small deliveries, so
-/// the estimate rests on many requests.
-async fn activity(sim: &str, run: Duration) {
+/// the estimate rests on many requests. The changes follow from `seed`.
+async fn activity(sim: &str, seed: u64, run: Duration) {
     let started = Instant::now();
-    while started.elapsed() < run {
+    for round in 0.. {
+        if started.elapsed() >= run {
+            break;
+        }
         reqwest::Client::new()
             .post(format!("{sim}/_sim/activity"))
-            .json(&json!({ "changes": 3 }))
+            .json(&Activity::seeded(seed + round, 3))
             .send()
             .await
             .unwrap()
@@ -92,15 +96,15 @@ async fn success_rate_monitoring_per_portal_in_place() {
         install_through_oauth(&spoke, &hubspot, *portal).await;
     }
     point_at(&hubspot, &spoke).await;
-    activity(&hubspot, Duration::from_secs(3)).await;
+    activity(&hubspot, 1_000, Duration::from_secs(3)).await;
 
     // spoke stops (its last counts flushed) for less than HubSpot's first retry delay, as
     // a restart or a short outage would; HubSpot keeps sending and failing.
     assert!(spoke.terminate().await.success());
-    activity(&hubspot, Duration::from_secs(2)).await;
+    activity(&hubspot, 2_000, Duration::from_secs(2)).await;
     let spoke = Spoke::start(db.url(), &env).await;
     point_at(&hubspot, &spoke).await;
-    activity(&hubspot, Duration::from_secs(3)).await;
+    activity(&hubspot, 3_000, Duration::from_secs(3)).await;
 
     // Every retry delivered.
     let started = Instant::now();

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
-use serde_json::{json, Value};
+use serde_json::Value;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
 
@@ -32,7 +32,7 @@ async fn every_event_the_simulator_delivers_reaches_the_inbox(#[case] engine: En
     let answer: Value = spoke
         .http
         .post(format!("{}/_sim/activity", sim.base_url()))
-        .json(&json!({ "changes": 3_000 }))
+        .json(&sim::admin::Activity::seeded(1, 3_000))
         .send()
         .await
         .unwrap()

@@ -292,7 +292,9 @@ async fn portals_are_listed_by_risk_and_each_has_a_view(#[case] engine: Engine) 
     for portal in &portals[..2] {
         install_portal(&h, *portal).await;
     }
-    let events = h.activity(10, &portals[..2]).await;
+    let events = h
+        .activity(Activity::seeded(2, 10).in_portals(&portals[..2]))
+        .await;
     h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
         .await;
     // The second portal's event is dead (one attempt allowed, HubSpot failing).

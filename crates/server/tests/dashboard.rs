@@ -87,6 +87,17 @@ async fn text(browser: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Waits for the browser's URL to satisfy `wanted` (a navigation under way).
+async fn wait_for(browser: &Client, wanted: impl Fn(&url::Url) -> bool) {
+    for _ in 0..100 {
+        if wanted(&browser.current_url().await.unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("still at {}", browser.current_url().await.unwrap());
+}
+
 async fn save_screenshot(browser: &Client, name: &str) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&dir).unwrap();
@@ -136,7 +147,9 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
     for portal in &portals {
         install_portal(&h, *portal).await;
     }
-    let events = h.activity(12, &portals).await;
+    let events = h
+        .activity(Activity::seeded(3, 12).in_portals(&portals))
+        .await;
     h.settle(events, |counts| {
         !counts.iter().any(|(s, n)| s == "pending" && *n > 0)
     })
@@ -180,16 +193,21 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
         .click()
         .await
         .unwrap();
+    // The click only starts the form's navigation: wait for the searched page, not the one
+    // still showing.
+    let searched = format!("q={}", portals[0]);
+    wait_for(&browser, |url| {
+        url.query().is_some_and(|q| q.contains(&searched))
+    })
+    .await;
     let links = browser
         .find_all(Locator::Css(".portal-link"))
         .await
         .unwrap();
     assert_eq!(links.len(), 1);
     links[0].click().await.unwrap();
-    assert_eq!(
-        browser.current_url().await.unwrap().path(),
-        format!("/dashboard/portals/{}", portals[0])
-    );
+    let page = format!("/dashboard/portals/{}", portals[0]);
+    wait_for(&browser, |url| url.path() == page).await;
     let row = format!("#dead-event-{dead}");
     assert!(text(&browser, &row).await.contains("HubSpot answered 500"));
     save_screenshot(&browser, "portal.png").await;

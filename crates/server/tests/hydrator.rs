@@ -84,8 +84,10 @@ async fn every_event_ends_as_the_latest_record_unhandled_or_quarantined(#[case] 
     install_portal(&h, portals[1]).await;
 
     let mut events = 0;
-    for _ in 0..3 {
-        events += h.activity(60, &portals).await;
+    for round in 0..3 {
+        events += h
+            .activity(Activity::seeded(30 + round, 60).in_portals(&portals))
+            .await;
     }
     h.settle(events, settled).await;
 
@@ -350,7 +352,9 @@ async fn finished_events_are_pruned_after_the_retention_and_dead_letters_stay(
     let h = harness_with(engine, SCOPES, |config| config.hydrator.max_attempts = 1).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    let mut events = h.activity(20, &[portal]).await;
+    let mut events = h
+        .activity(Activity::seeded(5, 20).in_portals(&[portal]))
+        .await;
     h.settle(events, settled).await;
     h.set_faults(json!({ "errorRate": 1.0 })).await;
     let id = ObjectType::Contacts.id_base() + 3;

@@ -59,8 +59,10 @@ async fn metrics_agree_with_the_store_and_what_was_sent(#[case] engine: Engine) 
     let portal = h.first_portal();
     install_portal(&h, portal).await;
     let mut events = 0;
-    for _ in 0..3 {
-        events += h.activity(30, &[portal]).await;
+    for round in 0..3 {
+        events += h
+            .activity(Activity::seeded(40 + round, 30).in_portals(&[portal]))
+            .await;
     }
     h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
         .await;

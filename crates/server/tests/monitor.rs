@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rstest::rstest;
 use serde_json::{json, Value};
-use sim::objects::Simulated;
+use sim::objects::{ObjectType, Simulated};
 use spoke_server::config::OperatorToken;
 use store::testing::TestDb;
 use store::Engine;
@@ -129,8 +129,9 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(2).collect());
     install_portal(&h, portals[0]).await;
     install_portal(&h, portals[1]).await;
-    for _ in 0..3 {
-        h.activity(20, &portals).await;
+    for round in 0..3 {
+        h.activity(Activity::seeded(20 + round, 20).in_portals(&portals))
+            .await;
     }
     h.deliveries_done().await;
 
@@ -139,7 +140,8 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     let lock = lock_the_inbox(&h.db, engine, Duration::from_millis(4_500));
     let changes = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        h.activity(40, &portals).await;
+        h.activity(Activity::seeded(8, 40).in_portals(&portals))
+            .await;
     };
     tokio::join!(lock, changes);
     h.deliveries_done().await;
@@ -147,7 +149,7 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     // A 429 burst on the API for the first portal, while its records change.
     h.set_faults(json!({ "burst429Ms": 1_500, "portals": [portals[0]] }))
         .await;
-    let contact = |n: i64| sim::objects::ObjectType::Contacts.id_base() + n;
+    let contact = |n: i64| ObjectType::Contacts.id_base() + n;
     for n in 1..=3 {
         h.change(
             reqwest::Method::PATCH,
@@ -285,7 +287,12 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
     .await;
     let portals: Vec<i64> = h.sim.sim.world(|w| w.portal_ids().take(1).collect());
     install_portal(&h, portals[0]).await;
-    h.activity(10, &portals).await;
+    // Contacts only: the portal granted no other type, and without a contact among the
+    // changes the hydrator would rightly make no call.
+    let contacts = Activity::seeded(9, 10)
+        .in_portals(&portals)
+        .of(&[ObjectType::Contacts]);
+    assert!(h.activity(contacts).await > 0);
     h.deliveries_done().await;
     // Deliveries were answered and the hydrator called HubSpot: there was something to count.
     let called = |ledger: Value| ledger["portals"][portals[0].to_string()]["calls"].is_object();

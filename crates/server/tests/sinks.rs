@@ -183,8 +183,10 @@ impl Harness {
         install_portal(self, portals[0]).await;
         install_portal(self, portals[1]).await;
         let mut events = 0;
-        for _ in 0..3 {
-            events += self.activity(40, &portals).await;
+        for round in 0..3 {
+            events += self
+                .activity(Activity::seeded(10 + round, 40).in_portals(&portals))
+                .await;
         }
         let contact = sim::objects::ObjectType::Contacts.id_base() + 1;
         events += self

@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -266,27 +268,79 @@ async fn privacy_delete(
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /_sim/activity`: random property changes, reproducible from `seed`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Activity {
-    changes: u32,
+pub struct Activity {
+    /// How many changes (a change of a record that is gone yields no event).
+    pub changes: u32,
+    /// Installed portals to change records in; every installed portal when empty.
     #[serde(default)]
-    portals: Vec<i64>,
+    pub portals: Vec<i64>,
+    /// Object types to change (path names or type ids); every type when empty.
+    #[serde(default)]
+    pub objects: Vec<String>,
+    /// The random generator's seed: the same seed on the same world makes the same
+    /// changes. Drawn afresh when absent; the answer names it either way, so a failing
+    /// test can replay what it was given.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
-/// `changes` random property changes (installed portals, or those listed); answers with
-/// the events queued.
-async fn activity(State(sim): State<SharedSim>, Json(body): Json<Activity>) -> Json<Value> {
-    let events = sim
-        .world(|w| w.random_changes(&mut rand::rng(), body.changes, &body.portals, sim.now_ms()));
+impl Activity {
+    /// `changes` changes chosen by `seed`, in every installed portal, of every type.
+    pub fn seeded(seed: u64, changes: u32) -> Self {
+        Self {
+            changes,
+            seed: Some(seed),
+            ..Self::default()
+        }
+    }
+
+    pub fn in_portals(mut self, portals: &[i64]) -> Self {
+        self.portals = portals.to_vec();
+        self
+    }
+
+    pub fn of(mut self, objects: &[ObjectType]) -> Self {
+        self.objects = objects.iter().map(|o| o.plural().to_owned()).collect();
+        self
+    }
+}
+
+/// `changes` random property changes (installed portals, or those listed; of every object
+/// type, or those listed); answers with the events queued and the seed that chose them.
+async fn activity(State(sim): State<SharedSim>, Json(body): Json<Activity>) -> Response {
+    let objects: Option<Vec<ObjectType>> = body
+        .objects
+        .iter()
+        .map(|o| ObjectType::from_path(o))
+        .collect();
+    let Some(objects) = objects else {
+        let error = format!("unknown object type among {:?}", body.objects);
+        return (StatusCode::BAD_REQUEST, Json(json!({ "message": error }))).into_response();
+    };
+    let seed = body.seed.unwrap_or_else(rand::random);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let events = sim.world(|w| {
+        w.random_changes(
+            &mut rng,
+            body.changes,
+            &body.portals,
+            &objects,
+            sim.now_ms(),
+        )
+    });
     let ids: Vec<(i64, i64)> = events.iter().map(|e| (e.portal_id, e.event_id)).collect();
     sim.emit(events);
-    Json(json!({ "events": ids.len(), "eventIds": ids }))
+    Json(json!({ "events": ids.len(), "eventIds": ids, "seed": seed })).into_response()
 }
 
 /// Generates `rate` random changes per second until `shutdown` (`--activity-rate`).
-pub async fn stream_activity(sim: SharedSim, rate: f64, shutdown: CancellationToken) {
+/// The changes follow from `seed`, so a run's activity can be replayed.
+pub async fn stream_activity(sim: SharedSim, rate: f64, seed: u64, shutdown: CancellationToken) {
     const TICK: Duration = Duration::from_millis(10);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut ticks = tokio::time::interval(TICK);
     let mut owed = 0.0;
     while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
@@ -295,7 +349,7 @@ pub async fn stream_activity(sim: SharedSim, rate: f64, shutdown: CancellationTo
         owed -= now;
         if now >= 1.0 {
             let events =
-                sim.world(|w| w.random_changes(&mut rand::rng(), now as u32, &[], sim.now_ms()));
+                sim.world(|w| w.random_changes(&mut rng, now as u32, &[], &[], sim.now_ms()));
             sim.dispatcher().enqueue(events);
         }
     }

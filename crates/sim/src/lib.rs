@@ -237,6 +237,7 @@ pub async fn start(
         tokio::spawn(admin::stream_activity(
             sim.clone(),
             settings.activity_rate,
+            settings.seed,
             shutdown.clone(),
         ));
     }

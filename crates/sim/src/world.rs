@@ -431,14 +431,21 @@ impl World {
     }
 
     /// `changes` random property changes on random live records of installed portals (all,
-    /// or those listed), as a stream of activity for tests, the demo and benchmarks.
+    /// or those listed) and object types (all, or those listed), as a stream of activity for
+    /// tests, the demo and benchmarks.
     pub fn random_changes(
         &mut self,
         rng: &mut impl Rng,
         changes: u32,
         portals: &[i64],
+        objects: &[ObjectType],
         now: i64,
     ) -> Vec<WebhookEvent> {
+        let objects = if objects.is_empty() {
+            &ObjectType::ALL[..]
+        } else {
+            objects
+        };
         let candidates: Vec<i64> = if portals.is_empty() {
             self.portal_ids().collect()
         } else {
@@ -454,7 +461,7 @@ impl World {
         }
         for n in 0..changes {
             let portal = candidates[rng.random_range(0..candidates.len())];
-            let object = ObjectType::ALL[rng.random_range(0..ObjectType::ALL.len())];
+            let object = objects[rng.random_range(0..objects.len())];
             let id =
                 object.id_base() + rng.random_range(1..=i64::from(self.shape.records_per_type));
             let properties = object.changing_properties();
@@ -487,6 +494,39 @@ mod tests {
             records_per_type: 10,
             limits: Limits::default(),
         })
+    }
+
+    fn changed(events: &[WebhookEvent]) -> Vec<(i64, String, i64)> {
+        events
+            .iter()
+            .map(|e| (e.portal_id, e.subscription_type.clone(), e.object_id))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_changes_and_objects_narrow_them() {
+        use rand::SeedableRng;
+        let installed = |w: &mut World| {
+            for portal in [100, 101, 102] {
+                w.update_portal(portal, |p| p.installed = true).unwrap();
+            }
+        };
+        let (mut a, mut b) = (world(), world());
+        installed(&mut a);
+        installed(&mut b);
+        let seeded = |seed| rand::rngs::StdRng::seed_from_u64(seed);
+        let first = a.random_changes(&mut seeded(7), 30, &[], &[], 1_000);
+        let again = b.random_changes(&mut seeded(7), 30, &[], &[], 1_000);
+        assert_eq!(changed(&first), changed(&again));
+        assert!(changed(&first)
+            .iter()
+            .any(|(_, t, _)| !t.starts_with("contact.")));
+
+        let contacts = a.random_changes(&mut seeded(8), 30, &[101], &[ObjectType::Contacts], 2_000);
+        assert!(!contacts.is_empty());
+        assert!(changed(&contacts)
+            .iter()
+            .all(|(p, t, _)| *p == 101 && t.starts_with("contact.")));
     }
 
     fn contact(index: i64) -> i64 {

@@ -93,6 +93,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     tokio::spawn(sim::admin::stream_activity(
         simulator.sim.clone(),
         args.activity_rate,
+        rand::random(),
         shutdown.clone(),
     ));
     let store = app::open_store(&DatabaseConfig::new(database_url.clone()), Open::Existing).await?;

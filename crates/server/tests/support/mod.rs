@@ -12,7 +12,8 @@ use hubspot::ClientSecret;
 use reqwest::redirect::Policy as Redirects;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
+use serde_json::Value;
+pub use sim::admin::Activity;
 use sim::RunningSim;
 use spoke_server::config::{Config, InstallConfig, PublicUrl};
 use spoke_server::oauth::tokens::TokenService;
@@ -243,17 +244,23 @@ pub async fn install_portal(h: &Harness, portal: i64) {
 
 /// Record changes at the simulator and waiting for spoke to settle them.
 impl Harness {
-    /// `changes` random record changes in `portals` at the simulator; how many events.
-    pub async fn activity(&self, changes: u32, portals: &[i64]) -> usize {
+    /// Random record changes at the simulator, chosen by the activity's seed (printed, so a
+    /// failing test names it); how many events.
+    pub async fn activity(&self, activity: Activity) -> usize {
         // Every change gets its own millisecond, as HubSpot's changes would.
         self.clock.advance(Duration::from_secs(1));
         let answer = json_of(
             reqwest::Client::new()
                 .post(format!("{}/_sim/activity", self.sim.base_url()))
-                .json(&json!({ "changes": changes, "portals": portals })),
+                .json(&activity),
         )
         .await;
-        answer["events"].as_u64().unwrap() as usize
+        let events = answer["events"].as_u64().unwrap() as usize;
+        eprintln!(
+            "simulator activity {activity:?}: seed {}, {events} events",
+            answer["seed"]
+        );
+        events
     }
 
     /// The simulator's count of each portal's CRM calls.

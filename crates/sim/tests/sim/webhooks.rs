@@ -8,14 +8,15 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use hubspot::signature::{Policy, SignatureHeaders, SignatureVersion, Unverified};
 use hubspot::ClientSecret;
-use serde_json::{json, Value};
+use serde_json::Value;
+use spoke_sim::admin::Activity;
 
 use crate::support::*;
 
-async fn activity(sim: &spoke_sim::RunningSim, changes: u32, portals: &[i64]) -> usize {
+async fn activity(sim: &spoke_sim::RunningSim, activity: Activity) -> usize {
     let answer: Value = reqwest::Client::new()
         .post(format!("{}/_sim/activity", sim.base_url()))
-        .json(&json!({ "changes": changes, "portals": portals }))
+        .json(&activity)
         .fetch_json()
         .await;
     answer["events"].as_u64().unwrap() as usize
@@ -36,7 +37,7 @@ async fn deliveries_carry_v1_and_v3_signatures_that_spokes_verifier_accepts() {
     let receiver = Receiver::start(ok, Duration::ZERO).await;
     let sim = sim(delivering_to(&receiver)).await;
     let portal = first_portal(&sim);
-    let queued = activity(&sim, 30, &[portal]).await;
+    let queued = activity(&sim, Activity::seeded(1, 30).in_portals(&[portal])).await;
     assert_eq!(queued, 30);
     eventually(Duration::from_secs(10), || {
         totals(&sim, portal).events_delivered == 30
@@ -88,7 +89,7 @@ async fn batches_hold_at_most_100_events_within_the_concurrency_limit() {
     settings.webhook_max_concurrent = 3;
     let sim = sim(settings).await;
     let portal = first_portal(&sim);
-    let queued = activity(&sim, 1_000, &[portal]).await;
+    let queued = activity(&sim, Activity::seeded(2, 1_000).in_portals(&[portal])).await;
     eventually(Duration::from_secs(20), || {
         totals(&sim, portal).events_delivered == queued as u64
     })
@@ -123,7 +124,10 @@ async fn a_failing_receiver_gets_every_retry_on_the_scaled_schedule() {
     let (scale, jitter) = (settings.time_scale, settings.retry_jitter);
     let sim = sim(settings).await;
     let portal = first_portal(&sim);
-    assert_eq!(activity(&sim, 1, &[portal]).await, 1);
+    assert_eq!(
+        activity(&sim, Activity::seeded(3, 1).in_portals(&[portal])).await,
+        1
+    );
     eventually(Duration::from_secs(20), || {
         totals(&sim, portal).events_given_up == 1
     })
@@ -181,7 +185,7 @@ async fn the_ledger_counts_what_hubspot_would_and_retries_until_delivered() {
     settings.time_scale = 60_000.0;
     let sim = sim(settings).await;
     let portal = first_portal(&sim);
-    activity(&sim, 1, &[portal]).await;
+    activity(&sim, Activity::seeded(5, 1).in_portals(&[portal])).await;
     eventually(Duration::from_secs(10), || {
         totals(&sim, portal).events_delivered == 1
     })
@@ -215,7 +219,7 @@ async fn a_receiver_slower_than_the_timeout_fails_the_attempt() {
     settings.retry_delays = vec![];
     let sim = sim(settings).await;
     let portal = first_portal(&sim);
-    activity(&sim, 1, &[portal]).await;
+    activity(&sim, Activity::seeded(6, 1).in_portals(&[portal])).await;
     eventually(Duration::from_secs(10), || {
         totals(&sim, portal).events_given_up == 1
     })
