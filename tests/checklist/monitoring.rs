@@ -128,7 +128,17 @@ async fn success_rate_monitoring_per_portal_in_place() {
             failed > 0,
             "HubSpot's attempts failed while spoke was down: {truth}"
         );
-        let report = get(format!("/api/v1/portals/{portal}/monitor")).await;
+        // Reports show the counts spoke has flushed (every 5 s): wait for the last ones.
+        let flushed = Instant::now();
+        let report = loop {
+            let report = get(format!("/api/v1/portals/{portal}/monitor")).await;
+            if report["webhooks"]["24h"]["successes"] == truth["successes"]
+                || flushed.elapsed() > Duration::from_secs(30)
+            {
+                break report;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         let day = &report["webhooks"]["24h"];
         let rate = day["rate"].as_f64().unwrap();
         let expected = truth["successRate"].as_f64().unwrap();

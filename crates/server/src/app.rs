@@ -16,11 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
-use crate::config::{Config, DatabaseConfig, InstallConfig};
+use crate::config::{Config, DatabaseConfig, InstallConfig, MonitorConfig};
 use crate::dashboard::Dashboard;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::monitor::alerts::{Alerts, EVALUATE_EVERY};
+use crate::monitor::alerts::Alerts;
 use crate::monitor::tally::Tally;
 use crate::oauth::install::InstallFlow;
 use crate::oauth::tokens::TokenService;
@@ -42,8 +42,11 @@ pub struct App {
     dispatchers: Vec<Arc<Dispatcher>>,
     retention: Option<Retention>,
     tally: Arc<Tally>,
-    /// Evaluated here when this process runs the workers.
+    /// Evaluated on every instance while the monitor is on: each serves the admin API and
+    /// the dashboard, which show the alerts of the last evaluation, and a change is
+    /// announced once across instances (`AlertStates`).
     alerts: Option<Arc<Alerts>>,
+    monitor: MonitorConfig,
     clock: Clock,
 }
 
@@ -208,7 +211,8 @@ impl App {
             dispatchers,
             retention,
             tally,
-            alerts: (role.works() && !config.monitor.off).then_some(alerts),
+            alerts: (!config.monitor.off).then_some(alerts),
+            monitor: config.monitor,
             clock,
         })
     }
@@ -249,15 +253,17 @@ impl App {
         tasks.spawn({
             let (tally, store, shutdown) =
                 (self.tally.clone(), self.store.clone(), shutdown.clone());
-            async move { tally.run(store.as_ref(), shutdown).await }
+            let every = self.monitor.flush_every;
+            async move { tally.run(store.as_ref(), every, shutdown).await }
                 .instrument(tracing::info_span!("monitor"))
         });
         if let Some(alerts) = self.alerts.clone() {
             let (store, clock, shutdown) =
                 (self.store.clone(), self.clock.clone(), shutdown.clone());
+            let evaluate_every = self.monitor.evaluate_every;
             tasks.spawn(
                 async move {
-                    let mut ticks = tokio::time::interval(EVALUATE_EVERY);
+                    let mut ticks = tokio::time::interval(evaluate_every);
                     while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
                         if let Err(error) = alerts.evaluate(store.as_ref(), clock.now_ms()).await {
                             tracing::warn!(error = %crate::telemetry::Chain(&error), "alerts not evaluated");

@@ -19,7 +19,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs, SinkArgs};
-use crate::monitor::alerts::AlertLevels;
+use crate::monitor::alerts::{AlertLevels, EVALUATE_EVERY};
+use crate::monitor::tally::FLUSH_EVERY;
 use crate::oauth::vault::Keyring;
 use crate::workers::limits::HUBSPOT_LIMIT;
 use crate::workers::sinks::signing::SigningSecret;
@@ -78,12 +79,30 @@ pub struct Config {
 }
 
 /// When the monitor alerts, and where it says so.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MonitorConfig {
     /// Nothing counted and no alerts (`SPOKE_MONITOR=off`).
     pub off: bool,
     pub levels: AlertLevels,
     pub alert_webhook: Option<Url>,
+    /// How often the counts gathered in memory go to the store. Reads show the store only
+    /// (a GET never writes), so what they show is at most this old.
+    pub flush_every: Duration,
+    /// How often alerts are evaluated and their changes announced; the admin API and the
+    /// dashboard show the alerts of the last evaluation.
+    pub evaluate_every: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            off: false,
+            levels: AlertLevels::default(),
+            alert_webhook: None,
+            flush_every: FLUSH_EVERY,
+            evaluate_every: EVALUATE_EVERY,
+        }
+    }
 }
 
 impl MonitorConfig {
@@ -112,6 +131,7 @@ impl MonitorConfig {
                 threshold: AlertLevels::HUBSPOT_THRESHOLD,
             },
             alert_webhook,
+            ..Self::default()
         })
     }
 }

@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use hubspot::crm::ObjectType;
 use hubspot::ClientSecret;
 use reqwest::StatusCode;
@@ -24,6 +26,7 @@ async fn admin_harness(engine: Engine) -> Harness {
     harness_with(engine, "oauth crm.objects.contacts.read", |config| {
         config.hydrator.max_attempts = 1;
         config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+        config.monitor.flush_every = Duration::from_millis(50);
     })
     .await
 }
@@ -311,6 +314,7 @@ async fn portals_are_listed_by_risk_and_each_has_a_view(#[case] engine: Engine) 
     h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
         .await;
     h.set_faults(json!({})).await;
+    h.counts_flushed().await;
 
     let list = h.get("/portals").await;
     assert_eq!(list["total"], 2, "{list}");

@@ -10,6 +10,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::{ObjectType, Simulated};
@@ -40,6 +41,12 @@ async fn slack() -> (url::Url, Arc<Mutex<Vec<String>>>) {
     (url.parse().unwrap(), texts)
 }
 
+/// Flushes and evaluations every 50 ms, so a test waits for them by polling.
+fn monitor_often(config: &mut spoke_server::config::Config) {
+    config.monitor.flush_every = Duration::from_millis(50);
+    config.monitor.evaluate_every = Duration::from_millis(50);
+}
+
 impl Harness {
     async fn monitor(&self, path: &str) -> Value {
         json_of(
@@ -50,9 +57,17 @@ impl Harness {
         .await
     }
 
-    async fn webhook_ledger(&self) -> Value {
-        json_of(reqwest::Client::new().get(format!("{}/_sim/webhooks/ledger", self.sim.base_url())))
-            .await
+    /// The report at `path` once `ready` holds of it (the flush and evaluation tasks have
+    /// caught up), or the last one after 10 s, for the caller's assertions to explain.
+    async fn monitor_once(&self, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let report = self.monitor(path).await;
+            if ready(&report) {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.monitor(path).await
     }
 
     /// Waits until the simulator has nothing queued or in flight and spoke's queue is
@@ -123,6 +138,7 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
         |config| {
             config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
             config.monitor.alert_webhook = Some(hook);
+            monitor_often(config);
         },
     )
     .await;
@@ -172,16 +188,6 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     let mut failures_seen = 0;
     for portal in &portals {
         let truth = &ledger["portals"][portal.to_string()];
-        let report = h.monitor(&format!("/portals/{portal}/monitor")).await;
-        let day = &report["webhooks"]["24h"];
-        assert_eq!(day["attempts"], truth["attempts"], "{report} vs {truth}");
-        assert_eq!(day["successes"], truth["successes"], "{report} vs {truth}");
-        assert!(
-            (rate(day) - truth["successRate"].as_f64().unwrap()).abs() <= 0.005,
-            "within half a point of the ledger"
-        );
-        failures_seen += truth["failures"].as_i64().unwrap();
-
         let calls = &crm["portals"][portal.to_string()]["calls"]["batchRead"];
         let by_status: Vec<(u16, i64)> = calls
             .as_object()
@@ -192,6 +198,21 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
             })
             .unwrap_or_default();
         let total: i64 = by_status.iter().map(|(_, n)| n).sum();
+        let report = h
+            .monitor_once(&format!("/portals/{portal}/monitor"), |r| {
+                r["webhooks"]["24h"]["attempts"] == truth["attempts"]
+                    && r["api"]["24h"]["attempts"] == total
+            })
+            .await;
+        let day = &report["webhooks"]["24h"];
+        assert_eq!(day["attempts"], truth["attempts"], "{report} vs {truth}");
+        assert_eq!(day["successes"], truth["successes"], "{report} vs {truth}");
+        assert!(
+            (rate(day) - truth["successRate"].as_f64().unwrap()).abs() <= 0.005,
+            "within half a point of the ledger"
+        );
+        failures_seen += truth["failures"].as_i64().unwrap();
+
         let errors: i64 = by_status
             .iter()
             .filter(|(s, _)| !(200..300).contains(s))
@@ -229,13 +250,22 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
         "the burst was felt: {crm}"
     );
 
-    let app = h.monitor("/monitor").await;
+    let app_wide_webhooks = |a: &Value| a["portalId"].is_null() && a["about"] == "webhooks";
+    let app = h
+        .monitor_once("/monitor", |r| {
+            r["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(app_wide_webhooks)
+        })
+        .await;
     let day = &app["webhooks"]["24h"];
     assert_eq!(day["estimatedAttempts"], 0, "spoke saw every attempt");
     let alerts = app["alerts"].as_array().unwrap();
     let app_wide = alerts
         .iter()
-        .find(|a| a["portalId"].is_null() && a["about"] == "webhooks")
+        .find(|a| app_wide_webhooks(a))
         .unwrap_or_else(|| panic!("an app-wide webhook alert: {app}"));
     assert!(["warning", "critical"].contains(&app_wide["level"].as_str().unwrap()));
     assert!(app_wide["since"].is_string());
@@ -249,7 +279,9 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
 
     // A day later the failures have left the window: the alert resolves.
     h.clock.advance(Duration::from_secs(25 * 3_600));
-    let later = h.monitor("/monitor").await;
+    let later = h
+        .monitor_once("/monitor", |r| r["alerts"] == json!([]))
+        .await;
     assert_eq!(later["alerts"], json!([]), "{later}");
     let resolved = posted.lock().unwrap().clone();
     assert!(
@@ -282,6 +314,7 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
         |config| {
             config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
             config.monitor.off = true;
+            monitor_often(config);
         },
     )
     .await;
@@ -324,8 +357,8 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
             "the certification monitor is off (SPOKE_MONITOR=off)"
         );
     }
-    // Longer than a flush interval: a counting monitor would have written its rows.
-    tokio::time::sleep(spoke_server::monitor::tally::FLUSH_EVERY + Duration::from_secs(1)).await;
+    // Ten flush intervals: a counting monitor would have written its rows.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let counted = h.db.number("SELECT count(*) FROM webhook_minutes").await
         + h.db.number("SELECT count(*) FROM api_minutes").await;
     assert_eq!(counted, 0);
@@ -386,4 +419,135 @@ async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] en
         "{all:?}"
     );
     assert!(a.active().is_empty() && b.active().is_empty());
+}
+
+/// The `name=value` part of each `Set-Cookie` of `response`.
+fn cookies_set(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Signs in to the dashboard as a browser would (sign-in form, its CSRF token and login
+/// cookie); the session cookie.
+async fn dashboard_session(spoke: &str) -> String {
+    let http = browser();
+    let form = http
+        .get(format!("{spoke}/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = cookies_set(&form).join("; ");
+    let page = form.text().await.unwrap();
+    let csrf = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-in form's CSRF token");
+    let signed_in = http
+        .post(format!("{spoke}/dashboard/login"))
+        .header("cookie", login_cookie)
+        .form(&[("token", TOKEN), ("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    cookies_set(&signed_in)
+        .into_iter()
+        .find(|c| c.starts_with("spoke_session="))
+        .expect("a session cookie")
+}
+
+/// What the monitor has written: its statistics and its record of alert changes.
+async fn monitor_rows(db: &TestDb) -> [i64; 4] {
+    [
+        db.number("SELECT CAST(coalesce(sum(attempts), 0) AS BIGINT) FROM webhook_minutes")
+            .await,
+        db.number("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM api_minutes")
+            .await,
+        db.number("SELECT count(*) FROM api_calls_daily").await,
+        db.number("SELECT count(*) FROM alert_states").await,
+    ]
+}
+
+/// Reading is not writing: with counts gathered but not flushed, and the store holding a
+/// failure rate an evaluation would alert on, every GET of the admin API and the dashboard
+/// leaves the statistics, the alert states and the alert webhook as they were. The flush
+/// and evaluation tasks (an hour apart here) are the only writers.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_get_never_flushes_counts_nor_evaluates_alerts(#[case] engine: Engine) {
+    use store::{WebhookCounts, APP_WIDE};
+
+    let (hook, posted) = slack().await;
+    let h = harness_with(engine, "oauth crm.objects.contacts.read", |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+        config.monitor.alert_webhook = Some(hook);
+        config.monitor.flush_every = Duration::from_secs(3_600);
+        config.monitor.evaluate_every = Duration::from_secs(3_600);
+    })
+    .await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let contacts = Activity::seeded(50, 10)
+        .in_portals(&[portal])
+        .of(&[ObjectType::Contacts]);
+    assert!(h.activity(contacts).await > 0);
+    h.deliveries_done().await;
+    // 90 of 100 answered, app-wide, this minute: an evaluation now would fire.
+    let minute = h.clock.now_ms() / 60_000;
+    h.store
+        .add_counts(
+            &[WebhookCounts {
+                portal_id: APP_WIDE,
+                minute,
+                attempts: 100,
+                successes: 90,
+                unavailable: 10,
+                ..WebhookCounts::default()
+            }],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    let before = monitor_rows(&h.db).await;
+
+    let admin = [
+        "/monitor".to_owned(),
+        format!("/portals/{portal}/monitor"),
+        "/portals".to_owned(),
+        format!("/portals/{portal}"),
+        "/stats".to_owned(),
+        "/dead-letters".to_owned(),
+        "/quarantine".to_owned(),
+    ];
+    for path in &admin {
+        h.monitor(path).await;
+    }
+    let session = dashboard_session(&h.spoke).await;
+    for path in [
+        "/dashboard".to_owned(),
+        format!("/dashboard/portals/{portal}"),
+    ] {
+        let page = browser()
+            .get(format!("{}{path}", h.spoke))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+    }
+
+    assert_eq!(monitor_rows(&h.db).await, before, "a GET wrote");
+    assert_eq!(h.monitor("/monitor").await["alerts"], json!([]));
+    assert!(
+        posted.lock().unwrap().is_empty(),
+        "a GET announced an alert"
+    );
 }

@@ -378,19 +378,6 @@ fn store_refusal(error: StoreError) -> Response {
     }
 }
 
-/// Counts gathered so far are flushed; the alerts are those held, evaluated again in the
-/// background when the last evaluation is half a minute old.
-async fn current_alerts(state: &crate::http::AppState) -> Result<Vec<Alert>, StoreError> {
-    if !state.tally.counting() {
-        return Ok(Vec::new());
-    }
-    state.tally.flush(state.store.as_ref()).await?;
-    state
-        .alerts
-        .refresh(state.store.clone(), state.clock.now_ms());
-    Ok(state.alerts.active())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
     token: Option<String>,
@@ -504,7 +491,7 @@ async fn overview_page(
     let store = state.store.as_ref();
     let levels = state.alerts.levels();
     let now_ms = state.clock.now_ms();
-    let alerts = current_alerts(state).await?;
+    let alerts = state.held_alerts();
     let rates = windows(store, None, minute_of(now_ms)).await?;
     let filter = StateFilter::ALL
         .into_iter()
@@ -613,7 +600,6 @@ async fn portal_page_of(
     let store = state.store.as_ref();
     let levels = state.alerts.levels();
     let now_ms = state.clock.now_ms();
-    state.tally.flush(store).await?;
     let Some(view) = portal_view(store, levels, portal_id, now_ms).await? else {
         return Ok(None);
     };

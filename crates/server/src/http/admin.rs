@@ -1,7 +1,8 @@
 //! The admin API under `/api/v1/`, for operators and their tools: JSON in and out, every
 //! request carrying `Authorization: Bearer <SPOKE_OPERATOR_TOKEN>` (`401` without it, and
-//! always when no token is configured). Handlers only read the store (and the hydrator's
-//! counters) and shape the answer; errors go through the one mapping in [`super::error`].
+//! always when no token is configured). A GET only reads: the store (the monitor's counts
+//! as of its last flush), the alerts of the last evaluation and the hydrator's counters;
+//! errors go through the one mapping in [`super::error`].
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,6 @@ use serde_json::{json, Value};
 use store::{Replay, SetAside};
 
 use super::{ApiError, AppState};
-use crate::monitor::alerts::Alert;
 use crate::monitor::report::{app_report, portal_report};
 use crate::monitor::standings::{portal_page, PortalQuery};
 use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
@@ -158,16 +158,6 @@ async fn replay_many(
     Ok(Json(json!({ "replayed": replayed })))
 }
 
-/// Counts gathered so far are flushed and alerts evaluated first, so the answer is current.
-async fn current_alerts(state: &AppState) -> Result<Vec<Alert>, ApiError> {
-    state.tally.flush(state.store.as_ref()).await?;
-    state
-        .alerts
-        .evaluate(state.store.as_ref(), state.clock.now_ms())
-        .await?;
-    Ok(state.alerts.active())
-}
-
 /// The monitor's endpoints answer 404 while it is off, rather than rates of nothing.
 fn monitor_on(state: &AppState) -> Result<(), ApiError> {
     if state.tally.counting() {
@@ -181,7 +171,7 @@ fn monitor_on(state: &AppState) -> Result<(), ApiError> {
 
 async fn monitor(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     monitor_on(&state)?;
-    let alerts = current_alerts(&state).await?;
+    let alerts = state.held_alerts();
     let now = state.clock.now_ms();
     Ok(Json(app_report(state.store.as_ref(), &alerts, now).await?))
 }
@@ -191,7 +181,7 @@ async fn portal_monitor(
     Path(portal): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     monitor_on(&state)?;
-    let alerts = current_alerts(&state).await?;
+    let alerts = state.held_alerts();
     let now = state.clock.now_ms();
     Ok(Json(
         portal_report(state.store.as_ref(), portal, &alerts, now).await?,
@@ -205,8 +195,6 @@ async fn portals(
     query: Result<Query<PortalQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
-    // What is counted but not yet flushed shows too.
-    state.tally.flush(state.store.as_ref()).await?;
     let levels = state.alerts.levels();
     let all = state
         .standings
@@ -219,7 +207,6 @@ async fn portal(
     State(state): State<AppState>,
     Path(portal): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    state.tally.flush(state.store.as_ref()).await?;
     let view = portal_view(
         state.store.as_ref(),
         state.alerts.levels(),

@@ -55,7 +55,8 @@ pub struct AppState {
     /// Opens the admin API; `None` refuses every request to it.
     pub operator_token: Option<Arc<OperatorToken>>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// The certification monitor's counts not yet flushed, and its alerts.
+    /// The certification monitor's counts not yet flushed (handlers only count into it; the
+    /// flush task writes them), and its alerts.
     pub tally: Arc<crate::monitor::tally::Tally>,
     pub alerts: Arc<crate::monitor::alerts::Alerts>,
     /// Every portal's standing, shared by the admin API and the dashboard.
@@ -65,6 +66,18 @@ pub struct AppState {
     /// Tokens, when an app is configured: the dashboard's uninstall revokes them.
     pub tokens: Option<Arc<crate::oauth::tokens::TokenService>>,
     pub clock: hubspot::time::Clock,
+}
+
+impl AppState {
+    /// The alerts of the monitor's last evaluation (none while it is off). Reading them
+    /// evaluates nothing and announces nothing: that is the evaluation task's job alone.
+    pub fn held_alerts(&self) -> Vec<crate::monitor::alerts::Alert> {
+        if self.tally.counting() {
+            self.alerts.active()
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// The routes of `role`: a worker serves only health and the admin API.

@@ -21,6 +21,7 @@ use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
 use crate::telemetry::Chain;
 
+/// How often alerts are evaluated, unless configured otherwise.
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(30);
 /// A portal with fewer attempts in a day raises no rate alert: one failure in three is
 /// noise, not a trend.
@@ -183,8 +184,6 @@ pub struct Alerts {
     webhook: Option<Url>,
     http: reqwest::Client,
     active: Mutex<BTreeMap<(Option<i64>, About), Alert>>,
-    /// When the alerts were last evaluated, for pages that need them recent, not new.
-    evaluated: Mutex<Option<std::time::Instant>>,
 }
 
 impl Alerts {
@@ -197,7 +196,6 @@ impl Alerts {
                 .build()
                 .expect("an HTTP client"),
             active: Mutex::default(),
-            evaluated: Mutex::default(),
         }
     }
 
@@ -205,6 +203,8 @@ impl Alerts {
         self.levels
     }
 
+    /// The alerts of the last evaluation: what the admin API and the dashboard show. Only
+    /// [`evaluate`](Self::evaluate), on its schedule, changes them.
     pub fn active(&self) -> Vec<Alert> {
         self.active
             .lock()
@@ -214,28 +214,10 @@ impl Alerts {
             .collect()
     }
 
-    /// Starts an evaluation in the background unless one started within
-    /// [`EVALUATE_EVERY`]: reading every portal's day takes seconds at 10,000 portals, so
-    /// a page shows the alerts held rather than wait for it.
-    pub fn refresh(self: &std::sync::Arc<Self>, store: std::sync::Arc<dyn Store>, now_ms: i64) {
-        {
-            let mut evaluated = self.evaluated.lock().expect("alerts lock");
-            if evaluated.is_some_and(|at| at.elapsed() < EVALUATE_EVERY) {
-                return;
-            }
-            *evaluated = Some(std::time::Instant::now());
-        }
-        let alerts = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = alerts.evaluate(store.as_ref(), now_ms).await {
-                warn!(error = %Chain(&error), "alerts not evaluated");
-            }
-        });
-    }
-
-    /// Works out which alerts hold now, then fires, updates and resolves.
+    /// Works out which alerts hold now, then fires, updates and resolves. Reading every
+    /// portal's day takes seconds at 10,000 portals, so this runs on its own schedule, never
+    /// inside a request.
     pub async fn evaluate(&self, store: &dyn Store, now_ms: i64) -> Result<(), StoreError> {
-        *self.evaluated.lock().expect("alerts lock") = Some(std::time::Instant::now());
         let found = self.current(store, now_ms).await?;
         let changes = self.apply(found, now_ms);
         for (change, alert) in changes {

@@ -1,7 +1,8 @@
 //! Counting in memory, flushing in batches. Each webhook delivery and each API call adds
 //! to its (portal, minute) counts under a lock held for a few additions (an API call also
-//! to its portal's day, by endpoint class and status); a flush every
-//! [`FLUSH_EVERY`] adds everything gathered to the store in one transaction. A crash
+//! to its portal's day, by endpoint class and status); a flush every few seconds
+//! ([`FLUSH_EVERY`]) adds everything gathered to the store in one transaction, and only the
+//! flush writes: reads show the store. A crash
 //! loses at most one flush interval of counts; a failed flush keeps its counts for the
 //! next one.
 
@@ -18,7 +19,7 @@ use tracing::warn;
 
 use crate::telemetry::Chain;
 
-/// How often counts go to the store.
+/// How often counts go to the store, unless configured otherwise.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// HubSpot counts an answer slower than this as a failure.
 pub const HUBSPOT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -285,10 +286,10 @@ impl Tally {
         self.api.lock().expect("tally lock").absorb(api);
     }
 
-    /// Flushes every [`FLUSH_EVERY`] until `shutdown`; the last flush is the caller's,
-    /// once requests have stopped.
-    pub async fn run(&self, store: &dyn Statistics, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(FLUSH_EVERY);
+    /// Flushes `every` so often until `shutdown`; the last flush is the caller's, once
+    /// requests have stopped.
+    pub async fn run(&self, store: &dyn Statistics, every: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(every);
         while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
             if let Err(error) = self.flush(store).await {
                 warn!(error = %Chain(&error), "monitor counts not flushed; kept for the next try");

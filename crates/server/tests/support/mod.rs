@@ -263,6 +263,39 @@ impl Harness {
         events
     }
 
+    /// What HubSpot saw of its webhook deliveries.
+    pub async fn webhook_ledger(&self) -> Value {
+        json_of(reqwest::Client::new().get(format!("{}/_sim/webhooks/ledger", self.sim.base_url())))
+            .await
+    }
+
+    /// Waits until the monitor's flush task has stored a count of every delivery HubSpot
+    /// made (reads show flushed counts only).
+    pub async fn counts_flushed(&self) {
+        let stored = format!(
+            "SELECT CAST(coalesce(sum(attempts), 0) AS BIGINT) FROM webhook_minutes \
+             WHERE portal_id = {}",
+            store::APP_WIDE
+        );
+        for _ in 0..200 {
+            let ledger = self.webhook_ledger().await;
+            let attempts: i64 = ledger["portals"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|p| p["attempts"].as_i64().unwrap())
+                .sum();
+            if self.db.number(&stored).await == attempts {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "deliveries never all counted: {}",
+            self.webhook_ledger().await
+        );
+    }
+
     /// The simulator's count of each portal's CRM calls.
     pub async fn crm_ledger(&self) -> Value {
         let url = format!("{}/_sim/crm/ledger", self.sim.base_url());
