@@ -252,6 +252,33 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
         .unwrap()
         .to_owned();
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    // A signed-in form naming another portal in its path replays nothing of this one's.
+    let csrf = browser
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .expect("the page's CSRF token");
+    let elsewhere = http
+        .post(format!(
+            "{}/dashboard/portals/{}/dead-letters/{dead}/replay",
+            h.spoke, portals[1]
+        ))
+        .header("cookie", format!("spoke_session={}", session.value()))
+        .form(&[("csrf", csrf.as_str()), ("sink", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 303);
+    assert_eq!(
+        elsewhere.headers()["location"],
+        format!("/dashboard/portals/{}?replayed=0", portals[1])
+    );
+    let state = format!("SELECT count(*) FROM inbox_events WHERE id = {dead} AND state = 'dead'");
+    assert_eq!(h.db.number(&state).await, 1, "still dead");
+    browser.refresh().await.unwrap();
     assert!(
         text(&browser, &row).await.contains("HubSpot answered 500"),
         "still dead"

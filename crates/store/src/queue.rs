@@ -81,6 +81,11 @@ pub struct SetAsideEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {
     One(i64),
+    /// One, only if it is `portal`'s (a page scoped to a portal replays nothing else).
+    OneOf {
+        id: i64,
+        portal: i64,
+    },
     Portal(i64),
     All,
 }
@@ -475,6 +480,7 @@ macro_rules! impl_work_queue {
             async fn replay(&self, which: Replay) -> Result<u64, StoreError> {
                 let (id, portal) = match which {
                     Replay::One(id) => (Some(id), None),
+                    Replay::OneOf { id, portal } => (Some(id), Some(portal)),
                     Replay::Portal(portal) => (None, Some(portal)),
                     Replay::All => (None, None),
                 };

@@ -211,6 +211,7 @@ macro_rules! impl_sink_queue {
             ) -> Result<u64, StoreError> {
                 let (id, portal) = match which {
                     Replay::One(id) => (Some(id), None),
+                    Replay::OneOf { id, portal } => (Some(id), Some(portal)),
                     Replay::Portal(portal) => (None, Some(portal)),
                     Replay::All => (None, None),
                 };

@@ -176,6 +176,15 @@ async fn dead_letters_are_listed_with_their_reason_and_replay_once(#[case] engin
         0,
         "idempotent"
     );
+    let other_portal = Replay::OneOf {
+        id: claimed[0].id,
+        portal: claimed[0].key.portal_id + 1,
+    };
+    assert_eq!(
+        store.replay(other_portal).await.unwrap(),
+        0,
+        "not its portal"
+    );
     assert_eq!(store.replay(Replay::One(claimed[0].id)).await.unwrap(), 1);
     assert_eq!(store.replay(Replay::All).await.unwrap(), 0);
     let replayed = store.claim(&request("w", T0)).await.unwrap();

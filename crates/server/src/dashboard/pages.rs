@@ -761,7 +761,12 @@ pub async fn replay_one(
             None => return refusal(StatusCode::BAD_REQUEST, "unknown sink: use http or nats"),
         },
     };
-    match replay_dead(state.store.as_ref(), Replay::One(id), sink).await {
+    // The letter is replayed only if it is this portal's: the page's portal is the scope.
+    let which = Replay::OneOf {
+        id,
+        portal: portal_id,
+    };
+    match replay_dead(state.store.as_ref(), which, sink).await {
         Ok(n) => back_to(portal_id, &format!("?replayed={n}")),
         Err(error) => store_refusal(error),
     }

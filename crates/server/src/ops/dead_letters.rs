@@ -46,7 +46,7 @@ pub async fn replay_dead(
 ) -> Result<u64, StoreError> {
     match (which, sink) {
         (_, Some(sink)) => store.replay_deliveries(Some(sink.as_str()), which).await,
-        (Replay::One(_), None) => store.replay(which).await,
+        (Replay::One(_) | Replay::OneOf { .. }, None) => store.replay(which).await,
         (_, None) => Ok(store.replay(which).await? + store.replay_deliveries(None, which).await?),
     }
 }
