@@ -27,5 +27,8 @@ cargo check -p spoke-server --no-default-features --bins
 log "building the binaries the checklist suite runs"
 cargo build --workspace --bins
 
+log "the admin API against its OpenAPI document (schemathesis), on SQLite and PostgreSQL"
+scripts/check-admin-api.sh
+
 log "cargo test"
 cargo test --workspace --all-features

@@ -79,10 +79,15 @@ ensure_chromium() {
     || apt_install chromium chromium-driver
 }
 
-# Tests drop their schemas when they end; sweep any that an aborted run left behind.
+# Tests drop their schemas when they end; sweep any that an aborted run left behind. A
+# schema is named t_<pid><random> (crates/store/src/testing.rs): one whose test process
+# still runs (another suite beside this one) is left alone.
 sweep_test_schemas() {
   psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
-    while read -r schema; do psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null; done
+    while read -r schema; do
+      kill -0 "$((16#${schema:2:8}))" 2>/dev/null && continue
+      psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null
+    done
 }
 
 # Everything the test suite needs, running and reachable.

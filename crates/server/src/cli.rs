@@ -40,6 +40,9 @@ pub enum Command {
     DeadLetters(DeadLettersArgs),
     /// The record mirror: what spoke holds of a HubSpot record.
     Records(RecordsArgs),
+    /// Print the admin API's OpenAPI 3.1 document (what `GET /api/v1/openapi.json` serves
+    /// and `docs/admin-api.json` holds).
+    Openapi,
     /// Ask the spoke listening on SPOKE_LISTEN whether it is alive (`/healthz`); exits
     /// non-zero if not. For container health checks in images without curl.
     Healthcheck(HealthcheckArgs),

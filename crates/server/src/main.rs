@@ -15,7 +15,7 @@ use spoke_server::config::{
 };
 use spoke_server::oauth::vault::Keyring;
 use spoke_server::ops::{self, dead_letters, keys, portals, records};
-use spoke_server::{telemetry, App};
+use spoke_server::{http, telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -123,6 +123,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck(args) => ops::healthcheck::check(&args.listen).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&http::admin_api_document())?
+            );
+            Ok(())
+        }
         Command::Keys(args) => {
             match args.command {
                 KeysCommand::Generate { id } => println!("{}", Keyring::generate_entry(&id)),

@@ -372,3 +372,30 @@ async fn portals_are_listed_by_risk_and_each_has_a_view(#[case] engine: Engine) 
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "spoke does not know this portal");
 }
+
+/// The OpenAPI document the server serves (without the token: it holds nothing) is the
+/// one committed in `docs/`, and documents every route of the admin API.
+#[tokio::test]
+async fn the_openapi_document_served_is_the_one_committed() {
+    let h = admin_harness(Engine::Sqlite).await;
+    let served =
+        json_of(reqwest::Client::new().get(format!("{}/api/v1/openapi.json", h.spoke))).await;
+    let committed: Value =
+        serde_json::from_str(include_str!("../../../docs/admin-api.json")).unwrap();
+    assert!(
+        served == committed,
+        "docs/admin-api.json is out of date: cargo run -p spoke-server -- openapi > docs/admin-api.json"
+    );
+    assert_eq!(served["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/monitor",
+        "/api/v1/portals/{portal_id}",
+        "/api/v1/stats",
+    ] {
+        assert!(
+            served["paths"][path]["get"].is_object(),
+            "{path} documented"
+        );
+    }
+    assert_eq!(served["security"], json!([{ "operator": [] }]));
+}

@@ -39,7 +39,11 @@ impl TestDb {
             }
             Engine::Postgres => {
                 let admin = postgres_admin_url();
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                // `t_` + this process's id (8 hex digits) + 24 random ones: a sweep of
+                // leftovers (scripts/lib/services.sh) spares the schemas of a test process
+                // that still runs beside it.
+                let random = uuid::Uuid::new_v4().simple().to_string();
+                let schema = format!("t_{:08x}{}", std::process::id(), &random[..24]);
                 let mut conn = PgConnection::connect(&admin)
                     .await
                     .expect("PostgreSQL must be up at SPOKE_TEST_POSTGRES (default 127.0.0.1:5432, database test)");

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hubspot::signature::SignatureError;
 use hubspot::webhook::ParseError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::page;
 use crate::oauth::install::InstallError;
@@ -111,10 +112,16 @@ impl ApiError {
     }
 }
 
+/// Every JSON error answer: `{"error": "…"}`, a public text only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, text) = self.report();
-        (status, Json(json!({ "error": text }))).into_response()
+        let (status, error) = self.report();
+        (status, Json(ErrorBody { error })).into_response()
     }
 }
 

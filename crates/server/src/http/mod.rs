@@ -7,6 +7,7 @@
 mod admin;
 mod body;
 pub mod error;
+mod extract;
 mod health;
 mod metrics;
 pub mod page;
@@ -28,6 +29,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use admin::document as admin_api_document;
 pub use body::read_limited;
 pub use error::ApiError;
 
@@ -95,7 +97,7 @@ pub fn router(state: AppState, role: Role) -> Router {
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::exposition))
-        .nest("/api/v1", admin::routes(state.clone()))
+        .merge(admin::routes(state.clone()))
         .merge(crate::dashboard::routes())
         .with_state(state)
         .layer(

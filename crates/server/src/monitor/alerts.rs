@@ -12,10 +12,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use store::{PortalState, Store, StoreError, APP_WIDE};
 use tracing::{debug, info, warn};
 use url::Url;
+use utoipa::ToSchema;
 
 use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
@@ -50,7 +52,8 @@ impl Default for AlertLevels {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     Warning,
     Critical,
@@ -66,7 +69,8 @@ impl Level {
 }
 
 /// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub enum About {
     Webhooks,
     Api,
@@ -106,19 +110,40 @@ fn iso(ms: i64) -> Option<String> {
     DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-impl Alert {
-    pub fn json(&self) -> Value {
-        json!({
-            "portalId": self.portal,
-            "level": self.level.as_str(),
-            "about": self.about.as_str(),
-            "rate": self.rate,
-            "estimated": self.estimated,
-            "since": iso(self.since_ms),
-            "projectedCrossing": self.crossing_ms.and_then(iso),
-        })
-    }
+/// An alert as the admin API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertView {
+    /// `null`: app-wide.
+    pub portal_id: Option<i64>,
+    pub level: Level,
+    pub about: About,
+    /// The last 24 hours' rate, 0–1.
+    pub rate: Option<f64>,
+    /// Whether the rate counts attempts estimated from `attemptNumber`.
+    pub estimated: bool,
+    /// RFC 3339.
+    pub since: Option<String>,
+    /// When the rate will cross HubSpot's 95% at the last hour's pace (RFC 3339); `null`
+    /// if it will not, or already has.
+    pub projected_crossing: Option<String>,
+}
 
+impl From<&Alert> for AlertView {
+    fn from(alert: &Alert) -> Self {
+        Self {
+            portal_id: alert.portal,
+            level: alert.level,
+            about: alert.about,
+            rate: alert.rate,
+            estimated: alert.estimated,
+            since: iso(alert.since_ms),
+            projected_crossing: alert.crossing_ms.and_then(iso),
+        }
+    }
+}
+
+impl Alert {
     fn text(&self, change: &str) -> String {
         let scope = self
             .portal

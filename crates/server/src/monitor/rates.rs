@@ -9,8 +9,9 @@
 //! event may come back in another batch, so the unseen event attempts are turned into
 //! requests at the portal's mean batch size. The estimate is marked wherever it is shown.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use store::{ApiCounts, Statistics, StoreError, WebhookCounts};
+use utoipa::ToSchema;
 
 /// The windows, by name and length in minutes.
 pub const WINDOWS: [(&str, i64); 4] = [("1h", 60), ("24h", 1_440), ("7d", 10_080), ("30d", 43_200)];
@@ -37,15 +38,61 @@ impl Window {
             estimated: self.estimated + other.estimated,
         }
     }
+}
 
-    fn json(&self) -> Value {
-        json!({
-            "attempts": self.attempts,
-            "successes": self.successes,
-            "rate": self.rate(),
-            "estimatedAttempts": self.estimated,
-        })
+/// A window as operators see it.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rate {
+    pub attempts: i64,
+    pub successes: i64,
+    /// 0–1, or `null` without attempts.
+    pub rate: Option<f64>,
+    /// Of `attempts`, those estimated from `attemptNumber` rather than seen.
+    pub estimated_attempts: i64,
+}
+
+impl From<Window> for Rate {
+    fn from(w: Window) -> Self {
+        Self {
+            attempts: w.attempts,
+            successes: w.successes,
+            rate: w.rate(),
+            estimated_attempts: w.estimated,
+        }
     }
+}
+
+/// One kind of activity over each of the [`WINDOWS`].
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Rates {
+    #[serde(rename = "1h")]
+    pub hour: Rate,
+    #[serde(rename = "24h")]
+    pub day: Rate,
+    #[serde(rename = "7d")]
+    pub week: Rate,
+    #[serde(rename = "30d")]
+    pub month: Rate,
+}
+
+impl From<[Window; 4]> for Rates {
+    fn from([hour, day, week, month]: [Window; 4]) -> Self {
+        Self {
+            hour: hour.into(),
+            day: day.into(),
+            week: week.into(),
+            month: month.into(),
+        }
+    }
+}
+
+/// Webhooks, API calls and both combined (HubSpot's "activity"), over each window.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct RatesByKind {
+    pub webhooks: Rates,
+    pub api: Rates,
+    pub combined: Rates,
 }
 
 /// Deliveries that failed out of spoke's sight. HubSpot batches a portal's new events
@@ -96,20 +143,12 @@ impl Windows {
         self.webhooks[index].plus(self.api[index])
     }
 
-    /// `{"webhooks": RATES, "api": RATES, "combined": RATES}`.
-    pub fn json(&self) -> serde_json::Map<String, Value> {
-        let rates = |window: &dyn Fn(usize) -> Window| -> Value {
-            let mut by_name = serde_json::Map::new();
-            for (index, (name, _)) in WINDOWS.iter().enumerate() {
-                by_name.insert((*name).to_owned(), window(index).json());
-            }
-            Value::Object(by_name)
-        };
-        let mut out = serde_json::Map::new();
-        out.insert("webhooks".into(), rates(&|i| self.webhooks[i]));
-        out.insert("api".into(), rates(&|i| self.api[i]));
-        out.insert("combined".into(), rates(&|i| self.combined(i)));
-        out
+    pub fn rates(&self) -> RatesByKind {
+        RatesByKind {
+            webhooks: self.webhooks.into(),
+            api: self.api.into(),
+            combined: std::array::from_fn::<_, 4, _>(|i| self.combined(i)).into(),
+        }
     }
 }
 

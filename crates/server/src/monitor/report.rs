@@ -1,13 +1,14 @@
-//! The monitor's JSON, as the admin API serves it (DESIGN.md, Contracts): rates per window
+//! The monitor's reports, as the admin API serves them (DESIGN.md, Contracts): rates per window
 //! for webhooks, API calls and both combined, the active alerts, and for one portal its
 //! per-minute series and recent failures; both with the API calls of the last 30 days by
 //! day, endpoint class and status.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use store::{DailyCalls, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
+use utoipa::ToSchema;
 
-use super::alerts::Alert;
-use super::rates::{unseen_deliveries, windows};
+use super::alerts::{Alert, AlertView};
+use super::rates::{unseen_deliveries, windows, RatesByKind};
 use super::tally::minute_of;
 
 /// Minutes of per-minute series a portal's report carries.
@@ -18,116 +19,204 @@ const FAILURES_MINUTES: i64 = 1_440;
 /// judges a day's requests).
 const CALL_DAYS: i64 = 30;
 
-/// App-wide: `{"webhooks", "api", "combined", "alerts"}`.
+/// The app-wide report: `GET /api/v1/monitor`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppReport {
+    #[serde(flatten)]
+    pub rates: RatesByKind,
+    pub alerts: Vec<AlertView>,
+    /// The last 30 days' API calls by day, endpoint class and status, oldest day first.
+    pub api_calls_by_day: Vec<DailyCallsView>,
+}
+
+/// One portal's report: `GET /api/v1/portals/{id}/monitor`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalReport {
+    pub portal_id: i64,
+    #[serde(flatten)]
+    pub rates: RatesByKind,
+    pub alerts: Vec<AlertView>,
+    /// The last hour, minute by minute.
+    pub series: Vec<MinutePoint>,
+    /// The last day's minutes with any failed delivery, newest first.
+    pub recent_failures: Vec<FailedMinute>,
+    pub api_calls_by_day: Vec<DailyCallsView>,
+}
+
+/// A day's API calls of one endpoint class and status.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DailyCallsView {
+    /// `2026-12-01` (UTC).
+    pub day: Option<String>,
+    /// `crm.batch_read`, …
+    pub endpoint: String,
+    pub status: i64,
+    pub calls: i64,
+}
+
+/// One minute of a portal's series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MinutePoint {
+    /// The minute's start, epoch milliseconds.
+    pub minute: i64,
+    pub webhooks: WebhookPoint,
+    pub api_calls: i64,
+    pub api_errors: i64,
+}
+
+/// One minute's webhook deliveries.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookPoint {
+    pub attempts: i64,
+    pub successes: i64,
+    /// Deliveries that failed out of spoke's sight, estimated from `attemptNumber`.
+    pub estimated_missed: i64,
+    pub failures: Failures,
+    pub latency_ms_avg: Option<f64>,
+    pub latency_ms_max: i64,
+}
+
+/// A minute with failed deliveries.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailedMinute {
+    /// The minute's start, epoch milliseconds.
+    pub minute: i64,
+    pub failures: Failures,
+}
+
+/// Failed deliveries by class, as the receiver answered them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Failures {
+    #[serde(rename = "401")]
+    pub unauthorized: i64,
+    #[serde(rename = "400")]
+    pub bad_request: i64,
+    #[serde(rename = "413")]
+    pub too_large: i64,
+    #[serde(rename = "503")]
+    pub unavailable: i64,
+    /// Answered after HubSpot's 5 s.
+    pub timeout: i64,
+    pub other: i64,
+}
+
+impl From<&WebhookCounts> for Failures {
+    fn from(m: &WebhookCounts) -> Self {
+        Self {
+            unauthorized: m.unauthorized,
+            bad_request: m.bad_request,
+            too_large: m.too_large,
+            unavailable: m.unavailable,
+            timeout: m.timeouts,
+            other: m.errors,
+        }
+    }
+}
+
+impl From<&WebhookCounts> for WebhookPoint {
+    fn from(m: &WebhookCounts) -> Self {
+        Self {
+            attempts: m.attempts,
+            successes: m.successes,
+            estimated_missed: unseen_deliveries(m),
+            failures: m.into(),
+            latency_ms_avg: (m.attempts > 0).then(|| m.latency_ms_sum as f64 / m.attempts as f64),
+            latency_ms_max: m.latency_ms_max,
+        }
+    }
+}
+
+impl From<&DailyCalls> for DailyCallsView {
+    fn from(row: &DailyCalls) -> Self {
+        Self {
+            day: chrono::DateTime::from_timestamp(row.day * 86_400, 0)
+                .map(|t| t.date_naive().to_string()),
+            endpoint: row.endpoint.clone(),
+            status: i64::from(row.status),
+            calls: row.calls,
+        }
+    }
+}
+
+fn views(alerts: &[Alert]) -> Vec<AlertView> {
+    alerts.iter().map(AlertView::from).collect()
+}
+
+/// The app-wide report.
 pub async fn app_report(
     store: &dyn Statistics,
     alerts: &[Alert],
     now_ms: i64,
-) -> Result<Value, StoreError> {
-    let mut report = windows(store, None, minute_of(now_ms)).await?.json();
-    report.insert("alerts".into(), alerts_json(alerts));
-    report.insert(
-        "apiCallsByDay".into(),
-        daily_calls(store, None, now_ms).await?,
-    );
-    Ok(Value::Object(report))
+) -> Result<AppReport, StoreError> {
+    Ok(AppReport {
+        rates: windows(store, None, minute_of(now_ms)).await?.rates(),
+        alerts: views(alerts),
+        api_calls_by_day: daily_calls(store, None, now_ms).await?,
+    })
 }
 
-/// One portal's report: the app-wide shape for its counts and alerts, plus `series` (the
-/// last hour, minute by minute) and `recentFailures` (the last day's minutes with any).
+/// One portal's report: the app-wide shape for its counts and alerts, plus its series and
+/// recent failures.
 pub async fn portal_report(
     store: &dyn Statistics,
     portal: i64,
     alerts: &[Alert],
     now_ms: i64,
-) -> Result<Value, StoreError> {
+) -> Result<PortalReport, StoreError> {
     let now = minute_of(now_ms);
-    let mut report = windows(store, Some(portal), now).await?.json();
     let mine: Vec<Alert> = alerts
         .iter()
         .filter(|a| a.portal == Some(portal))
         .cloned()
         .collect();
-    report.insert("portalId".into(), json!(portal));
-    report.insert("alerts".into(), alerts_json(&mine));
     let api = store.api_series(portal, now - SERIES_MINUTES + 1).await?;
     let day = store
         .webhook_series(portal, now - FAILURES_MINUTES + 1)
         .await?;
-    let series: Vec<Value> = day
+    let series = day
         .iter()
         .filter(|m| m.minute > now - SERIES_MINUTES)
         .map(|m| {
             let calls = api.iter().find(|a| a.minute == m.minute);
-            json!({
-                "minute": m.minute * 60_000,
-                "webhooks": point(m),
-                "apiCalls": calls.map_or(0, |c| c.calls),
-                "apiErrors": calls.map_or(0, |c| c.errors),
-            })
+            MinutePoint {
+                minute: m.minute * 60_000,
+                webhooks: m.into(),
+                api_calls: calls.map_or(0, |c| c.calls),
+                api_errors: calls.map_or(0, |c| c.errors),
+            }
         })
         .collect();
-    report.insert("series".into(), Value::Array(series));
-    let failures: Vec<Value> = day
+    let recent_failures = day
         .iter()
         .filter(|m| m.attempts > m.successes)
         .rev()
-        .map(|m| json!({ "minute": m.minute * 60_000, "failures": failures(m) }))
+        .map(|m| FailedMinute {
+            minute: m.minute * 60_000,
+            failures: m.into(),
+        })
         .collect();
-    report.insert("recentFailures".into(), Value::Array(failures));
-    report.insert(
-        "apiCallsByDay".into(),
-        daily_calls(store, Some(portal), now_ms).await?,
-    );
-    Ok(Value::Object(report))
+    Ok(PortalReport {
+        portal_id: portal,
+        rates: windows(store, Some(portal), now).await?.rates(),
+        alerts: views(&mine),
+        series,
+        recent_failures,
+        api_calls_by_day: daily_calls(store, Some(portal), now_ms).await?,
+    })
 }
 
-/// `[{"day": "2026-12-01", "endpoint": "crm.batch_read", "status": 200, "calls": 96}, …]`,
-/// oldest day first.
+/// The last [`CALL_DAYS`] days' API calls, oldest day first.
 async fn daily_calls(
     store: &dyn Statistics,
     portal: Option<i64>,
     now_ms: i64,
-) -> Result<Value, StoreError> {
+) -> Result<Vec<DailyCallsView>, StoreError> {
     let today = minute_of(now_ms).div_euclid(MINUTES_PER_DAY);
     let rows = store.daily_calls(portal, today - CALL_DAYS + 1).await?;
-    Ok(Value::Array(rows.iter().map(daily_json).collect()))
-}
-
-fn daily_json(row: &DailyCalls) -> Value {
-    let day =
-        chrono::DateTime::from_timestamp(row.day * 86_400, 0).map(|t| t.date_naive().to_string());
-    json!({
-        "day": day,
-        "endpoint": row.endpoint,
-        "status": row.status,
-        "calls": row.calls,
-    })
-}
-
-fn point(m: &WebhookCounts) -> Value {
-    json!({
-        "attempts": m.attempts,
-        "successes": m.successes,
-        "estimatedMissed": unseen_deliveries(m),
-        "failures": failures(m),
-        "latencyMsAvg": (m.attempts > 0).then(|| m.latency_ms_sum as f64 / m.attempts as f64),
-        "latencyMsMax": m.latency_ms_max,
-    })
-}
-
-/// Failed deliveries by class, as the receiver answered them.
-fn failures(m: &WebhookCounts) -> Value {
-    json!({
-        "401": m.unauthorized,
-        "400": m.bad_request,
-        "413": m.too_large,
-        "503": m.unavailable,
-        "timeout": m.timeouts,
-        "other": m.errors,
-    })
-}
-
-fn alerts_json(alerts: &[Alert]) -> Value {
-    Value::Array(alerts.iter().map(Alert::json).collect())
+    Ok(rows.iter().map(DailyCallsView::from).collect())
 }

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use store::{Portal, PortalState, Store, StoreError};
+use utoipa::{IntoParams, ToSchema};
 
 use super::alerts::AlertLevels;
-use super::rates::{api_window, webhook_window, Window};
+use super::rates::{api_window, webhook_window, Rate, Window};
 use super::tally::minute_of;
 
 /// Portals per page.
@@ -31,7 +32,7 @@ const DAY_MINUTES: i64 = 1_440;
 const HOUR_MINUTES: i64 = 60;
 
 /// Which portals a listing shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateFilter {
     Installed,
@@ -60,38 +61,21 @@ impl StateFilter {
 }
 
 /// A listing's search, filter and page (from 1).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PortalQuery {
     /// A portal id (or its start), or part of its hub domain.
     pub q: Option<String>,
+    /// Only portals in this state (`at_risk`: under the warning level over the day, or
+    /// needing an install).
+    #[param(inline)]
     pub state: Option<StateFilter>,
+    /// From 1; past the last page, the last page.
     pub page: Option<usize>,
 }
 
-/// A rate window as the list shows it.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rate {
-    pub attempts: i64,
-    pub successes: i64,
-    /// 0–1, or `None` without attempts.
-    pub rate: Option<f64>,
-    pub estimated_attempts: i64,
-}
-
-impl From<Window> for Rate {
-    fn from(w: Window) -> Self {
-        Self {
-            attempts: w.attempts,
-            successes: w.successes,
-            rate: w.rate(),
-            estimated_attempts: w.estimated,
-        }
-    }
-}
-
 /// One portal's standing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Standing {
     pub portal_id: i64,
@@ -129,7 +113,7 @@ impl Standing {
 }
 
 /// A page of standings, and how many portals matched.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PortalPage {
     pub portals: Vec<Standing>,
     pub total: usize,

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use anyhow::bail;
+use serde::Serialize;
 use store::{DeadDelivery, Replay, SetAside, SetAsideEvent, Store, StoreError};
+use utoipa::ToSchema;
 
 use crate::workers::sinks::SinkName;
 
@@ -14,6 +16,88 @@ use crate::workers::sinks::SinkName;
 pub struct DeadLetters {
     pub events: Vec<SetAsideEvent>,
     pub deliveries: Vec<DeadDelivery>,
+}
+
+/// An event set aside (dead or quarantined), as the admin API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAsideView {
+    pub id: i64,
+    /// Always `null`: the hydrator's, not a sink's.
+    #[schema(value_type = Option<String>)]
+    pub sink: Option<()>,
+    pub portal_id: i64,
+    pub object_id: i64,
+    pub subscription_type: String,
+    pub attempts: i32,
+    pub reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl From<&SetAsideEvent> for SetAsideView {
+    fn from(event: &SetAsideEvent) -> Self {
+        Self {
+            id: event.id,
+            sink: None,
+            portal_id: event.portal_id,
+            object_id: event.object_id,
+            subscription_type: event.subscription_type.clone(),
+            attempts: event.attempts,
+            reason: event.reason.clone(),
+            last_error: event.last_error.clone(),
+        }
+    }
+}
+
+/// A sink's dead delivery, as the admin API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadDeliveryView {
+    pub id: i64,
+    /// `http` or `nats`.
+    pub sink: String,
+    pub portal_id: i64,
+    pub object_type: String,
+    pub object_id: i64,
+    /// The record's state the delivery carried.
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+impl From<&DeadDelivery> for DeadDeliveryView {
+    fn from(delivery: &DeadDelivery) -> Self {
+        Self {
+            id: delivery.id,
+            sink: delivery.sink.clone(),
+            portal_id: delivery.portal_id,
+            object_type: delivery.object_type.clone(),
+            object_id: delivery.object_id,
+            state: delivery.record_state.clone(),
+            attempts: delivery.attempts,
+            last_error: delivery.last_error.clone(),
+        }
+    }
+}
+
+/// A dead letter: the hydrator's (`"sink": null`) or a sink's.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DeadLetter {
+    Event(SetAsideView),
+    Delivery(DeadDeliveryView),
+}
+
+impl DeadLetters {
+    /// The hydrator's and the sinks' dead letters, in one list.
+    pub fn views(&self) -> Vec<DeadLetter> {
+        let events = self.events.iter().map(|e| DeadLetter::Event(e.into()));
+        let deliveries = self
+            .deliveries
+            .iter()
+            .map(|d| DeadLetter::Delivery(d.into()));
+        events.chain(deliveries).collect()
+    }
 }
 
 pub async fn dead_letters(

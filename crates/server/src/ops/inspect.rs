@@ -3,10 +3,11 @@
 //! trail. The admin API's `GET /api/v1/portals/{id}` and the dashboard's portal page are
 //! both this.
 
-use serde_json::{json, Value};
-use store::{AuditEntry, DeadDelivery, Portal, SetAside, SetAsideEvent, Store, StoreError};
+use serde::Serialize;
+use store::{AuditEntry, Portal, SetAside, SetAsideEvent, Store, StoreError};
+use utoipa::ToSchema;
 
-use super::dead_letters::{dead_letters, DeadLetters};
+use super::dead_letters::{dead_letters, DeadLetter, DeadLetters, SetAsideView};
 use crate::monitor::alerts::AlertLevels;
 use crate::monitor::standings::{standing, Standing};
 
@@ -46,66 +47,66 @@ pub async fn portal_view(
     }))
 }
 
-impl PortalView {
-    pub fn json(&self) -> Value {
-        let p = &self.portal;
-        json!({
-            "portalId": p.portal_id,
-            "state": p.state.as_str(),
-            "hubDomain": p.hub_domain,
-            "appId": p.app_id,
-            "scopes": p.scopes,
-            "installerEmail": p.installer_email,
-            "reauthReason": p.reauth_reason,
-            "installedAt": p.installed_at,
-            "updatedAt": p.updated_at,
-            "tokenExpiresAt": p.access_expires_at,
-            "standing": self.standing,
-            "deadLetters": self.dead.json(),
-            "quarantined": self.quarantined.iter().map(event_json).collect::<Vec<_>>(),
-            "audit": self.audit.iter().map(|a| json!({
-                "at": a.at,
-                "action": a.action,
-                "actor": a.actor,
-                "detail": a.detail,
-            })).collect::<Vec<_>>(),
-        })
+/// One portal as the admin API shows it: `GET /api/v1/portals/{id}`. Never a token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalDetail {
+    pub portal_id: i64,
+    /// `installed`, `needs_reauth` or `uninstalled`.
+    pub state: &'static str,
+    pub hub_domain: Option<String>,
+    pub app_id: Option<i64>,
+    pub scopes: Vec<String>,
+    pub installer_email: Option<String>,
+    pub reauth_reason: Option<String>,
+    /// Epoch milliseconds.
+    pub installed_at: i64,
+    pub updated_at: i64,
+    /// When the access token spoke holds expires.
+    pub token_expires_at: Option<i64>,
+    pub standing: Standing,
+    pub dead_letters: Vec<DeadLetter>,
+    pub quarantined: Vec<SetAsideView>,
+    pub audit: Vec<AuditView>,
+}
+
+/// An entry of a portal's audit trail.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Epoch milliseconds.
+    pub at: i64,
+    pub action: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+impl From<&PortalView> for PortalDetail {
+    fn from(view: &PortalView) -> Self {
+        let p = &view.portal;
+        Self {
+            portal_id: p.portal_id,
+            state: p.state.as_str(),
+            hub_domain: p.hub_domain.clone(),
+            app_id: p.app_id,
+            scopes: p.scopes.clone(),
+            installer_email: p.installer_email.clone(),
+            reauth_reason: p.reauth_reason.clone(),
+            installed_at: p.installed_at,
+            updated_at: p.updated_at,
+            token_expires_at: p.access_expires_at,
+            standing: view.standing.clone(),
+            dead_letters: view.dead.views(),
+            quarantined: view.quarantined.iter().map(SetAsideView::from).collect(),
+            audit: view
+                .audit
+                .iter()
+                .map(|a| AuditView {
+                    at: a.at,
+                    action: a.action.clone(),
+                    actor: a.actor.clone(),
+                    detail: a.detail.clone(),
+                })
+                .collect(),
+        }
     }
-}
-
-impl DeadLetters {
-    /// The hydrator's (`"sink": null`) and the sinks' dead letters, in one list.
-    pub fn json(&self) -> Value {
-        let events = self.events.iter().map(event_json);
-        let deliveries = self.deliveries.iter().map(delivery_json);
-        Value::Array(events.chain(deliveries).collect())
-    }
-}
-
-/// An event set aside (dead or quarantined), as the admin API shows it.
-pub fn event_json(event: &SetAsideEvent) -> Value {
-    json!({
-        "id": event.id,
-        "sink": null,
-        "portalId": event.portal_id,
-        "objectId": event.object_id,
-        "subscriptionType": event.subscription_type,
-        "attempts": event.attempts,
-        "reason": event.reason,
-        "lastError": event.last_error,
-    })
-}
-
-/// A sink's dead delivery, as the admin API shows it.
-pub fn delivery_json(delivery: &DeadDelivery) -> Value {
-    json!({
-        "id": delivery.id,
-        "sink": delivery.sink,
-        "portalId": delivery.portal_id,
-        "objectType": delivery.object_type,
-        "objectId": delivery.object_id,
-        "state": delivery.record_state,
-        "attempts": delivery.attempts,
-        "lastError": delivery.last_error,
-    })
 }

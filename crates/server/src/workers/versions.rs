@@ -35,7 +35,7 @@ pub struct Versions {
 }
 
 /// What the cache has done, for operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,

@@ -18,7 +18,8 @@ use self::message::Message;
 use crate::config::SinkConfig;
 
 /// The sinks there are, by the name the queue, dead letters and operators use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum SinkName {
     Http,
     Nats,

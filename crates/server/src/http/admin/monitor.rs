@@ -1,0 +1,126 @@
+//! The certification monitor and every portal's standing.
+
+use axum::extract::State;
+use axum::Json;
+
+use super::super::extract::{ApiPath, ApiQuery};
+use super::super::{ApiError, AppState};
+use crate::http::error::ErrorBody;
+use crate::monitor::report::{app_report, portal_report, AppReport, PortalReport};
+use crate::monitor::standings::{portal_page, PortalPage, PortalQuery};
+use crate::ops::inspect::{portal_view, PortalDetail};
+
+/// The monitor's endpoints answer 404 while it is off, rather than rates of nothing.
+fn monitor_on(state: &AppState) -> Result<(), ApiError> {
+    if state.tally.counting() {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(
+            "the certification monitor is off (SPOKE_MONITOR=off)",
+        ))
+    }
+}
+
+/// App-wide success rates over 1 h, 24 h, 7 and 30 days, the active alerts and the API
+/// calls by day.
+#[utoipa::path(
+    get,
+    path = "/monitor",
+    tag = "monitor",
+    responses(
+        (status = 200, description = "The app-wide report", body = AppReport),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+        (status = 404, description = "The monitor is off (SPOKE_MONITOR=off)", body = ErrorBody),
+    ),
+)]
+pub async fn monitor(State(state): State<AppState>) -> Result<Json<AppReport>, ApiError> {
+    monitor_on(&state)?;
+    let report = app_report(
+        state.store.as_ref(),
+        &state.held_alerts(),
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+/// One portal's rates and alerts, its last hour minute by minute and its recent failures.
+#[utoipa::path(
+    get,
+    path = "/portals/{portal_id}/monitor",
+    tag = "monitor",
+    params(("portal_id" = i64, Path, description = "The portal")),
+    responses(
+        (status = 200, description = "The portal's report", body = PortalReport),
+        (status = 400, description = "An id that is not a number", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+        (status = 404, description = "The monitor is off (SPOKE_MONITOR=off)", body = ErrorBody),
+    ),
+)]
+pub async fn portal_monitor(
+    State(state): State<AppState>,
+    ApiPath(portal): ApiPath<i64>,
+) -> Result<Json<PortalReport>, ApiError> {
+    monitor_on(&state)?;
+    let report = portal_report(
+        state.store.as_ref(),
+        portal,
+        &state.held_alerts(),
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+/// Every portal's standing, ordered by risk, 50 to a page.
+#[utoipa::path(
+    get,
+    path = "/portals",
+    tag = "portals",
+    params(PortalQuery),
+    responses(
+        (status = 200, description = "A page of portals, most at risk first", body = PortalPage),
+        (status = 400, description = "A query that does not parse", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+    ),
+)]
+pub async fn portals(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PortalQuery>,
+) -> Result<Json<PortalPage>, ApiError> {
+    let levels = state.alerts.levels();
+    let all = state
+        .standings
+        .all(&state.store, levels, state.clock.now_ms())
+        .await?;
+    Ok(Json(portal_page(&all, levels, &query)))
+}
+
+/// One portal: install and token state (never a token), standing, dead letters,
+/// quarantined events and audit trail.
+#[utoipa::path(
+    get,
+    path = "/portals/{portal_id}",
+    tag = "portals",
+    params(("portal_id" = i64, Path, description = "The portal")),
+    responses(
+        (status = 200, description = "The portal", body = PortalDetail),
+        (status = 400, description = "An id that is not a number", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+        (status = 404, description = "spoke does not know this portal", body = ErrorBody),
+    ),
+)]
+pub async fn portal(
+    State(state): State<AppState>,
+    ApiPath(portal): ApiPath<i64>,
+) -> Result<Json<PortalDetail>, ApiError> {
+    let view = portal_view(
+        state.store.as_ref(),
+        state.alerts.levels(),
+        portal,
+        state.clock.now_ms(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound("spoke does not know this portal"))?;
+    Ok(Json(PortalDetail::from(&view)))
+}

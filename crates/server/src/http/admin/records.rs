@@ -1,0 +1,320 @@
+//! The mirror, dead letters, quarantine and counts: what the hydrator and sinks did.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::Json;
+use hubspot::crm::ObjectType;
+use serde::{Deserialize, Serialize};
+use store::{Replay, SetAside};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+use super::super::extract::{ApiPath, ApiQuery};
+use super::super::{ApiError, AppState};
+use crate::http::error::ErrorBody;
+use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
+use crate::ops::dead_letters::{DeadLetter, SetAsideView};
+use crate::workers::sinks::SinkName;
+use crate::workers::versions::CacheStats;
+
+/// Most events one listing returns.
+const MAX_LIST: u32 = 1_000;
+
+/// An object type as a path names it, one of [`ObjectType::ALL`]'s path names or type ids.
+struct ObjectTypeName;
+
+impl PartialSchema for ObjectTypeName {
+    fn schema() -> RefOr<Schema> {
+        let names = ObjectType::ALL
+            .into_iter()
+            .flat_map(|t| [t.plural(), t.type_id()]);
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl ToSchema for ObjectTypeName {}
+
+/// A record of the mirror.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView {
+    pub portal_id: i64,
+    /// HubSpot's path name: `contacts`, `line_items`, …
+    pub object_type: String,
+    pub object_id: i64,
+    /// `live`, `deleted`, `merged` or `erased`.
+    pub state: String,
+    /// HubSpot's `updatedAt` (or the deletion's `occurredAt`), epoch milliseconds.
+    pub updated_at: i64,
+    /// When spoke wrote it, epoch milliseconds.
+    pub fetched_at: i64,
+    /// The properties as HubSpot returned them.
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLettersBody {
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantineBody {
+    pub quarantined: Vec<SetAsideView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    /// How many dead letters went back to their queue.
+    pub replayed: u64,
+}
+
+/// Counts of the inbox, the mirror, the CRM calls and the sinks.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// The hydrator's dead letters.
+    pub dead_letters: i64,
+    /// Every sink's dead deliveries.
+    pub sink_dead_letters: i64,
+    /// Deliveries by sink and state.
+    pub sinks: BTreeMap<String, BTreeMap<String, i64>>,
+    pub quarantined: i64,
+    pub records_mirrored: i64,
+    /// CRM calls HubSpot answered `429` (this process's hydrator).
+    pub rate_limited: u64,
+    /// Inbox events by state.
+    pub inbox: BTreeMap<String, i64>,
+    /// Mirrored records by state.
+    pub records: BTreeMap<String, i64>,
+    /// This process's CRM calls by HTTP status (`none`: no answer).
+    pub crm_calls: BTreeMap<String, u64>,
+    /// `null` where no hydrator runs.
+    pub record_cache: Option<CacheStats>,
+}
+
+/// A listing's filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Listing {
+    /// Only this portal's.
+    portal: Option<i64>,
+    /// At most this many (default 100; more than 1,000 lists 1,000).
+    #[param(minimum = 0, maximum = 4_294_967_295_u64)]
+    limit: Option<u32>,
+}
+
+impl Listing {
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(100).min(MAX_LIST)
+    }
+}
+
+/// One sink's: its deliveries rather than the hydrator's events.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SinkParam {
+    #[param(value_type = Option<SinkName>, inline)]
+    sink: Option<String>,
+}
+
+/// Which dead letters to replay.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Which {
+    /// This portal's, or every portal's.
+    portal: Option<i64>,
+    /// Only this sink's, or the hydrator's and every sink's.
+    #[param(value_type = Option<SinkName>, inline)]
+    sink: Option<String>,
+}
+
+/// `?sink=`, which must name a sink.
+fn sink_of(name: Option<&str>) -> Result<Option<SinkName>, ApiError> {
+    name.map(|n| SinkName::parse(n).ok_or(ApiError::UnknownSink))
+        .transpose()
+}
+
+/// One mirrored record.
+#[utoipa::path(
+    get,
+    path = "/records/{portal_id}/{object_type}/{object_id}",
+    tag = "records",
+    params(
+        ("portal_id" = i64, Path, description = "The portal"),
+        ("object_type" = inline(ObjectTypeName), Path, description = "A path name (`contacts`) or type id (`0-1`)"),
+        ("object_id" = i64, Path, description = "HubSpot's record id"),
+    ),
+    responses(
+        (status = 200, description = "The mirrored record", body = RecordView),
+        (status = 400, description = "Not an object type spoke knows, or an id that is not a number", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+        (status = 404, description = "Not in the mirror", body = ErrorBody),
+    ),
+)]
+pub async fn record(
+    State(state): State<AppState>,
+    ApiPath((portal, object_type, object_id)): ApiPath<(i64, String, i64)>,
+) -> Result<Json<RecordView>, ApiError> {
+    let object = ObjectType::from_path(&object_type).ok_or(ApiError::UnknownObjectType)?;
+    let record = state
+        .store
+        .mirrored(portal, object.plural(), object_id)
+        .await?
+        .ok_or(ApiError::NotFound("no such record in the mirror"))?;
+    let properties =
+        serde_json::from_str(&record.properties).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Json(RecordView {
+        portal_id: record.portal_id,
+        object_type: record.object_type,
+        object_id: record.object_id,
+        state: record.state,
+        updated_at: record.updated_at,
+        fetched_at: record.fetched_at,
+        properties,
+    }))
+}
+
+/// The hydrator's dead letters (`"sink": null`) and the sinks', or one sink's.
+#[utoipa::path(
+    get,
+    path = "/dead-letters",
+    tag = "dead letters",
+    params(Listing, SinkParam),
+    responses(
+        (status = 200, description = "Dead letters", body = DeadLettersBody),
+        (status = 400, description = "Not a sink, or a filter that does not parse", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+    ),
+)]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    ApiQuery(listing): ApiQuery<Listing>,
+    ApiQuery(param): ApiQuery<SinkParam>,
+) -> Result<Json<DeadLettersBody>, ApiError> {
+    let sink = sink_of(param.sink.as_deref())?;
+    let dead =
+        all_dead_letters(state.store.as_ref(), listing.portal, sink, listing.limit()).await?;
+    Ok(Json(DeadLettersBody {
+        dead_letters: dead.views(),
+    }))
+}
+
+/// Events held back until their portal is installed.
+#[utoipa::path(
+    get,
+    path = "/quarantine",
+    tag = "dead letters",
+    params(Listing),
+    responses(
+        (status = 200, description = "Quarantined events", body = QuarantineBody),
+        (status = 400, description = "A filter that does not parse", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+    ),
+)]
+pub async fn quarantine(
+    State(state): State<AppState>,
+    ApiQuery(listing): ApiQuery<Listing>,
+) -> Result<Json<QuarantineBody>, ApiError> {
+    let held = state
+        .store
+        .set_aside_events(SetAside::Quarantined, listing.portal, listing.limit())
+        .await?;
+    Ok(Json(QuarantineBody {
+        quarantined: held.iter().map(SetAsideView::from).collect(),
+    }))
+}
+
+/// One event's dead letter, or with `?sink=` that sink's delivery, back to its queue.
+#[utoipa::path(
+    post,
+    path = "/dead-letters/{id}/replay",
+    tag = "dead letters",
+    params(("id" = i64, Path, description = "The dead letter"), SinkParam),
+    responses(
+        (status = 200, description = "How many went back (0: no such dead letter)", body = Replayed),
+        (status = 400, description = "Not a sink, or an id that is not a number", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+    ),
+)]
+pub async fn replay_one(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(param): ApiQuery<SinkParam>,
+) -> Result<Json<Replayed>, ApiError> {
+    let sink = sink_of(param.sink.as_deref())?;
+    let replayed = replay_dead(state.store.as_ref(), Replay::One(id), sink).await?;
+    Ok(Json(Replayed { replayed }))
+}
+
+/// A portal's dead letters, or all; the hydrator's and every sink's, or one sink's.
+#[utoipa::path(
+    post,
+    path = "/dead-letters/replay",
+    tag = "dead letters",
+    params(Which),
+    responses(
+        (status = 200, description = "How many went back", body = Replayed),
+        (status = 400, description = "Not a sink, or a filter that does not parse", body = ErrorBody),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+    ),
+)]
+pub async fn replay_many(
+    State(state): State<AppState>,
+    ApiQuery(which): ApiQuery<Which>,
+) -> Result<Json<Replayed>, ApiError> {
+    let sink = sink_of(which.sink.as_deref())?;
+    let portals = which.portal.map_or(Replay::All, Replay::Portal);
+    let replayed = replay_dead(state.store.as_ref(), portals, sink).await?;
+    Ok(Json(Replayed { replayed }))
+}
+
+/// Counts of the inbox, the mirror, the CRM calls and the sinks.
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "records",
+    responses(
+        (status = 200, description = "The counts", body = Stats),
+        (status = 401, description = "Without the operator token", body = ErrorBody),
+    ),
+)]
+pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    let by_state =
+        |counts: Vec<(String, i64)>| -> BTreeMap<String, i64> { counts.into_iter().collect() };
+    let inbox = by_state(state.store.queue_counts().await?);
+    let records = by_state(state.store.record_counts().await?);
+    let crm_calls: BTreeMap<String, u64> = state
+        .hydrator
+        .as_ref()
+        .map(|h| h.crm_calls())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(status, n)| (status.to_string(), n))
+        .collect();
+    let mut sinks: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for count in state.store.delivery_counts().await? {
+        sinks
+            .entry(count.sink)
+            .or_default()
+            .insert(count.state, count.count);
+    }
+    Ok(Json(Stats {
+        dead_letters: inbox.get("dead").copied().unwrap_or(0),
+        sink_dead_letters: sinks.values().filter_map(|s| s.get("dead")).sum(),
+        quarantined: inbox.get("quarantined").copied().unwrap_or(0),
+        records_mirrored: records.values().sum(),
+        rate_limited: crm_calls.get("429").copied().unwrap_or(0),
+        record_cache: state.hydrator.as_ref().map(|h| h.cache_stats()),
+        sinks,
+        inbox,
+        records,
+        crm_calls,
+    }))
+}
