@@ -19,7 +19,8 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::cli::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs, SinkArgs};
-use crate::monitor::alerts::{AlertLevels, EVALUATE_EVERY};
+use crate::monitor::alerts::EVALUATE_EVERY;
+use crate::monitor::levels::AlertLevels;
 use crate::monitor::tally::FLUSH_EVERY;
 use crate::oauth::vault::Keyring;
 use crate::workers::limits::HUBSPOT_LIMIT;

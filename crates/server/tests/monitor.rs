@@ -371,7 +371,8 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] engine: Engine) {
-    use spoke_server::monitor::alerts::{AlertLevels, Alerts};
+    use spoke_server::monitor::alerts::Alerts;
+    use spoke_server::monitor::levels::AlertLevels;
     use store::{WebhookCounts, APP_WIDE};
 
     let (hook, posted) = slack().await;

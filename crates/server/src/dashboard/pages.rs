@@ -13,7 +13,8 @@ use store::{Replay, Store, StoreError, APP_WIDE};
 use super::charts::{self, Bucket};
 use super::session::{LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS};
 use super::{cookie, App, Operator, Unsigned};
-use crate::monitor::alerts::{Alert, AlertLevels};
+use crate::monitor::alerts::Alert;
+use crate::monitor::levels::AlertLevels;
 use crate::monitor::rates::{windows, Window, WINDOWS};
 use crate::monitor::standings::{portal_page, PortalQuery, Standing, StateFilter};
 use crate::monitor::tally::minute_of;
@@ -165,13 +166,9 @@ fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "—".to_owned(), |r| format!("{:.2}%", r * 100.0))
 }
 
+/// The rate's level as a CSS class (`ok`, `warning`, `critical`); none without a rate.
 fn rate_class(rate: Option<f64>, levels: AlertLevels) -> &'static str {
-    match rate {
-        None => "",
-        Some(r) if r < levels.threshold => "crit",
-        Some(r) if r < levels.warning => "warn",
-        Some(_) => "ok",
-    }
+    rate.map_or("", |r| levels.classify(r).as_str())
 }
 
 fn card(name: &'static str, window: Window, levels: AlertLevels) -> RateCard {
@@ -255,7 +252,7 @@ fn portal_row(s: &Standing, levels: AlertLevels, now_ms: i64) -> PortalRow {
         token_expires: s
             .token_expires_at
             .map_or_else(|| "no token".to_owned(), |at| relative(at, now_ms)),
-        risk: s.risk,
+        risk: s.risk.into(),
     }
 }
 
@@ -502,7 +499,7 @@ async fn overview_page(
         page: query.page,
     };
     let all = state.standings.all(&state.store, levels, now_ms).await?;
-    let found = portal_page(&all, levels, &listing);
+    let found = portal_page(&all, &listing);
     let period = query.period.unwrap_or_default();
     let (rate_chart, latency_chart) = chart_pair(store, APP_WIDE, period, now_ms).await?;
     let q = query.q.unwrap_or_default();

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 use utoipa::ToSchema;
 
+use super::levels::{AlertLevels, Level};
 use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
 use crate::telemetry::Chain;
@@ -30,43 +31,6 @@ pub const EVALUATE_EVERY: Duration = Duration::from_secs(30);
 const MIN_ATTEMPTS: i64 = 20;
 const DAY_MINUTES: i64 = 1_440;
 const HOUR_MINUTES: i64 = 60;
-
-/// The levels, as fractions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AlertLevels {
-    pub warning: f64,
-    pub threshold: f64,
-}
-
-impl AlertLevels {
-    pub const DEFAULT_WARNING: f64 = 0.97;
-    pub const HUBSPOT_THRESHOLD: f64 = 0.95;
-}
-
-impl Default for AlertLevels {
-    fn default() -> Self {
-        Self {
-            warning: Self::DEFAULT_WARNING,
-            threshold: Self::HUBSPOT_THRESHOLD,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Warning,
-    Critical,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
-    }
-}
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
@@ -167,15 +131,8 @@ pub fn judge(
     hour: Window,
     now_ms: i64,
 ) -> Option<(Level, Option<i64>)> {
-    let rate = day.rate()?;
-    let level = if rate < levels.threshold {
-        Level::Critical
-    } else if rate < levels.warning {
-        Level::Warning
-    } else {
-        return None;
-    };
-    Some((level, crossing(levels.threshold, day, hour, now_ms)))
+    let level = levels.classify(day.rate()?);
+    (level != Level::Ok).then(|| (level, crossing(levels.threshold, day, hour, now_ms)))
 }
 
 /// When `day`'s rate reaches `threshold` if the last hour's attempts and failures go on:

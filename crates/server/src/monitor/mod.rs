@@ -4,9 +4,11 @@
 //! webhook path) and flushes the counts to the store every few seconds; [`rates`] turns
 //! stored counts into rolling success rates per portal and app-wide, including the
 //! attempts spoke never saw but HubSpot's `attemptNumber` reveals, as an estimate;
-//! [`alerts`] warns before HubSpot's bar is crossed; [`report`] is the admin API's JSON.
+//! [`levels`] classifies a rate and a portal's risk; [`alerts`] warns before HubSpot's
+//! bar is crossed; [`report`] is the admin API's JSON.
 
 pub mod alerts;
+pub mod levels;
 pub mod rates;
 pub mod report;
 pub mod standings;

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use store::{Portal, PortalState, Store, StoreError};
+use store::{Portal, Store, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
-use super::alerts::AlertLevels;
+use super::levels::{AlertLevels, Risk};
 use super::rates::{api_window, webhook_window, Rate, Window};
 use super::tally::minute_of;
 
@@ -97,7 +97,8 @@ pub struct Standing {
     pub dead_letters: i64,
     pub quarantined: i64,
     /// 0 is the most at risk (see the module's doc).
-    pub risk: u8,
+    #[schema(value_type = u8, minimum = 0, maximum = 4)]
+    pub risk: Risk,
 }
 
 impl Standing {
@@ -176,12 +177,8 @@ impl Standings {
 }
 
 /// The page `query` asks for out of `all`, ordered by risk.
-pub fn portal_page(all: &[Standing], levels: AlertLevels, query: &PortalQuery) -> PortalPage {
-    let mut all: Vec<Standing> = all
-        .iter()
-        .filter(|s| matches(s, query, levels))
-        .cloned()
-        .collect();
+pub fn portal_page(all: &[Standing], query: &PortalQuery) -> PortalPage {
+    let mut all: Vec<Standing> = all.iter().filter(|s| matches(s, query)).cloned().collect();
     all.sort_by(|a, b| {
         (a.risk, a.combined.rate.unwrap_or(1.0), -a.pending)
             .partial_cmp(&(b.risk, b.combined.rate.unwrap_or(1.0), -b.pending))
@@ -339,13 +336,8 @@ fn assess(
     let webhooks = webhook_window(day);
     let api = api_window(api_day);
     let combined = webhooks.plus(api);
-    let risk = match (portal.state, combined.rate()) {
-        (PortalState::Installed, Some(rate)) if rate < levels.threshold => 1,
-        (PortalState::Installed, Some(rate)) if rate < levels.warning => 2,
-        (PortalState::Installed, _) if queue.dead + queue.quarantined > 0 => 3,
-        (PortalState::Installed, _) => 4,
-        _ => 0,
-    };
+    let set_aside = queue.dead + queue.quarantined > 0;
+    let risk = Risk::of(portal.state, combined.rate(), set_aside, levels);
     Standing {
         portal_id: portal.portal_id,
         hub_domain: portal.hub_domain.clone(),
@@ -364,16 +356,10 @@ fn assess(
     }
 }
 
-fn matches(standing: &Standing, query: &PortalQuery, levels: AlertLevels) -> bool {
+fn matches(standing: &Standing, query: &PortalQuery) -> bool {
     let state_ok = match query.state {
         None => true,
-        Some(StateFilter::AtRisk) => {
-            standing.risk == 0
-                || standing
-                    .combined
-                    .rate
-                    .is_some_and(|rate| rate < levels.warning)
-        }
+        Some(StateFilter::AtRisk) => standing.risk.at_risk(),
         Some(filter) => standing.state == filter.as_str(),
     };
     let search = query.q.as_deref().map(str::trim).unwrap_or("");

@@ -8,7 +8,7 @@ use store::{AuditEntry, Portal, SetAside, SetAsideEvent, Store, StoreError};
 use utoipa::ToSchema;
 
 use super::dead_letters::{dead_letters, DeadLetter, DeadLetters, SetAsideView};
-use crate::monitor::alerts::AlertLevels;
+use crate::monitor::levels::AlertLevels;
 use crate::monitor::standings::{standing, Standing};
 
 /// Most dead letters and quarantined events one portal's view lists.

@@ -88,12 +88,11 @@ pub async fn portals(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PortalQuery>,
 ) -> Result<Json<PortalPage>, ApiError> {
-    let levels = state.alerts.levels();
     let all = state
         .standings
-        .all(&state.store, levels, state.clock.now_ms())
+        .all(&state.store, state.alerts.levels(), state.clock.now_ms())
         .await?;
-    Ok(Json(portal_page(&all, levels, &query)))
+    Ok(Json(portal_page(&all, &query)))
 }
 
 /// One portal: install and token state (never a token), standing, dead letters,
