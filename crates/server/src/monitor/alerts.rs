@@ -108,7 +108,8 @@ impl From<&Alert> for AlertView {
 }
 
 impl Alert {
-    fn text(&self, change: &str) -> String {
+    fn text(&self, change: Change) -> String {
+        let change = change.as_str();
         let scope = self
             .portal
             .map_or_else(|| "app-wide".to_owned(), |p| format!("portal {p}"));
@@ -147,6 +148,25 @@ fn crossing(threshold: f64, day: Window, hour: Window, now_ms: i64) -> Option<i6
         return None;
     }
     Some(now_ms + (margin / closing * 60_000.0) as i64)
+}
+
+/// What happened to an alert at an evaluation, as announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Fired,
+    /// Its level changed.
+    Changed,
+    Resolved,
+}
+
+impl Change {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::Changed => "changed",
+            Self::Resolved => "resolved",
+        }
+    }
 }
 
 /// An alert that holds at one evaluation.
@@ -203,7 +223,7 @@ impl Alerts {
         let found = self.current(store, now_ms).await?;
         let changes = self.apply(found, now_ms);
         for (change, alert) in changes {
-            let level = (change != "resolved").then(|| alert.level.as_str());
+            let level = (change != Change::Resolved).then(|| alert.level.as_str());
             let portal = alert.portal.unwrap_or(APP_WIDE);
             // Unrecorded (the database is away), it is announced anyway: twice rather than
             // never.
@@ -219,7 +239,7 @@ impl Alerts {
                 continue;
             }
             match change {
-                "resolved" => info!(alert = %alert.text(change), "alert resolved"),
+                Change::Resolved => info!(alert = %alert.text(change), "alert resolved"),
                 _ => warn!(alert = %alert.text(change), "alert"),
             }
             self.announce(&alert.text(change)).await;
@@ -300,7 +320,7 @@ impl Alerts {
     }
 
     /// Updates the active set; the changes, to announce.
-    fn apply(&self, found: Vec<Finding>, now_ms: i64) -> Vec<(&'static str, Alert)> {
+    fn apply(&self, found: Vec<Finding>, now_ms: i64) -> Vec<(Change, Alert)> {
         let mut active = self.active.lock().expect("alerts lock");
         let mut changes = Vec::new();
         let mut holding = BTreeMap::new();
@@ -323,14 +343,14 @@ impl Alerts {
                 crossing_ms: crossing,
             };
             match &held {
-                None => changes.push(("fired", alert.clone())),
-                Some(h) if h.level != level => changes.push(("changed", alert.clone())),
+                None => changes.push((Change::Fired, alert.clone())),
+                Some(h) if h.level != level => changes.push((Change::Changed, alert.clone())),
                 Some(_) => {}
             }
             holding.insert((portal, about), alert);
         }
         for (_, gone) in std::mem::replace(&mut *active, holding) {
-            changes.push(("resolved", gone));
+            changes.push((Change::Resolved, gone));
         }
         changes
     }
@@ -398,15 +418,18 @@ mod tests {
         };
         let fired = alerts.apply(found(Level::Warning), 1_000);
         assert_eq!(fired.len(), 1);
-        assert_eq!(fired[0].0, "fired");
+        assert_eq!(fired[0].0, Change::Fired);
         assert!(
             alerts.apply(found(Level::Warning), 2_000).is_empty(),
             "deduplicated"
         );
         let changed = alerts.apply(found(Level::Critical), 3_000);
-        assert_eq!((changed[0].0, changed[0].1.since_ms), ("changed", 1_000));
+        assert_eq!(
+            (changed[0].0, changed[0].1.since_ms),
+            (Change::Changed, 1_000)
+        );
         let resolved = alerts.apply(Vec::new(), 4_000);
-        assert_eq!(resolved[0].0, "resolved");
+        assert_eq!(resolved[0].0, Change::Resolved);
         assert!(alerts.active().is_empty());
     }
 }
