@@ -7,11 +7,9 @@ use anyhow::Context;
 use clap::Parser;
 use hubspot::time::Clock;
 use spoke_server::app::{self, Open};
+use spoke_server::cli::settings::{self, check_unknown_variables, token_keys};
 use spoke_server::cli::{
     Cli, Command, DeadLettersCommand, KeysCommand, PortalsCommand, RecordsCommand,
-};
-use spoke_server::config::{
-    check_unknown_variables, token_keys, Config, DatabaseConfig, InstallConfig,
 };
 use spoke_server::oauth::vault::Keyring;
 use spoke_server::ops::{self, dead_letters, keys, portals, records};
@@ -46,7 +44,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let clock = Clock::system();
     match command {
         Command::Serve(args) => {
-            let config = Config::from_args(&args, env)?;
+            let config = settings::serve(&args, env)?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("SPOKE_LISTEN: cannot listen on {}", config.listen))?;
@@ -62,12 +60,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             spoke_server::ops::demo::run(args, shutdown).await
         }
         Command::Migrate(args) => {
-            app::open_store(&DatabaseConfig::from_args(&args), Open::CreateIfMissing).await?;
+            app::open_store(&settings::database(&args), Open::CreateIfMissing).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Portals(args) => {
-            let database = DatabaseConfig::from_args(&args.database);
+            let database = settings::database(&args.database);
             let store = app::open_store(&database, Open::Existing).await?;
             let output = match args.command {
                 PortalsCommand::List => portals::list(store.as_ref()).await?,
@@ -75,7 +73,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     portals::show(store.as_ref(), portal_id).await?
                 }
                 PortalsCommand::Uninstall { portal_id, hubspot } => {
-                    let install = InstallConfig::from_args(&hubspot, &env)?
+                    let install = settings::install(&hubspot, &env)?
                         .context("SPOKE_HUBSPOT_CLIENT_ID: required to uninstall at HubSpot")?;
                     portals::uninstall(store, &install, clock, portal_id).await?
                 }
@@ -87,7 +85,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DeadLetters(args) => {
-            let database = DatabaseConfig::from_args(&args.database);
+            let database = settings::database(&args.database);
             let store = app::open_store(&database, Open::Existing).await?;
             let output = match args.command {
                 DeadLettersCommand::List {
@@ -109,7 +107,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Records(args) => {
-            let database = DatabaseConfig::from_args(&args.database);
+            let database = settings::database(&args.database);
             let store = app::open_store(&database, Open::Existing).await?;
             let RecordsCommand::Get {
                 portal_id,
@@ -135,7 +133,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 KeysCommand::Generate { id } => println!("{}", Keyring::generate_entry(&id)),
                 KeysCommand::Rotate { database } => {
                     let ring = token_keys(env)?;
-                    let database = DatabaseConfig::from_args(&database);
+                    let database = settings::database(&database);
                     let store = app::open_store(&database, Open::Existing).await?;
                     print!("{}", keys::rotate(store.as_ref(), &ring, &clock).await?);
                 }

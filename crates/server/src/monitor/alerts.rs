@@ -1,4 +1,4 @@
-//! Alerts before HubSpot's bar is crossed. Every [`EVALUATE_EVERY`] the last 24 hours'
+//! Alerts before HubSpot's bar is crossed. Every 30 s (configurable) the last 24 hours'
 //! rates (webhooks, API calls, both combined; app-wide and per portal) are held against a
 //! warning level (97% by default) and the threshold (95%); a portal whose refresh token
 //! HubSpot refused is flagged as probably uninstalled. An alert fires once, changes level
@@ -24,8 +24,6 @@ use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
 use crate::telemetry::Chain;
 
-/// How often alerts are evaluated, unless configured otherwise.
-pub const EVALUATE_EVERY: Duration = Duration::from_secs(30);
 /// A portal with fewer attempts in a day raises no rate alert: one failure in three is
 /// noise, not a trend.
 const MIN_ATTEMPTS: i64 = 20;

@@ -1,10 +1,9 @@
 //! Counting in memory, flushing in batches. Each webhook delivery and each API call adds
 //! to its (portal, minute) counts under a lock held for a few additions (an API call also
-//! to its portal's day, by endpoint class and status); a flush every few seconds
-//! ([`FLUSH_EVERY`]) adds everything gathered to the store in one transaction, and only the
-//! flush writes: reads show the store. A crash
-//! loses at most one flush interval of counts; a failed flush keeps its counts for the
-//! next one.
+//! to its portal's day, by endpoint class and status); a flush every few seconds (5 s by
+//! default) adds everything gathered to the store in one transaction, and only the flush
+//! writes: reads show the store. A crash loses at most one flush interval of counts; a
+//! failed flush keeps its counts for the next one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,8 +18,6 @@ use tracing::warn;
 
 use crate::telemetry::Chain;
 
-/// How often counts go to the store, unless configured otherwise.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// HubSpot counts an answer slower than this as a failure.
 pub const HUBSPOT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -11,7 +11,28 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::cli::{LogArgs, LogFormat};
+use clap::{Args, ValueEnum};
+
+/// The logging and tracing flags, global to every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info,spoke_server=debug`).
+    #[arg(long, global = true, env = "SPOKE_LOG", default_value = "info")]
+    pub log: String,
+    /// `text` for people, `json` for log pipelines.
+    #[arg(long, global = true, env = "SPOKE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// OTLP/HTTP collector to export traces to (e.g. `http://otel-collector:4318`; spans go
+    /// to `/v1/traces` below it). Traces are off when unset.
+    #[arg(long, global = true, env = "SPOKE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The installed telemetry; [`Telemetry::shutdown`] sends the spans still buffered.
 #[derive(Debug)]

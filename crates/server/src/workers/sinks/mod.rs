@@ -8,6 +8,7 @@
 pub mod dispatcher;
 pub mod http;
 pub mod message;
+pub mod name;
 pub mod nats;
 pub mod signing;
 
@@ -16,29 +17,7 @@ use hubspot::time::Clock;
 
 use self::message::Message;
 use crate::config::SinkConfig;
-
-/// The sinks there are, by the name the queue, dead letters and operators use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum SinkName {
-    Http,
-    Nats,
-}
-
-impl SinkName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Nats => "nats",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::Http, Self::Nats]
-            .into_iter()
-            .find(|sink| sink.as_str() == name)
-    }
-}
+pub use name::SinkName;
 
 /// One destination for hydrated changes.
 #[async_trait]

@@ -1,12 +1,16 @@
 //! The `spoke` command line. Every `serve` setting is a flag and a `SPOKE_*` variable
 //! (DESIGN.md, Contracts); secrets are variables only, since arguments show up in
-//! process lists.
+//! process lists. [`settings`] turns the flags into the configuration; only `main` and the
+//! operator commands (`ops`) use this module.
+
+pub mod settings;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
     DatabaseConfig, HydratorConfig, InstallConfig, Role, SinkConfig, WebhookConfig,
 };
+use crate::telemetry::LogArgs;
 use crate::workers::sinks::SinkName;
 
 #[derive(Debug, Parser)]
@@ -384,30 +388,10 @@ pub struct HubSpotArgs {
     pub token_refresh_margin: u64,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct LogArgs {
-    /// Log filter, in `tracing` env-filter syntax (e.g. `info,spoke_server=debug`).
-    #[arg(long, global = true, env = "SPOKE_LOG", default_value = "info")]
-    pub log: String,
-    /// `text` for people, `json` for log pipelines.
-    #[arg(long, global = true, env = "SPOKE_LOG_FORMAT", default_value = "text")]
-    pub log_format: LogFormat,
-    /// OTLP/HTTP collector to export traces to (e.g. `http://otel-collector:4318`; spans go
-    /// to `/v1/traces` below it). Traces are off when unset.
-    #[arg(long, global = true, env = "SPOKE_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<url::Url>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
     On,
     Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Parses `1048576`, `512KiB` or `1MiB` into bytes.
