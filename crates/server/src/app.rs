@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
 use crate::config::{Config, DatabaseConfig, InstallConfig, MonitorConfig};
-use crate::dashboard::Dashboard;
+use crate::dashboard::session::Dashboard;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::monitor::alerts::Alerts;

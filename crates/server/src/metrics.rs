@@ -6,6 +6,8 @@
 //! record cache from the hydrator). No label carries a portal id, so the number of series
 //! stays the same whatever the number of portals.
 
+use std::collections::BTreeMap;
+
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,8 +18,16 @@ use prometheus_client::registry::Registry;
 use store::{Store, StoreError};
 
 use crate::monitor::alerts::Alert;
-use crate::workers::hydrator::Hydrator;
 use crate::workers::sinks::SinkName;
+use crate::workers::versions::CacheStats;
+
+/// What this process's hydrator has counted, read at scrape time.
+#[derive(Debug, Clone)]
+pub struct HydratorCounts {
+    /// CRM calls by HTTP status (0: no answer).
+    pub crm_calls: BTreeMap<u16, u64>,
+    pub cache: CacheStats,
+}
 
 /// The prefix of every metric.
 const PREFIX: &str = "spoke";
@@ -120,7 +130,7 @@ impl Metrics {
     pub async fn render(
         &self,
         store: &dyn Store,
-        hydrator: Option<&Hydrator>,
+        hydrator: Option<HydratorCounts>,
         alerts: &[Alert],
     ) -> Result<String, StoreError> {
         let mut now = scraped(store, hydrator, &self.sinks).await?;
@@ -149,7 +159,7 @@ impl Metrics {
 /// Figures read at scrape time, in a registry of their own made for this scrape.
 async fn scraped(
     store: &dyn Store,
-    hydrator: Option<&Hydrator>,
+    hydrator: Option<HydratorCounts>,
     sinks: &[String],
 ) -> Result<Registry, StoreError> {
     let mut registry = Registry::with_prefix(PREFIX);
@@ -205,7 +215,7 @@ async fn scraped(
                 status: status.to_owned(),
             });
         }
-        for (status, count) in hydrator.crm_calls() {
+        for (status, count) in hydrator.crm_calls {
             let status = if status == 0 {
                 "none".to_owned()
             } else {
@@ -218,7 +228,7 @@ async fn scraped(
             "CRM API calls this process made, by HTTP status (none: no answer)",
             calls,
         );
-        let cache = hydrator.cache_stats();
+        let cache = hydrator.cache;
         let hits = Counter::<u64>::default();
         hits.inc_by(cache.hits);
         registry.register("record_cache_hits", "Record cache hits", hits);

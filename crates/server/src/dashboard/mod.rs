@@ -22,39 +22,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use self::session::{Session, Sessions, SESSION_COOKIE};
-use crate::config::{OperatorToken, PublicUrl};
-use crate::http::AppState;
+use self::session::{Dashboard, Session, SESSION_COOKIE};
+use crate::http::state::AppState;
 
 /// Everything a page may load: its own stylesheet, and nothing that runs.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// The dashboard's settings, shared by its handlers.
-#[derive(Debug)]
-pub struct Dashboard {
-    sessions: Sessions,
-    /// Cookies are `Secure` when spoke is reached over https.
-    secure: bool,
-}
-
-impl Dashboard {
-    pub fn new(token: &OperatorToken, public_url: &PublicUrl) -> Self {
-        Self {
-            sessions: Sessions::new(token),
-            secure: public_url.is_https(),
-        }
-    }
-
-    /// A `Set-Cookie` value for `name` under `/dashboard`, lasting `max_age` seconds
-    /// (0: removed).
-    fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-        )
-    }
-}
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -13,6 +13,7 @@ use store::{Replay, Store, StoreError, APP_WIDE};
 use super::charts::{self, Bucket};
 use super::session::{LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS};
 use super::{cookie, App, Operator, Unsigned};
+use crate::http::state::AppState;
 use crate::monitor::alerts::Alert;
 use crate::monitor::levels::AlertLevels;
 use crate::monitor::rates::{windows, Window, WINDOWS};
@@ -387,7 +388,7 @@ pub async fn login_form(Unsigned(dashboard): Unsigned, state: App) -> Response {
 
 fn login_page(
     dashboard: &super::Dashboard,
-    state: &crate::http::AppState,
+    state: &AppState,
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
@@ -482,7 +483,7 @@ pub async fn overview(
 
 async fn overview_page(
     operator: &Operator,
-    state: &crate::http::AppState,
+    state: &AppState,
     query: OverviewQuery,
 ) -> Result<OverviewPage, StoreError> {
     let store = state.store.as_ref();
@@ -590,7 +591,7 @@ pub async fn portal(
 
 async fn portal_page_of(
     operator: &Operator,
-    state: &crate::http::AppState,
+    state: &AppState,
     portal_id: i64,
     query: PortalPageQuery,
 ) -> Result<Option<PortalPage>, StoreError> {

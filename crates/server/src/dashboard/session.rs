@@ -9,7 +9,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::config::OperatorToken;
+use crate::config::{OperatorToken, PublicUrl};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -119,6 +119,32 @@ fn nonce() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// The dashboard's settings, shared by its handlers.
+#[derive(Debug)]
+pub struct Dashboard {
+    pub(super) sessions: Sessions,
+    /// Cookies are `Secure` when spoke is reached over https.
+    secure: bool,
+}
+
+impl Dashboard {
+    pub fn new(token: &OperatorToken, public_url: &PublicUrl) -> Self {
+        Self {
+            sessions: Sessions::new(token),
+            secure: public_url.is_https(),
+        }
+    }
+
+    /// A `Set-Cookie` value for `name` under `/dashboard`, lasting `max_age` seconds
+    /// (0: removed).
+    pub(super) fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        )
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
+use crate::metrics::HydratorCounts;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -14,7 +15,10 @@ pub async fn exposition(State(state): State<AppState>) -> Result<Response, ApiEr
         .metrics
         .render(
             state.store.as_ref(),
-            state.hydrator.as_deref(),
+            state.hydrator.as_ref().map(|h| HydratorCounts {
+                crm_calls: h.crm_calls(),
+                cache: h.cache_stats(),
+            }),
             &state.alerts.active(),
         )
         .await?;

@@ -5,14 +5,14 @@
 //! are mounted, and [`error`] is the one place failures become responses.
 
 mod admin;
-mod body;
+pub mod body;
 pub mod error;
 mod extract;
 mod health;
 mod metrics;
 pub mod page;
+pub mod state;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::MatchedPath;
@@ -20,7 +20,6 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
-use store::Store;
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -32,55 +31,16 @@ use tower_http::trace::TraceLayer;
 pub use admin::document as admin_api_document;
 pub use body::read_limited;
 pub use error::ApiError;
+pub use state::AppState;
 
-use crate::config::{OperatorToken, Role};
-use crate::oauth::install::InstallFlow;
+use crate::config::Role;
 use crate::oauth::pages;
 use crate::webhooks::handler as webhooks;
-use crate::webhooks::receiver::Receiver;
-use crate::workers::hydrator::Hydrator;
 
 /// Longest any request may take before it is answered `503`. The install callback is the
 /// slowest route (a code exchange and an introspection, each allowed 10 s); webhooks answer
 /// within the group commit's 4 s budget long before this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What handlers share; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub receiver: Arc<Receiver>,
-    /// The install flow, when an app is configured.
-    pub install: Option<Arc<InstallFlow>>,
-    /// The hydrator, when it runs here (its counters feed `/api/v1/stats`).
-    pub hydrator: Option<Arc<Hydrator>>,
-    /// Opens the admin API; `None` refuses every request to it.
-    pub operator_token: Option<Arc<OperatorToken>>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// The certification monitor's counts not yet flushed (handlers only count into it; the
-    /// flush task writes them), and its alerts.
-    pub tally: Arc<crate::monitor::tally::Tally>,
-    pub alerts: Arc<crate::monitor::alerts::Alerts>,
-    /// Every portal's standing, shared by the admin API and the dashboard.
-    pub standings: Arc<crate::monitor::standings::Standings>,
-    /// The operator dashboard, when an operator token is configured.
-    pub dashboard: Option<Arc<crate::dashboard::Dashboard>>,
-    /// Tokens, when an app is configured: the dashboard's uninstall revokes them.
-    pub tokens: Option<Arc<crate::oauth::tokens::TokenService>>,
-    pub clock: hubspot::time::Clock,
-}
-
-impl AppState {
-    /// The alerts of the monitor's last evaluation (none while it is off). Reading them
-    /// evaluates nothing and announces nothing: that is the evaluation task's job alone.
-    pub fn held_alerts(&self) -> Vec<crate::monitor::alerts::Alert> {
-        if self.tally.counting() {
-            self.alerts.active()
-        } else {
-            Vec::new()
-        }
-    }
-}
 
 /// The routes of `role`: a worker serves only health and the admin API.
 pub fn router(state: AppState, role: Role) -> Router {

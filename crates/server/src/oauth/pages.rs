@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::install::{Callback, InstallFlow};
-use crate::http::{page, ApiError, AppState};
+use crate::http::error::ApiError;
+use crate::http::page;
+use crate::http::state::AppState;
 
 const FAILED: &str = "Installation failed";
 

@@ -14,7 +14,9 @@ use serde::Serialize;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
-use crate::http::{read_limited, ApiError, AppState};
+use crate::http::body::read_limited;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::monitor::tally::{Answer, PortalEvents};
 use crate::telemetry::context;
 
