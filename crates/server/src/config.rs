@@ -397,6 +397,8 @@ pub struct ConfigError {
 }
 
 impl Config {
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
     /// spoke on `listen` and `database_url` with every other setting at its default and no
     /// install flow: what tests and the demo start from.
     pub fn new(

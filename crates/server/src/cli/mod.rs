@@ -8,8 +8,9 @@ pub mod settings;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
-    DatabaseConfig, HydratorConfig, InstallConfig, Role, SinkConfig, WebhookConfig,
+    Config, DatabaseConfig, HydratorConfig, InstallConfig, Role, SinkConfig, WebhookConfig,
 };
+use crate::monitor::levels::AlertLevels;
 use crate::telemetry::LogArgs;
 use crate::workers::sinks::SinkName;
 
@@ -55,7 +56,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
     /// Where the spoke to ask listens; an unspecified address (`0.0.0.0`) means this host.
-    #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "SPOKE_LISTEN", default_value = Config::DEFAULT_LISTEN)]
     pub listen: String,
 }
 
@@ -123,7 +124,7 @@ pub enum RecordsCommand {
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Where spoke listens (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = Config::DEFAULT_LISTEN)]
     pub listen: String,
     /// Where the simulator listens.
     #[arg(long, default_value = "127.0.0.1:8090")]
@@ -216,7 +217,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SPOKE_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
     /// Address to listen on; port 0 picks a free one (the `listening` log line names it).
-    #[arg(long, env = "SPOKE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "SPOKE_LISTEN", default_value = Config::DEFAULT_LISTEN)]
     pub listen: String,
     /// The URL HubSpot calls, past any proxy: scheme, host, optional path prefix. Signature
     /// v3 covers it, so it must match the app's webhook target URL.
@@ -259,7 +260,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SPOKE_MONITOR", default_value = "on")]
     pub monitor: Switch,
     /// The success rate, in percent, below which the monitor warns (HubSpot's bar is 95).
-    #[arg(long, env = "SPOKE_ALERT_WARNING", default_value_t = 97.0)]
+    #[arg(long, env = "SPOKE_ALERT_WARNING", default_value_t = AlertLevels::DEFAULT_WARNING_PERCENT)]
     pub alert_warning: f64,
     /// Where alerts are posted as Slack-compatible JSON (`{"text": …}`); off when unset.
     #[arg(long, env = "SPOKE_ALERT_WEBHOOK_URL")]
@@ -422,6 +423,8 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -438,5 +441,61 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// The README's settings table (`| `SPOKE_X` | default | meaning |`), by variable.
+    fn readme_settings() -> BTreeMap<String, String> {
+        include_str!("../../../../README.md")
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.split('|').map(str::trim).skip(1);
+                let variable = cells.next()?.strip_prefix("`SPOKE_")?.strip_suffix('`')?;
+                let default = cells.next()?.trim_matches('`');
+                Some((format!("SPOKE_{variable}"), default.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Every `spoke serve` setting is in the README's table, with the default the command
+    /// line really has (a setting without one says so: `unset`, `required…`, `empty`).
+    #[test]
+    fn the_readme_lists_every_setting_with_its_default() {
+        use clap::CommandFactory;
+        let readme = readme_settings();
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").expect("a serve command");
+        let global = command.get_arguments();
+        for arg in serve.get_arguments().chain(global) {
+            let Some(variable) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let documented = readme
+                .get(&variable)
+                .unwrap_or_else(|| panic!("{variable} is not in the README's settings table"));
+            let default: Vec<_> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            match default.as_slice() {
+                [] => assert!(
+                    ["unset", "required", "every type", "false"]
+                        .iter()
+                        .any(|word| documented.starts_with(word)),
+                    "{variable}: the README says `{documented}`, the command line has no default"
+                ),
+                [value] if value.is_empty() => assert_eq!(documented, "empty", "{variable}"),
+                // Sizes and counts may be written `1MiB`, `1000000`: compared as numbers.
+                [value] => match value.parse::<usize>() {
+                    Ok(number) => assert_eq!(
+                        documented.parse().ok().or(parse_size(documented).ok()),
+                        Some(number),
+                        "{variable}: the README says `{documented}`, the command line `{value}`"
+                    ),
+                    Err(_) => assert_eq!(documented, value, "{variable}"),
+                },
+                more => panic!("{variable}: several defaults {more:?}"),
+            }
+        }
     }
 }

@@ -14,7 +14,9 @@ pub struct AlertLevels {
 }
 
 impl AlertLevels {
-    pub const DEFAULT_WARNING: f64 = 0.97;
+    /// The warning level as `SPOKE_ALERT_WARNING` takes it, in percent.
+    pub const DEFAULT_WARNING_PERCENT: f64 = 97.0;
+    pub const DEFAULT_WARNING: f64 = Self::DEFAULT_WARNING_PERCENT / 100.0;
     pub const HUBSPOT_THRESHOLD: f64 = 0.95;
 
     /// Where `rate` (0–1) stands.
