@@ -1,0 +1,98 @@
+//! Signing in with the operator token, and out.
+
+use askama::Template;
+use axum::extract::Form;
+use axum::http::header::SET_COOKIE;
+use axum::http::StatusCode;
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::super::session::{
+    Dashboard, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, SESSION_SECONDS,
+};
+use super::super::{cookie, App, Unsigned};
+use super::actions::CheckedForm;
+use super::{refusal, render};
+use crate::http::state::AppState;
+
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+struct LoginPage<'a> {
+    refresh_seconds: u32,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    token: Option<String>,
+    csrf: Option<String>,
+}
+
+pub async fn login_form(Unsigned(dashboard): Unsigned, state: App) -> Response {
+    login_page(&dashboard, &state, StatusCode::OK, None)
+}
+
+fn login_page(
+    dashboard: &Dashboard,
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let (nonce, csrf) = dashboard.sessions.login_form(state.clock.now_ms() / 1_000);
+    let page = LoginPage {
+        refresh_seconds: 0,
+        csrf: &csrf,
+        error,
+    };
+    let cookie = dashboard.cookie(LOGIN_COOKIE, &nonce, LOGIN_SECONDS);
+    (status, [(SET_COOKIE, cookie)], render(&page)).into_response()
+}
+
+pub async fn login(
+    Unsigned(dashboard): Unsigned,
+    state: App,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let now_s = state.clock.now_ms() / 1_000;
+    let form_ok = match (cookie(&headers, LOGIN_COOKIE), form.csrf.as_deref()) {
+        (Some(nonce), Some(csrf)) => dashboard.sessions.login_ok(nonce, csrf, now_s),
+        _ => false,
+    };
+    if !form_ok {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "This sign-in form's CSRF token is missing or expired: open the sign-in page again.",
+        );
+    }
+    let token_ok = match (&state.operator_token, form.token.as_deref()) {
+        (Some(token), Some(presented)) => token.matches(presented),
+        _ => false,
+    };
+    if !token_ok {
+        tracing::warn!("dashboard: a sign-in with a wrong operator token");
+        return login_page(
+            &dashboard,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Some("That is not the operator token."),
+        );
+    }
+    let session = dashboard.cookie(
+        SESSION_COOKIE,
+        &dashboard.sessions.open(now_s),
+        SESSION_SECONDS,
+    );
+    let spent = dashboard.cookie(LOGIN_COOKIE, "", 0);
+    (
+        AppendHeaders([(SET_COOKIE, session), (SET_COOKIE, spent)]),
+        Redirect::to("/dashboard"),
+    )
+        .into_response()
+}
+
+pub async fn logout(CheckedForm { operator, .. }: CheckedForm) -> Response {
+    let cleared = operator.dashboard.cookie(SESSION_COOKIE, "", 0);
+    ([(SET_COOKIE, cleared)], Redirect::to("/dashboard/login")).into_response()
+}
