@@ -9,6 +9,8 @@ use axum::Router;
 use hubspot::crm::CrmClient;
 use hubspot::oauth::OAuthClient;
 use hubspot::time::Clock;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use secrecy::ExposeSecret;
 use store::{ConnectOptions, Engine, Store};
 use tokio::net::TcpListener;
@@ -19,7 +21,7 @@ use tracing::{info, Instrument};
 use crate::config::{Config, DatabaseConfig, InstallConfig, MonitorConfig};
 use crate::dashboard::session::Dashboard;
 use crate::http::{self, AppState};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SinkOutcome};
 use crate::monitor::alerts::Alerts;
 use crate::monitor::tally::Tally;
 use crate::oauth::install::InstallFlow;
@@ -48,6 +50,29 @@ pub struct App {
     alerts: Option<Arc<Alerts>>,
     monitor: MonitorConfig,
     clock: Clock,
+}
+
+/// A dispatcher for each configured sink, sharing the sinks' attempt counters.
+async fn dispatchers(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    clock: &Clock,
+    attempts: &Family<SinkOutcome, Counter>,
+) -> anyhow::Result<Vec<Arc<Dispatcher>>> {
+    Ok(sinks::configured(&config.sinks, clock.clone())
+        .await?
+        .into_iter()
+        .map(|sink| {
+            Arc::new(Dispatcher::new(
+                store.clone(),
+                sink,
+                config.sinks.max_attempts,
+                config.hydrator.claim_lease,
+                clock.clone(),
+                attempts.clone(),
+            ))
+        })
+        .collect())
 }
 
 /// Group commits in flight at once: SQLite has one writer, so one; on PostgreSQL the
@@ -145,20 +170,7 @@ impl App {
         let mut metrics = Metrics::new(config.sinks.names());
         let sink_attempts = metrics.sink_attempts();
         let dispatchers = if config.role.works() {
-            sinks::configured(&config.sinks, clock.clone())
-                .await?
-                .into_iter()
-                .map(|sink| {
-                    Arc::new(Dispatcher::new(
-                        store.clone(),
-                        sink,
-                        config.sinks.max_attempts,
-                        config.hydrator.claim_lease,
-                        clock.clone(),
-                        sink_attempts.clone(),
-                    ))
-                })
-                .collect()
+            dispatchers(&config, &store, &clock, &sink_attempts).await?
         } else {
             Vec::new()
         };

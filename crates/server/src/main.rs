@@ -9,7 +9,8 @@ use hubspot::time::Clock;
 use spoke_server::app::{self, Open};
 use spoke_server::cli::settings::{self, check_unknown_variables, token_keys};
 use spoke_server::cli::{
-    Cli, Command, DeadLettersCommand, KeysCommand, PortalsCommand, RecordsCommand,
+    Cli, Command, DeadLettersArgs, DeadLettersCommand, KeysCommand, PortalsArgs, PortalsCommand,
+    RecordsArgs, RecordsCommand,
 };
 use spoke_server::oauth::vault::Keyring;
 use spoke_server::ops::{self, dead_letters, keys, portals, records};
@@ -64,62 +65,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Portals(args) => {
-            let database = settings::database(&args.database);
-            let store = app::open_store(&database, Open::Existing).await?;
-            let output = match args.command {
-                PortalsCommand::List => portals::list(store.as_ref()).await?,
-                PortalsCommand::Show { portal_id } => {
-                    portals::show(store.as_ref(), portal_id).await?
-                }
-                PortalsCommand::Uninstall { portal_id, hubspot } => {
-                    let install = settings::install(&hubspot, &env)?
-                        .context("SPOKE_HUBSPOT_CLIENT_ID: required to uninstall at HubSpot")?;
-                    portals::uninstall(store, &install, clock, portal_id).await?
-                }
-                PortalsCommand::Erase { portal_id, yes } => {
-                    portals::erase(store.as_ref(), &clock, portal_id, yes).await?
-                }
-            };
-            print!("{output}");
-            Ok(())
-        }
-        Command::DeadLetters(args) => {
-            let database = settings::database(&args.database);
-            let store = app::open_store(&database, Open::Existing).await?;
-            let output = match args.command {
-                DeadLettersCommand::List {
-                    portal,
-                    sink,
-                    limit,
-                } => dead_letters::list(store.as_ref(), portal, sink, limit).await?,
-                DeadLettersCommand::Replay {
-                    id,
-                    portal,
-                    all,
-                    sink,
-                } => {
-                    let which = dead_letters::which(id, portal, all)?;
-                    dead_letters::replay(store.as_ref(), which, sink).await?
-                }
-            };
-            print!("{output}");
-            Ok(())
-        }
-        Command::Records(args) => {
-            let database = settings::database(&args.database);
-            let store = app::open_store(&database, Open::Existing).await?;
-            let RecordsCommand::Get {
-                portal_id,
-                object_type,
-                object_id,
-            } = args.command;
-            print!(
-                "{}",
-                records::get(store.as_ref(), portal_id, &object_type, object_id).await?
-            );
-            Ok(())
-        }
+        Command::Portals(args) => print_output(portals_command(args, clock)).await,
+        Command::DeadLetters(args) => print_output(dead_letters_command(args)).await,
+        Command::Records(args) => print_output(records_command(args)).await,
         Command::Healthcheck(args) => ops::healthcheck::check(&args.listen).await,
         Command::Openapi => {
             println!(
@@ -128,19 +76,81 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Keys(args) => {
-            match args.command {
-                KeysCommand::Generate { id } => println!("{}", Keyring::generate_entry(&id)),
-                KeysCommand::Rotate { database } => {
-                    let ring = token_keys(env)?;
-                    let database = settings::database(&database);
-                    let store = app::open_store(&database, Open::Existing).await?;
-                    print!("{}", keys::rotate(store.as_ref(), &ring, &clock).await?);
-                }
-            }
-            Ok(())
-        }
+        Command::Keys(args) => print_output(keys_command(args.command, clock)).await,
     }
+}
+
+/// `spoke portals …`: what it printed.
+async fn portals_command(args: PortalsArgs, clock: Clock) -> anyhow::Result<String> {
+    let database = settings::database(&args.database);
+    let store = app::open_store(&database, Open::Existing).await?;
+    Ok(match args.command {
+        PortalsCommand::List => portals::list(store.as_ref()).await?,
+        PortalsCommand::Show { portal_id } => portals::show(store.as_ref(), portal_id).await?,
+        PortalsCommand::Uninstall { portal_id, hubspot } => {
+            let install = settings::install(&hubspot, &env)?
+                .context("SPOKE_HUBSPOT_CLIENT_ID: required to uninstall at HubSpot")?;
+            portals::uninstall(store, &install, clock, portal_id).await?
+        }
+        PortalsCommand::Erase { portal_id, yes } => {
+            portals::erase(store.as_ref(), &clock, portal_id, yes).await?
+        }
+    })
+}
+
+/// `spoke dead-letters …`: what it printed.
+async fn dead_letters_command(args: DeadLettersArgs) -> anyhow::Result<String> {
+    let database = settings::database(&args.database);
+    let store = app::open_store(&database, Open::Existing).await?;
+    Ok(match args.command {
+        DeadLettersCommand::List {
+            portal,
+            sink,
+            limit,
+        } => dead_letters::list(store.as_ref(), portal, sink, limit).await?,
+        DeadLettersCommand::Replay {
+            id,
+            portal,
+            all,
+            sink,
+        } => {
+            let which = dead_letters::which(id, portal, all)?;
+            dead_letters::replay(store.as_ref(), which, sink).await?
+        }
+    })
+}
+
+/// `spoke records get …`: the record.
+async fn records_command(args: RecordsArgs) -> anyhow::Result<String> {
+    let database = settings::database(&args.database);
+    let store = app::open_store(&database, Open::Existing).await?;
+    let RecordsCommand::Get {
+        portal_id,
+        object_type,
+        object_id,
+    } = args.command;
+    records::get(store.as_ref(), portal_id, &object_type, object_id).await
+}
+
+/// `spoke keys …`: a new key entry, or what the rotation did.
+async fn keys_command(command: KeysCommand, clock: Clock) -> anyhow::Result<String> {
+    Ok(match command {
+        KeysCommand::Generate { id } => format!("{}\n", Keyring::generate_entry(&id)),
+        KeysCommand::Rotate { database } => {
+            let ring = token_keys(env)?;
+            let database = settings::database(&database);
+            let store = app::open_store(&database, Open::Existing).await?;
+            keys::rotate(store.as_ref(), &ring, &clock).await?
+        }
+    })
+}
+
+/// Prints what an operator command produced.
+async fn print_output(
+    output: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<()> {
+    print!("{}", output.await?);
+    Ok(())
 }
 
 fn env(name: &str) -> Option<String> {
