@@ -1,12 +1,10 @@
 //! Background work on what the receiver stored: the [`hydrator`] (claimed events become
-//! records in the mirror), what each event means to it ([`plan`]), the per-portal rate
-//! limits it keeps ([`limits`]), the versions of records it has seen ([`versions`]), the
-//! [`sinks`] that receive each change beside the mirror, and [`retention`] (finished events
-//! and deliveries pruned).
+//! records in the mirror), the per-portal rate limits it keeps ([`limits`]), the versions
+//! of records it has seen ([`versions`]), the [`sinks`] that receive each change beside the
+//! mirror, and [`retention`] (finished events and deliveries pruned).
 
 pub mod hydrator;
 pub mod limits;
-pub mod plan;
 pub mod retention;
 pub mod sinks;
 pub mod versions;

@@ -1,0 +1,333 @@
+//! The hydrator: claimed events become full, fresh records in the mirror, and each change
+//! the mirror accepts is queued for the other sinks in the same transaction.
+//!
+//! One round ([`Hydrator::hydrate_once`]) claims due events fairly across portals, then
+//! serves each portal on its own (concurrently, so one portal's wait is nobody else's):
+//! [`sort`] decides what needs no call (events of portals that cannot be served are
+//! quarantined with the reason; each event's meaning is [`plan`]'s) and groups the rest by
+//! object type and distinct id; [`reads`] finishes those the mirror already reflects and
+//! reads the rest 100 at a time through [`crm`], within the portal's rate limit (a short
+//! wait for the limiter is waited out). Every event taken ends done, back in the queue
+//! (retried with backoff, or waiting for the limit), or set aside with a reason
+//! ([`decisions`]): nothing is dropped. What a round decided is written in one transaction
+//! ([`store::WorkQueue::settle`]), while the next round already reads ([`Hydrator::run`]).
+
+mod crm;
+mod decisions;
+mod plan;
+mod reads;
+mod sort;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use hubspot::crm::CrmClient;
+use hubspot::time::{duration_ms, Clock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use store::{ClaimRequest, Claimed, Settlement, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use self::crm::CrmReader;
+use self::decisions::Decisions;
+use self::reads::{Reader, Reading};
+use self::sort::{granted, sort};
+use super::versions::{CacheStats, RecordKey, Versions};
+use crate::config::HydratorConfig;
+use crate::metrics::freshness_histogram;
+use crate::monitor::tally::Tally;
+use crate::oauth::tokens::TokenService;
+use crate::telemetry::Chain;
+
+/// Portals served per round, events taken from each at most, and in all: a round's
+/// settlement is one transaction, which on SQLite holds the write lock the receiver's
+/// group commits also need, so rounds stay near 4,000 events (`scripts/bench.sh busy`).
+/// A lone busy portal gets the whole round (fewer pauses between its calls).
+const PORTALS_PER_ROUND: u32 = 16;
+const EVENTS_PER_PORTAL: u32 = 2_000;
+const EVENTS_PER_ROUND: u32 = 4_000;
+/// How long an idle worker waits before looking again.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// The hydrator of one spoke process; cheap to share.
+#[derive(Debug)]
+pub struct Hydrator {
+    store: Arc<dyn Store>,
+    /// CRM reads within each portal's limit, with its token, each call counted once.
+    crm: CrmReader,
+    /// Versions of records the mirror holds, so reflected events cost no lookup.
+    versions: Versions,
+    config: HydratorConfig,
+    /// The sinks each change the mirror accepts is queued for.
+    sinks: Vec<String>,
+    clock: Clock,
+    /// This worker, as claim holder.
+    holder: String,
+    /// Where the next round's fair walk over portals starts.
+    cursor: std::sync::Mutex<i64>,
+    /// Seconds from each finished event's `occurredAt` to the commit that finished it.
+    freshness: Histogram,
+    /// Events put back to wait for their portal's rate limit (or a `429`'s pause).
+    limit_waits: Counter,
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Events were claimed and each was finished, put back or set aside.
+    Worked(usize),
+    Idle,
+}
+
+/// A round decided but not yet written.
+#[derive(Debug)]
+struct Decided {
+    /// The events it holds.
+    ids: std::collections::BTreeSet<i64>,
+    settlement: Settlement,
+    seen: Vec<(RecordKey, i64)>,
+    erased: Vec<RecordKey>,
+    occurred: Vec<i64>,
+    /// A portal's part that failed (its events stay claimed until the claim lapses).
+    failed: Option<StoreError>,
+}
+
+impl Hydrator {
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: Arc<TokenService>,
+        crm: CrmClient,
+        config: HydratorConfig,
+        sinks: Vec<String>,
+        tally: Arc<Tally>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            crm: CrmReader::new(crm, tokens, config.rate_limit, tally, clock.clone()),
+            versions: Versions::new(config.cache_records, config.cache_ttl),
+            store,
+            config,
+            sinks,
+            clock,
+            holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
+            cursor: std::sync::Mutex::new(i64::MIN),
+            freshness: freshness_histogram(),
+            limit_waits: Counter::default(),
+        }
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "hydration_freshness_seconds",
+            "From an event's occurredAt to the commit that finished it (its record in the mirror)",
+            self.freshness.clone(),
+        );
+        registry.register(
+            "hydration_rate_limit_waits",
+            "Events put back to wait for their portal's rate limit or a 429's pause",
+            self.limit_waits.clone(),
+        );
+    }
+
+    /// Rounds until `shutdown`; a round in progress finishes first. Rounds overlap: while
+    /// one round's decisions are written, the next round, claimed just before, reads from
+    /// HubSpot, so a busy portal's calls do not pause for the write. One write is in flight
+    /// at a time and rounds are written in order.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut decided: Option<Decided> = None;
+        while !shutdown.is_cancelled() {
+            let mut claimed = match self.claim_round().await {
+                Ok(claimed) => claimed,
+                // On SQLite a claim that loses the write lock to the receiver fails at
+                // once, by design: the next round tries again.
+                Err(error) if error.is_unavailable() => {
+                    debug!(error = %Chain(&error), "hydration claim deferred");
+                    Vec::new()
+                }
+                Err(error) => {
+                    warn!(error = %Chain(&error), "hydration claim failed");
+                    Vec::new()
+                }
+            };
+            // Had the round being written held its claims past their lapse, this round
+            // could take its events again: they stay the other round's.
+            if let Some(writing) = &decided {
+                claimed.retain(|c| !writing.ids.contains(&c.id));
+            }
+            let writing = decided.take().map(|round| {
+                let me = self.clone();
+                tokio::spawn(async move { me.settle_round(round).await })
+            });
+            let reading = (!claimed.is_empty()).then(|| self.decide(claimed));
+            let next = match reading {
+                Some(reading) => Some(reading.await),
+                None => None,
+            };
+            if let Some(writing) = writing {
+                match writing.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => warn!(error = %Chain(&error), "hydration round failed"),
+                    Err(error) => warn!(error = %error, "hydration round ended abnormally"),
+                }
+            }
+            if next.is_some() {
+                decided = next;
+                continue;
+            }
+            let _ = shutdown
+                .run_until_cancelled(tokio::time::sleep(IDLE_POLL))
+                .await;
+        }
+        if let Some(round) = decided {
+            if let Err(error) = self.settle_round(round).await {
+                warn!(error = %Chain(&error), "the last hydration round failed");
+            }
+        }
+    }
+
+    /// One round: claim, serve every portal claimed, settle every event.
+    pub async fn hydrate_once(&self) -> Result<Round, StoreError> {
+        let claimed = self.claim_round().await?;
+        if claimed.is_empty() {
+            return Ok(Round::Idle);
+        }
+        let decided = self.decide(claimed).await;
+        self.settle_round(decided).await
+    }
+
+    /// Claims the next round's events, fairly across portals (see [`store::WorkQueue::claim`]).
+    async fn claim_round(&self) -> Result<Vec<Claimed>, StoreError> {
+        let now = self.clock.now_ms();
+        let after_portal = *self.cursor.lock().expect("cursor lock");
+        let claimed = self
+            .store
+            .claim(&ClaimRequest {
+                holder: &self.holder,
+                until_ms: now + duration_ms(self.config.claim_lease),
+                now_ms: now,
+                portals: PORTALS_PER_ROUND,
+                after_portal,
+                per_portal: EVENTS_PER_PORTAL,
+                round_events: EVENTS_PER_ROUND,
+            })
+            .await?;
+        *self.cursor.lock().expect("cursor lock") =
+            claimed.last().map_or(i64::MIN, |c| c.key.portal_id);
+        Ok(claimed)
+    }
+
+    /// Serves every portal of a claimed round; what they decided, to be written.
+    async fn decide(&self, claimed: Vec<Claimed>) -> Decided {
+        let mut by_portal: BTreeMap<i64, Vec<Claimed>> = BTreeMap::new();
+        for event in &claimed {
+            by_portal
+                .entry(event.key.portal_id)
+                .or_default()
+                .push(event.clone());
+        }
+        let served = join_all(
+            by_portal
+                .iter()
+                .map(|(portal, events)| self.serve_portal(*portal, events)),
+        )
+        .await;
+        // What the served portals decided is kept even if another portal's part failed;
+        // that portal's events stay claimed until the claim lapses, then go round again.
+        let mut round = Decided {
+            ids: claimed.iter().map(|c| c.id).collect(),
+            settlement: Settlement {
+                sinks: self.sinks.clone(),
+                ..Settlement::default()
+            },
+            seen: Vec::new(),
+            erased: Vec::new(),
+            occurred: Vec::new(),
+            failed: None,
+        };
+        for part in served {
+            match part {
+                Ok(part) => {
+                    self.limit_waits.inc_by(part.limit_waits);
+                    round.settlement.absorb(part.settlement);
+                    round.seen.extend(part.seen);
+                    round.erased.extend(part.erased);
+                    round.occurred.extend(part.occurred);
+                }
+                Err(error) => round.failed = Some(error),
+            }
+        }
+        round
+    }
+
+    /// Writes a round's decisions in one transaction; then the cache and the freshness
+    /// histogram learn what is now the mirror's.
+    async fn settle_round(&self, round: Decided) -> Result<Round, StoreError> {
+        self.store
+            .settle(&self.holder, &round.settlement, self.clock.now_ms())
+            .await?;
+        let committed = self.clock.now_ms();
+        for occurred_at in round.occurred {
+            self.freshness
+                .observe((committed - occurred_at).max(0) as f64 / 1_000.0);
+        }
+        self.versions.remember(round.seen);
+        for key in &round.erased {
+            self.versions.forget(key);
+        }
+        if let Some(error) = round.failed {
+            return Err(error);
+        }
+        debug!(events = round.ids.len(), "hydration round");
+        Ok(Round::Worked(round.ids.len()))
+    }
+
+    /// Decides every event of one portal; reads records as needed.
+    async fn serve_portal(&self, portal: i64, events: &[Claimed]) -> Result<Decisions, StoreError> {
+        let mut out = Decisions::new(self.clock.now_ms());
+        let granted = match granted(self.store.portal(portal).await?) {
+            Ok(granted) => granted,
+            Err(reason) => {
+                out.quarantine(events, reason);
+                return Ok(out);
+            }
+        };
+        let installed_at = granted.installed_at;
+        let refused = |object| self.crm.refused(portal, object, installed_at);
+        let reads = sort(
+            &mut out,
+            portal,
+            &granted,
+            events,
+            &self.config.objects,
+            refused,
+        );
+        let reader = Reader {
+            store: self.store.as_ref(),
+            versions: &self.versions,
+            crm: &self.crm,
+            max_attempts: self.config.max_attempts,
+        };
+        for (object, by_id) in reads {
+            let reading = Reading {
+                portal,
+                installed_at,
+                object,
+            };
+            reader.read(&mut out, reading, by_id).await?;
+        }
+        Ok(out)
+    }
+
+    /// The CRM calls this process made, by HTTP status (0: no answer).
+    pub fn crm_calls(&self) -> BTreeMap<u16, u64> {
+        self.crm.calls()
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.versions.stats()
+    }
+}

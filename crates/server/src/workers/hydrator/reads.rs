@@ -1,0 +1,221 @@
+//! One portal's reads of one object type: the events whose record the cache or the mirror
+//! already holds at least as new are finished without a call; the rest are read 100 ids a
+//! call within the portal's limit, and each read's outcome decides their events.
+
+use std::collections::BTreeMap;
+
+use hubspot::crm::{BatchRead, ObjectType, MAX_BATCH};
+use hubspot::failure::Kind;
+use store::{Claimed, Gone, StoreError};
+use tracing::{warn, Instrument, Span};
+
+use super::crm::CrmReader;
+use super::crm::RATE_WINDOW;
+use super::decisions::{missing_scope, Decisions, Failure};
+use super::sort::Reads;
+use crate::oauth::tokens::TokenError;
+use crate::telemetry::context;
+use crate::workers::versions::{RecordKey, Versions};
+use store::Store;
+
+/// What is being read: one object type of one portal, under its current install.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading {
+    pub(super) portal: i64,
+    pub(super) installed_at: i64,
+    pub(super) object: ObjectType,
+}
+
+impl Reading {
+    fn key(&self, id: i64) -> RecordKey {
+        RecordKey {
+            portal: self.portal,
+            installed_at: self.installed_at,
+            object: self.object,
+            id,
+        }
+    }
+}
+
+/// Whether a portal's remaining reads of a type go on after one read.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// The rest were put back or set aside with this read's outcome.
+    Stop,
+}
+
+/// What a portal's reads use: the mirror and the cache of its versions, the CRM, and how
+/// many attempts an event gets.
+pub(super) struct Reader<'h> {
+    pub(super) store: &'h dyn Store,
+    pub(super) versions: &'h Versions,
+    pub(super) crm: &'h CrmReader,
+    pub(super) max_attempts: u32,
+}
+
+impl Reader<'_> {
+    /// Reads the records `by_id` names, except those the cache or the mirror already holds
+    /// at least as new as every event about them, 100 a call within the portal's limit.
+    pub(super) async fn read(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        mut by_id: Reads<'_>,
+    ) -> Result<(), StoreError> {
+        self.finish_reflected(out, reading, &mut by_id).await?;
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        for (index, chunk) in ids.chunks(MAX_BATCH).enumerate() {
+            let rest = &ids[index * MAX_BATCH..];
+            if let Err(wait) = self.crm.slot(reading.portal).await {
+                // This chunk and the rest wait for the portal's window; no attempt counted.
+                out.wait_for_limit(events_of(&by_id, rest), wait);
+                return Ok(());
+            }
+            let events = events_of(&by_id, chunk);
+            let span = read_span(reading.portal, reading.object, &events);
+            let trace = context::traceparent(&span);
+            let read = self
+                .crm
+                .batch_read(reading.portal, reading.object, chunk)
+                .instrument(span)
+                .await;
+            let flow = self.decide_read(out, reading, &by_id, (chunk, rest), read, trace);
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes the events whose record the cache, or else the mirror, holds at least as
+    /// new as the newest of them; the cache learns what the mirror holds.
+    async fn finish_reflected(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        by_id: &mut Reads<'_>,
+    ) -> Result<(), StoreError> {
+        let key = |id| reading.key(id);
+        for id in self.versions.reflected(key, &newest(by_id)) {
+            out.finish(by_id.remove(&id).expect("listed"));
+        }
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let held = self
+            .store
+            .last_modified(reading.portal, reading.object.plural(), &ids)
+            .await?;
+        self.versions
+            .remember(held.iter().map(|(id, version)| (key(*id), *version)));
+        let reflected: Vec<i64> = newest(by_id)
+            .into_iter()
+            .filter(|(id, at)| held.get(id).is_some_and(|version| at <= version))
+            .map(|(id, _)| id)
+            .collect();
+        for id in reflected {
+            out.finish(by_id.remove(&id).expect("listed"));
+        }
+        Ok(())
+    }
+
+    /// What one batch read of `chunk` decides for its events (and, when the portal cannot
+    /// be read any more this round, for the `rest`).
+    fn decide_read(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        by_id: &Reads<'_>,
+        (chunk, rest): (&[i64], &[i64]),
+        read: Result<BatchRead, Failure>,
+        trace: Option<String>,
+    ) -> Flow {
+        let Reading { portal, object, .. } = reading;
+        let events = events_of(by_id, chunk);
+        match read {
+            Ok(read) => {
+                if let Some(seen) = &read.rate_limit {
+                    self.crm.observe(portal, seen);
+                }
+                out.records(portal, object, &read.records, &trace);
+                out.seen.extend(
+                    read.records
+                        .iter()
+                        .map(|r| (reading.key(r.id), r.updated_at)),
+                );
+                for id in &read.missing {
+                    let at = by_id[id].iter().map(|e| e.key.occurred_at).max();
+                    let at = at.unwrap_or(0);
+                    out.gone(portal, object, *id, Gone::Deleted, at, trace.clone());
+                }
+                out.finish(events);
+            }
+            Err(Failure::Token(TokenError::NeedsReauth(_))) => {
+                out.quarantine(events, "the portal must install the app again")
+            }
+            Err(Failure::Token(TokenError::NotInstalled(_))) => {
+                out.quarantine(events, "the portal has not installed the app")
+            }
+            Err(Failure::HubSpot(error)) if error.kind() == Kind::MissingScopes => {
+                warn!(portal_id = portal, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
+                self.crm.refuse(portal, object, reading.installed_at);
+                out.quarantine(events_of(by_id, rest), &missing_scope(object));
+                return Flow::Stop;
+            }
+            Err(Failure::HubSpot(error)) if error.kind() == Kind::RateLimited => {
+                let wait = error.retry_after().unwrap_or(RATE_WINDOW);
+                warn!(
+                    portal_id = portal,
+                    policy = error.policy_name(),
+                    wait_s = wait.as_secs(),
+                    "HubSpot answered 429: pausing the portal"
+                );
+                self.crm.pause(portal, wait);
+                out.wait_for_limit(events_of(by_id, rest), wait);
+                return Flow::Stop;
+            }
+            Err(failure) => out.failed(events, &failure, self.max_attempts),
+        }
+        Flow::Continue
+    }
+}
+
+/// The newest `occurredAt` of each record's events.
+fn newest(by_id: &Reads<'_>) -> BTreeMap<i64, i64> {
+    by_id
+        .iter()
+        .map(|(id, events)| {
+            let at = events.iter().map(|e| e.key.occurred_at).max();
+            (*id, at.unwrap_or(i64::MIN))
+        })
+        .collect()
+}
+
+/// The events about `ids`.
+fn events_of<'a>(by_id: &Reads<'a>, ids: &[i64]) -> Vec<&'a Claimed> {
+    ids.iter()
+        .flat_map(|id| by_id[id].iter().copied())
+        .collect()
+}
+
+/// The span of one batch read: it continues the trace of the first event it serves and
+/// links the traces of the others (one read serves events of many deliveries).
+fn read_span(portal: i64, object: ObjectType, events: &[&Claimed]) -> Span {
+    let span = tracing::info_span!(
+        target: context::TRACED,
+        parent: None,
+        "hydrate",
+        portal_id = portal,
+        object_type = object.plural(),
+        events = events.len() as i64,
+    );
+    let mut traces: Vec<&str> = Vec::new();
+    for trace in events.iter().filter_map(|e| e.trace_context.as_deref()) {
+        if !traces.contains(&trace) {
+            traces.push(trace);
+        }
+    }
+    let mut traces = traces.into_iter();
+    context::continue_trace(&span, traces.next());
+    context::link_traces(&span, traces);
+    span
+}

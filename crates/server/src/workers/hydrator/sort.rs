@@ -1,0 +1,276 @@
+//! What a portal's claimed events need before any call, decided from what is known without
+//! HubSpot: the portal's install (none, uninstalled or needing a new one: quarantined), the
+//! scopes it granted and those HubSpot refused, and each event's meaning ([`super::plan`]).
+//! Deletions, merges' losers and privacy deletions are decided here; the events that need
+//! a record are returned for reading, by object type and record id.
+
+use std::collections::BTreeMap;
+
+use hubspot::crm::ObjectType;
+use store::{Claimed, Gone, Portal, PortalState, SetAside};
+
+use super::decisions::{missing_scope, trace_of, Decisions};
+use super::plan::{work, Work};
+
+/// The events of one object type to read, by record id.
+pub(super) type Reads<'a> = BTreeMap<i64, Vec<&'a Claimed>>;
+
+/// What a portal granted, under the install its events are served for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Granted {
+    pub(super) scopes: Vec<String>,
+    pub(super) installed_at: i64,
+}
+
+/// The install a portal's events are served under, or why they wait in quarantine.
+pub(super) fn granted(portal: Option<Portal>) -> Result<Granted, &'static str> {
+    match portal {
+        Some(p) if p.state == PortalState::Installed => Ok(Granted {
+            scopes: p.scopes,
+            installed_at: p.installed_at,
+        }),
+        Some(p) if p.state == PortalState::NeedsReauth => {
+            Err("the portal must install the app again")
+        }
+        Some(_) => Err("the app was uninstalled"),
+        None => Err("the portal has not installed the app"),
+    }
+}
+
+/// Decides every event of `portal` that needs no call into `out`; the rest, to read.
+/// `hydrated` are the object types spoke reads; `refused` says whether HubSpot refused a
+/// type's scope under this install.
+pub(super) fn sort<'a>(
+    out: &mut Decisions,
+    portal: i64,
+    granted: &Granted,
+    events: &'a [Claimed],
+    hydrated: &[ObjectType],
+    refused: impl Fn(ObjectType) -> bool,
+) -> BTreeMap<ObjectType, Reads<'a>> {
+    let mut reads: BTreeMap<ObjectType, Reads<'a>> = BTreeMap::new();
+    let mut read = |object: ObjectType, id: i64, event: &'a Claimed| {
+        reads
+            .entry(object)
+            .or_default()
+            .entry(id)
+            .or_default()
+            .push(event)
+    };
+    let ungranted = |object: ObjectType| {
+        !granted
+            .scopes
+            .iter()
+            .any(|scope| scope == object.read_scope())
+    };
+    for event in events {
+        let at = event.key.occurred_at;
+        match work(event, hydrated) {
+            Work::Unhandled(reason) => out.set_aside([event], SetAside::Unhandled, &reason, None),
+            Work::Fetch { object, .. } | Work::Merge { object, .. } if ungranted(object) => {
+                let reason = format!("the portal did not grant `{}`", object.read_scope());
+                out.quarantine([event], &reason)
+            }
+            Work::Fetch { object, .. } | Work::Merge { object, .. } if refused(object) => {
+                out.quarantine([event], &missing_scope(object))
+            }
+            Work::Fetch { object, id } => read(object, id, event),
+            Work::Delete { object, id } => {
+                out.gone(portal, object, id, Gone::Deleted, at, trace_of(event));
+                out.finish([event])
+            }
+            Work::Merge {
+                object,
+                winner,
+                losers,
+            } => {
+                for loser in losers {
+                    out.gone(portal, object, loser, Gone::Merged, at, trace_of(event));
+                }
+                read(object, winner, event)
+            }
+            Work::Erase { object, id } => {
+                out.erase(portal, granted.installed_at, object, id, trace_of(event));
+                out.finish([event])
+            }
+        }
+    }
+    reads
+}
+
+#[cfg(test)]
+mod tests {
+    use store::EventKey;
+
+    use super::*;
+
+    const PORTAL: i64 = 7;
+
+    fn event(id: i64, subscription_type: &str, object_id: i64, payload: &str) -> Claimed {
+        Claimed {
+            id,
+            key: EventKey {
+                portal_id: PORTAL,
+                subscription_id: 1,
+                event_id: id,
+                object_id,
+                occurred_at: 1_000 + id,
+            },
+            subscription_type: subscription_type.into(),
+            payload: payload.into(),
+            attempts: 0,
+            trace_context: None,
+        }
+    }
+
+    fn granted_contacts_and_deals() -> Granted {
+        Granted {
+            scopes: vec![
+                "crm.objects.contacts.read".into(),
+                "crm.objects.deals.read".into(),
+            ],
+            installed_at: 500,
+        }
+    }
+
+    fn portal(state: PortalState) -> Portal {
+        Portal {
+            portal_id: PORTAL,
+            state,
+            hub_domain: None,
+            app_id: None,
+            scopes: vec!["oauth".into()],
+            installer_id: None,
+            installer_email: None,
+            reauth_reason: None,
+            installed_at: 500,
+            updated_at: 500,
+            access_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn only_an_installed_portal_is_served() {
+        assert_eq!(
+            granted(Some(portal(PortalState::Installed))),
+            Ok(Granted {
+                scopes: vec!["oauth".into()],
+                installed_at: 500
+            })
+        );
+        assert_eq!(
+            granted(Some(portal(PortalState::NeedsReauth))),
+            Err("the portal must install the app again")
+        );
+        assert_eq!(
+            granted(Some(portal(PortalState::Uninstalled))),
+            Err("the app was uninstalled")
+        );
+        assert_eq!(granted(None), Err("the portal has not installed the app"));
+    }
+
+    #[test]
+    fn each_event_is_decided_or_read_and_none_is_lost() {
+        let merge = r#"{"eventId":5,"portalId":7,"subscriptionType":"deal.merge","objectId":40,"primaryObjectId":40,"mergedObjectIds":[41,42]}"#;
+        let events = [
+            event(1, "contact.creation", 10, "{}"),
+            event(2, "contact.propertyChange", 10, "{}"),
+            event(3, "contact.deletion", 11, "{}"),
+            event(4, "contact.privacyDeletion", 12, "{}"),
+            event(5, "deal.merge", 40, merge),
+            event(6, "company.creation", 20, "{}"),
+            event(7, "ticket.creation", 30, "{}"),
+            event(8, "contact.associationChange", 10, "{}"),
+        ];
+        let hydrated = [
+            ObjectType::Contacts,
+            ObjectType::Companies,
+            ObjectType::Deals,
+        ];
+        let mut out = Decisions::new(2_000);
+        let reads = sort(
+            &mut out,
+            PORTAL,
+            &granted_contacts_and_deals(),
+            &events,
+            &hydrated,
+            |_| false,
+        );
+
+        // Two changes of one contact make one read; the merge reads its winner.
+        let read_ids = |object| -> Vec<(i64, Vec<i64>)> {
+            reads[&object]
+                .iter()
+                .map(|(id, events)| (*id, events.iter().map(|e| e.id).collect()))
+                .collect()
+        };
+        assert_eq!(read_ids(ObjectType::Contacts), [(10, vec![1, 2])]);
+        assert_eq!(read_ids(ObjectType::Deals), [(40, vec![5])]);
+        assert_eq!(reads.len(), 2);
+
+        // The deletion and the erasure need no call; the merge's losers are marked.
+        assert_eq!(out.settlement.finished, [3, 4]);
+        let gone: Vec<(i64, Gone)> = out
+            .settlement
+            .gone
+            .iter()
+            .map(|g| (g.object_id, g.gone))
+            .collect();
+        assert_eq!(
+            gone,
+            [(11, Gone::Deleted), (41, Gone::Merged), (42, Gone::Merged)]
+        );
+        assert_eq!(out.settlement.erased.len(), 1);
+        assert_eq!(out.settlement.erased[0].object_id, 12);
+        assert_eq!(out.erased.len(), 1, "the cache forgets the erased record");
+
+        // A type without its scope waits in quarantine; an unhydrated type and an
+        // unhandled event are kept and marked.
+        let aside: Vec<(Vec<i64>, SetAside, &str)> = out
+            .settlement
+            .set_aside
+            .iter()
+            .map(|a| (a.ids.clone(), a.state, a.reason.as_str()))
+            .collect();
+        assert_eq!(
+            aside,
+            [
+                (
+                    vec![6],
+                    SetAside::Quarantined,
+                    "the portal did not grant `crm.objects.companies.read`"
+                ),
+                (
+                    vec![7],
+                    SetAside::Unhandled,
+                    "tickets are not hydrated (SPOKE_HYDRATOR_OBJECTS)"
+                ),
+                (
+                    vec![8],
+                    SetAside::Unhandled,
+                    "contact.associationChange events are not hydrated"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_type_hubspot_refused_is_not_read_again_under_the_same_install() {
+        let events = [event(1, "deal.creation", 40, "{}")];
+        let mut out = Decisions::new(2_000);
+        let reads = sort(
+            &mut out,
+            PORTAL,
+            &granted_contacts_and_deals(),
+            &events,
+            &ObjectType::ALL,
+            |object| object == ObjectType::Deals,
+        );
+        assert!(reads.is_empty());
+        assert_eq!(out.settlement.set_aside[0].state, SetAside::Quarantined);
+        assert_eq!(
+            out.settlement.set_aside[0].reason,
+            missing_scope(ObjectType::Deals)
+        );
+    }
+}
