@@ -86,7 +86,7 @@ sweep_test_schemas() {
   psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
     while read -r schema; do
       kill -0 "$((16#${schema:2:8}))" 2>/dev/null && continue
-      psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null
+      psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
     done
 }
 

@@ -19,7 +19,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -78,12 +78,37 @@ fn documented() -> OpenApiRouter<AppState> {
 
 /// The admin API's OpenAPI document.
 pub fn document() -> Document {
-    documented().into_openapi()
+    let (_, document) = documented_routes();
+    document
+}
+
+/// Every route and the document, which says of each that it refuses a request without
+/// the token (`401`), as the layer in front of them all does.
+fn documented_routes() -> (Router<AppState>, Document) {
+    let (router, mut document) = documented().split_for_parts();
+    let refused = ResponseBuilder::new()
+        .description("Without the operator token")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in document.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .insert("401".to_owned(), refused.clone().into());
+        }
+    }
+    (router, document)
 }
 
 /// The admin API, every route behind the operator token, and its document.
 pub fn routes(state: AppState) -> Router<AppState> {
-    let (router, document) = documented().split_for_parts();
+    let (router, document) = documented_routes();
     let json = serde_json::to_value(&document).expect("the OpenAPI document serializes");
     router
         .route_layer(middleware::from_fn_with_state(state, require_operator))

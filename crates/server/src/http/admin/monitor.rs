@@ -2,6 +2,8 @@
 
 use axum::extract::State;
 use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::super::extract::{ApiPath, ApiQuery};
 use super::super::{ApiError, AppState};
@@ -9,6 +11,14 @@ use crate::http::error::ErrorBody;
 use crate::monitor::report::{app_report, portal_report, AppReport, PortalReport};
 use crate::monitor::standings::{portal_page, PortalPage, PortalQuery};
 use crate::ops::inspect::{portal_view, PortalDetail};
+
+/// A portal named in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PortalPath {
+    /// The portal.
+    portal_id: i64,
+}
 
 /// The monitor's endpoints answer 404 while it is off, rather than rates of nothing.
 fn monitor_on(state: &AppState) -> Result<(), ApiError> {
@@ -29,7 +39,6 @@ fn monitor_on(state: &AppState) -> Result<(), ApiError> {
     tag = "monitor",
     responses(
         (status = 200, description = "The app-wide report", body = AppReport),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
         (status = 404, description = "The monitor is off (SPOKE_MONITOR=off)", body = ErrorBody),
     ),
 )]
@@ -49,17 +58,16 @@ pub async fn monitor(State(state): State<AppState>) -> Result<Json<AppReport>, A
     get,
     path = "/portals/{portal_id}/monitor",
     tag = "monitor",
-    params(("portal_id" = i64, Path, description = "The portal")),
+    params(PortalPath),
     responses(
         (status = 200, description = "The portal's report", body = PortalReport),
         (status = 400, description = "An id that is not a number", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
         (status = 404, description = "The monitor is off (SPOKE_MONITOR=off)", body = ErrorBody),
     ),
 )]
 pub async fn portal_monitor(
     State(state): State<AppState>,
-    ApiPath(portal): ApiPath<i64>,
+    ApiPath(PortalPath { portal_id: portal }): ApiPath<PortalPath>,
 ) -> Result<Json<PortalReport>, ApiError> {
     monitor_on(&state)?;
     let report = portal_report(
@@ -81,7 +89,6 @@ pub async fn portal_monitor(
     responses(
         (status = 200, description = "A page of portals, most at risk first", body = PortalPage),
         (status = 400, description = "A query that does not parse", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
     ),
 )]
 pub async fn portals(
@@ -101,17 +108,16 @@ pub async fn portals(
     get,
     path = "/portals/{portal_id}",
     tag = "portals",
-    params(("portal_id" = i64, Path, description = "The portal")),
+    params(PortalPath),
     responses(
         (status = 200, description = "The portal", body = PortalDetail),
         (status = 400, description = "An id that is not a number", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
         (status = 404, description = "spoke does not know this portal", body = ErrorBody),
     ),
 )]
 pub async fn portal(
     State(state): State<AppState>,
-    ApiPath(portal): ApiPath<i64>,
+    ApiPath(PortalPath { portal_id: portal }): ApiPath<PortalPath>,
 ) -> Result<Json<PortalDetail>, ApiError> {
     let view = portal_view(
         state.store.as_ref(),

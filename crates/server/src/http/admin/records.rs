@@ -154,7 +154,6 @@ fn sink_of(name: Option<&str>) -> Result<Option<SinkName>, ApiError> {
     responses(
         (status = 200, description = "The mirrored record", body = RecordView),
         (status = 400, description = "Not an object type spoke knows, or an id that is not a number", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
         (status = 404, description = "Not in the mirror", body = ErrorBody),
     ),
 )]
@@ -190,7 +189,6 @@ pub async fn record(
     responses(
         (status = 200, description = "Dead letters", body = DeadLettersBody),
         (status = 400, description = "Not a sink, or a filter that does not parse", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
     ),
 )]
 pub async fn dead_letters(
@@ -215,7 +213,6 @@ pub async fn dead_letters(
     responses(
         (status = 200, description = "Quarantined events", body = QuarantineBody),
         (status = 400, description = "A filter that does not parse", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
     ),
 )]
 pub async fn quarantine(
@@ -240,7 +237,6 @@ pub async fn quarantine(
     responses(
         (status = 200, description = "How many went back (0: no such dead letter)", body = Replayed),
         (status = 400, description = "Not a sink, or an id that is not a number", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
     ),
 )]
 pub async fn replay_one(
@@ -262,7 +258,6 @@ pub async fn replay_one(
     responses(
         (status = 200, description = "How many went back", body = Replayed),
         (status = 400, description = "Not a sink, or a filter that does not parse", body = ErrorBody),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
     ),
 )]
 pub async fn replay_many(
@@ -282,7 +277,6 @@ pub async fn replay_many(
     tag = "records",
     responses(
         (status = 200, description = "The counts", body = Stats),
-        (status = 401, description = "Without the operator token", body = ErrorBody),
     ),
 )]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
