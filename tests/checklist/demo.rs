@@ -56,14 +56,10 @@ async fn spoke_demo_installs_portals_streams_webhooks_and_hydrates_records() {
         ready["database_url"].as_str().unwrap(),
     );
 
+    let hubspot = sim::client::SimClient::new(sim_url);
     let started = Instant::now();
     loop {
-        let ledger: Value = reqwest::get(format!("{sim_url}/_sim/webhooks/ledger"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ledger = hubspot.webhook_ledger().await.unwrap();
         let portals = ledger["portals"].as_object().unwrap();
         let delivered: u64 = portals
             .values()

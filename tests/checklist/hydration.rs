@@ -12,6 +12,7 @@ use rstest::rstest;
 use serde_json::{json, Value};
 use server::oauth::vault::Keyring;
 use sim::admin::Activity;
+use sim::dispatcher::Target;
 use sim::RunningSim;
 use spoke_store::testing::TestDb;
 use spoke_store::{Engine, Store};
@@ -97,21 +98,6 @@ impl Rig {
         Spoke::start(db.url(), &settings).await
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.sim.base_url())
-    }
-
-    async fn put(&self, path: &str, body: Value) {
-        reqwest::Client::new()
-            .put(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
-    }
-
     /// The simulator delivers its webhooks to `spoke`.
     async fn deliver_to(&self, spoke: &Spoke) {
         self.deliver_via(&spoke.url("")).await;
@@ -119,35 +105,23 @@ impl Rig {
 
     /// The simulator delivers its webhooks to `base` (a spoke, or a load balancer).
     async fn deliver_via(&self, base: &str) {
-        let target = json!({
-            "targetUrl": public_webhook_url(),
-            "deliverTo": base,
-            "maxConcurrent": 10,
-        });
-        self.put("/_sim/webhooks/target", target).await;
+        let target = Target {
+            target_url: Some(public_webhook_url()),
+            deliver_to: Some(base.to_owned()),
+            max_concurrent: 10,
+        };
+        self.sim.client().set_target(&target).await.unwrap();
     }
 
     /// Random record changes chosen by `seed`; how many events they send.
     async fn activity(&self, seed: u64, changes: u32) -> i64 {
-        let answer: Value = reqwest::Client::new()
-            .post(self.url("/_sim/activity"))
-            .json(&Activity::seeded(seed, changes))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["events"].as_i64().unwrap()
+        let activity = Activity::seeded(seed, changes);
+        let answer = self.sim.client().activity(&activity).await.unwrap();
+        answer.events as i64
     }
 
     async fn crm_ledger(&self) -> Value {
-        reqwest::get(self.url("/_sim/crm/ledger"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.sim.client().crm_ledger().await.unwrap()
     }
 
     /// Waits (up to `within`) until the inbox holds `events` and none is pending; then
@@ -266,7 +240,11 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
     install_through_oauth(&spoke, &rig.sim.base_url(), portal).await;
     rig.deliver_to(&spoke).await;
     // Every CRM read takes a while, so the kill lands while a batch is held.
-    rig.put("/_sim/faults", json!({ "latencyMs": 1_500 })).await;
+    let faults = rig.sim.client();
+    faults
+        .set_faults(&json!({ "latencyMs": 1_500 }))
+        .await
+        .unwrap();
     let events = rig.activity(1, 200).await;
 
     let store = db.store().await;
@@ -291,7 +269,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
         "killed mid-batch"
     );
 
-    rig.put("/_sim/faults", json!({})).await;
+    faults.set_faults(&json!({})).await.unwrap();
     let _restarted = rig.spoke(&db, "all").await;
     let started = Instant::now();
     while count(&queue(store.as_ref()).await, "pending") > 0 {

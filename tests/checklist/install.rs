@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
-use serde_json::Value;
 use server::oauth::vault::Keyring;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
@@ -41,7 +40,6 @@ async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
     let spoke = Spoke::start(db.url(), &env).await;
     let portal = sim.sim.world(|w| w.portal_ids().next().unwrap());
     install_through_oauth(&spoke, &sim.base_url(), portal).await;
-    let http = reqwest::Client::new();
 
     // Collect every token spoke holds while the refresher renews the 2-second tokens.
     let keys = Keyring::parse(&key).unwrap();
@@ -74,14 +72,7 @@ async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
         "{}",
         String::from_utf8_lossy(&uninstall.stderr)
     );
-    let portal_state: Value = http
-        .get(format!("{}/_sim/portals/{portal}", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let portal_state = sim.client().portal(portal).await.unwrap();
     assert_eq!(portal_state["installed"], false);
 
     let logs = format!(

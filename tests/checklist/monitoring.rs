@@ -7,9 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use server::oauth::vault::Keyring;
 use sim::admin::Activity;
+use sim::client::SimClient;
+use sim::dispatcher::Target;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
 
@@ -17,45 +19,25 @@ use crate::support::*;
 
 const TOKEN: &str = "a-checklist-operator-token";
 
-async fn ledger(sim: &str) -> Value {
-    reqwest::get(format!("{sim}/_sim/webhooks/ledger"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn point_at(sim: &str, spoke: &Spoke) {
-    reqwest::Client::new()
-        .put(format!("{sim}/_sim/webhooks/target"))
-        .json(&json!({
-            "targetUrl": public_webhook_url(),
-            "deliverTo": spoke.url(""),
-            "maxConcurrent": 10,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+async fn point_at(sim: &SimClient, spoke: &Spoke) {
+    let target = Target {
+        target_url: Some(public_webhook_url()),
+        deliver_to: Some(spoke.url("")),
+        max_concurrent: 10,
+    };
+    sim.set_target(&target).await.unwrap();
 }
 
 /// Record changes at the simulator for `run`, a few every 25 ms: many small deliveries, so
 /// the estimate rests on many requests. The changes follow from `seed`.
-async fn activity(sim: &str, seed: u64, run: Duration) {
+async fn activity(sim: &SimClient, seed: u64, run: Duration) {
     let started = Instant::now();
     for round in 0.. {
         if started.elapsed() >= run {
             break;
         }
-        reqwest::Client::new()
-            .post(format!("{sim}/_sim/activity"))
-            .json(&Activity::seeded(seed + round, 3))
-            .send()
+        sim.activity(&Activity::seeded(seed + round, 3))
             .await
-            .unwrap()
-            .error_for_status()
             .unwrap();
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -81,6 +63,7 @@ async fn success_rate_monitoring_per_portal_in_place() {
     .await
     .unwrap();
     let hubspot = sim.base_url();
+    let client = sim.client();
     let key = Keyring::generate_entry("k1");
     let env = [
         ("SPOKE_HUBSPOT_CLIENT_ID", "checklist-app"),
@@ -95,21 +78,21 @@ async fn success_rate_monitoring_per_portal_in_place() {
     for portal in &portals {
         install_through_oauth(&spoke, &hubspot, *portal).await;
     }
-    point_at(&hubspot, &spoke).await;
-    activity(&hubspot, 1_000, Duration::from_secs(3)).await;
+    point_at(&client, &spoke).await;
+    activity(&client, 1_000, Duration::from_secs(3)).await;
 
     // spoke stops (its last counts flushed) for less than HubSpot's first retry delay, as
     // a restart or a short outage would; HubSpot keeps sending and failing.
     assert!(spoke.terminate().await.success());
-    activity(&hubspot, 2_000, Duration::from_secs(2)).await;
+    activity(&client, 2_000, Duration::from_secs(2)).await;
     let spoke = Spoke::start(db.url(), &env).await;
-    point_at(&hubspot, &spoke).await;
-    activity(&hubspot, 3_000, Duration::from_secs(3)).await;
+    point_at(&client, &spoke).await;
+    activity(&client, 3_000, Duration::from_secs(3)).await;
 
     // Every retry delivered.
     let started = Instant::now();
     let truth = loop {
-        let ledger = ledger(&hubspot).await;
+        let ledger = client.webhook_ledger().await.unwrap();
         if ledger["queue"]["queued"] == 0 && ledger["queue"]["inFlightRequests"] == 0 {
             break ledger;
         }

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
-use serde_json::Value;
 use spoke_store::testing::TestDb;
 use spoke_store::Engine;
 
@@ -29,17 +28,12 @@ async fn every_event_the_simulator_delivers_reaches_the_inbox(#[case] engine: En
         .await
         .unwrap();
 
-    let answer: Value = spoke
-        .http
-        .post(format!("{}/_sim/activity", sim.base_url()))
-        .json(&sim::admin::Activity::seeded(1, 3_000))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let hubspot = sim.client();
+    let answer = hubspot
+        .activity(&sim::admin::Activity::seeded(1, 3_000))
         .await
         .unwrap();
-    let sent: BTreeSet<(i64, i64)> = serde_json::from_value(answer["eventIds"].clone()).unwrap();
+    let sent: BTreeSet<(i64, i64)> = answer.event_ids.into_iter().collect();
     assert!(
         sent.len() > 2_000,
         "activity produced {} events",
@@ -48,15 +42,7 @@ async fn every_event_the_simulator_delivers_reaches_the_inbox(#[case] engine: En
 
     let started = Instant::now();
     let ledger = loop {
-        let ledger: Value = spoke
-            .http
-            .get(format!("{}/_sim/webhooks/ledger", sim.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ledger = hubspot.webhook_ledger().await.unwrap();
         let delivered: u64 = ledger["portals"]
             .as_object()
             .unwrap()

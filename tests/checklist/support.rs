@@ -409,9 +409,8 @@ pub async fn install_through_oauth(spoke: &Spoke, sim_url: &str, portal: i64) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    http.put(format!("{sim_url}/_sim/oauth/consent"))
-        .json(&serde_json::json!({"portal": portal, "approve": true}))
-        .send()
+    sim::client::SimClient::new(sim_url)
+        .consent(portal, true)
         .await
         .unwrap();
     let location =

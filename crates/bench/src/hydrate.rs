@@ -226,10 +226,7 @@ async fn pending(store: &dyn Store) -> anyhow::Result<i64> {
 
 /// The simulator's CRM ledger: batch reads answered, 429s, and the most calls in a window.
 async fn ledger(rig: &Rig) -> anyhow::Result<(u64, u64, u64)> {
-    let ledger: Value = reqwest::get(format!("{}/_sim/crm/ledger", rig.sim.base_url()))
-        .await?
-        .json()
-        .await?;
+    let ledger = rig.sim.client().crm_ledger().await?;
     let (mut reads, mut limited, mut peak) = (0, 0, 0);
     for calls in ledger["portals"].as_object().context("portals")?.values() {
         let by_status = calls["calls"]["batchRead"].as_object();

@@ -346,15 +346,11 @@ async fn simulator(
     .await?;
     let http = reqwest::Client::new();
     let base = running.base_url();
-
-    let answer: serde_json::Value = http
-        .post(format!("{base}/_sim/activity"))
-        .json(&json!({ "changes": events }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let queued = answer["events"].as_u64().context("events")?;
+    let activity = sim::admin::Activity {
+        changes: events,
+        ..Default::default()
+    };
+    let queued = running.client().activity(&activity).await?.events as u64;
     let started = Instant::now();
     let delivered = || {
         running

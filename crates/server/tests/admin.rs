@@ -92,16 +92,14 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
     let (portal, stranger) = (portals[0], portals[1]);
     install_portal(&h, portal).await;
     let id = ObjectType::Contacts.id_base() + 1;
-    let patch = |portal: i64, name: &str| {
-        (
-            format!("{portal}/objects/contacts/{id}"),
-            json!({ "properties": { "firstname": name } }),
-        )
-    };
-    let (path, body) = patch(portal, "Ada");
-    let mut events = h.change(reqwest::Method::PATCH, &path, body).await;
-    let (path, body) = patch(stranger, "Bob");
-    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    let patch = |name: &str| json!({ "properties": { "firstname": name } });
+    let path = format!("contacts/{id}");
+    let mut events = h
+        .change(reqwest::Method::PATCH, portal, &path, patch("Ada"))
+        .await;
+    events += h
+        .change(reqwest::Method::PATCH, stranger, &path, patch("Bob"))
+        .await;
     h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
         .await;
 
@@ -173,8 +171,9 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
 
     // A failing read becomes a dead letter (one attempt allowed), then replays through the API.
     h.set_faults(json!({ "errorRate": 1.0 })).await;
-    let (path, body) = patch(portal, "Grace");
-    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    events += h
+        .change(reqwest::Method::PATCH, portal, &path, patch("Grace"))
+        .await;
     h.settle(events, |c| c.iter().any(|(s, n)| s == "dead" && *n == 1))
         .await;
     let dead = h.get(&format!("/dead-letters?portal={portal}")).await;
@@ -264,7 +263,8 @@ async fn a_receiver_and_a_worker_split_the_work(#[case] engine: Engine) {
     let events = h
         .change(
             reqwest::Method::PATCH,
-            &format!("{portal}/objects/contacts/{id}"),
+            portal,
+            &format!("contacts/{id}"),
             json!({ "properties": { "firstname": "Split" } }),
         )
         .await;
@@ -307,7 +307,8 @@ async fn portals_are_listed_by_risk_and_each_has_a_view(#[case] engine: Engine) 
     let events = events
         + h.change(
             reqwest::Method::PATCH,
-            &format!("{}/objects/contacts/{id}", portals[1]),
+            portals[1],
+            &format!("contacts/{id}"),
             json!({ "properties": { "firstname": "Eve" } }),
         )
         .await;

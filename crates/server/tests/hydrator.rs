@@ -144,7 +144,8 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
     let id = ObjectType::Contacts.id_base() + 1;
     h.change(
         reqwest::Method::PATCH,
-        &format!("{portal}/objects/contacts/{id}"),
+        portal,
+        &format!("contacts/{id}"),
         json!({ "properties": { "firstname": "Grace" } }),
     )
     .await;
@@ -210,18 +211,11 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
     install_portal(&h, free).await;
     h.set_faults(json!({ "burst429Ms": 600_000, "portals": [limited] }))
         .await;
-    let contact = |portal: i64, n: i64| {
-        (
-            format!(
-                "{portal}/objects/contacts/{}",
-                ObjectType::Contacts.id_base() + n
-            ),
-            json!({ "properties": { "lastname": format!("L{n}") } }),
-        )
-    };
+    let contact = format!("contacts/{}", ObjectType::Contacts.id_base() + 1);
     for portal in [limited, free] {
-        let (path, body) = contact(portal, 1);
-        h.change(reqwest::Method::PATCH, &path, body).await;
+        let body = json!({ "properties": { "lastname": "L1" } });
+        h.change(reqwest::Method::PATCH, portal, &contact, body)
+            .await;
     }
 
     // The free portal's event is done while the limited one waits, unfailed.
@@ -271,14 +265,16 @@ async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[cas
     for (n, name) in edits {
         h.change(
             reqwest::Method::PATCH,
-            &format!("{portal}/objects/contacts/{}", contact(n)),
+            portal,
+            &format!("contacts/{}", contact(n)),
             json!({ "properties": { "firstname": name } }),
         )
         .await;
     }
     h.change(
         reqwest::Method::PATCH,
-        &format!("{portal}/objects/deals/{deal}"),
+        portal,
+        &format!("deals/{deal}"),
         json!({ "properties": { "dealname": "Big" } }),
     )
     .await;
@@ -288,21 +284,24 @@ async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[cas
     events += h
         .change(
             reqwest::Method::DELETE,
-            &format!("{portal}/objects/deals/{deal}"),
+            portal,
+            &format!("deals/{deal}"),
             json!({}),
         )
         .await;
     events += h
         .change(
             reqwest::Method::POST,
-            &format!("{portal}/objects/contacts/{}/merge", contact(1)),
+            portal,
+            &format!("contacts/{}/merge", contact(1)),
             json!({ "mergedObjectId": contact(2) }),
         )
         .await;
     events += h
         .change(
             reqwest::Method::POST,
-            &format!("{portal}/objects/contacts/{}/gdpr-delete", contact(3)),
+            portal,
+            &format!("contacts/{}/gdpr-delete", contact(3)),
             json!({}),
         )
         .await;
@@ -361,7 +360,8 @@ async fn finished_events_are_pruned_after_the_retention_and_dead_letters_stay(
     events += h
         .change(
             reqwest::Method::PATCH,
-            &format!("{portal}/objects/contacts/{id}"),
+            portal,
+            &format!("contacts/{id}"),
             json!({ "properties": { "firstname": "Kept" } }),
         )
         .await;
@@ -396,18 +396,15 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
     let portal = h.first_portal();
     install_portal(&h, portal).await;
     let id = ObjectType::Contacts.id_base() + 4;
-    let patch = |name: &str| {
-        (
-            format!("{portal}/objects/contacts/{id}"),
-            json!({ "properties": { "firstname": name } }),
-        )
-    };
+    let path = format!("contacts/{id}");
+    let patch = |name: &str| json!({ "properties": { "firstname": name } });
 
     // Past the access token's lifetime: the hydrator refreshes before it reads.
     let refreshes = h.refresh_calls().await;
     h.clock.advance(PAST_EXPIRY);
-    let (path, body) = patch("Later");
-    let mut events = h.change(reqwest::Method::PATCH, &path, body).await;
+    let mut events = h
+        .change(reqwest::Method::PATCH, portal, &path, patch("Later"))
+        .await;
     h.settle(events, |c| c == [("done".to_owned(), events as i64)])
         .await;
     assert!(
@@ -424,14 +421,11 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
 
     // The customer removes the app: the refresh is refused, the portal needs to install
     // again, and its events wait in quarantine until it does.
-    reqwest::Client::new()
-        .post(format!("{}/_sim/portals/{portal}/revoke", h.sim.base_url()))
-        .send()
-        .await
-        .unwrap();
+    h.sim.client().revoke(portal).await.unwrap();
     h.clock.advance(PAST_EXPIRY);
-    let (path, body) = patch("Waiting");
-    events += h.change(reqwest::Method::PATCH, &path, body).await;
+    events += h
+        .change(reqwest::Method::PATCH, portal, &path, patch("Waiting"))
+        .await;
     h.settle(events, |c| count(c, "quarantined") == 1).await;
     let held = h
         .store
@@ -483,7 +477,7 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
     .await;
     let deal = |n: i64| {
         (
-            format!("{portal}/objects/deals/{}", ObjectType::Deals.id_base() + n),
+            format!("deals/{}", ObjectType::Deals.id_base() + n),
             json!({ "properties": { "dealname": format!("D{n}") } }),
         )
     };
@@ -491,18 +485,16 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
         |ledger: &Value| ledger["portals"][portal.to_string()]["calls"]["batchRead"]["403"].clone();
 
     let (path, body) = deal(1);
-    let mut events = h.change(reqwest::Method::PATCH, &path, body).await;
+    let mut events = h.change(reqwest::Method::PATCH, portal, &path, body).await;
     h.settle(events, |c| count(c, "quarantined") == 1).await;
     assert_eq!(refused(&h.crm_ledger().await), 1);
     let (path, body) = deal(2);
-    events += h.change(reqwest::Method::PATCH, &path, body).await;
-    let contact = format!(
-        "{portal}/objects/contacts/{}",
-        ObjectType::Contacts.id_base() + 1
-    );
+    events += h.change(reqwest::Method::PATCH, portal, &path, body).await;
+    let contact = format!("contacts/{}", ObjectType::Contacts.id_base() + 1);
     events += h
         .change(
             reqwest::Method::PATCH,
+            portal,
             &contact,
             json!({ "properties": { "lastname": "Kept" } }),
         )

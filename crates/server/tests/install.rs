@@ -230,11 +230,7 @@ async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] en
     let h = harness(engine).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    reqwest::Client::new()
-        .post(format!("{}/_sim/portals/{portal}/revoke", h.sim.base_url()))
-        .send()
-        .await
-        .unwrap();
+    h.sim.client().revoke(portal).await.unwrap();
     h.clock.advance(PAST_EXPIRY);
 
     let tokens = h.instance();
@@ -312,9 +308,7 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
     removal::uninstall(h.store.as_ref(), &tokens, portal, "operator:test")
         .await
         .unwrap();
-    let at_hubspot =
-        json_of(reqwest::Client::new().get(format!("{}/_sim/portals/{portal}", h.sim.base_url())))
-            .await;
+    let at_hubspot = h.sim.client().portal(portal).await.unwrap();
     assert_eq!(
         at_hubspot["installed"],
         json!(false),

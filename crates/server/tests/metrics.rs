@@ -130,7 +130,8 @@ async fn metrics_agree_with_the_store_and_what_was_sent(#[case] engine: Engine) 
     events += h
         .change(
             reqwest::Method::PATCH,
-            &format!("{portal}/objects/contacts/{contact}"),
+            portal,
+            &format!("contacts/{contact}"),
             json!({ "properties": { "firstname": "Ada" } }),
         )
         .await;

@@ -192,7 +192,8 @@ impl Harness {
         events += self
             .change(
                 reqwest::Method::DELETE,
-                &format!("{}/objects/contacts/{contact}", portals[0]),
+                portals[0],
+                &format!("contacts/{contact}"),
                 json!({}),
             )
             .await;

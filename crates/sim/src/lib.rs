@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod client;
 pub mod crm;
 pub mod crm_ledger;
 pub mod dispatcher;
@@ -215,6 +216,11 @@ pub struct RunningSim {
 impl RunningSim {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A client for this simulator's `/_sim/` API.
+    pub fn client(&self) -> client::SimClient {
+        client::SimClient::new(&self.base_url())
     }
 
     /// Stops serving and delivering.

@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use hubspot::time::Clock;
 use hubspot::ClientSecret;
-use serde_json::json;
 use store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -183,11 +182,9 @@ async fn install_through_oauth(spoke_url: &str, sim_url: &str, portal: i64) -> a
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    http.put(format!("{sim_url}/_sim/oauth/consent"))
-        .json(&json!({ "portal": portal, "approve": true }))
-        .send()
-        .await?
-        .error_for_status()?;
+    sim::client::SimClient::new(sim_url)
+        .consent(portal, true)
+        .await?;
     let location = |r: &reqwest::Response| -> anyhow::Result<String> {
         Ok(r.headers()
             .get("location")

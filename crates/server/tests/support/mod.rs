@@ -170,9 +170,7 @@ impl Harness {
     }
 
     pub async fn refresh_calls(&self) -> u64 {
-        let url = format!("{}/_sim/oauth/stats", self.sim.base_url());
-        let stats = json_of(reqwest::Client::new().get(url)).await;
-        stats["refreshCalls"].as_u64().unwrap()
+        self.sim.client().refresh_calls().await.unwrap()
     }
 }
 
@@ -249,24 +247,17 @@ impl Harness {
     pub async fn activity(&self, activity: Activity) -> usize {
         // Every change gets its own millisecond, as HubSpot's changes would.
         self.clock.advance(Duration::from_secs(1));
-        let answer = json_of(
-            reqwest::Client::new()
-                .post(format!("{}/_sim/activity", self.sim.base_url()))
-                .json(&activity),
-        )
-        .await;
-        let events = answer["events"].as_u64().unwrap() as usize;
+        let answer = self.sim.client().activity(&activity).await.unwrap();
         eprintln!(
-            "simulator activity {activity:?}: seed {}, {events} events",
-            answer["seed"]
+            "simulator activity {activity:?}: seed {}, {} events",
+            answer.seed, answer.events
         );
-        events
+        answer.events
     }
 
     /// What HubSpot saw of its webhook deliveries.
     pub async fn webhook_ledger(&self) -> Value {
-        json_of(reqwest::Client::new().get(format!("{}/_sim/webhooks/ledger", self.sim.base_url())))
-            .await
+        self.sim.client().webhook_ledger().await.unwrap()
     }
 
     /// Waits until the monitor's flush task has stored a count of every delivery HubSpot
@@ -298,28 +289,25 @@ impl Harness {
 
     /// The simulator's count of each portal's CRM calls.
     pub async fn crm_ledger(&self) -> Value {
-        let url = format!("{}/_sim/crm/ledger", self.sim.base_url());
-        json_of(reqwest::Client::new().get(url)).await
+        self.sim.client().crm_ledger().await.unwrap()
     }
 
     pub async fn set_faults(&self, faults: Value) {
-        reqwest::Client::new()
-            .put(format!("{}/_sim/faults", self.sim.base_url()))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        self.sim.client().set_faults(&faults).await.unwrap();
     }
 
-    /// A record change at the simulator's admin API (`method` on `path` under the portal);
-    /// how many events it sends.
-    pub async fn change(&self, method: reqwest::Method, path: &str, body: Value) -> usize {
+    /// A record change at the simulator (`method` on the portal's `objects/{path}`); how
+    /// many events it sends.
+    pub async fn change(
+        &self,
+        method: reqwest::Method,
+        portal: i64,
+        path: &str,
+        body: Value,
+    ) -> usize {
         self.clock.advance(Duration::from_secs(1));
-        let url = format!("{}/_sim/portals/{path}", self.sim.base_url());
-        let answer = json_of(reqwest::Client::new().request(method, url).json(&body)).await;
-        answer["events"].as_u64().unwrap() as usize
+        let answer = self.sim.client().objects(method, portal, path, &body).await;
+        answer.unwrap()["events"].as_u64().unwrap() as usize
     }
 
     /// Waits until the inbox holds `events` and `done` says the queue is where it should be.

@@ -38,13 +38,11 @@ async fn spoke_sim_serve_runs_alone() {
         .to_owned();
 
     let http = reqwest::Client::new();
-    let portals: Vec<Value> = http.get(format!("{base}/_sim/portals")).fetch_json().await;
+    let hubspot = spoke_sim::client::SimClient::new(&base);
+    let portals: Vec<Value> = serde_json::from_value(hubspot.portals().await.unwrap()).unwrap();
     assert_eq!(portals.len(), 3);
     let portal = portals[0]["portalId"].as_i64().unwrap();
-    let pair: Value = http
-        .post(format!("{base}/_sim/portals/{portal}/tokens"))
-        .fetch_json()
-        .await;
+    let pair = hubspot.issue_tokens(portal).await.unwrap();
     assert_eq!(pair["hub_id"], portal);
     assert_eq!(pair["expires_in"], 1800);
     let page: Value = http

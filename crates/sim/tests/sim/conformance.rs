@@ -1,5 +1,6 @@
 //! CRM responses validated against the schemas of HubSpot's own OpenAPI spec.
 
+use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use spoke_sim::objects::{ObjectType, Simulated};
@@ -159,21 +160,15 @@ async fn archived_records_are_hidden_unless_asked_for() {
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
     let id = ObjectType::Tickets.id_base() + 4;
-    let archived = http
-        .delete(format!("{base}/_sim/portals/{portal}/objects/tickets/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(archived.status(), StatusCode::OK);
-    let wrong_type = http
-        .delete(format!("{base}/_sim/portals/{portal}/objects/ticket/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        wrong_type.status(),
-        StatusCode::NOT_FOUND,
-        "singular names are not object types"
+    let hubspot = sim.client();
+    let tickets = format!("tickets/{id}");
+    let singular = format!("ticket/{id}");
+    let archive = |path| hubspot.objects(Method::DELETE, portal, path, &Value::Null);
+    archive(&tickets).await.unwrap();
+    let wrong_type = archive(&singular).await.unwrap_err();
+    assert!(
+        wrong_type.to_string().contains("404 Not Found"),
+        "singular names are not object types: {wrong_type}"
     );
 
     let live = http
@@ -240,24 +235,18 @@ async fn bad_expired_and_uninstalled_tokens_get_401_in_hubspots_shape() {
     );
 
     let other = token(&sim, portal).await;
-    http.patch(format!("{}/_sim/portals/{portal}", sim.base_url()))
-        .json(&json!({"installed": false}))
-        .send()
+    sim.client()
+        .update_portal(portal, &json!({"installed": false}))
         .await
         .unwrap();
     assert_eq!(
         get(Some(format!("Bearer {other}"))).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
-    let no_tokens = http
-        .post(format!("{}/_sim/portals/{portal}/tokens", sim.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        no_tokens.status(),
-        StatusCode::NOT_FOUND,
-        "an uninstalled portal gets no tokens"
+    let no_tokens = sim.client().issue_tokens(portal).await.unwrap_err();
+    assert!(
+        no_tokens.to_string().contains("404 Not Found"),
+        "an uninstalled portal gets no tokens: {no_tokens}"
     );
 }
 

@@ -50,12 +50,7 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
         "this call counted"
     );
 
-    let ledger: serde_json::Value = reqwest::get(format!("{}/_sim/crm/ledger", sim.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger = sim.client().crm_ledger().await.unwrap();
     let calls = &ledger["portals"][portal.to_string()];
     assert_eq!(calls["calls"]["batchRead"]["207"], 1, "{ledger}");
     assert_eq!(
@@ -112,11 +107,8 @@ async fn refusals_are_classified_for_the_caller() {
         .unwrap_err();
     assert_eq!(unauthorized.kind(), Kind::Unauthorized);
 
-    let http = reqwest::Client::new();
-    let faults = format!("{}/_sim/faults", sim.base_url());
-    http.put(&faults)
-        .json(&json!({"burst429Ms": 60_000}))
-        .send()
+    sim.client()
+        .set_faults(&json!({"burst429Ms": 60_000}))
         .await
         .unwrap();
     let contacts = [ObjectType::Contacts.id_base() + 1];
@@ -127,9 +119,8 @@ async fn refusals_are_classified_for_the_caller() {
     assert_eq!(limited.kind(), Kind::RateLimited);
     assert_eq!(limited.policy_name(), Some("TEN_SECONDLY_ROLLING"));
 
-    http.put(&faults)
-        .json(&json!({"errorRate": 1.0}))
-        .send()
+    sim.client()
+        .set_faults(&json!({"errorRate": 1.0}))
         .await
         .unwrap();
     let failed = crm

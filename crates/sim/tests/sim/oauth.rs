@@ -3,6 +3,7 @@
 //! checked against HubSpot's OAuth specs.
 
 use reqwest::redirect::Policy;
+use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use spoke_sim::objects::{ObjectType, Simulated};
@@ -378,13 +379,7 @@ async fn refusal(response: reqwest::Response) -> String {
 async fn the_token_endpoint_refuses_bad_codes_secrets_redirects_and_grants() {
     let sim = sim(oauth_settings()).await;
     let portal = first_portal(&sim);
-    let consent = json!({"portal": portal, "approve": true});
-    reqwest::Client::new()
-        .put(format!("{}/_sim/oauth/consent", sim.base_url()))
-        .json(&consent)
-        .send()
-        .await
-        .unwrap();
+    sim.client().consent(portal, true).await.unwrap();
 
     assert_eq!(
         refusal(exchange_code(&sim, "forged", SECRET, CALLBACK).await).await,
@@ -466,15 +461,17 @@ async fn uninstalling_through_the_api_stops_tokens_and_webhooks_until_reinstalle
     )
     .await;
     assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
-    let change: Value = http
-        .patch(format!(
-            "{}/_sim/portals/{portal}/objects/contacts/{}",
-            sim.base_url(),
-            ObjectType::Contacts.id_base() + 1
-        ))
-        .json(&json!({"properties": {"firstname": "Ada"}}))
-        .fetch_json()
-        .await;
+    let record = format!("contacts/{}", ObjectType::Contacts.id_base() + 1);
+    let change = sim
+        .client()
+        .objects(
+            Method::PATCH,
+            portal,
+            &record,
+            &json!({"properties": {"firstname": "Ada"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(change["events"], 0, "no webhooks for an uninstalled app");
 
     let again = consent_and_exchange(&sim, portal).await;

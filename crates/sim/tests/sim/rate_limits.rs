@@ -132,11 +132,10 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
     let auth = format!("Bearer {}", token(&sim, portal).await);
     let http = reqwest::Client::new();
     let url = format!("{}/crm/v3/objects/products?limit=1", sim.base_url());
-    let faults = format!("{}/_sim/faults", sim.base_url());
+    let hubspot = sim.client();
 
-    http.put(&faults)
-        .json(&json!({"burst429Ms": 60_000}))
-        .send()
+    hubspot
+        .set_faults(&json!({"burst429Ms": 60_000}))
         .await
         .unwrap();
     assert_eq!(
@@ -146,9 +145,8 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
             .await,
         StatusCode::TOO_MANY_REQUESTS
     );
-    http.put(&faults)
-        .json(&json!({"errorRate": 1.0}))
-        .send()
+    hubspot
+        .set_faults(&json!({"errorRate": 1.0}))
         .await
         .unwrap();
     assert!(http
@@ -157,9 +155,8 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
         .fetch_status()
         .await
         .is_server_error());
-    http.put(&faults)
-        .json(&json!({"errorRate": 1.0, "portals": [portal + 1]}))
-        .send()
+    hubspot
+        .set_faults(&json!({"errorRate": 1.0, "portals": [portal + 1]}))
         .await
         .unwrap();
     assert_eq!(
@@ -170,7 +167,7 @@ async fn injected_429_bursts_and_errors_switch_on_and_off_at_run_time() {
         StatusCode::OK,
         "faults aimed elsewhere"
     );
-    http.put(&faults).json(&json!({})).send().await.unwrap();
+    hubspot.set_faults(&json!({})).await.unwrap();
     assert_eq!(
         http.get(&url)
             .header("authorization", &auth)

@@ -35,14 +35,7 @@ pub fn first_portal(sim: &RunningSim) -> i64 {
 
 /// A bearer token for `portal` through the admin API.
 pub async fn token(sim: &RunningSim, portal: i64) -> String {
-    let pair: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/portals/{portal}/tokens", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pair = sim.client().issue_tokens(portal).await.unwrap();
     pair["access_token"]
         .as_str()
         .expect("access_token")

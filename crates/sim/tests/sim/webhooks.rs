@@ -8,18 +8,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use hubspot::signature::{Policy, SignatureHeaders, SignatureVersion, Unverified};
 use hubspot::ClientSecret;
-use serde_json::Value;
 use spoke_sim::admin::Activity;
 
 use crate::support::*;
 
 async fn activity(sim: &spoke_sim::RunningSim, activity: Activity) -> usize {
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/activity", sim.base_url()))
-        .json(&activity)
-        .fetch_json()
-        .await;
-    answer["events"].as_u64().unwrap() as usize
+    sim.client().activity(&activity).await.unwrap().events
 }
 
 fn totals(sim: &spoke_sim::RunningSim, portal: i64) -> spoke_sim::ledger::PortalTotals {
