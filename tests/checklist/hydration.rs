@@ -46,19 +46,10 @@ struct Rig {
 
 impl Rig {
     async fn start(portals: u32, records: u32) -> Self {
-        let mut settings = sim::Settings::defaults();
-        settings.portals = portals;
+        let mut settings = app_settings(portals);
         settings.records = records;
-        settings.client_id = "checklist-app".into();
-        settings.client_secret = SECRET.into();
         settings.webhook_target_url = Some(public_webhook_url());
-        let sim = sim::start(
-            settings,
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            hubspot::time::Clock::system(),
-        )
-        .await
-        .unwrap();
+        let sim = start_sim(settings).await;
         let unique = uuid_like();
         let hubspot = sim.base_url();
         let settings = vec![

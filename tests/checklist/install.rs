@@ -15,18 +15,9 @@ use crate::support::*;
 #[tokio::test]
 async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut settings = sim::Settings::defaults();
-    settings.portals = 2;
-    settings.client_id = "checklist-app".into();
-    settings.client_secret = SECRET.into();
+    let mut settings = app_settings(2);
     settings.access_token_ttl = 2;
-    let sim = sim::start(
-        settings,
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        hubspot::time::Clock::system(),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim(settings).await;
     let key = Keyring::generate_entry("k1");
     let hubspot = sim.base_url();
     let env = [

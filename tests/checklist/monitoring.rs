@@ -46,22 +46,13 @@ async fn activity(sim: &SimClient, seed: u64, run: Duration) {
 #[tokio::test]
 async fn success_rate_monitoring_per_portal_in_place() {
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut settings = sim::Settings::defaults();
-    settings.portals = 3;
+    let mut settings = app_settings(3);
     settings.records = 50;
-    settings.client_id = "checklist-app".into();
-    settings.client_secret = SECRET.into();
     settings.webhook_target_url = Some(public_webhook_url());
     // HubSpot's retry schedule, 10 times faster: the first retry after 6 s (HubSpot's
     // minute), then 12 s, …
     settings.time_scale = 10.0;
-    let sim = sim::start(
-        settings,
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        hubspot::time::Clock::system(),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim(settings).await;
     let hubspot = sim.base_url();
     let client = sim.client();
     let key = Keyring::generate_entry("k1");

@@ -17,16 +17,11 @@ use crate::support::*;
 async fn every_event_the_simulator_delivers_reaches_the_inbox(#[case] engine: Engine) {
     let db = TestDb::new(engine).await;
     let spoke = Spoke::start(db.url(), &[]).await;
-    let mut settings = sim::Settings::defaults();
-    settings.portals = 25;
-    settings.client_secret = SECRET.into();
+    let mut settings = app_settings(25);
     settings.webhook_target_url = Some(public_webhook_url());
     settings.webhook_deliver_to = Some(spoke.url(""));
     settings.time_scale = 1_000.0;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = sim::start(settings, listener, hubspot::time::Clock::system())
-        .await
-        .unwrap();
+    let sim = start_sim(settings).await;
 
     let hubspot = sim.client();
     let answer = hubspot

@@ -307,6 +307,24 @@ impl Drop for Spoke {
     }
 }
 
+/// HubSpot as the checklist's app knows it: `portals` portals, the app's client id and
+/// secret; the rest at the simulator's defaults.
+pub fn app_settings(portals: u32) -> sim::Settings {
+    let mut settings = sim::Settings::defaults();
+    settings.portals = portals;
+    settings.client_id = "checklist-app".into();
+    settings.client_secret = SECRET.into();
+    settings
+}
+
+/// The simulator with `settings`, on a free port, on the system clock.
+pub async fn start_sim(settings: sim::Settings) -> sim::RunningSim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    sim::start(settings, listener, hubspot::time::Clock::system())
+        .await
+        .unwrap()
+}
+
 pub fn public_webhook_url() -> String {
     format!("{PUBLIC_URL}{WEBHOOK_PATH}")
 }

@@ -1,0 +1,166 @@
+//! Unit tests of [`super`].
+
+use super::*;
+
+fn world() -> World {
+    World::new(Shape {
+        seed: 1,
+        app_id: 42,
+        first_portal: 100,
+        portals: 3,
+        records_per_type: 10,
+        limits: Limits::default(),
+    })
+}
+
+fn changed(events: &[WebhookEvent]) -> Vec<(i64, String, i64)> {
+    events
+        .iter()
+        .map(|e| (e.portal_id, e.subscription_type.clone(), e.object_id))
+        .collect()
+}
+
+#[test]
+fn the_same_seed_makes_the_same_changes_and_objects_narrow_them() {
+    use rand::SeedableRng;
+    let installed = |w: &mut World| {
+        for portal in [100, 101, 102] {
+            w.update_portal(portal, |p| p.installed = true).unwrap();
+        }
+    };
+    let (mut a, mut b) = (world(), world());
+    installed(&mut a);
+    installed(&mut b);
+    let seeded = |seed| rand::rngs::StdRng::seed_from_u64(seed);
+    let first = a.random_changes(&mut seeded(7), 30, &[], &[], 1_000);
+    let again = b.random_changes(&mut seeded(7), 30, &[], &[], 1_000);
+    assert_eq!(changed(&first), changed(&again));
+    assert!(changed(&first)
+        .iter()
+        .any(|(_, t, _)| !t.starts_with("contact.")));
+
+    let contacts = a.random_changes(&mut seeded(8), 30, &[101], &[ObjectType::Contacts], 2_000);
+    assert!(!contacts.is_empty());
+    assert!(changed(&contacts)
+        .iter()
+        .all(|(p, t, _)| *p == 101 && t.starts_with("contact.")));
+}
+
+fn contact(index: i64) -> i64 {
+    ObjectType::Contacts.id_base() + index
+}
+
+#[test]
+fn portals_exist_in_their_range_only() {
+    let w = world();
+    assert!(w.portal(100).is_some() && w.portal(102).is_some());
+    assert!(w.portal(99).is_none() && w.portal(103).is_none());
+    assert_eq!(w.portal_ids().count(), 3);
+}
+
+#[test]
+fn an_update_bumps_the_modification_time_and_yields_one_event_per_subscribed_change() {
+    let mut w = world();
+    let before = w.record(100, ObjectType::Contacts, contact(1)).unwrap();
+    let changes = BTreeMap::from([
+        ("firstname".to_owned(), "Zoë".to_owned()),
+        ("lastname".to_owned(), before.properties["lastname"].clone()),
+        ("notsubscribed".to_owned(), "x".to_owned()),
+    ]);
+    let now = before.updated_at + 1_000;
+    let (after, events) = w
+        .update(100, ObjectType::Contacts, contact(1), changes, now)
+        .unwrap();
+    assert_eq!(after.updated_at, now);
+    assert_eq!(
+        after.properties["lastmodifieddate"],
+        crate::objects::iso(now)
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].subscription_type, "contact.propertyChange");
+    assert_eq!(events[0].property_value.as_deref(), Some("Zoë"));
+    assert_eq!(
+        (
+            events[0].portal_id,
+            events[0].object_id,
+            events[0].occurred_at
+        ),
+        (100, contact(1), now)
+    );
+}
+
+#[test]
+fn archive_restore_merge_and_privacy_deletion_follow_hubspot() {
+    let mut w = world();
+    let kinds = |events: Vec<WebhookEvent>| {
+        events
+            .into_iter()
+            .map(|e| e.subscription_type)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(w.archive(100, ObjectType::Contacts, contact(2), 5).unwrap()),
+        ["contact.deletion"]
+    );
+    assert!(w
+        .list(100, ObjectType::Contacts, 0, 100, false)
+        .iter()
+        .all(|r| r.id != contact(2)));
+    assert_eq!(w.list(100, ObjectType::Contacts, 0, 100, true).len(), 1);
+    assert_eq!(
+        kinds(w.restore(100, ObjectType::Contacts, contact(2), 6).unwrap()),
+        ["contact.restore"]
+    );
+    assert_eq!(
+        w.restore(100, ObjectType::Contacts, contact(2), 7),
+        Err(ChangeError::NotArchived)
+    );
+
+    let (_, merge) = w
+        .merge(100, ObjectType::Contacts, contact(3), contact(4), 8)
+        .unwrap();
+    assert_eq!(merge[0].merged_object_ids, vec![contact(4)]);
+    assert_eq!(merge[0].primary_object_id, Some(contact(3)));
+    assert!(w.record(100, ObjectType::Contacts, contact(4)).is_none());
+
+    let privacy = kinds(w.privacy_delete(100, contact(5), 9).unwrap());
+    assert_eq!(privacy, ["contact.privacyDeletion", "contact.deletion"]);
+    assert!(w.record(100, ObjectType::Contacts, contact(5)).is_none());
+}
+
+#[test]
+fn created_records_are_listed_after_generated_ones() {
+    let mut w = world();
+    let (record, events) = w
+        .create(
+            101,
+            ObjectType::Deals,
+            BTreeMap::from([("dealname".into(), "New".into())]),
+            77,
+        )
+        .unwrap();
+    assert_eq!(events[0].change_flag, Some("CREATED"));
+    let all = w.list(101, ObjectType::Deals, 0, 100, false);
+    assert_eq!(all.len(), 11);
+    assert_eq!(all.last().unwrap().id, record.id);
+    assert_eq!(w.list(101, ObjectType::Deals, all[4].id, 3, false).len(), 3);
+}
+
+#[test]
+fn inactive_subscriptions_yield_no_events() {
+    let mut w = world();
+    let subscriptions = w
+        .subscriptions()
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.active = false;
+            s
+        })
+        .collect();
+    w.set_subscriptions(subscriptions);
+    assert!(w
+        .archive(100, ObjectType::Contacts, contact(1), 1)
+        .unwrap()
+        .is_empty());
+}
