@@ -103,8 +103,14 @@ impl Harness {
     }
 }
 
-/// Holds the inbox's table locked for `hold`, so spoke's commits wait past their budget.
-async fn lock_the_inbox(db: &TestDb, engine: Engine, hold: Duration) {
+/// Holds the inbox's table locked for `hold`, so spoke's commits wait past their budget;
+/// says on `locked` once it holds the lock.
+async fn lock_the_inbox(
+    db: &TestDb,
+    engine: Engine,
+    hold: Duration,
+    locked: tokio::sync::oneshot::Sender<()>,
+) {
     use sqlx::Connection;
     match engine {
         Engine::Sqlite => {
@@ -113,6 +119,7 @@ async fn lock_the_inbox(db: &TestDb, engine: Engine, hold: Duration) {
                 .execute(&mut c)
                 .await
                 .unwrap();
+            let _ = locked.send(());
             tokio::time::sleep(hold).await;
             sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
         }
@@ -123,6 +130,7 @@ async fn lock_the_inbox(db: &TestDb, engine: Engine, hold: Duration) {
                 .execute(&mut *tx)
                 .await
                 .unwrap();
+            let _ = locked.send(());
             tokio::time::sleep(hold).await;
             tx.rollback().await.unwrap();
         }
@@ -164,9 +172,10 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
 
     // The database is away longer than spoke's 4 s budget: deliveries get 503, HubSpot
     // retries them, and they succeed once it is back.
-    let lock = lock_the_inbox(&h.db, engine, Duration::from_millis(4_500));
+    let (locked, held) = tokio::sync::oneshot::channel();
+    let lock = lock_the_inbox(&h.db, engine, Duration::from_millis(4_500), locked);
     let changes = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        held.await.unwrap();
         h.activity(Activity::seeded(8, 40).in_portals(&portals))
             .await;
     };

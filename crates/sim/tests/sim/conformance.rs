@@ -193,7 +193,8 @@ async fn archived_records_are_hidden_unless_asked_for() {
 async fn bad_expired_and_uninstalled_tokens_get_401_in_hubspots_shape() {
     let mut s = settings();
     s.access_token_ttl = 1;
-    let sim = sim(s).await;
+    let clock = hubspot::time::ManualClock::starting_now();
+    let sim = sim_on(s, clock.clock()).await;
     let portal = first_portal(&sim);
     let url = format!(
         "{}/crm/v3/objects/contacts/{}",
@@ -222,7 +223,7 @@ async fn bad_expired_and_uninstalled_tokens_get_401_in_hubspots_shape() {
         get(Some(format!("Bearer {fresh}"))).await.unwrap().status(),
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await; // the token's 1 s life
+    clock.advance(std::time::Duration::from_millis(1_001)); // past the token's 1 s life
     let expired: Value = get(Some(format!("Bearer {fresh}")))
         .await
         .unwrap()

@@ -23,8 +23,13 @@ pub fn settings() -> Settings {
 }
 
 pub async fn sim(settings: Settings) -> RunningSim {
+    sim_on(settings, hubspot::time::Clock::system()).await
+}
+
+/// The simulator on `clock` (a manual one, for tests that move time on).
+pub async fn sim_on(settings: Settings, clock: hubspot::time::Clock) -> RunningSim {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spoke_sim::start(settings, listener, hubspot::time::Clock::system())
+    spoke_sim::start(settings, listener, clock)
         .await
         .expect("simulator starts")
 }
