@@ -4,8 +4,6 @@
 //! and NATS JetStream (the server on 127.0.0.1:4222), each with its own retries and dead
 //! letters, in order per object.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +23,7 @@ use store::Engine;
 use tokio::net::TcpListener;
 use url::Url;
 
-use support::*;
+use crate::support::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NATS: &str = "nats://127.0.0.1:4222";

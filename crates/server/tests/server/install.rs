@@ -5,8 +5,6 @@
 //! spoke and the simulator share a manual clock, so tokens have HubSpot's real 30-minute
 //! lifetime and tests jump past it instead of sleeping.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use spoke_server::oauth::removal;
 use spoke_server::oauth::tokens::{TokenError, TokenService};
 use store::{Engine, PortalState};
 
-use support::*;
+use crate::support::*;
 
 /// Everything the database holds for the portal's tokens, as text, wherever it lives.
 async fn raw_database_text(h: &Harness) -> String {

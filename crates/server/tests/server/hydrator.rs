@@ -3,8 +3,6 @@
 //! in its mirror, which the tests compare with the simulator's own. spoke and the simulator
 //! share a manual clock, so retry waits pass by advancing it.
 
-mod support;
-
 use std::time::Duration;
 
 use hubspot::crm::ObjectType;
@@ -14,7 +12,7 @@ use sim::objects::Simulated;
 use spoke_server::workers::retention::Retention;
 use store::{Engine, Replay, SetAside};
 
-use support::*;
+use crate::support::*;
 
 /// spoke hydrates contacts and deals; the other four types stay unhandled.
 const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";

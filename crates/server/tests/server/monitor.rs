@@ -5,8 +5,6 @@
 //! share the one the CRM ledger shows; an alert fires, and resolves once the bad day has
 //! passed, each change posted to a Slack-compatible webhook.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use spoke_server::config::OperatorToken;
 use store::testing::TestDb;
 use store::Engine;
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "a-test-operator-token";
 

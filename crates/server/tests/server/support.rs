@@ -2,8 +2,6 @@
 //! manual clock, wired to each other (OAuth, CRM API, webhook deliveries), and a
 //! browser's way through the install.
 
-#![allow(dead_code)] // each test binary uses its own part
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,8 +5,6 @@
 //! refused. Screenshots of the overview and of the portal page are saved under
 //! `target/tmp/dashboard/`.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,7 +13,7 @@ use serde_json::json;
 use spoke_server::config::OperatorToken;
 use store::Engine;
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "dashboard-operator-token-7f3a";
 

@@ -2,8 +2,6 @@
 //! token, and the mirror, dead letters, quarantine and stats as JSON; and the receiver and
 //! worker roles, which the stats tell apart.
 
-mod support;
-
 use std::time::Duration;
 
 use hubspot::crm::ObjectType;
@@ -18,7 +16,7 @@ use store::Engine;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "operator-token-for-the-tests";
 
@@ -382,7 +380,7 @@ async fn the_openapi_document_served_is_the_one_committed() {
     let served =
         json_of(reqwest::Client::new().get(format!("{}/api/v1/openapi.json", h.spoke))).await;
     let committed: Value =
-        serde_json::from_str(include_str!("../../../docs/admin-api.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../docs/admin-api.json")).unwrap();
     assert!(
         served == committed,
         "docs/admin-api.json is out of date: cargo run -p spoke-server -- openapi > docs/admin-api.json"

@@ -2,8 +2,6 @@
 //! the store, the admin API and what was sent, and README.md lists exactly the metrics it
 //! exposes.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::StatusCode;
@@ -14,7 +12,7 @@ use spoke_server::config::{HttpSinkConfig, OperatorToken};
 use spoke_server::workers::sinks::signing::SigningSecret;
 use store::Engine;
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "a-test-operator-token";
 

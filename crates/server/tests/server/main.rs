@@ -1,0 +1,13 @@
+//! The server's integration tests, one binary: spoke and the HubSpot simulator wired to
+//! each other ([`support`]), every storage test on SQLite and PostgreSQL.
+
+mod admin;
+mod commands;
+mod dashboard;
+mod hydrator;
+mod install;
+mod metrics;
+mod monitor;
+mod sinks;
+mod support;
+mod webhooks;

@@ -1,0 +1,7 @@
+//! The store's conformance suite, one binary: every test on SQLite and on PostgreSQL.
+
+mod inbox;
+mod portals;
+mod queue;
+mod sinks;
+mod statistics;
