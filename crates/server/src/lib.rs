@@ -22,6 +22,7 @@ pub mod monitor;
 pub mod oauth;
 pub mod ops;
 pub mod telemetry;
+pub mod timestamp;
 pub mod webhooks;
 pub mod workers;
 

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 use serde_json::json;
 use store::{PortalState, Store, StoreError, APP_WIDE};
@@ -23,6 +22,7 @@ use super::levels::{AlertLevels, Level};
 use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
 use crate::telemetry::Chain;
+use crate::timestamp::Timestamp;
 
 /// A portal with fewer attempts in a day raises no rate alert: one failure in three is
 /// noise, not a trend.
@@ -68,10 +68,6 @@ pub struct Alert {
     pub crossing_ms: Option<i64>,
 }
 
-fn iso(ms: i64) -> Option<String> {
-    DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-}
-
 /// An alert as the admin API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -84,11 +80,10 @@ pub struct AlertView {
     pub rate: Option<f64>,
     /// Whether the rate counts attempts estimated from `attemptNumber`.
     pub estimated: bool,
-    /// RFC 3339.
-    pub since: Option<String>,
-    /// When the rate will cross HubSpot's 95% at the last hour's pace (RFC 3339); `null`
-    /// if it will not, or already has.
-    pub projected_crossing: Option<String>,
+    pub since: Timestamp,
+    /// When the rate will cross HubSpot's 95% at the last hour's pace; `null` if it will
+    /// not, or already has.
+    pub projected_crossing: Option<Timestamp>,
 }
 
 impl From<&Alert> for AlertView {
@@ -99,8 +94,8 @@ impl From<&Alert> for AlertView {
             about: alert.about,
             rate: alert.rate,
             estimated: alert.estimated,
-            since: iso(alert.since_ms),
-            projected_crossing: alert.crossing_ms.and_then(iso),
+            since: Timestamp(alert.since_ms),
+            projected_crossing: alert.crossing_ms.map(Timestamp),
         }
     }
 }

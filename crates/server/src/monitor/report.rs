@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::alerts::{Alert, AlertView};
 use super::rates::{unseen_deliveries, windows, RatesByKind};
 use super::tally::minute_of;
+use crate::timestamp::Timestamp;
 
 /// Minutes of per-minute series a portal's report carries.
 const SERIES_MINUTES: i64 = 60;
@@ -61,8 +62,8 @@ pub struct DailyCallsView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MinutePoint {
-    /// The minute's start, epoch milliseconds.
-    pub minute: i64,
+    /// The minute's start.
+    pub minute: Timestamp,
     pub webhooks: WebhookPoint,
     pub api_calls: i64,
     pub api_errors: i64,
@@ -84,8 +85,8 @@ pub struct WebhookPoint {
 /// A minute with failed deliveries.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FailedMinute {
-    /// The minute's start, epoch milliseconds.
-    pub minute: i64,
+    /// The minute's start.
+    pub minute: Timestamp,
     pub failures: Failures,
 }
 
@@ -184,7 +185,7 @@ pub async fn portal_report(
         .map(|m| {
             let calls = api.iter().find(|a| a.minute == m.minute);
             MinutePoint {
-                minute: m.minute * 60_000,
+                minute: Timestamp(m.minute * 60_000),
                 webhooks: m.into(),
                 api_calls: calls.map_or(0, |c| c.calls),
                 api_errors: calls.map_or(0, |c| c.errors),
@@ -196,7 +197,7 @@ pub async fn portal_report(
         .filter(|m| m.attempts > m.successes)
         .rev()
         .map(|m| FailedMinute {
-            minute: m.minute * 60_000,
+            minute: Timestamp(m.minute * 60_000),
             failures: m.into(),
         })
         .collect();

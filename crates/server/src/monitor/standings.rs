@@ -23,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::levels::{AlertLevels, Risk};
 use super::rates::{api_window, webhook_window, Rate, Window};
 use super::tally::minute_of;
+use crate::timestamp::Timestamp;
 
 /// Portals per page.
 pub const PAGE_SIZE: usize = 50;
@@ -83,7 +84,7 @@ pub struct Standing {
     /// `installed`, `needs_reauth` or `uninstalled`.
     pub state: &'static str,
     /// When the access token spoke holds expires (never the token).
-    pub token_expires_at: Option<i64>,
+    pub token_expires_at: Option<Timestamp>,
     /// The last 24 hours: webhooks, API calls, both.
     pub webhooks: Rate,
     pub api: Rate,
@@ -342,7 +343,7 @@ fn assess(
         portal_id: portal.portal_id,
         hub_domain: portal.hub_domain.clone(),
         state: portal.state.as_str(),
-        token_expires_at: portal.access_expires_at,
+        token_expires_at: portal.access_expires_at.map(Timestamp),
         webhooks: webhooks.into(),
         api: api.into(),
         combined: combined.into(),

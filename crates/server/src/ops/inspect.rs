@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::dead_letters::{dead_letters, DeadLetter, DeadLetters, SetAsideView};
 use crate::monitor::levels::AlertLevels;
 use crate::monitor::standings::{standing, Standing};
+use crate::timestamp::Timestamp;
 
 /// Most dead letters and quarantined events one portal's view lists.
 const LISTED: u32 = 200;
@@ -59,11 +60,10 @@ pub struct PortalDetail {
     pub scopes: Vec<String>,
     pub installer_email: Option<String>,
     pub reauth_reason: Option<String>,
-    /// Epoch milliseconds.
-    pub installed_at: i64,
-    pub updated_at: i64,
+    pub installed_at: Timestamp,
+    pub updated_at: Timestamp,
     /// When the access token spoke holds expires.
-    pub token_expires_at: Option<i64>,
+    pub token_expires_at: Option<Timestamp>,
     pub standing: Standing,
     pub dead_letters: Vec<DeadLetter>,
     pub quarantined: Vec<SetAsideView>,
@@ -73,8 +73,7 @@ pub struct PortalDetail {
 /// An entry of a portal's audit trail.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditView {
-    /// Epoch milliseconds.
-    pub at: i64,
+    pub at: Timestamp,
     pub action: String,
     pub actor: String,
     pub detail: String,
@@ -91,9 +90,9 @@ impl From<&PortalView> for PortalDetail {
             scopes: p.scopes.clone(),
             installer_email: p.installer_email.clone(),
             reauth_reason: p.reauth_reason.clone(),
-            installed_at: p.installed_at,
-            updated_at: p.updated_at,
-            token_expires_at: p.access_expires_at,
+            installed_at: Timestamp(p.installed_at),
+            updated_at: Timestamp(p.updated_at),
+            token_expires_at: p.access_expires_at.map(Timestamp),
             standing: view.standing.clone(),
             dead_letters: view.dead.views(),
             quarantined: view.quarantined.iter().map(SetAsideView::from).collect(),
@@ -101,7 +100,7 @@ impl From<&PortalView> for PortalDetail {
                 .audit
                 .iter()
                 .map(|a| AuditView {
-                    at: a.at,
+                    at: Timestamp(a.at),
                     action: a.action.clone(),
                     actor: a.actor.clone(),
                     detail: a.detail.clone(),

@@ -11,10 +11,7 @@ pub mod keys;
 pub mod portals;
 pub mod records;
 
-/// An epoch-milliseconds time as operators read it.
+/// An epoch-milliseconds time as the command line prints it (RFC 3339, as JSON does).
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    )
+    crate::timestamp::Timestamp(ms).rfc3339()
 }

@@ -110,7 +110,16 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
         ),
         (&json!("live"), &json!("Ada"), &json!(id))
     );
-    assert!(record["fetchedAt"].as_i64().unwrap() >= record["updatedAt"].as_i64().unwrap());
+    // Times are RFC 3339 in UTC to the millisecond.
+    let ms = |at: &Value| {
+        chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert!(
+        ms(&record["fetchedAt"]) >= ms(&record["updatedAt"]),
+        "{record}"
+    );
 
     // A late event that the held record already reflects costs no call: the cache answers.
     let calls = |ledger: Value| ledger["portals"][portal.to_string()]["calls"].clone();
@@ -121,7 +130,7 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
             subscription_id: 1,
             event_id: 424_242,
             object_id: id,
-            occurred_at: record["updatedAt"].as_i64().unwrap(),
+            occurred_at: ms(&record["updatedAt"]),
         },
         subscription_type: "contact.propertyChange".into(),
         app_id: None,

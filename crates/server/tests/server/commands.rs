@@ -93,7 +93,7 @@ async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: En
 
     let listed = portals::list(store.as_ref()).await.unwrap();
     assert!(
-        listed.contains("77\tinstalled\t2030-03-17T17:46:40Z\toauth"),
+        listed.contains("77\tinstalled\t2030-03-17T17:46:40.000Z\toauth"),
         "{listed}"
     );
     let shown = portals::show(store.as_ref(), 77).await.unwrap();
@@ -233,7 +233,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         shown.contains("state:           live") && shown.contains("ada@example.com"),
         "{shown}"
     );
-    assert!(shown.contains("2030-03-17T17:46:40Z"), "{shown}");
+    assert!(shown.contains("2030-03-17T17:46:40.000Z"), "{shown}");
     assert!(records::get(store.as_ref(), 77, "contact", 501)
         .await
         .is_err());

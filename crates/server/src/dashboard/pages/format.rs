@@ -39,11 +39,9 @@ pub(super) fn card(name: &'static str, window: Window, levels: AlertLevels) -> R
     }
 }
 
+/// An epoch-milliseconds time as pages show it.
 pub(super) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || "—".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-    )
+    crate::timestamp::Timestamp(ms).page()
 }
 
 /// `in 25 min`, `3 h ago`: how far `at_ms` is from `now_ms`.

@@ -216,7 +216,7 @@ fn portal_row(s: &Standing, levels: AlertLevels, now_ms: i64) -> PortalRow {
         quarantined: s.quarantined,
         token_expires: s
             .token_expires_at
-            .map_or_else(|| "no token".to_owned(), |at| relative(at, now_ms)),
+            .map_or_else(|| "no token".to_owned(), |at| relative(at.0, now_ms)),
         risk: s.risk.into(),
     }
 }

@@ -16,6 +16,7 @@ use super::super::{ApiError, AppState};
 use crate::http::error::ErrorBody;
 use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
 use crate::ops::dead_letters::{DeadLetter, SetAsideView};
+use crate::timestamp::Timestamp;
 use crate::workers::sinks::SinkName;
 use crate::workers::versions::CacheStats;
 
@@ -49,10 +50,10 @@ pub struct RecordView {
     pub object_id: i64,
     /// `live`, `deleted`, `merged` or `erased`.
     pub state: String,
-    /// HubSpot's `updatedAt` (or the deletion's `occurredAt`), epoch milliseconds.
-    pub updated_at: i64,
-    /// When spoke wrote it, epoch milliseconds.
-    pub fetched_at: i64,
+    /// HubSpot's `updatedAt` (or the deletion's `occurredAt`).
+    pub updated_at: Timestamp,
+    /// When spoke wrote it.
+    pub fetched_at: Timestamp,
     /// The properties as HubSpot returned them.
     #[schema(value_type = Object)]
     pub properties: serde_json::Value,
@@ -174,8 +175,8 @@ pub async fn record(
         object_type: record.object_type,
         object_id: record.object_id,
         state: record.state,
-        updated_at: record.updated_at,
-        fetched_at: record.fetched_at,
+        updated_at: Timestamp(record.updated_at),
+        fetched_at: Timestamp(record.fetched_at),
         properties,
     }))
 }
