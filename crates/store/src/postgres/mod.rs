@@ -15,10 +15,9 @@ mod tokens;
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::{migrations, ConnectOptions, Health, StoreError};
+use crate::{migrations, ConnectOptions, StoreError};
 
 #[derive(Debug, Clone)]
 pub(crate) struct PgStore {
@@ -58,18 +57,14 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Health for PgStore {
-    async fn ready(&self) -> Result<(), StoreError> {
-        let applied = migrations::applied_or_pending(
-            sqlx::query_scalar(migrations::APPLIED_VERSIONS)
-                .fetch_all(&self.pool)
-                .await,
-        )?;
-        migrations::check_applied(&migrations::POSTGRES, &applied)
+impl crate::health::Migrated for PgStore {
+    type Db = sqlx::Postgres;
+
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        migrations::run(&migrations::POSTGRES, &self.pool).await
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &migrations::POSTGRES
     }
 }

@@ -18,12 +18,11 @@ mod tokens;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::{migrations, ConnectOptions, Health, StoreError};
+use crate::{migrations, ConnectOptions, StoreError};
 
 /// How long a statement waits for SQLite's write lock before the store reports itself
 /// unavailable: short enough that a webhook still gets its `503` inside HubSpot's 5 s.
@@ -90,18 +89,14 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Health for SqliteStore {
-    async fn ready(&self) -> Result<(), StoreError> {
-        let applied = migrations::applied_or_pending(
-            sqlx::query_scalar(migrations::APPLIED_VERSIONS)
-                .fetch_all(&self.pool)
-                .await,
-        )?;
-        migrations::check_applied(&migrations::SQLITE, &applied)
+impl crate::health::Migrated for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    fn pool(&self) -> &sqlx::Pool<Self::Db> {
+        &self.pool
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        migrations::run(&migrations::SQLITE, &self.pool).await
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &migrations::SQLITE
     }
 }
