@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/services.sh
 
 runs="${1:-20}"
+# A run that takes longer has hung: it is stopped and counted as failed.
+run_limit="${FLAKE_HUNT_RUN_SECONDS:-1200}"
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/flake-hunt.sh N (a positive count)" >&2; exit 2; }
 out="${FLAKE_HUNT_DIR:-target/flake-hunt}"
 
@@ -47,13 +49,15 @@ started=$SECONDS
 for run in $(seq 1 "$runs"); do
   sweep_test_schemas
   log_file="$out/run-$run.log"
-  if cargo test --workspace --all-features --no-fail-fast >"$log_file" 2>&1; then
+  if timeout --kill-after=30 "$run_limit" \
+    cargo test --workspace --all-features --no-fail-fast >"$log_file" 2>&1; then
     passed=$((passed + 1))
     log "run $run of $runs: passed ($((SECONDS - started)) s so far)"
   else
     found=$(failures_of "$run" "$log_file")
     if [ -z "$found" ]; then
-      # The suite failed without a failing test: a crash, a build or harness failure.
+      # The suite failed without a failing test: a crash, a hang (stopped after
+      # $run_limit s), a build or harness failure.
       found="(suite) see-run-log"
     fi
     printf '%s\n' "$found" | sed "s/^/$run /" >>"$out/failed.txt"

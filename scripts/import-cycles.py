@@ -34,10 +34,17 @@ def modules(src):
 
 def code_of(path):
     text = open(path, encoding="utf-8").read()
-    tests = text.find("#[cfg(test)]")
-    if tests >= 0:
-        text = text[:tests]
-    return re.sub(r"//[^\n]*", "", text)
+    tests = re.search(r"#\[cfg\(test\)\]\s*mod\s+tests\b", text)
+    if tests:
+        text = text[: tests.start()]
+    text = re.sub(r"//[^\n]*", "", text)
+    # `pub(in crate::a)` says who may see an item; it imports nothing.
+    return re.sub(r"pub\(in [\w:]+\)", "pub", text)
+
+
+def children(code):
+    """The modules a file declares (`mod x;`, `pub mod x;`, `pub(crate) mod x;`)."""
+    return set(re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", code, re.M))
 
 
 def links(files):
@@ -54,9 +61,20 @@ def links(files):
         code = code_of(path)
         paths = [(k, rest.strip(":").split("::")) for k, rest in
                  re.findall(r"\b(crate|super|self)((?:::\w+)+)", code)]
-        paths += [("crate", item.strip().split("::"))
-                  for group in re.findall(r"\bcrate::\{([^}]*)\}", code)
-                  for item in group.split(",") if item.strip()]
+        # Groups: `crate::a::{b, c::D}`, `super::{…}`, `self::{…}` (one level of braces).
+        for kind, prefix, group in re.findall(
+                r"\b(crate|super|self)((?:::\w+)*)::\{([^{}]*)\}", code):
+            head = prefix.strip(":").split("::") if prefix.strip(":") else []
+            for item in group.split(","):
+                item = item.strip().split(" as ")[0]
+                if item and item != "self":
+                    paths.append((kind, head + item.split("::")))
+        # A child module named bare: `use x::Y;`, `x::y()` after `mod x;` (the declaration
+        # itself is structure, not an import).
+        body = re.sub(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*;", "", code, flags=re.M)
+        for child in children(code):
+            for rest in re.findall(r"(?<![\w:.])" + child + r"((?:::\w+)+)", body):
+                paths.append(("self", [child] + rest.strip(":").split("::")))
         for kind, segments in paths:
             if kind == "crate":
                 full = segments

@@ -80,13 +80,21 @@ ensure_chromium() {
 }
 
 # Tests drop their schemas when they end; sweep any that an aborted run left behind. A
-# schema is named t_<pid><random> (crates/store/src/testing.rs): one whose test process
-# still runs (another suite beside this one) is left alone.
+# schema is named t_<pid><random> (crates/store/src/testing.rs) or st_<pid>
+# (scripts/check-admin-api.sh): one whose process still runs (another suite beside this
+# one) is left alone.
 sweep_test_schemas() {
-  psql "$SPOKE_TEST_POSTGRES" -qAt -c "SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$'" |
+  local schema pid
+  psql "$SPOKE_TEST_POSTGRES" -qAt -c \
+    "SELECT nspname FROM pg_namespace WHERE nspname ~ '^(t_[0-9a-f]{32}|st_[0-9]+)$'" |
     while read -r schema; do
-      kill -0 "$((16#${schema:2:8}))" 2>/dev/null && continue
-      psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
+      case $schema in
+        t_*) pid=$((16#${schema:2:8})) ;;
+        st_*) pid=${schema#st_} ;;
+      esac
+      [ -d "/proc/$pid" ] && continue
+      psql "$SPOKE_TEST_POSTGRES" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 ||
+        log "could not drop the leftover schema $schema"
     done
 }
 

@@ -29,7 +29,9 @@ async fn point_at(sim: &SimClient, spoke: &Spoke) {
 }
 
 /// Record changes at the simulator for `run`, a few every 25 ms: many small deliveries, so
-/// the estimate rests on many requests. The changes follow from `seed`.
+/// the estimate rests on many requests. Each round's changes follow from `seed`; how many
+/// rounds fit is the clock's (the scenario is about time: an outage shorter than HubSpot's
+/// first retry).
 async fn activity(sim: &SimClient, seed: u64, run: Duration) {
     let started = Instant::now();
     for round in 0.. {

@@ -45,8 +45,8 @@ pub struct App {
     retention: Option<Retention>,
     tally: Arc<Tally>,
     /// Evaluated on every instance while the monitor is on: each serves the admin API and
-    /// the dashboard, which show the alerts of the last evaluation, and a change is
-    /// announced once across instances (`AlertStates`).
+    /// the dashboard, which show the alerts of the last evaluation. Instances running the
+    /// workers announce each change, once across them (`AlertStates`); receivers only show.
     alerts: Option<Arc<Alerts>>,
     monitor: MonitorConfig,
     clock: Clock,
@@ -148,10 +148,13 @@ impl App {
                 Arc::new(InstallFlow::new(install, &config.public_url, tokens))
             });
         let tally = Arc::new(Tally::with_counting(clock.clone(), !config.monitor.off));
-        let alerts = Arc::new(Alerts::new(
-            config.monitor.levels,
-            config.monitor.alert_webhook.clone(),
-        ));
+        let alerts = Alerts::new(config.monitor.levels, config.monitor.alert_webhook.clone());
+        // Every instance evaluates, for its own pages; those running the workers announce.
+        let alerts = Arc::new(if config.role.works() {
+            alerts
+        } else {
+            alerts.without_announcing()
+        });
         let hydrator = config
             .install
             .as_ref()

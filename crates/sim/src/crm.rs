@@ -116,14 +116,18 @@ async fn admitted(sim: &SharedSim, grant: Grant, mut request: Request, next: Nex
         if faults.in_429_burst(Instant::now()) {
             return with_usage(errors::rate_limited(Exceeded::TenSecondlyRolling), usage);
         }
-        if faults.faults.error_rate > 0.0
-            && rand::rng().random_bool(faults.faults.error_rate.clamp(0.0, 1.0))
-        {
+        let failed = (faults.faults.error_rate > 0.0).then(|| {
+            sim.fault_draw(|rng| {
+                rng.random_bool(faults.faults.error_rate.clamp(0.0, 1.0))
+                    .then(|| rng.random_range(0..3))
+            })
+        });
+        if let Some(Some(which)) = failed {
             let status = [
                 StatusCode::INTERNAL_SERVER_ERROR,
                 StatusCode::BAD_GATEWAY,
                 StatusCode::SERVICE_UNAVAILABLE,
-            ][rand::rng().random_range(0..3)];
+            ][which];
             return with_usage(
                 errors::api_error(
                     status,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use hubspot::signature;
 use hubspot::time::Clock;
 use hubspot::ClientSecret;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +59,8 @@ pub struct Schedule {
     pub jitter: f64,
     /// An attempt slower than this failed (HubSpot: 5 s). Not scaled.
     pub timeout: Duration,
+    /// Seeds the jitter, so a run's retry times can be had again.
+    pub seed: u64,
 }
 
 /// The schedule spoke-sim assumes where HubSpot documents only "up to 10 retries over the
@@ -107,6 +110,8 @@ struct Inner {
     target: Mutex<Target>,
     ledger: Mutex<Ledger>,
     schedule: Schedule,
+    /// Draws each retry's jitter, from the schedule's seed.
+    jitter: Mutex<StdRng>,
     secret: ClientSecret,
     /// Signs each attempt's timestamp.
     clock: Clock,
@@ -145,6 +150,7 @@ impl Dispatcher {
                 queues: Mutex::default(),
                 target: Mutex::new(target),
                 ledger: Mutex::default(),
+                jitter: Mutex::new(StdRng::seed_from_u64(schedule.seed)),
                 schedule,
                 secret,
                 clock,
@@ -316,7 +322,7 @@ impl Dispatcher {
         let (mut retried, mut given_up) = (0, 0);
         let mut queues = self.inner.queues.lock().expect("queues lock");
         let now = Instant::now();
-        let mut rng = rand::rng();
+        let mut rng = self.inner.jitter.lock().expect("jitter lock");
         let mut retries = Vec::new();
         if !delivered {
             for mut pending in batch {

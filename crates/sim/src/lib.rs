@@ -52,6 +52,8 @@ pub struct Sim {
     tokens: Mutex<Tokens>,
     limiter: Mutex<RateLimiter>,
     faults: Mutex<ActiveFaults>,
+    /// Draws which calls an error rate fails, and how, from the settings' seed.
+    faults_rng: Mutex<rand::rngs::StdRng>,
     dispatcher: Dispatcher,
     consent: Mutex<Option<oauth::AutoConsent>>,
     pending: Mutex<std::collections::HashMap<String, oauth::Authorization>>,
@@ -90,12 +92,14 @@ impl Sim {
             time_scale: settings.time_scale,
             jitter: settings.retry_jitter,
             timeout: Duration::from_millis(settings.webhook_timeout_ms),
+            seed: settings.seed,
         };
         Self {
             world: Mutex::new(world),
             tokens: Mutex::default(),
             limiter: Mutex::default(),
             faults: Mutex::new(ActiveFaults::new(Faults::default())),
+            faults_rng: Mutex::new(rand::SeedableRng::seed_from_u64(settings.seed)),
             dispatcher: Dispatcher::new(
                 ClientSecret::new(settings.client_secret.clone()),
                 target,
@@ -109,6 +113,11 @@ impl Sim {
             refresh_calls: std::sync::atomic::AtomicU64::new(0),
             clock,
         }
+    }
+
+    /// A draw for the injected faults, from the seeded generator.
+    pub fn fault_draw<T>(&self, draw: impl FnOnce(&mut rand::rngs::StdRng) -> T) -> T {
+        draw(&mut self.faults_rng.lock().expect("faults rng lock"))
     }
 
     /// Now, by the simulator's clock.

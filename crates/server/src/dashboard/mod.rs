@@ -7,22 +7,17 @@
 //! elsewhere and no script runs. Pages read and act through the same functions as the
 //! admin API (`monitor::standings`, `ops::inspect`, `ops::dead_letters`).
 
+mod access;
 pub mod charts;
 mod pages;
 pub mod session;
 
-use std::sync::Arc;
-
-use axum::extract::{FromRequestParts, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
 use axum::middleware;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use self::session::{Dashboard, Session, SESSION_COOKIE};
 use crate::http::state::AppState;
 
 /// Everything a page may load: its own stylesheet, and nothing that runs.
@@ -83,98 +78,3 @@ async fn security_headers(mut response: Response) -> Response {
     }
     response
 }
-
-/// The value of cookie `name` in a request's `Cookie` headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
-/// A signed-in operator: handlers that take one are refused without a valid session (a
-/// page visit is sent to the login form, anything else gets `401`).
-#[derive(Debug)]
-pub struct Operator {
-    dashboard: Arc<Dashboard>,
-    session: Session,
-    /// The session's CSRF token, for the page's forms.
-    csrf: String,
-}
-
-impl Operator {
-    /// `Ok` when a form carried this session's CSRF token; `403` otherwise.
-    fn check_csrf(&self, presented: Option<&str>) -> Result<(), Refusal> {
-        match presented {
-            Some(token) if self.dashboard.sessions.csrf_ok(&self.session, token) => Ok(()),
-            _ => Err(Refusal(
-                StatusCode::FORBIDDEN,
-                "This form's CSRF token is missing or not this session's: reload the page and try again.",
-            )),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let dashboard = dashboard_of(state).map_err(IntoResponse::into_response)?;
-        let now_s = state.clock.now_ms() / 1_000;
-        match cookie(&parts.headers, SESSION_COOKIE)
-            .and_then(|value| dashboard.sessions.check(value, now_s))
-        {
-            Some(session) => Ok(Self {
-                csrf: dashboard.sessions.csrf(&session),
-                dashboard,
-                session,
-            }),
-            None if parts.method == Method::GET => {
-                Err(Redirect::to("/dashboard/login").into_response())
-            }
-            None => Err(Refusal(
-                StatusCode::UNAUTHORIZED,
-                "Sign in first: this request carried no valid session.",
-            )
-            .into_response()),
-        }
-    }
-}
-
-/// The dashboard, or a page saying it is off (no operator token configured).
-fn dashboard_of(state: &AppState) -> Result<Arc<Dashboard>, Refusal> {
-    state.dashboard.clone().ok_or(Refusal(
-        StatusCode::NOT_FOUND,
-        "The dashboard is off: set SPOKE_OPERATOR_TOKEN to turn it on.",
-    ))
-}
-
-/// A request the dashboard turns down, with the reason an operator reads.
-#[derive(Debug)]
-pub struct Refusal(StatusCode, &'static str);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        pages::refusal(self.0, self.1)
-    }
-}
-
-/// The dashboard's state, for the login handlers (which run before a session exists).
-struct Unsigned(Arc<Dashboard>);
-
-impl FromRequestParts<AppState> for Unsigned {
-    type Rejection = Response;
-
-    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        dashboard_of(state)
-            .map(Self)
-            .map_err(IntoResponse::into_response)
-    }
-}
-
-/// For handlers that only need the app state.
-type App = State<AppState>;

@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 
 pub async fn alive() -> Json<Value> {
     Json(json!({ "status": "ok" }))

@@ -1,11 +1,12 @@
-//! Alerts before HubSpot's bar is crossed. Every 30 s (configurable) the last 24 hours'
-//! rates (webhooks, API calls, both combined; app-wide and per portal) are held against a
-//! warning level (97% by default) and the threshold (95%); a portal whose refresh token
-//! HubSpot refused is flagged as probably uninstalled. An alert fires once, changes level
-//! in place, and resolves when its rate recovers; each change goes to the log and, when
-//! configured, to a Slack-compatible webhook (`{"text": …}`). With the last hour's pace an
-//! alert also projects when its rate will cross the threshold. Every instance evaluates;
-//! a change is announced by the one whose record of it in the store (`AlertStates`) took.
+//! Alerts before HubSpot's bar is crossed. Every 30 s the last 24 hours' rates (webhooks,
+//! API calls, both combined; app-wide and per portal) are held against a warning level
+//! (97% by default) and the threshold (95%); a portal whose refresh token HubSpot refused
+//! is flagged as probably uninstalled. An alert fires once, changes level in place, and
+//! resolves when its rate recovers; each change goes to the log and, when configured, to
+//! a Slack-compatible webhook (`{"text": …}`). With the last hour's pace an alert also
+//! projects when its rate will cross the threshold. Every instance evaluates, for its own
+//! pages; of those running the workers, the one whose record of a change in the store
+//! (`AlertStates`) took announces it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -177,6 +178,9 @@ struct Finding {
 pub struct Alerts {
     levels: AlertLevels,
     webhook: Option<Url>,
+    /// Whether this instance records and announces changes, or only keeps the alerts for
+    /// its pages (a receiver: the instances running the workers announce).
+    announces: bool,
     http: reqwest::Client,
     active: Mutex<BTreeMap<(Option<i64>, About), Alert>>,
 }
@@ -186,12 +190,19 @@ impl Alerts {
         Self {
             levels,
             webhook,
+            announces: true,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("an HTTP client"),
             active: Mutex::default(),
         }
+    }
+
+    /// These alerts, kept for this instance's pages but never announced from it.
+    pub fn without_announcing(mut self) -> Self {
+        self.announces = false;
+        self
     }
 
     pub fn levels(&self) -> AlertLevels {
@@ -215,6 +226,9 @@ impl Alerts {
     pub async fn evaluate(&self, store: &dyn Store, now_ms: i64) -> Result<(), StoreError> {
         let found = self.current(store, now_ms).await?;
         let changes = self.apply(found, now_ms);
+        if !self.announces {
+            return Ok(());
+        }
         for (change, alert) in changes {
             let level = (change != Change::Resolved).then(|| alert.level.as_str());
             let portal = alert.portal.unwrap_or(APP_WIDE);

@@ -89,10 +89,12 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             .await
             .with_context(|| format!("installing portal {portal}"))?;
     }
+    // Named in the log, so a run's stream of changes can be had again.
+    let activity_seed: u64 = rand::random();
     tokio::spawn(sim::admin::stream_activity(
         simulator.sim.clone(),
         args.activity_rate,
-        rand::random(),
+        activity_seed,
         shutdown.clone(),
     ));
     let store = app::open_store(&DatabaseConfig::new(database_url.clone()), Open::Existing).await?;
@@ -103,6 +105,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         simulator_url = simulator.base_url(),
         database_url,
         portals = portals.len(),
+        activity_seed,
         "demo ready"
     );
     println!(

@@ -307,6 +307,8 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     .await;
     assert!(resolved, "{:?}", posted.lock().unwrap());
     let resolved = posted.lock().unwrap().clone();
+    // Ten more evaluations (50 ms apart here) find nothing new to announce.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let again = h.monitor("/monitor").await;
     assert_eq!(again["alerts"], json!([]));
     assert_eq!(
@@ -325,7 +327,7 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
 /// are not counted, and the monitor's endpoints say it is off.
 #[tokio::test]
 async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
-    let h = harness_with(
+    let mut h = harness_with(
         Engine::Sqlite,
         "oauth crm.objects.contacts.read",
         |config| {
@@ -374,8 +376,8 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
             "the certification monitor is off (SPOKE_MONITOR=off)"
         );
     }
-    // Ten flush intervals: a counting monitor would have written its rows.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // spoke stops as on a signal: a counting monitor flushes its last counts.
+    h.stop().await;
     let counted = h.db.number("SELECT count(*) FROM webhook_minutes").await
         + h.db.number("SELECT count(*) FROM api_minutes").await;
     assert_eq!(counted, 0);

@@ -40,6 +40,8 @@ pub struct Harness {
     /// What spoke and the simulator both read the time from.
     pub clock: ManualClock,
     shutdown: CancellationToken,
+    /// spoke itself, until [`Harness::stop`].
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for Harness {
@@ -117,7 +119,7 @@ pub async fn harness_with_sim(
         .await
         .expect("spoke builds");
     let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(listener, shutdown.clone()));
+    let running = Some(tokio::spawn(app.run(listener, shutdown.clone())));
     let store = db.store().await;
     Harness {
         db,
@@ -127,10 +129,20 @@ pub async fn harness_with_sim(
         store,
         clock,
         shutdown,
+        running,
     }
 }
 
 impl Harness {
+    /// Shuts spoke down as a signal would, and waits until it has (its last monitor counts
+    /// flushed).
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            running.await.unwrap().unwrap();
+        }
+    }
+
     pub fn first_portal(&self) -> i64 {
         self.sim.sim.world(|w| w.portal_ids().next().unwrap())
     }

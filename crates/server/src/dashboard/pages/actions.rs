@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use store::Replay;
 
-use super::super::{App, Operator};
-use super::{refusal, render, store_refusal};
+use super::render::{refusal, render, store_refusal};
+use crate::dashboard::access::{App, Operator};
 use crate::http::state::AppState;
 use crate::oauth::removal;
 use crate::ops::dead_letters::replay_dead;

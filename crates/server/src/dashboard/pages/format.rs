@@ -7,7 +7,7 @@ use crate::monitor::rates::Window;
 pub(super) struct RateCard {
     pub(super) name: &'static str,
     pub(super) rate: String,
-    /// `ok`, `warn`, `crit`, or empty without attempts.
+    /// `ok`, `warning`, `critical`, or empty without attempts.
     pub(super) class: &'static str,
     pub(super) detail: String,
 }

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::super::session::{
     Dashboard, LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE, SESSION_SECONDS,
 };
-use super::super::{cookie, App, Unsigned};
 use super::actions::CheckedForm;
-use super::{refusal, render};
+use super::render::{refusal, render};
+use crate::dashboard::access::{cookie, App, Unsigned};
 use crate::http::state::AppState;
 
 #[derive(Template)]

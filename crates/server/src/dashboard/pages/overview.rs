@@ -6,10 +6,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use store::{StoreError, APP_WIDE};
 
-use super::super::{App, Operator};
 use super::format::{card, iso, percent, query_string, rate_class, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
-use super::{render, store_refusal, REFRESH_SECONDS};
+use super::render::{render, store_refusal, REFRESH_SECONDS};
+use crate::dashboard::access::{App, Operator};
 use crate::http::state::AppState;
 use crate::monitor::alerts::Alert;
 use crate::monitor::levels::AlertLevels;

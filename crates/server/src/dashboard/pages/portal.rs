@@ -8,10 +8,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use store::{Portal, StoreError, WebhookCounts};
 
-use super::super::{App, Operator};
 use super::format::{card, iso, percent, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
-use super::{refusal, render, store_refusal, REFRESH_SECONDS};
+use super::render::{refusal, render, store_refusal, REFRESH_SECONDS};
+use crate::dashboard::access::{App, Operator};
 use crate::http::state::AppState;
 use crate::monitor::rates::{windows, Windows, WINDOWS};
 use crate::monitor::tally::minute_of;

@@ -5,9 +5,10 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::super::extract::{ApiPath, ApiQuery};
-use super::super::{ApiError, AppState};
+use crate::http::error::ApiError;
 use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::state::AppState;
 use crate::monitor::report::{app_report, portal_report, AppReport, PortalReport};
 use crate::monitor::standings::{portal_page, PortalPage, PortalQuery};
 use crate::ops::inspect::{portal_view, PortalDetail};

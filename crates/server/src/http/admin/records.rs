@@ -11,9 +11,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::super::extract::{ApiPath, ApiQuery};
-use super::super::{ApiError, AppState};
+use crate::http::error::ApiError;
 use crate::http::error::ErrorBody;
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::state::AppState;
 use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
 use crate::ops::dead_letters::{DeadLetter, SetAsideView};
 use crate::timestamp::Timestamp;

@@ -11,8 +11,9 @@ use reqwest::header::CONTENT_TYPE;
 use url::Url;
 
 use super::message::Message;
+use super::name::SinkName;
 use super::signing::SigningSecret;
-use super::{Sink, SinkError, SinkName};
+use super::sink::{Sink, SinkError};
 use crate::config::HttpSinkConfig;
 
 /// An endpoint slower than this counts as failed (and is tried again).

@@ -12,7 +12,8 @@ use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
 use super::message::Message;
-use super::{Sink, SinkError, SinkName};
+use super::name::SinkName;
+use super::sink::{Sink, SinkError};
 use crate::config::NatsSinkConfig;
 
 /// How long JetStream remembers message ids for new streams: longer than a crashed
