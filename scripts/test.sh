@@ -37,4 +37,9 @@ log "the admin API against its OpenAPI document (schemathesis), on SQLite and Po
 scripts/check-admin-api.sh
 
 log "cargo test"
-cargo test --workspace --all-features
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --workspace --all-features 2>&1 | tee "$results"
+# One line for the whole run: cargo's own last line is a crate's doc-tests (often none).
+awk '/^test result:/ { passed += $4; failed += $6 }
+  END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"
