@@ -12,7 +12,6 @@ use serde_json::Value;
 use crate::admin::Activity;
 use crate::dispatcher::Target;
 use crate::oauth::AutoConsent;
-use crate::world::Subscription;
 
 /// The simulator at one base URL.
 #[derive(Debug, Clone)]
@@ -144,14 +143,6 @@ impl SimClient {
     /// Where deliveries go, and how many at once.
     pub async fn set_target(&self, target: &Target) -> anyhow::Result<Target> {
         self.call(Method::PUT, "webhooks/target", Some(target))
-            .await
-    }
-
-    pub async fn set_subscriptions(
-        &self,
-        subscriptions: &[Subscription],
-    ) -> anyhow::Result<Vec<Subscription>> {
-        self.call(Method::PUT, "webhooks/subscriptions", Some(subscriptions))
             .await
     }
 

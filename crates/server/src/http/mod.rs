@@ -29,8 +29,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use admin::document as admin_api_document;
-pub use body::read_limited;
-pub use error::ApiError;
 pub use state::AppState;
 
 use crate::config::Role;

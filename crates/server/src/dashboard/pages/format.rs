@@ -40,7 +40,7 @@ pub(super) fn card(name: &'static str, window: Window, levels: AlertLevels) -> R
 }
 
 /// An epoch-milliseconds time as pages show it.
-pub(super) fn iso(ms: i64) -> String {
+pub(super) fn at_minute(ms: i64) -> String {
     crate::timestamp::Timestamp(ms).page()
 }
 

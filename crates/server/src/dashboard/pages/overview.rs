@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use store::{StoreError, APP_WIDE};
 
-use super::format::{card, iso, percent, query_string, rate_class, relative, RateCard};
+use super::format::{at_minute, card, percent, query_string, rate_class, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
 use super::render::{render, store_refusal, REFRESH_SECONDS};
 use crate::dashboard::access::{App, Operator};
@@ -187,8 +187,8 @@ fn alert_line(alert: &Alert) -> AlertLine {
         about: alert.about.as_str(),
         rate: percent(alert.rate),
         estimated: alert.estimated,
-        since: iso(alert.since_ms),
-        crossing: alert.crossing_ms.map(iso),
+        since: at_minute(alert.since_ms),
+        crossing: alert.crossing_ms.map(at_minute),
     }
 }
 

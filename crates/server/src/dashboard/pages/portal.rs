@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use store::{Portal, StoreError, WebhookCounts};
 
-use super::format::{card, iso, percent, relative, RateCard};
+use super::format::{at_minute, card, percent, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
 use super::render::{refusal, render, store_refusal, REFRESH_SECONDS};
 use crate::dashboard::access::{App, Operator};
@@ -122,7 +122,7 @@ async fn portal_page_of(
             .rev()
             .map(|a| {
                 (
-                    iso(a.at),
+                    at_minute(a.at),
                     a.action.clone(),
                     a.actor.clone(),
                     a.detail.clone(),
@@ -159,14 +159,14 @@ fn facts(p: &Portal, now_ms: i64) -> Vec<(&'static str, String)> {
             "Installed by",
             p.installer_email.clone().unwrap_or_else(|| "—".into()),
         ),
-        ("Installed at", iso(p.installed_at)),
-        ("Last change", iso(p.updated_at)),
+        ("Installed at", at_minute(p.installed_at)),
+        ("Last change", at_minute(p.updated_at)),
         ("Scopes", p.scopes.join(" ")),
         (
             "Access token",
             p.access_expires_at.map_or_else(
                 || "none held".into(),
-                |at| format!("expires {} ({})", relative(at, now_ms), iso(at)),
+                |at| format!("expires {} ({})", relative(at, now_ms), at_minute(at)),
             ),
         ),
         (
@@ -234,5 +234,5 @@ fn failure_line(m: &WebhookCounts) -> (String, String) {
         .filter(|(_, n)| *n > 0)
         .map(|(class, n)| format!("{class}: {n}"))
         .collect();
-    (iso(m.minute * 60_000), text.join(" · "))
+    (at_minute(m.minute * 60_000), text.join(" · "))
 }
