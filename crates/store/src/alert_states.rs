@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::backend::{Backend, Statement};
 use crate::StoreError;
 
 /// The table's name, for [`crate::Erasure`].
@@ -23,40 +24,32 @@ pub trait AlertStates: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `RAISE` and `RESOLVE`.
-macro_rules! impl_alert_states {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl crate::AlertStates for $store {
-            async fn record_alert(
-                &self,
-                portal_id: i64,
-                about: &str,
-                level: Option<&str>,
-                now_ms: i64,
-            ) -> Result<bool, crate::StoreError> {
-                let done = match level {
-                    Some(level) => {
-                        sqlx::query(RAISE)
-                            .bind(portal_id)
-                            .bind(about)
-                            .bind(level)
-                            .bind(now_ms)
-                            .execute(&self.pool)
-                            .await?
-                    }
-                    None => {
-                        sqlx::query(RESOLVE)
-                            .bind(portal_id)
-                            .bind(about)
-                            .execute(&self.pool)
-                            .await?
-                    }
-                };
-                Ok(done.rows_affected() == 1)
-            }
-        }
-    };
+#[async_trait]
+impl<B: Backend> AlertStates for B {
+    async fn record_alert(
+        &self,
+        portal_id: i64,
+        about: &str,
+        level: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let statement = match level {
+            // No row changes when it is at that level already.
+            Some(level) => Statement::new(
+                "INSERT INTO alert_states (portal_id, about, level, changed_at) \
+                VALUES ($1, $2, $3, $4) ON CONFLICT (portal_id, about) DO UPDATE \
+                SET level = excluded.level, changed_at = excluded.changed_at \
+                WHERE alert_states.level <> excluded.level",
+            )
+            .bind(portal_id)
+            .bind(about)
+            .bind(level)
+            .bind(now_ms),
+            None => Statement::new("DELETE FROM alert_states WHERE portal_id = $1 AND about = $2")
+                .bind(portal_id)
+                .bind(about),
+        };
+        let changed = self.execute_on_pool(statement).await?;
+        Ok(changed == 1)
+    }
 }
-
-pub(crate) use impl_alert_states;

@@ -1,9 +1,10 @@
 //! The audit trail: who did what to a portal, and when. Entries are written by the
-//! operations they describe, inside those operations' transactions (through the `record`
-//! function each engine's `audit` module gets from [`impl_audit!`]); this trait only reads.
+//! operations they describe, inside those operations' transactions (through [`record`]);
+//! this trait only reads.
 
 use async_trait::async_trait;
 
+use crate::backend::{Backend, Statement};
 use crate::{AuditEntry, StoreError};
 
 #[async_trait]
@@ -12,43 +13,38 @@ pub trait Audit: Send + Sync {
     async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-/// Expands, in an engine's `audit` module (which defines `INSERT` and `TRAIL`), the
-/// [`Audit`] implementation and `record`, which writes one entry on a connection that is
-/// usually inside the caller's transaction.
-macro_rules! impl_audit {
-    ($store:ty, $db:ty) => {
-        use crate::{AuditEntry, StoreError};
-
-        /// Appends an entry on `conn`.
-        pub(crate) async fn record(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            now_ms: i64,
-            portal_id: i64,
-            action: &str,
-            actor: &str,
-            detail: &str,
-        ) -> Result<(), StoreError> {
-            sqlx::query(INSERT)
-                .bind(now_ms)
-                .bind(portal_id)
-                .bind(action)
-                .bind(actor)
-                .bind(detail)
-                .execute(conn)
-                .await?;
-            Ok(())
-        }
-
-        #[async_trait::async_trait]
-        impl crate::Audit for $store {
-            async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
-                Ok(sqlx::query_as(TRAIL)
-                    .bind(portal_id)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-        }
-    };
+/// Appends an entry on `conn`, usually inside the transaction of the operation it records.
+pub(crate) async fn record<B: Backend>(
+    conn: &mut B::Conn,
+    now_ms: i64,
+    portal_id: i64,
+    action: &str,
+    actor: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let insert = format!(
+        "INSERT INTO audit_log (at, portal_id, action, actor, detail) VALUES ({}, $2, $3, $4, $5)",
+        B::at(1)
+    );
+    let statement = Statement::new(insert)
+        .bind(now_ms)
+        .bind(portal_id)
+        .bind(action)
+        .bind(actor)
+        .bind(detail);
+    B::execute(conn, statement).await?;
+    Ok(())
 }
 
-pub(crate) use impl_audit;
+#[async_trait]
+impl<B: Backend> Audit for B {
+    async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let trail = format!(
+            "SELECT {} AS at, portal_id, action, actor, detail FROM audit_log \
+            WHERE portal_id = $1 ORDER BY id",
+            B::millis("at")
+        );
+        self.fetch_all_on_pool(Statement::new(trail).bind(portal_id))
+            .await
+    }
+}

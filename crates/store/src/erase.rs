@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 
-use crate::StoreError;
+use crate::backend::{Backend, Statement};
+use crate::{audit, StoreError};
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
@@ -38,43 +39,31 @@ pub(crate) fn detail(removed: &[(&str, u64)]) -> String {
     format!("{events} events")
 }
 
-/// Expands the implementation in an engine module defining `FIRST_PARAMETER`; the
-/// engine's `audit` module supplies `record`.
-macro_rules! impl_erasure {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl crate::Erasure for $store {
-            async fn erase(
-                &self,
-                portal_id: i64,
-                actor: &str,
-                now_ms: i64,
-            ) -> Result<(), crate::StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                let mut removed = Vec::with_capacity(crate::erase::PORTAL_TABLES.len());
-                for table in crate::erase::PORTAL_TABLES {
-                    let sql = format!("DELETE FROM {table} WHERE portal_id = {FIRST_PARAMETER}");
-                    let rows = sqlx::query(&sql)
-                        .bind(portal_id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    removed.push((table, rows));
-                }
-                if removed.iter().all(|(_, rows)| *rows == 0) {
-                    tx.rollback().await?;
-                    return Err(crate::StoreError::NotFound);
-                }
-                let detail = crate::erase::detail(&removed);
-                super::audit::record(&mut tx, now_ms, portal_id, "erased", actor, &detail).await?;
-                tx.commit().await?;
-                Ok(())
-            }
+#[async_trait]
+impl<B: Backend> Erasure for B {
+    async fn erase(&self, portal_id: i64, actor: &str, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut removed = Vec::with_capacity(PORTAL_TABLES.len());
+        for table in PORTAL_TABLES {
+            let delete = format!("DELETE FROM {table} WHERE portal_id = $1");
+            let rows = B::execute(&mut tx, Statement::new(delete).bind(portal_id)).await?;
+            removed.push((table, rows));
         }
-    };
+        if removed.iter().all(|(_, rows)| *rows == 0) {
+            return Err(StoreError::NotFound);
+        }
+        audit::record::<B>(
+            &mut tx,
+            now_ms,
+            portal_id,
+            "erased",
+            actor,
+            &detail(&removed),
+        )
+        .await?;
+        B::commit(tx).await
+    }
 }
-
-pub(crate) use impl_erasure;
 
 #[cfg(test)]
 mod tests {

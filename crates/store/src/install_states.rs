@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::backend::{Backend, Statement};
 use crate::StoreError;
 
 #[async_trait]
@@ -17,31 +18,32 @@ pub trait InstallStates: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `FORGET` and `USE`.
-macro_rules! impl_install_states {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl crate::InstallStates for $store {
-            async fn use_install_state(
-                &self,
-                nonce: &str,
-                expires_at_ms: i64,
-                now_ms: i64,
-            ) -> Result<bool, crate::StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                sqlx::query(FORGET).bind(now_ms).execute(&mut *tx).await?;
-                let fresh = sqlx::query(USE)
-                    .bind(nonce)
-                    .bind(expires_at_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                tx.commit().await?;
-                Ok(fresh)
-            }
-        }
-    };
+#[async_trait]
+impl<B: Backend> InstallStates for B {
+    async fn use_install_state(
+        &self,
+        nonce: &str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let forget = format!(
+            "DELETE FROM used_install_states WHERE expires_at < {}",
+            B::at(1)
+        );
+        B::execute(&mut tx, Statement::new(forget).bind(now_ms)).await?;
+        let record = format!(
+            "INSERT INTO used_install_states (nonce, expires_at) VALUES ($1, {}) \
+            ON CONFLICT DO NOTHING",
+            B::at(2)
+        );
+        let fresh = B::execute(
+            &mut tx,
+            Statement::new(record).bind(nonce).bind(expires_at_ms),
+        )
+        .await?
+            == 1;
+        B::commit(tx).await?;
+        Ok(fresh)
+    }
 }
-
-pub(crate) use impl_install_states;

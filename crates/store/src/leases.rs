@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::backend::{Backend, Statement};
 use crate::StoreError;
 
 #[async_trait]
@@ -22,43 +23,37 @@ pub trait RefreshLeases: Send + Sync {
     async fn refresh_failed(&self, portal_id: i64, holder: &str) -> Result<(), StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `LEASE` and `RELEASE_FAILED`.
-macro_rules! impl_refresh_leases {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl crate::RefreshLeases for $store {
-            async fn lease_refresh(
-                &self,
-                portal_id: i64,
-                holder: &str,
-                until_ms: i64,
-                now_ms: i64,
-            ) -> Result<bool, crate::StoreError> {
-                let done = sqlx::query(LEASE)
-                    .bind(holder)
-                    .bind(until_ms)
-                    .bind(portal_id)
-                    .bind(now_ms)
-                    .bind(holder)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
+#[async_trait]
+impl<B: Backend> RefreshLeases for B {
+    async fn lease_refresh(
+        &self,
+        portal_id: i64,
+        holder: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let lease = format!(
+            "UPDATE portal_tokens SET lease_holder = $1, lease_until = {until} \
+            WHERE portal_id = $3 AND (lease_until IS NULL OR lease_until <= {now} OR lease_holder = $1)",
+            until = B::at(2),
+            now = B::at(4),
+        );
+        let statement = Statement::new(lease)
+            .bind(holder)
+            .bind(until_ms)
+            .bind(portal_id)
+            .bind(now_ms);
+        Ok(self.execute_on_pool(statement).await? == 1)
+    }
 
-            async fn refresh_failed(
-                &self,
-                portal_id: i64,
-                holder: &str,
-            ) -> Result<(), crate::StoreError> {
-                sqlx::query(RELEASE_FAILED)
-                    .bind(portal_id)
-                    .bind(holder)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-        }
-    };
+    async fn refresh_failed(&self, portal_id: i64, holder: &str) -> Result<(), StoreError> {
+        let statement = Statement::new(
+            "UPDATE portal_tokens SET refresh_failures = refresh_failures + 1, \
+            lease_holder = NULL, lease_until = NULL WHERE portal_id = $1 AND lease_holder = $2",
+        )
+        .bind(portal_id)
+        .bind(holder);
+        self.execute_on_pool(statement).await?;
+        Ok(())
+    }
 }
-
-pub(crate) use impl_refresh_leases;

@@ -17,6 +17,7 @@
 
 mod alert_states;
 mod audit;
+mod backend;
 mod erase;
 mod error;
 mod health;
@@ -49,15 +50,13 @@ pub use health::Health;
 pub use inbox::Inbox;
 pub use install_states::InstallStates;
 pub use leases::RefreshLeases;
-pub use mirror::{Gone, Mirror, MirroredRecord};
+pub use mirror::{ErasedRecord, Gone, GoneRecord, Mirror, MirroredRecord};
 pub use model::{
-    AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, SealedTokens,
+    AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, Replay, Retry,
+    SealedTokens,
 };
 pub use portals::Portals;
-pub use queue::{
-    Aside, ClaimRequest, Claimed, ErasedRecord, GoneRecord, Replay, Retry, SetAside, SetAsideEvent,
-    Settlement, WorkQueue,
-};
+pub use queue::{Aside, ClaimRequest, Claimed, SetAside, SetAsideEvent, Settlement, WorkQueue};
 pub use sink_queue::{
     DeadDeliveries, DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
     SinkQueue,

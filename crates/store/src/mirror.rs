@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use crate::backend::{Backend, Bind, Statement};
 use crate::StoreError;
 
 /// The table's name, for [`crate::Erasure`].
@@ -51,6 +52,30 @@ pub struct MirroredRecord {
     pub trace: Option<String>,
 }
 
+/// A record deleted or merged away as of `at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneRecord {
+    pub portal_id: i64,
+    pub object_type: String,
+    pub object_id: i64,
+    pub gone: Gone,
+    pub at_ms: i64,
+    /// The trace that found it gone, continued by the sinks.
+    pub trace: Option<String>,
+}
+
+/// A record erased by a privacy deletion: see [`WorkQueue::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedRecord {
+    pub portal_id: i64,
+    /// HubSpot's path name (`contacts`) and the singular its events use (`contact`).
+    pub object_type: String,
+    pub singular: String,
+    pub object_id: i64,
+    /// The trace of the privacy deletion's event, continued by the sinks.
+    pub trace: Option<String>,
+}
+
 #[async_trait]
 pub trait Mirror: Send + Sync {
     async fn mirrored(
@@ -72,52 +97,129 @@ pub trait Mirror: Send + Sync {
     ) -> Result<HashMap<i64, i64>, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `SELECT`, `COUNTS`,
-/// `LAST_MODIFIED` and `ids` (and, for settlements, `UPSERT` and `MARK_GONE`, which return
-/// the row only when the mirror accepted the change).
-macro_rules! impl_mirror {
-    ($store:ty) => {
-        use std::collections::HashMap;
-
-        use crate::mirror::MirroredRecord;
-        use crate::StoreError;
-
-        #[async_trait::async_trait]
-        impl crate::Mirror for $store {
-            async fn mirrored(
-                &self,
-                portal_id: i64,
-                object_type: &str,
-                object_id: i64,
-            ) -> Result<Option<MirroredRecord>, StoreError> {
-                Ok(sqlx::query_as(SELECT)
-                    .bind(portal_id)
-                    .bind(object_type)
-                    .bind(object_id)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn record_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-                Ok(sqlx::query_as(COUNTS).fetch_all(&self.pool).await?)
-            }
-
-            async fn last_modified(
-                &self,
-                portal_id: i64,
-                object_type: &str,
-                list: &[i64],
-            ) -> Result<HashMap<i64, i64>, StoreError> {
-                let rows: Vec<(i64, i64)> = sqlx::query_as(LAST_MODIFIED)
-                    .bind(portal_id)
-                    .bind(object_type)
-                    .bind(ids(list))
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().collect())
-            }
-        }
-    };
+/// Stores a fetched record as live unless the mirror holds a newer version; whether it did.
+pub(crate) async fn store<B: Backend>(
+    conn: &mut B::Conn,
+    record: &MirroredRecord,
+) -> Result<bool, StoreError> {
+    let upsert = format!(
+        "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+        VALUES ($1, $2, $3, 'live', {properties}, $5, {fetched}) \
+        ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'live', \
+        properties = excluded.properties, updated_at = excluded.updated_at, \
+        fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at \
+        RETURNING object_id",
+        properties = B::json(4),
+        fetched = B::at(6),
+    );
+    let statement = Statement::new(upsert)
+        .bind(record.portal_id)
+        .bind(&record.object_type)
+        .bind(record.object_id)
+        .bind(&record.properties)
+        .bind(record.updated_at)
+        .bind(record.fetched_at);
+    Ok(B::fetch_optional::<(i64,)>(conn, statement)
+        .await?
+        .is_some())
 }
 
-pub(crate) use impl_mirror;
+/// Marks a record deleted or merged as of `at_ms` unless the mirror holds a newer version;
+/// whether it did.
+pub(crate) async fn mark_gone<B: Backend>(
+    conn: &mut B::Conn,
+    gone: &GoneRecord,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let mark = format!(
+        "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+        VALUES ($1, $2, $3, $4, '{{}}', $5, {}) \
+        ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = excluded.state, \
+        updated_at = excluded.updated_at, fetched_at = excluded.fetched_at \
+        WHERE records.updated_at <= excluded.updated_at \
+        RETURNING object_id",
+        B::at(6)
+    );
+    let statement = Statement::new(mark)
+        .bind(gone.portal_id)
+        .bind(&gone.object_type)
+        .bind(gone.object_id)
+        .bind(gone.gone.as_str())
+        .bind(gone.at_ms)
+        .bind(now_ms);
+    Ok(B::fetch_optional::<(i64,)>(conn, statement)
+        .await?
+        .is_some())
+}
+
+/// Leaves an `erased` tombstone without properties, newer than any version HubSpot can
+/// send, so no late event fetches or restores the record.
+pub(crate) async fn forget<B: Backend>(
+    conn: &mut B::Conn,
+    erased: &ErasedRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let tombstone = format!(
+        "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
+        VALUES ($1, $2, $3, 'erased', '{{}}', {}, {}) \
+        ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = 'erased', \
+        properties = '{{}}', updated_at = excluded.updated_at, fetched_at = excluded.fetched_at",
+        i64::MAX,
+        B::at(4)
+    );
+    let statement = Statement::new(tombstone)
+        .bind(erased.portal_id)
+        .bind(&erased.object_type)
+        .bind(erased.object_id)
+        .bind(now_ms);
+    B::execute(conn, statement).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl<B: Backend> Mirror for B {
+    async fn mirrored(
+        &self,
+        portal_id: i64,
+        object_type: &str,
+        object_id: i64,
+    ) -> Result<Option<MirroredRecord>, StoreError> {
+        let select = format!(
+            "SELECT portal_id, object_type, object_id, state, {} AS properties, updated_at, \
+            {} AS fetched_at FROM records \
+            WHERE portal_id = $1 AND object_type = $2 AND object_id = $3",
+            B::json_text("properties"),
+            B::millis("fetched_at")
+        );
+        let statement = Statement::new(select)
+            .bind(portal_id)
+            .bind(object_type)
+            .bind(object_id);
+        self.fetch_optional_on_pool(statement).await
+    }
+
+    async fn record_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let counts =
+            Statement::new("SELECT state, count(*) FROM records GROUP BY state ORDER BY state");
+        self.fetch_all_on_pool(counts).await
+    }
+
+    async fn last_modified(
+        &self,
+        portal_id: i64,
+        object_type: &str,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, i64>, StoreError> {
+        let select = format!(
+            "SELECT object_id, updated_at FROM records \
+            WHERE portal_id = $1 AND object_type = $2 AND {}",
+            B::in_ids("object_id", 3)
+        );
+        let statement = Statement::new(select)
+            .bind(portal_id)
+            .bind(object_type)
+            .bind(Bind::Ids(ids));
+        let rows: Vec<(i64, i64)> = self.fetch_all_on_pool(statement).await?;
+        Ok(rows.into_iter().collect())
+    }
+}

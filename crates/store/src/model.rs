@@ -185,3 +185,36 @@ mod tests {
         assert_eq!(error.to_string(), "unknown portal state `paused`");
     }
 }
+
+/// Which dead letters to replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    One(i64),
+    /// One, only if it is `portal`'s (a page scoped to a portal replays nothing else).
+    OneOf {
+        id: i64,
+        portal: i64,
+    },
+    Portal(i64),
+    All,
+}
+
+impl Replay {
+    /// The dead letter's id and the portal it must belong to, where the choice names them.
+    pub(crate) fn filter(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Self::One(id) => (Some(id), None),
+            Self::OneOf { id, portal } => (Some(id), Some(portal)),
+            Self::Portal(portal) => (None, Some(portal)),
+            Self::All => (None, None),
+        }
+    }
+}
+
+/// Events back to pending, due at `due_ms`; with an `error` the attempt counts as failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub ids: Vec<i64>,
+    pub due_ms: i64,
+    pub error: Option<String>,
+}

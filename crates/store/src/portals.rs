@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use crate::{Install, Portal, PortalState, StoreError};
+use crate::backend::{Backend, Statement};
+use crate::{audit, queue, tokens, Install, Portal, PortalState, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "portals";
@@ -44,7 +45,7 @@ pub trait Portals: Send + Sync {
 
 /// A portal as both engines read it (joined with its token expiry).
 #[derive(sqlx::FromRow)]
-pub(crate) struct PortalRow {
+struct PortalRow {
     portal_id: i64,
     state: String,
     hub_domain: Option<String>,
@@ -79,157 +80,145 @@ impl TryFrom<PortalRow> for Portal {
 }
 
 /// A portal leaving the installed state: what changes, and how the audit says it.
-pub(crate) struct Retirement<'a> {
-    pub(crate) state: PortalState,
-    pub(crate) reason: Option<&'a str>,
-    pub(crate) action: &'static str,
-    pub(crate) actor: &'a str,
+struct Retirement<'a> {
+    state: PortalState,
+    reason: Option<&'a str>,
+    action: &'static str,
+    actor: &'a str,
 }
 
-/// Expands the implementation in an engine module defining `EXISTS`, `UPSERT`, `SELECT`
-/// (without a `WHERE`), `BY_ID` (a `WHERE` on the first parameter) and `SET_STATE`; the
-/// engine's `tokens` and `audit` modules supply the token statements and `record`.
-macro_rules! impl_portals {
-    ($store:ty, $db:ty) => {
-        use crate::portals::{PortalRow, Retirement};
-        use crate::{Install, Portal, PortalState, StoreError};
+/// The portal columns joined with the token expiry, as [`PortalRow`] reads them.
+fn select<B: Backend>() -> String {
+    format!(
+        "SELECT p.portal_id AS portal_id, p.state AS state, p.hub_domain AS hub_domain, \
+        p.app_id AS app_id, p.scopes AS scopes, p.installer_id AS installer_id, \
+        p.installer_email AS installer_email, p.reauth_reason AS reauth_reason, \
+        {} AS installed_at, {} AS updated_at, {} AS access_expires_at \
+        FROM portals p LEFT JOIN portal_tokens t ON t.portal_id = p.portal_id",
+        B::millis("p.installed_at"),
+        B::millis("p.updated_at"),
+        B::millis("t.access_expires_at"),
+    )
+}
 
-        use super::audit;
-        use super::queue;
-        use super::tokens;
+/// Sets the state, drops the tokens and audits, in one transaction.
+async fn retire<B: Backend>(
+    store: &B,
+    portal_id: i64,
+    change: Retirement<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    let set_state = format!(
+        "UPDATE portals SET state = $1, reauth_reason = $2, updated_at = {} WHERE portal_id = $4",
+        B::at(3)
+    );
+    let statement = Statement::new(set_state)
+        .bind(change.state.as_str())
+        .bind(change.reason)
+        .bind(now_ms)
+        .bind(portal_id);
+    if B::execute(&mut tx, statement).await? == 0 {
+        return Err(StoreError::NotFound);
+    }
+    tokens::delete::<B>(&mut tx, portal_id).await?;
+    let detail = change.reason.unwrap_or_default();
+    audit::record::<B>(
+        &mut tx,
+        now_ms,
+        portal_id,
+        change.action,
+        change.actor,
+        detail,
+    )
+    .await?;
+    B::commit(tx).await
+}
 
-        /// Sets the state, drops the tokens and audits, in one transaction.
-        async fn retire(
-            pool: &sqlx::Pool<$db>,
-            portal_id: i64,
-            change: Retirement<'_>,
-            now_ms: i64,
-        ) -> Result<(), StoreError> {
-            let mut tx = super::begin(pool).await?;
-            let changed = sqlx::query(SET_STATE)
-                .bind(change.state.as_str())
-                .bind(change.reason)
-                .bind(now_ms)
-                .bind(portal_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if changed == 0 {
-                tx.rollback().await?;
-                return Err(StoreError::NotFound);
-            }
-            sqlx::query(tokens::DELETE)
-                .bind(portal_id)
-                .execute(&mut *tx)
-                .await?;
-            let detail = change.reason.unwrap_or_default();
-            audit::record(
-                &mut tx,
-                now_ms,
-                portal_id,
-                change.action,
-                change.actor,
-                detail,
-            )
+#[async_trait]
+impl<B: Backend> Portals for B {
+    async fn record_install(
+        &self,
+        install: &Install,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let exists = Statement::new("SELECT count(*) FROM portals WHERE portal_id = $1")
+            .bind(install.portal_id);
+        let known = B::fetch_optional::<(i64,)>(&mut tx, exists)
+            .await?
+            .is_some_and(|(count,)| count > 0);
+        let scopes = install.scopes.join(" ");
+        let upsert = format!(
+            "INSERT INTO portals (portal_id, state, hub_domain, app_id, scopes, installer_id, \
+            installer_email, reauth_reason, installed_at, updated_at) \
+            VALUES ($1, 'installed', $2, $3, $4, $5, $6, NULL, {now}, {now}) \
+            ON CONFLICT (portal_id) DO UPDATE SET state = 'installed', hub_domain = excluded.hub_domain, \
+            app_id = excluded.app_id, scopes = excluded.scopes, installer_id = excluded.installer_id, \
+            installer_email = excluded.installer_email, reauth_reason = NULL, \
+            installed_at = excluded.installed_at, updated_at = excluded.updated_at",
+            now = B::at(7),
+        );
+        let statement = Statement::new(upsert)
+            .bind(install.portal_id)
+            .bind(&install.hub_domain)
+            .bind(install.app_id)
+            .bind(&scopes)
+            .bind(install.installer_id)
+            .bind(&install.installer_email)
+            .bind(now_ms);
+        B::execute(&mut tx, statement).await?;
+        tokens::replace::<B>(&mut tx, install.portal_id, &install.tokens).await?;
+        // Events that came before the install (or while it lapsed) become work.
+        queue::release_quarantined::<B>(&mut tx, install.portal_id).await?;
+        let action = if known { "reinstalled" } else { "installed" };
+        audit::record::<B>(&mut tx, now_ms, install.portal_id, action, actor, &scopes).await?;
+        B::commit(tx).await?;
+        Ok(known)
+    }
+
+    async fn portal(&self, portal_id: i64) -> Result<Option<Portal>, StoreError> {
+        let by_id = format!("{} WHERE p.portal_id = $1", select::<B>());
+        let row: Option<PortalRow> = self
+            .fetch_optional_on_pool(Statement::new(by_id).bind(portal_id))
             .await?;
-            tx.commit().await?;
-            Ok(())
-        }
+        row.map(Portal::try_from).transpose()
+    }
 
-        #[async_trait::async_trait]
-        impl crate::Portals for $store {
-            async fn record_install(
-                &self,
-                install: &Install,
-                actor: &str,
-                now_ms: i64,
-            ) -> Result<bool, StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                let known: i64 = sqlx::query_scalar(EXISTS)
-                    .bind(install.portal_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let scopes = install.scopes.join(" ");
-                sqlx::query(UPSERT)
-                    .bind(install.portal_id)
-                    .bind(&install.hub_domain)
-                    .bind(install.app_id)
-                    .bind(&scopes)
-                    .bind(install.installer_id)
-                    .bind(&install.installer_email)
-                    .bind(now_ms)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                let t = &install.tokens;
-                sqlx::query(tokens::UPSERT)
-                    .bind(install.portal_id)
-                    .bind(&t.key_id)
-                    .bind(&t.access)
-                    .bind(&t.refresh)
-                    .bind(t.access_expires_at)
-                    .bind(t.issued_at)
-                    .execute(&mut *tx)
-                    .await?;
-                // Events that came before the install (or while it lapsed) become work.
-                sqlx::query(queue::RELEASE_QUARANTINED)
-                    .bind(install.portal_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let action = if known > 0 {
-                    "reinstalled"
-                } else {
-                    "installed"
-                };
-                audit::record(&mut tx, now_ms, install.portal_id, action, actor, &scopes).await?;
-                tx.commit().await?;
-                Ok(known > 0)
-            }
+    async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
+        let all = format!("{} ORDER BY p.portal_id", select::<B>());
+        let rows: Vec<PortalRow> = self.fetch_all_on_pool(Statement::new(all)).await?;
+        rows.into_iter().map(Portal::try_from).collect()
+    }
 
-            async fn portal(&self, portal_id: i64) -> Result<Option<Portal>, StoreError> {
-                let row: Option<PortalRow> = sqlx::query_as(BY_ID)
-                    .bind(portal_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(Portal::try_from).transpose()
-            }
+    async fn mark_needs_reauth(
+        &self,
+        portal_id: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let change = Retirement {
+            state: PortalState::NeedsReauth,
+            reason: Some(reason),
+            action: "needs_reauth",
+            actor: "spoke",
+        };
+        retire(self, portal_id, change, now_ms).await
+    }
 
-            async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
-                let rows: Vec<PortalRow> = sqlx::query_as(ALL).fetch_all(&self.pool).await?;
-                rows.into_iter().map(Portal::try_from).collect()
-            }
-
-            async fn mark_needs_reauth(
-                &self,
-                portal_id: i64,
-                reason: &str,
-                now_ms: i64,
-            ) -> Result<(), StoreError> {
-                let change = Retirement {
-                    state: PortalState::NeedsReauth,
-                    reason: Some(reason),
-                    action: "needs_reauth",
-                    actor: "spoke",
-                };
-                retire(&self.pool, portal_id, change, now_ms).await
-            }
-
-            async fn record_uninstall(
-                &self,
-                portal_id: i64,
-                actor: &str,
-                now_ms: i64,
-            ) -> Result<(), StoreError> {
-                let change = Retirement {
-                    state: PortalState::Uninstalled,
-                    reason: None,
-                    action: "uninstalled",
-                    actor,
-                };
-                retire(&self.pool, portal_id, change, now_ms).await
-            }
-        }
-    };
+    async fn record_uninstall(
+        &self,
+        portal_id: i64,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let change = Retirement {
+            state: PortalState::Uninstalled,
+            reason: None,
+            action: "uninstalled",
+            actor,
+        };
+        retire(self, portal_id, change, now_ms).await
+    }
 }
-
-pub(crate) use impl_portals;

@@ -7,7 +7,10 @@
 
 use async_trait::async_trait;
 
-use crate::{EventKey, Gone, MirroredRecord, StoreError};
+use crate::backend::{held, Backend, Bind, Statement};
+use crate::mirror::{self, ErasedRecord, GoneRecord, MirroredRecord};
+use crate::sink_queue::{self, Change};
+use crate::{EventKey, Replay, Retry, StoreError};
 
 /// The leases' table, for [`crate::Erasure`].
 pub(crate) const LEASES_TABLE: &str = "hydration_leases";
@@ -77,27 +80,6 @@ pub struct SetAsideEvent {
     pub last_error: Option<String>,
 }
 
-/// Which dead letters to replay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replay {
-    One(i64),
-    /// One, only if it is `portal`'s (a page scoped to a portal replays nothing else).
-    OneOf {
-        id: i64,
-        portal: i64,
-    },
-    Portal(i64),
-    All,
-}
-
-/// Events back to pending, due at `due_ms`; with an `error` the attempt counts as failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retry {
-    pub ids: Vec<i64>,
-    pub due_ms: i64,
-    pub error: Option<String>,
-}
-
 /// Events set aside with a reason; with an `error` (a dead letter's last one) the attempt
 /// that ended them counts as failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,30 +88,6 @@ pub struct Aside {
     pub state: SetAside,
     pub reason: String,
     pub error: Option<String>,
-}
-
-/// A record deleted or merged away as of `at_ms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoneRecord {
-    pub portal_id: i64,
-    pub object_type: String,
-    pub object_id: i64,
-    pub gone: Gone,
-    pub at_ms: i64,
-    /// The trace that found it gone, continued by the sinks.
-    pub trace: Option<String>,
-}
-
-/// A record erased by a privacy deletion: see [`WorkQueue::settle`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErasedRecord {
-    pub portal_id: i64,
-    /// HubSpot's path name (`contacts`) and the singular its events use (`contact`).
-    pub object_type: String,
-    pub singular: String,
-    pub object_id: i64,
-    /// The trace of the privacy deletion's event, continued by the sinks.
-    pub trace: Option<String>,
 }
 
 /// Everything a hydration round decided for its claimed events, written in one
@@ -158,18 +116,6 @@ impl Settlement {
         self.gone.extend(other.gone);
         self.erased.extend(other.erased);
     }
-}
-
-/// A change the mirror accepted, as the sinks' queue takes it.
-pub(crate) struct Change<'a> {
-    pub portal_id: i64,
-    pub object_type: &'a str,
-    pub object_id: i64,
-    /// `live`, `deleted`, `merged` or `erased`.
-    pub state: &'a str,
-    pub properties: &'a str,
-    pub version: i64,
-    pub trace: Option<&'a str>,
 }
 
 #[async_trait]
@@ -276,268 +222,335 @@ pub trait WorkQueue: Send + Sync {
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `PORTALS_WITH_WORK`,
-/// `LEASE_PORTAL`, `CLAIM`, `FINISH`, `RETRY`, `SET_ASIDE`, `SET_ASIDE_EVENTS`, `REPLAY`,
-/// `COUNTS`, `PRUNE`, `ids`, which turns an id list into the engine's list parameter, and
-/// `sink_list`, which does the same for sink names (as `SinkList`), with `Database` the
-/// engine's sqlx database; the engine's `mirror`, `erase` and `sink_queue` modules supply
-/// the record and delivery statements a settlement writes.
-macro_rules! impl_work_queue {
-    ($store:ty) => {
-        use crate::queue::{ClaimRequest, Claimed, Replay, SetAside, SetAsideEvent, Settlement};
-        use crate::StoreError;
-
-        #[async_trait::async_trait]
-        impl crate::WorkQueue for $store {
-            async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError> {
-                // A plain transaction: a claim that finds no work only reads, and takes no
-                // write lock from the receiver; one that loses a race fails and the next
-                // round tries again.
-                let mut tx = self.pool.begin().await?;
-                let wanted = i64::from(request.portals);
-                let mut portals: Vec<i64> = sqlx::query_scalar(PORTALS_WITH_WORK)
-                    .bind(request.after_portal)
-                    .bind(wanted)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                if (portals.len() as i64) < wanted && request.after_portal != i64::MIN {
-                    // Wrap around to the portals before the cursor.
-                    let first: Vec<i64> = sqlx::query_scalar(PORTALS_WITH_WORK)
-                        .bind(i64::MIN)
-                        .bind(wanted - portals.len() as i64)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    portals.extend(first.into_iter().filter(|p| *p <= request.after_portal));
-                }
-                let share = request.round_events / (portals.len().max(1) as u32);
-                let per_portal = i64::from(share.clamp(1, request.per_portal.max(1)));
-                let mut claimed = Vec::new();
-                for portal in portals {
-                    let leased = sqlx::query(LEASE_PORTAL)
-                        .bind(portal)
-                        .bind(request.holder)
-                        .bind(request.until_ms)
-                        .bind(request.now_ms)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1;
-                    if !leased {
-                        continue;
-                    }
-                    let rows: Vec<Claimed> = sqlx::query_as(CLAIM)
-                        .bind(request.holder)
-                        .bind(request.until_ms)
-                        .bind(portal)
-                        .bind(request.now_ms)
-                        .bind(per_portal)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    claimed.extend(rows);
-                }
-                tx.commit().await?;
-                claimed.sort_by_key(|c| (c.key.portal_id, c.id));
-                Ok(claimed)
-            }
-
-            async fn settle(
-                &self,
-                holder: &str,
-                settlement: &Settlement,
-                now_ms: i64,
-            ) -> Result<(), StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                if !settlement.finished.is_empty() {
-                    sqlx::query(FINISH)
-                        .bind(now_ms)
-                        .bind(holder)
-                        .bind(ids(&settlement.finished))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for retry in &settlement.retries {
-                    sqlx::query(RETRY)
-                        .bind(i32::from(retry.error.is_some()))
-                        .bind(retry.due_ms)
-                        .bind(&retry.error)
-                        .bind(holder)
-                        .bind(ids(&retry.ids))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for aside in &settlement.set_aside {
-                    sqlx::query(SET_ASIDE)
-                        .bind(aside.state.as_str())
-                        .bind(&aside.reason)
-                        .bind(&aside.error)
-                        .bind(now_ms)
-                        .bind(holder)
-                        .bind(ids(&aside.ids))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let sinks = sink_list(&settlement.sinks);
-                let queued = !settlement.sinks.is_empty();
-                for r in &settlement.records {
-                    let accepted: Option<i64> = sqlx::query_scalar(super::mirror::UPSERT)
-                        .bind(r.portal_id)
-                        .bind(&r.object_type)
-                        .bind(r.object_id)
-                        .bind(&r.properties)
-                        .bind(r.updated_at)
-                        .bind(r.fetched_at)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if queued && accepted.is_some() {
-                        let change = crate::queue::Change {
-                            portal_id: r.portal_id,
-                            object_type: &r.object_type,
-                            object_id: r.object_id,
-                            state: "live",
-                            properties: &r.properties,
-                            version: r.updated_at,
-                            trace: r.trace.as_deref(),
-                        };
-                        enqueue(&mut tx, &sinks, &change, now_ms).await?;
-                    }
-                }
-                for g in &settlement.gone {
-                    let accepted: Option<i64> = sqlx::query_scalar(super::mirror::MARK_GONE)
-                        .bind(g.portal_id)
-                        .bind(&g.object_type)
-                        .bind(g.object_id)
-                        .bind(g.gone.as_str())
-                        .bind(g.at_ms)
-                        .bind(now_ms)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if queued && accepted.is_some() {
-                        let change = crate::queue::Change {
-                            portal_id: g.portal_id,
-                            object_type: &g.object_type,
-                            object_id: g.object_id,
-                            state: g.gone.as_str(),
-                            properties: "{}",
-                            version: g.at_ms,
-                            trace: g.trace.as_deref(),
-                        };
-                        enqueue(&mut tx, &sinks, &change, now_ms).await?;
-                    }
-                }
-                for e in &settlement.erased {
-                    sqlx::query(super::erase::FORGET_RECORD)
-                        .bind(e.portal_id)
-                        .bind(&e.object_type)
-                        .bind(e.object_id)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(super::erase::EMPTY_EVENTS)
-                        .bind(e.portal_id)
-                        .bind(e.object_id)
-                        .bind(format!("{}.%", e.singular))
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(super::sink_queue::FORGET)
-                        .bind(e.portal_id)
-                        .bind(&e.object_type)
-                        .bind(e.object_id)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    if queued {
-                        let change = crate::queue::Change {
-                            portal_id: e.portal_id,
-                            object_type: &e.object_type,
-                            object_id: e.object_id,
-                            state: "erased",
-                            properties: "{}",
-                            version: now_ms,
-                            trace: e.trace.as_deref(),
-                        };
-                        enqueue(&mut tx, &sinks, &change, now_ms).await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn set_aside_events(
-                &self,
-                state: SetAside,
-                portal_id: Option<i64>,
-                limit: u32,
-            ) -> Result<Vec<SetAsideEvent>, StoreError> {
-                Ok(sqlx::query_as(SET_ASIDE_EVENTS)
-                    .bind(state.as_str())
-                    .bind(portal_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn replay(&self, which: Replay) -> Result<u64, StoreError> {
-                let (id, portal) = match which {
-                    Replay::One(id) => (Some(id), None),
-                    Replay::OneOf { id, portal } => (Some(id), Some(portal)),
-                    Replay::Portal(portal) => (None, Some(portal)),
-                    Replay::All => (None, None),
-                };
-                let done = sqlx::query(REPLAY)
-                    .bind(id)
-                    .bind(portal)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-                Ok(sqlx::query_as(COUNTS).fetch_all(&self.pool).await?)
-            }
-
-            async fn queue_counts_by_portal(
-                &self,
-                portal: Option<i64>,
-            ) -> Result<Vec<(i64, String, i64)>, StoreError> {
-                Ok(sqlx::query_as(COUNTS_BY_PORTAL)
-                    .bind(portal)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-                let done = sqlx::query(PRUNE)
-                    .bind(before_ms)
-                    .bind(i64::from(limit))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-        }
-
-        /// Queues one change for every sink in `sinks`.
-        async fn enqueue(
-            tx: &mut sqlx::Transaction<'_, Database>,
-            sinks: &SinkList,
-            change: &crate::queue::Change<'_>,
-            now_ms: i64,
-        ) -> Result<(), StoreError> {
-            sqlx::query(super::sink_queue::ENQUEUE)
-                .bind(sinks)
-                .bind(change.portal_id)
-                .bind(change.object_type)
-                .bind(change.object_id)
-                .bind(change.state)
-                .bind(change.properties)
-                .bind(change.version)
-                .bind(now_ms)
-                .bind(change.trace)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
-        }
-    };
+/// An install makes its portal's quarantined events work again.
+pub(crate) async fn release_quarantined<B: Backend>(
+    conn: &mut B::Conn,
+    portal_id: i64,
+) -> Result<(), StoreError> {
+    let statement = Statement::new(
+        "UPDATE inbox_events SET state = 'pending', reason = NULL, next_attempt_at = NULL, \
+        finished_at = NULL WHERE portal_id = $1 AND state = 'quarantined'",
+    )
+    .bind(portal_id);
+    B::execute(conn, statement).await?;
+    Ok(())
 }
 
-pub(crate) use impl_work_queue;
+/// Portals with pending events after `after`, in id order, at most `limit`: a loose index
+/// scan over `inbox_events_claimable`, one probe per portal whatever its backlog.
+async fn portals_with_work<B: Backend>(
+    conn: &mut B::Conn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let statement = Statement::new(
+        "WITH RECURSIVE p(portal_id, n) AS ( \
+        SELECT (SELECT min(portal_id) FROM inbox_events WHERE state = 'pending' AND portal_id > $1), 1 \
+        UNION ALL \
+        SELECT (SELECT min(portal_id) FROM inbox_events WHERE state = 'pending' AND portal_id > p.portal_id), n + 1 \
+        FROM p WHERE p.portal_id IS NOT NULL AND n < $2) \
+        SELECT portal_id FROM p WHERE portal_id IS NOT NULL",
+    )
+    .bind(after)
+    .bind(limit);
+    let rows: Vec<(i64,)> = B::fetch_all(conn, statement).await?;
+    Ok(rows.into_iter().map(|(portal,)| portal).collect())
+}
+
+/// Takes or renews a portal's hydration lease until `until_ms`, unless another holder's
+/// lease runs past now; whether it is the caller's.
+async fn lease_portal<B: Backend>(
+    conn: &mut B::Conn,
+    portal_id: i64,
+    request: &ClaimRequest<'_>,
+) -> Result<bool, StoreError> {
+    let lease = format!(
+        "INSERT INTO hydration_leases (portal_id, holder, until) VALUES ($1, $2, {until}) \
+        ON CONFLICT (portal_id) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+        WHERE hydration_leases.holder = excluded.holder OR hydration_leases.until <= {now}",
+        until = B::at(3),
+        now = B::at(4),
+    );
+    let statement = Statement::new(lease)
+        .bind(portal_id)
+        .bind(request.holder)
+        .bind(request.until_ms)
+        .bind(request.now_ms);
+    Ok(B::execute(conn, statement).await? == 1)
+}
+
+/// Claims up to `limit` of a portal's due, unclaimed pending events, oldest first.
+async fn claim_portal<B: Backend>(
+    conn: &mut B::Conn,
+    portal_id: i64,
+    limit: i64,
+    request: &ClaimRequest<'_>,
+) -> Result<Vec<Claimed>, StoreError> {
+    let claim = format!(
+        "UPDATE inbox_events SET claimed_by = $1, claimed_until = {until} \
+        WHERE id IN (SELECT id FROM inbox_events WHERE state = 'pending' AND portal_id = $3 \
+            AND (next_attempt_at IS NULL OR next_attempt_at <= {now}) \
+            AND (claimed_until IS NULL OR claimed_until <= {now}) \
+            ORDER BY id LIMIT $5{skip_locked}) \
+        RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at, \
+        subscription_type, {payload} AS payload, attempts, trace_context",
+        until = B::at(2),
+        now = B::at(4),
+        skip_locked = B::SKIP_LOCKED,
+        payload = B::json_text("payload"),
+    );
+    let statement = Statement::new(claim)
+        .bind(request.holder)
+        .bind(request.until_ms)
+        .bind(portal_id)
+        .bind(request.now_ms)
+        .bind(limit);
+    B::fetch_all(conn, statement).await
+}
+
+/// Empties the stored payloads of a privacy-deleted record's events (`<singular>.*` for
+/// the id, dead letters included) and finishes those still pending.
+async fn empty_events<B: Backend>(
+    conn: &mut B::Conn,
+    erased: &ErasedRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let update = format!(
+        "UPDATE inbox_events SET payload = '{{}}', \
+        state = CASE WHEN state = 'pending' THEN 'done' ELSE state END, \
+        finished_at = coalesce(finished_at, {}) \
+        WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3",
+        B::at(4)
+    );
+    let events_of_type = format!("{}.%", erased.singular);
+    let statement = Statement::new(update)
+        .bind(erased.portal_id)
+        .bind(erased.object_id)
+        .bind(&events_of_type)
+        .bind(now_ms);
+    B::execute(conn, statement).await?;
+    Ok(())
+}
+
+/// Ends the claims a settlement decided on: finished, back to pending, or set aside.
+async fn end_claims<B: Backend>(
+    conn: &mut B::Conn,
+    holder: &str,
+    settlement: &Settlement,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if !settlement.finished.is_empty() {
+        let finish = format!(
+            "UPDATE inbox_events SET state = 'done', finished_at = {}, claimed_by = NULL, \
+            claimed_until = NULL WHERE {}",
+            B::at(1),
+            held::<B>(2, 3)
+        );
+        let statement = Statement::new(finish)
+            .bind(now_ms)
+            .bind(holder)
+            .bind(Bind::Ids(&settlement.finished));
+        B::execute(conn, statement).await?;
+    }
+    for retry in &settlement.retries {
+        let update = format!(
+            "UPDATE inbox_events SET attempts = attempts + $1, next_attempt_at = {}, \
+            last_error = coalesce($3, last_error), claimed_by = NULL, claimed_until = NULL \
+            WHERE {}",
+            B::at(2),
+            held::<B>(4, 5)
+        );
+        let statement = Statement::new(update)
+            .bind(i64::from(retry.error.is_some()))
+            .bind(retry.due_ms)
+            .bind(&retry.error)
+            .bind(holder)
+            .bind(Bind::Ids(&retry.ids));
+        B::execute(conn, statement).await?;
+    }
+    for aside in &settlement.set_aside {
+        let update = format!(
+            "UPDATE inbox_events SET state = $1, reason = $2, last_error = coalesce($3, last_error), \
+            attempts = attempts + $4, finished_at = {}, claimed_by = NULL, claimed_until = NULL \
+            WHERE {}",
+            B::at(5),
+            held::<B>(6, 7)
+        );
+        let statement = Statement::new(update)
+            .bind(aside.state.as_str())
+            .bind(&aside.reason)
+            .bind(&aside.error)
+            .bind(i64::from(aside.error.is_some()))
+            .bind(now_ms)
+            .bind(holder)
+            .bind(Bind::Ids(&aside.ids));
+        B::execute(conn, statement).await?;
+    }
+    Ok(())
+}
+
+/// Writes a settlement's records to the mirror (newer wins), and queues each change the
+/// mirror accepted for the settlement's sinks.
+async fn write_records<B: Backend>(
+    conn: &mut B::Conn,
+    settlement: &Settlement,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let sinks = &settlement.sinks;
+    for r in &settlement.records {
+        if mirror::store::<B>(conn, r).await? && !sinks.is_empty() {
+            let change = Change {
+                portal_id: r.portal_id,
+                object_type: &r.object_type,
+                object_id: r.object_id,
+                state: "live",
+                properties: &r.properties,
+                version: r.updated_at,
+                trace: r.trace.as_deref(),
+            };
+            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
+        }
+    }
+    for g in &settlement.gone {
+        if mirror::mark_gone::<B>(conn, g, now_ms).await? && !sinks.is_empty() {
+            let change = Change {
+                portal_id: g.portal_id,
+                object_type: &g.object_type,
+                object_id: g.object_id,
+                state: g.gone.as_str(),
+                properties: "{}",
+                version: g.at_ms,
+                trace: g.trace.as_deref(),
+            };
+            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
+        }
+    }
+    for e in &settlement.erased {
+        mirror::forget::<B>(conn, e, now_ms).await?;
+        empty_events::<B>(conn, e, now_ms).await?;
+        sink_queue::forget::<B>(conn, e, now_ms).await?;
+        if !sinks.is_empty() {
+            let change = Change {
+                portal_id: e.portal_id,
+                object_type: &e.object_type,
+                object_id: e.object_id,
+                state: "erased",
+                properties: "{}",
+                version: now_ms,
+                trace: e.trace.as_deref(),
+            };
+            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Which portals a claim visits: up to `request.portals` with work after the cursor,
+/// wrapping around to those before it; and how many events each gives.
+async fn portals_to_visit<B: Backend>(
+    conn: &mut B::Conn,
+    request: &ClaimRequest<'_>,
+) -> Result<(Vec<i64>, i64), StoreError> {
+    let wanted = i64::from(request.portals);
+    let mut portals = portals_with_work::<B>(conn, request.after_portal, wanted).await?;
+    let found = portals.len() as i64;
+    if found < wanted && request.after_portal != i64::MIN {
+        let first = portals_with_work::<B>(conn, i64::MIN, wanted - found).await?;
+        portals.extend(first.into_iter().filter(|p| *p <= request.after_portal));
+    }
+    let share = request.round_events / (portals.len().max(1) as u32);
+    let per_portal = i64::from(share.clamp(1, request.per_portal.max(1)));
+    Ok((portals, per_portal))
+}
+
+#[async_trait]
+impl<B: Backend> WorkQueue for B {
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError> {
+        // A plain transaction: a claim that finds no work only reads, and takes no write
+        // lock from the receiver; one that loses a race fails and the next round tries again.
+        let mut tx = self.begin().await?;
+        let (portals, per_portal) = portals_to_visit::<B>(&mut tx, request).await?;
+        let mut claimed = Vec::new();
+        for portal in portals {
+            if lease_portal::<B>(&mut tx, portal, request).await? {
+                claimed.extend(claim_portal::<B>(&mut tx, portal, per_portal, request).await?);
+            }
+        }
+        B::commit(tx).await?;
+        claimed.sort_by_key(|c| (c.key.portal_id, c.id));
+        Ok(claimed)
+    }
+
+    async fn settle(
+        &self,
+        holder: &str,
+        settlement: &Settlement,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        end_claims::<B>(&mut tx, holder, settlement, now_ms).await?;
+        write_records::<B>(&mut tx, settlement, now_ms).await?;
+        B::commit(tx).await
+    }
+
+    async fn set_aside_events(
+        &self,
+        state: SetAside,
+        portal_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SetAsideEvent>, StoreError> {
+        let statement = Statement::new(
+            "SELECT id, portal_id, object_id, subscription_type, attempts, reason, last_error \
+            FROM inbox_events WHERE state = $1 AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) \
+            ORDER BY id LIMIT $3",
+        )
+        .bind(state.as_str())
+        .bind(portal_id)
+        .bind(limit);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn replay(&self, which: Replay) -> Result<u64, StoreError> {
+        let (id, portal) = which.filter();
+        let statement = Statement::new(
+            "UPDATE inbox_events SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
+            reason = NULL, finished_at = NULL WHERE state = 'dead' \
+            AND (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2)",
+        )
+        .bind(id)
+        .bind(portal);
+        self.execute_on_pool(statement).await
+    }
+
+    async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let statement = Statement::new(
+            "SELECT state, count(*) FROM inbox_events GROUP BY state ORDER BY state",
+        );
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn queue_counts_by_portal(
+        &self,
+        portal: Option<i64>,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        // A range scan of `inbox_events_claimable` per state.
+        let statement = Statement::new(
+            "SELECT portal_id, state, count(*) FROM inbox_events \
+            WHERE state IN ('pending', 'dead', 'quarantined') \
+            AND (CAST($1 AS BIGINT) IS NULL OR portal_id = $1) \
+            GROUP BY portal_id, state ORDER BY portal_id, state",
+        )
+        .bind(portal);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let delete = format!(
+            "DELETE FROM inbox_events WHERE id IN (SELECT id FROM inbox_events \
+            WHERE state IN ('done', 'unhandled') AND finished_at < {} LIMIT $2)",
+            B::at(1)
+        );
+        let statement = Statement::new(delete).bind(before_ms).bind(limit);
+        self.execute_on_pool(statement).await
+    }
+}

@@ -9,7 +9,8 @@
 
 use async_trait::async_trait;
 
-use crate::{Replay, Retry, StoreError};
+use crate::backend::{held, Backend, Bind, Statement};
+use crate::{ErasedRecord, Replay, Retry, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "sink_deliveries";
@@ -126,132 +127,218 @@ pub trait SinkQueue: Send + Sync {
     async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `CLAIM`, `DELIVERED`, `RETRY`,
-/// `DEAD`, `DEAD_LIST`, `REPLAY`, `COUNTS`, `PRUNE` and `ids`.
-macro_rules! impl_sink_queue {
-    ($store:ty) => {
-        use crate::sink_queue::{
-            DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
-        };
-        use crate::{Replay, StoreError};
-
-        #[async_trait::async_trait]
-        impl crate::SinkQueue for $store {
-            async fn claim_deliveries(
-                &self,
-                claim: &DeliveryClaim<'_>,
-            ) -> Result<Vec<Delivery>, StoreError> {
-                let mut claimed: Vec<Delivery> = sqlx::query_as(CLAIM)
-                    .bind(claim.holder)
-                    .bind(claim.until_ms)
-                    .bind(claim.sink)
-                    .bind(claim.now_ms)
-                    .bind(i64::from(claim.limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                claimed.sort_by_key(|d| d.id);
-                Ok(claimed)
-            }
-
-            async fn settle_deliveries(
-                &self,
-                holder: &str,
-                outcome: &DeliveryOutcome,
-                now_ms: i64,
-            ) -> Result<(), StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                if !outcome.delivered.is_empty() {
-                    sqlx::query(DELIVERED)
-                        .bind(now_ms)
-                        .bind(holder)
-                        .bind(ids(&outcome.delivered))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for retry in &outcome.retries {
-                    sqlx::query(RETRY)
-                        .bind(retry.due_ms)
-                        .bind(&retry.error)
-                        .bind(holder)
-                        .bind(ids(&retry.ids))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for dead in &outcome.dead {
-                    sqlx::query(DEAD)
-                        .bind(&dead.error)
-                        .bind(now_ms)
-                        .bind(holder)
-                        .bind(ids(&dead.ids))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn dead_deliveries(
-                &self,
-                sink: Option<&str>,
-                portal_id: Option<i64>,
-                limit: u32,
-            ) -> Result<Vec<DeadDelivery>, StoreError> {
-                Ok(sqlx::query_as(DEAD_LIST)
-                    .bind(sink)
-                    .bind(portal_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn replay_deliveries(
-                &self,
-                sink: Option<&str>,
-                which: Replay,
-            ) -> Result<u64, StoreError> {
-                let (id, portal) = match which {
-                    Replay::One(id) => (Some(id), None),
-                    Replay::OneOf { id, portal } => (Some(id), Some(portal)),
-                    Replay::Portal(portal) => (None, Some(portal)),
-                    Replay::All => (None, None),
-                };
-                let done = sqlx::query(REPLAY)
-                    .bind(sink)
-                    .bind(id)
-                    .bind(portal)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn dead_deliveries_by_portal(
-                &self,
-                portal: Option<i64>,
-            ) -> Result<Vec<(i64, i64)>, StoreError> {
-                Ok(sqlx::query_as(DEAD_BY_PORTAL)
-                    .bind(portal)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
-                Ok(sqlx::query_as(COUNTS).fetch_all(&self.pool).await?)
-            }
-
-            async fn prune_deliveries(
-                &self,
-                before_ms: i64,
-                limit: u32,
-            ) -> Result<u64, StoreError> {
-                let done = sqlx::query(PRUNE)
-                    .bind(before_ms)
-                    .bind(i64::from(limit))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-        }
-    };
+/// A change the mirror accepted, as the sinks' queue takes it.
+pub(crate) struct Change<'a> {
+    pub portal_id: i64,
+    pub object_type: &'a str,
+    pub object_id: i64,
+    /// `live`, `deleted`, `merged` or `erased`.
+    pub state: &'a str,
+    pub properties: &'a str,
+    pub version: i64,
+    pub trace: Option<&'a str>,
 }
 
-pub(crate) use impl_sink_queue;
+/// Queues one change for every sink in `sinks`.
+pub(crate) async fn enqueue<B: Backend>(
+    conn: &mut B::Conn,
+    sinks: &[String],
+    change: &Change<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let insert = format!(
+        "INSERT INTO sink_deliveries (sink, portal_id, object_type, object_id, record_state, \
+        properties, version, created_at, trace_context) \
+        SELECT s.value, $2, $3, $4, $5, {properties}, $7, {now}, $9 FROM {sinks} AS s",
+        properties = B::json(6),
+        now = B::at(8),
+        sinks = B::each_text(1),
+    );
+    let statement = Statement::new(insert)
+        .bind(Bind::Texts(sinks))
+        .bind(change.portal_id)
+        .bind(change.object_type)
+        .bind(change.object_id)
+        .bind(change.state)
+        .bind(change.properties)
+        .bind(change.version)
+        .bind(now_ms)
+        .bind(change.trace);
+    B::execute(conn, statement).await?;
+    Ok(())
+}
+
+/// A privacy deletion of one record: every queued copy loses its properties, and what is
+/// not in flight is not sent (the erase queued after it is).
+pub(crate) async fn forget<B: Backend>(
+    conn: &mut B::Conn,
+    erased: &ErasedRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let update = format!(
+        "UPDATE sink_deliveries SET properties = '{{}}', \
+        finished_at = CASE WHEN state = 'pending' AND (claimed_until IS NULL OR claimed_until <= {now}) \
+            THEN {now} ELSE finished_at END, \
+        state = CASE WHEN state = 'dead' OR (state = 'pending' AND (claimed_until IS NULL OR claimed_until <= {now})) \
+            THEN 'done' ELSE state END \
+        WHERE portal_id = $1 AND object_type = $2 AND object_id = $3",
+        now = B::at(4)
+    );
+    let statement = Statement::new(update)
+        .bind(erased.portal_id)
+        .bind(&erased.object_type)
+        .bind(erased.object_id)
+        .bind(now_ms);
+    B::execute(conn, statement).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl<B: Backend> SinkQueue for B {
+    async fn claim_deliveries(
+        &self,
+        claim: &DeliveryClaim<'_>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // Each the oldest pending row of its object, so a sink sees an object's changes in order.
+        let update = format!(
+            "UPDATE sink_deliveries SET claimed_by = $1, claimed_until = {until} \
+            WHERE id IN (SELECT d.id FROM sink_deliveries d WHERE d.sink = $3 AND d.state = 'pending' \
+                AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= {now}) \
+                AND (d.claimed_until IS NULL OR d.claimed_until <= {now}) \
+                AND NOT EXISTS (SELECT 1 FROM sink_deliveries o WHERE o.portal_id = d.portal_id \
+                    AND o.object_type = d.object_type AND o.object_id = d.object_id \
+                    AND o.sink = d.sink AND o.state = 'pending' AND o.id < d.id) \
+                ORDER BY d.id LIMIT $5{skip_locked}) \
+            RETURNING id, portal_id, object_type, object_id, record_state, \
+            {properties} AS properties, version, attempts, trace_context",
+            until = B::at(2),
+            now = B::at(4),
+            skip_locked = B::SKIP_LOCKED,
+            properties = B::json_text("properties"),
+        );
+        let statement = Statement::new(update)
+            .bind(claim.holder)
+            .bind(claim.until_ms)
+            .bind(claim.sink)
+            .bind(claim.now_ms)
+            .bind(claim.limit);
+        let mut claimed: Vec<Delivery> = self.fetch_all_on_pool(statement).await?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    async fn settle_deliveries(
+        &self,
+        holder: &str,
+        outcome: &DeliveryOutcome,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let still_held = held::<B>(3, 4);
+        if !outcome.delivered.is_empty() {
+            let delivered = format!(
+                "UPDATE sink_deliveries SET state = 'done', finished_at = {}, \
+                claimed_by = NULL, claimed_until = NULL WHERE {}",
+                B::at(1),
+                held::<B>(2, 3)
+            );
+            let statement = Statement::new(delivered)
+                .bind(now_ms)
+                .bind(holder)
+                .bind(Bind::Ids(&outcome.delivered));
+            B::execute(&mut tx, statement).await?;
+        }
+        for retry in &outcome.retries {
+            let update = format!(
+                "UPDATE sink_deliveries SET attempts = attempts + 1, next_attempt_at = {}, \
+                last_error = $2, claimed_by = NULL, claimed_until = NULL WHERE {still_held}",
+                B::at(1)
+            );
+            let statement = Statement::new(update)
+                .bind(retry.due_ms)
+                .bind(&retry.error)
+                .bind(holder)
+                .bind(Bind::Ids(&retry.ids));
+            B::execute(&mut tx, statement).await?;
+        }
+        for dead in &outcome.dead {
+            let update = format!(
+                "UPDATE sink_deliveries SET state = 'dead', attempts = attempts + 1, \
+                last_error = $1, finished_at = {}, claimed_by = NULL, claimed_until = NULL \
+                WHERE {still_held}",
+                B::at(2)
+            );
+            let statement = Statement::new(update)
+                .bind(dead.error.as_str())
+                .bind(now_ms)
+                .bind(holder)
+                .bind(Bind::Ids(&dead.ids));
+            B::execute(&mut tx, statement).await?;
+        }
+        B::commit(tx).await
+    }
+
+    async fn dead_deliveries(
+        &self,
+        sink: Option<&str>,
+        portal_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadDelivery>, StoreError> {
+        let statement = Statement::new(
+            "SELECT id, sink, portal_id, object_type, object_id, record_state, attempts, last_error \
+            FROM sink_deliveries WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
+            AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) ORDER BY id LIMIT $3",
+        )
+        .bind(sink)
+        .bind(portal_id)
+        .bind(limit);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        sink: Option<&str>,
+        which: Replay,
+    ) -> Result<u64, StoreError> {
+        let (id, portal) = which.filter();
+        let statement = Statement::new(
+            "UPDATE sink_deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
+            finished_at = NULL WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
+            AND (CAST($2 AS BIGINT) IS NULL OR id = $2) AND (CAST($3 AS BIGINT) IS NULL OR portal_id = $3)",
+        )
+        .bind(sink)
+        .bind(id)
+        .bind(portal);
+        self.execute_on_pool(statement).await
+    }
+
+    async fn dead_deliveries_by_portal(
+        &self,
+        portal: Option<i64>,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let statement = Statement::new(
+            "SELECT portal_id, count(*) FROM sink_deliveries WHERE state = 'dead' \
+            AND (CAST($1 AS BIGINT) IS NULL OR portal_id = $1) GROUP BY portal_id ORDER BY portal_id",
+        )
+        .bind(portal);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
+        let statement = Statement::new(
+            "SELECT sink, state, count(*) AS count FROM sink_deliveries \
+            GROUP BY sink, state ORDER BY sink, state",
+        );
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let delete = format!(
+            "DELETE FROM sink_deliveries WHERE id IN (SELECT id FROM sink_deliveries \
+            WHERE state = 'done' AND finished_at < {} LIMIT $2)",
+            B::at(1)
+        );
+        let statement = Statement::new(delete).bind(before_ms).bind(limit);
+        self.execute_on_pool(statement).await
+    }
+}

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::backend::{Backend, Statement};
 use crate::StoreError;
 
 /// The rows that sum every portal's counts (written beside each portal's, so app-wide
@@ -55,6 +56,30 @@ pub struct WebhookCounts {
 }
 
 impl WebhookCounts {
+    /// The counts in [`WEBHOOK_MINUTES`]' column order.
+    fn values(&self) -> [i64; 18] {
+        [
+            self.attempts,
+            self.successes,
+            self.unauthorized,
+            self.bad_request,
+            self.too_large,
+            self.unavailable,
+            self.timeouts,
+            self.errors,
+            self.latency_ms_sum,
+            self.latency_ms_max,
+            self.first_events,
+            self.first_deliveries,
+            self.retry_events,
+            self.retry_deliveries,
+            self.failed_first_events,
+            self.failed_retry_events,
+            self.revealed_first,
+            self.revealed_retries,
+        ]
+    }
+
     /// Adds `other`'s counts (keeping this one's portal and minute).
     pub fn add(&mut self, other: &Self) {
         self.attempts += other.attempts;
@@ -90,6 +115,11 @@ pub struct ApiCounts {
 }
 
 impl ApiCounts {
+    /// The counts in [`API_MINUTES`]' column order.
+    fn values(&self) -> [i64; 3] {
+        [self.calls, self.errors, self.rate_limited]
+    }
+
     pub fn add(&mut self, other: &Self) {
         self.calls += other.calls;
         self.errors += other.errors;
@@ -176,200 +206,298 @@ pub trait Statistics: Send + Sync {
     async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError>;
 }
 
-/// Expands the implementation in an engine module defining `ADD_WEBHOOK`, `ADD_API`,
-/// `WEBHOOK_TOTALS`, `API_TOTALS`, `WEBHOOK_BY_PORTAL`, `API_BY_PORTAL`, `WEBHOOK_SERIES`,
-/// `API_SERIES`, `ROLL_UP_WEBHOOK`, `ROLL_UP_API`, `DROP_ROLLED_WEBHOOK`, `DROP_ROLLED_API`,
-/// `PRUNE_WEBHOOK`, `PRUNE_API`, `ADD_DAILY`, `DAILY` and `PRUNE_DAILY`.
-macro_rules! impl_statistics {
-    ($store:ty) => {
-        use crate::statistics::{ApiCounts, DailyCalls, WebhookCounts};
-        use crate::StoreError;
-
-        #[async_trait::async_trait]
-        impl crate::Statistics for $store {
-            async fn add_counts(
-                &self,
-                webhooks: &[WebhookCounts],
-                api: &[ApiCounts],
-                daily: &[DailyCalls],
-            ) -> Result<(), StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                for c in webhooks {
-                    sqlx::query(ADD_WEBHOOK)
-                        .bind(c.portal_id)
-                        .bind(c.minute)
-                        .bind(c.attempts)
-                        .bind(c.successes)
-                        .bind(c.unauthorized)
-                        .bind(c.bad_request)
-                        .bind(c.too_large)
-                        .bind(c.unavailable)
-                        .bind(c.timeouts)
-                        .bind(c.errors)
-                        .bind(c.latency_ms_sum)
-                        .bind(c.latency_ms_max)
-                        .bind(c.first_events)
-                        .bind(c.first_deliveries)
-                        .bind(c.retry_events)
-                        .bind(c.retry_deliveries)
-                        .bind(c.failed_first_events)
-                        .bind(c.failed_retry_events)
-                        .bind(c.revealed_first)
-                        .bind(c.revealed_retries)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for c in api {
-                    sqlx::query(ADD_API)
-                        .bind(c.portal_id)
-                        .bind(c.minute)
-                        .bind(c.calls)
-                        .bind(c.errors)
-                        .bind(c.rate_limited)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for c in daily {
-                    sqlx::query(ADD_DAILY)
-                        .bind(c.portal_id)
-                        .bind(c.day)
-                        .bind(&c.endpoint)
-                        .bind(c.status)
-                        .bind(c.calls)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn daily_calls(
-                &self,
-                portal_id: Option<i64>,
-                from_day: i64,
-            ) -> Result<Vec<DailyCalls>, StoreError> {
-                Ok(sqlx::query_as(DAILY)
-                    .bind(portal_id.unwrap_or(crate::statistics::APP_WIDE))
-                    .bind(from_day)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn webhook_totals(
-                &self,
-                portal_id: Option<i64>,
-                from_minute: i64,
-            ) -> Result<WebhookCounts, StoreError> {
-                Ok(sqlx::query_as(WEBHOOK_TOTALS)
-                    .bind(portal_id.unwrap_or(crate::statistics::APP_WIDE))
-                    .bind(from_minute)
-                    .fetch_one(&self.pool)
-                    .await?)
-            }
-
-            async fn api_totals(
-                &self,
-                portal_id: Option<i64>,
-                from_minute: i64,
-            ) -> Result<ApiCounts, StoreError> {
-                Ok(sqlx::query_as(API_TOTALS)
-                    .bind(portal_id.unwrap_or(crate::statistics::APP_WIDE))
-                    .bind(from_minute)
-                    .fetch_one(&self.pool)
-                    .await?)
-            }
-
-            async fn webhook_totals_by_portal(
-                &self,
-                from_minute: i64,
-            ) -> Result<Vec<WebhookCounts>, StoreError> {
-                Ok(sqlx::query_as(WEBHOOK_BY_PORTAL)
-                    .bind(from_minute)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn api_totals_by_portal(
-                &self,
-                from_minute: i64,
-            ) -> Result<Vec<ApiCounts>, StoreError> {
-                Ok(sqlx::query_as(API_BY_PORTAL)
-                    .bind(from_minute)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn webhook_series(
-                &self,
-                portal_id: i64,
-                from_minute: i64,
-            ) -> Result<Vec<WebhookCounts>, StoreError> {
-                Ok(sqlx::query_as(WEBHOOK_SERIES)
-                    .bind(portal_id)
-                    .bind(from_minute)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn api_series(
-                &self,
-                portal_id: i64,
-                from_minute: i64,
-            ) -> Result<Vec<ApiCounts>, StoreError> {
-                Ok(sqlx::query_as(API_SERIES)
-                    .bind(portal_id)
-                    .bind(from_minute)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn roll_up_counts(
-                &self,
-                before_minute: i64,
-                unit: i64,
-            ) -> Result<u64, StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                let mut rolled = 0;
-                for (roll_up, drop) in [
-                    (ROLL_UP_WEBHOOK, DROP_ROLLED_WEBHOOK),
-                    (ROLL_UP_API, DROP_ROLLED_API),
-                ] {
-                    sqlx::query(roll_up)
-                        .bind(before_minute)
-                        .bind(unit)
-                        .execute(&mut *tx)
-                        .await?;
-                    rolled += sqlx::query(drop)
-                        .bind(before_minute)
-                        .bind(unit)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tx.commit().await?;
-                Ok(rolled)
-            }
-
-            async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError> {
-                let mut tx = super::begin(&self.pool).await?;
-                let mut pruned = 0;
-                for sql in [PRUNE_WEBHOOK, PRUNE_API] {
-                    pruned += sqlx::query(sql)
-                        .bind(before_minute)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                pruned += sqlx::query(PRUNE_DAILY)
-                    .bind(before_minute.div_euclid(crate::statistics::MINUTES_PER_DAY))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(pruned)
-            }
-        }
-    };
+/// How a count column combines rows: added, or the largest kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    Sum,
+    Max,
 }
 
-pub(crate) use impl_statistics;
+/// A table of per-minute counts keyed by (portal, minute), and the SQL that adds to it,
+/// sums it and rolls it up, written once for both tables.
+struct MinuteTable {
+    name: &'static str,
+    columns: &'static [(&'static str, Fold)],
+}
+
+const WEBHOOK_MINUTES: MinuteTable = MinuteTable {
+    name: WEBHOOK_TABLE,
+    columns: &[
+        ("attempts", Fold::Sum),
+        ("successes", Fold::Sum),
+        ("unauthorized", Fold::Sum),
+        ("bad_request", Fold::Sum),
+        ("too_large", Fold::Sum),
+        ("unavailable", Fold::Sum),
+        ("timeouts", Fold::Sum),
+        ("errors", Fold::Sum),
+        ("latency_ms_sum", Fold::Sum),
+        ("latency_ms_max", Fold::Max),
+        ("first_events", Fold::Sum),
+        ("first_deliveries", Fold::Sum),
+        ("retry_events", Fold::Sum),
+        ("retry_deliveries", Fold::Sum),
+        ("failed_first_events", Fold::Sum),
+        ("failed_retry_events", Fold::Sum),
+        ("revealed_first", Fold::Sum),
+        ("revealed_retries", Fold::Sum),
+    ],
+};
+
+const API_MINUTES: MinuteTable = MinuteTable {
+    name: API_TABLE,
+    columns: &[
+        ("calls", Fold::Sum),
+        ("errors", Fold::Sum),
+        ("rate_limited", Fold::Sum),
+    ],
+};
+
+impl MinuteTable {
+    fn column_list(&self) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        names.join(", ")
+    }
+
+    /// Each column folded over a group of rows, as BIGINT (PostgreSQL sums to numeric).
+    fn folded(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|(name, fold)| match fold {
+                Fold::Sum => format!("CAST(sum({name}) AS BIGINT)"),
+                Fold::Max => format!("CAST(max({name}) AS BIGINT)"),
+            })
+            .collect()
+    }
+
+    /// How a row that exists already takes more of each column.
+    fn added<B: Backend>(&self) -> String {
+        let table = self.name;
+        let sets: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(name, fold)| match fold {
+                Fold::Sum => format!("{name} = {table}.{name} + excluded.{name}"),
+                Fold::Max => format!(
+                    "{name} = {}",
+                    B::greatest(&format!("{table}.{name}"), &format!("excluded.{name}"))
+                ),
+            })
+            .collect();
+        format!(
+            "ON CONFLICT (portal_id, minute) DO UPDATE SET {}",
+            sets.join(", ")
+        )
+    }
+
+    /// Adds `$3…` to the row of portal `$1`, minute `$2`.
+    fn add<B: Backend>(&self) -> String {
+        let values: Vec<String> = (1..=self.columns.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect();
+        format!(
+            "INSERT INTO {} (portal_id, minute, {}) VALUES ({}) {}",
+            self.name,
+            self.column_list(),
+            values.join(", "),
+            self.added::<B>()
+        )
+    }
+
+    /// Sums from minute `$2` on: of portal `$1`, or (`by_portal`) of every portal with
+    /// counts (portal 0 and the app-wide rows left out), `$1` then being the minute.
+    fn sums(&self, by_portal: bool) -> String {
+        let sums: Vec<String> = self
+            .folded()
+            .into_iter()
+            .zip(self.columns)
+            .map(|(folded, (name, _))| format!("coalesce({folded}, 0) AS {name}"))
+            .collect();
+        if by_portal {
+            format!(
+                "SELECT portal_id, CAST($1 AS BIGINT) AS minute, {} FROM {} \
+                WHERE minute >= $1 AND portal_id > 0 GROUP BY portal_id ORDER BY portal_id",
+                sums.join(", "),
+                self.name
+            )
+        } else {
+            format!(
+                "SELECT CAST($1 AS BIGINT) AS portal_id, CAST($2 AS BIGINT) AS minute, {} FROM {} \
+                WHERE portal_id = $1 AND minute >= $2",
+                sums.join(", "),
+                self.name
+            )
+        }
+    }
+
+    /// One portal's (`$1`) rows from minute `$2` on, oldest first.
+    fn series(&self) -> String {
+        format!(
+            "SELECT portal_id, minute, {} FROM {} WHERE portal_id = $1 AND minute >= $2 ORDER BY minute",
+            self.column_list(),
+            self.name
+        )
+    }
+
+    /// Rows before minute `$1` not on a `$2`-minute boundary, added into the row at the
+    /// boundary before them.
+    fn roll_up<B: Backend>(&self) -> String {
+        format!(
+            "INSERT INTO {table} (portal_id, minute, {columns}) \
+            SELECT portal_id, minute / $2 * $2, {folded} FROM {table} \
+            WHERE minute < $1 AND minute % $2 <> 0 GROUP BY portal_id, minute / $2 {added}",
+            table = self.name,
+            columns = self.column_list(),
+            folded = self.folded().join(", "),
+            added = self.added::<B>(),
+        )
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Statistics for B {
+    async fn add_counts(
+        &self,
+        webhooks: &[WebhookCounts],
+        api: &[ApiCounts],
+        daily: &[DailyCalls],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let add_webhooks = WEBHOOK_MINUTES.add::<B>();
+        for c in webhooks {
+            let statement = Statement::new(add_webhooks.as_str())
+                .bind(c.portal_id)
+                .bind(c.minute);
+            let statement = c.values().into_iter().fold(statement, Statement::bind);
+            B::execute(&mut tx, statement).await?;
+        }
+        let add_api = API_MINUTES.add::<B>();
+        for c in api {
+            let statement = Statement::new(add_api.as_str())
+                .bind(c.portal_id)
+                .bind(c.minute);
+            let statement = c.values().into_iter().fold(statement, Statement::bind);
+            B::execute(&mut tx, statement).await?;
+        }
+        for c in daily {
+            let statement = Statement::new(
+                "INSERT INTO api_calls_daily (portal_id, day, endpoint, status, calls) \
+                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id, day, endpoint, status) \
+                DO UPDATE SET calls = api_calls_daily.calls + excluded.calls",
+            )
+            .bind(c.portal_id)
+            .bind(c.day)
+            .bind(&c.endpoint)
+            .bind(c.status)
+            .bind(c.calls);
+            B::execute(&mut tx, statement).await?;
+        }
+        B::commit(tx).await
+    }
+
+    async fn daily_calls(
+        &self,
+        portal_id: Option<i64>,
+        from_day: i64,
+    ) -> Result<Vec<DailyCalls>, StoreError> {
+        let statement = Statement::new(
+            "SELECT portal_id, day, endpoint, status, calls FROM api_calls_daily \
+            WHERE portal_id = $1 AND day >= $2 ORDER BY day, endpoint, status",
+        )
+        .bind(portal_id.unwrap_or(APP_WIDE))
+        .bind(from_day);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn webhook_totals(
+        &self,
+        portal_id: Option<i64>,
+        from_minute: i64,
+    ) -> Result<WebhookCounts, StoreError> {
+        let statement = Statement::new(WEBHOOK_MINUTES.sums(false))
+            .bind(portal_id.unwrap_or(APP_WIDE))
+            .bind(from_minute);
+        let sums = self.fetch_optional_on_pool(statement).await?;
+        sums.ok_or(StoreError::NotFound)
+    }
+
+    async fn api_totals(
+        &self,
+        portal_id: Option<i64>,
+        from_minute: i64,
+    ) -> Result<ApiCounts, StoreError> {
+        let statement = Statement::new(API_MINUTES.sums(false))
+            .bind(portal_id.unwrap_or(APP_WIDE))
+            .bind(from_minute);
+        let sums = self.fetch_optional_on_pool(statement).await?;
+        sums.ok_or(StoreError::NotFound)
+    }
+
+    async fn webhook_totals_by_portal(
+        &self,
+        from_minute: i64,
+    ) -> Result<Vec<WebhookCounts>, StoreError> {
+        let statement = Statement::new(WEBHOOK_MINUTES.sums(true)).bind(from_minute);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn api_totals_by_portal(&self, from_minute: i64) -> Result<Vec<ApiCounts>, StoreError> {
+        let statement = Statement::new(API_MINUTES.sums(true)).bind(from_minute);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn webhook_series(
+        &self,
+        portal_id: i64,
+        from_minute: i64,
+    ) -> Result<Vec<WebhookCounts>, StoreError> {
+        let statement = Statement::new(WEBHOOK_MINUTES.series())
+            .bind(portal_id)
+            .bind(from_minute);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn api_series(
+        &self,
+        portal_id: i64,
+        from_minute: i64,
+    ) -> Result<Vec<ApiCounts>, StoreError> {
+        let statement = Statement::new(API_MINUTES.series())
+            .bind(portal_id)
+            .bind(from_minute);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn roll_up_counts(&self, before_minute: i64, unit: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut rolled = 0;
+        for table in [WEBHOOK_MINUTES, API_MINUTES] {
+            let roll_up = Statement::new(table.roll_up::<B>())
+                .bind(before_minute)
+                .bind(unit);
+            B::execute(&mut tx, roll_up).await?;
+            let drop_rolled = format!(
+                "DELETE FROM {} WHERE minute < $1 AND minute % $2 <> 0",
+                table.name
+            );
+            let drop_rolled = Statement::new(drop_rolled).bind(before_minute).bind(unit);
+            rolled += B::execute(&mut tx, drop_rolled).await?;
+        }
+        B::commit(tx).await?;
+        Ok(rolled)
+    }
+
+    async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut pruned = 0;
+        for table in [WEBHOOK_TABLE, API_TABLE] {
+            let prune = format!("DELETE FROM {table} WHERE minute < $1");
+            pruned += B::execute(&mut tx, Statement::new(prune).bind(before_minute)).await?;
+        }
+        let prune_daily = Statement::new("DELETE FROM api_calls_daily WHERE day < $1")
+            .bind(before_minute.div_euclid(MINUTES_PER_DAY));
+        pruned += B::execute(&mut tx, prune_daily).await?;
+        B::commit(tx).await?;
+        Ok(pruned)
+    }
+}

@@ -1,22 +1,15 @@
 //! PostgreSQL backend: the production engine, and the one several spoke instances share.
 
-mod alert_states;
-mod audit;
-mod erase;
 mod inbox;
-mod install_states;
-mod leases;
-mod mirror;
-mod portals;
-mod queue;
-mod sink_queue;
-mod statistics;
-mod tokens;
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 
+use crate::backend::{Backend, Bind, Row, Statement};
 use crate::{migrations, ConnectOptions, StoreError};
 
 #[derive(Debug, Clone)]
@@ -26,21 +19,20 @@ pub(crate) struct PgStore {
 
 impl crate::Store for PgStore {}
 
-/// An id list as PostgreSQL statements bind it: one `int8[]`, matched with `= ANY`.
-fn ids(list: &[i64]) -> Vec<i64> {
-    list.to_vec()
-}
-
-/// A transaction; PostgreSQL's row locks need nothing more.
-async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    pool.begin().await
-}
-
-/// Sink names as one list parameter: a `text[]`.
-type SinkList = Vec<String>;
-
-fn sink_list(names: &[String]) -> SinkList {
-    names.to_vec()
+/// The statement with its values bound; a list is one array parameter.
+fn bound<'q>(statement: &'q Statement<'q>) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    statement
+        .binds
+        .iter()
+        .fold(sqlx::query(&statement.sql), |query, bind| match *bind {
+            Bind::Int(v) => query.bind(v),
+            Bind::OptInt(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+            Bind::OptText(v) => query.bind(v),
+            Bind::Bytes(v) => query.bind(v),
+            Bind::Ids(list) => query.bind(list),
+            Bind::Texts(list) => query.bind(list),
+        })
 }
 
 impl PgStore {
@@ -55,6 +47,81 @@ impl PgStore {
             .await?;
         Ok(Self { pool })
     }
+}
+
+#[async_trait]
+impl Backend for PgStore {
+    type Conn = PgConnection;
+    type Pooled = PoolConnection<Postgres>;
+    type Tx = Transaction<'static, Postgres>;
+
+    async fn connection(&self) -> Result<Self::Pooled, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// PostgreSQL's row locks need nothing more than a transaction.
+    async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
+        Ok(tx.commit().await?)
+    }
+
+    async fn execute(conn: &mut Self::Conn, statement: Statement<'_>) -> Result<u64, StoreError> {
+        Ok(bound(&statement).execute(conn).await?.rows_affected())
+    }
+
+    async fn fetch_all<R: Row>(
+        conn: &mut Self::Conn,
+        statement: Statement<'_>,
+    ) -> Result<Vec<R>, StoreError> {
+        let rows = bound(&statement).fetch_all(conn).await?;
+        Ok(rows.iter().map(R::from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn fetch_optional<R: Row>(
+        conn: &mut Self::Conn,
+        statement: Statement<'_>,
+    ) -> Result<Option<R>, StoreError> {
+        let row = bound(&statement).fetch_optional(conn).await?;
+        Ok(row.as_ref().map(R::from_row).transpose()?)
+    }
+
+    /// Time columns are `timestamptz`.
+    fn at(n: u8) -> String {
+        format!("to_timestamp(${n}::float8 / 1000)")
+    }
+
+    fn millis(column: &str) -> String {
+        format!("(extract(epoch from {column}) * 1000)::int8")
+    }
+
+    fn in_ids(column: &str, n: u8) -> String {
+        format!("{column} = ANY(${n})")
+    }
+
+    fn each_text(n: u8) -> String {
+        format!("(SELECT unnest(${n}::text[]) AS value)")
+    }
+
+    fn json(n: u8) -> String {
+        format!("${n}::json")
+    }
+
+    fn json_text(column: &str) -> String {
+        format!("{column}::text")
+    }
+
+    fn greatest(a: &str, b: &str) -> String {
+        format!("greatest({a}, {b})")
+    }
+
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 }
 
 impl crate::health::Migrated for PgStore {

@@ -28,7 +28,7 @@ const PENDING_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pe
 impl Inbox for SqliteStore {
     async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError> {
         let events: Vec<&NewEvent> = deliveries.iter().flatten().collect();
-        let mut tx = super::begin(&self.pool).await?;
+        let mut tx = super::begin_immediate(&self.pool).await?;
         let mut inserted = 0;
         let mut rest = events.as_slice();
         while !rest.is_empty() {

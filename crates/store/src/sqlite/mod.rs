@@ -2,26 +2,20 @@
 //! `synchronous=FULL` so that a committed delivery survives power loss, not only a crash;
 //! group commit upstream pays for the fsync once per many deliveries.
 
-mod alert_states;
-mod audit;
-mod erase;
 mod inbox;
-mod install_states;
-mod leases;
-mod mirror;
-mod portals;
-mod queue;
-mod sink_queue;
-mod statistics;
-mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Sqlite, Transaction};
 
+use crate::backend::{Backend, Bind, Row, Statement};
 use crate::{migrations, ConnectOptions, StoreError};
 
 /// How long a statement waits for SQLite's write lock before the store reports itself
@@ -35,25 +29,31 @@ pub(crate) struct SqliteStore {
 
 impl crate::Store for SqliteStore {}
 
-/// An id list as SQLite statements bind it: one JSON array, read with `json_each`, so a
-/// statement keeps one text (and one cached plan) whatever the count.
-fn ids(list: &[i64]) -> String {
-    serde_json::to_string(list).expect("numbers serialise")
-}
-
 /// Every write transaction takes the write lock at its start (`BEGIN IMMEDIATE`): one that
 /// read first and wrote later would fail at once, not wait, if another connection wrote in
 /// between (SQLite cannot upgrade a stale read snapshot), and with the receiver, workers,
 /// sinks and the monitor all writing, that is common.
-async fn begin(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-/// Sink names as one list parameter: a JSON array.
-type SinkList = String;
-
-fn sink_list(names: &[String]) -> SinkList {
-    serde_json::to_string(names).expect("strings serialise")
+/// The statement with its values bound. A list is one JSON array, read with `json_each`,
+/// so a statement keeps one text (and one cached plan) whatever the count.
+fn bound<'q>(statement: &'q Statement<'q>) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    statement
+        .binds
+        .iter()
+        .fold(sqlx::query(&statement.sql), |query, bind| match *bind {
+            Bind::Int(v) => query.bind(v),
+            Bind::OptInt(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+            Bind::OptText(v) => query.bind(v),
+            Bind::Bytes(v) => query.bind(v),
+            Bind::Ids(list) => query.bind(serde_json::to_string(list).expect("numbers serialise")),
+            Bind::Texts(list) => {
+                query.bind(serde_json::to_string(list).expect("strings serialise"))
+            }
+        })
 }
 
 impl SqliteStore {
@@ -87,6 +87,80 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool })
     }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    type Conn = SqliteConnection;
+    type Pooled = PoolConnection<Sqlite>;
+    type Tx = Transaction<'static, Sqlite>;
+
+    async fn connection(&self) -> Result<Self::Pooled, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    async fn begin(&self) -> Result<Self::Tx, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
+        Ok(begin_immediate(&self.pool).await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
+        Ok(tx.commit().await?)
+    }
+
+    async fn execute(conn: &mut Self::Conn, statement: Statement<'_>) -> Result<u64, StoreError> {
+        Ok(bound(&statement).execute(conn).await?.rows_affected())
+    }
+
+    async fn fetch_all<R: Row>(
+        conn: &mut Self::Conn,
+        statement: Statement<'_>,
+    ) -> Result<Vec<R>, StoreError> {
+        let rows = bound(&statement).fetch_all(conn).await?;
+        Ok(rows.iter().map(R::from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn fetch_optional<R: Row>(
+        conn: &mut Self::Conn,
+        statement: Statement<'_>,
+    ) -> Result<Option<R>, StoreError> {
+        let row = bound(&statement).fetch_optional(conn).await?;
+        Ok(row.as_ref().map(R::from_row).transpose()?)
+    }
+
+    /// Times are epoch milliseconds already.
+    fn at(n: u8) -> String {
+        format!("${n}")
+    }
+
+    fn millis(column: &str) -> String {
+        column.to_owned()
+    }
+
+    fn in_ids(column: &str, n: u8) -> String {
+        format!("{column} IN (SELECT value FROM json_each(${n}))")
+    }
+
+    fn each_text(n: u8) -> String {
+        format!("(SELECT value FROM json_each(${n}))")
+    }
+
+    fn json(n: u8) -> String {
+        format!("${n}")
+    }
+
+    fn json_text(column: &str) -> String {
+        column.to_owned()
+    }
+
+    fn greatest(a: &str, b: &str) -> String {
+        format!("max({a}, {b})")
+    }
+
+    const SKIP_LOCKED: &'static str = "";
 }
 
 impl crate::health::Migrated for SqliteStore {
