@@ -10,7 +10,8 @@
 //! `sqlite/` and `postgres/`: [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
 //! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
 //! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records),
-//! [`SinkQueue`] (what the other sinks still have to deliver), [`Statistics`] (the
+//! [`SinkQueue`] (what the other sinks still have to deliver), [`DeadLetters`] (what ran out of
+//! attempts, until replayed), [`Statistics`] (the
 //! certification monitor's per-minute counts), [`AlertStates`] (the alerts announced) and
 //! [`Health`].
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@
 mod alert_states;
 mod audit;
 mod backend;
+mod dead_letters;
 mod erase;
 mod error;
 mod health;
@@ -44,6 +46,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use alert_states::AlertStates;
 pub use audit::Audit;
+pub use dead_letters::{DeadDelivery, DeadLetters};
 pub use erase::Erasure;
 pub use error::StoreError;
 pub use health::Health;
@@ -58,8 +61,7 @@ pub use model::{
 pub use portals::Portals;
 pub use queue::{Aside, ClaimRequest, Claimed, SetAside, SetAsideEvent, Settlement, WorkQueue};
 pub use sink_queue::{
-    DeadDeliveries, DeadDelivery, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome,
-    SinkQueue,
+    DeadDeliveries, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome, SinkQueue,
 };
 pub use statistics::{ApiCounts, DailyCalls, Statistics, WebhookCounts, APP_WIDE, MINUTES_PER_DAY};
 pub use tokens::Tokens;
@@ -76,6 +78,7 @@ pub trait Store:
     + WorkQueue
     + Mirror
     + SinkQueue
+    + DeadLetters
     + Statistics
     + AlertStates
     + Health

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::backend::{held, Backend, Bind, Statement};
 use crate::mirror::{self, ErasedRecord, GoneRecord, MirroredRecord};
 use crate::sink_queue::{self, Change};
-use crate::{EventKey, Replay, Retry, StoreError};
+use crate::{EventKey, Retry, StoreError};
 
 /// The leases' table, for [`crate::Erasure`].
 pub(crate) const LEASES_TABLE: &str = "hydration_leases";
@@ -195,17 +195,14 @@ pub trait WorkQueue: Send + Sync {
         self.settle(holder, &settlement, now_ms).await
     }
 
-    /// Events set aside in `state`, oldest first, of one portal or all.
+    /// Events set aside in `state`, oldest first, of one portal or all (dead letters:
+    /// [`crate::DeadLetters`]).
     async fn set_aside_events(
         &self,
         state: SetAside,
         portal_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SetAsideEvent>, StoreError>;
-
-    /// Dead letters back to pending with fresh attempts; how many. Replaying again finds
-    /// nothing more to replay.
-    async fn replay(&self, which: Replay) -> Result<u64, StoreError>;
 
     /// Inbox events per state, for operators.
     async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
@@ -330,6 +327,24 @@ async fn empty_events<B: Backend>(
         .bind(now_ms);
     B::execute(conn, statement).await?;
     Ok(())
+}
+
+/// Events set aside in `state`, oldest first, of one portal or all.
+pub(crate) async fn set_aside_list<B: Backend>(
+    store: &B,
+    state: SetAside,
+    portal_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<SetAsideEvent>, StoreError> {
+    let statement = Statement::new(
+        "SELECT id, portal_id, object_id, subscription_type, attempts, reason, last_error \
+        FROM inbox_events WHERE state = $1 AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) \
+        ORDER BY id LIMIT $3",
+    )
+    .bind(state.as_str())
+    .bind(portal_id)
+    .bind(limit);
+    store.fetch_all_on_pool(statement).await
 }
 
 /// Ends the claims a settlement decided on: finished, back to pending, or set aside.
@@ -499,27 +514,7 @@ impl<B: Backend> WorkQueue for B {
         portal_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<SetAsideEvent>, StoreError> {
-        let statement = Statement::new(
-            "SELECT id, portal_id, object_id, subscription_type, attempts, reason, last_error \
-            FROM inbox_events WHERE state = $1 AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) \
-            ORDER BY id LIMIT $3",
-        )
-        .bind(state.as_str())
-        .bind(portal_id)
-        .bind(limit);
-        self.fetch_all_on_pool(statement).await
-    }
-
-    async fn replay(&self, which: Replay) -> Result<u64, StoreError> {
-        let (id, portal) = which.filter();
-        let statement = Statement::new(
-            "UPDATE inbox_events SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
-            reason = NULL, finished_at = NULL WHERE state = 'dead' \
-            AND (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2)",
-        )
-        .bind(id)
-        .bind(portal);
-        self.execute_on_pool(statement).await
+        set_aside_list(self, state, portal_id, limit).await
     }
 
     async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {

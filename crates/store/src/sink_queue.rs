@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{held, Backend, Bind, Statement};
-use crate::{ErasedRecord, Replay, Retry, StoreError};
+use crate::{ErasedRecord, Retry, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "sink_deliveries";
@@ -63,19 +63,6 @@ pub struct DeliveryOutcome {
     pub dead: Vec<DeadDeliveries>,
 }
 
-/// A sink's dead letter, as operators see it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct DeadDelivery {
-    pub id: i64,
-    pub sink: String,
-    pub portal_id: i64,
-    pub object_type: String,
-    pub object_id: i64,
-    pub record_state: String,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-}
-
 /// Sink deliveries per sink and state.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryCount {
@@ -101,26 +88,7 @@ pub trait SinkQueue: Send + Sync {
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
-    /// Dead deliveries, oldest first, of one sink or all, one portal or all.
-    async fn dead_deliveries(
-        &self,
-        sink: Option<&str>,
-        portal_id: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<DeadDelivery>, StoreError>;
-
-    /// Dead deliveries back to pending with fresh attempts; how many. Replaying again finds
-    /// nothing more to replay.
-    async fn replay_deliveries(&self, sink: Option<&str>, which: Replay)
-        -> Result<u64, StoreError>;
-
     async fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError>;
-
-    /// Per portal (every one, or just `portal`), its sink dead letters (portal, count).
-    async fn dead_deliveries_by_portal(
-        &self,
-        portal: Option<i64>,
-    ) -> Result<Vec<(i64, i64)>, StoreError>;
 
     /// Deletes up to `limit` deliveries done before `before_ms`; how many. Dead ones stay
     /// until an operator acts.
@@ -276,52 +244,6 @@ impl<B: Backend> SinkQueue for B {
             B::execute(&mut tx, statement).await?;
         }
         B::commit(tx).await
-    }
-
-    async fn dead_deliveries(
-        &self,
-        sink: Option<&str>,
-        portal_id: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<DeadDelivery>, StoreError> {
-        let statement = Statement::new(
-            "SELECT id, sink, portal_id, object_type, object_id, record_state, attempts, last_error \
-            FROM sink_deliveries WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
-            AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) ORDER BY id LIMIT $3",
-        )
-        .bind(sink)
-        .bind(portal_id)
-        .bind(limit);
-        self.fetch_all_on_pool(statement).await
-    }
-
-    async fn replay_deliveries(
-        &self,
-        sink: Option<&str>,
-        which: Replay,
-    ) -> Result<u64, StoreError> {
-        let (id, portal) = which.filter();
-        let statement = Statement::new(
-            "UPDATE sink_deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
-            finished_at = NULL WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
-            AND (CAST($2 AS BIGINT) IS NULL OR id = $2) AND (CAST($3 AS BIGINT) IS NULL OR portal_id = $3)",
-        )
-        .bind(sink)
-        .bind(id)
-        .bind(portal);
-        self.execute_on_pool(statement).await
-    }
-
-    async fn dead_deliveries_by_portal(
-        &self,
-        portal: Option<i64>,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let statement = Statement::new(
-            "SELECT portal_id, count(*) FROM sink_deliveries WHERE state = 'dead' \
-            AND (CAST($1 AS BIGINT) IS NULL OR portal_id = $1) GROUP BY portal_id ORDER BY portal_id",
-        )
-        .bind(portal);
-        self.fetch_all_on_pool(statement).await
     }
 
     async fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {

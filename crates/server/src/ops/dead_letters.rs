@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::bail;
 use serde::Serialize;
-use store::{DeadDelivery, Replay, SetAside, SetAsideEvent, Store, StoreError};
+use store::{DeadDelivery, Replay, SetAsideEvent, Store, StoreError};
 use utoipa::ToSchema;
 
 use crate::workers::sinks::SinkName;
@@ -108,11 +108,7 @@ pub async fn dead_letters(
 ) -> Result<DeadLetters, StoreError> {
     let events = match sink {
         Some(_) => Vec::new(),
-        None => {
-            store
-                .set_aside_events(SetAside::Dead, portal, limit)
-                .await?
-        }
+        None => store.dead_events(portal, limit).await?,
     };
     let deliveries = store
         .dead_deliveries(sink.map(SinkName::as_str), portal, limit)
@@ -130,8 +126,10 @@ pub async fn replay_dead(
 ) -> Result<u64, StoreError> {
     match (which, sink) {
         (_, Some(sink)) => store.replay_deliveries(Some(sink.as_str()), which).await,
-        (Replay::One(_) | Replay::OneOf { .. }, None) => store.replay(which).await,
-        (_, None) => Ok(store.replay(which).await? + store.replay_deliveries(None, which).await?),
+        (Replay::One(_) | Replay::OneOf { .. }, None) => store.replay_events(which).await,
+        (_, None) => {
+            Ok(store.replay_events(which).await? + store.replay_deliveries(None, which).await?)
+        }
     }
 }
 

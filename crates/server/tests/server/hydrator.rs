@@ -157,11 +157,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         h.clock.advance(Duration::from_secs(60));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let dead = h
-        .store
-        .set_aside_events(SetAside::Dead, Some(portal), 10)
-        .await
-        .unwrap();
+    let dead = h.store.dead_events(Some(portal), 10).await.unwrap();
     assert_eq!(dead.len(), 1, "{:?}", h.store.queue_counts().await);
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].reason.as_deref(), Some("failed 2 times"));
@@ -181,7 +177,10 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         .is_none());
 
     h.set_faults(json!({})).await;
-    assert_eq!(h.store.replay(Replay::Portal(portal)).await.unwrap(), 1);
+    assert_eq!(
+        h.store.replay_events(Replay::Portal(portal)).await.unwrap(),
+        1
+    );
     h.settle(1, |c| c == [("done".to_owned(), 1)]).await;
     let record = h
         .store
@@ -191,7 +190,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         .unwrap();
     assert!(record.properties.contains("Grace"), "{}", record.properties);
     assert_eq!(
-        h.store.replay(Replay::All).await.unwrap(),
+        h.store.replay_events(Replay::All).await.unwrap(),
         0,
         "nothing left to replay"
     );

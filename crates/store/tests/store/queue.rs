@@ -161,18 +161,15 @@ async fn dead_letters_are_listed_with_their_reason_and_replay_once(#[case] engin
         .await
         .unwrap();
 
-    let dead = store
-        .set_aside_events(SetAside::Dead, Some(2), 10)
-        .await
-        .unwrap();
+    let dead = store.dead_events(Some(2), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (dead[0].reason.as_deref(), dead[0].last_error.as_deref()),
         (Some("attempts used up"), Some("HTTP 502"))
     );
-    assert_eq!(store.replay(Replay::Portal(2)).await.unwrap(), 1);
+    assert_eq!(store.replay_events(Replay::Portal(2)).await.unwrap(), 1);
     assert_eq!(
-        store.replay(Replay::Portal(2)).await.unwrap(),
+        store.replay_events(Replay::Portal(2)).await.unwrap(),
         0,
         "idempotent"
     );
@@ -181,12 +178,18 @@ async fn dead_letters_are_listed_with_their_reason_and_replay_once(#[case] engin
         portal: claimed[0].key.portal_id + 1,
     };
     assert_eq!(
-        store.replay(other_portal).await.unwrap(),
+        store.replay_events(other_portal).await.unwrap(),
         0,
         "not its portal"
     );
-    assert_eq!(store.replay(Replay::One(claimed[0].id)).await.unwrap(), 1);
-    assert_eq!(store.replay(Replay::All).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .replay_events(Replay::One(claimed[0].id))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.replay_events(Replay::All).await.unwrap(), 0);
     let replayed = store.claim(&request("w", T0)).await.unwrap();
     assert_eq!(replayed.len(), 2);
     assert!(replayed.iter().all(|c| c.attempts == 0));

@@ -215,3 +215,36 @@ async fn daily_calls_add_up_by_endpoint_and_status_and_are_pruned_by_day(#[case]
     assert_eq!(store.prune_counts(21 * MINUTES_PER_DAY).await.unwrap(), 4);
     assert_eq!(rows(Some(1), 0).await, [(21, batch(), 200, 2)]);
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn an_alert_change_is_recorded_once_so_one_caller_announces_it(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let record = |level: Option<&'static str>, at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .record_alert(7, "webhook_success", level, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(record(Some("warning"), 1).await, "raised");
+    assert!(
+        !record(Some("warning"), 2).await,
+        "raised again by another instance"
+    );
+    assert!(record(Some("critical"), 3).await, "worse");
+    assert!(record(None, 4).await, "resolved");
+    assert!(!record(None, 5).await, "resolved again");
+    assert!(
+        store
+            .record_alert(APP_WIDE, "webhook_success", Some("warning"), 6)
+            .await
+            .unwrap(),
+        "the app-wide alert is apart from the portal's"
+    );
+}

@@ -1,0 +1,122 @@
+//! Dead letters: hydrations and sink deliveries that ran out of attempts, kept until an
+//! operator replays them. Replaying puts them back to pending with fresh attempts; replaying
+//! again finds nothing more to replay.
+
+use async_trait::async_trait;
+
+use crate::backend::{Backend, Statement};
+use crate::queue::set_aside_list;
+use crate::{Replay, SetAside, SetAsideEvent, StoreError};
+
+/// A sink's dead letter, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeadDelivery {
+    pub id: i64,
+    pub sink: String,
+    pub portal_id: i64,
+    pub object_type: String,
+    pub object_id: i64,
+    pub record_state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Events whose hydration ran out of attempts, oldest first, of one portal or all.
+    async fn dead_events(
+        &self,
+        portal_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SetAsideEvent>, StoreError>;
+
+    /// Dead deliveries, oldest first, of one sink or all, one portal or all.
+    async fn dead_deliveries(
+        &self,
+        sink: Option<&str>,
+        portal_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadDelivery>, StoreError>;
+
+    /// Dead events back to pending; how many.
+    async fn replay_events(&self, which: Replay) -> Result<u64, StoreError>;
+
+    /// Dead deliveries (of one sink or all) back to pending; how many.
+    async fn replay_deliveries(&self, sink: Option<&str>, which: Replay)
+        -> Result<u64, StoreError>;
+
+    /// Per portal (every one, or just `portal`), its sink dead letters (portal, count).
+    async fn dead_deliveries_by_portal(
+        &self,
+        portal: Option<i64>,
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+}
+
+#[async_trait]
+impl<B: Backend> DeadLetters for B {
+    async fn dead_events(
+        &self,
+        portal_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SetAsideEvent>, StoreError> {
+        set_aside_list(self, SetAside::Dead, portal_id, limit).await
+    }
+
+    async fn dead_deliveries(
+        &self,
+        sink: Option<&str>,
+        portal_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadDelivery>, StoreError> {
+        let statement = Statement::new(
+            "SELECT id, sink, portal_id, object_type, object_id, record_state, attempts, last_error \
+            FROM sink_deliveries WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
+            AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) ORDER BY id LIMIT $3",
+        )
+        .bind(sink)
+        .bind(portal_id)
+        .bind(limit);
+        self.fetch_all_on_pool(statement).await
+    }
+
+    async fn replay_events(&self, which: Replay) -> Result<u64, StoreError> {
+        let (id, portal) = which.filter();
+        let statement = Statement::new(
+            "UPDATE inbox_events SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
+            reason = NULL, finished_at = NULL WHERE state = 'dead' \
+            AND (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2)",
+        )
+        .bind(id)
+        .bind(portal);
+        self.execute_on_pool(statement).await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        sink: Option<&str>,
+        which: Replay,
+    ) -> Result<u64, StoreError> {
+        let (id, portal) = which.filter();
+        let statement = Statement::new(
+            "UPDATE sink_deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
+            finished_at = NULL WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
+            AND (CAST($2 AS BIGINT) IS NULL OR id = $2) AND (CAST($3 AS BIGINT) IS NULL OR portal_id = $3)",
+        )
+        .bind(sink)
+        .bind(id)
+        .bind(portal);
+        self.execute_on_pool(statement).await
+    }
+
+    async fn dead_deliveries_by_portal(
+        &self,
+        portal: Option<i64>,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let statement = Statement::new(
+            "SELECT portal_id, count(*) FROM sink_deliveries WHERE state = 'dead' \
+            AND (CAST($1 AS BIGINT) IS NULL OR portal_id = $1) GROUP BY portal_id ORDER BY portal_id",
+        )
+        .bind(portal);
+        self.fetch_all_on_pool(statement).await
+    }
+}
