@@ -23,6 +23,8 @@ use crate::dashboard::session::Dashboard;
 use crate::http::{self, AppState};
 use crate::metrics::{Metrics, SinkOutcome};
 use crate::monitor::alerts::Alerts;
+use crate::monitor::evaluation::Evaluation;
+use crate::monitor::standings::Standings;
 use crate::monitor::tally::Tally;
 use crate::oauth::install::InstallFlow;
 use crate::oauth::tokens::TokenService;
@@ -48,6 +50,8 @@ pub struct App {
     /// the dashboard, which show the alerts of the last evaluation. Instances running the
     /// workers announce each change, once across them (`AlertStates`); receivers only show.
     alerts: Option<Arc<Alerts>>,
+    /// Refreshed by each evaluation of the alerts, from the same read.
+    standings: Arc<Standings>,
     monitor: MonitorConfig,
     clock: Clock,
 }
@@ -128,6 +132,35 @@ pub async fn open_store(database: &DatabaseConfig, open: Open) -> anyhow::Result
     Ok(store)
 }
 
+/// Every instance evaluates alerts, for its own pages; those running the workers announce.
+fn alerts(config: &Config) -> Arc<Alerts> {
+    let alerts = Alerts::new(config.monitor.levels, config.monitor.alert_webhook.clone());
+    Arc::new(if config.role.works() {
+        alerts
+    } else {
+        alerts.without_announcing()
+    })
+}
+
+fn hydrator(
+    config: &Config,
+    install: &InstallConfig,
+    store: &Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    tally: &Arc<Tally>,
+    clock: &Clock,
+) -> Arc<Hydrator> {
+    Arc::new(Hydrator::new(
+        store.clone(),
+        tokens,
+        CrmClient::new(&install.oauth.api_base),
+        config.hydrator.clone(),
+        config.sinks.names(),
+        tally.clone(),
+        clock.clone(),
+    ))
+}
+
 impl App {
     /// Opens the store and wires every component to `clock`.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
@@ -148,28 +181,13 @@ impl App {
                 Arc::new(InstallFlow::new(install, &config.public_url, tokens))
             });
         let tally = Arc::new(Tally::with_counting(clock.clone(), !config.monitor.off));
-        let alerts = Alerts::new(config.monitor.levels, config.monitor.alert_webhook.clone());
-        // Every instance evaluates, for its own pages; those running the workers announce.
-        let alerts = Arc::new(if config.role.works() {
-            alerts
-        } else {
-            alerts.without_announcing()
-        });
+        let alerts = alerts(&config);
+        let standings = Arc::new(Standings::default());
         let hydrator = config
             .install
             .as_ref()
             .zip(tokens.clone())
-            .map(|(install, tokens)| {
-                Arc::new(Hydrator::new(
-                    store.clone(),
-                    tokens,
-                    CrmClient::new(&install.oauth.api_base),
-                    config.hydrator.clone(),
-                    config.sinks.names(),
-                    tally.clone(),
-                    clock.clone(),
-                ))
-            });
+            .map(|(install, tokens)| hydrator(&config, install, &store, tokens, &tally, &clock));
         let mut metrics = Metrics::new(config.sinks.names());
         let sink_attempts = metrics.sink_attempts();
         let dispatchers = if config.role.works() {
@@ -209,7 +227,7 @@ impl App {
                 metrics: Arc::new(metrics),
                 tally: tally.clone(),
                 alerts: alerts.clone(),
-                standings: Arc::default(),
+                standings: standings.clone(),
                 dashboard,
                 tokens: tokens.clone(),
                 clock: clock.clone(),
@@ -227,6 +245,7 @@ impl App {
             retention,
             tally,
             alerts: (!config.monitor.off).then_some(alerts),
+            standings,
             monitor: config.monitor,
             clock,
         })
@@ -273,19 +292,16 @@ impl App {
                 .instrument(tracing::info_span!("monitor"))
         });
         if let Some(alerts) = self.alerts.clone() {
-            let (store, clock, shutdown) =
-                (self.store.clone(), self.clock.clone(), shutdown.clone());
-            let evaluate_every = self.monitor.evaluate_every;
+            let evaluation = Evaluation {
+                alerts,
+                standings: self.standings.clone(),
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+            };
             tasks.spawn(
-                async move {
-                    let mut ticks = tokio::time::interval(evaluate_every);
-                    while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
-                        if let Err(error) = alerts.evaluate(store.as_ref(), clock.now_ms()).await {
-                            tracing::warn!(error = %crate::telemetry::Chain(&error), "alerts not evaluated");
-                        }
-                    }
-                }
-                .instrument(tracing::info_span!("alerts")),
+                evaluation
+                    .run(self.monitor.evaluate_every, shutdown.clone())
+                    .instrument(tracing::info_span!("alerts")),
             );
         }
         for dispatcher in &self.dispatchers {

@@ -20,16 +20,14 @@ use url::Url;
 use utoipa::ToSchema;
 
 use super::levels::{AlertLevels, Level};
-use super::rates::{api_window, webhook_window, Window};
-use super::tally::minute_of;
+use super::rates::Window;
+use super::sums::{PortalSums, Sums, HOUR_MINUTES};
 use crate::telemetry::Chain;
 use crate::timestamp::Timestamp;
 
 /// A portal with fewer attempts in a day raises no rate alert: one failure in three is
 /// noise, not a trend.
 const MIN_ATTEMPTS: i64 = 20;
-const DAY_MINUTES: i64 = 1_440;
-const HOUR_MINUTES: i64 = 60;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
@@ -223,8 +221,13 @@ impl Alerts {
     /// Works out which alerts hold now, then fires, updates and resolves. Reading every
     /// portal's day takes seconds at 10,000 portals, so this runs on its own schedule, never
     /// inside a request.
-    pub async fn evaluate(&self, store: &dyn Store, now_ms: i64) -> Result<(), StoreError> {
-        let found = self.current(store, now_ms).await?;
+    pub async fn evaluate(
+        &self,
+        store: &dyn Store,
+        sums: &PortalSums,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let found = self.current(store, sums, now_ms).await?;
         let changes = self.apply(found, now_ms);
         if !self.announces {
             return Ok(());
@@ -254,11 +257,15 @@ impl Alerts {
         Ok(())
     }
 
-    async fn current(&self, store: &dyn Store, now_ms: i64) -> Result<Vec<Finding>, StoreError> {
-        let now = minute_of(now_ms);
-        let (day_from, hour_from) = (now - DAY_MINUTES + 1, now - HOUR_MINUTES + 1);
+    async fn current(
+        &self,
+        store: &dyn Store,
+        sums: &PortalSums,
+        now_ms: i64,
+    ) -> Result<Vec<Finding>, StoreError> {
         let mut found = Vec::new();
-        let mut judge_all = |portal, day: [Window; 3], hour: [Window; 3], min: i64| {
+        let mut judge_all = |portal, day: &Sums, hour: &Sums, min: i64| {
+            let (day, hour) = (day.windows(), hour.windows());
             for (index, about) in [About::Webhooks, About::Api, About::Combined]
                 .into_iter()
                 .enumerate()
@@ -278,37 +285,13 @@ impl Alerts {
                 }
             }
         };
-        let app = |web: Window, api: Window| [web, api, web.plus(api)];
-        judge_all(
-            None,
-            app(
-                webhook_window(&store.webhook_totals(None, day_from).await?),
-                api_window(&store.api_totals(None, day_from).await?),
-            ),
-            app(
-                webhook_window(&store.webhook_totals(None, hour_from).await?),
-                api_window(&store.api_totals(None, hour_from).await?),
-            ),
-            1,
-        );
-        let mut portals: BTreeMap<i64, ([Window; 2], [Window; 2])> = BTreeMap::new();
-        for counts in store.webhook_totals_by_portal(day_from).await? {
-            portals.entry(counts.portal_id).or_default().0[0] = webhook_window(&counts);
-        }
-        for counts in store.api_totals_by_portal(day_from).await? {
-            portals.entry(counts.portal_id).or_default().0[1] = api_window(&counts);
-        }
-        for counts in store.webhook_totals_by_portal(hour_from).await? {
-            portals.entry(counts.portal_id).or_default().1[0] = webhook_window(&counts);
-        }
-        for counts in store.api_totals_by_portal(hour_from).await? {
-            portals.entry(counts.portal_id).or_default().1[1] = api_window(&counts);
-        }
-        for (portal, ([web, api], [hour_web, hour_api])) in portals {
+        let (day, hour) = Sums::day_and_hour(store, None, now_ms).await?;
+        judge_all(None, &day, &hour, 1);
+        for portal in sums.portals() {
             judge_all(
                 Some(portal),
-                app(web, api),
-                app(hour_web, hour_api),
+                &sums.day(portal),
+                &sums.hour(portal),
                 MIN_ATTEMPTS,
             );
         }

@@ -5,11 +5,14 @@
 //! stored counts into rolling success rates per portal and app-wide, including the
 //! attempts spoke never saw but HubSpot's `attemptNumber` reveals, as an estimate;
 //! [`levels`] classifies a rate and a portal's risk; [`alerts`] warns before HubSpot's
-//! bar is crossed; [`report`] is the admin API's JSON.
+//! bar is crossed, judged with the [`standings`] from one read of [`sums`] per
+//! [`evaluation`]; [`report`] is the admin API's JSON.
 
 pub mod alerts;
+pub mod evaluation;
 pub mod levels;
 pub mod rates;
 pub mod report;
 pub mod standings;
+pub mod sums;
 pub mod tally;

@@ -8,9 +8,11 @@
 //! the rest. Within a rank, the lower day's rate first, then the longer queue.
 //!
 //! Summing a day of counts for every portal reads every portal's rows (1.4 million at
-//! 10,000 busy portals: seconds), so the list is kept and shared ([`Standings`]): once it
-//! is older than [`STANDINGS_TTL`] the next request starts a recomputation in the
-//! background and is answered from the list held, so no page waits for it but the first.
+//! 10,000 busy portals: seconds), so the list is kept and shared ([`Standings`]). While
+//! the monitor is on, the alerts' evaluation recomputes it from the sums it read anyway
+//! ([`PortalSums`]); otherwise, once it is older than [`STANDINGS_TTL`], the next request
+//! starts a recomputation in the background and is answered from the list held, so no
+//! page waits for it but the first.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,16 +23,14 @@ use store::{Portal, Store, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
 use super::levels::{AlertLevels, Risk};
-use super::rates::{api_window, webhook_window, Rate, Window};
-use super::tally::minute_of;
+use super::rates::Rate;
+use super::sums::{PortalSums, Sums};
 use crate::timestamp::Timestamp;
 
 /// Portals per page.
 pub const PAGE_SIZE: usize = 50;
 /// How long a computed list of every portal's standing is reused.
 pub const STANDINGS_TTL: Duration = Duration::from_secs(60);
-const DAY_MINUTES: i64 = 1_440;
-const HOUR_MINUTES: i64 = 60;
 
 /// Which portals a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
@@ -171,7 +171,19 @@ impl Standings {
         levels: AlertLevels,
         now_ms: i64,
     ) -> Result<Arc<Vec<Standing>>, StoreError> {
-        let all = Arc::new(standings(store, levels, now_ms).await?);
+        let sums = PortalSums::read(store, now_ms).await?;
+        self.refresh(store, &sums, levels).await
+    }
+
+    /// Recomputes the list from sums read for another purpose (the alerts' evaluation), so
+    /// that one read of every portal's day serves both.
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        sums: &PortalSums,
+        levels: AlertLevels,
+    ) -> Result<Arc<Vec<Standing>>, StoreError> {
+        let all = Arc::new(standings(store, sums, levels).await?);
         *self.held.lock().expect("standings lock") = Some((Instant::now(), all.clone()));
         Ok(all)
     }
@@ -213,23 +225,7 @@ pub async fn standing(
     let Some(portal) = store.portal(portal_id).await? else {
         return Ok(None);
     };
-    let now = minute_of(now_ms);
-    let day = store
-        .webhook_totals(Some(portal_id), now - DAY_MINUTES + 1)
-        .await?;
-    let api_day = store
-        .api_totals(Some(portal_id), now - DAY_MINUTES + 1)
-        .await?;
-    let hour = webhook_window(
-        &store
-            .webhook_totals(Some(portal_id), now - HOUR_MINUTES + 1)
-            .await?,
-    )
-    .plus(api_window(
-        &store
-            .api_totals(Some(portal_id), now - HOUR_MINUTES + 1)
-            .await?,
-    ));
+    let (day, hour) = Sums::day_and_hour(store, Some(portal_id), now_ms).await?;
     let mut queue = Queue::default();
     for (_, state, count) in store.queue_counts_by_portal(Some(portal_id)).await? {
         queue.add(&state, count);
@@ -237,47 +233,16 @@ pub async fn standing(
     for (_, count) in store.dead_deliveries_by_portal(Some(portal_id)).await? {
         queue.dead += count;
     }
-    Ok(Some(assess(&portal, &day, &api_day, hour, queue, levels)))
+    Ok(Some(assess(&portal, &day, &hour, queue, levels)))
 }
 
-/// Every portal's standing, unordered: a handful of grouped reads whatever the number of
-/// portals.
+/// Every portal's standing, unordered, from `sums` and a handful of grouped reads whatever
+/// the number of portals.
 async fn standings(
     store: &dyn Store,
+    sums: &PortalSums,
     levels: AlertLevels,
-    now_ms: i64,
 ) -> Result<Vec<Standing>, StoreError> {
-    let now = minute_of(now_ms);
-    let (day_from, hour_from) = (now - DAY_MINUTES + 1, now - HOUR_MINUTES + 1);
-    let by_id = |rows: Vec<(i64, Window)>| -> HashMap<i64, Window> { rows.into_iter().collect() };
-    let day_hooks: HashMap<i64, store::WebhookCounts> = store
-        .webhook_totals_by_portal(day_from)
-        .await?
-        .into_iter()
-        .map(|c| (c.portal_id, c))
-        .collect();
-    let day_api: HashMap<i64, store::ApiCounts> = store
-        .api_totals_by_portal(day_from)
-        .await?
-        .into_iter()
-        .map(|c| (c.portal_id, c))
-        .collect();
-    let hour_hooks = by_id(
-        store
-            .webhook_totals_by_portal(hour_from)
-            .await?
-            .iter()
-            .map(|c| (c.portal_id, webhook_window(c)))
-            .collect(),
-    );
-    let hour_api = by_id(
-        store
-            .api_totals_by_portal(hour_from)
-            .await?
-            .iter()
-            .map(|c| (c.portal_id, api_window(c)))
-            .collect(),
-    );
     let mut queues: HashMap<i64, Queue> = HashMap::new();
     for (id, state, count) in store.queue_counts_by_portal(None).await? {
         queues.entry(id).or_default().add(&state, count);
@@ -290,19 +255,8 @@ async fn standings(
         .iter()
         .map(|p| {
             let id = p.portal_id;
-            let hour = hour_hooks
-                .get(&id)
-                .copied()
-                .unwrap_or_default()
-                .plus(hour_api.get(&id).copied().unwrap_or_default());
-            assess(
-                p,
-                &day_hooks.get(&id).copied().unwrap_or_default(),
-                &day_api.get(&id).copied().unwrap_or_default(),
-                hour,
-                queues.get(&id).copied().unwrap_or_default(),
-                levels,
-            )
+            let queue = queues.get(&id).copied().unwrap_or_default();
+            assess(p, &sums.day(id), &sums.hour(id), queue, levels)
         })
         .collect())
 }
@@ -328,15 +282,14 @@ impl Queue {
 
 fn assess(
     portal: &Portal,
-    day: &store::WebhookCounts,
-    api_day: &store::ApiCounts,
-    last_hour: Window,
+    day: &Sums,
+    last_hour: &Sums,
     queue: Queue,
     levels: AlertLevels,
 ) -> Standing {
-    let webhooks = webhook_window(day);
-    let api = api_window(api_day);
-    let combined = webhooks.plus(api);
+    let [webhooks, api, combined] = day.windows();
+    let [.., last_hour] = last_hour.windows();
+    let day = &day.webhooks;
     let set_aside = queue.dead + queue.quarantined > 0;
     let risk = Risk::of(portal.state, combined.rate(), set_aside, levels);
     Standing {

@@ -40,23 +40,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         PublicUrl::parse(&format!("http://localhost:{port}")).map_err(anyhow::Error::msg)?;
     let client_secret = format!("demo-{}", uuid::Uuid::new_v4().simple());
 
-    let mut settings = sim::Settings::defaults();
-    settings.portals = args.portals;
-    settings.client_id = CLIENT_ID.into();
-    settings.client_secret = client_secret.clone();
-    settings.scopes = SCOPES.into();
-    settings.redirect_uris = vec![public_url.join("/oauth/callback")];
-    settings.webhook_target_url = Some(public_url.join("/webhooks/hubspot"));
-    settings.webhook_deliver_to = Some(format!("http://127.0.0.1:{port}"));
-    settings.time_scale = 60.0;
-    let simulator = sim::start(
-        settings,
-        TcpListener::bind(&args.sim_listen)
-            .await
-            .context("simulator listener")?,
-        Clock::system(),
-    )
-    .await?;
+    let simulator = start_simulator(&args, &public_url, &client_secret, port).await?;
 
     let client_secret = ClientSecret::new(client_secret);
     let mut install = InstallConfig::new(
@@ -129,6 +113,29 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     simulator.stop().await;
     drop(data);
     Ok(())
+}
+
+/// The simulated HubSpot: the demo's portals, its app's OAuth settings, and webhooks sent
+/// to spoke at 60 times real time.
+async fn start_simulator(
+    args: &DemoArgs,
+    public_url: &PublicUrl,
+    client_secret: &str,
+    port: u16,
+) -> anyhow::Result<sim::RunningSim> {
+    let mut settings = sim::Settings::defaults();
+    settings.portals = args.portals;
+    settings.client_id = CLIENT_ID.into();
+    settings.client_secret = client_secret.to_owned();
+    settings.scopes = SCOPES.into();
+    settings.redirect_uris = vec![public_url.join("/oauth/callback")];
+    settings.webhook_target_url = Some(public_url.join("/webhooks/hubspot"));
+    settings.webhook_deliver_to = Some(format!("http://127.0.0.1:{port}"));
+    settings.time_scale = 60.0;
+    let listener = TcpListener::bind(&args.sim_listen)
+        .await
+        .context("simulator listener")?;
+    sim::start(settings, listener, Clock::system()).await
 }
 
 /// `SPOKE_OPERATOR_TOKEN` when set, or a fresh one: the demo prints it so the admin API
