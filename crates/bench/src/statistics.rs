@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use server::monitor::rates::windows;
 use sqlx::Connection;
-use store::{ApiCounts, DailyCalls, Engine, WebhookCounts, APP_WIDE, MINUTES_PER_DAY};
+use store::{ApiCounts, DailyCalls, Engine, Scope, WebhookCounts, MINUTES_PER_DAY};
 
 const MINUTES: i64 = 120;
 const HOURS: i64 = 7 * 24 - 2;
@@ -27,9 +27,9 @@ pub struct StatisticsArgs {
     portals: i64,
 }
 
-fn webhook_row(portal_id: i64, minute: i64, minutes: i64) -> WebhookCounts {
+fn webhook_row(scope: Scope, minute: i64, minutes: i64) -> WebhookCounts {
     WebhookCounts {
-        portal_id,
+        scope,
         minute,
         attempts: 3 * minutes,
         successes: 3 * minutes - 1,
@@ -58,10 +58,10 @@ pub async fn run(args: StatisticsArgs) -> anyhow::Result<Value> {
     let rows = (args.portals + 1) * (MINUTES + HOURS + DAYS);
     let bytes = size(&args.database_url).await? - empty;
     let read = Instant::now();
-    let rates = windows(store.as_ref(), None, now).await?;
+    let rates = windows(store.as_ref(), Scope::App, now).await?;
     let app_ms = read.elapsed().as_secs_f64() * 1_000.0;
     let read = Instant::now();
-    windows(store.as_ref(), Some(args.portals / 2), now).await?;
+    windows(store.as_ref(), Scope::Portal(args.portals / 2), now).await?;
     let portal_ms = read.elapsed().as_secs_f64() * 1_000.0;
     Ok(json!({
         "portals": args.portals,
@@ -86,11 +86,11 @@ pub async fn write_busy_month(
     let (mut hooks, mut calls, mut daily) = (Vec::new(), Vec::new(), Vec::new());
     let hour_start = now - MINUTES;
     let day_start = hour_start - HOURS * 60;
-    for portal in portals.chain([APP_WIDE]) {
+    for scope in portals.map(Scope::Portal).chain([Scope::App]) {
         let mut row = |minute: i64, minutes: i64| {
-            hooks.push(webhook_row(portal, minute, minutes));
+            hooks.push(webhook_row(scope, minute, minutes));
             calls.push(ApiCounts {
-                portal_id: portal,
+                scope,
                 minute,
                 calls: 2 * minutes,
                 errors: 1,
@@ -109,7 +109,7 @@ pub async fn write_busy_month(
         for day in 0..31 {
             for (status, count) in [(200, 2_000), (429, 1)] {
                 daily.push(DailyCalls {
-                    portal_id: portal,
+                    scope,
                     day: now / MINUTES_PER_DAY - day,
                     endpoint: "crm.batch_read".into(),
                     status,

@@ -5,19 +5,19 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::StoreError;
+use crate::{Scope, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "alert_states";
 
 #[async_trait]
 pub trait AlertStates: Send + Sync {
-    /// Records that the alert `about` of `portal_id` ([`crate::APP_WIDE`]: app-wide) is
+    /// Records that the alert `about` of `scope` is
     /// now at `level`, or resolved (`None`). `true` when this changed what was recorded:
     /// the caller is the one to announce the change.
     async fn record_alert(
         &self,
-        portal_id: i64,
+        scope: Scope,
         about: &str,
         level: Option<&str>,
         now_ms: i64,
@@ -28,7 +28,7 @@ pub trait AlertStates: Send + Sync {
 impl<B: Backend> AlertStates for B {
     async fn record_alert(
         &self,
-        portal_id: i64,
+        scope: Scope,
         about: &str,
         level: Option<&str>,
         now_ms: i64,
@@ -41,12 +41,12 @@ impl<B: Backend> AlertStates for B {
                 SET level = excluded.level, changed_at = excluded.changed_at \
                 WHERE alert_states.level <> excluded.level",
             )
-            .bind(portal_id)
+            .bind(scope)
             .bind(about)
             .bind(level)
             .bind(now_ms),
             None => Statement::new("DELETE FROM alert_states WHERE portal_id = $1 AND about = $2")
-                .bind(portal_id)
+                .bind(scope)
                 .bind(about),
         };
         let changed = self.execute_on_pool(statement).await?;

@@ -52,6 +52,12 @@ impl From<u32> for Bind<'_> {
     }
 }
 
+impl From<crate::Scope> for Bind<'_> {
+    fn from(scope: crate::Scope) -> Self {
+        Self::Int(scope.key())
+    }
+}
+
 impl From<Option<i64>> for Bind<'_> {
     fn from(value: Option<i64>) -> Self {
         Self::OptInt(value)

@@ -56,14 +56,14 @@ pub use leases::RefreshLeases;
 pub use mirror::{ErasedRecord, Gone, GoneRecord, Mirror, MirroredRecord};
 pub use model::{
     AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, Replay, Retry,
-    SealedTokens,
+    Scope, SealedTokens,
 };
 pub use portals::Portals;
 pub use queue::{Aside, ClaimRequest, Claimed, SetAside, SetAsideEvent, Settlement, WorkQueue};
 pub use sink_queue::{
     DeadDeliveries, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome, SinkQueue,
 };
-pub use statistics::{ApiCounts, DailyCalls, Statistics, WebhookCounts, APP_WIDE, MINUTES_PER_DAY};
+pub use statistics::{ApiCounts, DailyCalls, Statistics, WebhookCounts, MINUTES_PER_DAY};
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.

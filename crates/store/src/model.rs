@@ -167,25 +167,6 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::PortalState;
-
-    #[test]
-    fn portal_states_round_trip_and_unknown_ones_are_refused() {
-        for state in [
-            PortalState::Installed,
-            PortalState::NeedsReauth,
-            PortalState::Uninstalled,
-        ] {
-            let text = state.as_str().to_owned();
-            assert_eq!(PortalState::try_from(text).expect("known"), state);
-        }
-        let error = PortalState::try_from("paused".to_owned()).unwrap_err();
-        assert_eq!(error.to_string(), "unknown portal state `paused`");
-    }
-}
-
 /// Which dead letters to replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {
@@ -217,4 +198,102 @@ pub struct Retry {
     pub ids: Vec<i64>,
     pub due_ms: i64,
     pub error: Option<String>,
+}
+
+/// Whose counts, or whose alert: one portal's, or the whole app's. In the statistics
+/// tables the app's rows sum every portal's, written beside them so that app-wide figures
+/// read a handful of rows whatever the number of portals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    #[default]
+    App,
+    /// `Portal(0)`: deliveries whose body named no portal.
+    Portal(i64),
+}
+
+impl Scope {
+    /// How the tables key the app's rows: no portal id is negative.
+    const APP_KEY: i64 = -1;
+
+    /// The `portal_id` column's value for this scope.
+    pub(crate) fn key(self) -> i64 {
+        match self {
+            Self::App => Self::APP_KEY,
+            Self::Portal(id) => id,
+        }
+    }
+
+    fn of_key(key: i64) -> Self {
+        if key == Self::APP_KEY {
+            Self::App
+        } else {
+            Self::Portal(key)
+        }
+    }
+
+    /// The portal, unless app-wide.
+    pub fn portal(self) -> Option<i64> {
+        match self {
+            Self::App => None,
+            Self::Portal(id) => Some(id),
+        }
+    }
+}
+
+impl From<Option<i64>> for Scope {
+    /// `None` is the app.
+    fn from(portal: Option<i64>) -> Self {
+        portal.map_or(Self::App, Self::Portal)
+    }
+}
+
+impl<DB: sqlx::Database> sqlx::Type<DB> for Scope
+where
+    i64: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Scope
+where
+    i64: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self::of_key(i64::decode(value)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PortalState, Scope};
+
+    #[test]
+    fn portal_states_round_trip_and_unknown_ones_are_refused() {
+        for state in [
+            PortalState::Installed,
+            PortalState::NeedsReauth,
+            PortalState::Uninstalled,
+        ] {
+            let text = state.as_str().to_owned();
+            assert_eq!(PortalState::try_from(text).expect("known"), state);
+        }
+        let error = PortalState::try_from("paused".to_owned()).unwrap_err();
+        assert_eq!(error.to_string(), "unknown portal state `paused`");
+    }
+
+    #[test]
+    fn the_app_and_each_portal_have_their_own_key() {
+        assert_eq!(Scope::from(None), Scope::App);
+        assert_eq!(Scope::from(Some(7)), Scope::Portal(7));
+        for scope in [Scope::App, Scope::Portal(0), Scope::Portal(7)] {
+            assert_eq!(Scope::of_key(scope.key()), scope);
+        }
+        assert_ne!(Scope::App.key(), Scope::Portal(0).key());
+    }
 }

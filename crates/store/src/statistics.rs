@@ -7,11 +7,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::StoreError;
-
-/// The rows that sum every portal's counts (written beside each portal's, so app-wide
-/// figures read a handful of rows whatever the number of portals).
-pub const APP_WIDE: i64 = -1;
+use crate::{Scope, StoreError};
 
 /// The tables' names, for [`crate::Erasure`].
 pub(crate) const WEBHOOK_TABLE: &str = "webhook_minutes";
@@ -24,8 +20,8 @@ pub const MINUTES_PER_DAY: i64 = 1_440;
 /// Webhook deliveries of one portal in one minute, or sums of such rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct WebhookCounts {
-    /// `0` for deliveries whose body named no portal; [`APP_WIDE`] for the sums of all.
-    pub portal_id: i64,
+    #[sqlx(rename = "portal_id")]
+    pub scope: Scope,
     /// Epoch minutes (UTC); in sums, the first minute summed.
     pub minute: i64,
     pub attempts: i64,
@@ -106,7 +102,8 @@ impl WebhookCounts {
 /// API calls of one portal in one minute, or sums of such rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiCounts {
-    pub portal_id: i64,
+    #[sqlx(rename = "portal_id")]
+    pub scope: Scope,
     pub minute: i64,
     pub calls: i64,
     /// Not `2xx` (no answer included).
@@ -127,11 +124,12 @@ impl ApiCounts {
     }
 }
 
-/// API calls of one portal (or [`APP_WIDE`]) on one day to one endpoint class, answered
+/// API calls of one portal (or the app) on one day to one endpoint class, answered
 /// with one status (0: no answer).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DailyCalls {
-    pub portal_id: i64,
+    #[sqlx(rename = "portal_id")]
+    pub scope: Scope,
     /// Epoch days (UTC).
     pub day: i64,
     /// What kind of call: `crm.batch_read`, …
@@ -151,30 +149,21 @@ pub trait Statistics: Send + Sync {
         daily: &[DailyCalls],
     ) -> Result<(), StoreError>;
 
-    /// One portal's (or, `None`, the app-wide) daily calls from `from_day` on, by day,
-    /// endpoint and status.
-    async fn daily_calls(
-        &self,
-        portal_id: Option<i64>,
-        from_day: i64,
-    ) -> Result<Vec<DailyCalls>, StoreError>;
+    /// The scope's daily calls from `from_day` on, by day, endpoint and status.
+    async fn daily_calls(&self, scope: Scope, from_day: i64)
+        -> Result<Vec<DailyCalls>, StoreError>;
 
-    /// Sums of the webhook rows from `from_minute` on, of one portal or (`None`) the
-    /// app-wide rows.
+    /// Sums of the scope's webhook rows from `from_minute` on.
     async fn webhook_totals(
         &self,
-        portal_id: Option<i64>,
+        scope: Scope,
         from_minute: i64,
     ) -> Result<WebhookCounts, StoreError>;
 
-    async fn api_totals(
-        &self,
-        portal_id: Option<i64>,
-        from_minute: i64,
-    ) -> Result<ApiCounts, StoreError>;
+    async fn api_totals(&self, scope: Scope, from_minute: i64) -> Result<ApiCounts, StoreError>;
 
     /// Sums from `from_minute` on for every portal with webhook counts (portal 0 and the
-    /// app-wide rows left out).
+    /// app's rows left out).
     async fn webhook_totals_by_portal(
         &self,
         from_minute: i64,
@@ -183,17 +172,17 @@ pub trait Statistics: Send + Sync {
     /// Sums from `from_minute` on for every portal with API counts.
     async fn api_totals_by_portal(&self, from_minute: i64) -> Result<Vec<ApiCounts>, StoreError>;
 
-    /// One portal's webhook rows from `from_minute` on, oldest first.
+    /// The scope's webhook rows from `from_minute` on, oldest first.
     async fn webhook_series(
         &self,
-        portal_id: i64,
+        scope: Scope,
         from_minute: i64,
     ) -> Result<Vec<WebhookCounts>, StoreError>;
 
-    /// One portal's API rows from `from_minute` on, oldest first.
+    /// The scope's API rows from `from_minute` on, oldest first.
     async fn api_series(
         &self,
-        portal_id: i64,
+        scope: Scope,
         from_minute: i64,
     ) -> Result<Vec<ApiCounts>, StoreError>;
 
@@ -366,7 +355,7 @@ impl<B: Backend> Statistics for B {
         let add_webhooks = WEBHOOK_MINUTES.add::<B>();
         for c in webhooks {
             let statement = Statement::new(add_webhooks.as_str())
-                .bind(c.portal_id)
+                .bind(c.scope)
                 .bind(c.minute);
             let statement = c.values().into_iter().fold(statement, Statement::bind);
             B::execute(&mut tx, statement).await?;
@@ -374,7 +363,7 @@ impl<B: Backend> Statistics for B {
         let add_api = API_MINUTES.add::<B>();
         for c in api {
             let statement = Statement::new(add_api.as_str())
-                .bind(c.portal_id)
+                .bind(c.scope)
                 .bind(c.minute);
             let statement = c.values().into_iter().fold(statement, Statement::bind);
             B::execute(&mut tx, statement).await?;
@@ -385,7 +374,7 @@ impl<B: Backend> Statistics for B {
                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id, day, endpoint, status) \
                 DO UPDATE SET calls = api_calls_daily.calls + excluded.calls",
             )
-            .bind(c.portal_id)
+            .bind(c.scope)
             .bind(c.day)
             .bind(&c.endpoint)
             .bind(c.status)
@@ -397,37 +386,33 @@ impl<B: Backend> Statistics for B {
 
     async fn daily_calls(
         &self,
-        portal_id: Option<i64>,
+        scope: Scope,
         from_day: i64,
     ) -> Result<Vec<DailyCalls>, StoreError> {
         let statement = Statement::new(
             "SELECT portal_id, day, endpoint, status, calls FROM api_calls_daily \
             WHERE portal_id = $1 AND day >= $2 ORDER BY day, endpoint, status",
         )
-        .bind(portal_id.unwrap_or(APP_WIDE))
+        .bind(scope)
         .bind(from_day);
         self.fetch_all_on_pool(statement).await
     }
 
     async fn webhook_totals(
         &self,
-        portal_id: Option<i64>,
+        scope: Scope,
         from_minute: i64,
     ) -> Result<WebhookCounts, StoreError> {
         let statement = Statement::new(WEBHOOK_MINUTES.sums(false))
-            .bind(portal_id.unwrap_or(APP_WIDE))
+            .bind(scope)
             .bind(from_minute);
         let sums = self.fetch_optional_on_pool(statement).await?;
         sums.ok_or(StoreError::NotFound)
     }
 
-    async fn api_totals(
-        &self,
-        portal_id: Option<i64>,
-        from_minute: i64,
-    ) -> Result<ApiCounts, StoreError> {
+    async fn api_totals(&self, scope: Scope, from_minute: i64) -> Result<ApiCounts, StoreError> {
         let statement = Statement::new(API_MINUTES.sums(false))
-            .bind(portal_id.unwrap_or(APP_WIDE))
+            .bind(scope)
             .bind(from_minute);
         let sums = self.fetch_optional_on_pool(statement).await?;
         sums.ok_or(StoreError::NotFound)
@@ -448,22 +433,22 @@ impl<B: Backend> Statistics for B {
 
     async fn webhook_series(
         &self,
-        portal_id: i64,
+        scope: Scope,
         from_minute: i64,
     ) -> Result<Vec<WebhookCounts>, StoreError> {
         let statement = Statement::new(WEBHOOK_MINUTES.series())
-            .bind(portal_id)
+            .bind(scope)
             .bind(from_minute);
         self.fetch_all_on_pool(statement).await
     }
 
     async fn api_series(
         &self,
-        portal_id: i64,
+        scope: Scope,
         from_minute: i64,
     ) -> Result<Vec<ApiCounts>, StoreError> {
         let statement = Statement::new(API_MINUTES.series())
-            .bind(portal_id)
+            .bind(scope)
             .bind(from_minute);
         self.fetch_all_on_pool(statement).await
     }

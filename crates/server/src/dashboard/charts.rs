@@ -209,7 +209,7 @@ mod tests {
             minute(60, 9, 9),
         ];
         let calls = [ApiCounts {
-            portal_id: 1,
+            scope: store::Scope::Portal(1),
             minute: 130,
             calls: 2,
             errors: 2,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
-use store::{PortalState, Store, StoreError, APP_WIDE};
+use store::{PortalState, Scope, Store, StoreError};
 use tracing::{debug, info, warn};
 use url::Url;
 use utoipa::ToSchema;
@@ -234,11 +234,10 @@ impl Alerts {
         }
         for (change, alert) in changes {
             let level = (change != Change::Resolved).then(|| alert.level.as_str());
-            let portal = alert.portal.unwrap_or(APP_WIDE);
             // Unrecorded (the database is away), it is announced anyway: twice rather than
             // never.
             let first = store
-                .record_alert(portal, alert.about.as_str(), level, now_ms)
+                .record_alert(Scope::from(alert.portal), alert.about.as_str(), level, now_ms)
                 .await
                 .unwrap_or_else(|error| {
                     warn!(error = %Chain(&error), "alert change not recorded; announcing it anyway");
@@ -285,7 +284,7 @@ impl Alerts {
                 }
             }
         };
-        let (day, hour) = Sums::day_and_hour(store, None, now_ms).await?;
+        let (day, hour) = Sums::day_and_hour(store, Scope::App, now_ms).await?;
         judge_all(None, &day, &hour, 1);
         for portal in sums.portals() {
             judge_all(

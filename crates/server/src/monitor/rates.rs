@@ -10,7 +10,7 @@
 //! requests at the portal's mean batch size. The estimate is marked wherever it is shown.
 
 use serde::Serialize;
-use store::{ApiCounts, Statistics, StoreError, WebhookCounts};
+use store::{ApiCounts, Scope, Statistics, StoreError, WebhookCounts};
 use utoipa::ToSchema;
 
 /// The windows, by name and length in minutes.
@@ -152,17 +152,17 @@ impl Windows {
     }
 }
 
-/// Every window ending at `now_minute`, app-wide (`None`) or for one portal.
+/// Every window ending at `now_minute`, of one portal or the app.
 pub async fn windows(
     store: &dyn Statistics,
-    portal: Option<i64>,
+    scope: Scope,
     now_minute: i64,
 ) -> Result<Windows, StoreError> {
     let mut out = Windows::default();
     for (index, (_, minutes)) in WINDOWS.iter().enumerate() {
         let from = now_minute - minutes + 1;
-        out.webhooks[index] = webhook_window(&store.webhook_totals(portal, from).await?);
-        out.api[index] = api_window(&store.api_totals(portal, from).await?);
+        out.webhooks[index] = webhook_window(&store.webhook_totals(scope, from).await?);
+        out.api[index] = api_window(&store.api_totals(scope, from).await?);
     }
     Ok(out)
 }

@@ -4,7 +4,7 @@
 //! day, endpoint class and status.
 
 use serde::Serialize;
-use store::{DailyCalls, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
+use store::{DailyCalls, Scope, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
 use utoipa::ToSchema;
 
 use super::alerts::{Alert, AlertView};
@@ -155,9 +155,9 @@ pub async fn app_report(
     now_ms: i64,
 ) -> Result<AppReport, StoreError> {
     Ok(AppReport {
-        rates: windows(store, None, minute_of(now_ms)).await?.rates(),
+        rates: windows(store, Scope::App, minute_of(now_ms)).await?.rates(),
         alerts: views(alerts),
-        api_calls_by_day: daily_calls(store, None, now_ms).await?,
+        api_calls_by_day: daily_calls(store, Scope::App, now_ms).await?,
     })
 }
 
@@ -175,9 +175,11 @@ pub async fn portal_report(
         .filter(|a| a.portal == Some(portal))
         .cloned()
         .collect();
-    let api = store.api_series(portal, now - SERIES_MINUTES + 1).await?;
+    let api = store
+        .api_series(Scope::Portal(portal), now - SERIES_MINUTES + 1)
+        .await?;
     let day = store
-        .webhook_series(portal, now - FAILURES_MINUTES + 1)
+        .webhook_series(Scope::Portal(portal), now - FAILURES_MINUTES + 1)
         .await?;
     let series = day
         .iter()
@@ -203,21 +205,21 @@ pub async fn portal_report(
         .collect();
     Ok(PortalReport {
         portal_id: portal,
-        rates: windows(store, Some(portal), now).await?.rates(),
+        rates: windows(store, Scope::Portal(portal), now).await?.rates(),
         alerts: views(&mine),
         series,
         recent_failures,
-        api_calls_by_day: daily_calls(store, Some(portal), now_ms).await?,
+        api_calls_by_day: daily_calls(store, Scope::Portal(portal), now_ms).await?,
     })
 }
 
 /// The last [`CALL_DAYS`] days' API calls, oldest day first.
 async fn daily_calls(
     store: &dyn Statistics,
-    portal: Option<i64>,
+    scope: Scope,
     now_ms: i64,
 ) -> Result<Vec<DailyCallsView>, StoreError> {
     let today = minute_of(now_ms).div_euclid(MINUTES_PER_DAY);
-    let rows = store.daily_calls(portal, today - CALL_DAYS + 1).await?;
+    let rows = store.daily_calls(scope, today - CALL_DAYS + 1).await?;
     Ok(rows.iter().map(DailyCallsView::from).collect())
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use store::{Portal, Store, StoreError};
+use store::{Portal, Scope, Store, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
 use super::levels::{AlertLevels, Risk};
@@ -225,7 +225,7 @@ pub async fn standing(
     let Some(portal) = store.portal(portal_id).await? else {
         return Ok(None);
     };
-    let (day, hour) = Sums::day_and_hour(store, Some(portal_id), now_ms).await?;
+    let (day, hour) = Sums::day_and_hour(store, Scope::Portal(portal_id), now_ms).await?;
     let mut queue = Queue::default();
     for (_, state, count) in store.queue_counts_by_portal(Some(portal_id)).await? {
         queue.add(&state, count);

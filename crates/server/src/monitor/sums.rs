@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use store::{ApiCounts, Store, StoreError, WebhookCounts};
+use store::{ApiCounts, Scope, Store, StoreError, WebhookCounts};
 
 use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
@@ -20,17 +20,17 @@ pub struct Sums {
 }
 
 impl Sums {
-    /// The day's and the last hour's sums of one portal or (`None`) app-wide, as of now.
+    /// The day's and the last hour's sums of one portal or the app, as of now.
     pub async fn day_and_hour(
         store: &dyn Store,
-        portal_id: Option<i64>,
+        scope: Scope,
         now_ms: i64,
     ) -> Result<(Self, Self), StoreError> {
         let now = minute_of(now_ms);
         let read = |from_minute| async move {
             Ok::<_, StoreError>(Self {
-                webhooks: store.webhook_totals(portal_id, from_minute).await?,
-                api: store.api_totals(portal_id, from_minute).await?,
+                webhooks: store.webhook_totals(scope, from_minute).await?,
+                api: store.api_totals(scope, from_minute).await?,
             })
         };
         Ok((
@@ -49,8 +49,8 @@ impl Sums {
 /// Each portal's sums over the last day and the last hour, as of one minute.
 #[derive(Debug, Default)]
 pub struct PortalSums {
-    day: HashMap<i64, Sums>,
-    hour: HashMap<i64, Sums>,
+    day: HashMap<Scope, Sums>,
+    hour: HashMap<Scope, Sums>,
 }
 
 impl PortalSums {
@@ -65,27 +65,36 @@ impl PortalSums {
 
     /// Portals with counts in the last day, by id.
     pub fn portals(&self) -> Vec<i64> {
-        let mut portals: Vec<i64> = self.day.keys().copied().collect();
+        let mut portals: Vec<i64> = self.day.keys().filter_map(|s| s.portal()).collect();
         portals.sort_unstable();
         portals
     }
 
     pub fn day(&self, portal_id: i64) -> Sums {
-        self.day.get(&portal_id).copied().unwrap_or_default()
+        self.day
+            .get(&Scope::Portal(portal_id))
+            .copied()
+            .unwrap_or_default()
     }
 
     pub fn hour(&self, portal_id: i64) -> Sums {
-        self.hour.get(&portal_id).copied().unwrap_or_default()
+        self.hour
+            .get(&Scope::Portal(portal_id))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
-async fn by_portal(store: &dyn Store, from_minute: i64) -> Result<HashMap<i64, Sums>, StoreError> {
-    let mut sums: HashMap<i64, Sums> = HashMap::new();
+async fn by_portal(
+    store: &dyn Store,
+    from_minute: i64,
+) -> Result<HashMap<Scope, Sums>, StoreError> {
+    let mut sums: HashMap<Scope, Sums> = HashMap::new();
     for counts in store.webhook_totals_by_portal(from_minute).await? {
-        sums.entry(counts.portal_id).or_default().webhooks = counts;
+        sums.entry(counts.scope).or_default().webhooks = counts;
     }
     for counts in store.api_totals_by_portal(from_minute).await? {
-        sums.entry(counts.portal_id).or_default().api = counts;
+        sums.entry(counts.scope).or_default().api = counts;
     }
     Ok(sums)
 }

@@ -10,9 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hubspot::time::Clock;
-use store::{
-    ApiCounts, DailyCalls, Statistics, StoreError, WebhookCounts, APP_WIDE, MINUTES_PER_DAY,
-};
+use store::{ApiCounts, DailyCalls, Scope, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -91,7 +89,7 @@ pub struct Tally {
     clock: Clock,
     /// Off (`SPOKE_MONITOR=off`): nothing is counted.
     counting: bool,
-    webhooks: Mutex<HashMap<(i64, i64), WebhookCounts>>,
+    webhooks: Mutex<HashMap<(Scope, i64), WebhookCounts>>,
     api: Mutex<ApiTally>,
 }
 
@@ -99,8 +97,8 @@ pub struct Tally {
 /// status).
 #[derive(Debug, Default)]
 struct ApiTally {
-    minutes: HashMap<(i64, i64), ApiCounts>,
-    daily: HashMap<(i64, i64, &'static str, u16), i64>,
+    minutes: HashMap<(Scope, i64), ApiCounts>,
+    daily: HashMap<(Scope, i64, &'static str, u16), i64>,
 }
 
 impl ApiTally {
@@ -110,9 +108,9 @@ impl ApiTally {
 
     fn add_minute(&mut self, counts: &ApiCounts) {
         self.minutes
-            .entry((counts.portal_id, counts.minute))
+            .entry((counts.scope, counts.minute))
             .or_insert_with(|| ApiCounts {
-                portal_id: counts.portal_id,
+                scope: counts.scope,
                 minute: counts.minute,
                 ..ApiCounts::default()
             })
@@ -132,8 +130,8 @@ impl ApiTally {
     fn daily_rows(&self) -> Vec<DailyCalls> {
         self.daily
             .iter()
-            .map(|(&(portal_id, day, endpoint, status), &calls)| DailyCalls {
-                portal_id,
+            .map(|(&(scope, day, endpoint, status), &calls)| DailyCalls {
+                scope,
                 day,
                 endpoint: endpoint.to_owned(),
                 status: i32::from(status),
@@ -211,11 +209,11 @@ impl Tally {
                 delta.failed_first_events = first;
                 delta.failed_retry_events = retried;
             }
-            for portal in [p.portal_id, APP_WIDE] {
+            for scope in [Scope::Portal(p.portal_id), Scope::App] {
                 webhooks
-                    .entry((portal, minute))
+                    .entry((scope, minute))
                     .or_insert_with(|| WebhookCounts {
-                        portal_id: portal,
+                        scope,
                         minute,
                         ..WebhookCounts::default()
                     })
@@ -233,17 +231,15 @@ impl Tally {
         let minute = minute_of(self.clock.now_ms());
         let day = minute.div_euclid(MINUTES_PER_DAY);
         let mut api = self.api.lock().expect("tally lock");
-        for portal_id in [portal, APP_WIDE] {
+        for scope in [Scope::Portal(portal), Scope::App] {
             api.add_minute(&ApiCounts {
-                portal_id,
+                scope,
                 minute,
                 calls: 1,
                 errors: i64::from(!(200..300).contains(&status)),
                 rate_limited: i64::from(status == 429),
             });
-            *api.daily
-                .entry((portal_id, day, endpoint, status))
-                .or_default() += 1;
+            *api.daily.entry((scope, day, endpoint, status)).or_default() += 1;
         }
     }
 
@@ -268,12 +264,12 @@ impl Tally {
         written
     }
 
-    fn restore(&self, webhooks: HashMap<(i64, i64), WebhookCounts>, api: ApiTally) {
+    fn restore(&self, webhooks: HashMap<(Scope, i64), WebhookCounts>, api: ApiTally) {
         let mut held = self.webhooks.lock().expect("tally lock");
         for (key, counts) in webhooks {
             held.entry(key)
                 .or_insert_with(|| WebhookCounts {
-                    portal_id: counts.portal_id,
+                    scope: counts.scope,
                     minute: counts.minute,
                     ..WebhookCounts::default()
                 })

@@ -167,7 +167,7 @@ async fn report_progress(store: Arc<dyn Store>, shutdown: CancellationToken) {
         };
         let mirrored: i64 = records.iter().map(|(_, n)| n).sum();
         let minute = minute_of(Clock::system().now_ms());
-        let Ok(rates) = windows(store.as_ref(), None, minute).await else {
+        let Ok(rates) = windows(store.as_ref(), store::Scope::App, minute).await else {
             continue;
         };
         let percent = |w: Window| w.rate().map(|r| (r * 1_000.0).round() / 10.0);

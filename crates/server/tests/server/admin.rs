@@ -25,6 +25,7 @@ async fn admin_harness(engine: Engine) -> Harness {
         config.hydrator.max_attempts = 1;
         config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
         config.monitor.flush_every = Duration::from_millis(50);
+        config.monitor.evaluate_every = Duration::from_millis(50);
     })
     .await
 }
@@ -324,7 +325,14 @@ async fn portals_are_listed_by_risk_and_each_has_a_view(#[case] engine: Engine) 
     h.set_faults(json!({})).await;
     h.counts_flushed().await;
 
-    let list = h.get("/portals").await;
+    // The list is refreshed by each evaluation: wait for one that saw the dead letter.
+    let list = admin_once(&h.spoke, TOKEN, "/portals", |list| {
+        let first = &list["portals"][0];
+        list["total"] == 2
+            && first["deadLetters"] == 1
+            && first["combined"]["attempts"].as_i64() > Some(0)
+    })
+    .await;
     assert_eq!(list["total"], 2, "{list}");
     let ids: Vec<i64> = list["portals"]
         .as_array()

@@ -138,6 +138,7 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
         "oauth crm.objects.contacts.read",
         |config| {
             config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+            config.monitor.evaluate_every = Duration::from_millis(50);
         },
     )
     .await;
@@ -165,6 +166,10 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
          last_error = 'HubSpot answered 500', finished_at = 0 WHERE id = {dead}"
     ))
     .await;
+
+    // The overview's list is refreshed by each evaluation: wait for one that saw both.
+    let listed = admin_once(&h.spoke, TOKEN, "/portals", |list| list["total"] == 2).await;
+    assert_eq!(listed["total"], 2, "{listed}");
 
     let driver = Driver::start().await;
     let browser = driver.browser().await;

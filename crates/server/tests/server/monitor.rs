@@ -66,17 +66,8 @@ impl Harness {
         .await
     }
 
-    /// The report at `path` once `ready` holds of it (the flush and evaluation tasks have
-    /// caught up), or the last one after 10 s, for the caller's assertions to explain.
     async fn monitor_once(&self, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..200 {
-            let report = self.monitor(path).await;
-            if ready(&report) {
-                return report;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.monitor(path).await
+        admin_once(&self.spoke, TOKEN, path, ready).await
     }
 
     /// Waits until the simulator has nothing queued or in flight and spoke's queue is
@@ -417,7 +408,7 @@ async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] en
     use spoke_server::monitor::alerts::Alerts;
     use spoke_server::monitor::levels::AlertLevels;
     use spoke_server::monitor::sums::PortalSums;
-    use store::{WebhookCounts, APP_WIDE};
+    use store::{Scope, WebhookCounts};
 
     let (hook, posted) = slack().await;
     let db = TestDb::new(engine).await;
@@ -425,7 +416,7 @@ async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] en
     let now_ms = 1_800_000_000_000;
     let minute = now_ms / 60_000;
     let deliveries = |attempts, successes| WebhookCounts {
-        portal_id: APP_WIDE,
+        scope: Scope::App,
         minute,
         attempts,
         successes,
@@ -532,7 +523,7 @@ async fn monitor_rows(db: &TestDb) -> [i64; 4] {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn a_get_never_flushes_counts_nor_evaluates_alerts(#[case] engine: Engine) {
-    use store::{WebhookCounts, APP_WIDE};
+    use store::{Scope, WebhookCounts};
 
     let (hook, posted) = slack().await;
     let h = harness_with(engine, "oauth crm.objects.contacts.read", |config| {
@@ -554,7 +545,7 @@ async fn a_get_never_flushes_counts_nor_evaluates_alerts(#[case] engine: Engine)
     h.store
         .add_counts(
             &[WebhookCounts {
-                portal_id: APP_WIDE,
+                scope: Scope::App,
                 minute,
                 attempts: 100,
                 successes: 90,

@@ -192,6 +192,31 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> Value {
     response.json().await.unwrap()
 }
 
+/// The admin API's answer at `path` once `ready` holds of it (the flush and evaluation
+/// tasks have caught up), or the last one after 10 s, for the caller's assertions to explain.
+pub async fn admin_once(
+    spoke: &str,
+    token: &str,
+    path: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let read = || {
+        json_of(
+            reqwest::Client::new()
+                .get(format!("{spoke}/api/v1{path}"))
+                .bearer_auth(token),
+        )
+    };
+    for _ in 0..200 {
+        let answer = read().await;
+        if ready(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    read().await
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Redirects::none())
@@ -273,11 +298,6 @@ impl Harness {
     /// Waits until the monitor's flush task has stored a count of every delivery HubSpot
     /// made (reads show flushed counts only).
     pub async fn counts_flushed(&self) {
-        let stored = format!(
-            "SELECT CAST(coalesce(sum(attempts), 0) AS BIGINT) FROM webhook_minutes \
-             WHERE portal_id = {}",
-            store::APP_WIDE
-        );
         for _ in 0..200 {
             let ledger = self.webhook_ledger().await;
             let attempts: i64 = ledger["portals"]
@@ -286,7 +306,12 @@ impl Harness {
                 .values()
                 .map(|p| p["attempts"].as_i64().unwrap())
                 .sum();
-            if self.db.number(&stored).await == attempts {
+            let stored = self
+                .store
+                .webhook_totals(store::Scope::App, 0)
+                .await
+                .unwrap();
+            if stored.attempts == attempts {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::Query;
 use axum::response::Response;
 use serde::Deserialize;
-use store::{StoreError, APP_WIDE};
+use store::{Scope, StoreError};
 
 use super::format::{at_minute, card, percent, query_string, rate_class, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
@@ -99,7 +99,7 @@ async fn overview_page(
     let levels = state.alerts.levels();
     let now_ms = state.clock.now_ms();
     let alerts = state.held_alerts();
-    let rates = windows(store, None, minute_of(now_ms)).await?;
+    let rates = windows(store, Scope::App, minute_of(now_ms)).await?;
     let filter = StateFilter::ALL
         .into_iter()
         .find(|f| Some(f.as_str()) == query.state.as_deref());
@@ -111,7 +111,7 @@ async fn overview_page(
     let all = state.standings.all(&state.store, levels, now_ms).await?;
     let found = portal_page(&all, &listing);
     let period = query.period.unwrap_or_default();
-    let (rate_chart, latency_chart) = chart_pair(store, APP_WIDE, period, now_ms).await?;
+    let (rate_chart, latency_chart) = chart_pair(store, Scope::App, period, now_ms).await?;
     let q = query.q.unwrap_or_default();
     let state_value = filter.map_or("", StateFilter::as_str);
     let link = |page: usize, period: &str| {

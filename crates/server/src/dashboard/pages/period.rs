@@ -1,7 +1,7 @@
 //! The span a page's charts cover, its tabs, and the charts for it.
 
 use serde::Deserialize;
-use store::{Store, StoreError};
+use store::{Scope, Store, StoreError};
 
 use super::super::charts::{self, Bucket};
 use crate::monitor::tally::minute_of;
@@ -53,18 +53,18 @@ impl Period {
     }
 }
 
-/// The success-rate and latency charts of `portal` (or [`APP_WIDE`]) over `period`.
+/// The success-rate and latency charts of `scope` over `period`.
 pub(super) async fn chart_pair(
     store: &dyn Store,
-    portal: i64,
+    scope: Scope,
     period: Period,
     now_ms: i64,
 ) -> Result<(String, String), StoreError> {
     let now = minute_of(now_ms);
     let (unit, count) = period.buckets();
     let from = (now.div_euclid(unit) - count + 1) * unit;
-    let hooks = store.webhook_series(portal, from).await?;
-    let api = store.api_series(portal, from).await?;
+    let hooks = store.webhook_series(scope, from).await?;
+    let api = store.api_series(scope, from).await?;
     let buckets: Vec<Bucket> = charts::buckets(&hooks, &api, now, unit, count);
     Ok((
         charts::success_rate(&buckets, "success rate"),

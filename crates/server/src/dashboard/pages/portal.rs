@@ -6,7 +6,7 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use store::{Portal, StoreError, WebhookCounts};
+use store::{Portal, Scope, StoreError, WebhookCounts};
 
 use super::format::{at_minute, card, percent, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
@@ -88,10 +88,13 @@ async fn portal_page_of(
         return Ok(None);
     };
     let now = minute_of(now_ms);
-    let rates = windows(store, Some(portal_id), now).await?;
+    let rates = windows(store, Scope::Portal(portal_id), now).await?;
     let period = query.period.unwrap_or_default();
-    let (rate_chart, latency_chart) = chart_pair(store, portal_id, period, now_ms).await?;
-    let failures = store.webhook_series(portal_id, now - 1_439).await?;
+    let (rate_chart, latency_chart) =
+        chart_pair(store, Scope::Portal(portal_id), period, now_ms).await?;
+    let failures = store
+        .webhook_series(Scope::Portal(portal_id), now - 1_439)
+        .await?;
     Ok(Some(PortalPage {
         refresh_seconds: REFRESH_SECONDS,
         csrf: operator.csrf.clone(),
