@@ -154,14 +154,14 @@ impl Rig {
         for key in db.inbox_keys().await {
             let Some(object) = HYDRATED.into_iter().find(|o| {
                 sim::objects::Simulated::id_base(*o) / 10_000_000_000
-                    == key.object_id / 10_000_000_000
+                    == key.object_id.0 / 10_000_000_000
             }) else {
                 continue;
             };
             let truth = self
                 .sim
                 .sim
-                .world(|w| w.record(key.portal_id, object, key.object_id))
+                .world(|w| w.record(key.portal_id.0, object, key.object_id.0))
                 .expect("the simulator has it");
             let held = store
                 .mirrored(key.portal_id, object.plural(), key.object_id)

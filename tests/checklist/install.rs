@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret;
 use server::oauth::vault::Keyring;
 use spoke_store::testing::TestDb;
-use spoke_store::Engine;
+use spoke_store::{Engine, PortalId};
 
 use crate::support::*;
 
@@ -42,15 +42,19 @@ async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
             started.elapsed() < Duration::from_secs(20),
             "the refresher did not run"
         );
-        if let Some(sealed) = store.tokens(portal).await.unwrap() {
-            let open = keys.open_pair(portal, &sealed).unwrap();
+        if let Some(sealed) = store.tokens(PortalId(portal)).await.unwrap() {
+            let open = keys.open_pair(PortalId(portal), &sealed).unwrap();
             seen.insert(open.access.expose_secret().to_owned());
             seen.insert(open.refresh.expose_secret().to_owned());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let sealed = store.tokens(portal).await.unwrap().expect("tokens");
-    let open = keys.open_pair(portal, &sealed).unwrap();
+    let sealed = store
+        .tokens(PortalId(portal))
+        .await
+        .unwrap()
+        .expect("tokens");
+    let open = keys.open_pair(PortalId(portal), &sealed).unwrap();
     seen.insert(open.access.expose_secret().to_owned());
 
     let uninstall = spoke_command(db.url(), &env)

@@ -334,7 +334,7 @@ pub async fn stored_ids(db: &TestDb) -> Vec<(i64, i64)> {
     db.inbox_keys()
         .await
         .into_iter()
-        .map(|k| (k.portal_id, k.event_id))
+        .map(|k| (k.portal_id.0, k.event_id))
         .collect()
 }
 

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use server::config::{Config, OperatorToken, PublicUrl};
 use server::App;
-use store::{Install, SealedTokens};
+use store::{Install, PortalId, SealedTokens};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "bench-operator-token-0123456789";
@@ -43,7 +43,7 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<Value> {
     let seeded = !store.portals().await?.is_empty();
     for portal_id in (1..=args.portals).filter(|_| !seeded) {
         let install = Install {
-            portal_id,
+            portal_id: PortalId(portal_id),
             hub_domain: Some(format!("portal-{portal_id}.example.com")),
             app_id: Some(1),
             scopes: vec!["oauth".into(), "crm.objects.contacts.read".into()],

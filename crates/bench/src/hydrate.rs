@@ -27,7 +27,7 @@ use server::oauth::vault::Keyring;
 use server::workers::hydrator::{Hydrator, Round};
 use sim::objects::Simulated;
 use sim::RunningSim;
-use store::{Engine, EventKey, Install, NewEvent, Store};
+use store::{Engine, EventKey, Install, NewEvent, ObjectId, PortalId, Store};
 use tokio_util::sync::CancellationToken;
 
 const CLIENT_ID: &str = "bench-app";
@@ -129,14 +129,14 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
             .issue_tokens(portal)
             .context("an installed portal")?;
         let tokens = keys.seal_pair(
-            portal,
+            PortalId(portal),
             &SecretString::from(pair.access_token),
             &SecretString::from(pair.refresh_token),
             now,
             now + i64::try_from(pair.expires_in)? * 1000,
         );
         let install = Install {
-            portal_id: portal,
+            portal_id: PortalId(portal),
             hub_domain: None,
             app_id: None,
             scopes: pair.scopes,
@@ -191,10 +191,10 @@ fn changes(
             let object_id = base + 1 + k as i64;
             NewEvent {
                 key: EventKey {
-                    portal_id: portal,
+                    portal_id: PortalId(portal),
                     subscription_id: 1,
                     event_id: *first_id,
-                    object_id,
+                    object_id: ObjectId(object_id),
                     occurred_at: modified[k],
                 },
                 subscription_type: "contact.propertyChange".into(),
@@ -266,7 +266,9 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
     let total = big.len() * args.events + small_events;
 
     let base = ObjectType::Contacts.id_base();
-    let small_ids: Vec<i64> = (1..=small_events as i64).map(|k| base + k).collect();
+    let small_ids: Vec<ObjectId> = (1..=small_events as i64)
+        .map(|k| ObjectId(base + k))
+        .collect();
     let started = Instant::now();
     let mut small_done = None;
     while pending(rig.store.as_ref()).await? > 0 {
@@ -276,7 +278,7 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
         if small_done.is_none()
             && rig
                 .store
-                .last_modified(*small, "contacts", &small_ids)
+                .last_modified(PortalId(*small), "contacts", &small_ids)
                 .await?
                 .len()
                 == small_events
@@ -375,10 +377,10 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
                 })
                 .map(|e| NewEvent {
                     key: EventKey {
-                        portal_id: e.portal_id,
+                        portal_id: PortalId(e.portal_id),
                         subscription_id: e.subscription_id,
                         event_id: e.event_id,
-                        object_id: e.object_id,
+                        object_id: ObjectId(e.object_id),
                         occurred_at: e.occurred_at,
                     },
                     subscription_type: e.subscription_type.clone(),

@@ -31,6 +31,7 @@ use hubspot::signature::sign_v3;
 use hubspot::time::Clock;
 use hubspot::ClientSecret;
 use serde_json::json;
+use store::{ObjectId, PortalId};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -460,10 +461,10 @@ fn inbox_event(raw: &str) -> store::NewEvent {
     let int = |field: &str| v[field].as_i64().expect("integer field");
     store::NewEvent {
         key: store::EventKey {
-            portal_id: int("portalId"),
+            portal_id: PortalId(int("portalId")),
             subscription_id: int("subscriptionId"),
             event_id: int("eventId"),
-            object_id: int("objectId"),
+            object_id: ObjectId(int("objectId")),
             occurred_at: int("occurredAt"),
         },
         subscription_type: "contact.propertyChange".into(),

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use server::monitor::rates::windows;
 use sqlx::Connection;
-use store::{ApiCounts, DailyCalls, Engine, Scope, WebhookCounts, MINUTES_PER_DAY};
+use store::{ApiCounts, DailyCalls, Engine, PortalId, Scope, WebhookCounts, MINUTES_PER_DAY};
 
 const MINUTES: i64 = 120;
 const HOURS: i64 = 7 * 24 - 2;
@@ -61,7 +61,12 @@ pub async fn run(args: StatisticsArgs) -> anyhow::Result<Value> {
     let rates = windows(store.as_ref(), Scope::App, now).await?;
     let app_ms = read.elapsed().as_secs_f64() * 1_000.0;
     let read = Instant::now();
-    windows(store.as_ref(), Scope::Portal(args.portals / 2), now).await?;
+    windows(
+        store.as_ref(),
+        Scope::Portal(PortalId(args.portals / 2)),
+        now,
+    )
+    .await?;
     let portal_ms = read.elapsed().as_secs_f64() * 1_000.0;
     Ok(json!({
         "portals": args.portals,
@@ -86,7 +91,10 @@ pub async fn write_busy_month(
     let (mut hooks, mut calls, mut daily) = (Vec::new(), Vec::new(), Vec::new());
     let hour_start = now - MINUTES;
     let day_start = hour_start - HOURS * 60;
-    for scope in portals.map(Scope::Portal).chain([Scope::App]) {
+    for scope in portals
+        .map(|p| Scope::Portal(PortalId(p)))
+        .chain([Scope::App])
+    {
         let mut row = |minute: i64, minutes: i64| {
             hooks.push(webhook_row(scope, minute, minutes));
             calls.push(ApiCounts {

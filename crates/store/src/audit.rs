@@ -5,19 +5,19 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::{AuditEntry, StoreError};
+use crate::{AuditEntry, PortalId, StoreError};
 
 #[async_trait]
 pub trait Audit: Send + Sync {
     /// A portal's entries, oldest first; they outlive an erase.
-    async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_trail(&self, portal_id: PortalId) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Appends an entry on `conn`, usually inside the transaction of the operation it records.
 pub(crate) async fn record<B: Backend>(
     conn: &mut B::Conn,
     now_ms: i64,
-    portal_id: i64,
+    portal_id: PortalId,
     action: &str,
     actor: &str,
     detail: &str,
@@ -38,7 +38,7 @@ pub(crate) async fn record<B: Backend>(
 
 #[async_trait]
 impl<B: Backend> Audit for B {
-    async fn audit_trail(&self, portal_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_trail(&self, portal_id: PortalId) -> Result<Vec<AuditEntry>, StoreError> {
         let trail = format!(
             "SELECT {} AS at, portal_id, action, actor, detail FROM audit_log \
             WHERE portal_id = $1 ORDER BY id",

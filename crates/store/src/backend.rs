@@ -52,6 +52,24 @@ impl From<u32> for Bind<'_> {
     }
 }
 
+impl From<crate::PortalId> for Bind<'_> {
+    fn from(portal: crate::PortalId) -> Self {
+        Self::Int(portal.0)
+    }
+}
+
+impl From<Option<crate::PortalId>> for Bind<'_> {
+    fn from(portal: Option<crate::PortalId>) -> Self {
+        Self::OptInt(portal.map(|p| p.0))
+    }
+}
+
+impl From<crate::ObjectId> for Bind<'_> {
+    fn from(object: crate::ObjectId) -> Self {
+        Self::Int(object.0)
+    }
+}
+
 impl From<crate::Scope> for Bind<'_> {
     fn from(scope: crate::Scope) -> Self {
         Self::Int(scope.key())

@@ -6,16 +6,16 @@ use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
 use crate::queue::set_aside_list;
-use crate::{Replay, SetAside, SetAsideEvent, StoreError};
+use crate::{ObjectId, PortalId, Replay, SetAside, SetAsideEvent, StoreError};
 
 /// A sink's dead letter, as operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeadDelivery {
     pub id: i64,
     pub sink: String,
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub object_type: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     pub record_state: String,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -26,7 +26,7 @@ pub trait DeadLetters: Send + Sync {
     /// Events whose hydration ran out of attempts, oldest first, of one portal or all.
     async fn dead_events(
         &self,
-        portal_id: Option<i64>,
+        portal_id: Option<PortalId>,
         limit: u32,
     ) -> Result<Vec<SetAsideEvent>, StoreError>;
 
@@ -34,7 +34,7 @@ pub trait DeadLetters: Send + Sync {
     async fn dead_deliveries(
         &self,
         sink: Option<&str>,
-        portal_id: Option<i64>,
+        portal_id: Option<PortalId>,
         limit: u32,
     ) -> Result<Vec<DeadDelivery>, StoreError>;
 
@@ -48,15 +48,15 @@ pub trait DeadLetters: Send + Sync {
     /// Per portal (every one, or just `portal`), its sink dead letters (portal, count).
     async fn dead_deliveries_by_portal(
         &self,
-        portal: Option<i64>,
-    ) -> Result<Vec<(i64, i64)>, StoreError>;
+        portal: Option<PortalId>,
+    ) -> Result<Vec<(PortalId, i64)>, StoreError>;
 }
 
 #[async_trait]
 impl<B: Backend> DeadLetters for B {
     async fn dead_events(
         &self,
-        portal_id: Option<i64>,
+        portal_id: Option<PortalId>,
         limit: u32,
     ) -> Result<Vec<SetAsideEvent>, StoreError> {
         set_aside_list(self, SetAside::Dead, portal_id, limit).await
@@ -65,7 +65,7 @@ impl<B: Backend> DeadLetters for B {
     async fn dead_deliveries(
         &self,
         sink: Option<&str>,
-        portal_id: Option<i64>,
+        portal_id: Option<PortalId>,
         limit: u32,
     ) -> Result<Vec<DeadDelivery>, StoreError> {
         let statement = Statement::new(
@@ -110,8 +110,8 @@ impl<B: Backend> DeadLetters for B {
 
     async fn dead_deliveries_by_portal(
         &self,
-        portal: Option<i64>,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        portal: Option<PortalId>,
+    ) -> Result<Vec<(PortalId, i64)>, StoreError> {
         let statement = Statement::new(
             "SELECT portal_id, count(*) FROM sink_deliveries WHERE state = 'dead' \
             AND (CAST($1 AS BIGINT) IS NULL OR portal_id = $1) GROUP BY portal_id ORDER BY portal_id",

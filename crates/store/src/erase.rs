@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::{audit, StoreError};
+use crate::{audit, PortalId, StoreError};
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
@@ -26,7 +26,7 @@ pub(crate) const PORTAL_TABLES: [&str; 10] = [
 pub trait Erasure: Send + Sync {
     /// Removes everything spoke holds for the portal in one transaction, and audits it;
     /// [`StoreError::NotFound`] if there was nothing.
-    async fn erase(&self, portal_id: i64, actor: &str, now_ms: i64) -> Result<(), StoreError>;
+    async fn erase(&self, portal_id: PortalId, actor: &str, now_ms: i64) -> Result<(), StoreError>;
 }
 
 /// What the audit entry of an erase says: how many events went with the portal.
@@ -41,7 +41,7 @@ pub(crate) fn detail(removed: &[(&str, u64)]) -> String {
 
 #[async_trait]
 impl<B: Backend> Erasure for B {
-    async fn erase(&self, portal_id: i64, actor: &str, now_ms: i64) -> Result<(), StoreError> {
+    async fn erase(&self, portal_id: PortalId, actor: &str, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let mut removed = Vec::with_capacity(PORTAL_TABLES.len());
         for table in PORTAL_TABLES {

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::StoreError;
+use crate::{PortalId, StoreError};
 
 #[async_trait]
 pub trait RefreshLeases: Send + Sync {
@@ -13,21 +13,21 @@ pub trait RefreshLeases: Send + Sync {
     /// holder's lease is still running.
     async fn lease_refresh(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         holder: &str,
         until_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
     /// Releases `holder`'s lease after a refresh that failed for now; counts the failure.
-    async fn refresh_failed(&self, portal_id: i64, holder: &str) -> Result<(), StoreError>;
+    async fn refresh_failed(&self, portal_id: PortalId, holder: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
 impl<B: Backend> RefreshLeases for B {
     async fn lease_refresh(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         holder: &str,
         until_ms: i64,
         now_ms: i64,
@@ -46,7 +46,7 @@ impl<B: Backend> RefreshLeases for B {
         Ok(self.execute_on_pool(statement).await? == 1)
     }
 
-    async fn refresh_failed(&self, portal_id: i64, holder: &str) -> Result<(), StoreError> {
+    async fn refresh_failed(&self, portal_id: PortalId, holder: &str) -> Result<(), StoreError> {
         let statement = Statement::new(
             "UPDATE portal_tokens SET refresh_failures = refresh_failures + 1, \
             lease_holder = NULL, lease_until = NULL WHERE portal_id = $1 AND lease_holder = $2",

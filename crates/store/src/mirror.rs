@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Bind, Statement};
-use crate::StoreError;
+use crate::{ObjectId, PortalId, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "records";
@@ -34,10 +34,10 @@ impl Gone {
 /// A record as the mirror holds it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MirroredRecord {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// HubSpot's path name: `contacts`, `line_items`, …
     pub object_type: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// `live`, `deleted`, `merged`, or `erased` (a privacy deletion: no properties).
     pub state: String,
     /// The properties as HubSpot returned them, a JSON object.
@@ -55,9 +55,9 @@ pub struct MirroredRecord {
 /// A record deleted or merged away as of `at_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoneRecord {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub object_type: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     pub gone: Gone,
     pub at_ms: i64,
     /// The trace that found it gone, continued by the sinks.
@@ -67,11 +67,11 @@ pub struct GoneRecord {
 /// A record erased by a privacy deletion: see [`WorkQueue::settle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasedRecord {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// HubSpot's path name (`contacts`) and the singular its events use (`contact`).
     pub object_type: String,
     pub singular: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// The trace of the privacy deletion's event, continued by the sinks.
     pub trace: Option<String>,
 }
@@ -80,9 +80,9 @@ pub struct ErasedRecord {
 pub trait Mirror: Send + Sync {
     async fn mirrored(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         object_type: &str,
-        object_id: i64,
+        object_id: ObjectId,
     ) -> Result<Option<MirroredRecord>, StoreError>;
 
     /// Records held, per state.
@@ -91,10 +91,10 @@ pub trait Mirror: Send + Sync {
     /// The `updated_at` the mirror holds for each of `ids` it has.
     async fn last_modified(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         object_type: &str,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, i64>, StoreError>;
+        ids: &[ObjectId],
+    ) -> Result<HashMap<ObjectId, i64>, StoreError>;
 }
 
 /// Stores a fetched record as live unless the mirror holds a newer version; whether it did.
@@ -180,9 +180,9 @@ pub(crate) async fn forget<B: Backend>(
 impl<B: Backend> Mirror for B {
     async fn mirrored(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         object_type: &str,
-        object_id: i64,
+        object_id: ObjectId,
     ) -> Result<Option<MirroredRecord>, StoreError> {
         let select = format!(
             "SELECT portal_id, object_type, object_id, state, {} AS properties, updated_at, \
@@ -206,20 +206,21 @@ impl<B: Backend> Mirror for B {
 
     async fn last_modified(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         object_type: &str,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, i64>, StoreError> {
+        ids: &[ObjectId],
+    ) -> Result<HashMap<ObjectId, i64>, StoreError> {
         let select = format!(
             "SELECT object_id, updated_at FROM records \
             WHERE portal_id = $1 AND object_type = $2 AND {}",
             B::in_ids("object_id", 3)
         );
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
         let statement = Statement::new(select)
             .bind(portal_id)
             .bind(object_type)
-            .bind(Bind::Ids(ids));
-        let rows: Vec<(i64, i64)> = self.fetch_all_on_pool(statement).await?;
+            .bind(Bind::Ids(&ids));
+        let rows: Vec<(ObjectId, i64)> = self.fetch_all_on_pool(statement).await?;
         Ok(rows.into_iter().collect())
     }
 }

@@ -2,14 +2,16 @@
 
 use std::collections::HashSet;
 
+use crate::{ObjectId, PortalId};
+
 /// An event's identity: what stays the same when HubSpot redelivers it (reference §2.7).
 /// Parts HubSpot left out are 0, so the key stays comparable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::FromRow)]
 pub struct EventKey {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub subscription_id: i64,
     pub event_id: i64,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// Epoch milliseconds.
     pub occurred_at: i64,
 }
@@ -106,7 +108,7 @@ impl TryFrom<String> for PortalState {
 /// A HubSpot account that installed the app, as spoke knows it (never its tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Portal {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub state: PortalState,
     pub hub_domain: Option<String>,
     pub app_id: Option<i64>,
@@ -147,7 +149,7 @@ impl std::fmt::Debug for SealedTokens {
 /// What an install (or reinstall) stores.
 #[derive(Debug, Clone)]
 pub struct Install {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub hub_domain: Option<String>,
     pub app_id: Option<i64>,
     pub scopes: Vec<String>,
@@ -161,7 +163,7 @@ pub struct Install {
 pub struct AuditEntry {
     /// Epoch milliseconds.
     pub at: i64,
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub action: String,
     pub actor: String,
     pub detail: String,
@@ -174,15 +176,15 @@ pub enum Replay {
     /// One, only if it is `portal`'s (a page scoped to a portal replays nothing else).
     OneOf {
         id: i64,
-        portal: i64,
+        portal: PortalId,
     },
-    Portal(i64),
+    Portal(PortalId),
     All,
 }
 
 impl Replay {
     /// The dead letter's id and the portal it must belong to, where the choice names them.
-    pub(crate) fn filter(self) -> (Option<i64>, Option<i64>) {
+    pub(crate) fn filter(self) -> (Option<i64>, Option<PortalId>) {
         match self {
             Self::One(id) => (Some(id), None),
             Self::OneOf { id, portal } => (Some(id), Some(portal)),
@@ -207,8 +209,8 @@ pub struct Retry {
 pub enum Scope {
     #[default]
     App,
-    /// `Portal(0)`: deliveries whose body named no portal.
-    Portal(i64),
+    /// `Portal(PortalId(0))`: deliveries whose body named no portal.
+    Portal(PortalId),
 }
 
 impl Scope {
@@ -219,7 +221,7 @@ impl Scope {
     pub(crate) fn key(self) -> i64 {
         match self {
             Self::App => Self::APP_KEY,
-            Self::Portal(id) => id,
+            Self::Portal(id) => id.0,
         }
     }
 
@@ -227,12 +229,12 @@ impl Scope {
         if key == Self::APP_KEY {
             Self::App
         } else {
-            Self::Portal(key)
+            Self::Portal(PortalId(key))
         }
     }
 
     /// The portal, unless app-wide.
-    pub fn portal(self) -> Option<i64> {
+    pub fn portal(self) -> Option<PortalId> {
         match self {
             Self::App => None,
             Self::Portal(id) => Some(id),
@@ -240,9 +242,9 @@ impl Scope {
     }
 }
 
-impl From<Option<i64>> for Scope {
+impl From<Option<PortalId>> for Scope {
     /// `None` is the app.
-    fn from(portal: Option<i64>) -> Self {
+    fn from(portal: Option<PortalId>) -> Self {
         portal.map_or(Self::App, Self::Portal)
     }
 }
@@ -271,7 +273,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{PortalState, Scope};
+    use super::{PortalId, PortalState, Scope};
 
     #[test]
     fn portal_states_round_trip_and_unknown_ones_are_refused() {
@@ -290,10 +292,11 @@ mod tests {
     #[test]
     fn the_app_and_each_portal_have_their_own_key() {
         assert_eq!(Scope::from(None), Scope::App);
-        assert_eq!(Scope::from(Some(7)), Scope::Portal(7));
-        for scope in [Scope::App, Scope::Portal(0), Scope::Portal(7)] {
+        let portal = |id| Scope::Portal(PortalId(id));
+        assert_eq!(Scope::from(Some(PortalId(7))), portal(7));
+        for scope in [Scope::App, portal(0), portal(7)] {
             assert_eq!(Scope::of_key(scope.key()), scope);
         }
-        assert_ne!(Scope::App.key(), Scope::Portal(0).key());
+        assert_ne!(Scope::App.key(), portal(0).key());
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::{audit, queue, tokens, Install, Portal, PortalState, StoreError};
+use crate::{audit, queue, tokens, Install, Portal, PortalId, PortalState, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "portals";
@@ -21,7 +21,7 @@ pub trait Portals: Send + Sync {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    async fn portal(&self, portal_id: i64) -> Result<Option<Portal>, StoreError>;
+    async fn portal(&self, portal_id: PortalId) -> Result<Option<Portal>, StoreError>;
 
     /// Every portal spoke knows, by id.
     async fn portals(&self) -> Result<Vec<Portal>, StoreError>;
@@ -29,7 +29,7 @@ pub trait Portals: Send + Sync {
     /// HubSpot refused the refresh token: tokens dropped, portal marked, audit entry.
     async fn mark_needs_reauth(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         reason: &str,
         now_ms: i64,
     ) -> Result<(), StoreError>;
@@ -37,7 +37,7 @@ pub trait Portals: Send + Sync {
     /// The app is gone from the portal: tokens erased, portal marked, audit entry.
     async fn record_uninstall(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         actor: &str,
         now_ms: i64,
     ) -> Result<(), StoreError>;
@@ -46,7 +46,7 @@ pub trait Portals: Send + Sync {
 /// A portal as both engines read it (joined with its token expiry).
 #[derive(sqlx::FromRow)]
 struct PortalRow {
-    portal_id: i64,
+    portal_id: PortalId,
     state: String,
     hub_domain: Option<String>,
     app_id: Option<i64>,
@@ -104,7 +104,7 @@ fn select<B: Backend>() -> String {
 /// Sets the state, drops the tokens and audits, in one transaction.
 async fn retire<B: Backend>(
     store: &B,
-    portal_id: i64,
+    portal_id: PortalId,
     change: Retirement<'_>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -178,7 +178,7 @@ impl<B: Backend> Portals for B {
         Ok(known)
     }
 
-    async fn portal(&self, portal_id: i64) -> Result<Option<Portal>, StoreError> {
+    async fn portal(&self, portal_id: PortalId) -> Result<Option<Portal>, StoreError> {
         let by_id = format!("{} WHERE p.portal_id = $1", select::<B>());
         let row: Option<PortalRow> = self
             .fetch_optional_on_pool(Statement::new(by_id).bind(portal_id))
@@ -194,7 +194,7 @@ impl<B: Backend> Portals for B {
 
     async fn mark_needs_reauth(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         reason: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
@@ -209,7 +209,7 @@ impl<B: Backend> Portals for B {
 
     async fn record_uninstall(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         actor: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {

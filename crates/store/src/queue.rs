@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::backend::{held, Backend, Bind, Statement};
 use crate::mirror::{self, ErasedRecord, GoneRecord, MirroredRecord};
 use crate::sink_queue::{self, Change};
-use crate::{EventKey, Retry, StoreError};
+use crate::{EventKey, ObjectId, PortalId, Retry, StoreError};
 
 /// The leases' table, for [`crate::Erasure`].
 pub(crate) const LEASES_TABLE: &str = "hydration_leases";
@@ -22,9 +22,10 @@ pub struct ClaimRequest<'a> {
     /// Claims expire then, unless finished first.
     pub until_ms: i64,
     pub now_ms: i64,
-    /// Portals visited this round, after `after_portal` in id order (wrapping around).
+    /// Portals visited this round, after `after_portal` (`None`: from the first) in id
+    /// order, wrapping around.
     pub portals: u32,
-    pub after_portal: i64,
+    pub after_portal: Option<PortalId>,
     /// Oldest due events taken from each portal, at most.
     pub per_portal: u32,
     /// Events taken in all, at most: with few portals with work each gives more (up to
@@ -72,8 +73,8 @@ impl SetAside {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SetAsideEvent {
     pub id: i64,
-    pub portal_id: i64,
-    pub object_id: i64,
+    pub portal_id: PortalId,
+    pub object_id: ObjectId,
     pub subscription_type: String,
     pub attempts: i32,
     pub reason: Option<String>,
@@ -200,7 +201,7 @@ pub trait WorkQueue: Send + Sync {
     async fn set_aside_events(
         &self,
         state: SetAside,
-        portal_id: Option<i64>,
+        portal_id: Option<PortalId>,
         limit: u32,
     ) -> Result<Vec<SetAsideEvent>, StoreError>;
 
@@ -211,8 +212,8 @@ pub trait WorkQueue: Send + Sync {
     /// (portal, state, count): what an operator's overview shows beside each portal.
     async fn queue_counts_by_portal(
         &self,
-        portal: Option<i64>,
-    ) -> Result<Vec<(i64, String, i64)>, StoreError>;
+        portal: Option<PortalId>,
+    ) -> Result<Vec<(PortalId, String, i64)>, StoreError>;
 
     /// Deletes up to `limit` events finished (done or unhandled) before `before_ms`;
     /// how many. Quarantined events and dead letters stay until an operator acts.
@@ -222,7 +223,7 @@ pub trait WorkQueue: Send + Sync {
 /// An install makes its portal's quarantined events work again.
 pub(crate) async fn release_quarantined<B: Backend>(
     conn: &mut B::Conn,
-    portal_id: i64,
+    portal_id: PortalId,
 ) -> Result<(), StoreError> {
     let statement = Statement::new(
         "UPDATE inbox_events SET state = 'pending', reason = NULL, next_attempt_at = NULL, \
@@ -237,9 +238,9 @@ pub(crate) async fn release_quarantined<B: Backend>(
 /// scan over `inbox_events_claimable`, one probe per portal whatever its backlog.
 async fn portals_with_work<B: Backend>(
     conn: &mut B::Conn,
-    after: i64,
+    after: Option<PortalId>,
     limit: i64,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<PortalId>, StoreError> {
     let statement = Statement::new(
         "WITH RECURSIVE p(portal_id, n) AS ( \
         SELECT (SELECT min(portal_id) FROM inbox_events WHERE state = 'pending' AND portal_id > $1), 1 \
@@ -248,9 +249,9 @@ async fn portals_with_work<B: Backend>(
         FROM p WHERE p.portal_id IS NOT NULL AND n < $2) \
         SELECT portal_id FROM p WHERE portal_id IS NOT NULL",
     )
-    .bind(after)
+    .bind(after.map_or(i64::MIN, |p| p.0))
     .bind(limit);
-    let rows: Vec<(i64,)> = B::fetch_all(conn, statement).await?;
+    let rows: Vec<(PortalId,)> = B::fetch_all(conn, statement).await?;
     Ok(rows.into_iter().map(|(portal,)| portal).collect())
 }
 
@@ -258,7 +259,7 @@ async fn portals_with_work<B: Backend>(
 /// lease runs past now; whether it is the caller's.
 async fn lease_portal<B: Backend>(
     conn: &mut B::Conn,
-    portal_id: i64,
+    portal_id: PortalId,
     request: &ClaimRequest<'_>,
 ) -> Result<bool, StoreError> {
     let lease = format!(
@@ -279,7 +280,7 @@ async fn lease_portal<B: Backend>(
 /// Claims up to `limit` of a portal's due, unclaimed pending events, oldest first.
 async fn claim_portal<B: Backend>(
     conn: &mut B::Conn,
-    portal_id: i64,
+    portal_id: PortalId,
     limit: i64,
     request: &ClaimRequest<'_>,
 ) -> Result<Vec<Claimed>, StoreError> {
@@ -333,7 +334,7 @@ async fn empty_events<B: Backend>(
 pub(crate) async fn set_aside_list<B: Backend>(
     store: &B,
     state: SetAside,
-    portal_id: Option<i64>,
+    portal_id: Option<PortalId>,
     limit: u32,
 ) -> Result<Vec<SetAsideEvent>, StoreError> {
     let statement = Statement::new(
@@ -465,13 +466,13 @@ async fn write_records<B: Backend>(
 async fn portals_to_visit<B: Backend>(
     conn: &mut B::Conn,
     request: &ClaimRequest<'_>,
-) -> Result<(Vec<i64>, i64), StoreError> {
+) -> Result<(Vec<PortalId>, i64), StoreError> {
     let wanted = i64::from(request.portals);
     let mut portals = portals_with_work::<B>(conn, request.after_portal, wanted).await?;
     let found = portals.len() as i64;
-    if found < wanted && request.after_portal != i64::MIN {
-        let first = portals_with_work::<B>(conn, i64::MIN, wanted - found).await?;
-        portals.extend(first.into_iter().filter(|p| *p <= request.after_portal));
+    if let Some(cursor) = request.after_portal.filter(|_| found < wanted) {
+        let first = portals_with_work::<B>(conn, None, wanted - found).await?;
+        portals.extend(first.into_iter().filter(|p| *p <= cursor));
     }
     let share = request.round_events / (portals.len().max(1) as u32);
     let per_portal = i64::from(share.clamp(1, request.per_portal.max(1)));
@@ -511,7 +512,7 @@ impl<B: Backend> WorkQueue for B {
     async fn set_aside_events(
         &self,
         state: SetAside,
-        portal_id: Option<i64>,
+        portal_id: Option<PortalId>,
         limit: u32,
     ) -> Result<Vec<SetAsideEvent>, StoreError> {
         set_aside_list(self, state, portal_id, limit).await
@@ -526,8 +527,8 @@ impl<B: Backend> WorkQueue for B {
 
     async fn queue_counts_by_portal(
         &self,
-        portal: Option<i64>,
-    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        portal: Option<PortalId>,
+    ) -> Result<Vec<(PortalId, String, i64)>, StoreError> {
         // A range scan of `inbox_events_claimable` per state.
         let statement = Statement::new(
             "SELECT portal_id, state, count(*) FROM inbox_events \

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{held, Backend, Bind, Statement};
-use crate::{ErasedRecord, Retry, StoreError};
+use crate::{ErasedRecord, ObjectId, PortalId, Retry, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "sink_deliveries";
@@ -30,10 +30,10 @@ pub struct DeliveryClaim<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Delivery {
     pub id: i64,
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// HubSpot's path name: `contacts`, …
     pub object_type: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// `live`, `deleted`, `merged` or `erased`.
     pub record_state: String,
     /// The record's properties, a JSON object (`{}` unless live).
@@ -97,9 +97,9 @@ pub trait SinkQueue: Send + Sync {
 
 /// A change the mirror accepted, as the sinks' queue takes it.
 pub(crate) struct Change<'a> {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub object_type: &'a str,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// `live`, `deleted`, `merged` or `erased`.
     pub state: &'a str,
     pub properties: &'a str,

@@ -5,38 +5,38 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::{SealedTokens, StoreError};
+use crate::{PortalId, SealedTokens, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "portal_tokens";
 
 #[async_trait]
 pub trait Tokens: Send + Sync {
-    async fn tokens(&self, portal_id: i64) -> Result<Option<SealedTokens>, StoreError>;
+    async fn tokens(&self, portal_id: PortalId) -> Result<Option<SealedTokens>, StoreError>;
 
     /// Stores refreshed tokens and releases `holder`'s refresh lease.
     async fn store_refreshed(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         holder: &str,
         tokens: &SealedTokens,
     ) -> Result<(), StoreError>;
 
     /// Installed portals whose access token expires before `before_ms`.
-    async fn expiring_before(&self, before_ms: i64) -> Result<Vec<i64>, StoreError>;
+    async fn expiring_before(&self, before_ms: i64) -> Result<Vec<PortalId>, StoreError>;
 
     /// Up to `limit` portals whose tokens are sealed under another key than `key_id`.
     async fn sealed_with_other_keys(
         &self,
         key_id: &str,
         limit: u32,
-    ) -> Result<Vec<(i64, SealedTokens)>, StoreError>;
+    ) -> Result<Vec<(PortalId, SealedTokens)>, StoreError>;
 
     /// Replaces tokens sealed under `old_key_id` with `tokens` (the same tokens, re-sealed);
     /// `false` if they changed meanwhile (a refresh got there first).
     async fn reseal(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         old_key_id: &str,
         tokens: &SealedTokens,
     ) -> Result<bool, StoreError>;
@@ -45,7 +45,7 @@ pub trait Tokens: Send + Sync {
 /// A portal's id beside its tokens, as `sealed_with_other_keys` reads them.
 #[derive(sqlx::FromRow)]
 pub(crate) struct PortalTokens {
-    pub(crate) portal_id: i64,
+    pub(crate) portal_id: PortalId,
     #[sqlx(flatten)]
     pub(crate) tokens: SealedTokens,
 }
@@ -54,7 +54,7 @@ pub(crate) struct PortalTokens {
 /// refresh lease and failures start again.
 pub(crate) async fn replace<B: Backend>(
     conn: &mut B::Conn,
-    portal_id: i64,
+    portal_id: PortalId,
     t: &SealedTokens,
 ) -> Result<(), StoreError> {
     let upsert = format!(
@@ -82,7 +82,7 @@ pub(crate) async fn replace<B: Backend>(
 /// Drops a portal's tokens, inside the transaction that retires it.
 pub(crate) async fn delete<B: Backend>(
     conn: &mut B::Conn,
-    portal_id: i64,
+    portal_id: PortalId,
 ) -> Result<(), StoreError> {
     let statement =
         Statement::new("DELETE FROM portal_tokens WHERE portal_id = $1").bind(portal_id);
@@ -102,7 +102,7 @@ fn sealed_columns<B: Backend>() -> String {
 
 #[async_trait]
 impl<B: Backend> Tokens for B {
-    async fn tokens(&self, portal_id: i64) -> Result<Option<SealedTokens>, StoreError> {
+    async fn tokens(&self, portal_id: PortalId) -> Result<Option<SealedTokens>, StoreError> {
         let select = format!(
             "SELECT {} FROM portal_tokens WHERE portal_id = $1",
             sealed_columns::<B>()
@@ -113,7 +113,7 @@ impl<B: Backend> Tokens for B {
 
     async fn store_refreshed(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         holder: &str,
         t: &SealedTokens,
     ) -> Result<(), StoreError> {
@@ -137,13 +137,13 @@ impl<B: Backend> Tokens for B {
         Ok(())
     }
 
-    async fn expiring_before(&self, before_ms: i64) -> Result<Vec<i64>, StoreError> {
+    async fn expiring_before(&self, before_ms: i64) -> Result<Vec<PortalId>, StoreError> {
         let expiring = format!(
             "SELECT t.portal_id FROM portal_tokens t JOIN portals p ON p.portal_id = t.portal_id \
             WHERE p.state = 'installed' AND t.access_expires_at < {} ORDER BY t.access_expires_at",
             B::at(1)
         );
-        let rows: Vec<(i64,)> = self
+        let rows: Vec<(PortalId,)> = self
             .fetch_all_on_pool(Statement::new(expiring).bind(before_ms))
             .await?;
         Ok(rows.into_iter().map(|(portal,)| portal).collect())
@@ -153,7 +153,7 @@ impl<B: Backend> Tokens for B {
         &self,
         key_id: &str,
         limit: u32,
-    ) -> Result<Vec<(i64, SealedTokens)>, StoreError> {
+    ) -> Result<Vec<(PortalId, SealedTokens)>, StoreError> {
         let other_keys = format!(
             "SELECT portal_id, {} FROM portal_tokens WHERE key_id <> $1 LIMIT $2",
             sealed_columns::<B>()
@@ -165,7 +165,7 @@ impl<B: Backend> Tokens for B {
 
     async fn reseal(
         &self,
-        portal_id: i64,
+        portal_id: PortalId,
         old_key_id: &str,
         t: &SealedTokens,
     ) -> Result<bool, StoreError> {

@@ -13,6 +13,7 @@ use crate::config::{
 use crate::monitor::levels::AlertLevels;
 use crate::telemetry::LogArgs;
 use crate::workers::sinks::SinkName;
+use store::{ObjectId, PortalId};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,7 +76,7 @@ pub enum DeadLettersCommand {
     List {
         /// Only this portal's.
         #[arg(long)]
-        portal: Option<i64>,
+        portal: Option<PortalId>,
         /// Only this sink's deliveries.
         #[arg(long, value_enum)]
         sink: Option<SinkName>,
@@ -89,7 +90,7 @@ pub enum DeadLettersCommand {
         id: Option<i64>,
         /// Every dead letter of a portal.
         #[arg(long, conflicts_with = "all")]
-        portal: Option<i64>,
+        portal: Option<PortalId>,
         /// Every dead letter.
         #[arg(long)]
         all: bool,
@@ -113,10 +114,10 @@ pub enum RecordsCommand {
     /// One mirrored record: its state, HubSpot's last modification, when spoke fetched it,
     /// and its properties.
     Get {
-        portal_id: i64,
+        portal_id: PortalId,
         /// `contacts`, `companies`, `deals`, `tickets`, `products` or `line_items`.
         object_type: String,
-        object_id: i64,
+        object_id: ObjectId,
     },
 }
 
@@ -150,16 +151,16 @@ pub enum PortalsCommand {
     /// Every portal with its state, token expiry and scopes (never the tokens).
     List,
     /// One portal in detail, with its audit trail.
-    Show { portal_id: i64 },
+    Show { portal_id: PortalId },
     /// Uninstall the app from the portal at HubSpot, revoke and erase its tokens.
     Uninstall {
-        portal_id: i64,
+        portal_id: PortalId,
         #[command(flatten)]
         hubspot: HubSpotArgs,
     },
     /// Remove everything spoke holds for the portal (events, tokens, record).
     Erase {
-        portal_id: i64,
+        portal_id: PortalId,
         /// Confirm: erasing cannot be undone.
         #[arg(long)]
         yes: bool,

@@ -187,6 +187,8 @@ fn chart(
 
 #[cfg(test)]
 mod tests {
+    use store::PortalId;
+
     use super::*;
 
     fn minute(minute: i64, attempts: i64, successes: i64) -> WebhookCounts {
@@ -209,7 +211,7 @@ mod tests {
             minute(60, 9, 9),
         ];
         let calls = [ApiCounts {
-            scope: store::Scope::Portal(1),
+            scope: store::Scope::Portal(PortalId(1)),
             minute: 130,
             calls: 2,
             errors: 2,

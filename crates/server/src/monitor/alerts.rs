@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
-use store::{PortalState, Scope, Store, StoreError};
+use store::{PortalId, PortalState, Scope, Store, StoreError};
 use tracing::{debug, info, warn};
 use url::Url;
 use utoipa::ToSchema;
@@ -54,7 +54,7 @@ impl About {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     /// `None`: app-wide.
-    pub portal: Option<i64>,
+    pub portal: Option<PortalId>,
     pub level: Level,
     pub about: About,
     /// The last 24 hours' rate.
@@ -72,7 +72,7 @@ pub struct Alert {
 #[serde(rename_all = "camelCase")]
 pub struct AlertView {
     /// `null`: app-wide.
-    pub portal_id: Option<i64>,
+    pub portal_id: Option<PortalId>,
     pub level: Level,
     pub about: About,
     /// The last 24 hours' rate, 0–1.
@@ -164,7 +164,7 @@ impl Change {
 /// An alert that holds at one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Finding {
-    portal: Option<i64>,
+    portal: Option<PortalId>,
     about: About,
     level: Level,
     window: Window,
@@ -180,7 +180,7 @@ pub struct Alerts {
     /// its pages (a receiver: the instances running the workers announce).
     announces: bool,
     http: reqwest::Client,
-    active: Mutex<BTreeMap<(Option<i64>, About), Alert>>,
+    active: Mutex<BTreeMap<(Option<PortalId>, About), Alert>>,
 }
 
 impl Alerts {
@@ -398,7 +398,7 @@ mod tests {
         let alerts = Alerts::new(AlertLevels::default(), None);
         let found = |level| {
             vec![Finding {
-                portal: Some(7),
+                portal: Some(PortalId(7)),
                 about: About::Webhooks,
                 level,
                 window: window(100, 96),

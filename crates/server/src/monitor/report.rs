@@ -4,7 +4,7 @@
 //! day, endpoint class and status.
 
 use serde::Serialize;
-use store::{DailyCalls, Scope, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
+use store::{DailyCalls, PortalId, Scope, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
 use utoipa::ToSchema;
 
 use super::alerts::{Alert, AlertView};
@@ -35,7 +35,7 @@ pub struct AppReport {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalReport {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     #[serde(flatten)]
     pub rates: RatesByKind,
     pub alerts: Vec<AlertView>,
@@ -165,7 +165,7 @@ pub async fn app_report(
 /// recent failures.
 pub async fn portal_report(
     store: &dyn Statistics,
-    portal: i64,
+    portal: PortalId,
     alerts: &[Alert],
     now_ms: i64,
 ) -> Result<PortalReport, StoreError> {

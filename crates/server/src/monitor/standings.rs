@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use store::{Portal, Scope, Store, StoreError};
+use store::{Portal, PortalId, Scope, Store, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
 use super::levels::{AlertLevels, Risk};
@@ -79,7 +79,7 @@ pub struct PortalQuery {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Standing {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub hub_domain: Option<String>,
     /// `installed`, `needs_reauth` or `uninstalled`.
     pub state: &'static str,
@@ -218,7 +218,7 @@ pub fn portal_page(all: &[Standing], query: &PortalQuery) -> PortalPage {
 pub async fn standing(
     store: &dyn Store,
     levels: AlertLevels,
-    portal_id: i64,
+    portal_id: PortalId,
     now_ms: i64,
 ) -> Result<Option<Standing>, StoreError> {
     // One portal's rows: the per-portal sums read only its own.
@@ -243,7 +243,7 @@ async fn standings(
     sums: &PortalSums,
     levels: AlertLevels,
 ) -> Result<Vec<Standing>, StoreError> {
-    let mut queues: HashMap<i64, Queue> = HashMap::new();
+    let mut queues: HashMap<PortalId, Queue> = HashMap::new();
     for (id, state, count) in store.queue_counts_by_portal(None).await? {
         queues.entry(id).or_default().add(&state, count);
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use store::{ApiCounts, Scope, Store, StoreError, WebhookCounts};
+use store::{ApiCounts, PortalId, Scope, Store, StoreError, WebhookCounts};
 
 use super::rates::{api_window, webhook_window, Window};
 use super::tally::minute_of;
@@ -64,20 +64,20 @@ impl PortalSums {
     }
 
     /// Portals with counts in the last day, by id.
-    pub fn portals(&self) -> Vec<i64> {
-        let mut portals: Vec<i64> = self.day.keys().filter_map(|s| s.portal()).collect();
+    pub fn portals(&self) -> Vec<PortalId> {
+        let mut portals: Vec<PortalId> = self.day.keys().filter_map(|s| s.portal()).collect();
         portals.sort_unstable();
         portals
     }
 
-    pub fn day(&self, portal_id: i64) -> Sums {
+    pub fn day(&self, portal_id: PortalId) -> Sums {
         self.day
             .get(&Scope::Portal(portal_id))
             .copied()
             .unwrap_or_default()
     }
 
-    pub fn hour(&self, portal_id: i64) -> Sums {
+    pub fn hour(&self, portal_id: PortalId) -> Sums {
         self.hour
             .get(&Scope::Portal(portal_id))
             .copied()

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hubspot::time::Clock;
-use store::{ApiCounts, DailyCalls, Scope, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY};
+use store::{
+    ApiCounts, DailyCalls, PortalId, Scope, Statistics, StoreError, WebhookCounts, MINUTES_PER_DAY,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -75,7 +77,7 @@ impl Answer {
 /// What a delivery's verified events say about one portal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortalEvents {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// Events at their first attempt (`attemptNumber` 0).
     pub first: u32,
     /// Events at a retry, and the sum of their `attemptNumber - 1` (their earlier retries).
@@ -224,7 +226,7 @@ impl Tally {
 
     /// One API call to HubSpot for `portal` to an `endpoint` class (`crm.batch_read`),
     /// answered `status` (0: no answer).
-    pub fn api_call(&self, portal: i64, endpoint: &'static str, status: u16) {
+    pub fn api_call(&self, portal: PortalId, endpoint: &'static str, status: u16) {
         if !self.counting {
             return;
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hubspot::failure::HubSpotError;
 use hubspot::oauth::authorize_url;
 use serde::Deserialize;
-use store::{Install, Store, StoreError};
+use store::{Install, PortalId, Store, StoreError};
 use tracing::info;
 
 use super::state::{StateError, StateSigner};
@@ -60,7 +60,7 @@ pub enum InstallError {
 /// A finished install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Installed {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub reinstall: bool,
 }
 
@@ -122,6 +122,7 @@ impl InstallFlow {
         let portal_id = info
             .hub_id
             .or(issued.hub_id)
+            .map(PortalId)
             .ok_or(InstallError::UnknownPortal)?;
         let issued_at = self.now_ms();
         let expires_at = issued_at + i64::try_from(issued.expires_in).unwrap_or(0) * 1000;
@@ -152,7 +153,7 @@ impl InstallFlow {
             .record_install(&install, &actor, self.now_ms())
             .await?;
         info!(
-            portal_id,
+            portal_id = portal_id.0,
             reinstall,
             scopes = install.scopes.join(" "),
             "app installed"

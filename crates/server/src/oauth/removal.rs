@@ -1,7 +1,7 @@
 //! The operator's way out: uninstall (HubSpot's app-uninstall API, refresh token revoked,
 //! tokens erased) and erase (everything spoke holds for the portal). Both are audited.
 
-use store::{Store, StoreError};
+use store::{PortalId, Store, StoreError};
 use tracing::{info, warn};
 
 use super::tokens::TokenService;
@@ -10,7 +10,7 @@ use super::tokens::TokenService;
 #[derive(Debug, thiserror::Error)]
 pub enum RemovalError {
     #[error("portal {0} is not known to spoke")]
-    UnknownPortal(i64),
+    UnknownPortal(PortalId),
     #[error("the database could not be updated")]
     Store(#[from] StoreError),
 }
@@ -21,7 +21,7 @@ pub enum RemovalError {
 pub async fn uninstall(
     store: &dyn Store,
     tokens: &TokenService,
-    portal: i64,
+    portal: PortalId,
     actor: &str,
 ) -> Result<(), RemovalError> {
     store
@@ -31,36 +31,36 @@ pub async fn uninstall(
     match tokens.token_for(portal).await {
         Ok(access) => {
             if let Err(error) = tokens.oauth().uninstall(&access).await {
-                warn!(portal_id = portal, error = %error, "HubSpot's app-uninstall API refused");
+                warn!(portal_id = portal.0, error = %error, "HubSpot's app-uninstall API refused");
             }
             if let Some(sealed) = store.tokens(portal).await? {
                 match tokens.keys().open_pair(portal, &sealed) {
                     Ok(open) => {
                         if let Err(error) = tokens.oauth().revoke(&open.refresh).await {
-                            warn!(portal_id = portal, error = %error, "refresh token not revoked");
+                            warn!(portal_id = portal.0, error = %error, "refresh token not revoked");
                         }
                     }
                     Err(error) => {
-                        warn!(portal_id = portal, error = %error, "tokens could not be opened to revoke")
+                        warn!(portal_id = portal.0, error = %error, "tokens could not be opened to revoke")
                     }
                 }
             }
         }
         Err(error) => {
-            warn!(portal_id = portal, error = %error, "no token to uninstall at HubSpot with")
+            warn!(portal_id = portal.0, error = %error, "no token to uninstall at HubSpot with")
         }
     }
     store
         .record_uninstall(portal, actor, tokens.clock().now_ms())
         .await?;
-    info!(portal_id = portal, actor, "app uninstalled");
+    info!(portal_id = portal.0, actor, "app uninstalled");
     Ok(())
 }
 
 /// Removes everything spoke holds for the portal; the audit entry remains.
 pub async fn erase(
     store: &dyn Store,
-    portal: i64,
+    portal: PortalId,
     actor: &str,
     now_ms: i64,
 ) -> Result<(), RemovalError> {
@@ -68,7 +68,7 @@ pub async fn erase(
         Err(StoreError::NotFound) => Err(RemovalError::UnknownPortal(portal)),
         other => {
             other?;
-            info!(portal_id = portal, actor, "portal erased");
+            info!(portal_id = portal.0, actor, "portal erased");
             Ok(())
         }
     }

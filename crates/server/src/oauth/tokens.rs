@@ -17,7 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
-use store::{PortalState, SealedTokens, Store, StoreError};
+use store::{PortalId, PortalState, SealedTokens, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -44,9 +44,9 @@ const REFRESH_BACKOFF: Backoff = Backoff {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("portal {0} has not installed the app")]
-    NotInstalled(i64),
+    NotInstalled(PortalId),
     #[error("portal {0} must install the app again")]
-    NeedsReauth(i64),
+    NeedsReauth(PortalId),
     #[error("HubSpot could not refresh the token just now")]
     Unavailable(#[source] HubSpotError),
     #[error("another instance is still refreshing the token")]
@@ -66,8 +66,8 @@ pub struct TokenService {
     /// This instance, as lease holder.
     holder: String,
     margin: Duration,
-    flights: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
-    backoff: Mutex<HashMap<i64, (u32, i64)>>,
+    flights: Mutex<HashMap<PortalId, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<PortalId, (u32, i64)>>,
     /// Refreshes this instance made, by outcome: refreshed, refused, failed.
     refreshes: Family<Outcome, Counter>,
 }
@@ -122,11 +122,11 @@ impl TokenService {
     }
 
     /// A valid access token for `portal`, refreshed first if it is about to expire.
-    pub async fn token_for(&self, portal: i64) -> Result<SecretString, TokenError> {
+    pub async fn token_for(&self, portal: PortalId) -> Result<SecretString, TokenError> {
         self.fresh_token(portal, MIN_VALIDITY).await
     }
 
-    async fn sealed(&self, portal: i64) -> Result<SealedTokens, TokenError> {
+    async fn sealed(&self, portal: PortalId) -> Result<SealedTokens, TokenError> {
         if let Some(sealed) = self.store.tokens(portal).await? {
             return Ok(sealed);
         }
@@ -137,7 +137,11 @@ impl TokenService {
     }
 
     /// A token valid for at least `wanted` more; refreshes (single-flight) if needed.
-    async fn fresh_token(&self, portal: i64, wanted: Duration) -> Result<SecretString, TokenError> {
+    async fn fresh_token(
+        &self,
+        portal: PortalId,
+        wanted: Duration,
+    ) -> Result<SecretString, TokenError> {
         let seen = self.sealed(portal).await?;
         if fresh_enough(&seen, wanted, self.now_ms()) {
             return Ok(self.keys.open_pair(portal, &seen)?.access);
@@ -157,7 +161,7 @@ impl TokenService {
     /// caller got meanwhile, or one refresh (single-flight as in [`Self::token_for`]).
     pub async fn token_after_rejection(
         &self,
-        portal: i64,
+        portal: PortalId,
         rejected: &SecretString,
     ) -> Result<SecretString, TokenError> {
         let flight = self.flight(portal);
@@ -171,7 +175,7 @@ impl TokenService {
     }
 
     /// The lock callers of this instance queue on to refresh `portal`.
-    fn flight(&self, portal: i64) -> Arc<tokio::sync::Mutex<()>> {
+    fn flight(&self, portal: PortalId) -> Arc<tokio::sync::Mutex<()>> {
         self.flights
             .lock()
             .expect("flights lock")
@@ -181,7 +185,11 @@ impl TokenService {
     }
 
     /// Refreshes under the store's lease, or waits for the instance that holds it.
-    async fn refresh(&self, portal: i64, seen: SealedTokens) -> Result<SecretString, TokenError> {
+    async fn refresh(
+        &self,
+        portal: PortalId,
+        seen: SealedTokens,
+    ) -> Result<SecretString, TokenError> {
         let now = self.now_ms();
         if !self
             .store
@@ -220,14 +228,14 @@ impl TokenService {
                 self.backoff.lock().expect("backoff lock").remove(&portal);
                 self.count_refresh("refreshed");
                 info!(
-                    portal_id = portal,
+                    portal_id = portal.0,
                     expires_in = fresh.expires_in,
                     "access token refreshed"
                 );
                 Ok(fresh.access_token)
             }
             Err(error) if error.is_revoked() => {
-                warn!(portal_id = portal, error = %error, "refresh token refused: portal needs to install again");
+                warn!(portal_id = portal.0, error = %error, "refresh token refused: portal needs to install again");
                 self.count_refresh("refused");
                 self.store
                     .mark_needs_reauth(portal, &error.to_string(), self.now_ms())
@@ -244,7 +252,7 @@ impl TokenService {
 
     async fn await_other_instance(
         &self,
-        portal: i64,
+        portal: PortalId,
         seen_expiry: i64,
     ) -> Result<SecretString, TokenError> {
         let deadline = tokio::time::Instant::now() + LEASE_WAIT;
@@ -288,13 +296,13 @@ impl TokenService {
                 Ok(_) | Err(TokenError::NeedsReauth(_)) => {}
                 Err(error) => {
                     let wait = self.back_off(portal);
-                    warn!(portal_id = portal, error = %error, retry_in_s = wait.as_secs(), "refresh failed");
+                    warn!(portal_id = portal.0, error = %error, retry_in_s = wait.as_secs(), "refresh failed");
                 }
             }
         }
     }
 
-    fn backoff_allows(&self, portal: i64) -> bool {
+    fn backoff_allows(&self, portal: PortalId) -> bool {
         self.backoff
             .lock()
             .expect("backoff lock")
@@ -303,7 +311,7 @@ impl TokenService {
     }
 
     /// Records a failure; the next try waits per [`REFRESH_BACKOFF`].
-    fn back_off(&self, portal: i64) -> Duration {
+    fn back_off(&self, portal: PortalId) -> Duration {
         let mut backoff = self.backoff.lock().expect("backoff lock");
         let (failures, _) = backoff.get(&portal).copied().unwrap_or((0, 0));
         let wait = REFRESH_BACKOFF.jittered(failures);

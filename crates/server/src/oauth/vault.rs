@@ -12,7 +12,7 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use secrecy::{ExposeSecret, SecretString};
-use store::SealedTokens;
+use store::{PortalId, SealedTokens};
 
 const NONCE_LEN: usize = 24;
 
@@ -119,11 +119,11 @@ impl Keyring {
         &self.current
     }
 
-    fn aad(portal: i64, kind: TokenKind) -> String {
+    fn aad(portal: PortalId, kind: TokenKind) -> String {
         format!("spoke-token-v1:{portal}:{}", kind.label())
     }
 
-    fn seal(&self, portal: i64, kind: TokenKind, token: &SecretString) -> Vec<u8> {
+    fn seal(&self, portal: PortalId, kind: TokenKind, token: &SecretString) -> Vec<u8> {
         let cipher = XChaCha20Poly1305::new(&self.keys[&self.current]);
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = Self::aad(portal, kind);
@@ -142,7 +142,7 @@ impl Keyring {
     fn open(
         &self,
         key_id: &str,
-        portal: i64,
+        portal: PortalId,
         kind: TokenKind,
         sealed: &[u8],
     ) -> Result<SecretString, VaultError> {
@@ -173,7 +173,7 @@ impl Keyring {
     /// travel with it unsealed.
     pub fn seal_pair(
         &self,
-        portal: i64,
+        portal: PortalId,
         access: &SecretString,
         refresh: &SecretString,
         issued_at: i64,
@@ -188,7 +188,11 @@ impl Keyring {
         }
     }
 
-    pub fn open_pair(&self, portal: i64, sealed: &SealedTokens) -> Result<OpenTokens, VaultError> {
+    pub fn open_pair(
+        &self,
+        portal: PortalId,
+        sealed: &SealedTokens,
+    ) -> Result<OpenTokens, VaultError> {
         Ok(OpenTokens {
             access: self.open(&sealed.key_id, portal, TokenKind::Access, &sealed.access)?,
             refresh: self.open(&sealed.key_id, portal, TokenKind::Refresh, &sealed.refresh)?,
@@ -196,7 +200,11 @@ impl Keyring {
     }
 
     /// The same tokens sealed under the current key.
-    pub fn reseal(&self, portal: i64, sealed: &SealedTokens) -> Result<SealedTokens, VaultError> {
+    pub fn reseal(
+        &self,
+        portal: PortalId,
+        sealed: &SealedTokens,
+    ) -> Result<SealedTokens, VaultError> {
         let open = self.open_pair(portal, sealed)?;
         Ok(self.seal_pair(
             portal,
@@ -223,19 +231,25 @@ mod tests {
     #[test]
     fn sealed_tokens_open_only_for_their_portal_and_kind() {
         let keys = ring(&[&Keyring::generate_entry("k1")]);
-        let sealed = keys.seal_pair(7, &secret("access-abc"), &secret("refresh-xyz"), 9, 99);
+        let sealed = keys.seal_pair(
+            PortalId(7),
+            &secret("access-abc"),
+            &secret("refresh-xyz"),
+            9,
+            99,
+        );
         assert_eq!(sealed.key_id, "k1");
         assert!(
             !sealed.access.windows(10).any(|w| w == b"access-abc"),
             "no plain text"
         );
-        let open = keys.open_pair(7, &sealed).unwrap();
+        let open = keys.open_pair(PortalId(7), &sealed).unwrap();
         assert_eq!(
             (open.access.expose_secret(), open.refresh.expose_secret()),
             ("access-abc", "refresh-xyz")
         );
         assert_eq!(
-            keys.open_pair(8, &sealed).unwrap_err(),
+            keys.open_pair(PortalId(8), &sealed).unwrap_err(),
             VaultError::Unopenable,
             "another portal"
         );
@@ -245,14 +259,14 @@ mod tests {
             ..sealed.clone()
         };
         assert_eq!(
-            keys.open_pair(7, &swapped).unwrap_err(),
+            keys.open_pair(PortalId(7), &swapped).unwrap_err(),
             VaultError::Unopenable,
             "kinds swapped"
         );
         let mut tampered = sealed.clone();
         tampered.access[30] ^= 1;
         assert_eq!(
-            keys.open_pair(7, &tampered).unwrap_err(),
+            keys.open_pair(PortalId(7), &tampered).unwrap_err(),
             VaultError::Unopenable
         );
     }
@@ -263,28 +277,28 @@ mod tests {
             Keyring::generate_entry("old"),
             Keyring::generate_entry("new"),
         );
-        let sealed = ring(&[&old]).seal_pair(3, &secret("a"), &secret("r"), 4, 5);
+        let sealed = ring(&[&old]).seal_pair(PortalId(3), &secret("a"), &secret("r"), 4, 5);
         let rotated = ring(&[&new, &old]);
         assert_eq!(
             rotated
-                .open_pair(3, &sealed)
+                .open_pair(PortalId(3), &sealed)
                 .unwrap()
                 .access
                 .expose_secret(),
             "a"
         );
-        let resealed = rotated.reseal(3, &sealed).unwrap();
+        let resealed = rotated.reseal(PortalId(3), &sealed).unwrap();
         assert_eq!(resealed.key_id, "new");
         assert_eq!(
             ring(&[&new])
-                .open_pair(3, &resealed)
+                .open_pair(PortalId(3), &resealed)
                 .unwrap()
                 .refresh
                 .expose_secret(),
             "r"
         );
         assert_eq!(
-            ring(&[&new]).open_pair(3, &sealed).unwrap_err(),
+            ring(&[&new]).open_pair(PortalId(3), &sealed).unwrap_err(),
             VaultError::UnknownKey("old".into())
         );
     }

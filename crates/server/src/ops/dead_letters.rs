@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::bail;
 use serde::Serialize;
-use store::{DeadDelivery, Replay, SetAsideEvent, Store, StoreError};
+use store::{DeadDelivery, ObjectId, PortalId, Replay, SetAsideEvent, Store, StoreError};
 use utoipa::ToSchema;
 
 use crate::workers::sinks::SinkName;
@@ -26,8 +26,8 @@ pub struct SetAsideView {
     /// Always `null`: the hydrator's, not a sink's.
     #[schema(value_type = Option<String>)]
     pub sink: Option<()>,
-    pub portal_id: i64,
-    pub object_id: i64,
+    pub portal_id: PortalId,
+    pub object_id: ObjectId,
     pub subscription_type: String,
     pub attempts: i32,
     pub reason: Option<String>,
@@ -56,9 +56,9 @@ pub struct DeadDeliveryView {
     pub id: i64,
     /// `http` or `nats`.
     pub sink: String,
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     pub object_type: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// The record's state the delivery carried.
     pub state: String,
     pub attempts: i32,
@@ -102,7 +102,7 @@ impl DeadLetters {
 
 pub async fn dead_letters(
     store: &dyn Store,
-    portal: Option<i64>,
+    portal: Option<PortalId>,
     sink: Option<SinkName>,
     limit: u32,
 ) -> Result<DeadLetters, StoreError> {
@@ -137,7 +137,7 @@ pub async fn replay_dead(
 /// attempts, reason, last error.
 pub async fn list(
     store: &dyn Store,
-    portal: Option<i64>,
+    portal: Option<PortalId>,
     sink: Option<SinkName>,
     limit: u32,
 ) -> anyhow::Result<String> {
@@ -174,7 +174,7 @@ pub async fn list(
 }
 
 /// Which dead letters the flags name; exactly one choice is required.
-pub fn which(id: Option<i64>, portal: Option<i64>, all: bool) -> anyhow::Result<Replay> {
+pub fn which(id: Option<i64>, portal: Option<PortalId>, all: bool) -> anyhow::Result<Replay> {
     match (id, portal, all) {
         (Some(id), None, false) => Ok(Replay::One(id)),
         (None, Some(portal), false) => Ok(Replay::Portal(portal)),

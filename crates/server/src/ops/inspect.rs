@@ -4,7 +4,7 @@
 //! both this.
 
 use serde::Serialize;
-use store::{AuditEntry, Portal, SetAside, SetAsideEvent, Store, StoreError};
+use store::{AuditEntry, Portal, PortalId, SetAside, SetAsideEvent, Store, StoreError};
 use utoipa::ToSchema;
 
 use super::dead_letters::{dead_letters, DeadLetter, DeadLetters, SetAsideView};
@@ -28,7 +28,7 @@ pub struct PortalView {
 pub async fn portal_view(
     store: &dyn Store,
     levels: AlertLevels,
-    portal_id: i64,
+    portal_id: PortalId,
     now_ms: i64,
 ) -> Result<Option<PortalView>, StoreError> {
     let (Some(portal), Some(standing)) = (
@@ -52,7 +52,7 @@ pub async fn portal_view(
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalDetail {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// `installed`, `needs_reauth` or `uninstalled`.
     pub state: &'static str,
     pub hub_domain: Option<String>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use hubspot::time::Clock;
-use store::{Portal, Store};
+use store::{Portal, PortalId, Store};
 
 use super::iso;
 use crate::app::token_service;
@@ -34,7 +34,7 @@ pub async fn list(store: &dyn Store) -> anyhow::Result<String> {
 }
 
 /// A portal's details and audit trail.
-pub async fn show(store: &dyn Store, portal_id: i64) -> anyhow::Result<String> {
+pub async fn show(store: &dyn Store, portal_id: PortalId) -> anyhow::Result<String> {
     let Some(p) = store.portal(portal_id).await? else {
         bail!("portal {portal_id} is not known to spoke")
     };
@@ -80,7 +80,7 @@ pub async fn uninstall(
     store: Arc<dyn Store>,
     install: &InstallConfig,
     clock: Clock,
-    portal_id: i64,
+    portal_id: PortalId,
 ) -> anyhow::Result<String> {
     let tokens = token_service(store.clone(), install, clock);
     removal::uninstall(store.as_ref(), &tokens, portal_id, "operator:cli").await?;
@@ -92,7 +92,7 @@ pub async fn uninstall(
 pub async fn erase(
     store: &dyn Store,
     clock: &Clock,
-    portal_id: i64,
+    portal_id: PortalId,
     confirmed: bool,
 ) -> anyhow::Result<String> {
     if !confirmed {

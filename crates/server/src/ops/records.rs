@@ -4,15 +4,15 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
 use hubspot::crm::ObjectType;
-use store::Store;
+use store::{ObjectId, PortalId, Store};
 
 use super::iso;
 
 pub async fn get(
     store: &dyn Store,
-    portal: i64,
+    portal: PortalId,
     object_type: &str,
-    object_id: i64,
+    object_id: ObjectId,
 ) -> anyhow::Result<String> {
     let object = ObjectType::from_path(object_type)
         .with_context(|| format!("`{object_type}` is not an object type such as contacts"))?;

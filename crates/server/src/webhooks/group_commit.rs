@@ -259,7 +259,7 @@ mod tests {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
-    use store::EventKey;
+    use store::{EventKey, ObjectId, PortalId};
     use tokio::sync::Notify;
 
     use super::*;
@@ -310,10 +310,10 @@ mod tests {
         (0..n)
             .map(|i| NewEvent {
                 key: EventKey {
-                    portal_id: 1,
+                    portal_id: PortalId(1),
                     subscription_id: 1,
                     event_id: i,
-                    object_id: i,
+                    object_id: ObjectId(i),
                     occurred_at: 0,
                 },
                 subscription_type: "contact.creation".into(),

@@ -64,7 +64,7 @@ fn record_delivery(span: &Span, portals: &[PortalEvents], status: StatusCode) {
     match portals {
         [] => {}
         [portal] => {
-            span.record("portal_id", portal.portal_id);
+            span.record("portal_id", portal.portal_id.0);
         }
         several => {
             let ids: Vec<String> = several.iter().map(|p| p.portal_id.to_string()).collect();

@@ -7,7 +7,7 @@ use hubspot::signature::{Policy, SignatureError, SignatureHeaders, Unverified};
 use hubspot::time::Clock;
 use hubspot::webhook::{parse_batch, ChangeEvent, ParseError};
 use hubspot::ClientSecret;
-use store::{AppendOutcome, EventKey, NewEvent};
+use store::{AppendOutcome, EventKey, NewEvent, ObjectId, PortalId};
 
 use super::group_commit::{Ingest, IngestError};
 use super::metrics::WebhookMetrics;
@@ -47,11 +47,14 @@ fn portal_events(events: &[ChangeEvent]) -> Vec<PortalEvents> {
     let mut portals: Vec<PortalEvents> = Vec::new();
     for event in events {
         let attempt = u64::try_from(event.attempt_number.unwrap_or(0)).unwrap_or(0);
-        let index = match portals.iter().position(|p| p.portal_id == event.portal_id) {
+        let index = match portals
+            .iter()
+            .position(|p| p.portal_id == PortalId(event.portal_id))
+        {
             Some(index) => index,
             None => {
                 portals.push(PortalEvents {
-                    portal_id: event.portal_id,
+                    portal_id: PortalId(event.portal_id),
                     ..PortalEvents::default()
                 });
                 portals.len() - 1
@@ -145,10 +148,10 @@ impl Receiver {
 pub fn to_inbox_event(event: ChangeEvent, trace_context: Option<String>) -> NewEvent {
     NewEvent {
         key: EventKey {
-            portal_id: event.portal_id,
+            portal_id: PortalId(event.portal_id),
             subscription_id: event.subscription_id.unwrap_or(0),
             event_id: event.event_id,
-            object_id: event.object_id.unwrap_or(0),
+            object_id: ObjectId(event.object_id.unwrap_or(0)),
             occurred_at: event.occurred_at.unwrap_or(0),
         },
         subscription_type: event.subscription_type.as_str().to_owned(),
@@ -200,14 +203,14 @@ mod tests {
                 .remove(0),
             None,
         );
-        assert_eq!((row.key.portal_id, row.key.event_id), (2, 1));
+        assert_eq!((row.key.portal_id, row.key.event_id), (PortalId(2), 1));
         assert_eq!(
             (
                 row.key.subscription_id,
                 row.key.object_id,
                 row.key.occurred_at
             ),
-            (0, 0, 0)
+            (0, ObjectId(0), 0)
         );
         assert_eq!(row.subscription_type, "event.completed");
     }

@@ -18,6 +18,7 @@ use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hubspot::crm::RateLimit;
 use hubspot::time::{duration_ms, Clock};
+use store::PortalId;
 
 /// HubSpot's per-portal limit for OAuth apps, which the configured limit keeps headroom
 /// under (reference §5.1).
@@ -29,7 +30,7 @@ pub struct PortalLimits {
     limit: u32,
     window: Duration,
     clock: Clock,
-    portals: Mutex<HashMap<i64, Portal>>,
+    portals: Mutex<HashMap<PortalId, Portal>>,
 }
 
 #[derive(Debug)]
@@ -66,7 +67,7 @@ impl PortalLimits {
         }
     }
 
-    fn with<T>(&self, portal: i64, f: impl FnOnce(&mut Portal) -> T) -> T {
+    fn with<T>(&self, portal: PortalId, f: impl FnOnce(&mut Portal) -> T) -> T {
         let mut portals = self.portals.lock().expect("limits lock");
         let entry = portals.entry(portal).or_insert_with(|| Portal {
             limit: self.limit,
@@ -77,7 +78,7 @@ impl PortalLimits {
     }
 
     /// Takes one call for `portal`, or says how long to wait for one.
-    pub fn acquire(&self, portal: i64) -> Result<(), Duration> {
+    pub fn acquire(&self, portal: PortalId) -> Result<(), Duration> {
         let now = self.clock.now_ms();
         self.with(portal, |p| {
             if now < p.paused_until {
@@ -91,7 +92,7 @@ impl PortalLimits {
     }
 
     /// No calls for `portal` during `wait`.
-    pub fn pause(&self, portal: i64, wait: Duration) {
+    pub fn pause(&self, portal: PortalId, wait: Duration) {
         let until = self.clock.now_ms() + duration_ms(wait);
         self.with(portal, |p| p.paused_until = p.paused_until.max(until));
     }
@@ -99,7 +100,7 @@ impl PortalLimits {
     /// What HubSpot's headers said after a call: another limit than assumed resizes the
     /// portal's bucket, keeping the same share of it as headroom (100 of 110 keeps 18 of
     /// 20), never above the configured limit; nothing left pauses it for a window.
-    pub fn observe(&self, portal: i64, seen: &RateLimit) {
+    pub fn observe(&self, portal: PortalId, seen: &RateLimit) {
         let share = u64::from(seen.max) * u64::from(self.limit) / u64::from(HUBSPOT_LIMIT);
         let allowed = u32::try_from(share)
             .unwrap_or(u32::MAX)
@@ -122,7 +123,7 @@ impl PortalLimits {
 
     /// The calls per window `portal` is allowed now.
     #[cfg(test)]
-    fn limit_of(&self, portal: i64) -> u32 {
+    fn limit_of(&self, portal: PortalId) -> u32 {
         self.with(portal, |p| p.limit)
     }
 }
@@ -152,13 +153,15 @@ mod tests {
     #[test]
     fn a_portal_takes_its_burst_then_waits_and_others_do_not() {
         let limits = PortalLimits::new(100, WINDOW, ManualClock::at(0).clock());
-        limits.acquire(1).expect("within the burst");
-        let wait = limits.acquire(1).expect_err("burst spent");
+        limits.acquire(PortalId(1)).expect("within the burst");
+        let wait = limits.acquire(PortalId(1)).expect_err("burst spent");
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_millis(102),
             "{wait:?}"
         );
-        limits.acquire(2).expect("another portal is not slowed");
+        limits
+            .acquire(PortalId(2))
+            .expect("another portal is not slowed");
     }
 
     #[test]
@@ -170,21 +173,29 @@ mod tests {
             remaining,
             interval: WINDOW,
         };
-        limits.observe(1, &seen(110, 50));
-        assert_eq!(limits.limit_of(1), 100, "HubSpot's usual limit keeps ours");
-        limits.observe(1, &seen(40, 10));
+        limits.observe(PortalId(1), &seen(110, 50));
         assert_eq!(
-            limits.limit_of(1),
+            limits.limit_of(PortalId(1)),
+            100,
+            "HubSpot's usual limit keeps ours"
+        );
+        limits.observe(PortalId(1), &seen(40, 10));
+        assert_eq!(
+            limits.limit_of(PortalId(1)),
             36,
             "a lower limit keeps the same share as headroom"
         );
-        limits.observe(1, &seen(1_000, 10));
-        assert_eq!(limits.limit_of(1), 100, "never above the configured limit");
+        limits.observe(PortalId(1), &seen(1_000, 10));
+        assert_eq!(
+            limits.limit_of(PortalId(1)),
+            100,
+            "never above the configured limit"
+        );
 
-        limits.observe(2, &seen(110, 0));
-        let wait = limits.acquire(2).expect_err("paused");
+        limits.observe(PortalId(2), &seen(110, 0));
+        let wait = limits.acquire(PortalId(2)).expect_err("paused");
         assert_eq!(wait, WINDOW);
         clock.advance(WINDOW);
-        limits.acquire(2).expect("the window passed");
+        limits.acquire(PortalId(2)).expect("the window passed");
     }
 }

@@ -16,15 +16,16 @@ use std::time::Duration;
 
 use hubspot::crm::ObjectType;
 use moka::sync::Cache;
+use store::{ObjectId, PortalId};
 
 /// One record of one install of a portal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecordKey {
-    pub portal: i64,
+    pub portal: PortalId,
     /// The install's time: a reinstall after an erase starts afresh.
     pub installed_at: i64,
     pub object: ObjectType,
-    pub id: i64,
+    pub id: ObjectId,
 }
 
 #[derive(Debug)]
@@ -59,9 +60,9 @@ impl Versions {
     /// event is dropped, since that event supersedes it.
     pub fn reflected(
         &self,
-        key: impl Fn(i64) -> RecordKey,
-        newest: &BTreeMap<i64, i64>,
-    ) -> Vec<i64> {
+        key: impl Fn(ObjectId) -> RecordKey,
+        newest: &BTreeMap<ObjectId, i64>,
+    ) -> Vec<ObjectId> {
         let mut reflected = Vec::new();
         for (&id, &occurred_at) in newest {
             match self.cache.get(&key(id)) {
@@ -104,26 +105,33 @@ impl Versions {
 mod tests {
     use super::*;
 
-    fn key(id: i64) -> RecordKey {
+    fn key(id: ObjectId) -> RecordKey {
         RecordKey {
-            portal: 1,
+            portal: PortalId(1),
             installed_at: 100,
             object: ObjectType::Contacts,
             id,
         }
     }
 
+    /// The newest `occurredAt` of each record named.
+    fn newest<const N: usize>(ids: [(i64, i64); N]) -> BTreeMap<ObjectId, i64> {
+        ids.into_iter().map(|(id, at)| (ObjectId(id), at)).collect()
+    }
+
     #[test]
     fn a_cached_version_answers_older_events_and_a_newer_event_drops_it() {
         let versions = Versions::new(100, Duration::from_secs(60));
-        versions.remember([(key(1), 50), (key(2), 50)]);
-        versions.remember([(key(1), 40)]);
-        let newest = BTreeMap::from([(1, 50), (2, 51), (3, 10)]);
-        assert_eq!(versions.reflected(key, &newest), [1]);
+        versions.remember([(key(ObjectId(1)), 50), (key(ObjectId(2)), 50)]);
+        versions.remember([(key(ObjectId(1)), 40)]);
+        assert_eq!(
+            versions.reflected(key, &newest([(1, 50), (2, 51), (3, 10)])),
+            [ObjectId(1)]
+        );
         // 2 was superseded by its newer event: gone, so it misses again.
         assert_eq!(
-            versions.reflected(key, &BTreeMap::from([(2, 1)])),
-            Vec::<i64>::new()
+            versions.reflected(key, &newest([(2, 1)])),
+            Vec::<ObjectId>::new()
         );
         let stats = versions.stats();
         assert_eq!((stats.hits, stats.misses, stats.entries), (1, 3, 1));
@@ -132,17 +140,15 @@ mod tests {
     #[test]
     fn another_install_of_the_portal_sees_nothing_of_the_last_one() {
         let versions = Versions::new(100, Duration::from_secs(60));
-        versions.remember([(key(1), 50)]);
+        versions.remember([(key(ObjectId(1)), 50)]);
         let reinstalled = |id| RecordKey {
             installed_at: 200,
             ..key(id)
         };
         assert!(versions
-            .reflected(reinstalled, &BTreeMap::from([(1, 10)]))
+            .reflected(reinstalled, &newest([(1, 10)]))
             .is_empty());
-        versions.forget(&key(1));
-        assert!(versions
-            .reflected(key, &BTreeMap::from([(1, 10)]))
-            .is_empty());
+        versions.forget(&key(ObjectId(1)));
+        assert!(versions.reflected(key, &newest([(1, 10)])).is_empty());
     }
 }

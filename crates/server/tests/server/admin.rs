@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sim::objects::Simulated;
 use spoke_server::config::{Config, OperatorToken, PublicUrl, Role};
 use spoke_server::App;
-use store::Engine;
+use store::{Engine, ObjectId, PortalId};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -127,10 +127,10 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
     let before = calls(h.crm_ledger().await);
     let late = store::NewEvent {
         key: store::EventKey {
-            portal_id: portal,
+            portal_id: PortalId(portal),
             subscription_id: 1,
             event_id: 424_242,
-            object_id: id,
+            object_id: ObjectId(id),
             occurred_at: ms(&record["updatedAt"]),
         },
         subscription_type: "contact.propertyChange".into(),

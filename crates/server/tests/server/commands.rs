@@ -9,19 +9,19 @@ use spoke_server::config::DatabaseConfig;
 use spoke_server::oauth::vault::Keyring;
 use spoke_server::ops::{dead_letters, keys, portals, records};
 use store::testing::TestDb;
-use store::{Engine, Install};
+use store::{Engine, Install, ObjectId, PortalId};
 
 fn install(keys: &Keyring, portal_id: i64) -> Install {
     let token = |kind: &str| SecretString::from(format!("{kind}-token-of-{portal_id}"));
     Install {
-        portal_id,
+        portal_id: PortalId(portal_id),
         hub_domain: None,
         app_id: Some(1),
         scopes: vec!["oauth".into()],
         installer_id: Some(9),
         installer_email: Some("ops@example.com".into()),
         tokens: keys.seal_pair(
-            portal_id,
+            PortalId(portal_id),
             &token("access"),
             &token("refresh"),
             1_899_999_000_000,
@@ -64,9 +64,9 @@ async fn rotate_reseals_every_token_so_the_old_key_can_go(#[case] engine: Engine
 
     let only_new = Keyring::parse(&new).unwrap();
     for portal in [1, 125, 250] {
-        let sealed = store.tokens(portal).await.unwrap().unwrap();
+        let sealed = store.tokens(PortalId(portal)).await.unwrap().unwrap();
         assert_eq!(sealed.key_id, "new");
-        let open = only_new.open_pair(portal, &sealed).unwrap();
+        let open = only_new.open_pair(PortalId(portal), &sealed).unwrap();
         assert_eq!(
             open.refresh.expose_secret(),
             &format!("refresh-token-of-{portal}")
@@ -87,7 +87,7 @@ async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: En
         .await
         .unwrap();
     store
-        .mark_needs_reauth(78, "x", 0)
+        .mark_needs_reauth(PortalId(78), "x", 0)
         .await
         .expect_err("unknown portal");
 
@@ -96,7 +96,7 @@ async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: En
         listed.contains("77\tinstalled\t2030-03-17T17:46:40.000Z\toauth"),
         "{listed}"
     );
-    let shown = portals::show(store.as_ref(), 77).await.unwrap();
+    let shown = portals::show(store.as_ref(), PortalId(77)).await.unwrap();
     assert!(
         shown.contains("ops@example.com")
             && shown.contains("installed")
@@ -106,14 +106,14 @@ async fn list_and_show_print_state_and_audit_but_never_tokens(#[case] engine: En
     for output in [&listed, &shown] {
         assert!(!output.contains("token-of-77"), "a token was printed");
     }
-    assert!(portals::show(store.as_ref(), 78).await.is_err());
+    assert!(portals::show(store.as_ref(), PortalId(78)).await.is_err());
     assert!(
-        portals::erase(store.as_ref(), &Clock::system(), 77, false)
+        portals::erase(store.as_ref(), &Clock::system(), PortalId(77), false)
             .await
             .is_err(),
         "erase needs --yes"
     );
-    portals::erase(store.as_ref(), &Clock::system(), 77, true)
+    portals::erase(store.as_ref(), &Clock::system(), PortalId(77), true)
         .await
         .unwrap();
     assert!(portals::list(store.as_ref()).await.unwrap().lines().count() == 1);
@@ -150,10 +150,10 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
     let store = db.store().await;
     let event = store::NewEvent {
         key: store::EventKey {
-            portal_id: 77,
+            portal_id: PortalId(77),
             subscription_id: 1,
             event_id: 1,
-            object_id: 501,
+            object_id: ObjectId(501),
             occurred_at: 1_900_000_000_000,
         },
         subscription_type: "contact.creation".into(),
@@ -169,7 +169,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
             until_ms: 1,
             now_ms: 0,
             portals: 1,
-            after_portal: i64::MIN,
+            after_portal: None,
             per_portal: 1,
             round_events: u32::MAX,
         })
@@ -187,7 +187,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         .await
         .unwrap();
 
-    let listed = dead_letters::list(store.as_ref(), Some(77), None, 10)
+    let listed = dead_letters::list(store.as_ref(), Some(PortalId(77)), None, 10)
         .await
         .unwrap();
     assert!(
@@ -216,9 +216,9 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
 
     let fetched = store::Settlement {
         records: vec![store::MirroredRecord {
-            portal_id: 77,
+            portal_id: PortalId(77),
             object_type: "contacts".into(),
-            object_id: 501,
+            object_id: ObjectId(501),
             state: "live".into(),
             properties: r#"{"email":"ada@example.com"}"#.into(),
             updated_at: 1_900_000_000_000,
@@ -228,16 +228,22 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         ..store::Settlement::default()
     };
     store.settle("w", &fetched, 0).await.unwrap();
-    let shown = records::get(store.as_ref(), 77, "0-1", 501).await.unwrap();
+    let shown = records::get(store.as_ref(), PortalId(77), "0-1", ObjectId(501))
+        .await
+        .unwrap();
     assert!(
         shown.contains("state:           live") && shown.contains("ada@example.com"),
         "{shown}"
     );
     assert!(shown.contains("2030-03-17T17:46:40.000Z"), "{shown}");
-    assert!(records::get(store.as_ref(), 77, "contact", 501)
-        .await
-        .is_err());
-    assert!(records::get(store.as_ref(), 77, "contacts", 502)
-        .await
-        .is_err());
+    assert!(
+        records::get(store.as_ref(), PortalId(77), "contact", ObjectId(501))
+            .await
+            .is_err()
+    );
+    assert!(
+        records::get(store.as_ref(), PortalId(77), "contacts", ObjectId(502))
+            .await
+            .is_err()
+    );
 }

@@ -10,7 +10,7 @@ use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
 use spoke_server::workers::retention::Retention;
-use store::{Engine, Replay, SetAside};
+use store::{Engine, ObjectId, PortalId, Replay, SetAside};
 
 use crate::support::*;
 
@@ -25,21 +25,21 @@ impl Harness {
         for key in self.db.inbox_keys().await {
             let Some(object) = HYDRATED
                 .into_iter()
-                .find(|o| (o.id_base()..o.id_base() + 10_000_000_000).contains(&key.object_id))
+                .find(|o| (o.id_base()..o.id_base() + 10_000_000_000).contains(&key.object_id.0))
             else {
                 continue;
             };
-            if key.portal_id != portal {
+            if key.portal_id != PortalId(portal) {
                 continue;
             }
             let truth = self
                 .sim
                 .sim
-                .world(|w| w.record(portal, object, key.object_id))
+                .world(|w| w.record(portal, object, key.object_id.0))
                 .expect("the simulator has it");
             let held = self
                 .store
-                .mirrored(portal, object.plural(), key.object_id)
+                .mirrored(PortalId(portal), object.plural(), key.object_id)
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("{object:?} {} not mirrored", key.object_id));
@@ -97,8 +97,10 @@ async fn every_event_ends_as_the_latest_record_unhandled_or_quarantined(#[case] 
         .await
         .unwrap();
     assert!(!quarantined.is_empty());
-    assert!(quarantined.iter().all(|e| e.portal_id == portals[2]
-        && e.reason.as_deref() == Some("the portal has not installed the app")));
+    assert!(quarantined
+        .iter()
+        .all(|e| e.portal_id == PortalId(portals[2])
+            && e.reason.as_deref() == Some("the portal has not installed the app")));
     let unhandled = h
         .store
         .set_aside_events(SetAside::Unhandled, None, 1_000)
@@ -157,7 +159,11 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         h.clock.advance(Duration::from_secs(60));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let dead = h.store.dead_events(Some(portal), 10).await.unwrap();
+    let dead = h
+        .store
+        .dead_events(Some(PortalId(portal)), 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1, "{:?}", h.store.queue_counts().await);
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].reason.as_deref(), Some("failed 2 times"));
@@ -171,20 +177,23 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
     );
     assert!(h
         .store
-        .mirrored(portal, "contacts", id)
+        .mirrored(PortalId(portal), "contacts", ObjectId(id))
         .await
         .unwrap()
         .is_none());
 
     h.set_faults(json!({})).await;
     assert_eq!(
-        h.store.replay_events(Replay::Portal(portal)).await.unwrap(),
+        h.store
+            .replay_events(Replay::Portal(PortalId(portal)))
+            .await
+            .unwrap(),
         1
     );
     h.settle(1, |c| c == [("done".to_owned(), 1)]).await;
     let record = h
         .store
-        .mirrored(portal, "contacts", id)
+        .mirrored(PortalId(portal), "contacts", ObjectId(id))
         .await
         .unwrap()
         .unwrap();
@@ -220,13 +229,13 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
     let id = ObjectType::Contacts.id_base() + 1;
     assert!(h
         .store
-        .mirrored(free, "contacts", id)
+        .mirrored(PortalId(free), "contacts", ObjectId(id))
         .await
         .unwrap()
         .is_some());
     assert!(h
         .store
-        .mirrored(limited, "contacts", id)
+        .mirrored(PortalId(limited), "contacts", ObjectId(id))
         .await
         .unwrap()
         .is_none());
@@ -242,7 +251,7 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
     h.settle(2, |c| count(c, "done") == 2).await;
     assert!(h
         .store
-        .mirrored(limited, "contacts", id)
+        .mirrored(PortalId(limited), "contacts", ObjectId(id))
         .await
         .unwrap()
         .is_some());
@@ -308,7 +317,7 @@ async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[cas
         let store = h.store.clone();
         async move {
             store
-                .mirrored(portal, object, id)
+                .mirrored(PortalId(portal), object, ObjectId(id))
                 .await
                 .unwrap()
                 .map(|r| r.state)
@@ -322,7 +331,7 @@ async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[cas
     );
     let erased = h
         .store
-        .mirrored(portal, "contacts", contact(3))
+        .mirrored(PortalId(portal), "contacts", ObjectId(contact(3)))
         .await
         .unwrap()
         .unwrap();
@@ -410,7 +419,7 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
     );
     let record = h
         .store
-        .mirrored(portal, "contacts", id)
+        .mirrored(PortalId(portal), "contacts", ObjectId(id))
         .await
         .unwrap()
         .unwrap();
@@ -426,7 +435,7 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
     h.settle(events, |c| count(c, "quarantined") == 1).await;
     let held = h
         .store
-        .set_aside_events(SetAside::Quarantined, Some(portal), 10)
+        .set_aside_events(SetAside::Quarantined, Some(PortalId(portal)), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -434,7 +443,12 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
         Some("the portal must install the app again")
     );
     assert_eq!(
-        h.store.portal(portal).await.unwrap().unwrap().state,
+        h.store
+            .portal(PortalId(portal))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         store::PortalState::NeedsReauth
     );
 
@@ -443,7 +457,7 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
         .await;
     let record = h
         .store
-        .mirrored(portal, "contacts", id)
+        .mirrored(PortalId(portal), "contacts", ObjectId(id))
         .await
         .unwrap()
         .unwrap();
@@ -508,14 +522,18 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
     );
     let held = h
         .store
-        .set_aside_events(SetAside::Quarantined, Some(portal), 10)
+        .set_aside_events(SetAside::Quarantined, Some(PortalId(portal)), 10)
         .await
         .unwrap();
     assert!(held.iter().all(|e| e.reason.as_deref()
         == Some("HubSpot refused: the portal did not grant `crm.objects.deals.read` (no calls until it installs again)")), "{held:?}");
     assert!(
         h.store
-            .mirrored(portal, "contacts", ObjectType::Contacts.id_base() + 1)
+            .mirrored(
+                PortalId(portal),
+                "contacts",
+                ObjectId(ObjectType::Contacts.id_base() + 1)
+            )
             .await
             .unwrap()
             .is_some(),

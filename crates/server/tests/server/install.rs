@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use spoke_server::oauth::removal;
 use spoke_server::oauth::tokens::{TokenError, TokenService};
-use store::{Engine, PortalState};
+use store::{Engine, PortalId, PortalState};
 
 use crate::support::*;
 
@@ -62,7 +62,7 @@ async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: 
 
     let stored = h
         .store
-        .portal(portal)
+        .portal(PortalId(portal))
         .await
         .unwrap()
         .expect("portal stored");
@@ -78,9 +78,9 @@ async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: 
     assert!(stored.installer_email.is_some());
 
     let tokens = h.instance();
-    let access = tokens.token_for(portal).await.unwrap();
-    let sealed = h.store.tokens(portal).await.unwrap().unwrap();
-    let open = h.install.keys.open_pair(portal, &sealed).unwrap();
+    let access = tokens.token_for(PortalId(portal)).await.unwrap();
+    let sealed = h.store.tokens(PortalId(portal)).await.unwrap().unwrap();
+    let open = h.install.keys.open_pair(PortalId(portal), &sealed).unwrap();
     assert_eq!(
         h.read_contact(&access).await,
         StatusCode::OK,
@@ -96,7 +96,7 @@ async fn a_browser_install_stores_the_portal_with_sealed_tokens(#[case] engine: 
         !raw.contains(open.refresh.expose_secret()),
         "refresh token in plain text"
     );
-    let trail = h.store.audit_trail(portal).await.unwrap();
+    let trail = h.store.audit_trail(PortalId(portal)).await.unwrap();
     assert_eq!(
         trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["installed"]
@@ -154,7 +154,10 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
     let (status, page) = callback(&genuine).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("already used"), "{page}");
-    assert_eq!(h.store.audit_trail(portal).await.unwrap().len(), 1);
+    assert_eq!(
+        h.store.audit_trail(PortalId(portal)).await.unwrap().len(),
+        1
+    );
 }
 
 /// `calls` concurrent `token_for` calls spread over `instances`; the distinct tokens handed out.
@@ -168,7 +171,7 @@ async fn concurrent_tokens(
             let tokens = instances[i % instances.len()].clone();
             tokio::spawn(async move {
                 tokens
-                    .token_for(portal)
+                    .token_for(PortalId(portal))
                     .await
                     .map(|t| t.expose_secret().to_owned())
             })
@@ -233,13 +236,13 @@ async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] en
 
     let tokens = h.instance();
     assert!(
-        matches!(tokens.token_for(portal).await, Err(TokenError::NeedsReauth(p)) if p == portal)
+        matches!(tokens.token_for(PortalId(portal)).await, Err(TokenError::NeedsReauth(p)) if p == PortalId(portal))
     );
-    let stored = h.store.portal(portal).await.unwrap().unwrap();
+    let stored = h.store.portal(PortalId(portal)).await.unwrap().unwrap();
     assert_eq!(stored.state, PortalState::NeedsReauth);
     assert!(
         matches!(
-            tokens.token_for(portal).await,
+            tokens.token_for(PortalId(portal)).await,
             Err(TokenError::NeedsReauth(_))
         ),
         "stays so"
@@ -247,10 +250,15 @@ async fn a_revoked_refresh_token_means_needs_reauth_until_reinstalled(#[case] en
 
     install_portal(&h, portal).await;
     assert_eq!(
-        h.store.portal(portal).await.unwrap().unwrap().state,
+        h.store
+            .portal(PortalId(portal))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         PortalState::Installed
     );
-    assert!(tokens.token_for(portal).await.is_ok());
+    assert!(tokens.token_for(PortalId(portal)).await.is_ok());
     let actions = h.audit_actions(portal).await;
     assert_eq!(actions, ["installed", "needs_reauth", "reinstalled"]);
 }
@@ -269,7 +277,12 @@ async fn the_refresher_keeps_tokens_valid_for_a_simulated_day(#[case] engine: En
     let tokens = h.instance();
     for round in 1..=48 {
         h.clock.advance(TOKEN_TTL - Duration::from_secs(200));
-        let sealed = h.store.tokens(portal).await.unwrap().expect("tokens kept");
+        let sealed = h
+            .store
+            .tokens(PortalId(portal))
+            .await
+            .unwrap()
+            .expect("tokens kept");
         assert!(
             sealed.access_expires_at > h.clock.now_ms(),
             "the stored token expired before round {round}"
@@ -281,14 +294,19 @@ async fn the_refresher_keeps_tokens_valid_for_a_simulated_day(#[case] engine: En
             "one refresh in round {round}"
         );
     }
-    let access = tokens.token_for(portal).await.unwrap();
+    let access = tokens.token_for(PortalId(portal)).await.unwrap();
     assert_eq!(
         h.read_contact(&access).await,
         StatusCode::OK,
         "still a working token after a simulated day"
     );
     assert_eq!(
-        h.store.portal(portal).await.unwrap().unwrap().state,
+        h.store
+            .portal(PortalId(portal))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         PortalState::Installed
     );
 }
@@ -303,7 +321,7 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
     install_portal(&h, portal).await;
     let tokens = h.instance();
 
-    removal::uninstall(h.store.as_ref(), &tokens, portal, "operator:test")
+    removal::uninstall(h.store.as_ref(), &tokens, PortalId(portal), "operator:test")
         .await
         .unwrap();
     let at_hubspot = h.sim.client().portal(portal).await.unwrap();
@@ -313,20 +331,33 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
         "HubSpot's app-uninstall API was called"
     );
     assert_eq!(
-        h.store.portal(portal).await.unwrap().unwrap().state,
+        h.store
+            .portal(PortalId(portal))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         PortalState::Uninstalled
     );
-    assert!(h.store.tokens(portal).await.unwrap().is_none());
+    assert!(h.store.tokens(PortalId(portal)).await.unwrap().is_none());
 
-    removal::erase(h.store.as_ref(), portal, "operator:test", h.clock.now_ms())
-        .await
-        .unwrap();
-    assert!(h.store.portal(portal).await.unwrap().is_none());
+    removal::erase(
+        h.store.as_ref(),
+        PortalId(portal),
+        "operator:test",
+        h.clock.now_ms(),
+    )
+    .await
+    .unwrap();
+    assert!(h.store.portal(PortalId(portal)).await.unwrap().is_none());
     let actions = h.audit_actions(portal).await;
     assert_eq!(actions, ["installed", "uninstalled", "erased"]);
-    assert!(
-        removal::erase(h.store.as_ref(), portal, "operator:test", h.clock.now_ms())
-            .await
-            .is_err()
-    );
+    assert!(removal::erase(
+        h.store.as_ref(),
+        PortalId(portal),
+        "operator:test",
+        h.clock.now_ms()
+    )
+    .await
+    .is_err());
 }

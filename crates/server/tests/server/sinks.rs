@@ -19,7 +19,7 @@ use rstest::rstest;
 use serde_json::{json, Value};
 use spoke_server::config::{Config, HttpSinkConfig, NatsSinkConfig};
 use spoke_server::workers::sinks::signing::SigningSecret;
-use store::Engine;
+use store::{Engine, ObjectId, PortalId};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -223,7 +223,7 @@ impl Harness {
             );
             let held = self
                 .store
-                .mirrored(portal, &object_type, id)
+                .mirrored(PortalId(portal), &object_type, ObjectId(id))
                 .await
                 .unwrap()
                 .expect("mirrored");

@@ -18,7 +18,7 @@ use spoke_server::oauth::tokens::TokenService;
 use spoke_server::oauth::vault::Keyring;
 use spoke_server::{app, App};
 use store::testing::TestDb;
-use store::{Engine, Store};
+use store::{Engine, PortalId, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -175,7 +175,7 @@ impl Harness {
 
     /// The actions of a portal's audit trail, oldest first.
     pub async fn audit_actions(&self, portal: i64) -> Vec<String> {
-        let trail = self.store.audit_trail(portal).await.unwrap();
+        let trail = self.store.audit_trail(PortalId(portal)).await.unwrap();
         trail.into_iter().map(|e| e.action).collect()
     }
 

@@ -34,10 +34,10 @@ struct Columns<'a> {
 impl<'a> Columns<'a> {
     fn push(&mut self, event: &'a NewEvent) {
         let k = &event.key;
-        self.portal.push(k.portal_id);
+        self.portal.push(k.portal_id.0);
         self.subscription.push(k.subscription_id);
         self.event.push(k.event_id);
-        self.object.push(k.object_id);
+        self.object.push(k.object_id.0);
         self.occurred.push(k.occurred_at);
         self.kind.push(&event.subscription_type);
         self.app.push(event.app_id);

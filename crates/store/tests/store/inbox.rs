@@ -3,15 +3,18 @@
 use rstest::rstest;
 use secrecy::SecretString;
 use spoke_store::testing::TestDb;
-use spoke_store::{connect, AppendOutcome, ConnectOptions, Engine, EventKey, NewEvent, StoreError};
+use spoke_store::{
+    connect, AppendOutcome, ConnectOptions, Engine, EventKey, NewEvent, ObjectId, PortalId,
+    StoreError,
+};
 
 fn event(portal_id: i64, event_id: i64, object_id: i64, attempt: i32) -> NewEvent {
     NewEvent {
         key: EventKey {
-            portal_id,
+            portal_id: PortalId(portal_id),
             subscription_id: 7,
             event_id,
-            object_id,
+            object_id: ObjectId(object_id),
             occurred_at: 1_735_689_600_000,
         },
         subscription_type: "contact.propertyChange".into(),
@@ -105,7 +108,7 @@ async fn one_append_carries_many_deliveries_and_attributes_each_outcome(#[case] 
         .inbox_keys()
         .await
         .iter()
-        .map(|k| (k.portal_id, k.event_id))
+        .map(|k| (k.portal_id.0, k.event_id))
         .collect();
     assert_eq!(keys, vec![(1, 1), (1, 2), (1, 3), (3, 9)]);
 }

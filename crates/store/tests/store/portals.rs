@@ -2,7 +2,9 @@
 
 use rstest::rstest;
 use spoke_store::testing::TestDb;
-use spoke_store::{Engine, EventKey, Install, NewEvent, PortalState, SealedTokens, StoreError};
+use spoke_store::{
+    Engine, EventKey, Install, NewEvent, ObjectId, PortalId, PortalState, SealedTokens, StoreError,
+};
 
 const T0: i64 = 1_764_000_000_000;
 
@@ -18,7 +20,7 @@ fn sealed(key: &str, tag: u8, expires: i64) -> SealedTokens {
 
 fn install(portal_id: i64, tokens: SealedTokens) -> Install {
     Install {
-        portal_id,
+        portal_id: PortalId(portal_id),
         hub_domain: Some(format!("portal-{portal_id}.example.com")),
         app_id: Some(42),
         scopes: vec!["oauth".into(), "crm.objects.contacts.read".into()],
@@ -49,7 +51,7 @@ async fn an_install_then_a_reinstall_replaces_tokens_and_is_audited(#[case] engi
         .await
         .unwrap());
 
-    let portal = store.portal(5).await.unwrap().expect("stored");
+    let portal = store.portal(PortalId(5)).await.unwrap().expect("stored");
     assert_eq!(portal.state, PortalState::Installed);
     assert_eq!(portal.scopes, vec!["oauth", "crm.objects.contacts.read"]);
     assert_eq!(
@@ -57,11 +59,11 @@ async fn an_install_then_a_reinstall_replaces_tokens_and_is_audited(#[case] engi
         (T0 + 1, Some(T0 + 3_600_000))
     );
     assert_eq!(
-        store.tokens(5).await.unwrap(),
+        store.tokens(PortalId(5)).await.unwrap(),
         Some(sealed("k1", 9, T0 + 3_600_000))
     );
     let actions: Vec<String> = store
-        .audit_trail(5)
+        .audit_trail(PortalId(5))
         .await
         .unwrap()
         .into_iter()
@@ -69,7 +71,7 @@ async fn an_install_then_a_reinstall_replaces_tokens_and_is_audited(#[case] engi
         .collect();
     assert_eq!(actions, ["installed", "reinstalled"]);
     assert_eq!(store.portals().await.unwrap().len(), 1);
-    assert!(store.portal(6).await.unwrap().is_none());
+    assert!(store.portal(PortalId(6)).await.unwrap().is_none());
 }
 
 #[rstest]
@@ -84,57 +86,65 @@ async fn a_refresh_lease_is_exclusive_until_released_or_expired(#[case] engine: 
         .await
         .unwrap();
 
-    assert!(store.lease_refresh(5, "a", T0 + 10_000, T0).await.unwrap());
+    assert!(store
+        .lease_refresh(PortalId(5), "a", T0 + 10_000, T0)
+        .await
+        .unwrap());
     assert!(
         !store
-            .lease_refresh(5, "b", T0 + 10_000, T0 + 1)
+            .lease_refresh(PortalId(5), "b", T0 + 10_000, T0 + 1)
             .await
             .unwrap(),
         "held by a"
     );
     assert!(
         store
-            .lease_refresh(5, "a", T0 + 20_000, T0 + 2)
+            .lease_refresh(PortalId(5), "a", T0 + 20_000, T0 + 2)
             .await
             .unwrap(),
         "a may extend its own"
     );
-    store.refresh_failed(5, "a").await.unwrap();
+    store.refresh_failed(PortalId(5), "a").await.unwrap();
     assert!(
         store
-            .lease_refresh(5, "b", T0 + 10_000, T0 + 3)
+            .lease_refresh(PortalId(5), "b", T0 + 10_000, T0 + 3)
             .await
             .unwrap(),
         "released"
     );
     assert!(
         store
-            .lease_refresh(5, "c", T0 + 30_000, T0 + 10_000)
+            .lease_refresh(PortalId(5), "c", T0 + 30_000, T0 + 10_000)
             .await
             .unwrap(),
         "b's lease ran out"
     );
 
     store
-        .store_refreshed(5, "b", &sealed("k1", 3, T0 + 99))
+        .store_refreshed(PortalId(5), "b", &sealed("k1", 3, T0 + 99))
         .await
         .unwrap();
     assert_eq!(
-        store.tokens(5).await.unwrap().unwrap().access_expires_at,
+        store
+            .tokens(PortalId(5))
+            .await
+            .unwrap()
+            .unwrap()
+            .access_expires_at,
         T0,
         "b no longer held the lease"
     );
     store
-        .store_refreshed(5, "c", &sealed("k1", 3, T0 + 99))
+        .store_refreshed(PortalId(5), "c", &sealed("k1", 3, T0 + 99))
         .await
         .unwrap();
     assert_eq!(
-        store.tokens(5).await.unwrap(),
+        store.tokens(PortalId(5)).await.unwrap(),
         Some(sealed("k1", 3, T0 + 99))
     );
     assert!(
         store
-            .lease_refresh(5, "d", T0 + 40_000, T0 + 10_002)
+            .lease_refresh(PortalId(5), "d", T0 + 40_000, T0 + 10_002)
             .await
             .unwrap(),
         "storing released the lease"
@@ -154,17 +164,17 @@ async fn needs_reauth_drops_tokens_until_a_reinstall_clears_it(#[case] engine: E
         .unwrap();
 
     store
-        .mark_needs_reauth(5, "BAD_REFRESH_TOKEN", T0 + 1)
+        .mark_needs_reauth(PortalId(5), "BAD_REFRESH_TOKEN", T0 + 1)
         .await
         .unwrap();
-    let portal = store.portal(5).await.unwrap().unwrap();
+    let portal = store.portal(PortalId(5)).await.unwrap().unwrap();
     assert_eq!(
         (portal.state, portal.reauth_reason.as_deref()),
         (PortalState::NeedsReauth, Some("BAD_REFRESH_TOKEN"))
     );
-    assert!(store.tokens(5).await.unwrap().is_none());
+    assert!(store.tokens(PortalId(5)).await.unwrap().is_none());
     assert!(matches!(
-        store.mark_needs_reauth(99, "x", T0).await,
+        store.mark_needs_reauth(PortalId(99), "x", T0).await,
         Err(StoreError::NotFound)
     ));
 
@@ -172,7 +182,7 @@ async fn needs_reauth_drops_tokens_until_a_reinstall_clears_it(#[case] engine: E
         .record_install(&install(5, sealed("k1", 2, T0 + 5)), "user:7", T0 + 2)
         .await
         .unwrap();
-    let portal = store.portal(5).await.unwrap().unwrap();
+    let portal = store.portal(PortalId(5)).await.unwrap().unwrap();
     assert_eq!(
         (portal.state, portal.reauth_reason),
         (PortalState::Installed, None)
@@ -201,7 +211,7 @@ async fn uninstall_keeps_the_record_and_erase_removes_everything_but_the_audit(
             portal_id,
             subscription_id: 1,
             event_id,
-            object_id: 1,
+            object_id: ObjectId(1),
             occurred_at: 1,
         },
         subscription_type: "contact.creation".into(),
@@ -211,23 +221,35 @@ async fn uninstall_keeps_the_record_and_erase_removes_everything_but_the_audit(
         trace_context: None,
     };
     store
-        .append(&[vec![event(5, 1), event(5, 2), event(6, 3)]])
+        .append(&[vec![
+            event(PortalId(5), 1),
+            event(PortalId(5), 2),
+            event(PortalId(6), 3),
+        ]])
         .await
         .unwrap();
 
-    store.record_uninstall(5, "operator", T0 + 1).await.unwrap();
+    store
+        .record_uninstall(PortalId(5), "operator", T0 + 1)
+        .await
+        .unwrap();
     assert_eq!(
-        store.portal(5).await.unwrap().unwrap().state,
+        store.portal(PortalId(5)).await.unwrap().unwrap().state,
         PortalState::Uninstalled
     );
-    assert!(store.tokens(5).await.unwrap().is_none());
+    assert!(store.tokens(PortalId(5)).await.unwrap().is_none());
 
-    store.erase(5, "operator", T0 + 2).await.unwrap();
-    assert!(store.portal(5).await.unwrap().is_none());
-    let left: Vec<i64> = db.inbox_keys().await.iter().map(|k| k.portal_id).collect();
+    store.erase(PortalId(5), "operator", T0 + 2).await.unwrap();
+    assert!(store.portal(PortalId(5)).await.unwrap().is_none());
+    let left: Vec<i64> = db
+        .inbox_keys()
+        .await
+        .iter()
+        .map(|k| k.portal_id.0)
+        .collect();
     assert_eq!(left, [6], "only the other portal's events remain");
     let trail: Vec<(String, String)> = store
-        .audit_trail(5)
+        .audit_trail(PortalId(5))
         .await
         .unwrap()
         .into_iter()
@@ -238,7 +260,7 @@ async fn uninstall_keeps_the_record_and_erase_removes_everything_but_the_audit(
         &("erased".to_owned(), "2 events".to_owned())
     );
     assert!(matches!(
-        store.erase(5, "operator", T0 + 3).await,
+        store.erase(PortalId(5), "operator", T0 + 3).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -262,25 +284,31 @@ async fn expiring_tokens_and_resealing_find_the_right_portals(#[case] engine: En
         .record_install(&install(3, sealed("old", 1, T0 + 2_000)), "u", T0)
         .await
         .unwrap();
-    store.mark_needs_reauth(3, "x", T0).await.unwrap();
+    store.mark_needs_reauth(PortalId(3), "x", T0).await.unwrap();
 
-    assert_eq!(store.expiring_before(T0 + 5_000).await.unwrap(), [1]);
+    assert_eq!(
+        store.expiring_before(T0 + 5_000).await.unwrap(),
+        [PortalId(1)]
+    );
     let stale = store.sealed_with_other_keys("new", 10).await.unwrap();
-    assert_eq!(stale.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        stale.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [PortalId(1)]
+    );
 
     assert!(store
-        .reseal(1, "old", &sealed("new", 5, T0 + 1_000))
+        .reseal(PortalId(1), "old", &sealed("new", 5, T0 + 1_000))
         .await
         .unwrap());
     assert!(
         !store
-            .reseal(1, "old", &sealed("new", 6, T0 + 1_000))
+            .reseal(PortalId(1), "old", &sealed("new", 6, T0 + 1_000))
             .await
             .unwrap(),
         "already resealed"
     );
     assert_eq!(
-        store.tokens(1).await.unwrap(),
+        store.tokens(PortalId(1)).await.unwrap(),
         Some(sealed("new", 5, T0 + 1_000))
     );
     assert!(store
@@ -331,7 +359,10 @@ async fn a_portal_state_this_build_does_not_know_is_refused_not_read_as_uninstal
     db.execute("UPDATE portals SET state = 'paused' WHERE portal_id = 5")
         .await;
 
-    let error = store.portal(5).await.expect_err("an unknown state");
+    let error = store
+        .portal(PortalId(5))
+        .await
+        .expect_err("an unknown state");
     assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
     assert_eq!(
         error.to_string(),

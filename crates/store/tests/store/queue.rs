@@ -4,7 +4,7 @@ use rstest::rstest;
 use spoke_store::testing::TestDb;
 use spoke_store::{
     ClaimRequest, Engine, ErasedRecord, EventKey, Gone, GoneRecord, Install, MirroredRecord,
-    NewEvent, Replay, SealedTokens, SetAside, Settlement, Store,
+    NewEvent, ObjectId, PortalId, Replay, SealedTokens, SetAside, Settlement, Store,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -13,10 +13,10 @@ const LEASE: i64 = 60_000;
 fn event(portal_id: i64, event_id: i64) -> NewEvent {
     NewEvent {
         key: EventKey {
-            portal_id,
+            portal_id: PortalId(portal_id),
             subscription_id: 1,
             event_id,
-            object_id: 1_000 + event_id,
+            object_id: ObjectId(1_000 + event_id),
             occurred_at: T0,
         },
         subscription_type: "contact.creation".into(),
@@ -40,7 +40,7 @@ fn request(holder: &str, now_ms: i64) -> ClaimRequest<'_> {
         until_ms: now_ms + LEASE,
         now_ms,
         portals: 10,
-        after_portal: i64::MIN,
+        after_portal: None,
         per_portal: 5,
         round_events: u32::MAX,
     }
@@ -63,24 +63,32 @@ async fn a_claim_takes_a_few_from_every_portal_so_a_big_backlog_delays_no_one(
 
     let claimed = store.claim(&request("w1", T0)).await.unwrap();
 
-    let per_portal = |portal: i64| claimed.iter().filter(|c| c.key.portal_id == portal).count();
+    let per_portal = |portal: i64| {
+        claimed
+            .iter()
+            .filter(|c| c.key.portal_id == PortalId(portal))
+            .count()
+    };
     assert_eq!((per_portal(1), per_portal(2)), (5, 2));
-    let first = claimed.iter().find(|c| c.key.portal_id == 1).unwrap();
+    let first = claimed
+        .iter()
+        .find(|c| c.key.portal_id == PortalId(1))
+        .unwrap();
     assert_eq!(first.key.event_id, 0, "oldest first");
     assert_eq!(first.payload, r#"{"eventId":0}"#);
 
     let mut next = request("w1", T0);
-    next.after_portal = 1;
+    next.after_portal = Some(PortalId(1));
     next.portals = 1;
     let round_robin = store.claim(&next).await.unwrap();
     assert!(
         round_robin.is_empty(),
         "portal 2's events are all claimed: {round_robin:?}"
     );
-    next.after_portal = 2;
+    next.after_portal = Some(PortalId(2));
     let wrapped = store.claim(&next).await.unwrap();
     assert_eq!(wrapped.len(), 5, "wraps around to portal 1");
-    assert!(wrapped.iter().all(|c| c.key.portal_id == 1));
+    assert!(wrapped.iter().all(|c| c.key.portal_id == PortalId(1)));
 }
 
 #[rstest]
@@ -161,21 +169,30 @@ async fn dead_letters_are_listed_with_their_reason_and_replay_once(#[case] engin
         .await
         .unwrap();
 
-    let dead = store.dead_events(Some(2), 10).await.unwrap();
+    let dead = store.dead_events(Some(PortalId(2)), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (dead[0].reason.as_deref(), dead[0].last_error.as_deref()),
         (Some("attempts used up"), Some("HTTP 502"))
     );
-    assert_eq!(store.replay_events(Replay::Portal(2)).await.unwrap(), 1);
     assert_eq!(
-        store.replay_events(Replay::Portal(2)).await.unwrap(),
+        store
+            .replay_events(Replay::Portal(PortalId(2)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .replay_events(Replay::Portal(PortalId(2)))
+            .await
+            .unwrap(),
         0,
         "idempotent"
     );
     let other_portal = Replay::OneOf {
         id: claimed[0].id,
-        portal: claimed[0].key.portal_id + 1,
+        portal: PortalId(claimed[0].key.portal_id.0 + 1),
     };
     assert_eq!(
         store.replay_events(other_portal).await.unwrap(),
@@ -226,17 +243,20 @@ async fn an_install_turns_its_quarantined_events_into_work(#[case] engine: Engin
 
     let released = store.claim(&request("w", T0)).await.unwrap();
     assert_eq!(released.len(), 1);
-    assert_eq!(released[0].key.portal_id, 5);
+    assert_eq!(released[0].key.portal_id, PortalId(5));
     let still = store
         .set_aside_events(SetAside::Quarantined, None, 10)
         .await
         .unwrap();
-    assert_eq!(still.iter().map(|e| e.portal_id).collect::<Vec<_>>(), [6]);
+    assert_eq!(
+        still.iter().map(|e| e.portal_id).collect::<Vec<_>>(),
+        [PortalId(6)]
+    );
 }
 
 fn install(portal_id: i64) -> Install {
     Install {
-        portal_id,
+        portal_id: PortalId(portal_id),
         hub_domain: None,
         app_id: None,
         scopes: vec!["oauth".into()],
@@ -304,9 +324,9 @@ async fn store_records(store: &dyn Store, records: Vec<MirroredRecord>) {
 /// Contact `id` of portal 1 deleted as of `at_ms`.
 async fn mark_gone(store: &dyn Store, id: i64, at_ms: i64) {
     let gone = GoneRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
-        object_id: id,
+        object_id: ObjectId(id),
         gone: Gone::Deleted,
         at_ms,
         trace: None,
@@ -320,9 +340,9 @@ async fn mark_gone(store: &dyn Store, id: i64, at_ms: i64) {
 
 fn record(updated_at: i64, name: &str) -> MirroredRecord {
     MirroredRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
-        object_id: 42,
+        object_id: ObjectId(42),
         state: "live".into(),
         properties: format!(r#"{{"firstname":"{name}"}}"#),
         updated_at,
@@ -339,21 +359,28 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
     let (_db, store) = store_with(engine, vec![]).await;
     store_records(store.as_ref(), vec![record(T0 + 2, "new")]).await;
     store_records(store.as_ref(), vec![record(T0 + 1, "late")]).await;
-    let held = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
+    let held = store
+        .mirrored(PortalId(1), "contacts", ObjectId(42))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (held.properties.as_str(), held.state.as_str()),
         (r#"{"firstname":"new"}"#, "live"),
         "an older version never overwrites"
     );
     assert_eq!(
-        store.last_modified(1, "contacts", &[42, 43]).await.unwrap(),
-        [(42, T0 + 2)].into_iter().collect()
+        store
+            .last_modified(PortalId(1), "contacts", &[ObjectId(42), ObjectId(43)])
+            .await
+            .unwrap(),
+        [(ObjectId(42), T0 + 2)].into_iter().collect()
     );
 
     mark_gone(store.as_ref(), 42, T0 + 1).await;
     assert_eq!(
         store
-            .mirrored(1, "contacts", 42)
+            .mirrored(PortalId(1), "contacts", ObjectId(42))
             .await
             .unwrap()
             .unwrap()
@@ -362,7 +389,11 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         "a deletion older than the record does not count"
     );
     mark_gone(store.as_ref(), 42, T0 + 3).await;
-    let deleted = store.mirrored(1, "contacts", 42).await.unwrap().unwrap();
+    let deleted = store
+        .mirrored(PortalId(1), "contacts", ObjectId(42))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (deleted.state.as_str(), deleted.updated_at),
         ("deleted", T0 + 3)
@@ -371,12 +402,20 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         deleted.properties, r#"{"firstname":"new"}"#,
         "last properties kept"
     );
-    assert!(store.mirrored(1, "contacts", 7).await.unwrap().is_none());
+    assert!(store
+        .mirrored(PortalId(1), "contacts", ObjectId(7))
+        .await
+        .unwrap()
+        .is_none());
 
     store.record_install(&install(1), "user", T0).await.unwrap();
-    store.erase(1, "operator", T0).await.unwrap();
+    store.erase(PortalId(1), "operator", T0).await.unwrap();
     assert!(
-        store.mirrored(1, "contacts", 42).await.unwrap().is_none(),
+        store
+            .mirrored(PortalId(1), "contacts", ObjectId(42))
+            .await
+            .unwrap()
+            .is_none(),
         "erase covers the mirror"
     );
 }
@@ -390,18 +429,18 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     change.subscription_type = "contact.propertyChange".into();
     change.payload = r#"{"eventId":42,"propertyValue":"ada@example.com"}"#.into();
     let mut deal = event(1, 43);
-    deal.key.object_id = 1_042;
+    deal.key.object_id = ObjectId(1_042);
     deal.subscription_type = "deal.creation".into();
     let (db, store) = store_with(engine, vec![change, deal]).await;
     let mut contact = record(T0, "Ada");
-    contact.object_id = 1_042;
+    contact.object_id = ObjectId(1_042);
     store_records(store.as_ref(), vec![contact]).await;
 
     let erased = ErasedRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
         singular: "contact".into(),
-        object_id: 1_042,
+        object_id: ObjectId(1_042),
         trace: None,
     };
     let settlement = Settlement {
@@ -410,14 +449,22 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     };
     store.settle("w", &settlement, T0).await.unwrap();
 
-    let tombstone = store.mirrored(1, "contacts", 1_042).await.unwrap().unwrap();
+    let tombstone = store
+        .mirrored(PortalId(1), "contacts", ObjectId(1_042))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (tombstone.state.as_str(), tombstone.properties.as_str()),
         ("erased", "{}")
     );
     mark_gone(store.as_ref(), 1_042, T0 + 9).await;
     store_records(store.as_ref(), vec![contact_again()]).await;
-    let after = store.mirrored(1, "contacts", 1_042).await.unwrap().unwrap();
+    let after = store
+        .mirrored(PortalId(1), "contacts", ObjectId(1_042))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (after.state.as_str(), after.properties.as_str()),
         ("erased", "{}"),
@@ -437,7 +484,7 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
 
 fn contact_again() -> MirroredRecord {
     let mut again = record(T0 + 10, "Ada");
-    again.object_id = 1_042;
+    again.object_id = ObjectId(1_042);
     again
 }
 
@@ -452,12 +499,12 @@ async fn one_holder_at_a_time_hydrates_a_portal(#[case] engine: Engine) {
     let mut first = request("a", T0);
     first.portals = 1;
     let a = store.claim(&first).await.unwrap();
-    assert!(a.iter().all(|c| c.key.portal_id == 1));
+    assert!(a.iter().all(|c| c.key.portal_id == PortalId(1)));
 
     let b = store.claim(&request("b", T0 + 1)).await.unwrap();
     assert_eq!(
         b.iter().map(|c| c.key.portal_id).collect::<Vec<_>>(),
-        [2],
+        [PortalId(2)],
         "portal 1 is a's until its lease lapses"
     );
     let renewed = store.claim(&request("a", T0 + 2)).await.unwrap();
@@ -465,7 +512,7 @@ async fn one_holder_at_a_time_hydrates_a_portal(#[case] engine: Engine) {
 
     let after = store.claim(&request("b", T0 + 2 + LEASE)).await.unwrap();
     assert!(
-        after.iter().any(|c| c.key.portal_id == 1),
+        after.iter().any(|c| c.key.portal_id == PortalId(1)),
         "a lapsed lease passes on"
     );
 }
@@ -543,7 +590,12 @@ async fn a_round_is_shared_among_the_portals_with_work(#[case] engine: Engine) {
     ask.per_portal = 100;
     ask.round_events = 12;
     let shared = store.claim(&ask).await.unwrap();
-    let of = |portal: i64| shared.iter().filter(|c| c.key.portal_id == portal).count();
+    let of = |portal: i64| {
+        shared
+            .iter()
+            .filter(|c| c.key.portal_id == PortalId(portal))
+            .count()
+    };
     assert_eq!((of(1), of(2)), (6, 6), "two portals share the round");
 
     let mut alone = request("w", T0);

@@ -6,7 +6,7 @@ use rstest::rstest;
 use spoke_store::testing::TestDb;
 use spoke_store::{
     DeadDeliveries, Delivery, DeliveryClaim, DeliveryOutcome, Engine, ErasedRecord, Gone,
-    GoneRecord, MirroredRecord, Replay, Retry, Settlement, Store,
+    GoneRecord, MirroredRecord, ObjectId, PortalId, Replay, Retry, Settlement, Store,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -15,9 +15,9 @@ const SINKS: [&str; 2] = ["http", "nats"];
 
 fn record(object_id: i64, updated_at: i64, name: &str) -> MirroredRecord {
     MirroredRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
-        object_id,
+        object_id: ObjectId(object_id),
         state: "live".into(),
         properties: format!(r#"{{"firstname":"{name}"}}"#),
         updated_at,
@@ -59,7 +59,7 @@ async fn claim(store: &dyn Store, sink: &str, holder: &str, now_ms: i64) -> Vec<
 fn versions(deliveries: &[Delivery]) -> Vec<(i64, i64)> {
     deliveries
         .iter()
-        .map(|d| (d.object_id, d.version))
+        .map(|d| (d.object_id.0, d.version))
         .collect()
 }
 
@@ -112,9 +112,9 @@ async fn a_sink_sees_one_objects_changes_in_order_and_another_sink_is_not_held_u
     let (_db, store) = empty_store(engine).await;
     settle(store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
     let deletion = GoneRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
-        object_id: 42,
+        object_id: ObjectId(42),
         gone: Gone::Deleted,
         at_ms: T0 + 2,
         trace: None,
@@ -219,7 +219,7 @@ async fn dead_deliveries_are_listed_per_sink_and_replay_once(#[case] engine: Eng
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (dead[0].sink.as_str(), dead[0].object_id, dead[0].attempts),
-        ("http", 42, 1)
+        ("http", ObjectId(42), 1)
     );
     assert_eq!(
         dead[0].last_error.as_deref(),
@@ -231,7 +231,7 @@ async fn dead_deliveries_are_listed_per_sink_and_replay_once(#[case] engine: Eng
         .unwrap()
         .is_empty());
     assert!(store
-        .dead_deliveries(None, Some(2), 10)
+        .dead_deliveries(None, Some(PortalId(2)), 10)
         .await
         .unwrap()
         .is_empty());
@@ -252,7 +252,7 @@ async fn dead_deliveries_are_listed_per_sink_and_replay_once(#[case] engine: Eng
     );
     assert_eq!(
         store
-            .replay_deliveries(None, Replay::Portal(1))
+            .replay_deliveries(None, Replay::Portal(PortalId(1)))
             .await
             .unwrap(),
         0,
@@ -273,10 +273,10 @@ async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[cas
     // The NATS sink has the first change in flight when the erase arrives.
     let in_flight = claim(store.as_ref(), "nats", "n", T0).await;
     let erased = ErasedRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
         singular: "contact".into(),
-        object_id: 42,
+        object_id: ObjectId(42),
         trace: None,
     };
     let settlement = Settlement {
@@ -382,9 +382,9 @@ async fn a_trace_context_travels_with_each_change_to_every_sink(#[case] engine: 
         ..record(42, T0 + 5, "Ada")
     };
     let gone = GoneRecord {
-        portal_id: 1,
+        portal_id: PortalId(1),
         object_type: "contacts".into(),
-        object_id: 43,
+        object_id: ObjectId(43),
         gone: Gone::Deleted,
         at_ms: T0 + 6,
         trace: Some(deleted.into()),
@@ -400,7 +400,7 @@ async fn a_trace_context_travels_with_each_change_to_every_sink(#[case] engine: 
         let traces: Vec<(i64, Option<String>)> = claim(store.as_ref(), sink, "d", T0)
             .await
             .into_iter()
-            .map(|d| (d.object_id, d.trace_context))
+            .map(|d| (d.object_id.0, d.trace_context))
             .collect();
         assert_eq!(
             traces,

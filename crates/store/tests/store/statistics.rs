@@ -2,7 +2,7 @@
 
 use rstest::rstest;
 use spoke_store::testing::TestDb;
-use spoke_store::{ApiCounts, DailyCalls, Engine, Scope, WebhookCounts, MINUTES_PER_DAY};
+use spoke_store::{ApiCounts, DailyCalls, Engine, PortalId, Scope, WebhookCounts, MINUTES_PER_DAY};
 
 fn webhooks(scope: Scope, minute: i64, attempts: i64, successes: i64) -> WebhookCounts {
     WebhookCounts {
@@ -42,10 +42,10 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
     store
         .add_counts(
             &[
-                webhooks(Scope::Portal(1), 100, 4, 3),
-                webhooks(Scope::Portal(2), 100, 2, 2),
+                webhooks(Scope::Portal(PortalId(1)), 100, 4, 3),
+                webhooks(Scope::Portal(PortalId(2)), 100, 2, 2),
             ],
-            &[api(Scope::Portal(1), 100, 10, 1)],
+            &[api(Scope::Portal(PortalId(1)), 100, 10, 1)],
             &[],
         )
         .await
@@ -53,16 +53,16 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
     store
         .add_counts(
             &[
-                webhooks(Scope::Portal(1), 100, 6, 6),
-                webhooks(Scope::Portal(1), 101, 1, 0),
+                webhooks(Scope::Portal(PortalId(1)), 100, 6, 6),
+                webhooks(Scope::Portal(PortalId(1)), 101, 1, 0),
             ],
-            &[api(Scope::Portal(1), 101, 5, 0)],
+            &[api(Scope::Portal(PortalId(1)), 101, 5, 0)],
             &[],
         )
         .await
         .unwrap();
     store
-        .add_counts(&[webhooks(Scope::Portal(0), 101, 3, 0)], &[], &[])
+        .add_counts(&[webhooks(Scope::Portal(PortalId(0)), 101, 3, 0)], &[], &[])
         .await
         .unwrap();
     // The app-wide rows sum what the writer gave every portal.
@@ -75,7 +75,10 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         .await
         .unwrap();
 
-    let portal = store.webhook_totals(Scope::Portal(1), 100).await.unwrap();
+    let portal = store
+        .webhook_totals(Scope::Portal(PortalId(1)), 100)
+        .await
+        .unwrap();
     assert_eq!(
         (portal.attempts, portal.successes, portal.unavailable),
         (11, 9, 2)
@@ -89,33 +92,52 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
         (55, 10, 3)
     );
     assert_eq!(portal.latency_ms_max, 111, "the most, not the sum");
-    let recent = store.webhook_totals(Scope::Portal(1), 101).await.unwrap();
+    let recent = store
+        .webhook_totals(Scope::Portal(PortalId(1)), 101)
+        .await
+        .unwrap();
     assert_eq!((recent.attempts, recent.successes), (1, 0));
     let all = store.webhook_totals(Scope::App, 0).await.unwrap();
     assert_eq!((all.scope, all.attempts), (Scope::App, 16));
     assert_eq!(store.api_totals(Scope::App, 0).await.unwrap().calls, 15);
-    let none = store.webhook_totals(Scope::Portal(9), 0).await.unwrap();
-    assert_eq!((none.scope, none.attempts), (Scope::Portal(9), 0));
+    let none = store
+        .webhook_totals(Scope::Portal(PortalId(9)), 0)
+        .await
+        .unwrap();
+    assert_eq!((none.scope, none.attempts), (Scope::Portal(PortalId(9)), 0));
 
-    let calls = store.api_totals(Scope::Portal(1), 0).await.unwrap();
+    let calls = store
+        .api_totals(Scope::Portal(PortalId(1)), 0)
+        .await
+        .unwrap();
     assert_eq!((calls.calls, calls.errors, calls.rate_limited), (15, 1, 1));
 
     let by_portal = store.webhook_totals_by_portal(0).await.unwrap();
     let attempts: Vec<(Scope, i64)> = by_portal.iter().map(|c| (c.scope, c.attempts)).collect();
     assert_eq!(
         attempts,
-        [(Scope::Portal(1), 11), (Scope::Portal(2), 2)],
+        [
+            (Scope::Portal(PortalId(1)), 11),
+            (Scope::Portal(PortalId(2)), 2)
+        ],
         "neither portal 0 nor the app-wide rows"
     );
     let api_by_portal = store.api_totals_by_portal(101).await.unwrap();
     assert_eq!(api_by_portal.len(), 1);
     assert_eq!(api_by_portal[0].calls, 5);
 
-    let series = store.webhook_series(Scope::Portal(1), 0).await.unwrap();
+    let series = store
+        .webhook_series(Scope::Portal(PortalId(1)), 0)
+        .await
+        .unwrap();
     let minutes: Vec<(i64, i64)> = series.iter().map(|c| (c.minute, c.attempts)).collect();
     assert_eq!(minutes, [(100, 10), (101, 1)]);
     assert_eq!(
-        store.api_series(Scope::Portal(1), 101).await.unwrap().len(),
+        store
+            .api_series(Scope::Portal(PortalId(1)), 101)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 
@@ -126,7 +148,7 @@ async fn flushes_add_up_and_windows_sum_what_they_cover(#[case] engine: Engine) 
     );
     assert_eq!(
         store
-            .webhook_totals(Scope::Portal(1), 0)
+            .webhook_totals(Scope::Portal(PortalId(1)), 0)
             .await
             .unwrap()
             .attempts,
@@ -147,27 +169,42 @@ async fn old_minutes_roll_up_into_hours_and_sums_stay_the_same(#[case] engine: E
     let store = db.store().await;
     // Minutes 120..=185 of portal 1: two hours' worth and a bit.
     let minutes: Vec<WebhookCounts> = (120..=185)
-        .map(|m| webhooks(Scope::Portal(1), m, 2, 1))
+        .map(|m| webhooks(Scope::Portal(PortalId(1)), m, 2, 1))
         .collect();
     let calls: Vec<ApiCounts> = (120..=185)
-        .map(|m| api(Scope::Portal(1), m, 3, 1))
+        .map(|m| api(Scope::Portal(PortalId(1)), m, 3, 1))
         .collect();
     store.add_counts(&minutes, &calls, &[]).await.unwrap();
-    let before = store.webhook_totals(Scope::Portal(1), 0).await.unwrap();
-    let calls_before = store.api_totals(Scope::Portal(1), 0).await.unwrap();
+    let before = store
+        .webhook_totals(Scope::Portal(PortalId(1)), 0)
+        .await
+        .unwrap();
+    let calls_before = store
+        .api_totals(Scope::Portal(PortalId(1)), 0)
+        .await
+        .unwrap();
 
     // Everything before minute 180 rolls up: hours 120 and 180's first minute stay.
     let rolled = store.roll_up_counts(180, 60).await.unwrap();
     assert_eq!(rolled, 2 * 59, "59 minute rows of hour 120 in each table");
     assert_eq!(
-        store.webhook_totals(Scope::Portal(1), 0).await.unwrap(),
+        store
+            .webhook_totals(Scope::Portal(PortalId(1)), 0)
+            .await
+            .unwrap(),
         before
     );
     assert_eq!(
-        store.api_totals(Scope::Portal(1), 0).await.unwrap(),
+        store
+            .api_totals(Scope::Portal(PortalId(1)), 0)
+            .await
+            .unwrap(),
         calls_before
     );
-    let series = store.webhook_series(Scope::Portal(1), 0).await.unwrap();
+    let series = store
+        .webhook_series(Scope::Portal(PortalId(1)), 0)
+        .await
+        .unwrap();
     let kept: Vec<(i64, i64)> = series.iter().map(|c| (c.minute, c.attempts)).collect();
     assert_eq!(kept[0], (120, 120), "hour 120: 60 minutes of 2 attempts");
     assert_eq!(kept.len(), 1 + 6, "then minutes 180..=185 as they were");
@@ -201,14 +238,14 @@ async fn daily_calls_add_up_by_endpoint_and_status_and_are_pruned_by_day(#[case]
         async move { store.add_counts(&[], &[], &rows).await.unwrap() }
     };
     flush(vec![
-        daily(Scope::Portal(1), 20, 200, 5),
-        daily(Scope::Portal(1), 20, 429, 1),
-        daily(Scope::Portal(2), 20, 200, 9),
+        daily(Scope::Portal(PortalId(1)), 20, 200, 5),
+        daily(Scope::Portal(PortalId(1)), 20, 429, 1),
+        daily(Scope::Portal(PortalId(2)), 20, 200, 9),
     ])
     .await;
     flush(vec![
-        daily(Scope::Portal(1), 20, 200, 3),
-        daily(Scope::Portal(1), 21, 200, 2),
+        daily(Scope::Portal(PortalId(1)), 20, 200, 3),
+        daily(Scope::Portal(PortalId(1)), 21, 200, 2),
         daily(Scope::App, 20, 200, 17),
     ])
     .await;
@@ -227,19 +264,25 @@ async fn daily_calls_add_up_by_endpoint_and_status_and_are_pruned_by_day(#[case]
     };
     let batch = || "crm.batch_read".to_owned();
     assert_eq!(
-        rows(Scope::Portal(1), 0).await,
+        rows(Scope::Portal(PortalId(1)), 0).await,
         [
             (20, batch(), 200, 8),
             (20, batch(), 429, 1),
             (21, batch(), 200, 2)
         ]
     );
-    assert_eq!(rows(Scope::Portal(1), 21).await, [(21, batch(), 200, 2)]);
+    assert_eq!(
+        rows(Scope::Portal(PortalId(1)), 21).await,
+        [(21, batch(), 200, 2)]
+    );
     assert_eq!(rows(Scope::App, 0).await, [(20, batch(), 200, 17)]);
 
     // Pruning before day 21's first minute takes day 20's rows of every portal.
     assert_eq!(store.prune_counts(21 * MINUTES_PER_DAY).await.unwrap(), 4);
-    assert_eq!(rows(Scope::Portal(1), 0).await, [(21, batch(), 200, 2)]);
+    assert_eq!(
+        rows(Scope::Portal(PortalId(1)), 0).await,
+        [(21, batch(), 200, 2)]
+    );
 }
 
 #[rstest]
@@ -253,7 +296,7 @@ async fn an_alert_change_is_recorded_once_so_one_caller_announces_it(#[case] eng
         let store = store.clone();
         async move {
             store
-                .record_alert(Scope::Portal(7), "webhook_success", level, at)
+                .record_alert(Scope::Portal(PortalId(7)), "webhook_success", level, at)
                 .await
                 .unwrap()
         }

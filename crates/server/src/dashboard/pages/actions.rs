@@ -6,7 +6,7 @@ use axum::extract::{Form, FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use store::Replay;
+use store::{PortalId, Replay};
 
 use super::render::{refusal, render, store_refusal};
 use crate::dashboard::access::{App, Operator};
@@ -20,7 +20,7 @@ use crate::workers::sinks::SinkName;
 struct ErasePage<'a> {
     refresh_seconds: u32,
     csrf: &'a str,
-    portal_id: i64,
+    portal_id: PortalId,
     error: Option<&'a str>,
 }
 
@@ -57,13 +57,13 @@ impl FromRequest<AppState> for CheckedForm {
     }
 }
 
-fn back_to(portal_id: i64, query: &str) -> Response {
+fn back_to(portal_id: PortalId, query: &str) -> Response {
     Redirect::to(&format!("/dashboard/portals/{portal_id}{query}")).into_response()
 }
 
 pub async fn replay_one(
     state: App,
-    Path((portal_id, id)): Path<(i64, i64)>,
+    Path((portal_id, id)): Path<(PortalId, i64)>,
     CheckedForm { form, .. }: CheckedForm,
 ) -> Response {
     let sink = match form.sink.as_deref().filter(|s| !s.is_empty()) {
@@ -84,14 +84,14 @@ pub async fn replay_one(
     }
 }
 
-pub async fn replay_all(state: App, Path(portal_id): Path<i64>, _: CheckedForm) -> Response {
+pub async fn replay_all(state: App, Path(portal_id): Path<PortalId>, _: CheckedForm) -> Response {
     match replay_dead(state.store.as_ref(), Replay::Portal(portal_id), None).await {
         Ok(n) => back_to(portal_id, &format!("?replayed={n}")),
         Err(error) => store_refusal(error),
     }
 }
 
-pub async fn uninstall(state: App, Path(portal_id): Path<i64>, _: CheckedForm) -> Response {
+pub async fn uninstall(state: App, Path(portal_id): Path<PortalId>, _: CheckedForm) -> Response {
     let Some(tokens) = &state.tokens else {
         return refusal(
             StatusCode::CONFLICT,
@@ -111,7 +111,7 @@ pub async fn uninstall(state: App, Path(portal_id): Path<i64>, _: CheckedForm) -
     }
 }
 
-pub async fn erase_form(operator: Operator, Path(portal_id): Path<i64>) -> Response {
+pub async fn erase_form(operator: Operator, Path(portal_id): Path<PortalId>) -> Response {
     render(&ErasePage {
         refresh_seconds: 0,
         csrf: &operator.csrf,
@@ -122,7 +122,7 @@ pub async fn erase_form(operator: Operator, Path(portal_id): Path<i64>) -> Respo
 
 pub async fn erase(
     state: App,
-    Path(portal_id): Path<i64>,
+    Path(portal_id): Path<PortalId>,
     CheckedForm { operator, form }: CheckedForm,
 ) -> Response {
     if form.confirm.as_deref().map(str::trim) != Some(portal_id.to_string().as_str()) {

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::Query;
 use axum::response::Response;
 use serde::Deserialize;
-use store::{Scope, StoreError};
+use store::{PortalId, Scope, StoreError};
 
 use super::format::{at_minute, card, percent, query_string, rate_class, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
@@ -54,7 +54,7 @@ struct StateOption {
 }
 
 struct PortalRow {
-    portal_id: i64,
+    portal_id: PortalId,
     domain: String,
     state: &'static str,
     rate: String,

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use store::{Portal, Scope, StoreError, WebhookCounts};
+use store::{Portal, PortalId, Scope, StoreError, WebhookCounts};
 
 use super::format::{at_minute, card, percent, relative, RateCard};
 use super::period::{chart_pair, Period, Tab};
@@ -23,7 +23,7 @@ use crate::ops::inspect::portal_view;
 struct PortalPage {
     refresh_seconds: u32,
     csrf: String,
-    portal_id: i64,
+    portal_id: PortalId,
     state: &'static str,
     notice: Option<String>,
     cards: Vec<RateCard>,
@@ -65,7 +65,7 @@ pub struct PortalPageQuery {
 pub async fn portal(
     operator: Operator,
     state: App,
-    Path(portal_id): Path<i64>,
+    Path(portal_id): Path<PortalId>,
     Query(query): Query<PortalPageQuery>,
 ) -> Response {
     match portal_page_of(&operator, &state, portal_id, query).await {
@@ -78,7 +78,7 @@ pub async fn portal(
 async fn portal_page_of(
     operator: &Operator,
     state: &AppState,
-    portal_id: i64,
+    portal_id: PortalId,
     query: PortalPageQuery,
 ) -> Result<Option<PortalPage>, StoreError> {
     let store = state.store.as_ref();

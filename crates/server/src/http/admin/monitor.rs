@@ -12,13 +12,14 @@ use crate::http::state::AppState;
 use crate::monitor::report::{app_report, portal_report, AppReport, PortalReport};
 use crate::monitor::standings::{portal_page, PortalPage, PortalQuery};
 use crate::ops::inspect::{portal_view, PortalDetail};
+use store::PortalId;
 
 /// A portal named in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct PortalPath {
     /// The portal.
-    portal_id: i64,
+    portal_id: PortalId,
 }
 
 /// The monitor's endpoints answer 404 while it is off, rather than rates of nothing.

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use hubspot::crm::ObjectType;
 use serde::{Deserialize, Serialize};
-use store::{Replay, SetAside};
+use store::{ObjectId, PortalId, Replay, SetAside};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -45,10 +45,10 @@ impl ToSchema for ObjectTypeName {}
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordView {
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// HubSpot's path name: `contacts`, `line_items`, …
     pub object_type: String,
-    pub object_id: i64,
+    pub object_id: ObjectId,
     /// `live`, `deleted`, `merged` or `erased`.
     pub state: String,
     /// HubSpot's `updatedAt` (or the deletion's `occurredAt`).
@@ -106,7 +106,7 @@ pub struct Stats {
 #[into_params(parameter_in = Query)]
 pub struct Listing {
     /// Only this portal's.
-    portal: Option<i64>,
+    portal: Option<PortalId>,
     /// At most this many (default 100; more than 1,000 lists 1,000).
     #[param(minimum = 0, maximum = 4_294_967_295_u64)]
     limit: Option<u32>,
@@ -131,7 +131,7 @@ pub struct SinkParam {
 #[into_params(parameter_in = Query)]
 pub struct Which {
     /// This portal's, or every portal's.
-    portal: Option<i64>,
+    portal: Option<PortalId>,
     /// Only this sink's, or the hydrator's and every sink's.
     #[param(value_type = Option<SinkName>, inline)]
     sink: Option<String>,
@@ -161,7 +161,7 @@ fn sink_of(name: Option<&str>) -> Result<Option<SinkName>, ApiError> {
 )]
 pub async fn record(
     State(state): State<AppState>,
-    ApiPath((portal, object_type, object_id)): ApiPath<(i64, String, i64)>,
+    ApiPath((portal, object_type, object_id)): ApiPath<(PortalId, String, ObjectId)>,
 ) -> Result<Json<RecordView>, ApiError> {
     let object = ObjectType::from_path(&object_type).ok_or(ApiError::UnknownObjectType)?;
     let record = state

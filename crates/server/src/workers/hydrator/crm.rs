@@ -18,6 +18,7 @@ use super::decisions::Failure;
 use crate::monitor::tally::Tally;
 use crate::oauth::tokens::TokenService;
 use crate::telemetry::context;
+use store::{ObjectId, PortalId};
 
 /// A portal's limiter wait up to this is waited out in the round; a longer one (a pause
 /// after a `429`, an exhausted window) puts the events back instead.
@@ -39,7 +40,7 @@ pub(super) struct CrmReader {
     calls: Mutex<BTreeMap<u16, u64>>,
     /// Object types HubSpot refused with `403 MISSING_SCOPES`, per portal, with the install
     /// they were refused under: no more calls for them until the portal installs again.
-    refused: Mutex<BTreeMap<(i64, ObjectType), i64>>,
+    refused: Mutex<BTreeMap<(PortalId, ObjectType), i64>>,
 }
 
 impl CrmReader {
@@ -61,7 +62,7 @@ impl CrmReader {
     }
 
     /// HubSpot refused `object`'s scope under the portal's install `installed_at`.
-    pub(super) fn refuse(&self, portal: i64, object: ObjectType, installed_at: i64) {
+    pub(super) fn refuse(&self, portal: PortalId, object: ObjectType, installed_at: i64) {
         self.refused
             .lock()
             .expect("refused lock")
@@ -69,7 +70,7 @@ impl CrmReader {
     }
 
     /// Whether HubSpot refused `object`'s scope under this install of the portal.
-    pub(super) fn refused(&self, portal: i64, object: ObjectType, installed_at: i64) -> bool {
+    pub(super) fn refused(&self, portal: PortalId, object: ObjectType, installed_at: i64) -> bool {
         self.refused
             .lock()
             .expect("refused lock")
@@ -83,18 +84,18 @@ impl CrmReader {
     }
 
     /// What HubSpot's `X-HubSpot-RateLimit-*` headers said of the portal's window.
-    pub(super) fn observe(&self, portal: i64, seen: &RateLimit) {
+    pub(super) fn observe(&self, portal: PortalId, seen: &RateLimit) {
         self.limits.observe(portal, seen);
     }
 
     /// No calls for the portal for `wait` (HubSpot answered `429`).
-    pub(super) fn pause(&self, portal: i64, wait: Duration) {
+    pub(super) fn pause(&self, portal: PortalId, wait: Duration) {
         self.limits.pause(portal, wait);
     }
 
     /// Takes one of the portal's calls, waiting a short while for it; the longer wait
     /// otherwise.
-    pub(super) async fn slot(&self, portal: i64) -> Result<(), Duration> {
+    pub(super) async fn slot(&self, portal: PortalId) -> Result<(), Duration> {
         loop {
             match self.limits.acquire(portal) {
                 Err(wait) if wait <= INLINE_WAIT => tokio::time::sleep(wait).await,
@@ -106,9 +107,9 @@ impl CrmReader {
     /// One batch read with the portal's token; a `401` forces one refresh and one retry.
     pub(super) async fn batch_read(
         &self,
-        portal: i64,
+        portal: PortalId,
         object: ObjectType,
-        ids: &[i64],
+        ids: &[ObjectId],
     ) -> Result<BatchRead, Failure> {
         let token = self.tokens.token_for(portal).await?;
         match self.call(portal, object, &token, ids).await {
@@ -127,22 +128,23 @@ impl CrmReader {
     /// the monitor.
     async fn call(
         &self,
-        portal: i64,
+        portal: PortalId,
         object: ObjectType,
         token: &SecretString,
-        ids: &[i64],
+        ids: &[ObjectId],
     ) -> Result<BatchRead, HubSpotError> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
         let span = tracing::info_span!(
             target: context::TRACED,
             "crm.batch_read",
-            portal_id = portal,
+            portal_id = portal.0,
             object_type = object.plural(),
             records = ids.len() as i64,
             http.status_code = Empty,
         );
         let result = self
             .crm
-            .batch_read(token, object, ids, &[])
+            .batch_read(token, object, &ids, &[])
             .instrument(span.clone())
             .await;
         let status = match &result {
@@ -157,7 +159,7 @@ impl CrmReader {
     }
 
     /// The one place a CRM call is counted: for the monitor, and by status.
-    fn count(&self, portal: i64, status: u16) {
+    fn count(&self, portal: PortalId, status: u16) {
         self.tally.api_call(portal, CRM_BATCH_READ, status);
         *self
             .calls

@@ -10,7 +10,8 @@ use hubspot::crm::{ObjectType, Record};
 use hubspot::failure::HubSpotError;
 use hubspot::time::duration_ms;
 use store::{
-    Aside, Claimed, ErasedRecord, Gone, GoneRecord, MirroredRecord, Retry, SetAside, Settlement,
+    Aside, Claimed, ErasedRecord, Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, Retry,
+    SetAside, Settlement,
 };
 use tracing::warn;
 
@@ -103,9 +104,9 @@ impl Decisions {
 
     pub(super) fn gone(
         &mut self,
-        portal: i64,
+        portal: PortalId,
         object: ObjectType,
-        id: i64,
+        id: ObjectId,
         gone: Gone,
         at_ms: i64,
         trace: Option<String>,
@@ -123,10 +124,10 @@ impl Decisions {
     /// A privacy deletion: every copy of the record is erased, and the cache forgets it.
     pub(super) fn erase(
         &mut self,
-        portal: i64,
+        portal: PortalId,
         installed_at: i64,
         object: ObjectType,
-        id: i64,
+        id: ObjectId,
         trace: Option<String>,
     ) {
         self.erased.push(RecordKey {
@@ -146,7 +147,7 @@ impl Decisions {
 
     pub(super) fn records(
         &mut self,
-        portal: i64,
+        portal: PortalId,
         object: ObjectType,
         records: &[Record],
         trace: &Option<String>,
@@ -157,7 +158,7 @@ impl Decisions {
             .extend(records.iter().map(|r| MirroredRecord {
                 portal_id: portal,
                 object_type: object.plural().to_owned(),
-                object_id: r.id,
+                object_id: ObjectId(r.id),
                 state: "live".into(),
                 properties: serde_json::Value::Object(r.properties.clone()).to_string(),
                 updated_at: r.updated_at,

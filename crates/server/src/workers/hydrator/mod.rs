@@ -28,7 +28,7 @@ use hubspot::time::{duration_ms, Clock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use store::{ClaimRequest, Claimed, Settlement, Store, StoreError};
+use store::{ClaimRequest, Claimed, PortalId, Settlement, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -67,8 +67,8 @@ pub struct Hydrator {
     clock: Clock,
     /// This worker, as claim holder.
     holder: String,
-    /// Where the next round's fair walk over portals starts.
-    cursor: std::sync::Mutex<i64>,
+    /// Where the next round's fair walk over portals starts (after this portal).
+    cursor: std::sync::Mutex<Option<PortalId>>,
     /// Seconds from each finished event's `occurredAt` to the commit that finished it.
     freshness: Histogram,
     /// Events put back to wait for their portal's rate limit (or a `429`'s pause).
@@ -114,7 +114,7 @@ impl Hydrator {
             sinks,
             clock,
             holder: format!("hydrator-{}", uuid::Uuid::new_v4().simple()),
-            cursor: std::sync::Mutex::new(i64::MIN),
+            cursor: std::sync::Mutex::new(None),
             freshness: freshness_histogram(),
             limit_waits: Counter::default(),
         }
@@ -215,14 +215,13 @@ impl Hydrator {
                 round_events: EVENTS_PER_ROUND,
             })
             .await?;
-        *self.cursor.lock().expect("cursor lock") =
-            claimed.last().map_or(i64::MIN, |c| c.key.portal_id);
+        *self.cursor.lock().expect("cursor lock") = claimed.last().map(|c| c.key.portal_id);
         Ok(claimed)
     }
 
     /// Serves every portal of a claimed round; what they decided, to be written.
     async fn decide(&self, claimed: Vec<Claimed>) -> Decided {
-        let mut by_portal: BTreeMap<i64, Vec<Claimed>> = BTreeMap::new();
+        let mut by_portal: BTreeMap<PortalId, Vec<Claimed>> = BTreeMap::new();
         for event in &claimed {
             by_portal
                 .entry(event.key.portal_id)
@@ -286,7 +285,11 @@ impl Hydrator {
     }
 
     /// Decides every event of one portal; reads records as needed.
-    async fn serve_portal(&self, portal: i64, events: &[Claimed]) -> Result<Decisions, StoreError> {
+    async fn serve_portal(
+        &self,
+        portal: PortalId,
+        events: &[Claimed],
+    ) -> Result<Decisions, StoreError> {
         let mut out = Decisions::new(self.clock.now_ms());
         let granted = match granted(self.store.portal(portal).await?) {
             Ok(granted) => granted,

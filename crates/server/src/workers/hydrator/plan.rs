@@ -5,27 +5,27 @@
 
 use hubspot::crm::ObjectType;
 use hubspot::webhook::{parse_event, EventAction, SubscriptionType};
-use store::Claimed;
+use store::{Claimed, ObjectId};
 
 /// The hydrator's work for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
     Fetch {
         object: ObjectType,
-        id: i64,
+        id: ObjectId,
     },
     Delete {
         object: ObjectType,
-        id: i64,
+        id: ObjectId,
     },
     Merge {
         object: ObjectType,
-        winner: i64,
-        losers: Vec<i64>,
+        winner: ObjectId,
+        losers: Vec<ObjectId>,
     },
     Erase {
         object: ObjectType,
-        id: i64,
+        id: ObjectId,
     },
     /// Kept and marked, with the reason.
     Unhandled(String),
@@ -64,8 +64,8 @@ pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
                 winner: merge
                     .new_object_id
                     .or(merge.primary_object_id)
-                    .unwrap_or(id),
-                losers: merge.merged_object_ids,
+                    .map_or(id, ObjectId),
+                losers: merge.merged_object_ids.into_iter().map(ObjectId).collect(),
             },
             Err(_) => Work::Unhandled("a merge event whose payload does not parse".into()),
         },
@@ -80,7 +80,7 @@ pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
 
 #[cfg(test)]
 mod tests {
-    use store::EventKey;
+    use store::{EventKey, PortalId};
 
     use super::*;
 
@@ -88,10 +88,10 @@ mod tests {
         Claimed {
             id: 1,
             key: EventKey {
-                portal_id: 1,
+                portal_id: PortalId(1),
                 subscription_id: 1,
                 event_id: 1,
-                object_id: 5,
+                object_id: ObjectId(5),
                 occurred_at: 0,
             },
             subscription_type: subscription_type.into(),
@@ -111,42 +111,42 @@ mod tests {
                 "contact.creation",
                 Work::Fetch {
                     object: contacts,
-                    id: 5,
+                    id: ObjectId(5),
                 },
             ),
             (
                 "contact.propertyChange",
                 Work::Fetch {
                     object: contacts,
-                    id: 5,
+                    id: ObjectId(5),
                 },
             ),
             (
                 "contact.restore",
                 Work::Fetch {
                     object: contacts,
-                    id: 5,
+                    id: ObjectId(5),
                 },
             ),
             (
                 "contact.deletion",
                 Work::Delete {
                     object: contacts,
-                    id: 5,
+                    id: ObjectId(5),
                 },
             ),
             (
                 "contact.privacyDeletion",
                 Work::Erase {
                     object: contacts,
-                    id: 5,
+                    id: ObjectId(5),
                 },
             ),
             (
                 "line_item.creation",
                 Work::Fetch {
                     object: ObjectType::LineItems,
-                    id: 5,
+                    id: ObjectId(5),
                 },
             ),
         ];
@@ -165,8 +165,8 @@ mod tests {
             work(&merge, &ALL),
             Work::Merge {
                 object: ObjectType::Deals,
-                winner: 5,
-                losers: vec![6, 7]
+                winner: ObjectId(5),
+                losers: vec![ObjectId(6), ObjectId(7)]
             }
         );
         assert!(matches!(
@@ -197,7 +197,7 @@ mod tests {
             work(&event("contact.privacyDeletion", "{}"), &only_deals),
             Work::Erase {
                 object: ObjectType::Contacts,
-                id: 5
+                id: ObjectId(5)
             },
             "a privacy deletion is honoured for every type"
         );

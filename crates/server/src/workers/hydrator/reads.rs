@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hubspot::crm::{BatchRead, ObjectType, MAX_BATCH};
 use hubspot::failure::Kind;
-use store::{Claimed, Gone, StoreError};
+use store::{Claimed, Gone, ObjectId, PortalId, StoreError};
 use tracing::{warn, Instrument, Span};
 
 use super::crm::CrmReader;
@@ -21,13 +21,13 @@ use store::Store;
 /// What is being read: one object type of one portal, under its current install.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Reading {
-    pub(super) portal: i64,
+    pub(super) portal: PortalId,
     pub(super) installed_at: i64,
     pub(super) object: ObjectType,
 }
 
 impl Reading {
-    fn key(&self, id: i64) -> RecordKey {
+    fn key(&self, id: ObjectId) -> RecordKey {
         RecordKey {
             portal: self.portal,
             installed_at: self.installed_at,
@@ -64,7 +64,7 @@ impl Reader<'_> {
         mut by_id: Reads<'_>,
     ) -> Result<(), StoreError> {
         self.finish_reflected(out, reading, &mut by_id).await?;
-        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         for (index, chunk) in ids.chunks(MAX_BATCH).enumerate() {
             let rest = &ids[index * MAX_BATCH..];
             if let Err(wait) = self.crm.slot(reading.portal).await {
@@ -100,14 +100,14 @@ impl Reader<'_> {
         for id in self.versions.reflected(key, &newest(by_id)) {
             out.finish(by_id.remove(&id).expect("listed"));
         }
-        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         let held = self
             .store
             .last_modified(reading.portal, reading.object.plural(), &ids)
             .await?;
         self.versions
             .remember(held.iter().map(|(id, version)| (key(*id), *version)));
-        let reflected: Vec<i64> = newest(by_id)
+        let reflected: Vec<ObjectId> = newest(by_id)
             .into_iter()
             .filter(|(id, at)| held.get(id).is_some_and(|version| at <= version))
             .map(|(id, _)| id)
@@ -125,7 +125,7 @@ impl Reader<'_> {
         out: &mut Decisions,
         reading: Reading,
         by_id: &Reads<'_>,
-        (chunk, rest): (&[i64], &[i64]),
+        (chunk, rest): (&[ObjectId], &[ObjectId]),
         read: Result<BatchRead, Failure>,
         trace: Option<String>,
     ) -> Flow {
@@ -140,12 +140,22 @@ impl Reader<'_> {
                 out.seen.extend(
                     read.records
                         .iter()
-                        .map(|r| (reading.key(r.id), r.updated_at)),
+                        .map(|r| (reading.key(ObjectId(r.id)), r.updated_at)),
                 );
                 for id in &read.missing {
-                    let at = by_id[id].iter().map(|e| e.key.occurred_at).max();
+                    let at = by_id[&ObjectId(*id)]
+                        .iter()
+                        .map(|e| e.key.occurred_at)
+                        .max();
                     let at = at.unwrap_or(0);
-                    out.gone(portal, object, *id, Gone::Deleted, at, trace.clone());
+                    out.gone(
+                        portal,
+                        object,
+                        ObjectId(*id),
+                        Gone::Deleted,
+                        at,
+                        trace.clone(),
+                    );
                 }
                 out.finish(events);
             }
@@ -156,7 +166,7 @@ impl Reader<'_> {
                 out.quarantine(events, "the portal has not installed the app")
             }
             Err(Failure::HubSpot(error)) if error.kind() == Kind::MissingScopes => {
-                warn!(portal_id = portal, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
+                warn!(portal_id = portal.0, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
                 self.crm.refuse(portal, object, reading.installed_at);
                 out.quarantine(events_of(by_id, rest), &missing_scope(object));
                 return Flow::Stop;
@@ -164,7 +174,7 @@ impl Reader<'_> {
             Err(Failure::HubSpot(error)) if error.kind() == Kind::RateLimited => {
                 let wait = error.retry_after().unwrap_or(RATE_WINDOW);
                 warn!(
-                    portal_id = portal,
+                    portal_id = portal.0,
                     policy = error.policy_name(),
                     wait_s = wait.as_secs(),
                     "HubSpot answered 429: pausing the portal"
@@ -180,7 +190,7 @@ impl Reader<'_> {
 }
 
 /// The newest `occurredAt` of each record's events.
-fn newest(by_id: &Reads<'_>) -> BTreeMap<i64, i64> {
+fn newest(by_id: &Reads<'_>) -> BTreeMap<ObjectId, i64> {
     by_id
         .iter()
         .map(|(id, events)| {
@@ -191,7 +201,7 @@ fn newest(by_id: &Reads<'_>) -> BTreeMap<i64, i64> {
 }
 
 /// The events about `ids`.
-fn events_of<'a>(by_id: &Reads<'a>, ids: &[i64]) -> Vec<&'a Claimed> {
+fn events_of<'a>(by_id: &Reads<'a>, ids: &[ObjectId]) -> Vec<&'a Claimed> {
     ids.iter()
         .flat_map(|id| by_id[id].iter().copied())
         .collect()
@@ -199,12 +209,12 @@ fn events_of<'a>(by_id: &Reads<'a>, ids: &[i64]) -> Vec<&'a Claimed> {
 
 /// The span of one batch read: it continues the trace of the first event it serves and
 /// links the traces of the others (one read serves events of many deliveries).
-fn read_span(portal: i64, object: ObjectType, events: &[&Claimed]) -> Span {
+fn read_span(portal: PortalId, object: ObjectType, events: &[&Claimed]) -> Span {
     let span = tracing::info_span!(
         target: context::TRACED,
         parent: None,
         "hydrate",
-        portal_id = portal,
+        portal_id = portal.0,
         object_type = object.plural(),
         events = events.len() as i64,
     );

@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 
 use hubspot::crm::ObjectType;
-use store::{Claimed, Gone, Portal, PortalState, SetAside};
+use store::{Claimed, Gone, ObjectId, Portal, PortalId, PortalState, SetAside};
 
 use super::decisions::{missing_scope, trace_of, Decisions};
 use super::plan::{work, Work};
 
 /// The events of one object type to read, by record id.
-pub(super) type Reads<'a> = BTreeMap<i64, Vec<&'a Claimed>>;
+pub(super) type Reads<'a> = BTreeMap<ObjectId, Vec<&'a Claimed>>;
 
 /// What a portal granted, under the install its events are served for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,14 +42,14 @@ pub(super) fn granted(portal: Option<Portal>) -> Result<Granted, &'static str> {
 /// type's scope under this install.
 pub(super) fn sort<'a>(
     out: &mut Decisions,
-    portal: i64,
+    portal: PortalId,
     granted: &Granted,
     events: &'a [Claimed],
     hydrated: &[ObjectType],
     refused: impl Fn(ObjectType) -> bool,
 ) -> BTreeMap<ObjectType, Reads<'a>> {
     let mut reads: BTreeMap<ObjectType, Reads<'a>> = BTreeMap::new();
-    let mut read = |object: ObjectType, id: i64, event: &'a Claimed| {
+    let mut read = |object: ObjectType, id: ObjectId, event: &'a Claimed| {
         reads
             .entry(object)
             .or_default()
@@ -106,11 +106,11 @@ mod tests {
 
     const PORTAL: i64 = 7;
 
-    fn event(id: i64, subscription_type: &str, object_id: i64, payload: &str) -> Claimed {
+    fn event(id: i64, subscription_type: &str, object_id: ObjectId, payload: &str) -> Claimed {
         Claimed {
             id,
             key: EventKey {
-                portal_id: PORTAL,
+                portal_id: PortalId(PORTAL),
                 subscription_id: 1,
                 event_id: id,
                 object_id,
@@ -135,7 +135,7 @@ mod tests {
 
     fn portal(state: PortalState) -> Portal {
         Portal {
-            portal_id: PORTAL,
+            portal_id: PortalId(PORTAL),
             state,
             hub_domain: None,
             app_id: None,
@@ -173,14 +173,14 @@ mod tests {
     fn each_event_is_decided_or_read_and_none_is_lost() {
         let merge = r#"{"eventId":5,"portalId":7,"subscriptionType":"deal.merge","objectId":40,"primaryObjectId":40,"mergedObjectIds":[41,42]}"#;
         let events = [
-            event(1, "contact.creation", 10, "{}"),
-            event(2, "contact.propertyChange", 10, "{}"),
-            event(3, "contact.deletion", 11, "{}"),
-            event(4, "contact.privacyDeletion", 12, "{}"),
-            event(5, "deal.merge", 40, merge),
-            event(6, "company.creation", 20, "{}"),
-            event(7, "ticket.creation", 30, "{}"),
-            event(8, "contact.associationChange", 10, "{}"),
+            event(1, "contact.creation", ObjectId(10), "{}"),
+            event(2, "contact.propertyChange", ObjectId(10), "{}"),
+            event(3, "contact.deletion", ObjectId(11), "{}"),
+            event(4, "contact.privacyDeletion", ObjectId(12), "{}"),
+            event(5, "deal.merge", ObjectId(40), merge),
+            event(6, "company.creation", ObjectId(20), "{}"),
+            event(7, "ticket.creation", ObjectId(30), "{}"),
+            event(8, "contact.associationChange", ObjectId(10), "{}"),
         ];
         let hydrated = [
             ObjectType::Contacts,
@@ -190,7 +190,7 @@ mod tests {
         let mut out = Decisions::new(2_000);
         let reads = sort(
             &mut out,
-            PORTAL,
+            PortalId(PORTAL),
             &granted_contacts_and_deals(),
             &events,
             &hydrated,
@@ -201,7 +201,7 @@ mod tests {
         let read_ids = |object| -> Vec<(i64, Vec<i64>)> {
             reads[&object]
                 .iter()
-                .map(|(id, events)| (*id, events.iter().map(|e| e.id).collect()))
+                .map(|(id, events)| (id.0, events.iter().map(|e| e.id).collect()))
                 .collect()
         };
         assert_eq!(read_ids(ObjectType::Contacts), [(10, vec![1, 2])]);
@@ -214,14 +214,14 @@ mod tests {
             .settlement
             .gone
             .iter()
-            .map(|g| (g.object_id, g.gone))
+            .map(|g| (g.object_id.0, g.gone))
             .collect();
         assert_eq!(
             gone,
             [(11, Gone::Deleted), (41, Gone::Merged), (42, Gone::Merged)]
         );
         assert_eq!(out.settlement.erased.len(), 1);
-        assert_eq!(out.settlement.erased[0].object_id, 12);
+        assert_eq!(out.settlement.erased[0].object_id, ObjectId(12));
         assert_eq!(out.erased.len(), 1, "the cache forgets the erased record");
 
         // A type without its scope waits in quarantine; an unhydrated type and an
@@ -256,11 +256,11 @@ mod tests {
 
     #[test]
     fn a_type_hubspot_refused_is_not_read_again_under_the_same_install() {
-        let events = [event(1, "deal.creation", 40, "{}")];
+        let events = [event(1, "deal.creation", ObjectId(40), "{}")];
         let mut out = Decisions::new(2_000);
         let reads = sort(
             &mut out,
-            PORTAL,
+            PortalId(PORTAL),
             &granted_contacts_and_deals(),
             &events,
             &ObjectType::ALL,

@@ -142,10 +142,10 @@ impl Dispatcher {
             target: context::TRACED,
             parent: None,
             "sink.deliver",
-            portal_id = delivery.portal_id,
+            portal_id = delivery.portal_id.0,
             sink = self.sink.name().as_str(),
             object_type = delivery.object_type.as_str(),
-            object_id = delivery.object_id,
+            object_id = delivery.object_id.0,
             attempt = delivery.attempts + 1,
         );
         context::continue_trace(&span, delivery.trace_context.as_deref());

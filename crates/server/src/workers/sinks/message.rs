@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{json, value::RawValue};
-use store::Delivery;
+use store::{Delivery, PortalId};
 
 /// One change, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// `msg_<portal>_<type>_<object>_<version>_<state>`: the same for the same change.
     pub id: String,
-    pub portal_id: i64,
+    pub portal_id: PortalId,
     /// HubSpot's path name of the record's type (`contacts`).
     pub object_type: String,
     pub body: Vec<u8>,
@@ -69,14 +69,16 @@ impl Message {
 
 #[cfg(test)]
 mod tests {
+    use store::ObjectId;
+
     use super::*;
 
     fn delivery(state: &str, properties: &str) -> Delivery {
         Delivery {
             id: 7,
-            portal_id: 101,
+            portal_id: PortalId(101),
             object_type: "contacts".into(),
-            object_id: 42,
+            object_id: ObjectId(42),
             record_state: state.into(),
             properties: properties.into(),
             version: 1_764_000_000_123,
