@@ -4,6 +4,7 @@
 //! client's are; successes carry the `X-HubSpot-RateLimit-*` figures so a caller can keep
 //! its own limiter in step with HubSpot's count.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -136,13 +137,33 @@ pub struct RateLimit {
 }
 
 /// What a batch read returned: the records found (in no promised order), the ids HubSpot
-/// reported missing (`207`), and the rate-limit figures.
+/// reported not found, those it did not read, and the rate-limit figures.
 #[derive(Debug, Clone, Default)]
 pub struct BatchRead {
     pub records: Vec<Record>,
+    /// Ids answered `OBJECT_NOT_FOUND` (in a `207`'s `errors`): deleted, or never there.
     pub missing: Vec<i64>,
+    /// Ids answered with another error category, or not answered at all: a failure of
+    /// that id's read, not a deletion. Read them again.
+    pub unread: Vec<Unread>,
     pub rate_limit: Option<RateLimit>,
 }
+
+/// An id a batch read did not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub id: i64,
+    /// HubSpot's error category for the id, or [`Unread::NO_ANSWER`].
+    pub category: String,
+}
+
+impl Unread {
+    /// The id was in neither `results` nor `errors`.
+    pub const NO_ANSWER: &'static str = "NO_ANSWER";
+}
+
+/// The one per-id error category that means the record is gone.
+pub const OBJECT_NOT_FOUND: &str = "OBJECT_NOT_FOUND";
 
 /// Calls the CRM API with a portal's access token.
 #[derive(Debug, Clone)]
@@ -172,6 +193,8 @@ struct WireBatch {
 #[derive(Deserialize)]
 struct WireBatchError {
     #[serde(default)]
+    category: String,
+    #[serde(default)]
     context: WireContext,
 }
 
@@ -179,6 +202,39 @@ struct WireBatchError {
 struct WireContext {
     #[serde(default)]
     ids: Vec<String>,
+}
+
+/// Of the ids asked for, those answered not found, and those not read: named with another
+/// error category, or in neither `results` nor `errors`. An id is judged once, by its
+/// first answer; errors naming ids not asked for are ignored.
+fn sort_answers(
+    asked: &[i64],
+    records: &[Record],
+    errors: Vec<WireBatchError>,
+) -> (Vec<i64>, Vec<Unread>) {
+    let asked: BTreeSet<i64> = asked.iter().copied().collect();
+    let mut answered: BTreeSet<i64> = records.iter().map(|r| r.id).collect();
+    let (mut missing, mut unread) = (Vec::new(), Vec::new());
+    for error in errors {
+        for id in error.context.ids.iter().filter_map(|id| id.parse().ok()) {
+            if !asked.contains(&id) || !answered.insert(id) {
+                continue;
+            }
+            if error.category == OBJECT_NOT_FOUND {
+                missing.push(id);
+            } else {
+                unread.push(Unread {
+                    id,
+                    category: error.category.clone(),
+                });
+            }
+        }
+    }
+    unread.extend(asked.difference(&answered).map(|&id| Unread {
+        id,
+        category: Unread::NO_ANSWER.to_owned(),
+    }));
+    (missing, unread)
 }
 
 impl CrmClient {
@@ -195,8 +251,9 @@ impl CrmClient {
     }
 
     /// Reads up to [`MAX_BATCH`] records by id with `properties` (HubSpot's defaults when
-    /// empty). Duplicate ids are read once. A `207` is a success: the ids it names are in
-    /// [`BatchRead::missing`], the rest in `records`.
+    /// empty). Duplicate ids are read once. A `207` is a success: of the ids its `errors`
+    /// name, those not found are in [`BatchRead::missing`] and the rest, with every id
+    /// answered not at all, in [`BatchRead::unread`].
     pub async fn batch_read(
         &self,
         token: &SecretString,
@@ -232,20 +289,16 @@ impl CrmClient {
         }
         let rate_limit = rate_limit(response.headers());
         let batch: WireBatch = response.json().await.map_err(HubSpotError::unexpected)?;
-        let missing = batch
-            .errors
-            .iter()
-            .flat_map(|e| &e.context.ids)
-            .filter_map(|id| id.parse().ok())
-            .collect();
         let records = batch
             .results
             .into_iter()
             .map(record)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let (missing, unread) = sort_answers(&unique, &records, batch.errors);
         Ok(BatchRead {
             records,
             missing,
+            unread,
             rate_limit,
         })
     }
@@ -357,5 +410,40 @@ mod tests {
             record(wire("yesterday")),
             Err(HubSpotError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn only_not_found_is_a_deletion_and_an_id_without_an_answer_is_read_again() {
+        let error = |category: &str, ids: &[&str]| WireBatchError {
+            category: category.into(),
+            context: WireContext {
+                ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+            },
+        };
+        let found = Record {
+            id: 1,
+            properties: Map::new(),
+            updated_at: 5,
+            archived: false,
+        };
+        let (missing, unread) = sort_answers(
+            &[1, 2, 3, 4, 5],
+            &[found],
+            vec![
+                error(OBJECT_NOT_FOUND, &["2", "99"]),
+                error("INTERNAL_ERROR", &["3", "2", "x"]),
+            ],
+        );
+        assert_eq!(missing, [2], "99 was not asked for");
+        let unread: Vec<(i64, &str)> = unread.iter().map(|u| (u.id, u.category.as_str())).collect();
+        assert_eq!(
+            unread,
+            [
+                (3, "INTERNAL_ERROR"),
+                (4, Unread::NO_ANSWER),
+                (5, Unread::NO_ANSWER)
+            ],
+            "2 is judged by its first answer"
+        );
     }
 }

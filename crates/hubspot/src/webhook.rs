@@ -11,6 +11,10 @@ use serde_json::value::RawValue;
 use crate::crm::ObjectType;
 use crate::signature::Verified;
 
+/// HubSpot retries a notification up to 10 times (reference §2.6): no genuine
+/// `attemptNumber` is higher, so a larger one is read as this.
+pub const MAX_RETRIES: u32 = 10;
+
 /// One change notification, with every documented field (reference §2.3).
 #[derive(Debug, Clone)]
 pub struct ChangeEvent {

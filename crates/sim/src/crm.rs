@@ -266,6 +266,15 @@ struct BatchId {
     id: String,
 }
 
+/// How a batch read answers for one existing record, under the faults set.
+enum BatchAnswer {
+    Record,
+    /// A per-id error of the faults' category.
+    Error,
+    /// Nothing at all.
+    Omitted,
+}
+
 async fn batch_read(
     State(sim): State<SharedSim>,
     Extension(Caller(caller)): Extension<Caller>,
@@ -302,23 +311,53 @@ async fn batch_read(
     let started = sim.now_ms();
     let properties = (!input.properties.is_empty()).then_some(input.properties.as_slice());
     let mut seen = BTreeSet::new();
-    let (mut results, mut missing) = (Vec::new(), Vec::new());
-    sim.world(|w| {
-        for BatchId { id } in &input.inputs {
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            match id
-                .parse::<i64>()
-                .ok()
-                .and_then(|n| w.record(portal, object, n))
-                .filter(|r| visible(r, archived))
-            {
-                Some(record) => results.push(render(&record, object, properties)),
-                None => missing.push(id.clone()),
-            }
+    let (mut results, mut missing, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let faults = sim.faults();
+    let faulty = faults.applies_to(portal);
+    let answer = |sim: &SharedSim| -> BatchAnswer {
+        let (error_rate, omit_rate) = (
+            faults.faults.batch_error_rate.clamp(0.0, 1.0),
+            faults.faults.batch_omit_rate.clamp(0.0, 1.0),
+        );
+        if !faulty || error_rate + omit_rate == 0.0 {
+            return BatchAnswer::Record;
         }
+        sim.fault_draw(|rng| {
+            let draw: f64 = rng.random();
+            if draw < error_rate {
+                BatchAnswer::Error
+            } else if draw < error_rate + omit_rate {
+                BatchAnswer::Omitted
+            } else {
+                BatchAnswer::Record
+            }
+        })
+    };
+    let found: Vec<(String, Option<Record>)> = sim.world(|w| {
+        input
+            .inputs
+            .iter()
+            .filter(|BatchId { id }| seen.insert(id.clone()))
+            .map(|BatchId { id }| {
+                let record = id
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|n| w.record(portal, object, n))
+                    .filter(|r| visible(r, archived));
+                (id.clone(), record)
+            })
+            .collect()
     });
+    for (id, record) in found {
+        match record {
+            None => missing.push(id),
+            Some(record) => match answer(&sim) {
+                BatchAnswer::Record => results.push(render(&record, object, properties)),
+                BatchAnswer::Error => failed.push(id),
+                BatchAnswer::Omitted => {}
+            },
+        }
+    }
     sim.crm_ledger(|l| l.returned(portal, results.len()));
     // HubSpot does not promise result order; reversing keeps clients from relying on it.
     results.reverse();
@@ -329,11 +368,18 @@ async fn batch_read(
         "startedAt": iso(started),
         "completedAt": iso(sim.now_ms()),
     });
-    if missing.is_empty() {
+    let mut batch_errors = Vec::new();
+    if !missing.is_empty() {
+        batch_errors.push(errors::missing_ids(object.upper_name(), missing));
+    }
+    if !failed.is_empty() {
+        batch_errors.push(errors::unread_ids(faults.batch_error_category(), failed));
+    }
+    if batch_errors.is_empty() {
         return Json(body).into_response();
     }
-    body["numErrors"] = json!(1);
-    body["errors"] = json!([errors::missing_ids(object.upper_name(), missing)]);
+    body["numErrors"] = json!(batch_errors.len());
+    body["errors"] = json!(batch_errors);
     (StatusCode::MULTI_STATUS, Json(body)).into_response()
 }
 

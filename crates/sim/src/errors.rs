@@ -50,6 +50,18 @@ pub fn rate_limited(exceeded: Exceeded) -> Response {
 }
 
 /// A 207 batch error for ids that could not be read.
+/// A batch read's per-id error of another category (injected by a fault).
+pub fn unread_ids(category: &str, ids: Vec<String>) -> Value {
+    json!({
+        "status": "error",
+        "category": category,
+        "message": "Could not read some objects (injected by spoke-sim).",
+        "context": { "ids": ids },
+        "errors": [],
+        "links": {},
+    })
+}
+
 pub fn missing_ids(object_upper: &str, ids: Vec<String>) -> Value {
     json!({
         "status": "error",

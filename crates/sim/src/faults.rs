@@ -15,6 +15,15 @@ pub struct Faults {
     /// For this many milliseconds from when the faults are set, every CRM request gets
     /// HubSpot's 429 (a burst of rate limiting, as when another app shares the account).
     pub burst_429_ms: u64,
+    /// Share of the existing records a batch read names (0 to 1) answered with a per-id
+    /// error of [`Faults::batch_error_category`] instead, in a `207`.
+    pub batch_error_rate: f64,
+    /// The category of those errors (`INTERNAL_ERROR` when empty): any but
+    /// `OBJECT_NOT_FOUND` is a failure to read the record, not its absence.
+    pub batch_error_category: String,
+    /// Share of the existing records a batch read names left out of its answer entirely
+    /// (in neither `results` nor `errors`).
+    pub batch_omit_rate: f64,
     /// Portals the faults apply to; empty means all.
     pub portals: Vec<i64>,
 }
@@ -36,6 +45,14 @@ impl ActiveFaults {
 
     pub fn applies_to(&self, portal: i64) -> bool {
         self.faults.portals.is_empty() || self.faults.portals.contains(&portal)
+    }
+
+    /// The per-id error category batch reads answer, as configured.
+    pub fn batch_error_category(&self) -> &str {
+        match self.faults.batch_error_category.as_str() {
+            "" => "INTERNAL_ERROR",
+            category => category,
+        }
     }
 
     pub fn in_429_burst(&self, now: Instant) -> bool {

@@ -46,7 +46,10 @@ impl Receipt {
 fn portal_events(events: &[ChangeEvent]) -> Vec<PortalEvents> {
     let mut portals: Vec<PortalEvents> = Vec::new();
     for event in events {
-        let attempt = u64::try_from(event.attempt_number.unwrap_or(0)).unwrap_or(0);
+        // The body's word, so bounded by what HubSpot can send before it feeds estimates.
+        let attempt = u64::try_from(event.attempt_number.unwrap_or(0))
+            .unwrap_or(0)
+            .min(u64::from(hubspot::webhook::MAX_RETRIES));
         let index = match portals
             .iter()
             .position(|p| p.portal_id == PortalId(event.portal_id))
@@ -213,5 +216,18 @@ mod tests {
             (0, ObjectId(0), 0)
         );
         assert_eq!(row.subscription_type, "event.completed");
+    }
+
+    #[test]
+    fn an_attempt_number_beyond_hubspots_retries_counts_as_its_last_retry() {
+        let body = |attempt: i64| {
+            format!(
+                r#"[{{"eventId":1,"portalId":4,"subscriptionType":"contact.creation","attemptNumber":{attempt}}}]"#
+            )
+        };
+        let counts = |attempt| portal_events(&parsed(&body(attempt)));
+        assert_eq!(counts(3)[0].earlier_retries, 2);
+        let forged = counts(2_000_000_000);
+        assert_eq!((forged[0].retried, forged[0].earlier_retries), (1, 9));
     }
 }

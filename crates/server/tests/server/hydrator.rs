@@ -19,6 +19,20 @@ const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";
 const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
 
 impl Harness {
+    /// Moves the clock on past retry backoffs until `dead` events are dead letters and none
+    /// is pending (bounded).
+    async fn until_dead(&self, dead: i64) {
+        for _ in 0..200 {
+            let counts = self.store.queue_counts().await.unwrap();
+            let count = |state: &str| counts.iter().find(|(s, _)| s == state).map(|c| c.1);
+            if count("dead") == Some(dead) && count("pending").is_none() {
+                return;
+            }
+            self.clock.advance(Duration::from_secs(60));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every hydrated event's record in the mirror is the simulator's latest version.
     async fn assert_mirror_matches_the_simulator(&self, portal: i64) {
         let mut checked = 0;
@@ -152,13 +166,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
 
     // First attempt fails; the retry is due within the backoff, which the clock skips.
     h.settle(1, |_| true).await;
-    for _ in 0..200 {
-        if h.store.queue_counts().await.unwrap() == [("dead".to_owned(), 1)] {
-            break;
-        }
-        h.clock.advance(Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.until_dead(1).await;
     let dead = h
         .store
         .dead_events(Some(PortalId(portal)), 10)
@@ -203,6 +211,77 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         0,
         "nothing left to replay"
     );
+}
+
+/// A batch read's per-id error of any category but not-found, or no word at all about an
+/// id, is a failed read of that record: retried, then a dead letter, never a deletion.
+#[rstest]
+#[case::error_on_sqlite(Engine::Sqlite, json!({ "batchErrorRate": 1.0, "batchErrorCategory": "INTERNAL_ERROR" }), "INTERNAL_ERROR")]
+#[case::error_on_postgres(Engine::Postgres, json!({ "batchErrorRate": 1.0, "batchErrorCategory": "INTERNAL_ERROR" }), "INTERNAL_ERROR")]
+#[case::no_answer_on_sqlite(Engine::Sqlite, json!({ "batchOmitRate": 1.0 }), "NO_ANSWER")]
+#[case::no_answer_on_postgres(Engine::Postgres, json!({ "batchOmitRate": 1.0 }), "NO_ANSWER")]
+#[tokio::test]
+async fn a_record_hubspot_did_not_read_is_retried_and_never_marked_deleted(
+    #[case] engine: Engine,
+    #[case] faults: Value,
+    #[case] category: &str,
+) {
+    let h = harness_with(engine, SCOPES, |config| config.hydrator.max_attempts = 2).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let id = ObjectType::Contacts.id_base() + 1;
+    let path = format!("contacts/{id}");
+    let rename = |name: &'static str| {
+        h.change(
+            reqwest::Method::PATCH,
+            portal,
+            &path,
+            json!({ "properties": { "firstname": name } }),
+        )
+    };
+    rename("Ada").await;
+    h.settle(1, |c| c == [("done".to_owned(), 1)]).await;
+
+    h.set_faults(faults).await;
+    rename("Grace").await;
+    h.settle(2, |_| true).await;
+    h.until_dead(1).await;
+    let dead = h
+        .store
+        .dead_events(Some(PortalId(portal)), 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{:?}", h.store.queue_counts().await);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(category)),
+        "{:?}",
+        dead[0].last_error
+    );
+    let held = h
+        .store
+        .mirrored(PortalId(portal), "contacts", ObjectId(id))
+        .await
+        .unwrap()
+        .expect("still mirrored");
+    assert_eq!(held.state, "live", "not a deletion");
+    assert!(held.properties.contains("Ada"), "{}", held.properties);
+
+    h.set_faults(json!({})).await;
+    h.store
+        .replay_events(Replay::Portal(PortalId(portal)))
+        .await
+        .unwrap();
+    h.settle(2, |c| c == [("done".to_owned(), 2)]).await;
+    let held = h
+        .store
+        .mirrored(PortalId(portal), "contacts", ObjectId(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(held.properties.contains("Grace"), "{}", held.properties);
 }
 
 #[rstest]

@@ -169,14 +169,18 @@ impl Decisions {
 
     /// A failed attempt: retried with backoff, or a dead letter once attempts are used up.
     pub(super) fn failed(&mut self, events: Vec<&Claimed>, failure: &Failure, max_attempts: u32) {
-        let error = Chain(failure).to_string();
+        self.failed_with(events, &Chain(failure).to_string(), max_attempts);
+    }
+
+    /// A failed attempt with `error` as its reason.
+    pub(super) fn failed_with(&mut self, events: Vec<&Claimed>, error: &str, max_attempts: u32) {
         let (dead, again): (Vec<&Claimed>, Vec<&Claimed>) = events
             .into_iter()
             .partition(|e| u32::try_from(e.attempts).unwrap_or(0) + 1 >= max_attempts);
         if !dead.is_empty() {
             warn!(events = dead.len(), error, "events dead-lettered");
             let reason = format!("failed {max_attempts} times");
-            self.set_aside(dead, SetAside::Dead, &reason, Some(&error));
+            self.set_aside(dead, SetAside::Dead, &reason, Some(error));
         }
         let mut by_attempts: BTreeMap<i32, Vec<&Claimed>> = BTreeMap::new();
         for event in again {
@@ -184,7 +188,7 @@ impl Decisions {
         }
         for (done, events) in by_attempts {
             let wait = RETRY_BACKOFF.jittered(u32::try_from(done).unwrap_or(0));
-            self.retry_in(events, wait, Some(&error));
+            self.retry_in(events, wait, Some(error));
         }
     }
 }

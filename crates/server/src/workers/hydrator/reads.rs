@@ -157,7 +157,26 @@ impl Reader<'_> {
                         trace.clone(),
                     );
                 }
-                out.finish(events);
+                // An id HubSpot did not read is a failed attempt of its events, never a
+                // deletion: only a record or a not-found finishes an event.
+                let mut unread: BTreeMap<&str, Vec<&Claimed>> = BTreeMap::new();
+                for miss in &read.unread {
+                    if let Some(events) = by_id.get(&ObjectId(miss.id)) {
+                        unread.entry(&miss.category).or_default().extend(events);
+                    }
+                }
+                let unread_ids: Vec<ObjectId> =
+                    read.unread.iter().map(|u| ObjectId(u.id)).collect();
+                let read_ids: Vec<ObjectId> = chunk
+                    .iter()
+                    .filter(|id| !unread_ids.contains(id))
+                    .copied()
+                    .collect();
+                out.finish(events_of(by_id, &read_ids));
+                for (category, events) in unread {
+                    let error = format!("HubSpot did not read the record ({category})");
+                    out.failed_with(events, &error, self.max_attempts);
+                }
             }
             Err(Failure::Token(TokenError::NeedsReauth(_))) => {
                 out.quarantine(events, "the portal must install the app again")
