@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
-use store::{PortalId, PortalState, Scope, Store, StoreError};
+use store::{PortalId, PortalState, Scope, Store, StoreError, WebhookCounts};
 use tracing::{debug, info, warn};
 use url::Url;
 use utoipa::ToSchema;
@@ -29,6 +29,10 @@ use crate::timestamp::Timestamp;
 /// noise, not a trend.
 const MIN_ATTEMPTS: i64 = 20;
 
+/// Refused deliveries in an hour that raise the `refusals` alert, when they also outnumber
+/// the deliveries accepted: a few are the internet's background noise.
+pub const REFUSALS_ALERT_MIN: i64 = 10;
+
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -38,6 +42,10 @@ pub enum About {
     Combined,
     /// Every call gets `401` and the refresh token was refused.
     ProbablyUninstalled,
+    /// More deliveries refused (unsigned, forged, stale) than accepted in the last hour:
+    /// someone posting forgeries, or HubSpot signing with a client secret spoke does not
+    /// have (rotated?). Its rate is the hour's share accepted.
+    Refusals,
 }
 
 impl About {
@@ -47,6 +55,7 @@ impl About {
             Self::Api => "api",
             Self::Combined => "combined",
             Self::ProbablyUninstalled => "probablyUninstalled",
+            Self::Refusals => "refusals",
         }
     }
 }
@@ -115,6 +124,30 @@ impl Alert {
             self.about.as_str()
         )
     }
+}
+
+/// The refusals alert, if an hour's refused deliveries call for one: critical when none
+/// was accepted (HubSpot's deliveries would all be failing), a warning otherwise.
+fn refusals(hour: &WebhookCounts) -> Option<Finding> {
+    let (refused, accepted) = (hour.unauthorized, hour.successes);
+    if refused < REFUSALS_ALERT_MIN || refused <= accepted {
+        return None;
+    }
+    Some(Finding {
+        portal: None,
+        about: About::Refusals,
+        level: if accepted == 0 {
+            Level::Critical
+        } else {
+            Level::Warning
+        },
+        window: Window {
+            attempts: refused + accepted,
+            successes: accepted,
+            estimated: 0,
+        },
+        crossing: None,
+    })
 }
 
 /// The rate alert, if any, for a day's window with the last hour's pace.
@@ -294,6 +327,7 @@ impl Alerts {
                 MIN_ATTEMPTS,
             );
         }
+        found.extend(refusals(&hour.webhooks));
         for portal in store.portals().await? {
             if portal.state == PortalState::NeedsReauth {
                 found.push(Finding {
@@ -369,6 +403,34 @@ mod tests {
             successes,
             estimated: 0,
         }
+    }
+
+    #[test]
+    fn refusals_alert_only_when_they_are_many_and_outnumber_what_was_accepted() {
+        let hour = |refused: i64, accepted: i64| WebhookCounts {
+            unauthorized: refused,
+            successes: accepted,
+            attempts: accepted,
+            ..WebhookCounts::default()
+        };
+        assert_eq!(refusals(&hour(REFUSALS_ALERT_MIN - 1, 0)), None, "noise");
+        assert_eq!(
+            refusals(&hour(50, 50)),
+            None,
+            "busier with HubSpot than strangers"
+        );
+        let forged = refusals(&hour(60, 20)).expect("an alert");
+        assert_eq!(
+            (forged.about, forged.level),
+            (About::Refusals, Level::Warning)
+        );
+        assert_eq!(
+            forged.window.rate(),
+            Some(0.25),
+            "the hour's share accepted"
+        );
+        let rotated = refusals(&hour(REFUSALS_ALERT_MIN, 0)).expect("an alert");
+        assert_eq!(rotated.level, Level::Critical, "nothing accepted at all");
     }
 
     #[test]

@@ -76,6 +76,30 @@ pub struct Rates {
     pub month: Rate,
 }
 
+/// A count over each of the [`WINDOWS`].
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Counts {
+    #[serde(rename = "1h")]
+    pub hour: i64,
+    #[serde(rename = "24h")]
+    pub day: i64,
+    #[serde(rename = "7d")]
+    pub week: i64,
+    #[serde(rename = "30d")]
+    pub month: i64,
+}
+
+impl From<[i64; 4]> for Counts {
+    fn from([hour, day, week, month]: [i64; 4]) -> Self {
+        Self {
+            hour,
+            day,
+            week,
+            month,
+        }
+    }
+}
+
 impl From<[Window; 4]> for Rates {
     fn from([hour, day, week, month]: [Window; 4]) -> Self {
         Self {
@@ -136,6 +160,8 @@ pub fn api_window(calls: &ApiCounts) -> Window {
 pub struct Windows {
     pub webhooks: [Window; 4],
     pub api: [Window; 4],
+    /// Deliveries refused as unsigned, forged or stale: kept out of the rates.
+    pub refused: [i64; 4],
 }
 
 impl Windows {
@@ -161,7 +187,9 @@ pub async fn windows(
     let mut out = Windows::default();
     for (index, (_, minutes)) in WINDOWS.iter().enumerate() {
         let from = now_minute - minutes + 1;
-        out.webhooks[index] = webhook_window(&store.webhook_totals(scope, from).await?);
+        let webhooks = store.webhook_totals(scope, from).await?;
+        out.webhooks[index] = webhook_window(&webhooks);
+        out.refused[index] = webhooks.unauthorized;
         out.api[index] = api_window(&store.api_totals(scope, from).await?);
     }
     Ok(out)

@@ -8,7 +8,7 @@ use store::{DailyCalls, PortalId, Scope, Statistics, StoreError, WebhookCounts, 
 use utoipa::ToSchema;
 
 use super::alerts::{Alert, AlertView};
-use super::rates::{unseen_deliveries, windows, RatesByKind};
+use super::rates::{unseen_deliveries, windows, Counts, RatesByKind};
 use super::tally::minute_of;
 use crate::timestamp::Timestamp;
 
@@ -26,6 +26,9 @@ const CALL_DAYS: i64 = 30;
 pub struct AppReport {
     #[serde(flatten)]
     pub rates: RatesByKind,
+    /// Deliveries refused as unsigned, forged or stale, per window: anyone can send them,
+    /// so they are kept out of the rates (a spike raises the `refusals` alert).
+    pub refused: Counts,
     pub alerts: Vec<AlertView>,
     /// The last 30 days' API calls by day, endpoint class and status, oldest day first.
     pub api_calls_by_day: Vec<DailyCallsView>,
@@ -154,8 +157,10 @@ pub async fn app_report(
     alerts: &[Alert],
     now_ms: i64,
 ) -> Result<AppReport, StoreError> {
+    let windows = windows(store, Scope::App, minute_of(now_ms)).await?;
     Ok(AppReport {
-        rates: windows(store, Scope::App, minute_of(now_ms)).await?.rates(),
+        rates: windows.rates(),
+        refused: windows.refused.into(),
         alerts: views(alerts),
         api_calls_by_day: daily_calls(store, Scope::App, now_ms).await?,
     })

@@ -166,7 +166,9 @@ impl Tally {
     /// One delivery answered after `took`. It counts once for each portal its verified
     /// events name, and as often in the app-wide rows; a delivery with none (refused
     /// before its events were trusted) counts for portal 0, app-wide only, since an
-    /// unverified body names whatever its sender wrote.
+    /// unverified body names whatever its sender wrote. A refusal (unsigned, forged or
+    /// stale) is counted apart, not as an attempt: anyone can send one, and HubSpot's own
+    /// attempts that failed are revealed by their retries' `attemptNumber`.
     pub fn delivery(&self, portals: &[PortalEvents], answer: Answer, took: Duration) {
         if !self.counting {
             return;
@@ -180,11 +182,12 @@ impl Tally {
         };
         let latency = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
         let mut webhooks = self.webhooks.lock().expect("tally lock");
+        let attempts = i64::from(answer != Answer::Unauthorized);
         for p in portals {
             let mut delta = WebhookCounts {
-                attempts: 1,
-                latency_ms_sum: latency,
-                latency_ms_max: latency,
+                attempts,
+                latency_ms_sum: latency * attempts,
+                latency_ms_max: latency * attempts,
                 ..WebhookCounts::default()
             };
             let class = match answer {

@@ -592,3 +592,51 @@ async fn a_get_never_flushes_counts_nor_evaluates_alerts(#[case] engine: Engine)
         "a GET announced an alert"
     );
 }
+
+/// Deliveries anyone could send (here forged) are counted apart: the rates leave them out,
+/// and many of them in an hour raise the refusals alert alone.
+#[tokio::test]
+async fn forgeries_stay_out_of_the_rates_and_raise_only_the_refusals_alert() {
+    let h = harness_with(
+        Engine::Sqlite,
+        "oauth crm.objects.contacts.read",
+        |config| {
+            config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+            monitor_often(config);
+        },
+    )
+    .await;
+    let forgeries = 12;
+    for _ in 0..forgeries {
+        let refused = reqwest::Client::new()
+            .post(format!("{}/webhooks/hubspot", h.spoke))
+            .header("X-HubSpot-Signature-v3", "bm90IGEgc2lnbmF0dXJl")
+            .header("X-HubSpot-Request-Timestamp", h.clock.now_ms().to_string())
+            .body(r#"[{"eventId":1,"portalId":62515,"subscriptionType":"contact.creation"}]"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refusals = |r: &Value| {
+        r["alerts"]
+            .as_array()
+            .and_then(|all| all.iter().find(|a| a["about"] == "refusals"))
+            .cloned()
+    };
+    let report = h
+        .monitor_once("/monitor", |r| {
+            r["refused"]["1h"] == forgeries && refusals(r).is_some()
+        })
+        .await;
+    assert_eq!(report["refused"]["24h"], forgeries, "{report}");
+    assert_eq!(report["webhooks"]["24h"]["attempts"], 0, "not attempts");
+    assert_eq!(report["webhooks"]["24h"]["rate"], Value::Null);
+    let alert = refusals(&report).unwrap_or_else(|| panic!("a refusals alert: {report}"));
+    assert_eq!(alert["level"], "critical", "nothing was accepted: {alert}");
+    assert_eq!(
+        report["alerts"].as_array().unwrap().len(),
+        1,
+        "no rate alert: {report}"
+    );
+}

@@ -39,6 +39,16 @@ pub(super) fn card(name: &'static str, window: Window, levels: AlertLevels) -> R
     }
 }
 
+/// Deliveries refused over the day (unsigned, forged or stale), which the rates leave out.
+pub(super) fn refused_card(refused: i64) -> RateCard {
+    RateCard {
+        name: "Refused deliveries",
+        rate: refused.to_string(),
+        class: if refused > 0 { "warning" } else { "" },
+        detail: "24 h · unsigned, forged or stale; not in the rates".to_owned(),
+    }
+}
+
 /// An epoch-milliseconds time as pages show it.
 pub(super) fn at_minute(ms: i64) -> String {
     crate::timestamp::Timestamp(ms).page()

@@ -6,7 +6,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use store::{PortalId, Scope, StoreError};
 
-use super::format::{at_minute, card, percent, query_string, rate_class, relative, RateCard};
+use super::format::{
+    at_minute, card, percent, query_string, rate_class, refused_card, relative, RateCard,
+};
 use super::period::{chart_pair, Period, Tab};
 use super::render::{render, store_refusal, REFRESH_SECONDS};
 use crate::dashboard::access::{App, Operator};
@@ -158,6 +160,7 @@ async fn overview_page(
             card("Webhooks", rates.webhooks[1], levels),
             card("API calls", rates.api[1], levels),
             card("Combined activity", rates.combined(1), levels),
+            refused_card(rates.refused[1]),
         ],
         alerts: alerts.iter().map(alert_line).collect(),
         periods: period.tabs(|value| link(found.page, value)),
