@@ -240,10 +240,7 @@ fn sort_answers(
 impl CrmClient {
     /// A client for the API at `api_base` (`https://api.hubapi.com`, or the simulator).
     pub fn new(api_base: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .expect("a default HTTP client builds");
+        let http = crate::outbound::client(CALL_TIMEOUT);
         Self {
             api_base: api_base.trim_end_matches('/').to_owned(),
             http,
@@ -353,7 +350,8 @@ pub fn rate_limit(headers: &reqwest::header::HeaderMap) -> Option<RateLimit> {
     Some(RateLimit {
         max: u32::try_from(number("x-hubspot-ratelimit-max")?).ok()?,
         remaining: u32::try_from(number("x-hubspot-ratelimit-remaining")?).ok()?,
-        interval: Duration::from_millis(number("x-hubspot-ratelimit-interval-milliseconds")?),
+        interval: Duration::from_millis(number("x-hubspot-ratelimit-interval-milliseconds")?)
+            .min(crate::time::LONGEST_WAIT),
     })
 }
 
@@ -445,5 +443,18 @@ mod tests {
             ],
             "2 is judged by its first answer"
         );
+    }
+
+    #[test]
+    fn a_rate_limit_interval_is_at_most_a_day() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-hubspot-ratelimit-max", "110".parse().unwrap());
+        headers.insert("x-hubspot-ratelimit-remaining", "7".parse().unwrap());
+        headers.insert(
+            "x-hubspot-ratelimit-interval-milliseconds",
+            "18446744073709551615".parse().unwrap(),
+        );
+        let seen = rate_limit(&headers).expect("all three figures");
+        assert_eq!(seen.interval, crate::time::LONGEST_WAIT);
     }
 }

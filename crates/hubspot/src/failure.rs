@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::time::LONGEST_WAIT;
+
 use serde::Deserialize;
 
 /// HubSpot's error body; every field optional.
@@ -124,12 +126,7 @@ impl HubSpotError {
     /// Classifies an answer that is not a success; reads its body.
     pub(crate) async fn from_answer(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let body = Box::new(response.json().await.unwrap_or_default());
         Self::Answered {
             status,
@@ -146,6 +143,18 @@ impl HubSpotError {
     pub(crate) fn unexpected(error: reqwest::Error) -> Self {
         Self::Unexpected(error.without_url())
     }
+}
+
+/// `Retry-After` in seconds (HubSpot sends no dates), at most [`LONGEST_WAIT`].
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(seconds).min(LONGEST_WAIT))
 }
 
 #[cfg(test)]
@@ -209,5 +218,19 @@ mod tests {
             answered(429, body).to_string(),
             "HubSpot answered HTTP 429 (RATE_LIMITS)"
         );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_and_at_most_a_day() {
+        let headers = |value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
+            headers
+        };
+        assert_eq!(retry_after(&headers(" 30 ")), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after(&headers("9999999999")), Some(LONGEST_WAIT));
+        assert_eq!(retry_after(&headers("99999999999999999999999")), None);
+        assert_eq!(retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 }

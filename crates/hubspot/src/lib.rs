@@ -16,6 +16,7 @@ mod client_secret;
 pub mod crm;
 pub mod failure;
 pub mod oauth;
+pub mod outbound;
 pub mod signature;
 pub mod time;
 pub mod webhook;

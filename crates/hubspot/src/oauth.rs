@@ -89,6 +89,15 @@ pub struct TokenResponse {
     pub scopes: Vec<String>,
 }
 
+impl TokenResponse {
+    /// When the access token expires, epoch milliseconds, for tokens issued at
+    /// `issued_at_ms` (saturating: an absurd `expires_in` cannot overflow).
+    pub fn expires_at(&self, issued_at_ms: i64) -> i64 {
+        let seconds = i64::try_from(self.expires_in).unwrap_or(i64::MAX);
+        issued_at_ms.saturating_add(seconds.saturating_mul(1_000))
+    }
+}
+
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenResponse")
@@ -124,10 +133,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl OAuthClient {
     pub fn new(config: OAuthConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .expect("a default HTTP client builds");
+        let http = crate::outbound::client(CALL_TIMEOUT);
         Self { config, http }
     }
 
@@ -326,5 +332,18 @@ mod tests {
     #[test]
     fn debug_output_hides_the_secret() {
         assert!(!format!("{:?}", config()).contains("shh"));
+    }
+
+    #[test]
+    fn an_absurd_expires_in_saturates_instead_of_overflowing() {
+        let issued = |expires_in: &str| -> TokenResponse {
+            serde_json::from_str(&format!(
+                r#"{{"access_token":"a","refresh_token":"r","expires_in":{expires_in}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(issued("1800").expires_at(1_000), 1_801_000);
+        assert_eq!(issued("100000000000000000").expires_at(1_000), i64::MAX);
+        assert_eq!(issued("18446744073709551615").expires_at(1_000), i64::MAX);
     }
 }

@@ -73,6 +73,16 @@ pub fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The instant `wait` after `now_ms`, epoch milliseconds; the end of time rather than an
+/// overflow, whatever a header said.
+pub fn after(now_ms: i64, wait: Duration) -> i64 {
+    now_ms.saturating_add(duration_ms(wait))
+}
+
+/// The longest wait spoke takes from HubSpot's word (`Retry-After`, a rate-limit
+/// interval): a day, the most the reference documents (`477`, §4.4).
+pub const LONGEST_WAIT: Duration = Duration::from_secs(86_400);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +100,12 @@ mod tests {
     #[test]
     fn the_system_clock_is_after_2025() {
         assert!(Clock::system().now_ms() > 1_735_689_600_000);
+    }
+
+    #[test]
+    fn a_wait_from_a_header_never_overflows_the_clock() {
+        assert_eq!(after(1_000, Duration::from_secs(2)), 3_000);
+        assert_eq!(after(i64::MAX - 5, Duration::from_secs(10)), i64::MAX);
+        assert_eq!(after(0, Duration::MAX), i64::MAX);
     }
 }

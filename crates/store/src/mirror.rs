@@ -38,7 +38,7 @@ pub struct MirroredRecord {
     /// HubSpot's path name: `contacts`, `line_items`, …
     pub object_type: String,
     pub object_id: ObjectId,
-    /// `live`, `deleted`, `merged`, or `erased` (a privacy deletion: no properties).
+    /// `live`, `deleted`, `merged`, or `erased` (a privacy deletion); only `live` has properties.
     pub state: String,
     /// The properties as HubSpot returned them, a JSON object.
     pub properties: String,
@@ -124,8 +124,8 @@ pub(crate) async fn store<B: Backend>(
         .is_some())
 }
 
-/// Marks a record deleted or merged as of `at_ms` unless the mirror holds a newer version;
-/// whether it did.
+/// Marks a record deleted or merged as of `at_ms` unless the mirror holds a newer version,
+/// keeping no properties (a tombstone: id, state, version, when); whether it did.
 pub(crate) async fn mark_gone<B: Backend>(
     conn: &mut B::Conn,
     gone: &GoneRecord,
@@ -135,8 +135,8 @@ pub(crate) async fn mark_gone<B: Backend>(
         "INSERT INTO records (portal_id, object_type, object_id, state, properties, updated_at, fetched_at) \
         VALUES ($1, $2, $3, $4, '{{}}', $5, {}) \
         ON CONFLICT (portal_id, object_type, object_id) DO UPDATE SET state = excluded.state, \
-        updated_at = excluded.updated_at, fetched_at = excluded.fetched_at \
-        WHERE records.updated_at <= excluded.updated_at \
+        properties = excluded.properties, updated_at = excluded.updated_at, \
+        fetched_at = excluded.fetched_at WHERE records.updated_at <= excluded.updated_at \
         RETURNING object_id",
         B::at(6)
     );

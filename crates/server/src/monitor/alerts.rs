@@ -222,10 +222,7 @@ impl Alerts {
             levels,
             webhook,
             announces: true,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("an HTTP client"),
+            http: hubspot::outbound::client(Duration::from_secs(10)),
             active: Mutex::default(),
         }
     }

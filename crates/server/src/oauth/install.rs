@@ -125,7 +125,7 @@ impl InstallFlow {
             .map(PortalId)
             .ok_or(InstallError::UnknownPortal)?;
         let issued_at = self.now_ms();
-        let expires_at = issued_at + i64::try_from(issued.expires_in).unwrap_or(0) * 1000;
+        let expires_at = issued.expires_at(issued_at);
         let install = Install {
             portal_id,
             hub_domain: info.hub_domain,

@@ -214,7 +214,7 @@ impl TokenService {
         match self.oauth.refresh(&open.refresh).await {
             Ok(fresh) => {
                 let issued_at = self.now_ms();
-                let expires_at = issued_at + i64::try_from(fresh.expires_in).unwrap_or(0) * 1000;
+                let expires_at = fresh.expires_at(issued_at);
                 let sealed = self.keys.seal_pair(
                     portal,
                     &fresh.access_token,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hubspot::crm::RateLimit;
-use hubspot::time::{duration_ms, Clock};
+use hubspot::time::{after, Clock};
 use store::PortalId;
 
 /// HubSpot's per-portal limit for OAuth apps, which the configured limit keeps headroom
@@ -93,7 +93,7 @@ impl PortalLimits {
 
     /// No calls for `portal` during `wait`.
     pub fn pause(&self, portal: PortalId, wait: Duration) {
-        let until = self.clock.now_ms() + duration_ms(wait);
+        let until = after(self.clock.now_ms(), wait);
         self.with(portal, |p| p.paused_until = p.paused_until.max(until));
     }
 

@@ -141,3 +141,47 @@ async fn more_than_a_batch_of_ids_is_a_programming_error() {
         .batch_read(&token, ObjectType::Contacts, &ids, &[])
         .await;
 }
+
+/// A `307` from the API is its answer, never followed: the token and body do not travel
+/// to wherever it points.
+#[tokio::test]
+async fn a_redirect_is_never_followed_with_the_token() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let elsewhere_hits = Arc::new(AtomicUsize::new(0));
+    let hits = elsewhere_hits.clone();
+    let elsewhere = axum::Router::new().fallback(move || {
+        hits.fetch_add(1, Ordering::SeqCst);
+        async { "stolen" }
+    });
+    let elsewhere_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/steal", elsewhere_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(elsewhere_listener, elsewhere).await });
+    let redirecting = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, target)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirecting).await });
+
+    let read = CrmClient::new(&base)
+        .batch_read(
+            &SecretString::from("an-access-token".to_owned()),
+            ObjectType::Contacts,
+            &[1],
+            &[],
+        )
+        .await;
+    assert!(read.is_err(), "a 307 is not a batch answer");
+    let alerts = hubspot::outbound::client(std::time::Duration::from_secs(5));
+    let answer = alerts.post(format!("{base}/hook")).send().await.unwrap();
+    assert_eq!(answer.status(), 307, "handed back, not followed");
+    assert_eq!(elsewhere_hits.load(Ordering::SeqCst), 0);
+}

@@ -398,10 +398,7 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         (deleted.state.as_str(), deleted.updated_at),
         ("deleted", T0 + 3)
     );
-    assert_eq!(
-        deleted.properties, r#"{"firstname":"new"}"#,
-        "last properties kept"
-    );
+    assert_eq!(deleted.properties, "{}", "a tombstone keeps no properties");
     assert!(store
         .mirrored(PortalId(1), "contacts", ObjectId(7))
         .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hubspot::crm::{ObjectType, Record};
 use hubspot::failure::HubSpotError;
-use hubspot::time::duration_ms;
+use hubspot::time::after;
 use store::{
     Aside, Claimed, ErasedRecord, Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, Retry,
     SetAside, Settlement,
@@ -74,7 +74,7 @@ impl Decisions {
     ) {
         self.settlement.retries.push(Retry {
             ids: ids(events),
-            due_ms: self.now + duration_ms(wait),
+            due_ms: after(self.now, wait),
             error: error.map(str::to_owned),
         });
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use hubspot::crm::CrmClient;
-use hubspot::time::{duration_ms, Clock};
+use hubspot::time::{after, Clock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -207,7 +207,7 @@ impl Hydrator {
             .store
             .claim(&ClaimRequest {
                 holder: &self.holder,
-                until_ms: now + duration_ms(self.config.claim_lease),
+                until_ms: after(now, self.config.claim_lease),
                 now_ms: now,
                 portals: PORTALS_PER_ROUND,
                 after_portal,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::{stream, FutureExt, StreamExt};
-use hubspot::time::{duration_ms, Clock};
+use hubspot::time::{after, Clock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use store::{DeadDeliveries, Delivery, DeliveryClaim, DeliveryOutcome, Retry, Store, StoreError};
@@ -90,7 +90,7 @@ impl Dispatcher {
             .claim_deliveries(&DeliveryClaim {
                 sink: self.sink.name().as_str(),
                 holder: &self.holder,
-                until_ms: now + duration_ms(self.claim_lease),
+                until_ms: after(now, self.claim_lease),
                 now_ms: now,
                 limit: BATCH,
             })
@@ -201,7 +201,7 @@ fn outcome(attempts: Vec<Attempt>, max_attempts: u32, now_ms: i64) -> DeliveryOu
         } else {
             outcome.retries.push(Retry {
                 ids: vec![id],
-                due_ms: now_ms + duration_ms(RETRY_BACKOFF.jittered(failures)),
+                due_ms: after(now_ms, RETRY_BACKOFF.jittered(failures)),
                 error: Some(error),
             });
         }

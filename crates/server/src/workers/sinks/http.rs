@@ -29,12 +29,8 @@ pub struct HttpSink {
 
 impl HttpSink {
     pub fn new(config: &HttpSinkConfig, clock: Clock) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            client,
+            client: hubspot::outbound::client(TIMEOUT),
             url: config.url.clone(),
             secret: config.secret.clone(),
             clock,
