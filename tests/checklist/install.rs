@@ -93,3 +93,41 @@ async fn no_token_secret_or_key_reaches_the_logs_at_trace_level() {
     );
     sim.stop().await;
 }
+
+/// `spoke serve --help` lists every setting with its variable, but never the value of one
+/// that holds a secret (a URL with a token or credentials in it).
+#[tokio::test]
+async fn help_never_shows_a_secret_setting_s_value() {
+    let secrets = [
+        (
+            "SPOKE_DATABASE_URL",
+            "postgres://spoke:db-password-7@db/spoke",
+        ),
+        (
+            "SPOKE_ALERT_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T0/B0/slack-token-7",
+        ),
+        (
+            "SPOKE_SINK_HTTP_URL",
+            "https://sink:sink-password-7@sink.test/in",
+        ),
+        ("SPOKE_NATS_URL", "nats://nats:nats-password-7@nats:4222"),
+    ];
+    let output = spoke_command("sqlite::memory:", &secrets)
+        .args(["serve", "--help"])
+        .output()
+        .await
+        .expect("spoke runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (variable, _) in secrets {
+        assert!(help.contains(variable), "{variable} is listed");
+    }
+    for secret in [
+        "db-password-7",
+        "slack-token-7",
+        "sink-password-7",
+        "nats-password-7",
+    ] {
+        assert!(!help.contains(secret), "{secret} shown:\n{help}");
+    }
+}

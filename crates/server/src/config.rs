@@ -73,7 +73,7 @@ pub struct MonitorConfig {
     /// Nothing counted and no alerts (`SPOKE_MONITOR=off`).
     pub off: bool,
     pub levels: AlertLevels,
-    pub alert_webhook: Option<Url>,
+    pub alert_webhook: Option<SecretUrl>,
     /// How often the counts gathered in memory go to the store. Reads show the store only
     /// (a GET never writes), so what they show is at most this old.
     pub flush_every: Duration,
@@ -140,6 +140,33 @@ impl OperatorToken {
 impl fmt::Debug for OperatorToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OperatorToken([redacted])")
+    }
+}
+
+/// A URL with a secret in its path or query (a Slack webhook's token, a sink's
+/// credentials): `Debug` shows its scheme and host only, and `--help` never its value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(Url);
+
+impl SecretUrl {
+    /// An `http` or `https` URL.
+    pub fn parse_http(text: &str) -> Option<Self> {
+        Url::parse(text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .map(Self)
+    }
+
+    /// The URL itself, for the call that uses it.
+    pub fn expose(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = self.0.host_str().unwrap_or_default();
+        write!(f, "SecretUrl({}://{host}/[redacted])", self.0.scheme())
     }
 }
 
@@ -297,7 +324,7 @@ pub struct SinkConfig {
 /// A Standard Webhooks endpoint.
 #[derive(Debug, Clone)]
 pub struct HttpSinkConfig {
-    pub url: Url,
+    pub url: SecretUrl,
     pub secret: SigningSecret,
 }
 
@@ -427,5 +454,23 @@ impl Config {
         self.hydrator = HydratorConfig::for_scopes(&install.scopes);
         self.install = Some(install);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_url_shows_only_where_it_goes() {
+        let url = SecretUrl::parse_http("https://hooks.slack.com/services/T0/B0/token-7")
+            .expect("an https URL");
+        let shown = format!("{url:?}");
+        assert!(
+            shown.contains("hooks.slack.com") && !shown.contains("token-7"),
+            "{shown}"
+        );
+        assert!(SecretUrl::parse_http("ftp://files.test/x").is_none());
+        assert!(SecretUrl::parse_http("not a url").is_none());
     }
 }

@@ -264,7 +264,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SPOKE_ALERT_WARNING", default_value_t = AlertLevels::DEFAULT_WARNING_PERCENT)]
     pub alert_warning: f64,
     /// Where alerts are posted as Slack-compatible JSON (`{"text": …}`); off when unset.
-    #[arg(long, env = "SPOKE_ALERT_WEBHOOK_URL")]
+    #[arg(long, env = "SPOKE_ALERT_WEBHOOK_URL", hide_env_values = true)]
     pub alert_webhook_url: Option<String>,
 }
 
@@ -273,7 +273,7 @@ pub struct ServeArgs {
 pub struct SinkArgs {
     /// An endpoint that receives every change as a Standard Webhooks POST, signed with
     /// SPOKE_SINK_HTTP_SECRET (`whsec_…`); off when unset.
-    #[arg(long, env = "SPOKE_SINK_HTTP_URL")]
+    #[arg(long, env = "SPOKE_SINK_HTTP_URL", hide_env_values = true)]
     pub sink_http_url: Option<String>,
     /// NATS server for the JetStream sink (`nats://host:4222`); off when unset.
     #[arg(long, env = "SPOKE_NATS_URL", hide_env_values = true)]

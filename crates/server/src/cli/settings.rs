@@ -16,7 +16,7 @@ use url::Url;
 use super::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs, SinkArgs, Switch};
 use crate::config::{
     days, words, Config, ConfigError, DatabaseConfig, HttpSinkConfig, HydratorConfig,
-    InstallConfig, MonitorConfig, NatsSinkConfig, OperatorToken, PublicUrl, SinkConfig,
+    InstallConfig, MonitorConfig, NatsSinkConfig, OperatorToken, PublicUrl, SecretUrl, SinkConfig,
     WebhookConfig,
 };
 use crate::monitor::levels::AlertLevels;
@@ -194,9 +194,7 @@ fn sinks(
         .sink_http_url
         .as_deref()
         .map(|text| {
-            let url = Url::parse(text)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
+            let url = SecretUrl::parse_http(text)
                 .ok_or_else(|| bad("SPOKE_SINK_HTTP_URL", "must be an http or https URL"))?;
             let secret = env(SINK_SECRET_VAR)
                 .ok_or_else(|| bad(SINK_SECRET_VAR, "required with SPOKE_SINK_HTTP_URL"))
@@ -229,9 +227,7 @@ fn monitor(args: &ServeArgs) -> Result<MonitorConfig, ConfigError> {
         .alert_webhook_url
         .as_deref()
         .map(|text| {
-            Url::parse(text)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
+            SecretUrl::parse_http(text)
                 .ok_or_else(|| bad("SPOKE_ALERT_WEBHOOK_URL", "must be an http or https URL"))
         })
         .transpose()?;

@@ -16,12 +16,12 @@ use serde::Serialize;
 use serde_json::json;
 use store::{PortalId, PortalState, Scope, Store, StoreError, WebhookCounts};
 use tracing::{debug, info, warn};
-use url::Url;
 use utoipa::ToSchema;
 
 use super::levels::{AlertLevels, Level};
 use super::rates::Window;
 use super::sums::{PortalSums, Sums, HOUR_MINUTES};
+use crate::config::SecretUrl;
 use crate::telemetry::Chain;
 use crate::timestamp::Timestamp;
 
@@ -208,7 +208,7 @@ struct Finding {
 #[derive(Debug)]
 pub struct Alerts {
     levels: AlertLevels,
-    webhook: Option<Url>,
+    webhook: Option<SecretUrl>,
     /// Whether this instance records and announces changes, or only keeps the alerts for
     /// its pages (a receiver: the instances running the workers announce).
     announces: bool,
@@ -217,7 +217,7 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    pub fn new(levels: AlertLevels, webhook: Option<Url>) -> Self {
+    pub fn new(levels: AlertLevels, webhook: Option<SecretUrl>) -> Self {
         Self {
             levels,
             webhook,
@@ -379,7 +379,7 @@ impl Alerts {
         let Some(url) = &self.webhook else { return };
         let sent = self
             .http
-            .post(url.clone())
+            .post(url.expose().clone())
             .json(&json!({ "text": text }))
             .send()
             .await

@@ -13,6 +13,7 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use secrecy::{ExposeSecret, SecretString};
 use store::{PortalId, SealedTokens};
+use zeroize::Zeroizing;
 
 const NONCE_LEN: usize = 24;
 
@@ -43,11 +44,11 @@ pub enum VaultError {
     Unopenable,
 }
 
-/// The keys spoke seals and opens tokens with.
+/// The keys spoke seals and opens tokens with; their bytes are wiped when dropped.
 #[derive(Clone)]
 pub struct Keyring {
     current: String,
-    keys: HashMap<String, Key>,
+    keys: HashMap<String, Zeroizing<[u8; 32]>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -86,19 +87,15 @@ impl Keyring {
                     "key id `{id}` must be letters, digits, - or _"
                 )));
             }
-            let bytes = BASE64
-                .decode(encoded.trim())
-                .map_err(|_| VaultError::BadKeys(format!("key `{id}` is not base64")))?;
-            if bytes.len() != 32 {
-                return Err(VaultError::BadKeys(format!(
-                    "key `{id}` must be 32 bytes, not {}",
-                    bytes.len()
-                )));
-            }
-            if keys
-                .insert(id.to_owned(), *Key::from_slice(&bytes))
-                .is_some()
-            {
+            let bytes = Zeroizing::new(
+                BASE64
+                    .decode(encoded.trim())
+                    .map_err(|_| VaultError::BadKeys(format!("key `{id}` is not base64")))?,
+            );
+            let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                VaultError::BadKeys(format!("key `{id}` must be 32 bytes, not {}", bytes.len()))
+            })?;
+            if keys.insert(id.to_owned(), Zeroizing::new(key)).is_some() {
                 return Err(VaultError::BadKeys(format!("key id `{id}` appears twice")));
             }
             current.get_or_insert_with(|| id.to_owned());
@@ -124,7 +121,7 @@ impl Keyring {
     }
 
     fn seal(&self, portal: PortalId, kind: TokenKind, token: &SecretString) -> Vec<u8> {
-        let cipher = XChaCha20Poly1305::new(&self.keys[&self.current]);
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&*self.keys[&self.current]));
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = Self::aad(portal, kind);
         let payload = Payload {
@@ -155,7 +152,7 @@ impl Keyring {
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let aad = Self::aad(portal, kind);
-        let plain = XChaCha20Poly1305::new(key)
+        let plain = XChaCha20Poly1305::new(Key::from_slice(&**key))
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {

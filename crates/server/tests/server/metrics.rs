@@ -171,7 +171,8 @@ async fn the_readme_lists_every_metric_and_no_other() {
         "oauth crm.objects.contacts.read",
         |config| {
             config.sinks.http = Some(HttpSinkConfig {
-                url: "http://127.0.0.1:9/hooks".parse().unwrap(),
+                url: spoke_server::config::SecretUrl::parse_http("http://127.0.0.1:9/hooks")
+                    .unwrap(),
                 secret: SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
             });
         },

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::{ObjectType, Simulated};
-use spoke_server::config::OperatorToken;
+use spoke_server::config::{OperatorToken, SecretUrl};
 use store::testing::TestDb;
 use store::Engine;
 
@@ -21,7 +21,7 @@ use crate::support::*;
 const TOKEN: &str = "a-test-operator-token";
 
 /// A Slack-compatible incoming webhook: the texts posted to it.
-async fn slack() -> (url::Url, Arc<Mutex<Vec<String>>>) {
+async fn slack() -> (SecretUrl, Arc<Mutex<Vec<String>>>) {
     let texts = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -36,7 +36,7 @@ async fn slack() -> (url::Url, Arc<Mutex<Vec<String>>>) {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url.parse().unwrap(), texts)
+    (SecretUrl::parse_http(&url).unwrap(), texts)
 }
 
 /// Whether the alert webhook receives a text that `wanted` holds of within 10 s.

@@ -17,7 +17,7 @@ use axum::routing::post;
 use axum::Router;
 use rstest::rstest;
 use serde_json::{json, Value};
-use spoke_server::config::{Config, HttpSinkConfig, NatsSinkConfig};
+use spoke_server::config::{Config, HttpSinkConfig, NatsSinkConfig, SecretUrl};
 use spoke_server::workers::sinks::signing::SigningSecret;
 use store::{Engine, ObjectId, PortalId};
 use tokio::net::TcpListener;
@@ -132,7 +132,7 @@ fn with_sinks(
 ) -> impl FnOnce(&mut Config) {
     move |config: &mut Config| {
         config.sinks.http = url.map(|url| HttpSinkConfig {
-            url,
+            url: SecretUrl::parse_http(url.as_str()).unwrap(),
             secret: SigningSecret::parse(SECRET).unwrap(),
         });
         config.sinks.nats = nats;

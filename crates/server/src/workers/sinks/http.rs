@@ -8,13 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hubspot::time::Clock;
 use reqwest::header::CONTENT_TYPE;
-use url::Url;
 
 use super::message::Message;
 use super::name::SinkName;
 use super::signing::SigningSecret;
 use super::sink::{Sink, SinkError};
-use crate::config::HttpSinkConfig;
+use crate::config::{HttpSinkConfig, SecretUrl};
 
 /// An endpoint slower than this counts as failed (and is tried again).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,7 +21,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct HttpSink {
     client: reqwest::Client,
-    url: Url,
+    url: SecretUrl,
     secret: SigningSecret,
     clock: Clock,
 }
@@ -50,7 +49,7 @@ impl Sink for HttpSink {
         let signature = self.secret.sign(&message.id, timestamp, &message.body);
         let mut request = self
             .client
-            .post(self.url.clone())
+            .post(self.url.expose().clone())
             .header(CONTENT_TYPE, "application/json")
             .header("webhook-id", &message.id)
             .header("webhook-timestamp", timestamp.to_string())
