@@ -41,8 +41,9 @@ pub struct Callback {
 /// nothing of the cause, which goes to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("The installation was cancelled in HubSpot ({0}).")]
-    Denied(String),
+    /// What the callback said of why is anyone's words: logged escaped, never shown.
+    #[error("The installation was cancelled in HubSpot.")]
+    Denied,
     #[error("This install link is not valid or has expired; start the install again.")]
     BadState(#[from] StateError),
     #[error("This install link was already used; start the install again.")]
@@ -95,12 +96,8 @@ impl InstallFlow {
         callback: &Callback,
     ) -> Result<Installed, InstallError> {
         if let Some(error) = &callback.error {
-            return Err(InstallError::Denied(
-                callback
-                    .error_description
-                    .clone()
-                    .unwrap_or_else(|| error.clone()),
-            ));
+            info!(error = ?error, description = ?callback.error_description, "install cancelled");
+            return Err(InstallError::Denied);
         }
         let verified = self
             .states

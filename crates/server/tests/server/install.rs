@@ -114,6 +114,14 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
     let (status, page) = callback(&consent(&h, portal, "deny").await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("cancelled"), "{page}");
+    // Anyone can send a link with words of their own: the page never shows them.
+    let phishing = format!(
+        "{}/oauth/callback?error=access_denied&error_description=Call+555-0100+to+restore+access",
+        h.spoke
+    );
+    let (status, page) = callback(&phishing).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("cancelled") && !page.contains("555"), "{page}");
 
     let forged = format!("{}/oauth/callback?code=abc&state=Zm9yZ2Vk.c2ln", h.spoke);
     assert_eq!(callback(&forged).await.0, StatusCode::BAD_REQUEST);
