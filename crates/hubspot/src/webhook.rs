@@ -97,6 +97,9 @@ pub enum ParseError {
         #[source]
         source: serde_json::Error,
     },
+    /// No HubSpot field holds a NUL character, and a database text column refuses one.
+    #[error("event {index} holds a NUL character")]
+    NulCharacter { index: usize },
 }
 
 /// Parses a verified delivery into its events, in the order HubSpot sent them.
@@ -119,9 +122,28 @@ fn parse_events(body: &[u8]) -> Result<Vec<ChangeEvent>, ParseError> {
         .map(|(index, raw)| {
             let wire: WireEvent = serde_json::from_str(raw.get())
                 .map_err(|source| ParseError::InvalidEvent { index, source })?;
+            // The escape is rare, so the exact check runs only when it appears.
+            if raw.get().contains("\\u0000") && holds_nul(raw.get()) {
+                return Err(ParseError::NulCharacter { index });
+            }
             Ok(ChangeEvent::from_wire(wire, raw))
         })
         .collect()
+}
+
+/// Whether any key or string in `json` decodes to a NUL character.
+fn holds_nul(json: &str) -> bool {
+    fn walk(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            serde_json::Value::Object(fields) => fields
+                .iter()
+                .any(|(key, value)| key.contains('\0') || walk(value)),
+            _ => false,
+        }
+    }
+    serde_json::from_str(json).is_ok_and(|value| walk(&value))
 }
 
 impl ChangeEvent {
@@ -483,5 +505,18 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("portalId"), "{err}");
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_in_an_event_is_refused() {
+        let nul = r#"[{"eventId":1,"portalId":2,"subscriptionType":"a.b"},{"eventId":2,"portalId":2,"subscriptionType":"contact.propertyChange","propertyValue":"x\u0000y"}]"#;
+        assert!(matches!(
+            parse(nul).unwrap_err(),
+            ParseError::NulCharacter { index: 1 }
+        ));
+        let in_a_key = r#"[{"eventId":1,"portalId":2,"subscriptionType":"a.b","k\u0000":1}]"#;
+        assert!(parse(in_a_key).is_err());
+        let escaped_backslash = r#"[{"eventId":1,"portalId":2,"subscriptionType":"a.b","propertyValue":"\\u0000"}]"#;
+        assert!(parse(escaped_backslash).is_ok(), "a backslash and u0000 are no NUL");
     }
 }

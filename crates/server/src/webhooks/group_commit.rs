@@ -234,23 +234,37 @@ async fn write_groups(
 async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
     let (deliveries, replies): (Vec<_>, Vec<_>) =
         group.into_iter().map(|j| (j.events, j.reply)).unzip();
-    match inbox.append(&deliveries).await {
-        Ok(outcomes) => {
-            let stored: u64 = outcomes.iter().map(|o| u64::from(o.stored)).sum();
-            backlog.add(stored);
-            debug!(deliveries = deliveries.len(), stored, "group committed");
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                let _ = reply.send(Ok(outcome));
+    let results = match inbox.append(&deliveries).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        // A refusal that is no passing condition may be one delivery's content: each is
+        // committed on its own, so only that one fails and its neighbours are stored.
+        Err(error) if !error.is_unavailable() && deliveries.len() > 1 => {
+            debug!(
+                deliveries = deliveries.len(),
+                "group commit refused: one by one"
+            );
+            let mut results = Vec::with_capacity(deliveries.len());
+            for delivery in &deliveries {
+                let alone = inbox.append(std::slice::from_ref(delivery)).await;
+                results.push(
+                    alone
+                        .map(|mut outcomes| outcomes.remove(0))
+                        .map_err(IngestError::of_commit),
+                );
             }
+            results
         }
         Err(error) => {
             // Each waiting delivery logs the cause with its 503; here only the group's size.
             debug!(deliveries = deliveries.len(), "group commit failed");
-            let verdict = IngestError::of_commit(error);
-            for reply in replies {
-                let _ = reply.send(Err(verdict.clone()));
-            }
+            vec![Err(IngestError::of_commit(error)); deliveries.len()]
         }
+    };
+    let stored: u64 = results.iter().flatten().map(|o| u64::from(o.stored)).sum();
+    backlog.add(stored);
+    debug!(deliveries = deliveries.len(), stored, "group committed");
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result);
     }
 }
 
@@ -272,6 +286,8 @@ mod tests {
         release: Notify,
         hold_first: bool,
         fail_with: Option<fn() -> StoreError>,
+        /// Refuses (as a database refuses bad content) any append holding this event id.
+        refuse_event: Option<i64>,
     }
 
     #[async_trait]
@@ -291,6 +307,12 @@ mod tests {
             }
             if let Some(error) = self.fail_with {
                 return Err(error());
+            }
+            let refused = |e: &NewEvent| Some(e.key.event_id) == self.refuse_event;
+            if deliveries.iter().flatten().any(refused) {
+                return Err(StoreError::Other(sqlx::Error::Protocol(
+                    "bad content".into(),
+                )));
             }
             Ok(deliveries
                 .iter()
@@ -414,6 +436,32 @@ mod tests {
             verdict(|| StoreError::Other(sqlx::Error::RowNotFound)).await,
             Err(IngestError::Failed(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn one_delivery_the_database_refuses_does_not_fail_its_neighbours() {
+        let inbox = Arc::new(GatedInbox {
+            hold_first: true,
+            refuse_event: Some(2),
+            ..Default::default()
+        });
+        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+        let first = spawn_submit(&ingest, 1);
+        inbox.started.notified().await;
+        // Three deliveries wait for the next commit; the last holds the refused event.
+        let waiting: Vec<_> = [1, 2, 3].map(|n| spawn_submit(&ingest, n)).into();
+        until(|| ingest.jobs.capacity() == QUEUE_CAPACITY - 3).await;
+        inbox.release.notify_one();
+
+        assert!(first.await.expect("task").is_ok());
+        let verdicts: Vec<bool> = futures_util::future::join_all(waiting)
+            .await
+            .into_iter()
+            .map(|v| v.expect("task").is_ok())
+            .collect();
+        assert_eq!(verdicts, [true, true, false]);
+        assert_eq!(*inbox.groups.lock().expect("lock"), vec![1, 3, 1, 1, 1]);
+        writer.finish().await;
     }
 
     #[tokio::test]

@@ -121,7 +121,10 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
     );
     let (status, page) = callback(&phishing).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(page.contains("cancelled") && !page.contains("555"), "{page}");
+    assert!(
+        page.contains("cancelled") && !page.contains("555"),
+        "{page}"
+    );
 
     let forged = format!("{}/oauth/callback?code=abc&state=Zm9yZ2Vk.c2ln", h.spoke);
     assert_eq!(callback(&forged).await.0, StatusCode::BAD_REQUEST);
