@@ -516,7 +516,11 @@ mod tests {
         ));
         let in_a_key = r#"[{"eventId":1,"portalId":2,"subscriptionType":"a.b","k\u0000":1}]"#;
         assert!(parse(in_a_key).is_err());
-        let escaped_backslash = r#"[{"eventId":1,"portalId":2,"subscriptionType":"a.b","propertyValue":"\\u0000"}]"#;
-        assert!(parse(escaped_backslash).is_ok(), "a backslash and u0000 are no NUL");
+        let escaped_backslash =
+            r#"[{"eventId":1,"portalId":2,"subscriptionType":"a.b","propertyValue":"\\u0000"}]"#;
+        assert!(
+            parse(escaped_backslash).is_ok(),
+            "a backslash and u0000 are no NUL"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Erasing a portal: one store-wide operation over every table that holds the portal's
 //! data. A new table with a `portal_id` column joins [`PORTAL_TABLES`], and erasing covers
-//! it; only the audit trail stays, so the erase itself is on record.
+//! it; only the audit trail stays, so the erase itself is on record, and the portal's id in
+//! `erased_portals` until it installs again: a hydration round or monitor counts in flight
+//! when it was erased write nothing of it afterwards (see `WorkQueue::settle`,
+//! `Statistics::add_counts`).
 
 use async_trait::async_trait;
 
@@ -52,6 +55,17 @@ impl<B: Backend> Erasure for B {
         if removed.iter().all(|(_, rows)| *rows == 0) {
             return Err(StoreError::NotFound);
         }
+        // Remembered until it installs again, so nothing in flight brings it back.
+        let remember = format!(
+            "INSERT INTO erased_portals (portal_id, erased_at) VALUES ($1, {}) \
+            ON CONFLICT (portal_id) DO UPDATE SET erased_at = excluded.erased_at",
+            B::at(2)
+        );
+        B::execute(
+            &mut tx,
+            Statement::new(remember).bind(portal_id).bind(now_ms),
+        )
+        .await?;
         audit::record::<B>(
             &mut tx,
             now_ms,

@@ -172,6 +172,9 @@ impl<B: Backend> Portals for B {
         tokens::replace::<B>(&mut tx, install.portal_id, &install.tokens).await?;
         // Events that came before the install (or while it lapsed) become work.
         queue::release_quarantined::<B>(&mut tx, install.portal_id).await?;
+        let unerased = Statement::new("DELETE FROM erased_portals WHERE portal_id = $1")
+            .bind(install.portal_id);
+        B::execute(&mut tx, unerased).await?;
         let action = if known { "reinstalled" } else { "installed" };
         audit::record::<B>(&mut tx, now_ms, install.portal_id, action, actor, &scopes).await?;
         B::commit(tx).await?;

@@ -5,6 +5,8 @@
 //! back to pending (retried later), or set aside (quarantined, dead, unhandled) with a
 //! reason. Dead letters and quarantined events are listed and replayed here too.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 
 use crate::backend::{held, Backend, Bind, Statement};
@@ -129,7 +131,8 @@ pub trait WorkQueue: Send + Sync {
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError>;
 
     /// Writes what a round decided, only for events `holder` still holds, in one
-    /// transaction: finished events done; retries back to pending; events set aside;
+    /// transaction: finished events done; retries back to pending; events set aside; and,
+    /// only for portals of events it still holds that are not uninstalled or erased,
     /// fetched records stored (newer wins); deleted and merged records marked; each change
     /// the mirror accepted queued for the settlement's sinks; erased
     /// records (privacy deletions) left as `erased` tombstones without properties (newer
@@ -405,15 +408,43 @@ async fn end_claims<B: Backend>(
     Ok(())
 }
 
-/// Writes a settlement's records to the mirror (newer wins), and queues each change the
-/// mirror accepted for the settlement's sinks.
+/// The portals whose records a settlement may write: those of the events `holder` still
+/// holds, while the portal is known and not uninstalled. A round in flight when its portal
+/// was erased (its events gone with it) or uninstalled writes nothing of it afterwards.
+async fn writable_portals<B: Backend>(
+    conn: &mut B::Conn,
+    holder: &str,
+    settlement: &Settlement,
+) -> Result<BTreeSet<PortalId>, StoreError> {
+    let events: Vec<i64> = settlement
+        .finished
+        .iter()
+        .chain(settlement.retries.iter().flat_map(|r| &r.ids))
+        .chain(settlement.set_aside.iter().flat_map(|a| &a.ids))
+        .copied()
+        .collect();
+    let held = format!(
+        "SELECT DISTINCT e.portal_id FROM inbox_events e \
+        JOIN portals p ON p.portal_id = e.portal_id \
+        WHERE p.state <> 'uninstalled' AND e.claimed_by = $1 AND {}",
+        B::in_ids("e.id", 2)
+    );
+    let statement = Statement::new(held).bind(holder).bind(Bind::Ids(&events));
+    let rows: Vec<(PortalId,)> = B::fetch_all(conn, statement).await?;
+    Ok(rows.into_iter().map(|(portal,)| portal).collect())
+}
+
+/// Writes a settlement's records of `writable` portals to the mirror (newer wins), and
+/// queues each change the mirror accepted for the settlement's sinks.
 async fn write_records<B: Backend>(
     conn: &mut B::Conn,
     settlement: &Settlement,
+    writable: &BTreeSet<PortalId>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let sinks = &settlement.sinks;
-    for r in &settlement.records {
+    let writable = |portal: &PortalId| writable.contains(portal);
+    for r in settlement.records.iter().filter(|r| writable(&r.portal_id)) {
         if mirror::store::<B>(conn, r).await? && !sinks.is_empty() {
             let change = Change {
                 portal_id: r.portal_id,
@@ -427,7 +458,7 @@ async fn write_records<B: Backend>(
             sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
         }
     }
-    for g in &settlement.gone {
+    for g in settlement.gone.iter().filter(|g| writable(&g.portal_id)) {
         if mirror::mark_gone::<B>(conn, g, now_ms).await? && !sinks.is_empty() {
             let change = Change {
                 portal_id: g.portal_id,
@@ -441,7 +472,7 @@ async fn write_records<B: Backend>(
             sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
         }
     }
-    for e in &settlement.erased {
+    for e in settlement.erased.iter().filter(|e| writable(&e.portal_id)) {
         mirror::forget::<B>(conn, e, now_ms).await?;
         empty_events::<B>(conn, e, now_ms).await?;
         sink_queue::forget::<B>(conn, e, now_ms).await?;
@@ -504,8 +535,9 @@ impl<B: Backend> WorkQueue for B {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        let writable = writable_portals::<B>(&mut tx, holder, settlement).await?;
         end_claims::<B>(&mut tx, holder, settlement, now_ms).await?;
-        write_records::<B>(&mut tx, settlement, now_ms).await?;
+        write_records::<B>(&mut tx, settlement, &writable, now_ms).await?;
         B::commit(tx).await
     }
 

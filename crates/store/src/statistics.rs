@@ -195,6 +195,10 @@ pub trait Statistics: Send + Sync {
     async fn prune_counts(&self, before_minute: i64) -> Result<u64, StoreError>;
 }
 
+/// Counts of a portal erased since they were gathered are dropped, not added back: the
+/// condition on `$1`, the row's portal.
+const NOT_ERASED: &str = "NOT EXISTS (SELECT 1 FROM erased_portals WHERE portal_id = $1)";
+
 /// How a count column combines rows: added, or the largest kept.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fold {
@@ -279,13 +283,13 @@ impl MinuteTable {
         )
     }
 
-    /// Adds `$3…` to the row of portal `$1`, minute `$2`.
+    /// Adds `$3…` to the row of portal `$1`, minute `$2`, unless the portal was erased.
     fn add<B: Backend>(&self) -> String {
         let values: Vec<String> = (1..=self.columns.len() + 2)
             .map(|n| format!("${n}"))
             .collect();
         format!(
-            "INSERT INTO {} (portal_id, minute, {}) VALUES ({}) {}",
+            "INSERT INTO {} (portal_id, minute, {}) SELECT {} WHERE {NOT_ERASED} {}",
             self.name,
             self.column_list(),
             values.join(", "),
@@ -369,16 +373,18 @@ impl<B: Backend> Statistics for B {
             B::execute(&mut tx, statement).await?;
         }
         for c in daily {
-            let statement = Statement::new(
+            let add = format!(
                 "INSERT INTO api_calls_daily (portal_id, day, endpoint, status, calls) \
-                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (portal_id, day, endpoint, status) \
-                DO UPDATE SET calls = api_calls_daily.calls + excluded.calls",
-            )
-            .bind(c.scope)
-            .bind(c.day)
-            .bind(&c.endpoint)
-            .bind(c.status)
-            .bind(c.calls);
+                SELECT $1, $2, $3, $4, $5 WHERE {NOT_ERASED} \
+                ON CONFLICT (portal_id, day, endpoint, status) \
+                DO UPDATE SET calls = api_calls_daily.calls + excluded.calls"
+            );
+            let statement = Statement::new(add)
+                .bind(c.scope)
+                .bind(c.day)
+                .bind(&c.endpoint)
+                .bind(c.status)
+                .bind(c.calls);
             B::execute(&mut tx, statement).await?;
         }
         B::commit(tx).await

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::{connect, ConnectOptions, Engine, EventKey, Store};
+use crate::{
+    connect, ConnectOptions, Engine, EventKey, Install, NewEvent, ObjectId, PortalId, SealedTokens,
+    Settlement, Store,
+};
 
 /// A database that lives as long as the value: the directory or schema goes on drop.
 #[derive(Debug)]
@@ -79,6 +82,50 @@ impl TestDb {
             .expect("connect");
         store.migrate().await.expect("migrate");
         store
+    }
+
+    /// Settles `settlement` as `holder` would in a hydration round: holding an event of each
+    /// portal it writes for, each portal installed (a settlement writes records only for
+    /// those, so nothing in flight outlives an erase). The held events end `done`.
+    pub async fn settle_holding(
+        &self,
+        store: &dyn Store,
+        holder: &str,
+        mut settlement: Settlement,
+        now_ms: i64,
+    ) {
+        let portals: std::collections::BTreeSet<PortalId> = settlement
+            .records
+            .iter()
+            .map(|r| r.portal_id)
+            .chain(settlement.gone.iter().map(|g| g.portal_id))
+            .chain(settlement.erased.iter().map(|e| e.portal_id))
+            .collect();
+        for portal in portals {
+            if store.portal(portal).await.expect("read portal").is_none() {
+                store
+                    .record_install(&held_install(portal), "test", now_ms)
+                    .await
+                    .expect("install");
+            }
+            let event_id = self
+                .number("SELECT coalesce(max(id), 0) + 1 FROM inbox_events")
+                .await;
+            store
+                .append(&[vec![held_event(portal, event_id)]])
+                .await
+                .expect("append");
+            let id = self.number("SELECT max(id) FROM inbox_events").await;
+            self.execute(&format!(
+                "UPDATE inbox_events SET claimed_by = '{holder}' WHERE id = {id}"
+            ))
+            .await;
+            settlement.finished.push(id);
+        }
+        store
+            .settle(holder, &settlement, now_ms)
+            .await
+            .expect("settle");
     }
 
     /// Runs one statement straight on the database, past the store: for tests that need
@@ -190,5 +237,42 @@ impl Drop for TestDb {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+/// A minimal install of `portal` with made-up sealed tokens.
+fn held_install(portal: PortalId) -> Install {
+    Install {
+        portal_id: portal,
+        hub_domain: None,
+        app_id: None,
+        scopes: vec!["oauth".into()],
+        installer_id: None,
+        installer_email: None,
+        tokens: SealedTokens {
+            key_id: "test".into(),
+            access: vec![1],
+            refresh: vec![2],
+            issued_at: 0,
+            access_expires_at: 0,
+        },
+    }
+}
+
+/// An event a test worker holds while it settles, of a type nothing hydrates.
+fn held_event(portal: PortalId, event_id: i64) -> NewEvent {
+    NewEvent {
+        key: EventKey {
+            portal_id: portal,
+            subscription_id: 0,
+            event_id,
+            object_id: ObjectId(0),
+            occurred_at: 0,
+        },
+        subscription_type: "test.held".into(),
+        app_id: None,
+        attempt_number: 0,
+        payload: "{}".into(),
+        trace_context: None,
     }
 }

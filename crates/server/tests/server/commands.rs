@@ -227,7 +227,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         }],
         ..store::Settlement::default()
     };
-    store.settle("w", &fetched, 0).await.unwrap();
+    db.settle_holding(store.as_ref(), "w", fetched, 0).await;
     let shown = records::get(store.as_ref(), PortalId(77), "0-1", ObjectId(501))
         .await
         .unwrap();

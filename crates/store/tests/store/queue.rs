@@ -313,16 +313,16 @@ async fn concurrent_workers_on_postgres_never_claim_the_same_event() {
     assert_eq!((claimed, all.len()), (400, 400), "each event claimed once");
 }
 
-async fn store_records(store: &dyn Store, records: Vec<MirroredRecord>) {
+async fn store_records(db: &TestDb, store: &dyn Store, records: Vec<MirroredRecord>) {
     let settlement = Settlement {
         records,
         ..Settlement::default()
     };
-    store.settle("w", &settlement, T0).await.unwrap();
+    db.settle_holding(store, "w", settlement, T0).await;
 }
 
 /// Contact `id` of portal 1 deleted as of `at_ms`.
-async fn mark_gone(store: &dyn Store, id: i64, at_ms: i64) {
+async fn mark_gone(db: &TestDb, store: &dyn Store, id: i64, at_ms: i64) {
     let gone = GoneRecord {
         portal_id: PortalId(1),
         object_type: "contacts".into(),
@@ -335,7 +335,7 @@ async fn mark_gone(store: &dyn Store, id: i64, at_ms: i64) {
         gone: vec![gone],
         ..Settlement::default()
     };
-    store.settle("w", &settlement, T0).await.unwrap();
+    db.settle_holding(store, "w", settlement, T0).await;
 }
 
 fn record(updated_at: i64, name: &str) -> MirroredRecord {
@@ -356,9 +356,9 @@ fn record(updated_at: i64, name: &str) -> MirroredRecord {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine: Engine) {
-    let (_db, store) = store_with(engine, vec![]).await;
-    store_records(store.as_ref(), vec![record(T0 + 2, "new")]).await;
-    store_records(store.as_ref(), vec![record(T0 + 1, "late")]).await;
+    let (db, store) = store_with(engine, vec![]).await;
+    store_records(&db, store.as_ref(), vec![record(T0 + 2, "new")]).await;
+    store_records(&db, store.as_ref(), vec![record(T0 + 1, "late")]).await;
     let held = store
         .mirrored(PortalId(1), "contacts", ObjectId(42))
         .await
@@ -377,7 +377,7 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         [(ObjectId(42), T0 + 2)].into_iter().collect()
     );
 
-    mark_gone(store.as_ref(), 42, T0 + 1).await;
+    mark_gone(&db, store.as_ref(), 42, T0 + 1).await;
     assert_eq!(
         store
             .mirrored(PortalId(1), "contacts", ObjectId(42))
@@ -388,7 +388,7 @@ async fn the_mirror_keeps_the_newest_version_and_marks_deletions(#[case] engine:
         "live",
         "a deletion older than the record does not count"
     );
-    mark_gone(store.as_ref(), 42, T0 + 3).await;
+    mark_gone(&db, store.as_ref(), 42, T0 + 3).await;
     let deleted = store
         .mirrored(PortalId(1), "contacts", ObjectId(42))
         .await
@@ -431,7 +431,7 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     let (db, store) = store_with(engine, vec![change, deal]).await;
     let mut contact = record(T0, "Ada");
     contact.object_id = ObjectId(1_042);
-    store_records(store.as_ref(), vec![contact]).await;
+    store_records(&db, store.as_ref(), vec![contact]).await;
 
     let erased = ErasedRecord {
         portal_id: PortalId(1),
@@ -444,7 +444,7 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
         erased: vec![erased],
         ..Settlement::default()
     };
-    store.settle("w", &settlement, T0).await.unwrap();
+    db.settle_holding(store.as_ref(), "w", settlement, T0).await;
 
     let tombstone = store
         .mirrored(PortalId(1), "contacts", ObjectId(1_042))
@@ -455,8 +455,8 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
         (tombstone.state.as_str(), tombstone.properties.as_str()),
         ("erased", "{}")
     );
-    mark_gone(store.as_ref(), 1_042, T0 + 9).await;
-    store_records(store.as_ref(), vec![contact_again()]).await;
+    mark_gone(&db, store.as_ref(), 1_042, T0 + 9).await;
+    store_records(&db, store.as_ref(), vec![contact_again()]).await;
     let after = store
         .mirrored(PortalId(1), "contacts", ObjectId(1_042))
         .await
@@ -472,10 +472,11 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
         !payloads.iter().any(|p| p.contains("ada@example.com")),
         "{payloads:?}"
     );
+    // Besides the four events the settling worker held, the contact's pending event is
+    // done and the deal's untouched.
     assert_eq!(
         store.queue_counts().await.unwrap(),
-        [("done".into(), 1), ("pending".into(), 1)],
-        "the contact's pending event is done; the deal's is untouched"
+        [("done".into(), 4 + 1), ("pending".into(), 1)],
     );
 }
 
@@ -621,4 +622,69 @@ async fn the_worker_gets_the_trace_context_each_event_was_received_in(#[case] en
     let claimed = store.claim(&request("w", T0)).await.unwrap();
     let traces: Vec<Option<&str>> = claimed.iter().map(|c| c.trace_context.as_deref()).collect();
     assert_eq!(traces, [Some(receipt), None]);
+}
+
+/// A round in flight when its portal was erased writes nothing of it afterwards, and
+/// monitor counts gathered before the erase do not bring its statistics back; installing
+/// again starts afresh.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn after_an_erase_nothing_in_flight_brings_the_portal_back(#[case] engine: Engine) {
+    use spoke_store::{Scope, WebhookCounts};
+
+    let (db, store) = store_with(engine, vec![event(5, 0)]).await;
+    store.record_install(&install(5), "test", T0).await.unwrap();
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    store.erase(PortalId(5), "operator", T0 + 1).await.unwrap();
+
+    let mut contact = record(T0, "Ada");
+    contact.portal_id = PortalId(5);
+    let late_round = Settlement {
+        finished: ids(&claimed),
+        records: vec![contact],
+        sinks: vec!["http".into()],
+        ..Settlement::default()
+    };
+    store.settle("w", &late_round, T0 + 2).await.unwrap();
+    let deliveries = |portal: Scope| WebhookCounts {
+        scope: portal,
+        minute: 100,
+        attempts: 3,
+        successes: 3,
+        ..WebhookCounts::default()
+    };
+    let counts = [
+        deliveries(Scope::Portal(PortalId(5))),
+        deliveries(Scope::App),
+    ];
+    let flush = || store.add_counts(&counts, &[], &[]);
+    flush().await.unwrap();
+
+    for table in [
+        "records",
+        "sink_deliveries",
+        "inbox_events",
+        "webhook_minutes",
+    ] {
+        let left = db
+            .number(&format!("SELECT count(*) FROM {table} WHERE portal_id = 5"))
+            .await;
+        assert_eq!(left, 0, "{table} holds nothing of the erased portal");
+    }
+    let app = store.webhook_totals(Scope::App, 0).await.unwrap();
+    assert_eq!(app.attempts, 3, "the app's counts still count");
+
+    store
+        .record_install(&install(5), "test", T0 + 3)
+        .await
+        .unwrap();
+    flush().await.unwrap();
+    let portal = store
+        .webhook_totals(Scope::Portal(PortalId(5)), 0)
+        .await
+        .unwrap();
+    assert_eq!(portal.attempts, 3, "an install starts afresh");
 }

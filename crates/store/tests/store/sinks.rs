@@ -27,14 +27,19 @@ fn record(object_id: i64, updated_at: i64, name: &str) -> MirroredRecord {
 }
 
 /// Settles `records` and `gone` with both sinks configured.
-async fn settle(store: &dyn Store, records: Vec<MirroredRecord>, gone: Vec<GoneRecord>) {
+async fn settle(
+    db: &TestDb,
+    store: &dyn Store,
+    records: Vec<MirroredRecord>,
+    gone: Vec<GoneRecord>,
+) {
     let settlement = Settlement {
         records,
         gone,
         sinks: SINKS.map(String::from).to_vec(),
         ..Settlement::default()
     };
-    store.settle("hydrator", &settlement, T0).await.unwrap();
+    db.settle_holding(store, "hydrator", settlement, T0).await;
 }
 
 async fn empty_store(engine: Engine) -> (TestDb, Arc<dyn Store>) {
@@ -82,10 +87,10 @@ async fn deliver(store: &dyn Store, holder: &str, deliveries: &[Delivery]) {
 async fn each_accepted_change_is_queued_once_per_sink_and_a_stale_one_not_at_all(
     #[case] engine: Engine,
 ) {
-    let (_db, store) = empty_store(engine).await;
-    settle(store.as_ref(), vec![record(42, T0 + 5, "Ada")], vec![]).await;
+    let (db, store) = empty_store(engine).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 5, "Ada")], vec![]).await;
     // Older than what the mirror holds: the mirror refuses it, so no sink sees it.
-    settle(store.as_ref(), vec![record(42, T0 + 1, "Old")], vec![]).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Old")], vec![]).await;
 
     for sink in SINKS {
         let claimed = claim(store.as_ref(), sink, "d", T0).await;
@@ -98,7 +103,8 @@ async fn each_accepted_change_is_queued_once_per_sink_and_a_stale_one_not_at_all
         records: vec![record(7, T0 + 5, "Grace")],
         ..Settlement::default()
     };
-    store.settle("hydrator", &plain, T0).await.unwrap();
+    db.settle_holding(store.as_ref(), "hydrator", plain, T0)
+        .await;
     assert!(claim(store.as_ref(), "http", "e", T0).await.is_empty());
 }
 
@@ -109,8 +115,8 @@ async fn each_accepted_change_is_queued_once_per_sink_and_a_stale_one_not_at_all
 async fn a_sink_sees_one_objects_changes_in_order_and_another_sink_is_not_held_up(
     #[case] engine: Engine,
 ) {
-    let (_db, store) = empty_store(engine).await;
-    settle(store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
+    let (db, store) = empty_store(engine).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
     let deletion = GoneRecord {
         portal_id: PortalId(1),
         object_type: "contacts".into(),
@@ -120,6 +126,7 @@ async fn a_sink_sees_one_objects_changes_in_order_and_another_sink_is_not_held_u
         trace: None,
     };
     settle(
+        &db,
         store.as_ref(),
         vec![record(7, T0 + 1, "Grace")],
         vec![deletion],
@@ -166,8 +173,8 @@ async fn a_sink_sees_one_objects_changes_in_order_and_another_sink_is_not_held_u
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn a_crashed_dispatchers_claims_lapse_and_only_the_holder_settles(#[case] engine: Engine) {
-    let (_db, store) = empty_store(engine).await;
-    settle(store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
+    let (db, store) = empty_store(engine).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
     let taken = claim(store.as_ref(), "http", "crashed", T0).await;
     assert_eq!(taken.len(), 1);
     assert!(claim(store.as_ref(), "http", "other", T0 + LEASE - 1)
@@ -203,8 +210,8 @@ async fn a_crashed_dispatchers_claims_lapse_and_only_the_holder_settles(#[case] 
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn dead_deliveries_are_listed_per_sink_and_replay_once(#[case] engine: Engine) {
-    let (_db, store) = empty_store(engine).await;
-    settle(store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
+    let (db, store) = empty_store(engine).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
     let taken = claim(store.as_ref(), "http", "d", T0).await;
     let outcome = DeliveryOutcome {
         dead: vec![DeadDeliveries {
@@ -268,8 +275,14 @@ async fn dead_deliveries_are_listed_per_sink_and_replay_once(#[case] engine: Eng
 #[tokio::test]
 async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[case] engine: Engine) {
     let (db, store) = empty_store(engine).await;
-    settle(store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
-    settle(store.as_ref(), vec![record(42, T0 + 2, "Ada L.")], vec![]).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
+    settle(
+        &db,
+        store.as_ref(),
+        vec![record(42, T0 + 2, "Ada L.")],
+        vec![],
+    )
+    .await;
     // The NATS sink has the first change in flight when the erase arrives.
     let in_flight = claim(store.as_ref(), "nats", "n", T0).await;
     let erased = ErasedRecord {
@@ -284,10 +297,8 @@ async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[cas
         sinks: SINKS.map(String::from).to_vec(),
         ..Settlement::default()
     };
-    store
-        .settle("hydrator", &settlement, T0 + 10)
-        .await
-        .unwrap();
+    db.settle_holding(store.as_ref(), "hydrator", settlement, T0 + 10)
+        .await;
 
     let properties = db.column("sink_deliveries", "properties").await;
     assert!(
@@ -311,8 +322,9 @@ async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[cas
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn pruning_removes_delivered_rows_and_keeps_dead_ones(#[case] engine: Engine) {
-    let (_db, store) = empty_store(engine).await;
+    let (db, store) = empty_store(engine).await;
     settle(
+        &db,
         store.as_ref(),
         vec![record(42, T0 + 1, "Ada"), record(7, T0 + 1, "Grace")],
         vec![],
@@ -338,9 +350,9 @@ async fn pruning_removes_delivered_rows_and_keeps_dead_ones(#[case] engine: Engi
 
 #[tokio::test]
 async fn concurrent_dispatchers_on_postgres_never_claim_the_same_delivery() {
-    let (_db, store) = empty_store(Engine::Postgres).await;
+    let (db, store) = empty_store(Engine::Postgres).await;
     let records = (0..300).map(|id| record(id, T0 + 1, "x")).collect();
-    settle(store.as_ref(), records, vec![]).await;
+    settle(&db, store.as_ref(), records, vec![]).await;
     let claims = (0..4).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -374,7 +386,7 @@ async fn concurrent_dispatchers_on_postgres_never_claim_the_same_delivery() {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn a_trace_context_travels_with_each_change_to_every_sink(#[case] engine: Engine) {
-    let (_db, store) = empty_store(engine).await;
+    let (db, store) = empty_store(engine).await;
     let fetched = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let deleted = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let traced = MirroredRecord {
@@ -390,6 +402,7 @@ async fn a_trace_context_travels_with_each_change_to_every_sink(#[case] engine: 
         trace: Some(deleted.into()),
     };
     settle(
+        &db,
         store.as_ref(),
         vec![traced, record(44, T0, "Untraced")],
         vec![gone],
