@@ -41,7 +41,9 @@ pub trait DeadLetters: Send + Sync {
     /// Dead events back to pending; how many.
     async fn replay_events(&self, which: Replay) -> Result<u64, StoreError>;
 
-    /// Dead deliveries (of one sink or all) back to pending; how many.
+    /// Dead deliveries (of one sink or all) back to pending; how many. One whose record a
+    /// newer change of has been queued or delivered since is superseded instead (done): a
+    /// sink never gets an older version after a newer one.
     async fn replay_deliveries(&self, sink: Option<&str>, which: Replay)
         -> Result<u64, StoreError>;
 
@@ -97,15 +99,26 @@ impl<B: Backend> DeadLetters for B {
         which: Replay,
     ) -> Result<u64, StoreError> {
         let (id, portal) = which.filter();
-        let statement = Statement::new(
+        let chosen = "d.state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR d.sink = $1) \
+            AND (CAST($2 AS BIGINT) IS NULL OR d.id = $2) \
+            AND (CAST($3 AS BIGINT) IS NULL OR d.portal_id = $3)";
+        let newer = "EXISTS (SELECT 1 FROM sink_deliveries n WHERE n.portal_id = d.portal_id \
+            AND n.object_type = d.object_type AND n.object_id = d.object_id AND n.sink = d.sink \
+            AND n.version > d.version AND n.state IN ('pending', 'done'))";
+        let mut tx = self.begin_write().await?;
+        let supersede = format!(
+            "UPDATE sink_deliveries SET state = 'done' WHERE id IN \
+            (SELECT d.id FROM sink_deliveries d WHERE {chosen} AND {newer})"
+        );
+        let requeue = format!(
             "UPDATE sink_deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
-            finished_at = NULL WHERE state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR sink = $1) \
-            AND (CAST($2 AS BIGINT) IS NULL OR id = $2) AND (CAST($3 AS BIGINT) IS NULL OR portal_id = $3)",
-        )
-        .bind(sink)
-        .bind(id)
-        .bind(portal);
-        self.execute_on_pool(statement).await
+            finished_at = NULL WHERE id IN (SELECT d.id FROM sink_deliveries d WHERE {chosen})"
+        );
+        let chosen = |sql: String| Statement::new(sql).bind(sink).bind(id).bind(portal);
+        B::execute(&mut tx, chosen(supersede)).await?;
+        let replayed = B::execute(&mut tx, chosen(requeue)).await?;
+        B::commit(tx).await?;
+        Ok(replayed)
     }
 
     async fn dead_deliveries_by_portal(

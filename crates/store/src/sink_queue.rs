@@ -107,7 +107,8 @@ pub(crate) struct Change<'a> {
     pub trace: Option<&'a str>,
 }
 
-/// Queues one change for every sink in `sinks`.
+/// Queues one change for every sink in `sinks` that has not had this version of the record
+/// queued already (a replayed hydration reads the same version again).
 pub(crate) async fn enqueue<B: Backend>(
     conn: &mut B::Conn,
     sinks: &[String],
@@ -117,7 +118,10 @@ pub(crate) async fn enqueue<B: Backend>(
     let insert = format!(
         "INSERT INTO sink_deliveries (sink, portal_id, object_type, object_id, record_state, \
         properties, version, created_at, trace_context) \
-        SELECT s.value, $2, $3, $4, $5, {properties}, $7, {now}, $9 FROM {sinks} AS s",
+        SELECT s.value, $2, $3, $4, $5, {properties}, $7, {now}, $9 FROM {sinks} AS s \
+        WHERE NOT EXISTS (SELECT 1 FROM sink_deliveries q WHERE q.portal_id = $2 \
+            AND q.object_type = $3 AND q.object_id = $4 AND q.sink = s.value \
+            AND q.version = $7 AND q.record_state = $5)",
         properties = B::json(6),
         now = B::at(8),
         sinks = B::each_text(1),

@@ -205,6 +205,64 @@ async fn a_crashed_dispatchers_claims_lapse_and_only_the_holder_settles(#[case] 
     assert_eq!(http, [("done".to_owned(), 1)]);
 }
 
+/// A dead letter replayed after a newer version of its record went out is superseded, not
+/// sent last; reading the same version again queues nothing twice.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_replayed_dead_letter_never_goes_out_stale(#[case] engine: Engine) {
+    let (db, store) = empty_store(engine).await;
+    settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
+    let old = claim(store.as_ref(), "http", "d", T0).await;
+    let dead = DeliveryOutcome {
+        dead: vec![DeadDeliveries {
+            ids: ids(&old),
+            error: "the endpoint answered 500".into(),
+        }],
+        ..DeliveryOutcome::default()
+    };
+    store.settle_deliveries("d", &dead, T0).await.unwrap();
+    settle(
+        &db,
+        store.as_ref(),
+        vec![record(42, T0 + 2, "Ada L.")],
+        vec![],
+    )
+    .await;
+    let newer = claim(store.as_ref(), "http", "d", T0).await;
+    assert_eq!(versions(&newer), [(42, T0 + 2)]);
+    let delivered = DeliveryOutcome {
+        delivered: ids(&newer),
+        ..DeliveryOutcome::default()
+    };
+    store.settle_deliveries("d", &delivered, T0).await.unwrap();
+
+    let replayed = store
+        .replay_deliveries(Some("http"), Replay::All)
+        .await
+        .unwrap();
+    assert_eq!(replayed, 0, "superseded by the version delivered since");
+    assert!(claim(store.as_ref(), "http", "d", T0 + 1).await.is_empty());
+    assert!(store
+        .dead_deliveries(Some("http"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    settle(
+        &db,
+        store.as_ref(),
+        vec![record(42, T0 + 2, "Ada L.")],
+        vec![],
+    )
+    .await;
+    assert!(
+        claim(store.as_ref(), "http", "d", T0 + 2).await.is_empty(),
+        "the same version is not queued twice"
+    );
+}
+
 #[rstest]
 #[case::sqlite(Engine::Sqlite)]
 #[case::postgres(Engine::Postgres)]
