@@ -15,6 +15,7 @@ pub trait Inbox: Send + Sync {
     /// Either every event is durable when this returns `Ok`, or none is.
     async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError>;
 
-    /// Events received and not yet processed: the backlog that admission control limits.
-    async fn pending_count(&self) -> Result<u64, StoreError>;
+    /// Events received and not yet processed, pending or quarantined until their portal can
+    /// be served: the backlog that admission control limits.
+    async fn backlog_count(&self) -> Result<u64, StoreError>;
 }

@@ -218,8 +218,10 @@ pub trait WorkQueue: Send + Sync {
         portal: Option<PortalId>,
     ) -> Result<Vec<(PortalId, String, i64)>, StoreError>;
 
-    /// Deletes up to `limit` events finished (done or unhandled) before `before_ms`;
-    /// how many. Quarantined events and dead letters stay until an operator acts.
+    /// Deletes up to `limit` events finished (done or unhandled) before `before_ms`, and
+    /// those quarantined before it for a portal that is uninstalled, erased or was never
+    /// installed; how many. Dead letters, and quarantined events of a portal that may still
+    /// be served, stay until an operator acts.
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
@@ -573,9 +575,14 @@ impl<B: Backend> WorkQueue for B {
     }
 
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        // Quarantined events wait for an install that is not coming once their portal is
+        // uninstalled, erased or was never installed.
         let delete = format!(
-            "DELETE FROM inbox_events WHERE id IN (SELECT id FROM inbox_events \
-            WHERE state IN ('done', 'unhandled') AND finished_at < {} LIMIT $2)",
+            "DELETE FROM inbox_events WHERE id IN (SELECT e.id FROM inbox_events e \
+            WHERE e.finished_at < {} AND (e.state IN ('done', 'unhandled') \
+                OR (e.state = 'quarantined' AND NOT EXISTS (SELECT 1 FROM portals p \
+                    WHERE p.portal_id = e.portal_id AND p.state IN ('installed', 'needs_reauth')))) \
+            LIMIT $2)",
             B::at(1)
         );
         let statement = Statement::new(delete).bind(before_ms).bind(limit);

@@ -235,7 +235,8 @@ pub struct ServeArgs {
     /// Accept v1/v2 signatures when a delivery carries no v3 headers (no replay protection).
     #[arg(long, env = "SPOKE_WEBHOOK_LEGACY_SIGNATURES")]
     pub webhook_legacy_signatures: bool,
-    /// Pending inbox events above which deliveries get `503` until workers catch up.
+    /// Inbox events waiting (pending or quarantined) above which deliveries get `503` until
+    /// workers catch up.
     #[arg(
         long,
         env = "SPOKE_INBOX_MAX_BACKLOG",
@@ -335,8 +336,9 @@ pub struct HydratorArgs {
         default_value_t = HydratorConfig::DEFAULT_CACHE_TTL_SECONDS
     )]
     pub cache_ttl_seconds: u64,
-    /// Days finished events are kept before they are pruned; dead letters and quarantined
-    /// events are kept until replayed or released.
+    /// Days finished events, and events quarantined for a portal that is uninstalled,
+    /// erased or was never installed, are kept before they are pruned; dead letters and an
+    /// installed portal's quarantined events are kept until replayed or released.
     #[arg(
         long,
         env = "SPOKE_RETENTION_DAYS",

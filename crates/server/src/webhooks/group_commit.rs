@@ -99,7 +99,7 @@ impl Backlog {
 
     /// Re-reads the pending count from the store; keeps the old estimate on failure.
     pub async fn refresh(&self, inbox: &dyn Inbox) {
-        match inbox.pending_count().await {
+        match inbox.backlog_count().await {
             Ok(count) => self.pending.store(count, Ordering::Relaxed),
             Err(error) => warn!(error = %error, "could not read the inbox backlog"),
         }
@@ -323,7 +323,7 @@ mod tests {
                 .collect())
         }
 
-        async fn pending_count(&self) -> Result<u64, StoreError> {
+        async fn backlog_count(&self) -> Result<u64, StoreError> {
             Ok(0)
         }
     }

@@ -1,6 +1,8 @@
-//! Retention: finished inbox events (done or unhandled) and delivered sink messages older
+//! Retention: finished inbox events (done or unhandled), events quarantined for a portal
+//! that is uninstalled, erased or was never installed, and delivered sink messages older
 //! than the retention period are deleted in batches, so the database does not grow without
-//! bound. Dead letters and quarantined events stay until an operator acts. The monitor's
+//! bound. Dead letters, and quarantined events of a portal that may still be served, stay
+//! until an operator acts. The monitor's
 //! per-minute counts are rolled up into hours after [`MINUTES_KEPT`] (its shortest window
 //! and its series need minutes), hours into days after [`HOURS_KEPT`] (the 24-hour window
 //! and alerts need hours), and kept for [`STATISTICS_KEPT`], a little past its longest

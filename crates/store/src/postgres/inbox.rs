@@ -14,7 +14,8 @@ const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
     ON CONFLICT DO NOTHING \
     RETURNING portal_id, subscription_id, event_id, object_id, occurred_at";
 
-const PENDING_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pending'";
+const BACKLOG_COUNT: &str =
+    "SELECT count(*) FROM inbox_events WHERE state IN ('pending', 'quarantined')";
 
 /// The statement's parameters, one array per column.
 #[derive(Default)]
@@ -71,8 +72,8 @@ impl Inbox for PgStore {
         ))
     }
 
-    async fn pending_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(PENDING_COUNT)
+    async fn backlog_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(BACKLOG_COUNT)
             .fetch_one(&self.pool)
             .await?;
         Ok(count.try_into().unwrap_or(0))

@@ -22,7 +22,8 @@ const LAST_INSERTED_KEYS: &str =
     "SELECT portal_id, subscription_id, event_id, object_id, occurred_at \
     FROM inbox_events ORDER BY id DESC LIMIT ?";
 
-const PENDING_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pending'";
+const BACKLOG_COUNT: &str =
+    "SELECT count(*) FROM inbox_events WHERE state IN ('pending', 'quarantined')";
 
 #[async_trait]
 impl Inbox for SqliteStore {
@@ -53,8 +54,8 @@ impl Inbox for SqliteStore {
         Ok(AppendOutcome::attribute(deliveries, new_keys))
     }
 
-    async fn pending_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(PENDING_COUNT)
+    async fn backlog_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(BACKLOG_COUNT)
             .fetch_one(&self.pool)
             .await?;
         Ok(count.try_into().unwrap_or(0))

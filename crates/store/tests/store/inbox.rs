@@ -120,14 +120,14 @@ async fn one_append_carries_many_deliveries_and_attributes_each_outcome(#[case] 
 async fn stored_events_keep_their_exact_payload_and_count_as_pending(#[case] engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    assert_eq!(store.pending_count().await.unwrap(), 0);
+    assert_eq!(store.backlog_count().await.unwrap(), 0);
 
     let mut e = event(5, 6, 7, 0);
     let raw = r#"{"eventId":6, "portalId":5,"brandNew":{"nested":[1,"ü", 12345678901234567890]}}"#;
     e.payload = raw.into();
     store.append(&[vec![e, event(5, 8, 9, 0)]]).await.unwrap();
 
-    assert_eq!(store.pending_count().await.unwrap(), 2);
+    assert_eq!(store.backlog_count().await.unwrap(), 2);
     assert_eq!(
         db.inbox_column("payload").await[0],
         raw,

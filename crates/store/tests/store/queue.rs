@@ -115,7 +115,7 @@ async fn a_crashed_workers_claims_expire_and_only_the_holder_finishes(#[case] en
 
     store.finish("w2", &ids(&taken), T0 + LEASE).await.unwrap();
     assert_eq!(counts(store.as_ref()).await, [("done".into(), 3)]);
-    assert_eq!(store.pending_count().await.unwrap(), 0);
+    assert_eq!(store.backlog_count().await.unwrap(), 0);
 }
 
 async fn counts(store: &dyn Store) -> Vec<(String, i64)> {
@@ -237,6 +237,11 @@ async fn an_install_turns_its_quarantined_events_into_work(#[case] engine: Engin
             .unwrap()
             .len(),
         2
+    );
+    assert_eq!(
+        store.backlog_count().await.unwrap(),
+        2,
+        "quarantined events count against the backlog limit"
     );
 
     store.record_install(&install(5), "user", T0).await.unwrap();
@@ -520,7 +525,9 @@ async fn one_holder_at_a_time_hydrates_a_portal(#[case] engine: Engine) {
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
 async fn pruning_removes_finished_events_and_keeps_what_needs_an_operator(#[case] engine: Engine) {
-    let (_db, store) = store_with(engine, (0..6).map(|i| event(i, i)).collect()).await;
+    let (_db, store) = store_with(engine, (0..7).map(|i| event(i, i)).collect()).await;
+    // Portal 4 is installed (its quarantined event may yet be served); portal 6 never was.
+    store.record_install(&install(4), "test", T0).await.unwrap();
     let claimed = ids(&store.claim(&request("w", T0)).await.unwrap());
     store.finish("w", &claimed[0..2], T0).await.unwrap();
     store
@@ -557,13 +564,24 @@ async fn pruning_removes_finished_events_and_keeps_what_needs_an_operator(#[case
         .await
         .unwrap();
     store.finish("w", &claimed[5..6], T0 + 10).await.unwrap();
+    store
+        .set_aside(
+            "w",
+            &claimed[6..7],
+            SetAside::Quarantined,
+            "not installed",
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
 
     assert_eq!(
         store.prune_finished(T0 + 1, 2).await.unwrap(),
         2,
         "a batch at a time"
     );
-    assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 2);
     assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 0);
     assert_eq!(
         store.queue_counts().await.unwrap(),
@@ -572,7 +590,7 @@ async fn pruning_removes_finished_events_and_keeps_what_needs_an_operator(#[case
             ("done".into(), 1),
             ("quarantined".into(), 1)
         ],
-        "dead letters, quarantine and the recent stay"
+        "dead letters, an installed portal's quarantine and the recent stay"
     );
 }
 
