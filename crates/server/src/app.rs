@@ -3,6 +3,7 @@
 //! anything acknowledged.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -52,6 +53,9 @@ pub struct App {
     alerts: Option<Arc<Alerts>>,
     /// Refreshed by each evaluation of the alerts, from the same read.
     standings: Arc<Standings>,
+    /// Its tables' counts are read in the background, never by a scrape.
+    metrics: Arc<Metrics>,
+    table_counts_every: Duration,
     monitor: MonitorConfig,
     clock: Clock,
 }
@@ -209,6 +213,7 @@ impl App {
             ingest,
         );
         receiver.metrics.register(metrics.registry());
+        let metrics = Arc::new(metrics);
         let role = config.role;
         let dashboard = config
             .operator_token
@@ -224,7 +229,7 @@ impl App {
                 install,
                 hydrator: hydrator.clone(),
                 operator_token: config.operator_token.map(Arc::new),
-                metrics: Arc::new(metrics),
+                metrics: metrics.clone(),
                 tally: tally.clone(),
                 alerts: alerts.clone(),
                 standings: standings.clone(),
@@ -246,6 +251,8 @@ impl App {
             tally,
             alerts: (!config.monitor.off).then_some(alerts),
             standings,
+            metrics,
+            table_counts_every: config.table_counts_every,
             monitor: config.monitor,
             clock,
         })
@@ -290,6 +297,13 @@ impl App {
             let every = self.monitor.flush_every;
             async move { tally.run(store.as_ref(), every, shutdown).await }
                 .instrument(tracing::info_span!("monitor"))
+        });
+        tasks.spawn({
+            let (metrics, store, shutdown) =
+                (self.metrics.clone(), self.store.clone(), shutdown.clone());
+            let every = self.table_counts_every;
+            async move { metrics.run(store.as_ref(), every, shutdown).await }
+                .instrument(tracing::info_span!("metrics"))
         });
         if let Some(alerts) = self.alerts.clone() {
             let evaluation = Evaluation {

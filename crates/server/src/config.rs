@@ -65,6 +65,8 @@ pub struct Config {
     pub sinks: SinkConfig,
     /// The certification monitor's alerts.
     pub monitor: MonitorConfig,
+    /// How often the table counts `/metrics` shows are read again.
+    pub table_counts_every: Duration,
 }
 
 /// When the monitor alerts, and where it says so.
@@ -425,6 +427,8 @@ pub struct ConfigError {
 
 impl Config {
     pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+    /// How often the table counts behind `/metrics` are read: a scrape reads none.
+    pub const DEFAULT_TABLE_COUNTS_EVERY: Duration = Duration::from_secs(15);
 
     /// spoke on `listen` and `database_url` with every other setting at its default and no
     /// install flow: what tests and the demo start from.
@@ -446,6 +450,7 @@ impl Config {
             operator_token: None,
             sinks: SinkConfig::default(),
             monitor: MonitorConfig::default(),
+            table_counts_every: Self::DEFAULT_TABLE_COUNTS_EVERY,
         }
     }
 

@@ -7,6 +7,8 @@
 //! stays the same whatever the number of portals.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,9 +17,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use store::{Store, StoreError};
+use store::{DeliveryCount, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 use crate::monitor::alerts::Alert;
+use crate::telemetry::Chain;
 use crate::workers::sinks::SinkName;
 use crate::workers::versions::CacheStats;
 
@@ -94,6 +99,27 @@ pub struct Metrics {
     registry: Registry,
     /// The configured sinks, whose series exist from the start.
     sinks: Vec<String>,
+    /// The big tables' counts as last read in the background: a scrape reads no table, so
+    /// however often Prometheus scrapes, ingest never waits on a count.
+    tables: Mutex<TableCounts>,
+}
+
+/// Rows of the inbox, the mirror and the sinks' queue by state.
+#[derive(Debug, Clone, Default)]
+pub struct TableCounts {
+    inbox: Vec<(String, i64)>,
+    records: Vec<(String, i64)>,
+    deliveries: Vec<DeliveryCount>,
+}
+
+impl TableCounts {
+    pub async fn read(store: &dyn Store) -> Result<Self, StoreError> {
+        Ok(Self {
+            inbox: store.queue_counts().await?,
+            records: store.record_counts().await?,
+            deliveries: store.delivery_counts().await?,
+        })
+    }
 }
 
 impl Metrics {
@@ -101,6 +127,7 @@ impl Metrics {
         Self {
             registry: Registry::with_prefix(PREFIX),
             sinks,
+            tables: Mutex::default(),
         }
     }
 
@@ -126,14 +153,28 @@ impl Metrics {
         &mut self.registry
     }
 
-    /// The exposition: live instruments, then what the store and the hydrator say now.
-    pub async fn render(
-        &self,
-        store: &dyn Store,
-        hydrator: Option<HydratorCounts>,
-        alerts: &[Alert],
-    ) -> Result<String, StoreError> {
-        let mut now = scraped(store, hydrator, &self.sinks).await?;
+    /// Reads the tables' counts again, for the scrapes after it.
+    pub async fn refresh_tables(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let counts = TableCounts::read(store).await?;
+        *self.tables.lock().expect("table counts lock") = counts;
+        Ok(())
+    }
+
+    /// Refreshes the tables' counts now and every `every` until `shutdown`.
+    pub async fn run(&self, store: &dyn Store, every: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(every);
+        while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+            if let Err(error) = self.refresh_tables(store).await {
+                warn!(error = %Chain(&error), "table counts for /metrics not read");
+            }
+        }
+    }
+
+    /// The exposition: live instruments, the tables' counts last read, and what the
+    /// hydrator says now.
+    pub fn render(&self, hydrator: Option<HydratorCounts>, alerts: &[Alert]) -> String {
+        let tables = self.tables.lock().expect("table counts lock").clone();
+        let mut now = scraped(&tables, hydrator, &self.sinks);
         let active = Family::<State, Gauge>::default();
         for level in ["warning", "critical"] {
             let count = alerts.iter().filter(|a| a.level.as_str() == level).count();
@@ -152,16 +193,12 @@ impl Metrics {
         encode_registry(&mut text, &self.registry).expect("writing to a String");
         encode_registry(&mut text, &now).expect("writing to a String");
         encode_eof(&mut text).expect("writing to a String");
-        Ok(text)
+        text
     }
 }
 
-/// Figures read at scrape time, in a registry of their own made for this scrape.
-async fn scraped(
-    store: &dyn Store,
-    hydrator: Option<HydratorCounts>,
-    sinks: &[String],
-) -> Result<Registry, StoreError> {
+/// The figures of this scrape, in a registry of their own made for it.
+fn scraped(tables: &TableCounts, hydrator: Option<HydratorCounts>, sinks: &[String]) -> Registry {
     let mut registry = Registry::with_prefix(PREFIX);
     let states = |names: &[&str]| {
         let family = Family::<State, Gauge>::default();
@@ -173,8 +210,12 @@ async fn scraped(
         family
     };
     let inbox = states(&INBOX_STATES);
-    for (state, count) in store.queue_counts().await? {
-        inbox.get_or_create(&State { state }).set(count);
+    for (state, count) in &tables.inbox {
+        inbox
+            .get_or_create(&State {
+                state: state.clone(),
+            })
+            .set(*count);
     }
     registry.register(
         "inbox_events",
@@ -182,8 +223,12 @@ async fn scraped(
         inbox,
     );
     let records = states(&RECORD_STATES);
-    for (state, count) in store.record_counts().await? {
-        records.get_or_create(&State { state }).set(count);
+    for (state, count) in &tables.records {
+        records
+            .get_or_create(&State {
+                state: state.clone(),
+            })
+            .set(*count);
     }
     registry.register("records", "Records in the mirror by state", records);
     let deliveries = Family::<SinkState, Gauge>::default();
@@ -195,11 +240,11 @@ async fn scraped(
             });
         }
     }
-    for count in store.delivery_counts().await? {
+    for count in &tables.deliveries {
         deliveries
             .get_or_create(&SinkState {
-                sink: count.sink,
-                state: count.state,
+                sink: count.sink.clone(),
+                state: count.state.clone(),
             })
             .set(count.count);
     }
@@ -239,5 +284,5 @@ async fn scraped(
         entries.set(i64::try_from(cache.entries).unwrap_or(i64::MAX));
         registry.register("record_cache_entries", "Record versions cached", entries);
     }
-    Ok(registry)
+    registry
 }

@@ -76,6 +76,7 @@ pub fn serve(
             .transpose()?,
         sinks: sinks(&args.sinks, &env)?,
         monitor: monitor(args)?,
+        table_counts_every: Config::DEFAULT_TABLE_COUNTS_EVERY,
     })
 }
 
