@@ -328,7 +328,10 @@ impl App {
         }
         let addr = listener.local_addr()?;
         info!(addr = %addr, "listening");
-        axum::serve(listener, self.router)
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP")?;

@@ -110,13 +110,17 @@ impl Default for MonitorConfig {
 pub struct OperatorToken(SecretString);
 
 impl OperatorToken {
-    /// Shorter than this is no secret.
-    pub const MIN_LEN: usize = 16;
+    /// Less than this is guessable by someone with time (the operator's key to every
+    /// portal's data): 32 random hex characters hold it exactly.
+    pub const MIN_BITS: f64 = 128.0;
 
     pub fn new(token: impl Into<String>) -> Result<Self, String> {
         let token = token.into();
-        if token.len() < Self::MIN_LEN {
-            return Err(format!("must be at least {} characters", Self::MIN_LEN));
+        if estimated_bits(&token) < Self::MIN_BITS {
+            return Err(format!(
+                "must hold at least {} bits: e.g. 32 random hex characters (`openssl rand -hex 32`)",
+                Self::MIN_BITS
+            ));
         }
         Ok(Self(SecretString::from(token)))
     }
@@ -137,6 +141,34 @@ impl OperatorToken {
         use secrecy::ExposeSecret;
         self.0.expose_secret()
     }
+}
+
+/// At most the bits a token holds: its length times those of one character drawn from the
+/// character classes it uses (lower case, upper case, digits, the rest). Not a proof of
+/// randomness, but it refuses what is plainly short; a token of fewer than 8 distinct
+/// characters holds nothing.
+fn estimated_bits(token: &str) -> f64 {
+    let distinct: std::collections::BTreeSet<char> = token.chars().collect();
+    if distinct.len() < 8 {
+        return 0.0;
+    }
+    let class_size = |c: &char| match c {
+        'a'..='z' | 'A'..='Z' => 26,
+        '0'..='9' => 10,
+        _ => 32,
+    };
+    let class = |c: &char| match c {
+        'a'..='z' => 0,
+        'A'..='Z' => 1,
+        '0'..='9' => 2,
+        _ => 3,
+    };
+    let mut seen = [0_u32; 4];
+    for c in &distinct {
+        seen[class(c)] = class_size(c);
+    }
+    let pool: u32 = seen.iter().sum();
+    token.chars().count() as f64 * f64::from(pool).log2()
 }
 
 impl fmt::Debug for OperatorToken {
@@ -477,5 +509,21 @@ mod tests {
         );
         assert!(SecretUrl::parse_http("ftp://files.test/x").is_none());
         assert!(SecretUrl::parse_http("not a url").is_none());
+    }
+
+    #[test]
+    fn an_operator_token_must_hold_128_bits() {
+        for weak in [
+            "0123456789abcdef",
+            "a-test-operator-token",
+            &"ab".repeat(40),
+        ] {
+            assert!(OperatorToken::new(weak).is_err(), "{weak}");
+        }
+        let hex = "9f86d081884c7d659a2feaa0c55ad015";
+        assert!(estimated_bits(hex) >= OperatorToken::MIN_BITS);
+        for strong in [hex, "dashboard-operator-token-7f3a", "Xk8#pQ2!mZ7&vR4@Lw9%"] {
+            assert!(OperatorToken::new(strong).is_ok(), "{strong}");
+        }
     }
 }

@@ -26,6 +26,22 @@ pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, value)| value)
 }
 
+/// The address a request came from (the peer of its connection: behind a proxy, the
+/// proxy's), when the server knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(peer.map(|info| info.0.ip())))
+    }
+}
+
 /// A signed-in operator: handlers that take one are refused without a valid session (a
 /// page visit is sent to the login form, anything else gets `401`).
 #[derive(Debug)]

@@ -8,6 +8,7 @@
 //! admin API (`monitor::standings`, `ops::inspect`, `ops::dead_letters`).
 
 mod access;
+pub mod backoff;
 pub mod charts;
 mod pages;
 pub mod session;

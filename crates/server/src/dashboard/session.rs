@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::backoff::SignInBackoff;
 use crate::config::{OperatorToken, PublicUrl};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -125,6 +126,7 @@ fn nonce() -> String {
 #[derive(Debug)]
 pub struct Dashboard {
     pub(super) sessions: Sessions,
+    pub(super) backoff: SignInBackoff,
     /// Cookies are `Secure` when spoke is reached over https.
     secure: bool,
 }
@@ -133,6 +135,7 @@ impl Dashboard {
     pub fn new(token: &OperatorToken, public_url: &PublicUrl) -> Self {
         Self {
             sessions: Sessions::new(token),
+            backoff: SignInBackoff::default(),
             secure: public_url.is_https(),
         }
     }

@@ -311,3 +311,26 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
     assert_eq!(text(&browser, "#no-dead-letters").await, "None.");
     browser.close().await.unwrap();
 }
+
+/// Guessing the operator token from one address slows down: past the free failures each
+/// sign-in from it waits, even with the right token, until its wait is over.
+#[tokio::test]
+async fn wrong_operator_tokens_from_one_address_make_it_wait() {
+    use spoke_server::dashboard::backoff::FREE_FAILURES;
+
+    let h = harness_with(Engine::Sqlite, "oauth", |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await;
+    for _ in 0..=FREE_FAILURES {
+        let guess = dashboard_sign_in(&h.spoke, "not-the-operator-token").await;
+        assert_eq!(guess.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let held = dashboard_sign_in(&h.spoke, TOKEN).await;
+    assert_eq!(held.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(held.text().await.unwrap().contains("try again in 2 s"));
+
+    h.clock.advance(Duration::from_secs(3));
+    let signed_in = dashboard_sign_in(&h.spoke, TOKEN).await;
+    assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
+}

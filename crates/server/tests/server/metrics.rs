@@ -15,7 +15,7 @@ use store::Engine;
 
 use crate::support::*;
 
-const TOKEN: &str = "a-test-operator-token";
+const TOKEN: &str = "a-test-operator-token-0123";
 
 /// The scrape: content type, then every sample (`name{labels}` → value) and every family
 /// with its type.

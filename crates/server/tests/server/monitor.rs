@@ -18,7 +18,7 @@ use store::Engine;
 
 use crate::support::*;
 
-const TOKEN: &str = "a-test-operator-token";
+const TOKEN: &str = "a-test-operator-token-0123";
 
 /// A Slack-compatible incoming webhook: the texts posted to it.
 async fn slack() -> (SecretUrl, Arc<Mutex<Vec<String>>>) {
@@ -463,38 +463,9 @@ async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] en
 }
 
 /// The `name=value` part of each `Set-Cookie` of `response`.
-fn cookies_set(response: &reqwest::Response) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect()
-}
-
-/// Signs in to the dashboard as a browser would (sign-in form, its CSRF token and login
-/// cookie); the session cookie.
+/// Signs in to the dashboard as a browser would; the session cookie.
 async fn dashboard_session(spoke: &str) -> String {
-    let http = browser();
-    let form = http
-        .get(format!("{spoke}/dashboard/login"))
-        .send()
-        .await
-        .unwrap();
-    let login_cookie = cookies_set(&form).join("; ");
-    let page = form.text().await.unwrap();
-    let csrf = page
-        .split(r#"name="csrf" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the sign-in form's CSRF token");
-    let signed_in = http
-        .post(format!("{spoke}/dashboard/login"))
-        .header("cookie", login_cookie)
-        .form(&[("token", TOKEN), ("csrf", csrf)])
-        .send()
-        .await
-        .unwrap();
+    let signed_in = dashboard_sign_in(spoke, TOKEN).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     cookies_set(&signed_in)
         .into_iter()

@@ -27,7 +27,7 @@ use crate::support::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NATS: &str = "nats://127.0.0.1:4222";
-const OPERATOR_TOKEN: &str = "a-test-operator-token";
+const OPERATOR_TOKEN: &str = "a-test-operator-token-9f86d0818";
 
 /// What a Standard Webhooks endpoint received, and what it answers next.
 #[derive(Clone, Default)]

@@ -217,6 +217,41 @@ pub async fn admin_once(
     read().await
 }
 
+/// The `name=value` of each cookie a response sets.
+pub fn cookies_set(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Signs in to the dashboard with `token` as a browser would (the sign-in form, its CSRF
+/// token and login cookie); the answer.
+pub async fn dashboard_sign_in(spoke: &str, token: &str) -> reqwest::Response {
+    let http = browser();
+    let form = http
+        .get(format!("{spoke}/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = cookies_set(&form).join("; ");
+    let page = form.text().await.unwrap();
+    let csrf = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-in form's CSRF token")
+        .to_owned();
+    http.post(format!("{spoke}/dashboard/login"))
+        .header("cookie", login_cookie)
+        .form(&[("token", token), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Redirects::none())

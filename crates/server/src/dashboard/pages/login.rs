@@ -12,7 +12,7 @@ use super::super::session::{
 };
 use super::actions::CheckedForm;
 use super::render::{refusal, render};
-use crate::dashboard::access::{cookie, App, Unsigned};
+use crate::dashboard::access::{cookie, App, ClientAddress, Unsigned};
 use crate::http::state::AppState;
 
 #[derive(Template)]
@@ -52,10 +52,20 @@ fn login_page(
 pub async fn login(
     Unsigned(dashboard): Unsigned,
     state: App,
+    ClientAddress(from): ClientAddress,
     headers: axum::http::HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let now_s = state.clock.now_ms() / 1_000;
+    let unspecified = std::net::IpAddr::from([0, 0, 0, 0]);
+    let from = from.unwrap_or(unspecified);
+    if let Some(wait) = dashboard.backoff.wait(from, now_s) {
+        tracing::warn!(client = %from, wait_s = wait, "dashboard: a sign-in refused while its address waits");
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many wrong operator tokens from here: try again in {wait} s."),
+        );
+    }
     let form_ok = match (cookie(&headers, LOGIN_COOKIE), form.csrf.as_deref()) {
         (Some(nonce), Some(csrf)) => dashboard.sessions.login_ok(nonce, csrf, now_s),
         _ => false,
@@ -71,7 +81,8 @@ pub async fn login(
         _ => false,
     };
     if !token_ok {
-        tracing::warn!("dashboard: a sign-in with a wrong operator token");
+        tracing::warn!(client = %from, "dashboard: a sign-in with a wrong operator token");
+        dashboard.backoff.failed(from, now_s);
         return login_page(
             &dashboard,
             &state,
@@ -79,6 +90,8 @@ pub async fn login(
             Some("That is not the operator token."),
         );
     }
+    dashboard.backoff.succeeded(from);
+    tracing::info!(client = %from, "dashboard: an operator signed in");
     let session = dashboard.cookie(
         SESSION_COOKIE,
         &dashboard.sessions.open(now_s),
