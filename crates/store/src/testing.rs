@@ -104,7 +104,7 @@ impl TestDb {
         for portal in portals {
             if store.portal(portal).await.expect("read portal").is_none() {
                 store
-                    .record_install(&held_install(portal), "test", now_ms)
+                    .record_install(&install(portal), "test", now_ms)
                     .await
                     .expect("install");
             }
@@ -241,7 +241,7 @@ impl Drop for TestDb {
 }
 
 /// A minimal install of `portal` with made-up sealed tokens.
-fn held_install(portal: PortalId) -> Install {
+pub fn install(portal: PortalId) -> Install {
     Install {
         portal_id: portal,
         hub_domain: None,

@@ -4,7 +4,7 @@ use rstest::rstest;
 use spoke_store::testing::TestDb;
 use spoke_store::{
     ClaimRequest, Engine, ErasedRecord, EventKey, Gone, GoneRecord, Install, MirroredRecord,
-    NewEvent, ObjectId, PortalId, Replay, SealedTokens, SetAside, Settlement, Store,
+    NewEvent, ObjectId, PortalId, Replay, SetAside, Settlement, Store,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -260,21 +260,7 @@ async fn an_install_turns_its_quarantined_events_into_work(#[case] engine: Engin
 }
 
 fn install(portal_id: i64) -> Install {
-    Install {
-        portal_id: PortalId(portal_id),
-        hub_domain: None,
-        app_id: None,
-        scopes: vec!["oauth".into()],
-        installer_id: None,
-        installer_email: None,
-        tokens: SealedTokens {
-            key_id: "k".into(),
-            access: vec![1],
-            refresh: vec![2],
-            issued_at: T0,
-            access_expires_at: T0 + 1_800_000,
-        },
-    }
+    spoke_store::testing::install(PortalId(portal_id))
 }
 
 #[tokio::test]

@@ -205,6 +205,20 @@ async fn a_crashed_dispatchers_claims_lapse_and_only_the_holder_settles(#[case] 
     assert_eq!(http, [("done".to_owned(), 1)]);
 }
 
+/// Claims the HTTP sink's due deliveries and makes them dead letters; what was claimed.
+async fn kill_http_delivery(store: &dyn Store) -> Vec<Delivery> {
+    let taken = claim(store, "http", "d", T0).await;
+    let outcome = DeliveryOutcome {
+        dead: vec![DeadDeliveries {
+            ids: ids(&taken),
+            error: "the endpoint answered 500".into(),
+        }],
+        ..DeliveryOutcome::default()
+    };
+    store.settle_deliveries("d", &outcome, T0).await.unwrap();
+    taken
+}
+
 /// A dead letter replayed after a newer version of its record went out is superseded, not
 /// sent last; reading the same version again queues nothing twice.
 #[rstest]
@@ -214,15 +228,7 @@ async fn a_crashed_dispatchers_claims_lapse_and_only_the_holder_settles(#[case] 
 async fn a_replayed_dead_letter_never_goes_out_stale(#[case] engine: Engine) {
     let (db, store) = empty_store(engine).await;
     settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
-    let old = claim(store.as_ref(), "http", "d", T0).await;
-    let dead = DeliveryOutcome {
-        dead: vec![DeadDeliveries {
-            ids: ids(&old),
-            error: "the endpoint answered 500".into(),
-        }],
-        ..DeliveryOutcome::default()
-    };
-    store.settle_deliveries("d", &dead, T0).await.unwrap();
+    kill_http_delivery(store.as_ref()).await;
     settle(
         &db,
         store.as_ref(),
@@ -270,15 +276,7 @@ async fn a_replayed_dead_letter_never_goes_out_stale(#[case] engine: Engine) {
 async fn dead_deliveries_are_listed_per_sink_and_replay_once(#[case] engine: Engine) {
     let (db, store) = empty_store(engine).await;
     settle(&db, store.as_ref(), vec![record(42, T0 + 1, "Ada")], vec![]).await;
-    let taken = claim(store.as_ref(), "http", "d", T0).await;
-    let outcome = DeliveryOutcome {
-        dead: vec![DeadDeliveries {
-            ids: ids(&taken),
-            error: "the endpoint answered 500".into(),
-        }],
-        ..DeliveryOutcome::default()
-    };
-    store.settle_deliveries("d", &outcome, T0).await.unwrap();
+    let taken = kill_http_delivery(store.as_ref()).await;
 
     let dead = store.dead_deliveries(None, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
