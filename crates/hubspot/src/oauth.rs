@@ -91,10 +91,12 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     /// When the access token expires, epoch milliseconds, for tokens issued at
-    /// `issued_at_ms` (saturating: an absurd `expires_in` cannot overflow).
+    /// `issued_at_ms`. An absurd `expires_in` is taken as a year: HubSpot's tokens last 30
+    /// minutes, and a time past what a database can store would fail the install.
     pub fn expires_at(&self, issued_at_ms: i64) -> i64 {
-        let seconds = i64::try_from(self.expires_in).unwrap_or(i64::MAX);
-        issued_at_ms.saturating_add(seconds.saturating_mul(1_000))
+        const YEAR_S: u64 = 365 * 86_400;
+        let seconds = i64::try_from(self.expires_in.min(YEAR_S)).unwrap_or(0);
+        issued_at_ms.saturating_add(seconds * 1_000)
     }
 }
 
@@ -335,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn an_absurd_expires_in_saturates_instead_of_overflowing() {
+    fn an_absurd_expires_in_is_taken_as_a_year() {
         let issued = |expires_in: &str| -> TokenResponse {
             serde_json::from_str(&format!(
                 r#"{{"access_token":"a","refresh_token":"r","expires_in":{expires_in}}}"#
@@ -343,7 +345,11 @@ mod tests {
             .unwrap()
         };
         assert_eq!(issued("1800").expires_at(1_000), 1_801_000);
-        assert_eq!(issued("100000000000000000").expires_at(1_000), i64::MAX);
-        assert_eq!(issued("18446744073709551615").expires_at(1_000), i64::MAX);
+        let year = 365 * 86_400 * 1_000;
+        assert_eq!(issued("100000000000000000").expires_at(1_000), 1_000 + year);
+        assert_eq!(
+            issued("18446744073709551615").expires_at(1_000),
+            1_000 + year
+        );
     }
 }

@@ -111,14 +111,14 @@ pub struct OperatorToken(SecretString);
 
 impl OperatorToken {
     /// Less than this is guessable by someone with time (the operator's key to every
-    /// portal's data): 32 random hex characters hold it exactly.
+    /// portal's data): 32 random hex characters (`openssl rand -hex 16`) hold it exactly.
     pub const MIN_BITS: f64 = 128.0;
 
     pub fn new(token: impl Into<String>) -> Result<Self, String> {
         let token = token.into();
         if estimated_bits(&token) < Self::MIN_BITS {
             return Err(format!(
-                "must hold at least {} bits: e.g. 32 random hex characters (`openssl rand -hex 32`)",
+                "is too short for {} bits: use e.g. `openssl rand -hex 32` (64 random hex characters)",
                 Self::MIN_BITS
             ));
         }
@@ -143,10 +143,10 @@ impl OperatorToken {
     }
 }
 
-/// At most the bits a token holds: its length times those of one character drawn from the
-/// character classes it uses (lower case, upper case, digits, the rest). Not a proof of
-/// randomness, but it refuses what is plainly short; a token of fewer than 8 distinct
-/// characters holds nothing.
+/// At most the bits a token could hold: its length times those of one character drawn at
+/// random from the character classes it uses (lower case, upper case, digits, the rest).
+/// A length check, not a measure of randomness (a phrase of words passes if long): it
+/// refuses what is plainly too short; fewer than 8 distinct characters hold nothing.
 fn estimated_bits(token: &str) -> f64 {
     let distinct: std::collections::BTreeSet<char> = token.chars().collect();
     if distinct.len() < 8 {

@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::crm_ledger;
 use crate::errors;
+use crate::faults::BatchAnswer;
 use crate::objects::{iso, ObjectType, Record, Simulated};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
@@ -266,15 +267,6 @@ struct BatchId {
     id: String,
 }
 
-/// How a batch read answers for one existing record, under the faults set.
-enum BatchAnswer {
-    Record,
-    /// A per-id error of the faults' category.
-    Error,
-    /// Nothing at all.
-    Omitted,
-}
-
 async fn batch_read(
     State(sim): State<SharedSim>,
     Extension(Caller(caller)): Extension<Caller>,
@@ -313,26 +305,6 @@ async fn batch_read(
     let mut seen = BTreeSet::new();
     let (mut results, mut missing, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     let faults = sim.faults();
-    let faulty = faults.applies_to(portal);
-    let answer = |sim: &SharedSim| -> BatchAnswer {
-        let (error_rate, omit_rate) = (
-            faults.faults.batch_error_rate.clamp(0.0, 1.0),
-            faults.faults.batch_omit_rate.clamp(0.0, 1.0),
-        );
-        if !faulty || error_rate + omit_rate == 0.0 {
-            return BatchAnswer::Record;
-        }
-        sim.fault_draw(|rng| {
-            let draw: f64 = rng.random();
-            if draw < error_rate {
-                BatchAnswer::Error
-            } else if draw < error_rate + omit_rate {
-                BatchAnswer::Omitted
-            } else {
-                BatchAnswer::Record
-            }
-        })
-    };
     let found: Vec<(String, Option<Record>)> = sim.world(|w| {
         input
             .inputs
@@ -351,7 +323,7 @@ async fn batch_read(
     for (id, record) in found {
         match record {
             None => missing.push(id),
-            Some(record) => match answer(&sim) {
+            Some(record) => match faults.batch_answer(portal, || sim.fault_draw(|r| r.random())) {
                 BatchAnswer::Record => results.push(render(&record, object, properties)),
                 BatchAnswer::Error => failed.push(id),
                 BatchAnswer::Omitted => {}
@@ -368,13 +340,11 @@ async fn batch_read(
         "startedAt": iso(started),
         "completedAt": iso(sim.now_ms()),
     });
-    let mut batch_errors = Vec::new();
-    if !missing.is_empty() {
-        batch_errors.push(errors::missing_ids(object.upper_name(), missing));
-    }
-    if !failed.is_empty() {
-        batch_errors.push(errors::unread_ids(faults.batch_error_category(), failed));
-    }
+    let batch_errors = [
+        (!missing.is_empty()).then(|| errors::missing_ids(object.upper_name(), missing)),
+        (!failed.is_empty()).then(|| errors::unread_ids(faults.batch_error_category(), failed)),
+    ];
+    let batch_errors: Vec<Value> = batch_errors.into_iter().flatten().collect();
     if batch_errors.is_empty() {
         return Json(body).into_response();
     }

@@ -28,6 +28,16 @@ pub struct Faults {
     pub portals: Vec<i64>,
 }
 
+/// How a batch read answers for one existing record, under the faults set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchAnswer {
+    Record,
+    /// A per-id error of [`Faults::batch_error_category`].
+    Error,
+    /// Nothing at all.
+    Omitted,
+}
+
 /// Faults as set, with the moment the 429 burst started.
 #[derive(Debug, Clone)]
 pub struct ActiveFaults {
@@ -52,6 +62,21 @@ impl ActiveFaults {
         match self.faults.batch_error_category.as_str() {
             "" => "INTERNAL_ERROR",
             category => category,
+        }
+    }
+
+    /// How a batch read answers for one existing record of `portal`; `draw` (0 to 1) is
+    /// taken only when a batch fault applies.
+    pub fn batch_answer(&self, portal: i64, draw: impl FnOnce() -> f64) -> BatchAnswer {
+        let error = self.faults.batch_error_rate.clamp(0.0, 1.0);
+        let omit = self.faults.batch_omit_rate.clamp(0.0, 1.0);
+        if !self.applies_to(portal) || error + omit == 0.0 {
+            return BatchAnswer::Record;
+        }
+        match draw() {
+            d if d < error => BatchAnswer::Error,
+            d if d < error + omit => BatchAnswer::Omitted,
+            _ => BatchAnswer::Record,
         }
     }
 

@@ -220,6 +220,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Ends a `SELECT` whose rows concurrent claimers skip rather than wait for
     /// (PostgreSQL's row locks; SQLite has one writer and needs none).
     const SKIP_LOCKED: &'static str;
+
+    /// Ends a `SELECT` whose rows stay as read until the transaction ends: a settlement's
+    /// portals cannot be erased under it (PostgreSQL; SQLite's one writer needs none).
+    const FOR_SHARE: &'static str;
+
+    /// Ends a `SELECT` whose rows the transaction alone may change until it ends: an
+    /// erase takes its portal's row first, so a settlement in flight waits or sees it gone.
+    const FOR_UPDATE: &'static str;
 }
 
 /// The rows holder `$holder` still claims among the ids of `$ids`: a settlement writes only

@@ -41,9 +41,9 @@ pub trait DeadLetters: Send + Sync {
     /// Dead events back to pending; how many.
     async fn replay_events(&self, which: Replay) -> Result<u64, StoreError>;
 
-    /// Dead deliveries (of one sink or all) back to pending; how many. One whose record a
-    /// newer change of has been queued or delivered since is superseded instead (done): a
-    /// sink never gets an older version after a newer one.
+    /// Dead deliveries (of one sink or all) back to pending; how many left the dead letters.
+    /// One whose record a newer change of has been queued or delivered since is superseded
+    /// instead (done): a sink never gets an older version after a newer one.
     async fn replay_deliveries(&self, sink: Option<&str>, which: Replay)
         -> Result<u64, StoreError>;
 
@@ -115,10 +115,10 @@ impl<B: Backend> DeadLetters for B {
             finished_at = NULL WHERE id IN (SELECT d.id FROM sink_deliveries d WHERE {chosen})"
         );
         let chosen = |sql: String| Statement::new(sql).bind(sink).bind(id).bind(portal);
-        B::execute(&mut tx, chosen(supersede)).await?;
-        let replayed = B::execute(&mut tx, chosen(requeue)).await?;
+        let superseded = B::execute(&mut tx, chosen(supersede)).await?;
+        let requeued = B::execute(&mut tx, chosen(requeue)).await?;
         B::commit(tx).await?;
-        Ok(replayed)
+        Ok(superseded + requeued)
     }
 
     async fn dead_deliveries_by_portal(

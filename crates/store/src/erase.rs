@@ -46,6 +46,12 @@ pub(crate) fn detail(removed: &[(&str, u64)]) -> String {
 impl<B: Backend> Erasure for B {
     async fn erase(&self, portal_id: PortalId, actor: &str, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // The portal's row first: a settlement in flight finishes before, or sees it gone.
+        let lock = format!(
+            "SELECT portal_id FROM portals WHERE portal_id = $1{}",
+            B::FOR_UPDATE
+        );
+        B::fetch_optional::<(PortalId,)>(&mut tx, Statement::new(lock).bind(portal_id)).await?;
         let mut removed = Vec::with_capacity(PORTAL_TABLES.len());
         for table in PORTAL_TABLES {
             let delete = format!("DELETE FROM {table} WHERE portal_id = $1");

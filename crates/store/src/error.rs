@@ -16,12 +16,22 @@ pub enum StoreError {
     Config(String),
     #[error("database error")]
     Other(#[source] sqlx::Error),
+    /// A value the database cannot store (PostgreSQL's data exceptions, SQLite's too big
+    /// or mismatched values).
+    #[error("the database refused the data")]
+    RefusedData(#[source] sqlx::Error),
     /// A row holds a value this build cannot read (written by a newer version, or by hand).
     #[error("unexpected value in the database: {0}")]
     Invalid(#[from] crate::model::UnknownPortalState),
 }
 
 impl StoreError {
+    /// Whether the database refused the data itself: the same data fails again, and
+    /// other data would not.
+    pub fn is_refused_data(&self) -> bool {
+        matches!(self, Self::RefusedData(_))
+    }
+
     /// Whether retrying later may succeed (connection lost, pool exhausted, database busy).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
@@ -35,6 +45,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation => Self::Duplicate,
             sqlx::Error::Database(db) if is_transient(db.as_ref()) => Self::Unavailable(error),
+            sqlx::Error::Database(db) if is_refused_data(db.as_ref()) => Self::RefusedData(error),
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
@@ -55,6 +66,17 @@ fn is_transient(error: &dyn sqlx::error::DatabaseError) -> bool {
         .code()
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(is_transient_sqlite)
+}
+
+/// PostgreSQL's SQLSTATE class 22 (data exception); SQLite's TOOBIG (18), MISMATCH (20).
+fn is_refused_data(error: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(pg) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return pg.code().starts_with("22");
+    }
+    error
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 18 | 20))
 }
 
 /// SQLite primary codes BUSY (5), LOCKED (6), IOERR (10), FULL (13), CANTOPEN (14); the

@@ -15,7 +15,8 @@ pub trait Inbox: Send + Sync {
     /// Either every event is durable when this returns `Ok`, or none is.
     async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError>;
 
-    /// Events received and not yet processed, pending or quarantined until their portal can
-    /// be served: the backlog that admission control limits.
+    /// Events received and waiting for the hydrator: the backlog that admission control
+    /// limits. Quarantined events are left out: one portal lacking a scope must not stop
+    /// every portal's deliveries (retention bounds them instead).
     async fn backlog_count(&self) -> Result<u64, StoreError>;
 }

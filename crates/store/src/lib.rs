@@ -1,4 +1,4 @@
-//! spoke's persistence, behind small traits with one implementation per engine.
+//! spoke's persistence, behind small traits, each implemented once for both engines.
 //!
 //! SQLite (WAL, `synchronous=FULL`) is the embedded default; PostgreSQL is the production
 //! engine and the way to run several instances. Each trait method is one unit of work and
@@ -6,8 +6,10 @@
 //! hold an `Arc<dyn Store>` and never learn which engine is behind it. HTTP, signatures and
 //! HubSpot's formats are the callers' business; this crate stores plain values.
 //!
-//! One trait per concern, each in its own file with its engine SQL beside it in
-//! `sqlite/` and `postgres/`: [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
+//! One trait per concern, each in its own file with its SQL beside its binds, implemented
+//! once over `backend::Backend` (what SQLite and PostgreSQL each give: connections,
+//! transactions, and the few SQL fragments where they differ; `sqlite/`, `postgres/`, which
+//! also hold the inbox's bulk insert): [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
 //! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
 //! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records),
 //! [`SinkQueue`] (what the other sinks still have to deliver), [`DeadLetters`] (what ran out of
@@ -33,6 +35,7 @@ mod model;
 mod portals;
 mod postgres;
 mod queue;
+mod settle;
 mod sink_queue;
 mod sqlite;
 mod statistics;
@@ -58,10 +61,11 @@ pub use leases::RefreshLeases;
 pub use mirror::{ErasedRecord, Gone, GoneRecord, Mirror, MirroredRecord};
 pub use model::{
     AppendOutcome, AuditEntry, EventKey, Install, NewEvent, Portal, PortalState, Replay, Retry,
-    Scope, SealedTokens,
+    Scope, SealedTokens, SetAside,
 };
 pub use portals::Portals;
-pub use queue::{Aside, ClaimRequest, Claimed, SetAside, SetAsideEvent, Settlement, WorkQueue};
+pub use queue::{ClaimRequest, Claimed, SetAsideEvent, WorkQueue};
+pub use settle::{Aside, Settlement};
 pub use sink_queue::{
     DeadDeliveries, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome, SinkQueue,
 };

@@ -169,6 +169,27 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// Where an event that is not done and not to be retried goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetAside {
+    /// Kept and not fetched until its portal can be served (installed, scopes granted).
+    Quarantined,
+    /// Attempts used up: an operator replays it.
+    Dead,
+    /// A subscription type spoke does not hydrate: kept and marked, never dropped.
+    Unhandled,
+}
+
+impl SetAside {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quarantined => "quarantined",
+            Self::Dead => "dead",
+            Self::Unhandled => "unhandled",
+        }
+    }
+}
+
 /// Which dead letters to replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {

@@ -5,14 +5,11 @@
 //! back to pending (retried later), or set aside (quarantined, dead, unhandled) with a
 //! reason. Dead letters and quarantined events are listed and replayed here too.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 
 use crate::backend::{held, Backend, Bind, Statement};
-use crate::mirror::{self, ErasedRecord, GoneRecord, MirroredRecord};
-use crate::sink_queue::{self, Change};
-use crate::{EventKey, ObjectId, PortalId, Retry, StoreError};
+use crate::settle::{writable_portals, write_records, Aside, Settlement};
+use crate::{EventKey, ObjectId, PortalId, Retry, SetAside, StoreError};
 
 /// The leases' table, for [`crate::Erasure`].
 pub(crate) const LEASES_TABLE: &str = "hydration_leases";
@@ -50,27 +47,6 @@ pub struct Claimed {
     pub trace_context: Option<String>,
 }
 
-/// Where an event that is not done and not to be retried goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetAside {
-    /// Kept and not fetched until its portal can be served (installed, scopes granted).
-    Quarantined,
-    /// Attempts used up: an operator replays it.
-    Dead,
-    /// A subscription type spoke does not hydrate: kept and marked, never dropped.
-    Unhandled,
-}
-
-impl SetAside {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Quarantined => "quarantined",
-            Self::Dead => "dead",
-            Self::Unhandled => "unhandled",
-        }
-    }
-}
-
 /// An event set aside, as operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SetAsideEvent {
@@ -81,44 +57,6 @@ pub struct SetAsideEvent {
     pub attempts: i32,
     pub reason: Option<String>,
     pub last_error: Option<String>,
-}
-
-/// Events set aside with a reason; with an `error` (a dead letter's last one) the attempt
-/// that ended them counts as failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Aside {
-    pub ids: Vec<i64>,
-    pub state: SetAside,
-    pub reason: String,
-    pub error: Option<String>,
-}
-
-/// Everything a hydration round decided for its claimed events, written in one
-/// transaction: one commit per round rather than one per portal and outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settlement {
-    pub finished: Vec<i64>,
-    pub retries: Vec<Retry>,
-    pub set_aside: Vec<Aside>,
-    /// Fetched records, stored as live unless the mirror holds a newer version.
-    pub records: Vec<MirroredRecord>,
-    pub gone: Vec<GoneRecord>,
-    pub erased: Vec<ErasedRecord>,
-    /// The sinks each change the mirror accepts is queued for ([`crate::SinkQueue`]).
-    pub sinks: Vec<String>,
-}
-
-impl Settlement {
-    /// Takes in another part's decisions (rounds settle portals concurrently); the sinks
-    /// stay this settlement's.
-    pub fn absorb(&mut self, other: Settlement) {
-        self.finished.extend(other.finished);
-        self.retries.extend(other.retries);
-        self.set_aside.extend(other.set_aside);
-        self.records.extend(other.records);
-        self.gone.extend(other.gone);
-        self.erased.extend(other.erased);
-    }
 }
 
 #[async_trait]
@@ -311,30 +249,6 @@ async fn claim_portal<B: Backend>(
     B::fetch_all(conn, statement).await
 }
 
-/// Empties the stored payloads of a privacy-deleted record's events (`<singular>.*` for
-/// the id, dead letters included) and finishes those still pending.
-async fn empty_events<B: Backend>(
-    conn: &mut B::Conn,
-    erased: &ErasedRecord,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let update = format!(
-        "UPDATE inbox_events SET payload = '{{}}', \
-        state = CASE WHEN state = 'pending' THEN 'done' ELSE state END, \
-        finished_at = coalesce(finished_at, {}) \
-        WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3",
-        B::at(4)
-    );
-    let events_of_type = format!("{}.%", erased.singular);
-    let statement = Statement::new(update)
-        .bind(erased.portal_id)
-        .bind(erased.object_id)
-        .bind(&events_of_type)
-        .bind(now_ms);
-    B::execute(conn, statement).await?;
-    Ok(())
-}
-
 /// Events set aside in `state`, oldest first, of one portal or all.
 pub(crate) async fn set_aside_list<B: Backend>(
     store: &B,
@@ -406,90 +320,6 @@ async fn end_claims<B: Backend>(
             .bind(holder)
             .bind(Bind::Ids(&aside.ids));
         B::execute(conn, statement).await?;
-    }
-    Ok(())
-}
-
-/// The portals whose records a settlement may write: those of the events `holder` still
-/// holds, while the portal is known and not uninstalled. A round in flight when its portal
-/// was erased (its events gone with it) or uninstalled writes nothing of it afterwards.
-async fn writable_portals<B: Backend>(
-    conn: &mut B::Conn,
-    holder: &str,
-    settlement: &Settlement,
-) -> Result<BTreeSet<PortalId>, StoreError> {
-    let events: Vec<i64> = settlement
-        .finished
-        .iter()
-        .chain(settlement.retries.iter().flat_map(|r| &r.ids))
-        .chain(settlement.set_aside.iter().flat_map(|a| &a.ids))
-        .copied()
-        .collect();
-    let held = format!(
-        "SELECT DISTINCT e.portal_id FROM inbox_events e \
-        JOIN portals p ON p.portal_id = e.portal_id \
-        WHERE p.state <> 'uninstalled' AND e.claimed_by = $1 AND {}",
-        B::in_ids("e.id", 2)
-    );
-    let statement = Statement::new(held).bind(holder).bind(Bind::Ids(&events));
-    let rows: Vec<(PortalId,)> = B::fetch_all(conn, statement).await?;
-    Ok(rows.into_iter().map(|(portal,)| portal).collect())
-}
-
-/// Writes a settlement's records of `writable` portals to the mirror (newer wins), and
-/// queues each change the mirror accepted for the settlement's sinks.
-async fn write_records<B: Backend>(
-    conn: &mut B::Conn,
-    settlement: &Settlement,
-    writable: &BTreeSet<PortalId>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let sinks = &settlement.sinks;
-    let writable = |portal: &PortalId| writable.contains(portal);
-    for r in settlement.records.iter().filter(|r| writable(&r.portal_id)) {
-        if mirror::store::<B>(conn, r).await? && !sinks.is_empty() {
-            let change = Change {
-                portal_id: r.portal_id,
-                object_type: &r.object_type,
-                object_id: r.object_id,
-                state: "live",
-                properties: &r.properties,
-                version: r.updated_at,
-                trace: r.trace.as_deref(),
-            };
-            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
-        }
-    }
-    for g in settlement.gone.iter().filter(|g| writable(&g.portal_id)) {
-        if mirror::mark_gone::<B>(conn, g, now_ms).await? && !sinks.is_empty() {
-            let change = Change {
-                portal_id: g.portal_id,
-                object_type: &g.object_type,
-                object_id: g.object_id,
-                state: g.gone.as_str(),
-                properties: "{}",
-                version: g.at_ms,
-                trace: g.trace.as_deref(),
-            };
-            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
-        }
-    }
-    for e in settlement.erased.iter().filter(|e| writable(&e.portal_id)) {
-        mirror::forget::<B>(conn, e, now_ms).await?;
-        empty_events::<B>(conn, e, now_ms).await?;
-        sink_queue::forget::<B>(conn, e, now_ms).await?;
-        if !sinks.is_empty() {
-            let change = Change {
-                portal_id: e.portal_id,
-                object_type: &e.object_type,
-                object_id: e.object_id,
-                state: "erased",
-                properties: "{}",
-                version: now_ms,
-                trace: e.trace.as_deref(),
-            };
-            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
-        }
     }
     Ok(())
 }

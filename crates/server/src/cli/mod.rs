@@ -235,8 +235,7 @@ pub struct ServeArgs {
     /// Accept v1/v2 signatures when a delivery carries no v3 headers (no replay protection).
     #[arg(long, env = "SPOKE_WEBHOOK_LEGACY_SIGNATURES")]
     pub webhook_legacy_signatures: bool,
-    /// Inbox events waiting (pending or quarantined) above which deliveries get `503` until
-    /// workers catch up.
+    /// Pending inbox events above which deliveries get `503` until workers catch up.
     #[arg(
         long,
         env = "SPOKE_INBOX_MAX_BACKLOG",

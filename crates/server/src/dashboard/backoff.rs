@@ -27,20 +27,19 @@ struct Failures {
 }
 
 impl SignInBackoff {
-    /// Seconds `from` must still wait before a sign-in, if any.
-    pub fn wait(&self, from: IpAddr, now_s: i64) -> Option<i64> {
-        let failures = self.failures.lock().expect("backoff lock");
-        let until = failures.get(&from)?.until_s;
-        (until > now_s).then(|| until - now_s)
-    }
-
-    /// `from` presented a wrong token at `now_s`.
-    pub fn failed(&self, from: IpAddr, now_s: i64) {
+    /// Starts a sign-in from `from` at `now_s`: refused with the seconds left while the
+    /// address waits; otherwise counted as a failure until [`Self::succeeded`] says it was
+    /// not, so guesses sent in parallel count as much as guesses sent one by one.
+    pub fn attempt(&self, from: IpAddr, now_s: i64) -> Result<(), i64> {
         let mut failures = self.failures.lock().expect("backoff lock");
+        let key = address_key(from);
+        if let Some(until) = failures.get(&key).map(|f| f.until_s).filter(|u| *u > now_s) {
+            return Err(until - now_s);
+        }
         if failures.len() >= REMEMBERED {
             failures.retain(|_, f| f.until_s > now_s);
         }
-        let entry = failures.entry(from).or_insert(Failures {
+        let entry = failures.entry(key).or_insert(Failures {
             count: 0,
             until_s: now_s,
         });
@@ -52,11 +51,23 @@ impl SignInBackoff {
                 .min(LONGEST);
             entry.until_s = now_s + wait;
         }
+        Ok(())
     }
 
     /// `from` signed in: its failures are forgotten.
     pub fn succeeded(&self, from: IpAddr) {
-        self.failures.lock().expect("backoff lock").remove(&from);
+        self.failures
+            .lock()
+            .expect("backoff lock")
+            .remove(&address_key(from));
+    }
+}
+
+/// An IPv4 address, or an IPv6 address's /64: one host can hold a whole /64.
+fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
     }
 }
 
@@ -72,24 +83,37 @@ mod tests {
             "198.51.100.1".parse().unwrap(),
         );
         for _ in 0..FREE_FAILURES {
-            backoff.failed(guesser, 100);
+            assert_eq!(backoff.attempt(guesser, 100), Ok(()), "the free failures");
         }
-        assert_eq!(backoff.wait(guesser, 100), None, "the free failures");
-        backoff.failed(guesser, 100);
-        assert_eq!(backoff.wait(guesser, 100), Some(2));
-        backoff.failed(guesser, 102);
-        assert_eq!(backoff.wait(guesser, 102), Some(4));
-        assert_eq!(backoff.wait(guesser, 106), None, "the wait is over");
         assert_eq!(
-            backoff.wait(other, 102),
-            None,
+            backoff.attempt(guesser, 100),
+            Ok(()),
+            "counted, then it waits"
+        );
+        assert_eq!(backoff.attempt(guesser, 100), Err(2));
+        assert_eq!(backoff.attempt(guesser, 102), Ok(()));
+        assert_eq!(backoff.attempt(guesser, 102), Err(4));
+        assert_eq!(
+            backoff.attempt(other, 102),
+            Ok(()),
             "another address is not held up"
         );
-        for _ in 0..40 {
-            backoff.failed(guesser, 200);
+        let last = 200 + 2_000 * 39;
+        for now in (200..=last).step_by(2_000) {
+            assert_eq!(backoff.attempt(guesser, now), Ok(()), "each wait was over");
         }
-        assert_eq!(backoff.wait(guesser, 200), Some(LONGEST));
+        assert_eq!(backoff.attempt(guesser, last), Err(LONGEST));
         backoff.succeeded(guesser);
-        assert_eq!(backoff.wait(guesser, 200), None);
+        assert_eq!(backoff.attempt(guesser, last), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_host_cannot_step_round_the_wait_within_its_64() {
+        let backoff = SignInBackoff::default();
+        let host = |n: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, n]);
+        for n in 0..=FREE_FAILURES as u16 {
+            assert_eq!(backoff.attempt(host(n), 100), Ok(()));
+        }
+        assert_eq!(backoff.attempt(host(999), 100), Err(2));
     }
 }

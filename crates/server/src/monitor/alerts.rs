@@ -126,9 +126,10 @@ impl Alert {
     }
 }
 
-/// The refusals alert, if an hour's refused deliveries call for one: critical when none
-/// was accepted (HubSpot's deliveries would all be failing), a warning otherwise.
-fn refusals(hour: &WebhookCounts) -> Option<Finding> {
+/// The refusals alert, if an hour's refused deliveries call for one: critical when the
+/// day had accepted deliveries but the hour none (HubSpot's would all be failing, as with
+/// a rotated secret), a warning otherwise (strangers posting to a quiet app).
+fn refusals(hour: &WebhookCounts, day: &WebhookCounts) -> Option<Finding> {
     let (refused, accepted) = (hour.unauthorized, hour.successes);
     if refused < REFUSALS_ALERT_MIN || refused <= accepted {
         return None;
@@ -136,7 +137,7 @@ fn refusals(hour: &WebhookCounts) -> Option<Finding> {
     Some(Finding {
         portal: None,
         about: About::Refusals,
-        level: if accepted == 0 {
+        level: if accepted == 0 && day.successes > 0 {
             Level::Critical
         } else {
             Level::Warning
@@ -324,7 +325,7 @@ impl Alerts {
                 MIN_ATTEMPTS,
             );
         }
-        found.extend(refusals(&hour.webhooks));
+        found.extend(refusals(&hour.webhooks, &day.webhooks));
         for portal in store.portals().await? {
             if portal.state == PortalState::NeedsReauth {
                 found.push(Finding {
@@ -410,13 +411,14 @@ mod tests {
             attempts: accepted,
             ..WebhookCounts::default()
         };
-        assert_eq!(refusals(&hour(REFUSALS_ALERT_MIN - 1, 0)), None, "noise");
+        let day = hour(0, 500);
         assert_eq!(
-            refusals(&hour(50, 50)),
+            refusals(&hour(REFUSALS_ALERT_MIN - 1, 0), &day),
             None,
-            "busier with HubSpot than strangers"
+            "noise"
         );
-        let forged = refusals(&hour(60, 20)).expect("an alert");
+        assert_eq!(refusals(&hour(50, 50), &day), None, "busier with HubSpot");
+        let forged = refusals(&hour(60, 20), &day).expect("an alert");
         assert_eq!(
             (forged.about, forged.level),
             (About::Refusals, Level::Warning)
@@ -426,8 +428,18 @@ mod tests {
             Some(0.25),
             "the hour's share accepted"
         );
-        let rotated = refusals(&hour(REFUSALS_ALERT_MIN, 0)).expect("an alert");
-        assert_eq!(rotated.level, Level::Critical, "nothing accepted at all");
+        let rotated = refusals(&hour(REFUSALS_ALERT_MIN, 0), &day).expect("an alert");
+        assert_eq!(
+            rotated.level,
+            Level::Critical,
+            "the day had traffic, the hour none"
+        );
+        let quiet = refusals(&hour(REFUSALS_ALERT_MIN, 0), &hour(0, 0)).expect("an alert");
+        assert_eq!(
+            quiet.level,
+            Level::Warning,
+            "a quiet app is not failing HubSpot"
+        );
     }
 
     #[test]

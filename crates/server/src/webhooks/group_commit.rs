@@ -236,15 +236,19 @@ async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
         group.into_iter().map(|j| (j.events, j.reply)).unzip();
     let results = match inbox.append(&deliveries).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        // A refusal that is no passing condition may be one delivery's content: each is
-        // committed on its own, so only that one fails and its neighbours are stored.
-        Err(error) if !error.is_unavailable() && deliveries.len() > 1 => {
+        // The database refused one delivery's data: each is committed on its own, so only
+        // that one fails and its neighbours are stored; those whose caller gave up are not.
+        Err(error) if error.is_refused_data() && deliveries.len() > 1 => {
             debug!(
                 deliveries = deliveries.len(),
                 "group commit refused: one by one"
             );
             let mut results = Vec::with_capacity(deliveries.len());
-            for delivery in &deliveries {
+            for (delivery, reply) in deliveries.iter().zip(&replies) {
+                if reply.is_closed() {
+                    results.push(Err(IngestError::TimedOut));
+                    continue;
+                }
                 let alone = inbox.append(std::slice::from_ref(delivery)).await;
                 results.push(
                     alone
@@ -310,7 +314,7 @@ mod tests {
             }
             let refused = |e: &NewEvent| Some(e.key.event_id) == self.refuse_event;
             if deliveries.iter().flatten().any(refused) {
-                return Err(StoreError::Other(sqlx::Error::Protocol(
+                return Err(StoreError::RefusedData(sqlx::Error::Protocol(
                     "bad content".into(),
                 )));
             }

@@ -14,8 +14,7 @@ const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
     ON CONFLICT DO NOTHING \
     RETURNING portal_id, subscription_id, event_id, object_id, occurred_at";
 
-const BACKLOG_COUNT: &str =
-    "SELECT count(*) FROM inbox_events WHERE state IN ('pending', 'quarantined')";
+const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pending'";
 
 /// The statement's parameters, one array per column.
 #[derive(Default)]

@@ -122,6 +122,8 @@ impl Backend for PgStore {
     }
 
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const FOR_SHARE: &'static str = " FOR SHARE";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
 }
 
 impl crate::health::Migrated for PgStore {

@@ -22,8 +22,7 @@ const LAST_INSERTED_KEYS: &str =
     "SELECT portal_id, subscription_id, event_id, object_id, occurred_at \
     FROM inbox_events ORDER BY id DESC LIMIT ?";
 
-const BACKLOG_COUNT: &str =
-    "SELECT count(*) FROM inbox_events WHERE state IN ('pending', 'quarantined')";
+const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pending'";
 
 #[async_trait]
 impl Inbox for SqliteStore {

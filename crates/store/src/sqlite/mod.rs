@@ -161,6 +161,8 @@ impl Backend for SqliteStore {
     }
 
     const SKIP_LOCKED: &'static str = "";
+    const FOR_SHARE: &'static str = "";
+    const FOR_UPDATE: &'static str = "";
 }
 
 impl crate::health::Migrated for SqliteStore {

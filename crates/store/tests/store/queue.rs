@@ -240,8 +240,8 @@ async fn an_install_turns_its_quarantined_events_into_work(#[case] engine: Engin
     );
     assert_eq!(
         store.backlog_count().await.unwrap(),
-        2,
-        "quarantined events count against the backlog limit"
+        0,
+        "one portal's quarantine never holds up the others' deliveries"
     );
 
     store.record_install(&install(5), "user", T0).await.unwrap();
@@ -691,4 +691,42 @@ async fn after_an_erase_nothing_in_flight_brings_the_portal_back(#[case] engine:
         .await
         .unwrap();
     assert_eq!(portal.attempts, 3, "an install starts afresh");
+}
+
+/// A round settling after its portal was uninstalled writes no fetched record, but still
+/// applies a privacy deletion: the portal's data is still here, and it is owed.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn after_an_uninstall_only_privacy_deletions_are_written(#[case] engine: Engine) {
+    let (_db, store) = store_with(engine, vec![event(8, 0)]).await;
+    store.record_install(&install(8), "test", T0).await.unwrap();
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+    store
+        .record_uninstall(PortalId(8), "hubspot", T0 + 1)
+        .await
+        .unwrap();
+    let mut fetched = record(T0, "Ada");
+    fetched.portal_id = PortalId(8);
+    let erased = ErasedRecord {
+        portal_id: PortalId(8),
+        object_type: "contacts".into(),
+        singular: "contact".into(),
+        object_id: ObjectId(7),
+        trace: None,
+    };
+    let late_round = Settlement {
+        finished: ids(&claimed),
+        records: vec![fetched],
+        erased: vec![erased],
+        ..Settlement::default()
+    };
+    store.settle("w", &late_round, T0 + 2).await.unwrap();
+    let mirrored = |id| store.mirrored(PortalId(8), "contacts", ObjectId(id));
+    assert!(mirrored(42).await.unwrap().is_none(), "no fetched record");
+    assert_eq!(
+        mirrored(7).await.unwrap().map(|r| r.state),
+        Some("erased".to_owned())
+    );
 }

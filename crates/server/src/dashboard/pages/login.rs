@@ -59,7 +59,7 @@ pub async fn login(
     let now_s = state.clock.now_ms() / 1_000;
     let unspecified = std::net::IpAddr::from([0, 0, 0, 0]);
     let from = from.unwrap_or(unspecified);
-    if let Some(wait) = dashboard.backoff.wait(from, now_s) {
+    if let Err(wait) = dashboard.backoff.attempt(from, now_s) {
         tracing::warn!(client = %from, wait_s = wait, "dashboard: a sign-in refused while its address waits");
         return refusal(
             StatusCode::TOO_MANY_REQUESTS,
@@ -82,7 +82,6 @@ pub async fn login(
     };
     if !token_ok {
         tracing::warn!(client = %from, "dashboard: a sign-in with a wrong operator token");
-        dashboard.backoff.failed(from, now_s);
         return login_page(
             &dashboard,
             &state,

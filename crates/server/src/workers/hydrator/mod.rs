@@ -28,14 +28,15 @@ use hubspot::time::{after, Clock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use store::{ClaimRequest, Claimed, PortalId, Settlement, Store, StoreError};
+use store::{ClaimRequest, Claimed, Portal, PortalId, Settlement, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use self::crm::CrmReader;
 use self::decisions::Decisions;
+use self::plan::{work, Work};
 use self::reads::{Reader, Reading};
-use self::sort::{granted, sort};
+use self::sort::{granted, sort, Granted};
 use super::versions::{CacheStats, RecordKey, Versions};
 use crate::config::HydratorConfig;
 use crate::metrics::freshness_histogram;
@@ -291,10 +292,11 @@ impl Hydrator {
         events: &[Claimed],
     ) -> Result<Decisions, StoreError> {
         let mut out = Decisions::new(self.clock.now_ms());
-        let granted = match granted(self.store.portal(portal).await?) {
+        let row = self.store.portal(portal).await?;
+        let granted = match granted(row.clone()) {
             Ok(granted) => granted,
             Err(reason) => {
-                out.quarantine(events, reason);
+                owed_erasures(&mut out, row.as_ref(), events, reason);
                 return Ok(out);
             }
         };
@@ -333,4 +335,22 @@ impl Hydrator {
     pub fn cache_stats(&self) -> CacheStats {
         self.versions.stats()
     }
+}
+
+/// The events of a portal that cannot be served: privacy deletions are applied all the
+/// same while spoke still holds the portal's data (they need no call); the rest wait in
+/// quarantine.
+fn owed_erasures(out: &mut Decisions, row: Option<&Portal>, events: &[Claimed], reason: &str) {
+    let (erasures, waiting): (Vec<Claimed>, Vec<Claimed>) = events
+        .iter()
+        .cloned()
+        .partition(|e| row.is_some() && matches!(work(e, &[]), Work::Erase { .. }));
+    if let Some(portal) = row.filter(|_| !erasures.is_empty()) {
+        let owed = Granted {
+            scopes: Vec::new(),
+            installed_at: portal.installed_at,
+        };
+        sort(out, portal.portal_id, &owed, &erasures, &[], |_| false);
+    }
+    out.quarantine(&waiting, reason);
 }

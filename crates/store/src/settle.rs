@@ -1,0 +1,173 @@
+//! What a hydration round decided, and how it is written beside its events' new states:
+//! fetched records, deletions and privacy deletions into the mirror, each change the mirror
+//! accepts queued for the sinks, only for portals the round may still write for.
+
+use std::collections::BTreeSet;
+
+use crate::backend::{Backend, Bind, Statement};
+use crate::mirror::{self, ErasedRecord, GoneRecord, MirroredRecord};
+use crate::sink_queue::{self, Change};
+use crate::{PortalId, Retry, SetAside, StoreError};
+
+/// Events set aside with a reason; with an `error` (a dead letter's last one) the attempt
+/// that ended them counts as failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aside {
+    pub ids: Vec<i64>,
+    pub state: SetAside,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+/// Everything a hydration round decided for its claimed events, written in one
+/// transaction: one commit per round rather than one per portal and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    pub finished: Vec<i64>,
+    pub retries: Vec<Retry>,
+    pub set_aside: Vec<Aside>,
+    /// Fetched records, stored as live unless the mirror holds a newer version.
+    pub records: Vec<MirroredRecord>,
+    pub gone: Vec<GoneRecord>,
+    pub erased: Vec<ErasedRecord>,
+    /// The sinks each change the mirror accepts is queued for ([`crate::SinkQueue`]).
+    pub sinks: Vec<String>,
+}
+
+impl Settlement {
+    /// Takes in another part's decisions (rounds settle portals concurrently); the sinks
+    /// stay this settlement's.
+    pub fn absorb(&mut self, other: Settlement) {
+        self.finished.extend(other.finished);
+        self.retries.extend(other.retries);
+        self.set_aside.extend(other.set_aside);
+        self.records.extend(other.records);
+        self.gone.extend(other.gone);
+        self.erased.extend(other.erased);
+    }
+}
+
+/// The portals a settlement may write for: those of the events `holder` still holds, while
+/// the portal is known (an erased one is not). Their rows are held until the settlement
+/// commits, so an erase waits for it or it sees the erase.
+#[derive(Debug, Default)]
+pub(crate) struct Writable {
+    /// Known: privacy deletions are applied (an uninstalled portal's data is still here).
+    known: BTreeSet<PortalId>,
+    /// Known and not uninstalled: fetched records and deletions are written.
+    live: BTreeSet<PortalId>,
+}
+
+pub(crate) async fn writable_portals<B: Backend>(
+    conn: &mut B::Conn,
+    holder: &str,
+    settlement: &Settlement,
+) -> Result<Writable, StoreError> {
+    let events: Vec<i64> = settlement
+        .finished
+        .iter()
+        .chain(settlement.retries.iter().flat_map(|r| &r.ids))
+        .chain(settlement.set_aside.iter().flat_map(|a| &a.ids))
+        .copied()
+        .collect();
+    let held = format!(
+        "SELECT p.portal_id, p.state FROM portals p WHERE p.portal_id IN \
+        (SELECT e.portal_id FROM inbox_events e WHERE e.claimed_by = $1 AND {}){}",
+        B::in_ids("e.id", 2),
+        B::FOR_SHARE
+    );
+    let statement = Statement::new(held).bind(holder).bind(Bind::Ids(&events));
+    let rows: Vec<(PortalId, String)> = B::fetch_all(conn, statement).await?;
+    let mut writable = Writable::default();
+    for (portal, state) in rows {
+        writable.known.insert(portal);
+        if state != "uninstalled" {
+            writable.live.insert(portal);
+        }
+    }
+    Ok(writable)
+}
+
+/// Writes a settlement's records and deletions of live portals, and its privacy deletions
+/// of known ones, to the mirror (newer wins), and queues each change the mirror accepted
+/// for the settlement's sinks.
+pub(crate) async fn write_records<B: Backend>(
+    conn: &mut B::Conn,
+    settlement: &Settlement,
+    writable: &Writable,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let sinks = &settlement.sinks;
+    let live = |portal: &PortalId| writable.live.contains(portal);
+    for r in settlement.records.iter().filter(|r| live(&r.portal_id)) {
+        if mirror::store::<B>(conn, r).await? && !sinks.is_empty() {
+            let change = Change {
+                portal_id: r.portal_id,
+                object_type: &r.object_type,
+                object_id: r.object_id,
+                state: "live",
+                properties: &r.properties,
+                version: r.updated_at,
+                trace: r.trace.as_deref(),
+            };
+            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
+        }
+    }
+    for g in settlement.gone.iter().filter(|g| live(&g.portal_id)) {
+        if mirror::mark_gone::<B>(conn, g, now_ms).await? && !sinks.is_empty() {
+            let change = Change {
+                portal_id: g.portal_id,
+                object_type: &g.object_type,
+                object_id: g.object_id,
+                state: g.gone.as_str(),
+                properties: "{}",
+                version: g.at_ms,
+                trace: g.trace.as_deref(),
+            };
+            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
+        }
+    }
+    let known = |portal: &PortalId| writable.known.contains(portal);
+    for e in settlement.erased.iter().filter(|e| known(&e.portal_id)) {
+        mirror::forget::<B>(conn, e, now_ms).await?;
+        empty_events::<B>(conn, e, now_ms).await?;
+        sink_queue::forget::<B>(conn, e, now_ms).await?;
+        if !sinks.is_empty() {
+            let change = Change {
+                portal_id: e.portal_id,
+                object_type: &e.object_type,
+                object_id: e.object_id,
+                state: "erased",
+                properties: "{}",
+                version: now_ms,
+                trace: e.trace.as_deref(),
+            };
+            sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Empties the stored payloads of a privacy-deleted record's events (`<singular>.*` for
+/// the id, dead letters included) and finishes those still pending.
+async fn empty_events<B: Backend>(
+    conn: &mut B::Conn,
+    erased: &ErasedRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let update = format!(
+        "UPDATE inbox_events SET payload = '{{}}', \
+        state = CASE WHEN state = 'pending' THEN 'done' ELSE state END, \
+        finished_at = coalesce(finished_at, {}) \
+        WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3",
+        B::at(4)
+    );
+    let events_of_type = format!("{}.%", erased.singular);
+    let statement = Statement::new(update)
+        .bind(erased.portal_id)
+        .bind(erased.object_id)
+        .bind(&events_of_type)
+        .bind(now_ms);
+    B::execute(conn, statement).await?;
+    Ok(())
+}
