@@ -19,18 +19,26 @@ const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";
 const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
 
 impl Harness {
-    /// Moves the clock on past retry backoffs until `dead` events are dead letters and none
-    /// is pending (bounded).
-    async fn until_dead(&self, dead: i64) {
+    /// The one dead letter of `portal`, once its retries are used up (the clock moves on
+    /// past their backoffs until nothing is pending; bounded), alone in a list for the
+    /// caller's assertions.
+    async fn the_dead_letter(&self, portal: i64) -> Vec<store::SetAsideEvent> {
         for _ in 0..200 {
             let counts = self.store.queue_counts().await.unwrap();
             let count = |state: &str| counts.iter().find(|(s, _)| s == state).map(|c| c.1);
-            if count("dead") == Some(dead) && count("pending").is_none() {
-                return;
+            if count("dead") == Some(1) && count("pending").is_none() {
+                break;
             }
             self.clock.advance(Duration::from_secs(60));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let dead = self
+            .store
+            .dead_events(Some(PortalId(portal)), 10)
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1, "{:?}", self.store.queue_counts().await);
+        dead
     }
 
     /// Every hydrated event's record in the mirror is the simulator's latest version.
@@ -166,13 +174,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
 
     // First attempt fails; the retry is due within the backoff, which the clock skips.
     h.settle(1, |_| true).await;
-    h.until_dead(1).await;
-    let dead = h
-        .store
-        .dead_events(Some(PortalId(portal)), 10)
-        .await
-        .unwrap();
-    assert_eq!(dead.len(), 1, "{:?}", h.store.queue_counts().await);
+    let dead = h.the_dead_letter(portal).await;
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].reason.as_deref(), Some("failed 2 times"));
     assert!(
@@ -245,13 +247,7 @@ async fn a_record_hubspot_did_not_read_is_retried_and_never_marked_deleted(
     h.set_faults(faults).await;
     rename("Grace").await;
     h.settle(2, |_| true).await;
-    h.until_dead(1).await;
-    let dead = h
-        .store
-        .dead_events(Some(PortalId(portal)), 10)
-        .await
-        .unwrap();
-    assert_eq!(dead.len(), 1, "{:?}", h.store.queue_counts().await);
+    let dead = h.the_dead_letter(portal).await;
     assert!(
         dead[0]
             .last_error
