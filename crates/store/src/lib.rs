@@ -9,11 +9,11 @@
 //! One trait per concern, each in its own file with its SQL beside its binds, implemented
 //! once over `backend::Backend` (what SQLite and PostgreSQL each give: connections,
 //! transactions, and the few SQL fragments where they differ; `sqlite/`, `postgres/`, which
-//! also hold the inbox's bulk insert): [`Inbox`], [`Portals`], [`Tokens`], [`RefreshLeases`],
-//! [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding portal data joins),
-//! [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`] (hydrated records),
-//! [`SinkQueue`] (what the other sinks still have to deliver), [`DeadLetters`] (what ran out of
-//! attempts, until replayed), [`Statistics`] (the
+//! also hold the inbox's bulk insert): [`Inbox`], [`Portals`], [`Tokens`],
+//! [`RefreshLeases`], [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding
+//! portal data joins), [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`]
+//! (hydrated records), [`SinkQueue`] (what the other sinks still have to deliver),
+//! [`DeadLetters`] (what ran out of attempts, until replayed), [`Statistics`] (the
 //! certification monitor's per-minute counts), [`AlertStates`] (the alerts announced) and
 //! [`Health`].
 #![forbid(unsafe_code)]

@@ -50,14 +50,12 @@ fn portal_events(events: &[ChangeEvent]) -> Vec<PortalEvents> {
         let attempt = u64::try_from(event.attempt_number.unwrap_or(0))
             .unwrap_or(0)
             .min(u64::from(hubspot::webhook::MAX_RETRIES));
-        let index = match portals
-            .iter()
-            .position(|p| p.portal_id == PortalId(event.portal_id))
-        {
+        let portal_id = PortalId(event.portal_id);
+        let index = match portals.iter().position(|p| p.portal_id == portal_id) {
             Some(index) => index,
             None => {
                 portals.push(PortalEvents {
-                    portal_id: PortalId(event.portal_id),
+                    portal_id,
                     ..PortalEvents::default()
                 });
                 portals.len() - 1

@@ -19,6 +19,14 @@ const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";
 const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
 
 impl Harness {
+    /// Contact `id` of `portal` as the mirror holds it.
+    async fn contact(&self, portal: i64, id: i64) -> Option<store::MirroredRecord> {
+        self.store
+            .mirrored(PortalId(portal), "contacts", ObjectId(id))
+            .await
+            .unwrap()
+    }
+
     /// The one dead letter of `portal`, once its retries are used up (the clock moves on
     /// past their backoffs until nothing is pending; bounded), alone in a list for the
     /// caller's assertions.
@@ -185,12 +193,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         "{:?}",
         dead[0].last_error
     );
-    assert!(h
-        .store
-        .mirrored(PortalId(portal), "contacts", ObjectId(id))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.contact(portal, id).await.is_none());
 
     h.set_faults(json!({})).await;
     assert_eq!(
@@ -201,12 +204,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
         1
     );
     h.settle(1, |c| c == [("done".to_owned(), 1)]).await;
-    let record = h
-        .store
-        .mirrored(PortalId(portal), "contacts", ObjectId(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = h.contact(portal, id).await.expect("mirrored");
     assert!(record.properties.contains("Grace"), "{}", record.properties);
     assert_eq!(
         h.store.replay_events(Replay::All).await.unwrap(),
@@ -256,12 +254,7 @@ async fn a_record_hubspot_did_not_read_is_retried_and_never_marked_deleted(
         "{:?}",
         dead[0].last_error
     );
-    let held = h
-        .store
-        .mirrored(PortalId(portal), "contacts", ObjectId(id))
-        .await
-        .unwrap()
-        .expect("still mirrored");
+    let held = h.contact(portal, id).await.expect("still mirrored");
     assert_eq!(held.state, "live", "not a deletion");
     assert!(held.properties.contains("Ada"), "{}", held.properties);
 
@@ -271,12 +264,7 @@ async fn a_record_hubspot_did_not_read_is_retried_and_never_marked_deleted(
         .await
         .unwrap();
     h.settle(2, |c| c == [("done".to_owned(), 2)]).await;
-    let held = h
-        .store
-        .mirrored(PortalId(portal), "contacts", ObjectId(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let held = h.contact(portal, id).await.expect("mirrored");
     assert!(held.properties.contains("Grace"), "{}", held.properties);
 }
 
@@ -492,12 +480,7 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
         h.refresh_calls().await > refreshes,
         "the token was refreshed"
     );
-    let record = h
-        .store
-        .mirrored(PortalId(portal), "contacts", ObjectId(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = h.contact(portal, id).await.expect("mirrored");
     assert!(record.properties.contains("Later"));
 
     // The customer removes the app: the refresh is refused, the portal needs to install
@@ -530,12 +513,7 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
     install_portal(&h, portal).await;
     h.settle(events, |c| c == [("done".to_owned(), events as i64)])
         .await;
-    let record = h
-        .store
-        .mirrored(PortalId(portal), "contacts", ObjectId(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = h.contact(portal, id).await.expect("mirrored");
     assert!(
         record.properties.contains("Waiting"),
         "{}",
