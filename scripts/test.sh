@@ -33,6 +33,9 @@ cargo build --workspace --bins
 log "the admin API against its OpenAPI document (schemathesis), on SQLite and PostgreSQL"
 scripts/check-admin-api.sh
 
+log "fuzz targets, a few seconds each so they keep building (scripts/fuzz.sh runs them long)"
+scripts/fuzz.sh 5
+
 log "cargo test"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

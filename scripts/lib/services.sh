@@ -99,6 +99,16 @@ sweep_test_schemas() {
 }
 
 # Everything the test suite needs, running and reachable.
+# Rust nightly (for sanitizer coverage) and cargo-fuzz, which scripts/fuzz.sh runs.
+ensure_cargo_fuzz() {
+  rustup toolchain list | grep -q '^nightly' \
+    || { echo "the fuzz targets need Rust nightly: rustup toolchain install nightly" >&2; exit 1; }
+  cargo +nightly fuzz --version >/dev/null 2>&1 || {
+    log "installing cargo-fuzz from crates.io"
+    cargo install cargo-fuzz --locked --quiet
+  }
+}
+
 ensure_test_services() {
   ensure_postgres
   sweep_test_schemas

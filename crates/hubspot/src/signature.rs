@@ -127,13 +127,11 @@ impl<'a> Unverified<'a> {
         policy: Policy,
         now_ms: i64,
     ) -> Result<Verified<'a>, SignatureError> {
-        let version = match (self.headers.v3, self.headers.legacy) {
-            (Some(signature), _) => {
-                let timestamp = self
-                    .headers
-                    .timestamp
-                    .ok_or(SignatureError::MissingTimestamp)?;
-                check_timestamp(timestamp, now_ms)?;
+        let version = match self.headers.precheck(policy, now_ms)? {
+            Scheme::V3 {
+                signature,
+                timestamp,
+            } => {
                 let expected = BASE64
                     .decode(signature.trim())
                     .map_err(|_| SignatureError::Mismatch)?;
@@ -142,13 +140,7 @@ impl<'a> Unverified<'a> {
                     .map_err(|_| SignatureError::Mismatch)?;
                 SignatureVersion::V3
             }
-            (None, Some(_)) if !policy.accept_legacy => return Err(SignatureError::LegacyRefused),
-            (None, Some(signature)) => {
-                let version = match self.headers.legacy_version.map(str::trim) {
-                    None | Some("v1") | Some("V1") => SignatureVersion::V1,
-                    Some("v2") | Some("V2") => SignatureVersion::V2,
-                    Some(_) => return Err(SignatureError::UnknownVersion),
-                };
+            Scheme::Legacy { version, signature } => {
                 let digest = match version {
                     SignatureVersion::V1 => v1_digest(secret, self.body),
                     _ => v2_digest(secret, self.method, self.uri, self.body),
@@ -159,12 +151,56 @@ impl<'a> Unverified<'a> {
                 }
                 version
             }
-            (None, None) => return Err(SignatureError::Missing),
         };
         Ok(Verified {
             body: self.body,
             version,
         })
+    }
+}
+
+/// How a request says it is signed, once its headers checked out.
+enum Scheme<'a> {
+    V3 {
+        signature: &'a str,
+        timestamp: &'a str,
+    },
+    Legacy {
+        version: SignatureVersion,
+        signature: &'a str,
+    },
+}
+
+impl<'a> SignatureHeaders<'a> {
+    /// What the headers alone decide, so a request is refused before its body is read: no
+    /// signature, a v3 one without a timestamp or with a malformed or stale one, a legacy
+    /// one the policy refuses or of an unknown version. `Ok` says only that the body is
+    /// worth reading and checking.
+    pub fn check(&self, policy: Policy, now_ms: i64) -> Result<(), SignatureError> {
+        self.precheck(policy, now_ms).map(|_| ())
+    }
+
+    fn precheck(&self, policy: Policy, now_ms: i64) -> Result<Scheme<'a>, SignatureError> {
+        match (self.v3, self.legacy) {
+            (Some(signature), _) => {
+                let timestamp = self.timestamp.ok_or(SignatureError::MissingTimestamp)?;
+                check_timestamp(timestamp, now_ms)?;
+                Ok(Scheme::V3 {
+                    signature,
+                    timestamp,
+                })
+            }
+            (None, Some(_)) if !policy.accept_legacy => Err(SignatureError::LegacyRefused),
+            (None, Some(signature)) => {
+                let version = match self.legacy_version.map(str::trim) {
+                    None | Some("v1") | Some("V1") => SignatureVersion::V1,
+                    Some("v2") | Some("V2") => SignatureVersion::V2,
+                    Some(_) => return Err(SignatureError::UnknownVersion),
+                };
+                Ok(Scheme::Legacy { version, signature })
+            }
+            (None, None) => Err(SignatureError::Missing),
+        }
     }
 }
 

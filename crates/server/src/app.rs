@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, Instrument};
 
-use crate::config::{Config, DatabaseConfig, InstallConfig, MonitorConfig};
+use crate::config::{Config, DatabaseConfig, HttpLimits, InstallConfig, MonitorConfig};
 use crate::dashboard::session::Dashboard;
+use crate::http::serve::serve;
 use crate::http::{self, AppState};
 use crate::metrics::{Metrics, SinkOutcome};
 use crate::monitor::alerts::Alerts;
@@ -56,6 +57,7 @@ pub struct App {
     /// Its tables' counts are read in the background, never by a scrape.
     metrics: Arc<Metrics>,
     table_counts_every: Duration,
+    http_limits: HttpLimits,
     monitor: MonitorConfig,
     clock: Clock,
 }
@@ -253,6 +255,7 @@ impl App {
             standings,
             metrics,
             table_counts_every: config.table_counts_every,
+            http_limits: config.http,
             monitor: config.monitor,
             clock,
         })
@@ -328,13 +331,7 @@ impl App {
         }
         let addr = listener.local_addr()?;
         info!(addr = %addr, "listening");
-        let router = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP")?;
+        serve(listener, self.router, self.http_limits, shutdown.clone()).await;
         self.writer.finish().await;
         tasks.close();
         tasks.wait().await;

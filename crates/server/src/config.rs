@@ -67,6 +67,32 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// How often the table counts `/metrics` shows are read again.
     pub table_counts_every: Duration,
+    /// What HTTP clients are allowed: time to send headers, connections at once.
+    pub http: HttpLimits,
+}
+
+/// What one server allows its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// To send a request's headers, and to start the next request on a kept-alive
+    /// connection.
+    pub header_read: Duration,
+    /// Connections open at once.
+    pub connections: usize,
+}
+
+impl HttpLimits {
+    pub const DEFAULT_HEADER_READ_SECONDS: u64 = 10;
+    pub const DEFAULT_CONNECTIONS: usize = 10_000;
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(Self::DEFAULT_HEADER_READ_SECONDS),
+            connections: Self::DEFAULT_CONNECTIONS,
+        }
+    }
 }
 
 /// When the monitor alerts, and where it says so.
@@ -313,8 +339,8 @@ pub struct HydratorConfig {
     pub max_attempts: u32,
     /// How long finished events are kept (their identity deduplicates redeliveries).
     pub retention: Duration,
-    /// How long a worker's claim (and its portals' hydration leases) lasts: far longer
-    /// than a round takes, so only a crashed worker's claims lapse, after this long.
+    /// How long a worker's claim (and its portals' hydration leases) lasts. A round starts
+    /// no call after half of it, so only a crashed worker's claims lapse, after this long.
     pub claim_lease: Duration,
     /// Record versions the hydrator's cache holds at most, and for how long.
     pub cache_records: u64,
@@ -483,6 +509,7 @@ impl Config {
             sinks: SinkConfig::default(),
             monitor: MonitorConfig::default(),
             table_counts_every: Self::DEFAULT_TABLE_COUNTS_EVERY,
+            http: HttpLimits::default(),
         }
     }
 

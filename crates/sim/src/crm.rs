@@ -92,9 +92,32 @@ async fn gate(State(sim): State<SharedSim>, request: Request, next: Next) -> Res
     };
     let portal = grant.portal;
     let endpoint = crm_ledger::endpoint(request.uri().path());
+    let _in_flight = InFlight::enter(&sim, portal);
     let response = admitted(&sim, grant, request, next).await;
     sim.crm_ledger(|l| l.call(portal, endpoint, response.status().as_u16()));
     response
+}
+
+/// A call of a portal in flight, counted until it is answered or its caller goes away.
+struct InFlight {
+    sim: SharedSim,
+    portal: i64,
+}
+
+impl InFlight {
+    fn enter(sim: &SharedSim, portal: i64) -> Self {
+        sim.crm_ledger(|l| l.entered(portal));
+        Self {
+            sim: sim.clone(),
+            portal,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.sim.crm_ledger(|l| l.left(self.portal));
+    }
 }
 
 /// The rest of the gate for an authenticated caller: the rate limit, injected faults, the

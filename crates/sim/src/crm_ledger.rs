@@ -16,12 +16,15 @@ pub struct PortalCalls {
     /// The most calls admitted within one rolling window: never above the portal's limit
     /// when spoke keeps to it.
     pub max_in_window: u32,
+    /// The most calls in flight at once: 1 when one worker at a time serves the portal.
+    pub max_in_flight: u32,
     pub records_returned: u64,
 }
 
 #[derive(Debug, Default)]
 pub struct CrmLedger {
     portals: BTreeMap<i64, PortalCalls>,
+    in_flight: BTreeMap<i64, u32>,
 }
 
 /// The endpoint class of a CRM path.
@@ -55,6 +58,20 @@ impl CrmLedger {
         calls.max_in_window = calls.max_in_window.max(used);
     }
 
+    /// A call of `portal` arrived; [`CrmLedger::left`] when it is answered (or dropped).
+    pub fn entered(&mut self, portal: i64) {
+        let in_flight = self.in_flight.entry(portal).or_default();
+        *in_flight += 1;
+        let calls = self.portals.entry(portal).or_default();
+        calls.max_in_flight = calls.max_in_flight.max(*in_flight);
+    }
+
+    pub fn left(&mut self, portal: i64) {
+        if let Some(in_flight) = self.in_flight.get_mut(&portal) {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
+
     pub fn returned(&mut self, portal: i64, records: usize) {
         self.portals.entry(portal).or_default().records_returned += records as u64;
     }
@@ -79,7 +96,15 @@ mod tests {
         ledger.admitted(1, 3);
         ledger.admitted(1, 2);
         ledger.returned(1, 40);
+        ledger.entered(1);
+        ledger.entered(1);
+        ledger.left(1);
+        ledger.entered(1);
+        ledger.left(1);
+        ledger.left(1);
+        ledger.entered(1);
         let one = &ledger.totals()[&1];
+        assert_eq!(one.max_in_flight, 2);
         assert_eq!(one.calls["batchRead"][&200], 1);
         assert_eq!(
             (one.rate_limited, one.max_in_window, one.records_returned),

@@ -35,6 +35,7 @@ mod model;
 mod portals;
 mod postgres;
 mod queue;
+mod revoked_sessions;
 mod settle;
 mod sink_queue;
 mod sqlite;
@@ -65,6 +66,7 @@ pub use model::{
 };
 pub use portals::Portals;
 pub use queue::{ClaimRequest, Claimed, SetAsideEvent, WorkQueue};
+pub use revoked_sessions::RevokedSessions;
 pub use settle::{Aside, Settlement};
 pub use sink_queue::{
     DeadDeliveries, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome, SinkQueue,
@@ -80,6 +82,7 @@ pub trait Store:
     + RefreshLeases
     + Audit
     + InstallStates
+    + RevokedSessions
     + Erasure
     + WorkQueue
     + Mirror

@@ -8,7 +8,8 @@ pub mod settings;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
-    Config, DatabaseConfig, HydratorConfig, InstallConfig, Role, SinkConfig, WebhookConfig,
+    Config, DatabaseConfig, HttpLimits, HydratorConfig, InstallConfig, Role, SinkConfig,
+    WebhookConfig,
 };
 use crate::monitor::levels::AlertLevels;
 use crate::telemetry::LogArgs;
@@ -220,6 +221,23 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (the `listening` log line names it).
     #[arg(long, env = "SPOKE_LISTEN", default_value = Config::DEFAULT_LISTEN)]
     pub listen: String,
+    /// Seconds a client has to send a request's headers, on a new connection and between
+    /// requests on a kept-alive one; then the connection is closed.
+    #[arg(
+        long,
+        env = "SPOKE_HTTP_HEADER_TIMEOUT_SECONDS",
+        default_value_t = HttpLimits::DEFAULT_HEADER_READ_SECONDS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub http_header_timeout_seconds: u64,
+    /// Connections open at once; one more is closed at once.
+    #[arg(
+        long,
+        env = "SPOKE_HTTP_MAX_CONNECTIONS",
+        default_value_t = HttpLimits::DEFAULT_CONNECTIONS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub http_max_connections: usize,
     /// The URL HubSpot calls, past any proxy: scheme, host, optional path prefix. Signature
     /// v3 covers it, so it must match the app's webhook target URL.
     #[arg(long, env = "SPOKE_PUBLIC_URL")]

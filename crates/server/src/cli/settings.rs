@@ -15,7 +15,7 @@ use url::Url;
 
 use super::{Cli, DatabaseArgs, HubSpotArgs, HydratorArgs, ServeArgs, SinkArgs, Switch};
 use crate::config::{
-    days, words, Config, ConfigError, DatabaseConfig, HttpSinkConfig, HydratorConfig,
+    days, words, Config, ConfigError, DatabaseConfig, HttpLimits, HttpSinkConfig, HydratorConfig,
     InstallConfig, MonitorConfig, NatsSinkConfig, OperatorToken, PublicUrl, SecretUrl, SinkConfig,
     WebhookConfig,
 };
@@ -77,6 +77,10 @@ pub fn serve(
         sinks: sinks(&args.sinks, &env)?,
         monitor: monitor(args)?,
         table_counts_every: Config::DEFAULT_TABLE_COUNTS_EVERY,
+        http: HttpLimits {
+            header_read: Duration::from_secs(args.http_header_timeout_seconds),
+            connections: args.http_max_connections,
+        },
     })
 }
 

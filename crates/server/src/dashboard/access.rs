@@ -42,12 +42,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
-/// A signed-in operator: handlers that take one are refused without a valid session (a
-/// page visit is sent to the login form, anything else gets `401`).
+/// A signed-in operator: handlers that take one are refused without a valid session, one
+/// signed out included (a page visit is sent to the login form, anything else gets `401`).
 #[derive(Debug)]
 pub struct Operator {
     pub(super) dashboard: Arc<Dashboard>,
-    session: Session,
+    pub(super) session: Session,
     /// The session's CSRF token, for the page's forms.
     pub(super) csrf: String,
 }
@@ -71,9 +71,13 @@ impl FromRequestParts<AppState> for Operator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let dashboard = dashboard_of(state).map_err(IntoResponse::into_response)?;
         let now_s = state.clock.now_ms() / 1_000;
-        match cookie(&parts.headers, SESSION_COOKIE)
-            .and_then(|value| dashboard.sessions.check(value, now_s))
-        {
+        let signed = cookie(&parts.headers, SESSION_COOKIE)
+            .and_then(|value| dashboard.sessions.check(value, now_s));
+        let session = match signed {
+            Some(session) => live(state, session).await?,
+            None => None,
+        };
+        match session {
             Some(session) => Ok(Self {
                 csrf: dashboard.sessions.csrf(&session),
                 dashboard,
@@ -87,6 +91,21 @@ impl FromRequestParts<AppState> for Operator {
                 "Sign in first: this request carried no valid session.",
             )
             .into_response()),
+        }
+    }
+}
+
+/// The session unless it was signed out; a store that cannot say refuses the request.
+async fn live(state: &AppState, session: Session) -> Result<Option<Session>, Response> {
+    match state.store.session_revoked(&session.nonce).await {
+        Ok(revoked) => Ok((!revoked).then_some(session)),
+        Err(error) => {
+            tracing::warn!(error = %error, "dashboard: cannot check the session's revocation");
+            Err(Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable: try again shortly.",
+            )
+            .into_response())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Operator sessions without server state: a session cookie is its expiry and a nonce,
 //! signed with a key derived from `SPOKE_OPERATOR_TOKEN`, so every instance sharing the
-//! token accepts it, and changing the token ends every session. Each session's CSRF token
+//! token accepts it, and changing the token ends every session; signing out ends one (its
+//! nonce is recorded as revoked in the store, `store::RevokedSessions`). Each session's CSRF token
 //! is the same key's signature of its nonce; the login form's, of a nonce in a short-lived
 //! cookie of its own.
 
@@ -34,10 +35,13 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
-/// A session that checked out: its nonce names its CSRF token.
+/// A session that checked out: its nonce names its CSRF token and, once signed out, its
+/// revocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    nonce: String,
+    pub nonce: String,
+    /// When the cookie stops being valid on its own, epoch seconds.
+    pub expires_s: i64,
 }
 
 impl Sessions {
@@ -74,9 +78,10 @@ impl Sessions {
             .as_bytes()
             .ct_eq(mac.as_bytes())
             .into();
-        let unexpired = expires.parse::<i64>().ok()? > now_s;
-        (genuine && unexpired).then(|| Session {
+        let expires_s = expires.parse::<i64>().ok()?;
+        (genuine && expires_s > now_s).then(|| Session {
             nonce: nonce.to_owned(),
+            expires_s,
         })
     }
 

@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod metrics;
 pub mod page;
+pub mod serve;
 pub mod state;
 
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! `POST /webhooks/hubspot`: the body read within its limit, then
+//! `POST /webhooks/hubspot`: the signature headers checked, the body read within its
+//! limit, then
 //! [`super::receiver::Receiver::receive`]; every answer is counted with how long it took,
 //! for `/metrics` and for the certification monitor. Each delivery is a `webhook.receive`
 //! span, the root of its events' traces.
@@ -86,6 +87,10 @@ async fn acknowledge(
 ) -> (Vec<PortalEvents>, Result<Json<Ack>, ApiError>) {
     let receiver = &state.receiver;
     let (parts, body) = request.into_parts();
+    // No signature, or a stale one, is refused before a byte of the body is read.
+    if let Err(refused) = receiver.check_headers(signature_headers(&parts.headers)) {
+        return (Vec::new(), Err(ApiError::from(refused)));
+    }
     let body = match read_limited(&parts.headers, body, receiver.max_body).await {
         Ok(body) => body,
         Err(error) => return (Vec::new(), Err(error)),

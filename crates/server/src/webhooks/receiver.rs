@@ -103,6 +103,12 @@ impl Receiver {
         }
     }
 
+    /// Whether a delivery's signature headers are worth reading its body for (see
+    /// [`SignatureHeaders::check`]).
+    pub fn check_headers(&self, headers: SignatureHeaders<'_>) -> Result<(), ReceiveError> {
+        Ok(headers.check(self.policy, self.clock.now_ms())?)
+    }
+
     /// Verifies, parses and stores one delivery. `path_and_query` is the request's, which
     /// with the public URL makes the URI HubSpot signed; `trace` is stored with each event.
     pub async fn receive(

@@ -5,16 +5,12 @@
 use std::time::Duration;
 
 use hubspot::crm::ObjectType;
-use hubspot::ClientSecret;
 use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
-use spoke_server::config::{Config, OperatorToken, PublicUrl, Role};
-use spoke_server::App;
+use spoke_server::config::{OperatorToken, Role};
 use store::{Engine, ObjectId, PortalId};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
 
@@ -236,20 +232,10 @@ async fn a_receiver_and_a_worker_split_the_work(#[case] engine: Engine) {
         config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
     })
     .await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let worker_url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = Config::new(
-        listener.local_addr().unwrap(),
-        PublicUrl::parse(&worker_url).unwrap(),
-        ClientSecret::new(CLIENT_SECRET),
-        h.db.url(),
-    )
-    .with_install(h.install.clone());
-    config.role = Role::Worker;
-    config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
-    let worker = App::build(config, h.clock.clock()).await.unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(worker.run(listener, stop.clone()));
+    let (worker_url, stop) = start_worker(&h, |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await;
 
     let webhook = reqwest::Client::new()
         .post(format!("{worker_url}/webhooks/hubspot"))

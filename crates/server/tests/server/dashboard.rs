@@ -334,3 +334,55 @@ async fn wrong_operator_tokens_from_one_address_make_it_wait() {
     let signed_in = dashboard_sign_in(&h.spoke, TOKEN).await;
     assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
 }
+
+/// Signing out ends the session on the server: a copy of its cookie taken before is
+/// refused afterwards, on pages and on forms.
+#[tokio::test]
+async fn a_signed_out_session_is_refused_even_with_a_copy_of_its_cookie() {
+    let h = harness_with(Engine::Sqlite, "oauth", |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await;
+    let session = dashboard_session(&h.spoke, TOKEN).await;
+    let http = browser();
+    let overview = |cookie: String| {
+        http.get(format!("{}/dashboard", h.spoke))
+            .header("cookie", cookie)
+            .send()
+    };
+    let page = overview(session.clone()).await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-out form's CSRF token");
+
+    let signed_out = http
+        .post(format!("{}/dashboard/logout", h.spoke))
+        .header("cookie", session.clone())
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), reqwest::StatusCode::SEE_OTHER);
+    assert!(cookies_set(&signed_out).contains(&"spoke_session=".to_owned()));
+
+    let copied = overview(session.clone()).await.unwrap();
+    assert_eq!(copied.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(copied.headers()["location"], "/dashboard/login");
+    let form = http
+        .post(format!("{}/dashboard/logout", h.spoke))
+        .header("cookie", session)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let fresh = dashboard_session(&h.spoke, TOKEN).await;
+    assert_eq!(
+        overview(fresh).await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
+}

@@ -462,17 +462,6 @@ async fn instances_sharing_a_database_announce_each_alert_change_once(#[case] en
     assert!(a.active().is_empty() && b.active().is_empty());
 }
 
-/// The `name=value` part of each `Set-Cookie` of `response`.
-/// Signs in to the dashboard as a browser would; the session cookie.
-async fn dashboard_session(spoke: &str) -> String {
-    let signed_in = dashboard_sign_in(spoke, TOKEN).await;
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    cookies_set(&signed_in)
-        .into_iter()
-        .find(|c| c.starts_with("spoke_session="))
-        .expect("a session cookie")
-}
-
 /// What the monitor has written: its statistics and its record of alert changes.
 async fn monitor_rows(db: &TestDb) -> [i64; 4] {
     [
@@ -542,7 +531,7 @@ async fn a_get_never_flushes_counts_nor_evaluates_alerts(#[case] engine: Engine)
     for path in &admin {
         h.monitor(path).await;
     }
-    let session = dashboard_session(&h.spoke).await;
+    let session = dashboard_session(&h.spoke, TOKEN).await;
     for path in [
         "/dashboard".to_owned(),
         format!("/dashboard/portals/{portal}"),

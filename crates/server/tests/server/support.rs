@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 pub use sim::admin::Activity;
 use sim::RunningSim;
-use spoke_server::config::{Config, InstallConfig, PublicUrl};
+use spoke_server::config::{Config, InstallConfig, PublicUrl, Role};
 use spoke_server::oauth::tokens::TokenService;
 use spoke_server::oauth::vault::Keyring;
 use spoke_server::{app, App};
@@ -252,6 +252,16 @@ pub async fn dashboard_sign_in(spoke: &str, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Signs in to the dashboard as a browser would; the session cookie (`name=value`).
+pub async fn dashboard_session(spoke: &str, token: &str) -> String {
+    let signed_in = dashboard_sign_in(spoke, token).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    cookies_set(&signed_in)
+        .into_iter()
+        .find(|c| c.starts_with("spoke_session="))
+        .expect("a session cookie")
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Redirects::none())
@@ -308,6 +318,30 @@ pub async fn install_portal(h: &Harness, portal: i64) {
     let (status, page) = callback(&consent(h, portal, "approve").await).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(&portal.to_string()));
+}
+
+/// Another spoke instance on the harness's database and clock, as another process would
+/// be (its own pool, its own holder), in the worker role, with `tweak` applied to its
+/// configuration; its URL, and what stops it.
+pub async fn start_worker(
+    h: &Harness,
+    tweak: impl FnOnce(&mut Config),
+) -> (String, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = Config::new(
+        listener.local_addr().unwrap(),
+        PublicUrl::parse(&url).unwrap(),
+        ClientSecret::new(CLIENT_SECRET),
+        h.db.url(),
+    )
+    .with_install(h.install.clone());
+    config.role = Role::Worker;
+    tweak(&mut config);
+    let worker = App::build(config, h.clock.clock()).await.unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(worker.run(listener, stop.clone()));
+    (url, stop)
 }
 
 /// Record changes at the simulator and waiting for spoke to settle them.

@@ -4,4 +4,5 @@ mod inbox;
 mod portals;
 mod queue;
 mod sinks;
+mod state_machine;
 mod statistics;

@@ -104,7 +104,23 @@ pub async fn login(
         .into_response()
 }
 
-pub async fn logout(CheckedForm { operator, .. }: CheckedForm) -> Response {
+/// Ends the session everywhere: its nonce is recorded as revoked, so a copy of the cookie
+/// is refused too; then the browser's cookie is cleared.
+pub async fn logout(state: App, CheckedForm { operator, .. }: CheckedForm) -> Response {
+    let session = &operator.session;
+    let expires_ms = session.expires_s.saturating_mul(1_000);
+    if let Err(error) = state
+        .store
+        .revoke_session(&session.nonce, expires_ms, state.clock.now_ms())
+        .await
+    {
+        tracing::warn!(error = %error, "dashboard: a sign-out could not be recorded");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The sign-out could not be recorded: try again shortly.",
+        );
+    }
+    tracing::info!("dashboard: an operator signed out");
     let cleared = operator.dashboard.cookie(SESSION_COOKIE, "", 0);
     ([(SET_COOKIE, cleared)], Redirect::to("/dashboard/login")).into_response()
 }

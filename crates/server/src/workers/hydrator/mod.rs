@@ -12,6 +12,7 @@
 //! ([`decisions`]): nothing is dropped. What a round decided is written in one transaction
 //! ([`store::WorkQueue::settle`]), while the next round already reads ([`Hydrator::run`]).
 
+mod answer;
 mod crm;
 mod decisions;
 mod plan;
@@ -35,7 +36,8 @@ use tracing::{debug, warn};
 use self::crm::CrmReader;
 use self::decisions::Decisions;
 use self::plan::{work, Work};
-use self::reads::{Reader, Reading};
+use self::reads::{Deadline, Reader};
+use self::sort::Reading;
 use self::sort::{granted, sort, Granted};
 use super::versions::{CacheStats, RecordKey, Versions};
 use crate::config::HydratorConfig;
@@ -141,6 +143,7 @@ impl Hydrator {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut decided: Option<Decided> = None;
         while !shutdown.is_cancelled() {
+            let deadline = self.round_deadline();
             let mut claimed = match self.claim_round().await {
                 Ok(claimed) => claimed,
                 // On SQLite a claim that loses the write lock to the receiver fails at
@@ -163,7 +166,7 @@ impl Hydrator {
                 let me = self.clone();
                 tokio::spawn(async move { me.settle_round(round).await })
             });
-            let reading = (!claimed.is_empty()).then(|| self.decide(claimed));
+            let reading = (!claimed.is_empty()).then(|| self.decide(claimed, &deadline));
             let next = match reading {
                 Some(reading) => Some(reading.await),
                 None => None,
@@ -192,12 +195,22 @@ impl Hydrator {
 
     /// One round: claim, serve every portal claimed, settle every event.
     pub async fn hydrate_once(&self) -> Result<Round, StoreError> {
+        let deadline = self.round_deadline();
         let claimed = self.claim_round().await?;
         if claimed.is_empty() {
             return Ok(Round::Idle);
         }
-        let decided = self.decide(claimed).await;
+        let decided = self.decide(claimed, &deadline).await;
         self.settle_round(decided).await
+    }
+
+    /// When a round claimed now must stop calling HubSpot.
+    fn round_deadline(&self) -> Deadline {
+        Deadline::of_round(
+            self.clock.clone(),
+            self.clock.now_ms(),
+            self.config.claim_lease,
+        )
     }
 
     /// Claims the next round's events, fairly across portals (see [`store::WorkQueue::claim`]).
@@ -221,7 +234,7 @@ impl Hydrator {
     }
 
     /// Serves every portal of a claimed round; what they decided, to be written.
-    async fn decide(&self, claimed: Vec<Claimed>) -> Decided {
+    async fn decide(&self, claimed: Vec<Claimed>, deadline: &Deadline) -> Decided {
         let mut by_portal: BTreeMap<PortalId, Vec<Claimed>> = BTreeMap::new();
         for event in &claimed {
             by_portal
@@ -232,7 +245,7 @@ impl Hydrator {
         let served = join_all(
             by_portal
                 .iter()
-                .map(|(portal, events)| self.serve_portal(*portal, events)),
+                .map(|(portal, events)| self.serve_portal(*portal, events, deadline)),
         )
         .await;
         // What the served portals decided is kept even if another portal's part failed;
@@ -290,6 +303,7 @@ impl Hydrator {
         &self,
         portal: PortalId,
         events: &[Claimed],
+        deadline: &Deadline,
     ) -> Result<Decisions, StoreError> {
         let mut out = Decisions::new(self.clock.now_ms());
         let row = self.store.portal(portal).await?;
@@ -315,6 +329,7 @@ impl Hydrator {
             versions: &self.versions,
             crm: &self.crm,
             max_attempts: self.config.max_attempts,
+            deadline,
         };
         for (object, by_id) in reads {
             let reading = Reading {

@@ -3,39 +3,23 @@
 //! call within the portal's limit, and each read's outcome decides their events.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use hubspot::crm::{BatchRead, ObjectType, MAX_BATCH};
 use hubspot::failure::Kind;
-use store::{Claimed, Gone, ObjectId, PortalId, StoreError};
+use hubspot::time::{after, Clock};
+use store::{Claimed, ObjectId, PortalId, StoreError};
 use tracing::{warn, Instrument, Span};
 
+use super::answer::{decide_answer, events_of};
 use super::crm::CrmReader;
 use super::crm::RATE_WINDOW;
 use super::decisions::{missing_scope, Decisions, Failure};
-use super::sort::Reads;
+use super::sort::{Reading, Reads};
 use crate::oauth::tokens::TokenError;
 use crate::telemetry::context;
-use crate::workers::versions::{RecordKey, Versions};
+use crate::workers::versions::Versions;
 use store::Store;
-
-/// What is being read: one object type of one portal, under its current install.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Reading {
-    pub(super) portal: PortalId,
-    pub(super) installed_at: i64,
-    pub(super) object: ObjectType,
-}
-
-impl Reading {
-    fn key(&self, id: ObjectId) -> RecordKey {
-        RecordKey {
-            portal: self.portal,
-            installed_at: self.installed_at,
-            object: self.object,
-            id,
-        }
-    }
-}
 
 /// Whether a portal's remaining reads of a type go on after one read.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,13 +29,35 @@ enum Flow {
     Stop,
 }
 
-/// What a portal's reads use: the mirror and the cache of its versions, the CRM, and how
-/// many attempts an event gets.
+/// When a round starts no more calls: half its claim's lease after the claim. Each call is
+/// bounded (10 s), so a round settles well inside the lease, and no other worker takes its
+/// portals (two callers on one rate limit) while it still calls HubSpot for them.
+pub(super) struct Deadline {
+    clock: Clock,
+    at_ms: i64,
+}
+
+impl Deadline {
+    pub(super) fn of_round(clock: Clock, claimed_at_ms: i64, lease: Duration) -> Self {
+        Self {
+            clock,
+            at_ms: after(claimed_at_ms, lease / 2),
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.clock.now_ms() >= self.at_ms
+    }
+}
+
+/// What a portal's reads use: the mirror and the cache of its versions, the CRM, how many
+/// attempts an event gets, and the round's deadline.
 pub(super) struct Reader<'h> {
     pub(super) store: &'h dyn Store,
     pub(super) versions: &'h Versions,
     pub(super) crm: &'h CrmReader,
     pub(super) max_attempts: u32,
+    pub(super) deadline: &'h Deadline,
 }
 
 impl Reader<'_> {
@@ -67,6 +73,12 @@ impl Reader<'_> {
         let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         for (index, chunk) in ids.chunks(MAX_BATCH).enumerate() {
             let rest = &ids[index * MAX_BATCH..];
+            if self.deadline.passed() {
+                // The round is out of time: this chunk and the rest go round again, no
+                // attempt counted.
+                out.put_back(events_of(&by_id, rest));
+                return Ok(());
+            }
             if let Err(wait) = self.crm.slot(reading.portal).await {
                 // This chunk and the rest wait for the portal's window; no attempt counted.
                 out.wait_for_limit(events_of(&by_id, rest), wait);
@@ -136,47 +148,7 @@ impl Reader<'_> {
                 if let Some(seen) = &read.rate_limit {
                     self.crm.observe(portal, seen);
                 }
-                out.records(portal, object, &read.records, &trace);
-                out.seen.extend(
-                    read.records
-                        .iter()
-                        .map(|r| (reading.key(ObjectId(r.id)), r.updated_at)),
-                );
-                for id in &read.missing {
-                    let at = by_id[&ObjectId(*id)]
-                        .iter()
-                        .map(|e| e.key.occurred_at)
-                        .max();
-                    let at = at.unwrap_or(0);
-                    out.gone(
-                        portal,
-                        object,
-                        ObjectId(*id),
-                        Gone::Deleted,
-                        at,
-                        trace.clone(),
-                    );
-                }
-                // An id HubSpot did not read is a failed attempt of its events, never a
-                // deletion: only a record or a not-found finishes an event.
-                let mut unread: BTreeMap<&str, Vec<&Claimed>> = BTreeMap::new();
-                for miss in &read.unread {
-                    if let Some(events) = by_id.get(&ObjectId(miss.id)) {
-                        unread.entry(&miss.category).or_default().extend(events);
-                    }
-                }
-                let unread_ids: Vec<ObjectId> =
-                    read.unread.iter().map(|u| ObjectId(u.id)).collect();
-                let read_ids: Vec<ObjectId> = chunk
-                    .iter()
-                    .filter(|id| !unread_ids.contains(id))
-                    .copied()
-                    .collect();
-                out.finish(events_of(by_id, &read_ids));
-                for (category, events) in unread {
-                    let error = format!("HubSpot did not read the record ({category})");
-                    out.failed_with(events, &error, self.max_attempts);
-                }
+                decide_answer(out, reading, by_id, chunk, &read, trace, self.max_attempts);
             }
             Err(Failure::Token(TokenError::NeedsReauth(_))) => {
                 out.quarantine(events, "the portal must install the app again")
@@ -216,13 +188,6 @@ fn newest(by_id: &Reads<'_>) -> BTreeMap<ObjectId, i64> {
             let at = events.iter().map(|e| e.key.occurred_at).max();
             (*id, at.unwrap_or(i64::MIN))
         })
-        .collect()
-}
-
-/// The events about `ids`.
-fn events_of<'a>(by_id: &Reads<'a>, ids: &[ObjectId]) -> Vec<&'a Claimed> {
-    ids.iter()
-        .flat_map(|id| by_id[id].iter().copied())
         .collect()
 }
 

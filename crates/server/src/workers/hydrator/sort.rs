@@ -9,11 +9,32 @@ use std::collections::BTreeMap;
 use hubspot::crm::ObjectType;
 use store::{Claimed, Gone, ObjectId, Portal, PortalId, PortalState, SetAside};
 
+use crate::workers::versions::RecordKey;
+
 use super::decisions::{missing_scope, trace_of, Decisions};
 use super::plan::{work, Work};
 
 /// The events of one object type to read, by record id.
 pub(super) type Reads<'a> = BTreeMap<ObjectId, Vec<&'a Claimed>>;
+
+/// What is being read: one object type of one portal, under its current install.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading {
+    pub(super) portal: PortalId,
+    pub(super) installed_at: i64,
+    pub(super) object: ObjectType,
+}
+
+impl Reading {
+    pub(super) fn key(&self, id: ObjectId) -> RecordKey {
+        RecordKey {
+            portal: self.portal,
+            installed_at: self.installed_at,
+            object: self.object,
+            id,
+        }
+    }
+}
 
 /// What a portal granted, under the install its events are served for.
 #[derive(Debug, Clone, PartialEq, Eq)]
