@@ -118,7 +118,7 @@ fn login_forms_are_ours(sessions: &Sessions, input: &Input, now_s: i64) {
 }
 
 fn install_states_are_ours(states: &StateSigner, input: &Input, now_ms: i64) {
-    let genuine = states.issue(NOW_S * 1_000);
+    let (genuine, _) = states.issue(NOW_S * 1_000);
     for presented in candidates(&genuine, input) {
         assert_eq!(
             states.verify(&presented, now_ms).is_ok(),

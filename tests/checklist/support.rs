@@ -433,11 +433,16 @@ pub async fn install_through_oauth(spoke: &Spoke, sim_url: &str, portal: i64) {
         .unwrap();
     let location =
         |response: reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
-    let authorize = location(http.get(spoke.url("/oauth/install")).send().await.unwrap());
+    let started = http.get(spoke.url("/oauth/install")).send().await.unwrap();
+    // The browser keeps the install cookie and brings it back to the callback.
+    let cookie = started.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let authorize = location(started);
     let back = location(http.get(&authorize).send().await.unwrap());
     let query = back.split_once('?').expect("code and state").1;
     let installed = http
         .get(spoke.url(&format!("/oauth/callback?{query}")))
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap();

@@ -190,7 +190,7 @@ struct WireBatch {
     errors: Vec<WireBatchError>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct WireBatchError {
     #[serde(default)]
     category: String,
@@ -198,7 +198,7 @@ struct WireBatchError {
     context: WireContext,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct WireContext {
     #[serde(default)]
     ids: Vec<String>,
@@ -456,5 +456,85 @@ mod tests {
         );
         let seen = rate_limit(&headers).expect("all three figures");
         assert_eq!(seen.interval, crate::time::LONGEST_WAIT);
+    }
+
+    mod properties {
+        use std::collections::BTreeSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn error() -> impl Strategy<Value = WireBatchError> {
+            let category = prop_oneof![
+                Just(OBJECT_NOT_FOUND.to_owned()),
+                Just("INTERNAL_ERROR".to_owned()),
+                Just(String::new()),
+                "[A-Z_]{1,12}",
+            ];
+            let id = prop_oneof![(0..40i64).prop_map(|id| id.to_string()), ".{0,4}"];
+            (category, proptest::collection::vec(id, 0..8)).prop_map(|(category, ids)| {
+                WireBatchError {
+                    category,
+                    context: WireContext { ids },
+                }
+            })
+        }
+
+        proptest! {
+            /// Whatever a `207` says, each id asked for is judged exactly once: found,
+            /// missing (only when HubSpot said not found) or unread; ids nobody asked for
+            /// are judged not at all.
+            #[test]
+            fn every_asked_id_is_judged_once_and_only_not_found_is_missing(
+                asked in proptest::collection::btree_set(0..40i64, 1..20),
+                found in proptest::collection::vec(0..40i64, 0..20),
+                errors in proptest::collection::vec(error(), 0..6),
+            ) {
+                let asked: Vec<i64> = asked.into_iter().collect();
+                let records: Vec<Record> = found
+                    .iter()
+                    .map(|id| Record { id: *id, properties: Map::new(), updated_at: 1, archived: false })
+                    .collect();
+                let not_found: BTreeSet<i64> = errors
+                    .iter()
+                    .filter(|e| e.category == OBJECT_NOT_FOUND)
+                    .flat_map(|e| e.context.ids.iter().filter_map(|id| id.parse().ok()))
+                    .collect();
+                let (missing, unread) = sort_answers(&asked, &records, errors);
+                let found: BTreeSet<i64> = found.into_iter().collect();
+                for id in &asked {
+                    let judged = [
+                        found.contains(id),
+                        missing.contains(id),
+                        unread.iter().any(|u| u.id == *id),
+                    ];
+                    prop_assert_eq!(judged.iter().filter(|j| **j).count(), 1, "id {}: {:?}", id, judged);
+                }
+                for id in &missing {
+                    prop_assert!(asked.contains(id) && not_found.contains(id) && !found.contains(id));
+                }
+                for u in &unread {
+                    prop_assert!(asked.contains(&u.id));
+                }
+            }
+
+            /// Rate-limit headers of any size are read without overflow or panic, and a
+            /// window is never longer than a day.
+            #[test]
+            fn any_rate_limit_headers_are_read_within_bounds(
+                max in "[0-9]{1,25}",
+                remaining in "[0-9]{1,25}",
+                interval in "[0-9]{1,25}",
+            ) {
+                let mut headers = reqwest::header::HeaderMap::new();
+                headers.insert("x-hubspot-ratelimit-max", max.parse().unwrap());
+                headers.insert("x-hubspot-ratelimit-remaining", remaining.parse().unwrap());
+                headers.insert("x-hubspot-ratelimit-interval-milliseconds", interval.parse().unwrap());
+                if let Some(seen) = rate_limit(&headers) {
+                    prop_assert!(seen.interval <= crate::time::LONGEST_WAIT);
+                }
+            }
+        }
     }
 }

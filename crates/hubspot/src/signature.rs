@@ -213,7 +213,7 @@ fn check_timestamp(timestamp: &str, now_ms: i64) -> Result<(), SignatureError> {
     let sent: i64 = timestamp
         .parse()
         .map_err(|_| SignatureError::MalformedTimestamp)?;
-    if (now_ms - sent).abs() > MAX_TIMESTAMP_SKEW_MS {
+    if now_ms.abs_diff(sent) > MAX_TIMESTAMP_SKEW_MS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     Ok(())

@@ -40,6 +40,8 @@ use crate::workers::sinks::{self, dispatcher::Dispatcher};
 #[derive(Debug)]
 pub struct App {
     router: Router,
+    /// `/metrics` on a listener of its own, when `SPOKE_METRICS_LISTEN` names one.
+    metrics_apart: Option<(TcpListener, Router)>,
     store: Arc<dyn Store>,
     backlog: Arc<Backlog>,
     writer: Writer,
@@ -224,25 +226,33 @@ impl App {
         let retention = role
             .works()
             .then(|| Retention::new(store.clone(), config.hydrator.retention, clock.clone()));
-        let router = http::router(
-            AppState {
-                store: store.clone(),
-                receiver: Arc::new(receiver),
-                install,
-                hydrator: hydrator.clone(),
-                operator_token: config.operator_token.map(Arc::new),
-                metrics: metrics.clone(),
-                tally: tally.clone(),
-                alerts: alerts.clone(),
-                standings: standings.clone(),
-                dashboard,
-                tokens: tokens.clone(),
-                clock: clock.clone(),
-            },
-            role,
-        );
+        let state = AppState {
+            store: store.clone(),
+            receiver: Arc::new(receiver),
+            install,
+            hydrator: hydrator.clone(),
+            operator_token: config.operator_token.map(Arc::new),
+            metrics: metrics.clone(),
+            tally: tally.clone(),
+            alerts: alerts.clone(),
+            standings: standings.clone(),
+            dashboard,
+            tokens: tokens.clone(),
+            clock: clock.clone(),
+        };
+        let metrics_apart = match config.metrics_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("SPOKE_METRICS_LISTEN: cannot listen on {address}"))?;
+                Some((listener, http::metrics_router(state.clone())))
+            }
+            None => None,
+        };
+        let router = http::router(state, role, metrics_apart.is_some());
         Ok(Self {
             router,
+            metrics_apart,
             store,
             backlog,
             writer,
@@ -259,6 +269,12 @@ impl App {
             monitor: config.monitor,
             clock,
         })
+    }
+
+    /// Where `/metrics` is served apart (`SPOKE_METRICS_LISTEN`), once bound.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        let (listener, _) = self.metrics_apart.as_ref()?;
+        listener.local_addr().ok()
     }
 
     /// Serves until `shutdown` is cancelled; then finishes in-flight requests, commits what
@@ -328,6 +344,11 @@ impl App {
                     .run(shutdown.clone())
                     .instrument(tracing::info_span!("sink")),
             );
+        }
+        if let Some((listener, router)) = self.metrics_apart {
+            info!(addr = %listener.local_addr()?, "metrics listening");
+            let (limits, shutdown) = (self.http_limits, shutdown.clone());
+            tasks.spawn(serve(listener, router, limits, shutdown));
         }
         let addr = listener.local_addr()?;
         info!(addr = %addr, "listening");

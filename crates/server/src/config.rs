@@ -69,6 +69,8 @@ pub struct Config {
     pub table_counts_every: Duration,
     /// What HTTP clients are allowed: time to send headers, connections at once.
     pub http: HttpLimits,
+    /// Where `/metrics` is served instead of `listen`, when set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// What one server allows its clients.
@@ -510,6 +512,7 @@ impl Config {
             monitor: MonitorConfig::default(),
             table_counts_every: Self::DEFAULT_TABLE_COUNTS_EVERY,
             http: HttpLimits::default(),
+            metrics_listen: None,
         }
     }
 

@@ -221,6 +221,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (the `listening` log line names it).
     #[arg(long, env = "SPOKE_LISTEN", default_value = Config::DEFAULT_LISTEN)]
     pub listen: String,
+    /// Serve `/metrics` on this address instead of `SPOKE_LISTEN` (a port only Prometheus
+    /// reaches).
+    #[arg(long, env = "SPOKE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Seconds a client has to send a request's headers, on a new connection and between
     /// requests on a kept-alive one; then the connection is closed.
     #[arg(

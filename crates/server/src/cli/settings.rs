@@ -77,6 +77,18 @@ pub fn serve(
         sinks: sinks(&args.sinks, &env)?,
         monitor: monitor(args)?,
         table_counts_every: Config::DEFAULT_TABLE_COUNTS_EVERY,
+        metrics_listen: args
+            .metrics_listen
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    bad(
+                        "SPOKE_METRICS_LISTEN",
+                        format!("`{text}` is not an address such as 127.0.0.1:9100"),
+                    )
+                })
+            })
+            .transpose()?,
         http: HttpLimits {
             header_read: Duration::from_secs(args.http_header_timeout_seconds),
             connections: args.http_max_connections,

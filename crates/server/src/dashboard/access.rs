@@ -5,42 +5,14 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::pages::render::refusal;
 use super::session::{Dashboard, Session, SESSION_COOKIE};
+use crate::http::client::cookie;
 use crate::http::state::AppState;
-
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
-/// The address a request came from (the peer of its connection: behind a proxy, the
-/// proxy's), when the server knows it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(peer.map(|info| info.0.ip())))
-    }
-}
 
 /// A signed-in operator: handlers that take one are refused without a valid session, one
 /// signed out included (a page visit is sent to the login form, anything else gets `401`).

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use crate::http::client::address_key;
+
 /// Wrong tokens an address may present before it waits.
 pub const FREE_FAILURES: u32 = 5;
 /// The longest wait, in seconds.
@@ -60,14 +62,6 @@ impl SignInBackoff {
             .lock()
             .expect("backoff lock")
             .remove(&address_key(from));
-    }
-}
-
-/// An IPv4 address, or an IPv6 address's /64: one host can hold a whole /64.
-fn address_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
     }
 }
 

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::backoff::SignInBackoff;
 use crate::config::{OperatorToken, PublicUrl};
+use crate::http::client::CookieRules;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -132,8 +133,8 @@ fn nonce() -> String {
 pub struct Dashboard {
     pub(super) sessions: Sessions,
     pub(super) backoff: SignInBackoff,
-    /// Cookies are `Secure` when spoke is reached over https.
-    secure: bool,
+    /// Under `/dashboard`, `SameSite=Strict`, `Secure` when spoke is reached over https.
+    cookies: CookieRules,
 }
 
 impl Dashboard {
@@ -141,17 +142,18 @@ impl Dashboard {
         Self {
             sessions: Sessions::new(token),
             backoff: SignInBackoff::default(),
-            secure: public_url.is_https(),
+            cookies: CookieRules {
+                path: "/dashboard",
+                same_site: "Strict",
+                secure: public_url.is_https(),
+            },
         }
     }
 
     /// A `Set-Cookie` value for `name` under `/dashboard`, lasting `max_age` seconds
     /// (0: removed).
     pub(super) fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!(
-            "{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-        )
+        self.cookies.set(name, value, max_age)
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod body;
+pub mod client;
 pub mod error;
 mod extract;
 mod health;
@@ -41,8 +42,16 @@ use crate::webhooks::handler as webhooks;
 /// within the group commit's 4 s budget long before this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The routes of `role`: a worker serves only health and the admin API.
-pub fn router(state: AppState, role: Role) -> Router {
+/// `/metrics` alone, for a listener of its own (`SPOKE_METRICS_LISTEN`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::exposition))
+        .with_state(state)
+}
+
+/// The routes of `role`: a worker serves only health, the admin API and the dashboard.
+/// `/metrics` is among them unless it has a listener of its own (`metrics_apart`).
+pub fn router(state: AppState, role: Role, metrics_apart: bool) -> Router {
     let receiving = Router::new()
         .route("/webhooks/hubspot", post(webhooks::receive))
         .route("/oauth/install", get(pages::start))
@@ -52,10 +61,15 @@ pub fn router(state: AppState, role: Role) -> Router {
     } else {
         Router::new()
     };
-    routes
+    let routes = routes
         .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::exposition))
+        .route("/readyz", get(health::ready));
+    let routes = if metrics_apart {
+        routes
+    } else {
+        routes.route("/metrics", get(metrics::exposition))
+    };
+    routes
         .merge(admin::routes(state.clone()))
         .merge(crate::dashboard::routes())
         .with_state(state)

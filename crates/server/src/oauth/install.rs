@@ -9,14 +9,21 @@ use hubspot::failure::HubSpotError;
 use hubspot::oauth::authorize_url;
 use serde::Deserialize;
 use store::{Install, PortalId, Store, StoreError};
+use subtle::ConstantTimeEq;
 use tracing::info;
 
 use super::state::{StateError, StateSigner};
+use super::throttle::InstallThrottle;
 use super::tokens::TokenService;
 use crate::config::{InstallConfig, PublicUrl};
+use crate::http::client::CookieRules;
 
 /// Where HubSpot sends the browser back, under the public URL.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
+/// The cookie that ties a callback to the browser that started its install: the state's
+/// nonce, under `/oauth`, `SameSite=Lax` (it must come back on HubSpot's top-level
+/// redirect), for as long as the state lasts.
+pub const INSTALL_COOKIE: &str = "spoke_install";
 
 #[derive(Debug)]
 pub struct InstallFlow {
@@ -26,6 +33,10 @@ pub struct InstallFlow {
     scopes: Vec<String>,
     optional_scopes: Vec<String>,
     pub success_url: Option<String>,
+    /// How the [`INSTALL_COOKIE`] is set.
+    pub cookie: CookieRules,
+    /// Requests per address to the install endpoints.
+    pub throttle: InstallThrottle,
 }
 
 /// The callback's query as HubSpot sends it: a code, or an error, and the state.
@@ -48,6 +59,12 @@ pub enum InstallError {
     BadState(#[from] StateError),
     #[error("This install link was already used; start the install again.")]
     Replayed,
+    /// The callback came without the cookie of the browser that started the install (or
+    /// with another's): someone else's link, or a replay.
+    #[error(
+        "This install was started in another browser, or too long ago; start the install again."
+    )]
+    OtherBrowser,
     #[error("HubSpot sent no authorization code.")]
     MissingCode,
     #[error("HubSpot did not accept the install; start the install again.")]
@@ -73,27 +90,38 @@ impl InstallFlow {
             scopes: config.scopes.clone(),
             optional_scopes: config.optional_scopes.clone(),
             success_url: config.success_url.clone(),
+            cookie: CookieRules {
+                path: "/oauth",
+                same_site: "Lax",
+                secure: public_url.is_https(),
+            },
+            throttle: InstallThrottle::default(),
             tokens,
         }
     }
 
-    /// HubSpot's authorize URL for a new install, with a fresh state.
-    pub fn start(&self) -> String {
-        let state = self.states.issue(self.now_ms());
-        authorize_url(
+    /// HubSpot's authorize URL for a new install, with a fresh state; and the state's
+    /// nonce, for the [`INSTALL_COOKIE`] of the browser that asked.
+    pub fn start(&self) -> (String, String) {
+        let (state, nonce) = self.states.issue(self.now_ms());
+        let url = authorize_url(
             self.tokens.oauth().config(),
             &self.redirect_uri,
             &self.scopes,
             &self.optional_scopes,
             &state,
-        )
+        );
+        (url, nonce)
     }
 
-    /// Completes an install from HubSpot's callback.
+    /// Completes an install from HubSpot's callback, which `cookie` (the browser's
+    /// [`INSTALL_COOKIE`]) must name: the state and the cookie are checked before any
+    /// database work or call.
     pub async fn complete(
         &self,
         store: &dyn Store,
         callback: &Callback,
+        cookie: Option<&str>,
     ) -> Result<Installed, InstallError> {
         if let Some(error) = &callback.error {
             info!(error = ?error, description = ?callback.error_description, "install cancelled");
@@ -102,6 +130,11 @@ impl InstallFlow {
         let verified = self
             .states
             .verify(callback.state.as_deref().unwrap_or_default(), self.now_ms())?;
+        let same_browser: bool =
+            cookie.is_some_and(|nonce| nonce.as_bytes().ct_eq(verified.nonce.as_bytes()).into());
+        if !same_browser {
+            return Err(InstallError::OtherBrowser);
+        }
         if !store
             .use_install_state(&verified.nonce, verified.expires_at_ms, self.now_ms())
             .await?

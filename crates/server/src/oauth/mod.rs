@@ -8,5 +8,6 @@ pub mod install;
 pub mod pages;
 pub mod removal;
 pub mod state;
+pub mod throttle;
 pub mod tokens;
 pub mod vault;

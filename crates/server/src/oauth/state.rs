@@ -57,12 +57,15 @@ impl StateSigner {
         mac
     }
 
-    /// A new state: 16 random bytes and the expiry, then the signature.
-    pub fn issue(&self, now_ms: i64) -> String {
-        let mut payload = uuid::Uuid::new_v4().into_bytes().to_vec();
+    /// A new state: 16 random bytes and the expiry, then the signature; and its nonce
+    /// (hex), which the browser that asked for it keeps in a cookie.
+    pub fn issue(&self, now_ms: i64) -> (String, String) {
+        let nonce = uuid::Uuid::new_v4().into_bytes();
+        let mut payload = nonce.to_vec();
         payload.extend_from_slice(&(now_ms + STATE_TTL_MS).to_be_bytes());
         let signature = self.mac(&payload).finalize().into_bytes();
-        format!("{}.{}", B64.encode(&payload), B64.encode(signature))
+        let state = format!("{}.{}", B64.encode(&payload), B64.encode(signature));
+        (state, hex::encode(nonce))
     }
 
     pub fn verify(&self, state: &str, now_ms: i64) -> Result<VerifiedState, StateError> {
@@ -97,8 +100,9 @@ mod tests {
     #[test]
     fn a_state_verifies_until_it_expires() {
         let s = signer("secret");
-        let state = s.issue(1_000);
+        let (state, nonce) = s.issue(1_000);
         let verified = s.verify(&state, 1_000 + STATE_TTL_MS).expect("valid");
+        assert_eq!(verified.nonce, nonce);
         assert_eq!(
             (verified.nonce.len(), verified.expires_at_ms),
             (32, 1_000 + STATE_TTL_MS)
@@ -107,12 +111,12 @@ mod tests {
             s.verify(&state, 1_001 + STATE_TTL_MS),
             Err(StateError::Expired)
         );
-        assert_ne!(s.issue(1_000), state, "every state is new");
+        assert_ne!(s.issue(1_000).0, state, "every state is new");
     }
 
     #[test]
     fn forged_and_malformed_states_are_refused() {
-        let state = signer("secret").issue(0);
+        let (state, _) = signer("secret").issue(0);
         assert_eq!(signer("other").verify(&state, 0), Err(StateError::Forged));
         let (payload, signature) = state.split_once('.').unwrap();
         let mut bytes = B64.decode(payload).unwrap();

@@ -202,15 +202,25 @@ async fn install_through_oauth(spoke_url: &str, sim_url: &str, portal: i64) -> a
             .to_str()?
             .to_owned())
     };
-    let authorize = location(
-        &http
-            .get(format!("{spoke_url}/oauth/install"))
-            .send()
-            .await?,
-    )?;
+    let started = http
+        .get(format!("{spoke_url}/oauth/install"))
+        .send()
+        .await?;
+    // The install cookie, which the browser brings back to the callback.
+    let cookie = started
+        .headers()
+        .get("set-cookie")
+        .context("an install cookie")?
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let authorize = location(&started)?;
     let back = location(&http.get(&authorize).send().await?)?;
     let query = back.split_once('?').context("a callback with a code")?.1;
     http.get(format!("{spoke_url}/oauth/callback?{query}"))
+        .header("cookie", cookie)
         .send()
         .await?
         .error_for_status()?;

@@ -111,7 +111,7 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
     let h = harness(engine).await;
     let portal = h.first_portal();
 
-    let (status, page) = callback(&consent(&h, portal, "deny").await).await;
+    let (status, page) = come_back(&consent(&h, portal, "deny").await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("cancelled"), "{page}");
     // Anyone can send a link with words of their own: the page never shows them.
@@ -119,7 +119,7 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
         "{}/oauth/callback?error=access_denied&error_description=Call+555-0100+to+restore+access",
         h.spoke
     );
-    let (status, page) = callback(&phishing).await;
+    let (status, page) = callback(&phishing, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         page.contains("cancelled") && !page.contains("555"),
@@ -127,18 +127,12 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
     );
 
     let forged = format!("{}/oauth/callback?code=abc&state=Zm9yZ2Vk.c2ln", h.spoke);
-    assert_eq!(callback(&forged).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(callback(&forged, None).await.0, StatusCode::BAD_REQUEST);
     let no_state = format!("{}/oauth/callback?code=abc", h.spoke);
-    assert_eq!(callback(&no_state).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(callback(&no_state, None).await.0, StatusCode::BAD_REQUEST);
 
     // A genuine state with a code HubSpot never issued.
-    let authorize = location(
-        &browser()
-            .get(format!("{}/oauth/install", h.spoke))
-            .send()
-            .await
-            .unwrap(),
-    );
+    let (authorize, cookie) = start_install(&h).await;
     let state = url::Url::parse(&authorize)
         .unwrap()
         .query_pairs()
@@ -151,7 +145,7 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
         .query_pairs_mut()
         .append_pair("code", "never-issued")
         .append_pair("state", &state);
-    let (status, page) = callback(bad_code.as_str()).await;
+    let (status, page) = callback(bad_code.as_str(), Some(&cookie)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("did not accept"), "{page}");
     assert!(
@@ -159,10 +153,21 @@ async fn failed_installs_show_a_4xx_page_and_store_nothing(#[case] engine: Engin
         "nothing stored"
     );
 
-    // The same callback twice: the second is a replay.
+    // A genuine callback in a browser that did not start the install (no install cookie,
+    // or another install's) is refused before the state is spent or the code exchanged:
+    // the right browser can still complete it afterwards.
     let genuine = consent(&h, portal, "approve").await;
-    assert_eq!(callback(&genuine).await.0, StatusCode::OK);
-    let (status, page) = callback(&genuine).await;
+    let (_, another_browsers) = start_install(&h).await;
+    for cookie in [None, Some(another_browsers.as_str())] {
+        let (status, page) = callback(&genuine.url, cookie).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{cookie:?}");
+        assert!(page.contains("another browser"), "{page}");
+    }
+    assert!(h.store.portals().await.unwrap().is_empty());
+
+    // The same callback twice: the second is a replay.
+    assert_eq!(come_back(&genuine).await.0, StatusCode::OK);
+    let (status, page) = come_back(&genuine).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("already used"), "{page}");
     assert_eq!(
@@ -371,4 +376,50 @@ async fn uninstall_removes_the_app_at_hubspot_and_erase_forgets_the_portal(#[cas
     )
     .await
     .is_err());
+}
+
+/// One address cannot drive the install endpoints in a loop: past its burst it gets `429`
+/// with the seconds to wait, before any state is issued or any callback looked at. (Each
+/// check allows for a refill or two while the requests are sent: one a second.)
+#[tokio::test]
+async fn the_install_endpoints_hold_each_address_to_a_rate() {
+    use spoke_server::oauth::throttle::BURST;
+
+    let h = harness(Engine::Sqlite).await;
+    let get = |path: &'static str| browser().get(format!("{}{path}", h.spoke)).send();
+    let mut admitted = 0;
+    let mut held = None;
+    for _ in 0..BURST + 20 {
+        let answer = get("/oauth/install").await.unwrap();
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            held = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status(), StatusCode::FOUND);
+        admitted += 1;
+    }
+    assert!(admitted >= BURST, "{admitted} admitted");
+    let held = held.expect("held past the burst");
+    assert!(
+        held.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert!(cookies_set(&held).is_empty(), "no state issued");
+    let mut callbacks = Vec::new();
+    for _ in 0..5 {
+        callbacks.push(
+            get("/oauth/callback?code=x&state=y")
+                .await
+                .unwrap()
+                .status(),
+        );
+    }
+    assert!(
+        callbacks.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{callbacks:?}"
+    );
 }

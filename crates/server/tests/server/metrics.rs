@@ -219,3 +219,46 @@ async fn a_scrape_reads_no_table() {
     let (samples, _) = scraped.expect("a scrape does not wait for the tables");
     assert!(samples.contains_key(r#"spoke_inbox_events{state="pending"}"#));
 }
+
+/// With `SPOKE_METRICS_LISTEN`, `/metrics` is served on its own address only: a port that
+/// only Prometheus reaches, while the public one answers `404`.
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    use hubspot::time::ManualClock;
+    use hubspot::ClientSecret;
+    use spoke_server::config::{Config, PublicUrl};
+    use spoke_server::App;
+    use store::testing::TestDb;
+    use tokio::net::TcpListener;
+    use tokio_util::sync::CancellationToken;
+
+    let db = TestDb::new(Engine::Sqlite).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = Config::new(
+        listener.local_addr().unwrap(),
+        PublicUrl::parse(&public).unwrap(),
+        ClientSecret::new(CLIENT_SECRET),
+        db.url(),
+    );
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = App::build(config, ManualClock::starting_now().clock())
+        .await
+        .unwrap();
+    let metrics = format!("http://{}/metrics", app.metrics_address().expect("bound"));
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run(listener, stop.clone()));
+
+    let apart = reqwest::get(&metrics).await.unwrap();
+    assert_eq!(apart.status(), StatusCode::OK);
+    assert!(apart
+        .text()
+        .await
+        .unwrap()
+        .contains("spoke_webhook_deliveries"));
+    let public_metrics = reqwest::get(format!("{public}/metrics")).await.unwrap();
+    assert_eq!(public_metrics.status(), StatusCode::NOT_FOUND);
+    let health = reqwest::get(format!("{public}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    stop.cancel();
+}

@@ -274,15 +274,30 @@ pub fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
+/// HubSpot's redirect back to spoke, and the install cookie of the browser that started
+/// the install (`name=value`).
+pub struct Back {
+    pub url: String,
+    pub cookie: String,
+}
+
+/// `GET /oauth/install` as a browser: HubSpot's authorize URL, and the install cookie.
+pub async fn start_install(h: &Harness) -> (String, String) {
+    let started = browser()
+        .get(format!("{}/oauth/install", h.spoke))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookies_set(&started)
+        .into_iter()
+        .find(|c| c.starts_with("spoke_install="))
+        .expect("an install cookie");
+    (location(&started), cookie)
+}
+
 /// install → authorize → consent page → decision; returns HubSpot's redirect back to spoke.
-pub async fn consent(h: &Harness, portal: i64, decision: &str) -> String {
-    let authorize = location(
-        &browser()
-            .get(format!("{}/oauth/install", h.spoke))
-            .send()
-            .await
-            .unwrap(),
-    );
+pub async fn consent(h: &Harness, portal: i64, decision: &str) -> Back {
+    let (authorize, cookie) = start_install(h).await;
     assert!(authorize.starts_with(&h.sim.base_url()), "{authorize}");
     let page = browser()
         .get(&authorize)
@@ -305,17 +320,30 @@ pub async fn consent(h: &Harness, portal: i64, decision: &str) -> String {
         .send()
         .await
         .unwrap();
-    location(&decided)
+    Back {
+        url: location(&decided),
+        cookie,
+    }
 }
 
-/// Follows HubSpot's redirect to spoke's callback; the status and page text.
-pub async fn callback(url: &str) -> (StatusCode, String) {
-    let response = browser().get(url).send().await.unwrap();
+/// Follows HubSpot's redirect to spoke's callback, with `cookie` (`name=value`) if any; the
+/// status and page text.
+pub async fn callback(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut request = browser().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
+/// Follows HubSpot's redirect back in the browser that started the install.
+pub async fn come_back(back: &Back) -> (StatusCode, String) {
+    callback(&back.url, Some(&back.cookie)).await
+}
+
 pub async fn install_portal(h: &Harness, portal: i64) {
-    let (status, page) = callback(&consent(h, portal, "approve").await).await;
+    let (status, page) = come_back(&consent(h, portal, "approve").await).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(&portal.to_string()));
 }

@@ -12,7 +12,8 @@ use super::super::session::{
 };
 use super::actions::CheckedForm;
 use super::render::{refusal, render};
-use crate::dashboard::access::{cookie, App, ClientAddress, Unsigned};
+use crate::dashboard::access::{App, Unsigned};
+use crate::http::client::{cookie, ClientAddress};
 use crate::http::state::AppState;
 
 #[derive(Template)]
