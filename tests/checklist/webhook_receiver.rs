@@ -240,10 +240,17 @@ async fn raw_status(spoke: &Spoke, head: &str, body_part: &[u8]) -> String {
 #[tokio::test]
 async fn a_body_over_the_limit_gets_413_before_it_is_read() {
     let (db, spoke) = sqlite_spoke(&[("SPOKE_WEBHOOK_MAX_BODY", "64KiB")]).await;
+    // Signature headers that pass the checks made before the body is read (present, a
+    // fresh timestamp): the size is what is refused. (Without them the answer is `401`,
+    // from the headers alone.)
+    let signed = format!(
+        "X-HubSpot-Signature-v3: c2lnbmF0dXJl\r\nX-HubSpot-Request-Timestamp: {}\r\n",
+        now_ms()
+    );
 
     // Declares 2 MiB but sends 10 bytes: spoke must answer without waiting for the rest.
     let declared = format!(
-        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{signed}Content-Length: {}\r\n\r\n",
         2 * 1024 * 1024
     );
     assert_eq!(
@@ -252,8 +259,9 @@ async fn a_body_over_the_limit_gets_413_before_it_is_read() {
     );
 
     // A chunked body with no length is cut off as soon as it passes the limit.
-    let chunked =
-        format!("POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let chunked = format!(
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\n{signed}Transfer-Encoding: chunked\r\n\r\n"
+    );
     let chunk = vec![b' '; 70 * 1024];
     let mut body = format!("{:x}\r\n", chunk.len()).into_bytes();
     body.extend_from_slice(&chunk);

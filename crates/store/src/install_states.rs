@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use crate::backend::{Backend, Statement};
+use crate::backend::Backend;
+use crate::nonces;
 use crate::StoreError;
 
 #[async_trait]
@@ -26,24 +27,6 @@ impl<B: Backend> InstallStates for B {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let forget = format!(
-            "DELETE FROM used_install_states WHERE expires_at < {}",
-            B::at(1)
-        );
-        B::execute(&mut tx, Statement::new(forget).bind(now_ms)).await?;
-        let record = format!(
-            "INSERT INTO used_install_states (nonce, expires_at) VALUES ($1, {}) \
-            ON CONFLICT DO NOTHING",
-            B::at(2)
-        );
-        let fresh = B::execute(
-            &mut tx,
-            Statement::new(record).bind(nonce).bind(expires_at_ms),
-        )
-        .await?
-            == 1;
-        B::commit(tx).await?;
-        Ok(fresh)
+        nonces::remember(self, "used_install_states", nonce, expires_at_ms, now_ms).await
     }
 }

@@ -32,6 +32,7 @@ mod leases;
 mod migrations;
 mod mirror;
 mod model;
+mod nonces;
 mod portals;
 mod postgres;
 mod queue;

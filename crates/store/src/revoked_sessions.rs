@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
+use crate::nonces;
 use crate::StoreError;
 
 #[async_trait]
@@ -31,20 +32,8 @@ impl<B: Backend> RevokedSessions for B {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let forget = format!(
-            "DELETE FROM revoked_sessions WHERE expires_at < {}",
-            B::at(1)
-        );
-        B::execute(&mut tx, Statement::new(forget).bind(now_ms)).await?;
-        let record = format!(
-            "INSERT INTO revoked_sessions (nonce, expires_at) VALUES ($1, {}) \
-            ON CONFLICT DO NOTHING",
-            B::at(2)
-        );
-        let statement = Statement::new(record).bind(nonce).bind(expires_at_ms);
-        B::execute(&mut tx, statement).await?;
-        B::commit(tx).await
+        nonces::remember(self, "revoked_sessions", nonce, expires_at_ms, now_ms).await?;
+        Ok(())
     }
 
     async fn session_revoked(&self, nonce: &str) -> Result<bool, StoreError> {

@@ -225,8 +225,6 @@ async fn a_scrape_reads_no_table() {
 #[tokio::test]
 async fn metrics_can_have_a_listener_of_their_own() {
     use hubspot::time::ManualClock;
-    use hubspot::ClientSecret;
-    use spoke_server::config::{Config, PublicUrl};
     use spoke_server::App;
     use store::testing::TestDb;
     use tokio::net::TcpListener;
@@ -234,13 +232,7 @@ async fn metrics_can_have_a_listener_of_their_own() {
 
     let db = TestDb::new(Engine::Sqlite).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = Config::new(
-        listener.local_addr().unwrap(),
-        PublicUrl::parse(&public).unwrap(),
-        ClientSecret::new(CLIENT_SECRET),
-        db.url(),
-    );
+    let (mut config, public) = config_on(&listener, &db);
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let app = App::build(config, ManualClock::starting_now().clock())
         .await

@@ -348,6 +348,20 @@ pub async fn install_portal(h: &Harness, portal: i64) {
     assert!(page.contains(&portal.to_string()));
 }
 
+/// A configuration for spoke on `listener` and `db`, reached at the listener's address (the
+/// URL, returned too).
+pub fn config_on(listener: &TcpListener, db: &TestDb) -> (Config, String) {
+    let address = listener.local_addr().unwrap();
+    let url = format!("http://{address}");
+    let config = Config::new(
+        address,
+        PublicUrl::parse(&url).unwrap(),
+        ClientSecret::new(CLIENT_SECRET),
+        db.url(),
+    );
+    (config, url)
+}
+
 /// Another spoke instance on the harness's database and clock, as another process would
 /// be (its own pool, its own holder), in the worker role, with `tweak` applied to its
 /// configuration; its URL, and what stops it.
@@ -356,14 +370,8 @@ pub async fn start_worker(
     tweak: impl FnOnce(&mut Config),
 ) -> (String, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = Config::new(
-        listener.local_addr().unwrap(),
-        PublicUrl::parse(&url).unwrap(),
-        ClientSecret::new(CLIENT_SECRET),
-        h.db.url(),
-    )
-    .with_install(h.install.clone());
+    let (mut config, url) = config_on(&listener, &h.db);
+    config = config.with_install(h.install.clone());
     config.role = Role::Worker;
     tweak(&mut config);
     let worker = App::build(config, h.clock.clock()).await.unwrap();

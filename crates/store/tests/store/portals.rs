@@ -342,6 +342,31 @@ async fn an_install_state_works_once(#[case] engine: Engine) {
         .unwrap());
 }
 
+/// A signed-out session stays revoked until its cookie would have expired, then is
+/// forgotten (by the next sign-out).
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_signed_out_session_is_revoked_until_it_would_have_expired(#[case] engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    assert!(!store.session_revoked("s1").await.unwrap());
+    store.revoke_session("s1", T0 + 1_000, T0).await.unwrap();
+    store.revoke_session("s1", T0 + 1_000, T0).await.unwrap();
+    assert!(store.session_revoked("s1").await.unwrap());
+    assert!(!store.session_revoked("s2").await.unwrap());
+    store
+        .revoke_session("s2", T0 + 9_000, T0 + 2_000)
+        .await
+        .unwrap();
+    assert!(
+        !store.session_revoked("s1").await.unwrap(),
+        "expired, forgotten"
+    );
+    assert!(store.session_revoked("s2").await.unwrap());
+}
+
 #[rstest]
 #[case::sqlite(Engine::Sqlite)]
 #[case::postgres(Engine::Postgres)]
