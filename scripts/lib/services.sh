@@ -98,7 +98,6 @@ sweep_test_schemas() {
     done
 }
 
-# Everything the test suite needs, running and reachable.
 # Rust nightly (for sanitizer coverage) and cargo-fuzz, which scripts/fuzz.sh runs.
 ensure_cargo_fuzz() {
   rustup toolchain list | grep -q '^nightly' \
@@ -109,6 +108,7 @@ ensure_cargo_fuzz() {
   }
 }
 
+# Everything the test suite needs, running and reachable.
 ensure_test_services() {
   ensure_postgres
   sweep_test_schemas

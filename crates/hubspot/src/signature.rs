@@ -176,7 +176,7 @@ impl<'a> SignatureHeaders<'a> {
     /// signature, a v3 one without a timestamp or with a malformed or stale one, a legacy
     /// one the policy refuses or of an unknown version. `Ok` says only that the body is
     /// worth reading and checking.
-    pub fn check(&self, policy: Policy, now_ms: i64) -> Result<(), SignatureError> {
+    pub fn check_before_body(&self, policy: Policy, now_ms: i64) -> Result<(), SignatureError> {
         self.precheck(policy, now_ms).map(|_| ())
     }
 

@@ -258,6 +258,12 @@ impl PublicUrl {
         self.0.scheme() == "https"
     }
 
+    /// The path prefix a proxy strips (`/spoke`), or `""`: where browsers see spoke's
+    /// routes, so cookies are scoped under it.
+    pub fn path_prefix(&self) -> &str {
+        self.0.path().trim_end_matches('/')
+    }
+
     /// This URL with `path_and_query` (starting with `/`) appended.
     pub fn join(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.0.as_str().trim_end_matches('/'))

@@ -349,6 +349,12 @@ mod tests {
             config.public_url.join("/webhooks/hubspot?a=1"),
             "https://hooks.example.com/spoke/webhooks/hubspot?a=1"
         );
+        assert_eq!(
+            config.public_url.path_prefix(),
+            "/spoke",
+            "cookies live under it"
+        );
+        assert_eq!(PublicUrl::parse("http://h/").unwrap().path_prefix(), "");
         assert_eq!(config.webhooks.max_body, 1_048_576);
         assert!(!config.webhooks.signature_policy.accept_legacy);
     }

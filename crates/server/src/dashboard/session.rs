@@ -143,7 +143,7 @@ impl Dashboard {
             sessions: Sessions::new(token),
             backoff: SignInBackoff::default(),
             cookies: CookieRules {
-                path: "/dashboard",
+                path: format!("{}/dashboard", public_url.path_prefix()),
                 same_site: "Strict",
                 secure: public_url.is_https(),
             },

@@ -44,9 +44,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// How a cookie spoke sets may travel: `HttpOnly` always, `Secure` when spoke is reached
 /// over https.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CookieRules {
-    pub path: &'static str,
+    /// As browsers see it: under the public URL's path prefix.
+    pub path: String,
     /// `Strict`, or `Lax` for a cookie that must come back on a top-level cross-site
     /// navigation (HubSpot's redirect to the install callback).
     pub same_site: &'static str,

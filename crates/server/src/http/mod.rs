@@ -44,9 +44,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `/metrics` alone, for a listener of its own (`SPOKE_METRICS_LISTEN`).
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics::exposition))
-        .with_state(state)
+    layered(
+        Router::new()
+            .route("/metrics", get(metrics::exposition))
+            .with_state(state),
+    )
 }
 
 /// The routes of `role`: a worker serves only health, the admin API and the dashboard.
@@ -69,24 +71,32 @@ pub fn router(state: AppState, role: Role, metrics_apart: bool) -> Router {
     } else {
         routes.route("/metrics", get(metrics::exposition))
     };
-    routes
-        .merge(admin::routes(state.clone()))
-        .merge(crate::dashboard::routes())
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    AUTHORIZATION,
-                    COOKIE,
-                ]))
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    REQUEST_TIMEOUT,
-                ))
-                .layer(PropagateRequestIdLayer::x_request_id()),
-        )
+    layered(
+        routes
+            .merge(admin::routes(state.clone()))
+            .merge(crate::dashboard::routes())
+            .with_state(state),
+    )
+}
+
+/// What every request goes through: sensitive headers kept out of traces, a request id
+/// (taken from the request or made) on the request, its span and its answer, a span per
+/// request, and the timeout.
+fn layered(routes: Router) -> Router {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                AUTHORIZATION,
+                COOKIE,
+            ]))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                REQUEST_TIMEOUT,
+            ))
+            .layer(PropagateRequestIdLayer::x_request_id()),
+    )
 }
 
 /// A request's span: method, route template (bounded, unlike raw paths, which carry ids)

@@ -1,11 +1,11 @@
 //! Accepting connections with the limits `axum::serve` does not set, so that slow or idle
-//! clients cannot tie the server up: a client has [`HttpLimits::header_read`] to send a
-//! request's headers, on a new connection and between requests on a kept-alive one
-//! (hyper's timer starts whenever the connection waits for a request), HTTP/2 connections
-//! are pinged and closed when they stop answering, and at most [`HttpLimits::connections`]
-//! connections are open at once (one over is closed at once rather than queued). Each
-//! request carries its peer's address (`ConnectInfo<SocketAddr>`), which the sign-in
-//! backoff reads.
+//! clients cannot tie the server up. Connections speak HTTP/1.1 (what HubSpot, browsers
+//! and proxies use with a backend): hyper's header timer runs from the moment a connection
+//! opens and again whenever a kept-alive one waits for its next request, so a client has
+//! [`HttpLimits::header_read`] to send each request's headers, the first included, or the
+//! connection is closed. At most [`HttpLimits::connections`] are open at once (one over is
+//! closed at once rather than queued). Each request carries its peer's address
+//! (`ConnectInfo<SocketAddr>`), which the sign-in backoff and the install throttle read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +13,9 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -24,12 +24,12 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
+use super::REQUEST_TIMEOUT;
 use crate::config::HttpLimits;
 
-/// How long connections still open at shutdown get to finish their requests.
-const DRAIN: Duration = Duration::from_secs(10);
-/// How often an HTTP/2 connection is pinged, and how long it has to answer.
-const HTTP2_PING: Duration = Duration::from_secs(20);
+/// How long connections open at shutdown get to finish: every request is answered within
+/// [`REQUEST_TIMEOUT`], and idle connections close at once.
+const DRAIN: Duration = REQUEST_TIMEOUT.saturating_add(Duration::from_secs(1));
 /// A failed `accept` (out of file descriptors, say) is retried after this pause.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -43,7 +43,10 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.connections));
     let graceful = GracefulShutdown::new();
-    let builder = builder(limits);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -67,12 +70,8 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(with_peer),
-            )
-            .into_owned();
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(with_peer));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -85,21 +84,6 @@ pub async fn serve(
         .await
         .is_err()
     {
-        warn!("connections still open after the drain period were closed");
+        warn!("connections still open after the drain period are left to close with the process");
     }
-}
-
-/// The connection settings both protocols get.
-fn builder(limits: HttpLimits) -> Builder<TokioExecutor> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(HTTP2_PING)
-        .keep_alive_timeout(HTTP2_PING);
-    builder
 }

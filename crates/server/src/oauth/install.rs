@@ -91,7 +91,7 @@ impl InstallFlow {
             optional_scopes: config.optional_scopes.clone(),
             success_url: config.success_url.clone(),
             cookie: CookieRules {
-                path: "/oauth",
+                path: format!("{}/oauth", public_url.path_prefix()),
                 same_site: "Lax",
                 secure: public_url.is_https(),
             },

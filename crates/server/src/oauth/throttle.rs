@@ -1,15 +1,20 @@
-//! A per-address limit on the install endpoints, so that nobody can make spoke record
-//! used states or call HubSpot's token endpoint in a loop: each address (an IPv6 /64 as
-//! one) gets a burst of [`BURST`] requests to `/oauth/install` and `/oauth/callback`
-//! together, then one every [`EVERY`]. Behind a proxy every browser has the proxy's
-//! address, so the limit then holds for all of them together (per instance, in memory).
+//! A per-address limit on the install endpoints, so that one address cannot make spoke
+//! record used states or call HubSpot's token endpoint in a loop: each address (an IPv6 /64
+//! as one) gets a burst of [`BURST`] requests to `/oauth/install` and `/oauth/callback`
+//! together, then one every [`EVERY`]. Memory is bounded: at most [`ADDRESSES`] addresses
+//! are remembered, the least recently seen forgotten first, and an address idle for a
+//! whole refill is forgotten anyway (it would start afresh). Behind a proxy every browser
+//! has the proxy's address, so the limit then holds for all of them together (per
+//! instance).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use moka::sync::Cache;
 
 use crate::http::client::address_key;
 
@@ -17,35 +22,42 @@ use crate::http::client::address_key;
 pub const BURST: u32 = 30;
 /// Then one request this often.
 pub const EVERY: Duration = Duration::from_secs(1);
-/// Addresses remembered before the idle ones are forgotten.
-const ADDRESSES: usize = 100_000;
+/// Addresses remembered at most.
+pub const ADDRESSES: u64 = 100_000;
 
 #[derive(Debug)]
 pub struct InstallThrottle {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    limiters: Cache<IpAddr, Arc<DefaultDirectRateLimiter>>,
 }
 
 impl Default for InstallThrottle {
     fn default() -> Self {
-        let quota = Quota::with_period(EVERY)
-            .expect("a period above zero")
-            .allow_burst(NonZeroU32::new(BURST).expect("a burst above zero"));
-        Self {
-            limiter: DefaultKeyedRateLimiter::keyed(quota),
-        }
+        Self::remembering(ADDRESSES)
     }
 }
 
 impl InstallThrottle {
+    fn remembering(addresses: u64) -> Self {
+        Self {
+            limiters: Cache::builder()
+                .max_capacity(addresses)
+                .time_to_idle(EVERY * BURST)
+                .build(),
+        }
+    }
+
     /// Whether a request from `from` goes ahead, or how long the address must wait.
     /// A request whose address is unknown goes ahead.
     pub fn admit(&self, from: Option<IpAddr>) -> Result<(), Duration> {
         let Some(from) = from else { return Ok(()) };
-        if self.limiter.len() > ADDRESSES {
-            self.limiter.retain_recent();
-        }
-        self.limiter
-            .check_key(&address_key(from))
+        let limiter = self.limiters.get_with(address_key(from), || {
+            let quota = Quota::with_period(EVERY)
+                .expect("a period above zero")
+                .allow_burst(NonZeroU32::new(BURST).expect("a burst above zero"));
+            Arc::new(RateLimiter::direct(quota))
+        });
+        limiter
+            .check()
             .map_err(|refused| refused.wait_time_from(DefaultClock::default().now()))
     }
 }
@@ -69,5 +81,16 @@ mod tests {
         assert!(throttle.admit(Some(also_same_64)).is_err(), "one /64");
         assert!(throttle.admit(Some("203.0.113.8".parse().unwrap())).is_ok());
         assert!(throttle.admit(None).is_ok());
+    }
+
+    #[test]
+    fn the_addresses_remembered_are_bounded() {
+        let throttle = InstallThrottle::remembering(50);
+        for n in 0..1_000u32 {
+            let address = IpAddr::V4(std::net::Ipv4Addr::from(n));
+            assert!(throttle.admit(Some(address)).is_ok());
+        }
+        throttle.limiters.run_pending_tasks();
+        assert!(throttle.limiters.entry_count() <= 50);
     }
 }

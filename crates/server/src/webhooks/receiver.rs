@@ -104,9 +104,9 @@ impl Receiver {
     }
 
     /// Whether a delivery's signature headers are worth reading its body for (see
-    /// [`SignatureHeaders::check`]).
+    /// [`SignatureHeaders::check_before_body`]).
     pub fn check_headers(&self, headers: SignatureHeaders<'_>) -> Result<(), ReceiveError> {
-        Ok(headers.check(self.policy, self.clock.now_ms())?)
+        Ok(headers.check_before_body(self.policy, self.clock.now_ms())?)
     }
 
     /// Verifies, parses and stores one delivery. `path_and_query` is the request's, which

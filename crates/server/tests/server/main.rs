@@ -8,6 +8,7 @@ mod hydrator;
 mod install;
 mod metrics;
 mod monitor;
+mod rounds;
 mod sinks;
 mod support;
 mod webhooks;

@@ -252,6 +252,14 @@ pub async fn dashboard_sign_in(spoke: &str, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The events in `state` among the inbox's counts per state.
+pub fn count(counts: &[(String, i64)], state: &str) -> i64 {
+    counts
+        .iter()
+        .find(|(s, _)| s == state)
+        .map_or(0, |(_, n)| *n)
+}
+
 /// Signs in to the dashboard as a browser would; the session cookie (`name=value`).
 pub async fn dashboard_session(spoke: &str, token: &str) -> String {
     let signed_in = dashboard_sign_in(spoke, token).await;

@@ -1,8 +1,9 @@
 //! What one batch read's answer decides for the events of the ids it asked for. An event
 //! finishes only with its record (the mirror takes it) or HubSpot's not-found (a
 //! deletion); any other id, named with another error category or not answered at all, is a
-//! failed attempt of its events. The answer is trusted for nothing else: ids it names that
-//! were not asked for decide no event.
+//! failed attempt of its events. Every record the answer holds goes to the mirror (it is
+//! HubSpot's own data, newer wins), but only the ids asked for decide events: an id the
+//! answer names that was not asked for decides nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 

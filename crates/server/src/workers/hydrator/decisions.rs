@@ -60,7 +60,6 @@ impl Decisions {
         }
     }
 
-    /// Back in the queue until the portal's limit allows a call; no attempt counted.
     /// Back to pending, due now, no attempt counted: the round ran out of time for them.
     pub(super) fn put_back(&mut self, events: Vec<&Claimed>) {
         if !events.is_empty() {
@@ -68,6 +67,7 @@ impl Decisions {
         }
     }
 
+    /// Back in the queue until the portal's limit allows a call; no attempt counted.
     pub(super) fn wait_for_limit(&mut self, events: Vec<&Claimed>, wait: Duration) {
         self.limit_waits += events.len() as u64;
         self.retry_in(events, wait, None);

@@ -9,15 +9,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use rstest::rstest;
 use spoke_store::testing::{install, TestDb};
 use spoke_store::{
-    Aside, ClaimRequest, DeadDeliveries, DeliveryClaim, DeliveryOutcome, Engine, EventKey, Gone,
-    GoneRecord, MirroredRecord, NewEvent, ObjectId, PortalId, Replay, Retry, SetAside, Settlement,
-    Store, StoreError,
+    Aside, ClaimRequest, DeadDeliveries, DeliveryClaim, DeliveryOutcome, Engine, Gone, GoneRecord,
+    MirroredRecord, ObjectId, PortalId, Replay, Retry, SetAside, Settlement, Store, StoreError,
 };
+
+mod ops;
+
+use ops::{check, new_event, object_of, op, Op, Outcome};
 
 const T0: i64 = 1_764_000_000_000;
 const LEASE: i64 = 60_000;
@@ -26,67 +28,6 @@ const PORTALS: [PortalId; 2] = [PortalId(1), PortalId(2)];
 const HOLDERS: [&str; 2] = ["a", "b"];
 const SINK: &str = "http";
 const OBJECT_TYPE: &str = "contacts";
-
-#[derive(Debug, Clone)]
-enum Op {
-    Append {
-        portal: usize,
-        event: i64,
-    },
-    Claim {
-        holder: usize,
-    },
-    Advance {
-        past_lease: bool,
-    },
-    /// Settles one of the events `holder` ever claimed, whether it still holds it or not.
-    Settle {
-        holder: usize,
-        pick: usize,
-        outcome: Outcome,
-        version: i64,
-    },
-    /// A sink takes what is due and delivers it, or fails it for good.
-    Deliver {
-        fail: bool,
-    },
-    ReplayEvents,
-    ReplayDeliveries,
-    Erase {
-        portal: usize,
-    },
-    Prune,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Outcome {
-    Fetched,
-    Deleted,
-    Retried,
-    Dead,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let outcome = prop_oneof![
-        Just(Outcome::Fetched),
-        Just(Outcome::Deleted),
-        Just(Outcome::Retried),
-        Just(Outcome::Dead),
-    ];
-    prop_oneof![
-        3 => (0..2usize, 0..8i64).prop_map(|(portal, event)| Op::Append { portal, event }),
-        3 => (0..2usize).prop_map(|holder| Op::Claim { holder }),
-        1 => any::<bool>().prop_map(|past_lease| Op::Advance { past_lease }),
-        4 => (0..2usize, any::<usize>(), outcome, 0..6i64).prop_map(
-            |(holder, pick, outcome, version)| Op::Settle { holder, pick, outcome, version }
-        ),
-        2 => any::<bool>().prop_map(|fail| Op::Deliver { fail }),
-        1 => Just(Op::ReplayEvents),
-        1 => Just(Op::ReplayDeliveries),
-        1 => (0..2usize).prop_map(|portal| Op::Erase { portal }),
-        1 => Just(Op::Prune),
-    ]
-}
 
 /// An inbox event as the model sees it.
 #[derive(Debug, Clone)]
@@ -102,16 +43,6 @@ struct Event {
     finished_at: Option<i64>,
 }
 
-impl Event {
-    fn object(&self) -> ObjectId {
-        object_of(self.event_id)
-    }
-}
-
-fn object_of(event_id: i64) -> ObjectId {
-    ObjectId(100 + event_id % 3)
-}
-
 #[derive(Debug)]
 struct Model {
     now: i64,
@@ -125,31 +56,6 @@ struct Model {
     mirror: BTreeMap<(PortalId, ObjectId), (&'static str, i64)>,
     /// The newest version the sink has delivered, per (portal, object).
     delivered: BTreeMap<(PortalId, ObjectId), i64>,
-}
-
-fn check(condition: bool, what: impl FnOnce() -> String) -> Result<(), TestCaseError> {
-    if condition {
-        Ok(())
-    } else {
-        Err(TestCaseError::fail(what()))
-    }
-}
-
-fn new_event(portal: PortalId, event_id: i64) -> NewEvent {
-    NewEvent {
-        key: EventKey {
-            portal_id: portal,
-            subscription_id: 1,
-            event_id,
-            object_id: object_of(event_id),
-            occurred_at: T0,
-        },
-        subscription_type: "contact.propertyChange".into(),
-        app_id: None,
-        attempt_number: 0,
-        payload: format!(r#"{{"eventId":{event_id}}}"#),
-        trace_context: None,
-    }
 }
 
 struct Machine {
@@ -245,16 +151,19 @@ impl Machine {
 
     async fn claim(&mut self, holder: &'static str) -> Result<(), TestCaseError> {
         let now = self.model.now;
-        let request = ClaimRequest {
-            holder,
-            until_ms: now + LEASE,
-            now_ms: now,
-            portals: 10,
-            after_portal: None,
-            per_portal: PER_PORTAL as u32,
-            round_events: u32::MAX,
-        };
-        let claimed = self.store.claim(&request).await.unwrap();
+        let claimed = self
+            .store
+            .claim(&ClaimRequest {
+                holder,
+                until_ms: now + LEASE,
+                now_ms: now,
+                portals: 10,
+                after_portal: None,
+                per_portal: PER_PORTAL as u32,
+                round_events: u32::MAX,
+            })
+            .await
+            .unwrap();
         let model = &mut self.model;
         let with_work: BTreeSet<PortalId> = model
             .events
@@ -318,7 +227,7 @@ impl Machine {
         // An event pruned or erased since it was claimed settles nothing: a stale holder.
         let event = model.events.iter_mut().find(|e| e.id == Some(id));
         let (portal, object) = match &event {
-            Some(e) => (e.portal, e.object()),
+            Some(e) => (e.portal, object_of(e.event_id)),
             None => (PortalId(1), ObjectId(100)),
         };
         let mut settlement = Settlement {
