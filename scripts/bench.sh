@@ -23,6 +23,12 @@
 #   scripts/bench.sh dashboard the operator dashboard with 10,000 portals and a month of the
 #                              busiest statistics on both engines: p50/p95 of the overview,
 #                              a search and portal pages, signed in over HTTP.
+#   scripts/bench.sh serve     `spoke serve` as a receiver only and with every role (the
+#                              default), on both engines, with 3, 100, 1,000 and 10,000
+#                              installed portals whose events the hydrator reads from the
+#                              simulator: deliveries/s, p99, half-rate latency, bytes written
+#                              per event (BENCH_SERVE_PORTALS and BENCH_SERVE_ENGINES
+#                              narrow the portal counts and engines).
 #   scripts/bench.sh freshness the hydrator running under a steady 1,000 record changes/s
 #                              over 100 portals on both engines: p50/p99 from an event's
 #                              occurredAt to its record in the mirror.
@@ -33,7 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what="${1:-}"
-case "$what" in ingest|store|sim|hydrate|busy|monitor|dashboard|freshness|statistics) ;; *) echo "usage: scripts/bench.sh ingest|store|sim|hydrate|busy|monitor|dashboard|freshness|statistics" >&2; exit 2 ;; esac
+case "$what" in ingest|store|sim|hydrate|busy|monitor|dashboard|freshness|statistics|serve) ;; *) echo "usage: scripts/bench.sh ingest|store|sim|hydrate|busy|monitor|dashboard|freshness|statistics|serve" >&2; exit 2 ;; esac
 
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-64}"
@@ -42,6 +48,8 @@ pg="${SPOKE_TEST_POSTGRES:-postgres://127.0.0.1:5432/test}"
 secret="bench-client-secret"
 public_url="https://bench.spoke.test"
 bin=target/release
+# psql keeps its NOTICEs (a schema dropped with its tables) to itself.
+export PGOPTIONS="-c client_min_messages=warning"
 
 cargo build --release -q -p spoke-server -p spoke-bench
 
@@ -205,9 +213,9 @@ print("## Freshness: from a change to its record in the mirror\n")
 print(f"Command: `scripts/bench.sh freshness`, run {datetime.date.today().isoformat()} on {sys.argv[3]}, release build. "
       "For 30 s the simulator changes 10 random contacts (of 1,000 per portal, 100 portals) every 10 ms and their events "
       "go straight into the inbox, one write per tick as a group commit would; the hydrator runs as `spoke serve` runs it "
-      "(rounds back to back, a 250 ms pause when idle). Freshness is each event's `occurredAt` to the commit that "
-      "finished it, which is the commit that wrote its record (or found the mirror already reflecting it).\n")
-print("| engine | events/s offered | events | p50 ms | p99 ms | max ms | CRM calls | 429s |")
+      "(rounds back to back, a 250 ms pause when idle). Freshness is, for each record in the mirror, from its last "
+      "change's `occurredAt` (the record's `updatedAt`) to the commit that wrote it, which finished that change's event.\n")
+print("| engine | events/s offered | records | p50 ms | p99 ms | max ms | CRM calls | 429s |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
     print(f"| {name} | {r['events_per_s']:.0f} | {r['hydrated']} | {r['freshness_p50_ms']} | {r['freshness_p99_ms']} | "
@@ -265,12 +273,12 @@ start_spoke() { # $1: database URL, $2: log file, then extra VAR=value settings
 
 stop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; }
 
-drive() { # $1: address, $2: label, then extra flags
+drive() { # $1: address, $2: label, then extra flags; $portal_base: the first portal, if set
   local addr="$1" label="$2"; shift 2
   BENCH_CLIENT_SECRET="$secret" "$bin/spoke-bench" ingest \
     --url "http://$addr/webhooks/hubspot" --signed-url "$public_url/webhooks/hubspot" \
     --connections "$connections" --seconds "$seconds" --threads "$threads" --events 10 \
-    --portal-base "$RANDOM$RANDOM" "$@" |
+    --portal-base "${portal_base:-$RANDOM$RANDOM}" "$@" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); r["label"]=sys.argv[1]; print(json.dumps(r))' "$label" \
     >>"$work/results.jsonl"
   tail -n 1 "$work/results.jsonl" >&2
@@ -356,6 +364,89 @@ for engine in ["sqlite", "postgres"]:
           f"{mean(on, 'deliveries_per_s'):.0f} ({each(on)}) | "
           f"{100 * mean(on, 'deliveries_per_s') / mean(off, 'deliveries_per_s'):.0f}% | "
           f"{mean(off, 'p99_ms'):.2f} | {mean(on, 'p99_ms'):.2f} |")
+PY
+  exit 0
+fi
+
+if [ "$what" = serve ]; then
+  keys=$("$bin/spoke" keys generate bench)
+  psql "$pg" -qc "CREATE SCHEMA $schema" >/dev/null
+  # Bytes the database has written: SQLite's are the spoke process's writes to storage,
+  # PostgreSQL's the WAL it generated (pg_stat_wal; nothing else runs meanwhile).
+  written() { # $1: engine, $2: spoke's pid
+    if [ "$1" = sqlite ]; then awk '/^write_bytes/ {print $2}' "/proc/$2/io"
+    else psql "$pg" -Atc "SELECT wal_bytes FROM pg_stat_wal"; fi
+  }
+  in_db() { # $1: engine, $2: database URL, $3: query
+    if [ "$1" = sqlite ]; then sqlite3 "${2#sqlite://}" "$3"
+    else psql "$pg" -Atc "SET search_path = $schema; $3" | tail -n 1; fi
+  }
+  for engine in ${BENCH_SERVE_ENGINES:-sqlite postgres}; do
+    for portals in ${BENCH_SERVE_PORTALS:-3 100 1000 10000}; do
+      for role in receiver all; do
+        if [ "$engine" = sqlite ]; then url="sqlite://$work/serve-$portals-$role.db"
+        else psql "$pg" -qc "DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema" >/dev/null; url="$pg?options[search_path]=$schema"; fi
+        echo "spoke serve on $engine, $portals portals, role $role" >&2
+        BENCH_TOKEN_KEYS="$keys" "$bin/spoke-bench" world --database-url "$url" --portals "$portals" \
+          >"$work/world.out" 2>&1 &
+        pids+=($!)
+        for _ in $(seq 1 1200); do grep -q '"sim"' "$work/world.out" && break; sleep 0.1; done
+        world=$(grep -m1 '"sim"' "$work/world.out") || { cat "$work/world.out" >&2; exit 1; }
+        sim_url=$(echo "$world" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sim"])')
+        first=$(echo "$world" | python3 -c 'import json,sys; print(json.load(sys.stdin)["first_portal"])')
+        start_spoke "$url" "$work/serve-$engine-$portals-$role.log" SPOKE_ROLE="$role" \
+          SPOKE_HUBSPOT_CLIENT_ID=bench-app SPOKE_HUBSPOT_API_BASE="$sim_url" SPOKE_TOKEN_KEYS="$keys" \
+          SPOKE_HUBSPOT_SCOPES="oauth crm.objects.contacts.read"
+        before=$(written "$engine" "${pids[-1]}")
+        portal_base="$first"
+        drive "$addr" "$engine $portals $role" --portals "$portals"
+        after=$(written "$engine" "${pids[-1]}")
+        if [ "$role" = all ]; then
+          half=$(tail -n 1 "$work/results.jsonl" | python3 -c 'import json,sys; print(max(1, json.load(sys.stdin)["deliveries_per_s"] / 2))')
+          drive "$addr" "$engine $portals $role half" --portals "$portals" --rate "$half"
+        fi
+        records=$(in_db "$engine" "$url" "SELECT count(*) FROM records")
+        done_events=$(in_db "$engine" "$url" "SELECT (SELECT count(*) FROM inbox_events) - (SELECT count(*) FROM inbox_queue)")
+        python3 - "$work/results.jsonl" "$engine $portals $role" "$((after - before))" "$records" "$done_events" <<'PY'
+import json, sys
+path, label, written, records, done = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+rows = [json.loads(l) for l in open(path)]
+for r in rows:
+    if r["label"] == label:
+        r.update(bytes_written=written, records=records, events_done=done)
+open(path, "w").write("".join(json.dumps(r) + "\n" for r in rows))
+PY
+        stop_last
+        kill "${pids[-2]}" 2>/dev/null || true; wait "${pids[-2]}" 2>/dev/null || true
+      done
+    done
+  done
+  python3 - "$work/results.jsonl" "$seconds" "$connections" "$(machine)" <<'PY' | write_section serve
+import datetime, json, sys
+rows = {json.loads(l)["label"]: json.loads(l) for l in open(sys.argv[1])}
+seconds, connections, machine = sys.argv[2:5]
+print("## Serve: the receiver alone and with the workers, by installed portals\n")
+print(f"Command: `scripts/bench.sh serve` (BENCH_SECONDS={seconds}, BENCH_CONNECTIONS={connections}), run "
+      f"{datetime.date.today().isoformat()} on {machine}, release build. Every portal is installed (tokens from the "
+      "simulator, HubSpot's rate limits on); signed 10-event deliveries of `contact.propertyChange` over 1,000 contacts "
+      "per portal, each delivery for the next portal in turn, at saturation into `spoke serve` with `SPOKE_ROLE=receiver` "
+      "and with every role (the default: the hydrator reads each record from the simulator, writes the mirror and "
+      "finishes its events), a fresh database each time; then the default at half its own saturation rate. "
+      "Bytes written per event: what the database wrote during the saturation run (SQLite: the spoke process's writes "
+      "to storage, WAL and checkpoints; PostgreSQL: `pg_stat_wal`), over the events stored, warm-up included. Records "
+      "and events done: in the database when the runs ended (the hydrator works on while the load runs).\n")
+print("| engine | portals | receiver: deliveries/s | p99 ms | bytes/event | default: deliveries/s | of receiver (target ≥ 90%) | p99 ms | half rate p99 ms | bytes/event | records | events done |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for engine in ["sqlite", "postgres"]:
+    for label in sorted({l.rsplit(" ", 1)[0] for l in rows if l.startswith(engine) and not l.endswith("half")},
+                        key=lambda l: int(l.split()[1])):
+        r, a, h = rows[f"{label} receiver"], rows[f"{label} all"], rows[f"{label} all half"]
+        per = lambda x: x["bytes_written"] / max(1, x["events_stored"])
+        print(f"| {engine} | {int(label.split()[1]):,} | {r['deliveries_per_s']:.0f} | {r['p99_ms']:.1f} | {per(r):.0f} | "
+              f"{a['deliveries_per_s']:.0f} | {100 * a['deliveries_per_s'] / r['deliveries_per_s']:.0f}% | {a['p99_ms']:.1f} | "
+              f"{h['p99_ms']:.1f} | {per(a):.0f} | {a['records']:,} | {a['events_done']:,} |")
+failed = sum(r["failed"] for r in rows.values())
+print(f"\nFailed deliveries across all runs: {failed}.")
 PY
   exit 0
 fi

@@ -242,7 +242,7 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_its_claims_are_taken_again(
     let started = Instant::now();
     loop {
         let claimed = db
-            .inbox_column("CASE WHEN claimed_by IS NULL THEN '' ELSE state END")
+            .event_column("CASE WHEN claimed_by IS NULL THEN '' ELSE state END")
             .await;
         let total: i64 = queue(store.as_ref()).await.iter().map(|(_, n)| n).sum();
         if total == events && claimed.iter().any(|s| s == "pending") {

@@ -27,12 +27,11 @@ use server::oauth::vault::Keyring;
 use server::workers::hydrator::{Hydrator, Round};
 use sim::objects::Simulated;
 use sim::RunningSim;
-use store::{Engine, EventKey, Install, NewEvent, ObjectId, PortalId, Store};
+use store::{Engine, EventKey, NewEvent, ObjectId, PortalId, Store};
 use tokio_util::sync::CancellationToken;
 
-const CLIENT_ID: &str = "bench-app";
-const CLIENT_SECRET: &str = "bench-client-secret";
-const SCOPES: &str = "oauth crm.objects.contacts.read";
+use crate::world::{self, CLIENT_ID, CLIENT_SECRET, SCOPES};
+
 /// Events per inbox append.
 const APPEND_BATCH: usize = 5_000;
 
@@ -102,12 +101,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
     settings.client_secret = CLIENT_SECRET.into();
     settings.rate_limit = args.limit;
     settings.rate_window_ms = args.window_ms;
-    let sim = sim::start(
-        settings,
-        tokio::net::TcpListener::bind("127.0.0.1:0").await?,
-        Clock::system(),
-    )
-    .await?;
+    let sim = world::start_sim_with(settings).await?;
     let store = store::connect(
         &SecretString::from(args.database_url.clone()),
         &store::ConnectOptions::default(),
@@ -122,30 +116,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
         keys.clone(),
     );
     install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
-    let now = Clock::system().now_ms();
-    for portal in sim.sim.world(|w| w.portal_ids().collect::<Vec<_>>()) {
-        let pair = sim
-            .sim
-            .issue_tokens(portal)
-            .context("an installed portal")?;
-        let tokens = keys.seal_pair(
-            PortalId(portal),
-            &SecretString::from(pair.access_token),
-            &SecretString::from(pair.refresh_token),
-            now,
-            now + i64::try_from(pair.expires_in)? * 1000,
-        );
-        let install = Install {
-            portal_id: PortalId(portal),
-            hub_domain: None,
-            app_id: None,
-            scopes: pair.scopes,
-            installer_id: None,
-            installer_email: None,
-            tokens,
-        };
-        store.record_install(&install, "bench", now).await?;
-    }
+    world::install_every_portal(&sim, store.as_ref(), &keys).await?;
     let tokens = app::token_service(store.clone(), &install, Clock::system());
     let hydrator = Arc::new(Hydrator::new(
         store.clone(),
@@ -211,7 +182,9 @@ fn changes(
 
 async fn append(store: &dyn Store, events: Vec<NewEvent>) -> anyhow::Result<()> {
     for chunk in events.chunks(APPEND_BATCH) {
-        store.append(&[chunk.to_vec()]).await?;
+        store
+            .append(&[chunk.to_vec()], Clock::system().now_ms())
+            .await?;
     }
     Ok(())
 }
@@ -392,7 +365,7 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
                 .collect()
         });
         sent += events.len() as u64;
-        store.append(&[events]).await?;
+        store.append(&[events], now).await?;
     }
     let load = started.elapsed();
     while pending(store.as_ref()).await? > 0 {
@@ -426,13 +399,14 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
     }))
 }
 
-/// For every hydrated event: from its `occurredAt` to the commit that finished it (and
-/// wrote its record), in milliseconds, read straight from the inbox.
+/// For every record in the mirror: from its last change (its `updatedAt`, the `occurredAt`
+/// of that change's event) to the commit that wrote it (which finished the event), in
+/// milliseconds, read straight from the mirror.
 async fn freshness_ms(database_url: &str) -> anyhow::Result<Vec<i64>> {
     use sqlx::Connection;
-    const SQLITE: &str = "SELECT finished_at - occurred_at FROM inbox_events WHERE state = 'done'";
-    const POSTGRES: &str = "SELECT (extract(epoch from finished_at) * 1000)::int8 - occurred_at \
-        FROM inbox_events WHERE state = 'done'";
+    const SQLITE: &str = "SELECT fetched_at - updated_at FROM records";
+    const POSTGRES: &str =
+        "SELECT (extract(epoch from fetched_at) * 1000)::int8 - updated_at FROM records";
     Ok(match Engine::of_url(database_url)? {
         Engine::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(database_url).await?;

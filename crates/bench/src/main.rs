@@ -12,11 +12,14 @@
 //!   that answers at once, and records per second through CRM batch reads.
 //! - `hydrate`: the hydrator against the simulator ([`hydrate`]).
 //! - `statistics`: the monitor's counts of many portals over 30 days ([`statistics`]).
+//! - `world`: the simulator with its portals installed, for `spoke serve` to hydrate
+//!   from ([`world`]).
 #![forbid(unsafe_code)]
 
 mod dashboard;
 mod hydrate;
 mod statistics;
+mod world;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use hubspot::signature::sign_v3;
 use hubspot::time::Clock;
 use hubspot::ClientSecret;
 use serde_json::json;
+use sim::objects::{ObjectType, Simulated};
 use store::{ObjectId, PortalId};
 
 #[derive(Debug, Parser)]
@@ -72,6 +76,8 @@ enum Command {
     Statistics(statistics::StatisticsArgs),
     /// Time the operator dashboard's pages with many portals; one JSON line.
     Dashboard(dashboard::DashboardArgs),
+    /// Serve the simulator with its portals installed in a database; one JSON line.
+    World(world::WorldArgs),
     /// Append groups of deliveries to an inbox directly; prints one JSON line.
     Store {
         /// A database URL as `SPOKE_DATABASE_URL` takes it (migrated first).
@@ -84,6 +90,9 @@ enum Command {
         deliveries: usize,
         #[arg(long, default_value_t = 10)]
         events: usize,
+        /// Portals the deliveries spread over.
+        #[arg(long, default_value_t = 32)]
+        portals: i64,
     },
 }
 
@@ -111,9 +120,16 @@ struct IngestArgs {
     /// Worker threads of the load generator.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// First portal id; each connection uses its own portal.
+    /// First portal id.
     #[arg(long, default_value_t = 1)]
     portal_base: i64,
+    /// Portals the deliveries spread over, one portal per delivery in turn; unset, each
+    /// connection uses its own.
+    #[arg(long)]
+    portals: Option<i64>,
+    /// Contacts each portal's events name (the simulator's generated ones).
+    #[arg(long, default_value_t = 1_000)]
+    objects: i64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -125,12 +141,14 @@ fn main() -> anyhow::Result<()> {
             groups,
             deliveries,
             events,
+            portals,
         } => {
             let report = tokio::runtime::Runtime::new()?.block_on(store_appends(
                 &database_url,
                 groups,
                 deliveries,
                 events,
+                portals,
             ))?;
             println!("{report}");
             Ok(())
@@ -166,6 +184,7 @@ fn main() -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        Command::World(args) => tokio::runtime::Runtime::new()?.block_on(world::run(args)),
         Command::Ingest(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads)
@@ -194,6 +213,8 @@ struct Tally {
     latency_us: Histogram<u64>,
     ok: u64,
     failed: u64,
+    /// Deliveries answered 2xx from the start, warm-up included: what the server stored.
+    stored: u64,
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<serde_json::Value> {
@@ -230,12 +251,14 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<serde_json::Value> {
         latency_us: Histogram::new(3)?,
         ok: 0,
         failed: 0,
+        stored: 0,
     };
     for task in tasks {
         let tally = task.await.context("connection task")??;
         total.latency_us.add(&tally.latency_us)?;
         total.ok += tally.ok;
         total.failed += tally.failed;
+        total.stored += tally.stored;
     }
     let seconds = args.seconds as f64;
     let deliveries_per_s = total.ok as f64 / seconds;
@@ -246,6 +269,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<serde_json::Value> {
         "target_rate": args.rate,
         "deliveries": total.ok,
         "failed": total.failed,
+        "events_stored": total.stored * args.events as u64,
         "deliveries_per_s": deliveries_per_s.round(),
         "events_per_s": (deliveries_per_s * args.events as f64).round(),
         "p50_ms": ms(0.50),
@@ -264,14 +288,15 @@ async fn connection(
     end: Instant,
 ) -> anyhow::Result<Tally> {
     let secret = ClientSecret::new(args.secret.clone());
-    let portal = args.portal_base + index;
     let mut tally = Tally {
         latency_us: Histogram::new(3)?,
         ok: 0,
         failed: 0,
+        stored: 0,
     };
     let mut next_event_id = index << 32;
     let mut scheduled = first;
+    let mut sent: i64 = 0;
     loop {
         if interval.is_some() {
             tokio::time::sleep_until(scheduled.into()).await;
@@ -281,7 +306,14 @@ async fn connection(
         if scheduled >= end {
             return Ok(tally);
         }
-        let body = delivery_body(portal, &mut next_event_id, args.events);
+        // With `portals`, each delivery goes to a portal drawn from a hash of (connection,
+        // delivery): spread evenly and in no order, as many portals' changes arrive.
+        let portal = args.portal_base
+            + args.portals.map_or(index, |portals| {
+                scatter(sent * args.connections as i64 + index, portals)
+            });
+        sent += 1;
+        let body = delivery_body(portal, &mut next_event_id, args.events, args.objects);
         let timestamp = Clock::system().now_ms().to_string();
         let signature = sign_v3(
             &secret,
@@ -306,6 +338,7 @@ async fn connection(
             }
             Err(_) => false,
         };
+        tally.stored += u64::from(ok);
         if scheduled >= measure_from {
             if ok {
                 tally.ok += 1;
@@ -420,6 +453,7 @@ async fn store_appends(
     groups: usize,
     deliveries: usize,
     events: usize,
+    portals: i64,
 ) -> anyhow::Result<serde_json::Value> {
     let store = store::connect(
         &secrecy::SecretString::from(url.to_owned()),
@@ -428,11 +462,15 @@ async fn store_appends(
     .await?;
     store.migrate().await?;
     let mut next_event_id = Clock::system().now_ms() << 8;
+    let written_before = written_bytes().unwrap_or(0);
     let mut spent = Duration::ZERO;
+    let mut delivery: i64 = 0;
     for _ in 0..groups {
         let group: Vec<Vec<store::NewEvent>> = (0..deliveries)
-            .map(|d| {
-                let body = delivery_body(d as i64 + 1, &mut next_event_id, events);
+            .map(|_| {
+                delivery += 1;
+                let portal = scatter(delivery, portals) + 1;
+                let body = delivery_body(portal, &mut next_event_id, events, 1_000);
                 let parsed: Vec<&serde_json::value::RawValue> =
                     serde_json::from_str(&body).expect("own JSON");
                 parsed
@@ -442,17 +480,43 @@ async fn store_appends(
             })
             .collect();
         let started = Instant::now();
-        store.append(&group).await?;
+        store.append(&group, Clock::system().now_ms()).await?;
         spent += started.elapsed();
     }
     let total = (groups * deliveries * events) as f64;
+    // SQLite writes from this process: what it wrote to storage (WAL and checkpoints).
+    let written = url
+        .starts_with("sqlite:")
+        .then(|| written_bytes().map(|b| (b - written_before) as f64 / total))
+        .flatten();
     Ok(json!({
         "groups": groups,
+        "portals": portals,
+        "bytes_written_per_event": written.map(f64::round),
         "events_per_group": deliveries * events,
         "events_per_s": (total / spent.as_secs_f64()).round(),
         "us_per_event": (spent.as_secs_f64() * 1e6 / total * 100.0).round() / 100.0,
         "ms_per_commit": (spent.as_secs_f64() * 1e3 / groups as f64 * 100.0).round() / 100.0,
     }))
+}
+
+/// `n` mapped to `0..count` by a mixing hash (splitmix64's finaliser): consecutive `n`
+/// land far apart, every value about equally often.
+fn scatter(n: i64, count: i64) -> i64 {
+    let mut z = (n as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z % count.max(1) as u64) as i64
+}
+
+/// Bytes this process has caused to be written to storage (`write_bytes` of
+/// `/proc/self/io`), where the system says.
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes: "))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// The inbox row of one event of [`delivery_body`].
@@ -475,8 +539,10 @@ fn inbox_event(raw: &str) -> store::NewEvent {
     }
 }
 
-/// A JSON array of `n` `contact.propertyChange` events with fresh ids.
-fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize) -> String {
+/// A JSON array of `n` `contact.propertyChange` events with fresh ids, over the
+/// simulator's first `objects` contacts.
+fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize, objects: i64) -> String {
+    let first_contact = ObjectType::Contacts.id_base() + 1;
     let occurred_at = Clock::system().now_ms();
     let events: Vec<String> = (0..n)
         .map(|_| {
@@ -484,7 +550,7 @@ fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize) -> String {
             let id = *next_event_id;
             format!(
                 r#"{{"eventId":{id},"subscriptionId":4001,"portalId":{portal},"appId":54321,"occurredAt":{occurred_at},"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":{},"propertyName":"lifecyclestage","propertyValue":"customer","changeSource":"CRM_UI"}}"#,
-                id % 1_000_000 + 1
+                first_contact + id % objects.max(1)
             )
         })
         .collect();

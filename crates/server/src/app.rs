@@ -175,8 +175,12 @@ impl App {
         let store = open_store(&config.database, Open::CreateIfMissing).await?;
         let backlog = Arc::new(Backlog::new(config.webhooks.inbox_max_backlog));
         backlog.refresh(store.as_ref()).await;
-        let (ingest, writer) =
-            Ingest::start_overlapping(store.clone(), backlog.clone(), overlapping_commits(&config));
+        let (ingest, writer) = Ingest::start_overlapping(
+            store.clone(),
+            backlog.clone(),
+            overlapping_commits(&config),
+            clock.clone(),
+        );
         let tokens = config
             .install
             .as_ref()

@@ -154,12 +154,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// A connection from the pool, for statements outside a transaction.
     async fn connection(&self) -> Result<Self::Pooled, StoreError>;
 
-    /// A transaction that may only read, or write late and fail if another got there
-    /// first (a claim that finds no work takes no write lock).
-    async fn begin(&self) -> Result<Self::Tx, StoreError>;
-
-    /// A transaction that writes: on SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`), since a transaction that read first cannot upgrade a stale snapshot.
+    /// A transaction that writes: on SQLite it queues behind the process's other writers
+    /// and takes the write lock at once (`BEGIN IMMEDIATE`), since a transaction that read
+    /// first cannot upgrade a stale snapshot.
     async fn begin_write(&self) -> Result<Self::Tx, StoreError>;
 
     async fn commit(tx: Self::Tx) -> Result<(), StoreError>;

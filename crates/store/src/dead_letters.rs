@@ -84,7 +84,7 @@ impl<B: Backend> DeadLetters for B {
     async fn replay_events(&self, which: Replay) -> Result<u64, StoreError> {
         let (id, portal) = which.filter();
         let statement = Statement::new(
-            "UPDATE inbox_events SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
+            "UPDATE inbox_queue SET state = 'pending', attempts = 0, next_attempt_at = NULL, \
             reason = NULL, finished_at = NULL WHERE state = 'dead' \
             AND (CAST($1 AS BIGINT) IS NULL OR id = $1) AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2)",
         )

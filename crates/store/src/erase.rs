@@ -12,7 +12,8 @@ use crate::{audit, PortalId, StoreError};
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 10] = [
+pub(crate) const PORTAL_TABLES: [&str; 11] = [
+    crate::queue::QUEUE_TABLE,
     crate::inbox::TABLE,
     crate::mirror::TABLE,
     crate::sink_queue::TABLE,

@@ -10,10 +10,15 @@ pub(crate) const TABLE: &str = "inbox_events";
 
 #[async_trait]
 pub trait Inbox: Send + Sync {
-    /// Stores the events of several deliveries in one transaction (one commit, one fsync),
-    /// and says for each delivery how many events were new and how many were seen before.
-    /// Either every event is durable when this returns `Ok`, or none is.
-    async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError>;
+    /// Stores the events of several deliveries, received at `received_ms`, in one
+    /// transaction (one commit, one fsync), each new one queued for the hydrator, and says
+    /// for each delivery how many events were new and how many were seen before. Either
+    /// every event is durable when this returns `Ok`, or none is.
+    async fn append(
+        &self,
+        deliveries: &[Vec<NewEvent>],
+        received_ms: i64,
+    ) -> Result<Vec<AppendOutcome>, StoreError>;
 
     /// Events received and waiting for the hydrator: the backlog that admission control
     /// limits. Quarantined events are left out: one portal lacking a scope must not stop

@@ -4,6 +4,12 @@
 //! and are taken again. A claim ends in one of four ways, each only by its holder: done,
 //! back to pending (retried later), or set aside (quarantined, dead, unhandled) with a
 //! reason. Dead letters and quarantined events are listed and replayed here too.
+//!
+//! An event's inbox row is written once; its state is a row of `inbox_queue`, clustered by
+//! state and portal (see its migration), and done is that row deleted: settling a round
+//! touches a few pages per portal, not one page per event.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
@@ -13,6 +19,8 @@ use crate::{EventKey, ObjectId, PortalId, Retry, SetAside, StoreError};
 
 /// The leases' table, for [`crate::Erasure`].
 pub(crate) const LEASES_TABLE: &str = "hydration_leases";
+/// The events' states, for [`crate::Erasure`].
+pub(crate) const QUEUE_TABLE: &str = "inbox_queue";
 
 /// What a worker asks for.
 #[derive(Debug, Clone)]
@@ -156,11 +164,23 @@ pub trait WorkQueue: Send + Sync {
         portal: Option<PortalId>,
     ) -> Result<Vec<(PortalId, String, i64)>, StoreError>;
 
-    /// Deletes up to `limit` events finished (done or unhandled) before `before_ms`, and
-    /// those quarantined before it for a portal that is uninstalled, erased or was never
-    /// installed; how many. Dead letters, and quarantined events of a portal that may still
-    /// be served, stay until an operator acts.
+    /// Deletes up to `limit` done events received before `before_ms`, and as many set
+    /// aside before it as unhandled or quarantined for a portal that is uninstalled, erased
+    /// or was never installed; how many. Dead letters, and quarantined events of a portal
+    /// that may still be served, stay until an operator acts.
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// The `inbox_queue` rows of pending events holder `$holder` still claims among the ids of
+/// `$ids` ([`held`]). The ids' portals are named too, so that the rows are found by the
+/// queue's key (state, portal, id) rather than by scanning every pending event.
+pub(crate) fn held_events<B: Backend>(holder: u8, ids: u8) -> String {
+    format!(
+        "state = 'pending' AND {} \
+        AND portal_id IN (SELECT portal_id FROM inbox_events WHERE {})",
+        held::<B>(holder, ids),
+        B::in_ids("id", ids)
+    )
 }
 
 /// An install makes its portal's quarantined events work again.
@@ -169,8 +189,8 @@ pub(crate) async fn release_quarantined<B: Backend>(
     portal_id: PortalId,
 ) -> Result<(), StoreError> {
     let statement = Statement::new(
-        "UPDATE inbox_events SET state = 'pending', reason = NULL, next_attempt_at = NULL, \
-        finished_at = NULL WHERE portal_id = $1 AND state = 'quarantined'",
+        "UPDATE inbox_queue SET state = 'pending', reason = NULL, next_attempt_at = NULL, \
+        finished_at = NULL WHERE state = 'quarantined' AND portal_id = $1",
     )
     .bind(portal_id);
     B::execute(conn, statement).await?;
@@ -178,7 +198,7 @@ pub(crate) async fn release_quarantined<B: Backend>(
 }
 
 /// Portals with pending events after `after`, in id order, at most `limit`: a loose index
-/// scan over `inbox_events_claimable`, one probe per portal whatever its backlog.
+/// scan over `inbox_queue`'s key, one probe per portal whatever its backlog.
 async fn portals_with_work<B: Backend>(
     conn: &mut B::Conn,
     after: Option<PortalId>,
@@ -186,9 +206,9 @@ async fn portals_with_work<B: Backend>(
 ) -> Result<Vec<PortalId>, StoreError> {
     let statement = Statement::new(
         "WITH RECURSIVE p(portal_id, n) AS ( \
-        SELECT (SELECT min(portal_id) FROM inbox_events WHERE state = 'pending' AND portal_id > $1), 1 \
+        SELECT (SELECT min(portal_id) FROM inbox_queue WHERE state = 'pending' AND portal_id > $1), 1 \
         UNION ALL \
-        SELECT (SELECT min(portal_id) FROM inbox_events WHERE state = 'pending' AND portal_id > p.portal_id), n + 1 \
+        SELECT (SELECT min(portal_id) FROM inbox_queue WHERE state = 'pending' AND portal_id > p.portal_id), n + 1 \
         FROM p WHERE p.portal_id IS NOT NULL AND n < $2) \
         SELECT portal_id FROM p WHERE portal_id IS NOT NULL",
     )
@@ -220,25 +240,28 @@ async fn lease_portal<B: Backend>(
     Ok(B::execute(conn, statement).await? == 1)
 }
 
-/// Claims up to `limit` of a portal's due, unclaimed pending events, oldest first.
+/// Claims up to `limit` of a portal's due, unclaimed pending events, oldest first; their
+/// ids and failed attempts so far.
 async fn claim_portal<B: Backend>(
     conn: &mut B::Conn,
     portal_id: PortalId,
     limit: i64,
     request: &ClaimRequest<'_>,
-) -> Result<Vec<Claimed>, StoreError> {
+) -> Result<Vec<(i64, i32)>, StoreError> {
+    // The picked ids are materialised: a plan that ran the `LIMIT` subquery again for each
+    // row it updates would see other rows each time and claim them all.
     let claim = format!(
-        "UPDATE inbox_events SET claimed_by = $1, claimed_until = {until} \
-        WHERE id IN (SELECT id FROM inbox_events WHERE state = 'pending' AND portal_id = $3 \
+        "WITH picked AS MATERIALIZED (SELECT id FROM inbox_queue \
+            WHERE state = 'pending' AND portal_id = $3 \
             AND (next_attempt_at IS NULL OR next_attempt_at <= {now}) \
             AND (claimed_until IS NULL OR claimed_until <= {now}) \
             ORDER BY id LIMIT $5{skip_locked}) \
-        RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at, \
-        subscription_type, {payload} AS payload, attempts, trace_context",
+        UPDATE inbox_queue SET claimed_by = $1, claimed_until = {until} \
+        WHERE state = 'pending' AND portal_id = $3 AND id IN (SELECT id FROM picked) \
+        RETURNING id, attempts",
         until = B::at(2),
         now = B::at(4),
         skip_locked = B::SKIP_LOCKED,
-        payload = B::json_text("payload"),
     );
     let statement = Statement::new(claim)
         .bind(request.holder)
@@ -249,6 +272,50 @@ async fn claim_portal<B: Backend>(
     B::fetch_all(conn, statement).await
 }
 
+/// An event's row, as a claim hands it out.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    #[sqlx(flatten)]
+    key: EventKey,
+    subscription_type: String,
+    payload: String,
+    trace_context: Option<String>,
+}
+
+/// The claimed events (id → failed attempts), in portal and id order.
+async fn claimed_events<B: Backend>(
+    store: &B,
+    attempts: &BTreeMap<i64, i32>,
+) -> Result<Vec<Claimed>, StoreError> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = attempts.keys().copied().collect();
+    let events = format!(
+        "SELECT id, portal_id, subscription_id, event_id, object_id, occurred_at, \
+        subscription_type, {} AS payload, trace_context FROM inbox_events WHERE {}",
+        B::json_text("payload"),
+        B::in_ids("id", 1),
+    );
+    let rows: Vec<EventRow> = store
+        .fetch_all_on_pool(Statement::new(events).bind(Bind::Ids(&ids)))
+        .await?;
+    let mut claimed: Vec<Claimed> = rows
+        .into_iter()
+        .map(|row| Claimed {
+            attempts: attempts.get(&row.id).copied().unwrap_or(0),
+            id: row.id,
+            key: row.key,
+            subscription_type: row.subscription_type,
+            payload: row.payload,
+            trace_context: row.trace_context,
+        })
+        .collect();
+    claimed.sort_by_key(|c| (c.key.portal_id, c.id));
+    Ok(claimed)
+}
+
 /// Events set aside in `state`, oldest first, of one portal or all.
 pub(crate) async fn set_aside_list<B: Backend>(
     store: &B,
@@ -257,9 +324,10 @@ pub(crate) async fn set_aside_list<B: Backend>(
     limit: u32,
 ) -> Result<Vec<SetAsideEvent>, StoreError> {
     let statement = Statement::new(
-        "SELECT id, portal_id, object_id, subscription_type, attempts, reason, last_error \
-        FROM inbox_events WHERE state = $1 AND (CAST($2 AS BIGINT) IS NULL OR portal_id = $2) \
-        ORDER BY id LIMIT $3",
+        "SELECT q.id, q.portal_id, e.object_id, e.subscription_type, q.attempts, q.reason, \
+        q.last_error FROM inbox_queue q JOIN inbox_events e ON e.id = q.id \
+        WHERE q.state = $1 AND (CAST($2 AS BIGINT) IS NULL OR q.portal_id = $2) \
+        ORDER BY q.id LIMIT $3",
     )
     .bind(state.as_str())
     .bind(portal_id)
@@ -267,7 +335,8 @@ pub(crate) async fn set_aside_list<B: Backend>(
     store.fetch_all_on_pool(statement).await
 }
 
-/// Ends the claims a settlement decided on: finished, back to pending, or set aside.
+/// Ends the claims a settlement decided on: finished (its queue row deleted), back to
+/// pending, or set aside.
 async fn end_claims<B: Backend>(
     conn: &mut B::Conn,
     holder: &str,
@@ -275,25 +344,19 @@ async fn end_claims<B: Backend>(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     if !settlement.finished.is_empty() {
-        let finish = format!(
-            "UPDATE inbox_events SET state = 'done', finished_at = {}, claimed_by = NULL, \
-            claimed_until = NULL WHERE {}",
-            B::at(1),
-            held::<B>(2, 3)
-        );
+        let finish = format!("DELETE FROM inbox_queue WHERE {}", held_events::<B>(1, 2));
         let statement = Statement::new(finish)
-            .bind(now_ms)
             .bind(holder)
             .bind(Bind::Ids(&settlement.finished));
         B::execute(conn, statement).await?;
     }
     for retry in &settlement.retries {
         let update = format!(
-            "UPDATE inbox_events SET attempts = attempts + $1, next_attempt_at = {}, \
+            "UPDATE inbox_queue SET attempts = attempts + $1, next_attempt_at = {}, \
             last_error = coalesce($3, last_error), claimed_by = NULL, claimed_until = NULL \
             WHERE {}",
             B::at(2),
-            held::<B>(4, 5)
+            held_events::<B>(4, 5)
         );
         let statement = Statement::new(update)
             .bind(i64::from(retry.error.is_some()))
@@ -305,11 +368,11 @@ async fn end_claims<B: Backend>(
     }
     for aside in &settlement.set_aside {
         let update = format!(
-            "UPDATE inbox_events SET state = $1, reason = $2, last_error = coalesce($3, last_error), \
+            "UPDATE inbox_queue SET state = $1, reason = $2, last_error = coalesce($3, last_error), \
             attempts = attempts + $4, finished_at = {}, claimed_by = NULL, claimed_until = NULL \
             WHERE {}",
             B::at(5),
-            held::<B>(6, 7)
+            held_events::<B>(6, 7)
         );
         let statement = Statement::new(update)
             .bind(aside.state.as_str())
@@ -345,19 +408,27 @@ async fn portals_to_visit<B: Backend>(
 #[async_trait]
 impl<B: Backend> WorkQueue for B {
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<Claimed>, StoreError> {
-        // A plain transaction: a claim that finds no work only reads, and takes no write
-        // lock from the receiver; one that loses a race fails and the next round tries again.
-        let mut tx = self.begin().await?;
+        // A claim that finds no work only reads: it takes no write lock from the receiver.
+        if portals_to_visit::<B>(&mut *self.connection().await?, request)
+            .await?
+            .0
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
         let (portals, per_portal) = portals_to_visit::<B>(&mut tx, request).await?;
-        let mut claimed = Vec::new();
+        let mut attempts = BTreeMap::new();
         for portal in portals {
             if lease_portal::<B>(&mut tx, portal, request).await? {
-                claimed.extend(claim_portal::<B>(&mut tx, portal, per_portal, request).await?);
+                attempts.extend(claim_portal::<B>(&mut tx, portal, per_portal, request).await?);
             }
         }
         B::commit(tx).await?;
-        claimed.sort_by_key(|c| (c.key.portal_id, c.id));
-        Ok(claimed)
+        // The events themselves are read after the commit: an event's row never changes
+        // (but for a privacy deletion emptying it, which wins anyway), and reading them
+        // inside would hold SQLite's write lock for the time it takes.
+        claimed_events(self, &attempts).await
     }
 
     async fn settle(
@@ -383,8 +454,12 @@ impl<B: Backend> WorkQueue for B {
     }
 
     async fn queue_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        // Done: the events without a queue row.
         let statement = Statement::new(
-            "SELECT state, count(*) FROM inbox_events GROUP BY state ORDER BY state",
+            "SELECT state, n FROM (SELECT state, count(*) AS n FROM inbox_queue GROUP BY state \
+            UNION ALL SELECT 'done', (SELECT count(*) FROM inbox_events) \
+                - (SELECT count(*) FROM inbox_queue)) AS counts \
+            WHERE n > 0 ORDER BY state",
         );
         self.fetch_all_on_pool(statement).await
     }
@@ -393,9 +468,9 @@ impl<B: Backend> WorkQueue for B {
         &self,
         portal: Option<PortalId>,
     ) -> Result<Vec<(PortalId, String, i64)>, StoreError> {
-        // A range scan of `inbox_events_claimable` per state.
+        // A range scan of `inbox_queue`'s key per state.
         let statement = Statement::new(
-            "SELECT portal_id, state, count(*) FROM inbox_events \
+            "SELECT portal_id, state, count(*) FROM inbox_queue \
             WHERE state IN ('pending', 'dead', 'quarantined') \
             AND (CAST($1 AS BIGINT) IS NULL OR portal_id = $1) \
             GROUP BY portal_id, state ORDER BY portal_id, state",
@@ -405,17 +480,55 @@ impl<B: Backend> WorkQueue for B {
     }
 
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-        // Quarantined events wait for an install that is not coming once their portal is
-        // uninstalled, erased or was never installed.
-        let delete = format!(
+        let mut tx = self.begin_write().await?;
+        let aside = prune_set_aside::<B>(&mut tx, before_ms, limit).await?;
+        let limit = u64::from(limit).saturating_sub(aside);
+        // Done: received before the cut and without a queue row, oldest first.
+        let done = format!(
             "DELETE FROM inbox_events WHERE id IN (SELECT e.id FROM inbox_events e \
-            WHERE e.finished_at < {} AND (e.state IN ('done', 'unhandled') \
-                OR (e.state = 'quarantined' AND NOT EXISTS (SELECT 1 FROM portals p \
-                    WHERE p.portal_id = e.portal_id AND p.state IN ('installed', 'needs_reauth')))) \
-            LIMIT $2)",
+            WHERE e.received_at < {} AND NOT EXISTS (SELECT 1 FROM inbox_queue q \
+                WHERE q.state IN ('pending', 'quarantined', 'dead', 'unhandled') \
+                AND q.portal_id = e.portal_id AND q.id = e.id) \
+            ORDER BY e.received_at LIMIT $2)",
             B::at(1)
         );
-        let statement = Statement::new(delete).bind(before_ms).bind(limit);
-        self.execute_on_pool(statement).await
+        let statement = Statement::new(done)
+            .bind(before_ms)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let done = B::execute(&mut tx, statement).await?;
+        B::commit(tx).await?;
+        Ok(aside + done)
     }
+}
+
+/// Deletes up to `limit` events set aside before `before_ms` that retention ends: unhandled
+/// ones, and quarantined ones whose portal is uninstalled, erased or was never installed (an
+/// install that would release them is not coming); how many.
+async fn prune_set_aside<B: Backend>(
+    conn: &mut B::Conn,
+    before_ms: i64,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let expired = format!(
+        "SELECT q.id FROM inbox_queue q WHERE q.state IN ('unhandled', 'quarantined') \
+        AND q.finished_at < {} AND (q.state = 'unhandled' OR NOT EXISTS (SELECT 1 FROM portals p \
+            WHERE p.portal_id = q.portal_id AND p.state IN ('installed', 'needs_reauth'))) \
+        LIMIT $2",
+        B::at(1)
+    );
+    let rows: Vec<(i64,)> =
+        B::fetch_all(conn, Statement::new(expired).bind(before_ms).bind(limit)).await?;
+    let ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let queue = format!(
+        "DELETE FROM inbox_queue WHERE state IN ('unhandled', 'quarantined') \
+        AND portal_id IN (SELECT portal_id FROM inbox_events WHERE {}) AND {}",
+        B::in_ids("id", 1),
+        B::in_ids("id", 1)
+    );
+    B::execute(conn, Statement::new(queue).bind(Bind::Ids(&ids))).await?;
+    let events = format!("DELETE FROM inbox_events WHERE {}", B::in_ids("id", 1));
+    B::execute(conn, Statement::new(events).bind(Bind::Ids(&ids))).await
 }

@@ -35,6 +35,13 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// How many events it settles.
+    pub fn events(&self) -> usize {
+        self.finished.len()
+            + self.retries.iter().map(|r| r.ids.len()).sum::<usize>()
+            + self.set_aside.iter().map(|a| a.ids.len()).sum::<usize>()
+    }
+
     /// Takes in another part's decisions (rounds settle portals concurrently); the sinks
     /// stay this settlement's.
     pub fn absorb(&mut self, other: Settlement) {
@@ -72,8 +79,8 @@ pub(crate) async fn writable_portals<B: Backend>(
         .collect();
     let held = format!(
         "SELECT p.portal_id, p.state FROM portals p WHERE p.portal_id IN \
-        (SELECT e.portal_id FROM inbox_events e WHERE e.claimed_by = $1 AND {}){}",
-        B::in_ids("e.id", 2),
+        (SELECT portal_id FROM inbox_queue WHERE {}){}",
+        crate::queue::held_events::<B>(1, 2),
         B::FOR_SHARE
     );
     let statement = Statement::new(held).bind(holder).bind(Bind::Ids(&events));
@@ -130,7 +137,7 @@ pub(crate) async fn write_records<B: Backend>(
     let known = |portal: &PortalId| writable.known.contains(portal);
     for e in settlement.erased.iter().filter(|e| known(&e.portal_id)) {
         mirror::forget::<B>(conn, e, now_ms).await?;
-        empty_events::<B>(conn, e, now_ms).await?;
+        empty_events::<B>(conn, e).await?;
         sink_queue::forget::<B>(conn, e, now_ms).await?;
         if !sinks.is_empty() {
             let change = Change {
@@ -153,21 +160,21 @@ pub(crate) async fn write_records<B: Backend>(
 async fn empty_events<B: Backend>(
     conn: &mut B::Conn,
     erased: &ErasedRecord,
-    now_ms: i64,
 ) -> Result<(), StoreError> {
-    let update = format!(
-        "UPDATE inbox_events SET payload = '{{}}', \
-        state = CASE WHEN state = 'pending' THEN 'done' ELSE state END, \
-        finished_at = coalesce(finished_at, {}) \
-        WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3",
-        B::at(4)
-    );
+    const EVENTS: &str = "portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3";
     let events_of_type = format!("{}.%", erased.singular);
-    let statement = Statement::new(update)
-        .bind(erased.portal_id)
-        .bind(erased.object_id)
-        .bind(&events_of_type)
-        .bind(now_ms);
-    B::execute(conn, statement).await?;
+    let of_record = |sql: String| {
+        Statement::new(sql)
+            .bind(erased.portal_id)
+            .bind(erased.object_id)
+            .bind(&events_of_type)
+    };
+    let finish = format!(
+        "DELETE FROM inbox_queue WHERE state = 'pending' AND portal_id = $1 \
+        AND id IN (SELECT id FROM inbox_events WHERE {EVENTS})"
+    );
+    B::execute(conn, of_record(finish)).await?;
+    let empty = format!("UPDATE inbox_events SET payload = '{{}}' WHERE {EVENTS}");
+    B::execute(conn, of_record(empty)).await?;
     Ok(())
 }

@@ -112,12 +112,12 @@ impl TestDb {
                 .number("SELECT coalesce(max(id), 0) + 1 FROM inbox_events")
                 .await;
             store
-                .append(&[vec![held_event(portal, event_id)]])
+                .append(&[vec![held_event(portal, event_id)]], now_ms)
                 .await
                 .expect("append");
             let id = self.number("SELECT max(id) FROM inbox_events").await;
             self.execute(&format!(
-                "UPDATE inbox_events SET claimed_by = '{holder}' WHERE id = {id}"
+                "UPDATE inbox_queue SET claimed_by = '{holder}' WHERE id = {id}"
             ))
             .await;
             settlement.finished.push(id);
@@ -188,6 +188,15 @@ impl TestDb {
     /// One column of the inbox, in insertion order (e.g. `payload::text`, `attempt_number`).
     pub async fn inbox_column(&self, expression: &str) -> Vec<String> {
         self.column("inbox_events", expression).await
+    }
+
+    /// One column of the inbox's events with their `state` (`done` for an event without a
+    /// queue row), `attempts` and `claimed_by`, in insertion order.
+    pub async fn event_column(&self, expression: &str) -> Vec<String> {
+        const EVENTS: &str = "(SELECT e.id, e.portal_id, coalesce(q.state, 'done') AS state, \
+            coalesce(q.attempts, 0) AS attempts, q.claimed_by \
+            FROM inbox_events e LEFT JOIN inbox_queue q ON q.id = e.id) AS events";
+        self.column(EVENTS, expression).await
     }
 
     /// One column of `table`, as text, in id order.

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hubspot::time::Clock;
 use store::{AppendOutcome, Inbox, NewEvent, StoreError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -133,10 +134,10 @@ impl std::fmt::Debug for Job {
 }
 
 impl Ingest {
-    /// Starts the writer, one commit at a time. Everything submitted before
-    /// [`Writer::finish`] returns is answered.
-    pub fn start(inbox: Arc<dyn Inbox>, backlog: Arc<Backlog>) -> (Self, Writer) {
-        Self::start_overlapping(inbox, backlog, 1)
+    /// Starts the writer, one commit at a time; events are received when `clock` says their
+    /// group commits. Everything submitted before [`Writer::finish`] returns is answered.
+    pub fn start(inbox: Arc<dyn Inbox>, backlog: Arc<Backlog>, clock: Clock) -> (Self, Writer) {
+        Self::start_overlapping(inbox, backlog, 1, clock)
     }
 
     /// Starts the writer with up to `commits` commits in flight at once.
@@ -144,6 +145,7 @@ impl Ingest {
         inbox: Arc<dyn Inbox>,
         backlog: Arc<Backlog>,
         commits: usize,
+        clock: Clock,
     ) -> (Self, Writer) {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let closing = CancellationToken::new();
@@ -153,6 +155,7 @@ impl Ingest {
             backlog.clone(),
             commits.max(1),
             closing.clone(),
+            clock,
         ));
         (Self { jobs, backlog }, Writer { closing, task })
     }
@@ -194,6 +197,7 @@ async fn write_groups(
     backlog: Arc<Backlog>,
     commits: usize,
     closing: CancellationToken,
+    clock: Clock,
 ) {
     let slots = Arc::new(Semaphore::new(commits));
     let mut in_flight = JoinSet::new();
@@ -222,19 +226,19 @@ async fn write_groups(
                 Err(_) => break,
             }
         }
-        let (inbox, backlog) = (inbox.clone(), backlog.clone());
+        let (inbox, backlog, received_ms) = (inbox.clone(), backlog.clone(), clock.now_ms());
         in_flight.spawn(async move {
-            commit(inbox.as_ref(), group, &backlog).await;
+            commit(inbox.as_ref(), group, received_ms, &backlog).await;
             drop(slot);
         });
     }
     in_flight.join_all().await;
 }
 
-async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
+async fn commit(inbox: &dyn Inbox, group: Vec<Job>, received_ms: i64, backlog: &Backlog) {
     let (deliveries, replies): (Vec<_>, Vec<_>) =
         group.into_iter().map(|j| (j.events, j.reply)).unzip();
-    let results = match inbox.append(&deliveries).await {
+    let results = match inbox.append(&deliveries, received_ms).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         // The database refused one delivery's data: each is committed on its own, so only
         // that one fails and its neighbours are stored; those whose caller gave up are not.
@@ -249,7 +253,9 @@ async fn commit(inbox: &dyn Inbox, group: Vec<Job>, backlog: &Backlog) {
                     results.push(Err(IngestError::TimedOut));
                     continue;
                 }
-                let alone = inbox.append(std::slice::from_ref(delivery)).await;
+                let alone = inbox
+                    .append(std::slice::from_ref(delivery), received_ms)
+                    .await;
                 results.push(
                     alone
                         .map(|mut outcomes| outcomes.remove(0))
@@ -299,6 +305,7 @@ mod tests {
         async fn append(
             &self,
             deliveries: &[Vec<NewEvent>],
+            _received_ms: i64,
         ) -> Result<Vec<AppendOutcome>, StoreError> {
             let first = {
                 let mut groups = self.groups.lock().expect("lock");
@@ -368,7 +375,11 @@ mod tests {
             hold_first: true,
             ..Default::default()
         });
-        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+        let (ingest, writer) = Ingest::start(
+            inbox.clone(),
+            Arc::new(Backlog::new(1_000)),
+            Clock::system(),
+        );
         let first = spawn_submit(&ingest, 1);
         inbox.started.notified().await;
         (inbox, ingest, writer, first)
@@ -403,8 +414,12 @@ mod tests {
             hold_first: true,
             ..Default::default()
         });
-        let (ingest, writer) =
-            Ingest::start_overlapping(inbox.clone(), Arc::new(Backlog::new(1_000)), 2);
+        let (ingest, writer) = Ingest::start_overlapping(
+            inbox.clone(),
+            Arc::new(Backlog::new(1_000)),
+            2,
+            Clock::system(),
+        );
         let first = spawn_submit(&ingest, 1);
         inbox.started.notified().await;
 
@@ -427,7 +442,8 @@ mod tests {
                 fail_with: Some(error),
                 ..Default::default()
             });
-            let (ingest, writer) = Ingest::start(inbox, Arc::new(Backlog::new(1_000)));
+            let (ingest, writer) =
+                Ingest::start(inbox, Arc::new(Backlog::new(1_000)), Clock::system());
             let verdict = ingest.submit(events(2)).await;
             writer.finish().await;
             verdict
@@ -449,7 +465,11 @@ mod tests {
             refuse_event: Some(2),
             ..Default::default()
         });
-        let (ingest, writer) = Ingest::start(inbox.clone(), Arc::new(Backlog::new(1_000)));
+        let (ingest, writer) = Ingest::start(
+            inbox.clone(),
+            Arc::new(Backlog::new(1_000)),
+            Clock::system(),
+        );
         let first = spawn_submit(&ingest, 1);
         inbox.started.notified().await;
         // Three deliveries wait for the next commit; the last holds the refused event.
@@ -472,7 +492,7 @@ mod tests {
     async fn a_full_backlog_refuses_before_anything_is_written() {
         let inbox = Arc::new(GatedInbox::default());
         let backlog = Arc::new(Backlog::new(5));
-        let (ingest, writer) = Ingest::start(inbox.clone(), backlog.clone());
+        let (ingest, writer) = Ingest::start(inbox.clone(), backlog.clone(), Clock::system());
 
         assert_eq!(
             ingest.submit(events(4)).await.map(|o| o.stored).ok(),

@@ -135,7 +135,10 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
         payload: "{}".into(),
         trace_context: None,
     };
-    h.store.append(&[vec![late]]).await.unwrap();
+    h.store
+        .append(&[vec![late]], h.clock.now_ms())
+        .await
+        .unwrap();
     events += 1;
     h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
         .await;

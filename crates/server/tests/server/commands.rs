@@ -162,7 +162,7 @@ async fn dead_letters_are_listed_and_replayed_and_records_shown(#[case] engine: 
         payload: "{}".into(),
         trace_context: None,
     };
-    store.append(&[vec![event]]).await.unwrap();
+    store.append(&[vec![event]], 0).await.unwrap();
     let claimed = store
         .claim(&store::ClaimRequest {
             holder: "w",

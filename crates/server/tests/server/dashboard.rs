@@ -161,9 +161,12 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
             portals[0]
         ))
         .await;
+    h.db.execute(&format!("DELETE FROM inbox_queue WHERE id = {dead}"))
+        .await;
     h.db.execute(&format!(
-        "UPDATE inbox_events SET state = 'dead', attempts = 8, reason = 'attempts used up', \
-         last_error = 'HubSpot answered 500', finished_at = 0 WHERE id = {dead}"
+        "INSERT INTO inbox_queue (state, portal_id, id, attempts, reason, last_error, finished_at) \
+         VALUES ('dead', {}, {dead}, 8, 'attempts used up', 'HubSpot answered 500', 0)",
+        portals[0]
     ))
     .await;
 
@@ -279,7 +282,7 @@ async fn an_operator_finds_a_portal_and_replays_its_dead_letter_in_a_real_browse
         elsewhere.headers()["location"],
         format!("/dashboard/portals/{}?replayed=0", portals[1])
     );
-    let state = format!("SELECT count(*) FROM inbox_events WHERE id = {dead} AND state = 'dead'");
+    let state = format!("SELECT count(*) FROM inbox_queue WHERE id = {dead} AND state = 'dead'");
     assert_eq!(h.db.number(&state).await, 1, "still dead");
     browser.refresh().await.unwrap();
     assert!(

@@ -296,7 +296,7 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
         .unwrap()
         .is_none());
     assert_eq!(
-        h.db.inbox_column("portal_id || ':' || state || ':' || attempts")
+        h.db.event_column("portal_id || ':' || state || ':' || attempts")
             .await,
         [format!("{limited}:pending:0"), format!("{free}:done:0")],
         "the limited portal's event waits, and a rate-limit wait is no failed attempt"

@@ -65,7 +65,7 @@ async fn a_round_slower_than_its_lease_stops_calling_before_another_worker_takes
     let counts = h.store.queue_counts().await.unwrap();
     assert_eq!(count(&counts, "dead"), 0, "{counts:?}");
     let attempts =
-        h.db.number("SELECT count(*) FROM inbox_events WHERE attempts > 0")
+        h.db.number("SELECT count(*) FROM inbox_queue WHERE attempts > 0")
             .await;
     assert_eq!(attempts, 0, "a round out of time counts no failed attempt");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubspot::signature::{sign_v3, SignatureError, SignatureHeaders};
-use hubspot::time::ManualClock;
+use hubspot::time::{Clock, ManualClock};
 use hubspot::ClientSecret;
 use spoke_server::config::{PublicUrl, WebhookConfig};
 use spoke_server::webhooks::group_commit::{Backlog, Ingest};
@@ -18,7 +18,11 @@ const BODY: &[u8] = br#"[{"eventId":1,"portalId":7,"subscriptionId":2,"objectId"
 #[tokio::test]
 async fn the_replay_window_is_measured_by_the_injected_clock() {
     let db = TestDb::new(Engine::Sqlite).await;
-    let (ingest, writer) = Ingest::start(db.store().await, Arc::new(Backlog::new(1_000)));
+    let (ingest, writer) = Ingest::start(
+        db.store().await,
+        Arc::new(Backlog::new(1_000)),
+        Clock::system(),
+    );
     let clock = ManualClock::at(1_735_689_600_000);
     let secret = ClientSecret::new("webhook-test-secret");
     let receiver = Receiver::new(

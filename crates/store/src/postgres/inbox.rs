@@ -1,20 +1,23 @@
-//! The inbox on PostgreSQL: a whole group commit is one `INSERT … SELECT FROM UNNEST`
-//! statement (one round trip, one commit). `RETURNING` names the keys that were new.
+//! The inbox on PostgreSQL: a whole group commit is one statement (one round trip, one
+//! commit): `INSERT … SELECT FROM UNNEST` into the inbox, whose `RETURNING` names the new
+//! events, which the same statement queues for the hydrator.
 
 use async_trait::async_trait;
 
 use super::PgStore;
 use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
-const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
-    (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload, trace_context) \
-    SELECT p, s, e, o, t, st, a, n, j::json, c FROM UNNEST(\
+const INSERT_EVENTS: &str = "WITH new AS (INSERT INTO inbox_events \
+    (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload, trace_context, received_at) \
+    SELECT p, s, e, o, t, st, a, n, j::json, c, to_timestamp($11::float8 / 1000) FROM UNNEST(\
         $1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[], $8::int4[], $9::text[], $10::text[]\
     ) AS input(p, s, e, o, t, st, a, n, j, c) \
     ON CONFLICT DO NOTHING \
-    RETURNING portal_id, subscription_id, event_id, object_id, occurred_at";
+    RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at), \
+    queued AS (INSERT INTO inbox_queue (state, portal_id, id) SELECT 'pending', portal_id, id FROM new) \
+    SELECT portal_id, subscription_id, event_id, object_id, occurred_at FROM new";
 
-const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pending'";
+const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_queue WHERE state = 'pending'";
 
 /// The statement's parameters, one array per column.
 #[derive(Default)]
@@ -49,7 +52,11 @@ impl<'a> Columns<'a> {
 
 #[async_trait]
 impl Inbox for PgStore {
-    async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError> {
+    async fn append(
+        &self,
+        deliveries: &[Vec<NewEvent>],
+        received_ms: i64,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
         let mut columns = Columns::default();
         deliveries.iter().flatten().for_each(|e| columns.push(e));
         let returned: Vec<EventKey> = sqlx::query_as(INSERT_EVENTS)
@@ -63,6 +70,7 @@ impl Inbox for PgStore {
             .bind(columns.attempt)
             .bind(columns.payload)
             .bind(columns.trace)
+            .bind(received_ms)
             .fetch_all(&self.pool)
             .await?;
         Ok(AppendOutcome::attribute(

@@ -59,10 +59,6 @@ impl Backend for PgStore {
         Ok(self.pool.acquire().await?)
     }
 
-    async fn begin(&self) -> Result<Self::Tx, StoreError> {
-        Ok(self.pool.begin().await?)
-    }
-
     /// PostgreSQL's row locks need nothing more than a transaction.
     async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
         Ok(self.pool.begin().await?)

@@ -6,29 +6,41 @@
 //! statements of a few fixed sizes, which stay in the statement cache. Telling new events
 //! from redeliveries needs no rows back in the usual case: if every row was inserted, every
 //! event was new. Otherwise the new rows are the transaction's last `inserted` ids, since
-//! it is the only writer and `AUTOINCREMENT` ids never go back.
+//! it is the only writer and `AUTOINCREMENT` ids never go back. The same holds for queueing
+//! them: the new events are those above the largest id before the first insert.
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::gate::Writer;
 use super::SqliteStore;
 use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
 /// Rows per `INSERT`, largest first. Few sizes keep the statement cache warm; 256 rows of
-/// 10 parameters stay far below SQLite's 32,766-variable limit.
+/// 11 parameters stay far below SQLite's 32,766-variable limit.
 const STATEMENT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 const LAST_INSERTED_KEYS: &str =
     "SELECT portal_id, subscription_id, event_id, object_id, occurred_at \
     FROM inbox_events ORDER BY id DESC LIMIT ?";
 
-const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_events WHERE state = 'pending'";
+const LAST_ID: &str = "SELECT coalesce(max(id), 0) FROM inbox_events";
+
+const QUEUE_NEW: &str = "INSERT INTO inbox_queue (state, portal_id, id) \
+    SELECT 'pending', portal_id, id FROM inbox_events WHERE id > ?";
+
+const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_queue WHERE state = 'pending'";
 
 #[async_trait]
 impl Inbox for SqliteStore {
-    async fn append(&self, deliveries: &[Vec<NewEvent>]) -> Result<Vec<AppendOutcome>, StoreError> {
+    async fn append(
+        &self,
+        deliveries: &[Vec<NewEvent>],
+        received_ms: i64,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
         let events: Vec<&NewEvent> = deliveries.iter().flatten().collect();
-        let mut tx = super::begin_immediate(&self.pool).await?;
+        let mut tx = self.begin_immediate(Writer::Ingest).await?;
+        let last_id: i64 = sqlx::query_scalar(LAST_ID).fetch_one(&mut *tx).await?;
         let mut inserted = 0;
         let mut rest = events.as_slice();
         while !rest.is_empty() {
@@ -37,8 +49,14 @@ impl Inbox for SqliteStore {
                 .find(|&s| s <= rest.len())
                 .unwrap_or(1);
             let (chunk, tail) = rest.split_at(size);
-            inserted += insert_rows(&mut tx, chunk).await?;
+            inserted += insert_rows(&mut tx, chunk, received_ms).await?;
             rest = tail;
+        }
+        if inserted > 0 {
+            sqlx::query(QUEUE_NEW)
+                .bind(last_id)
+                .execute(&mut *tx)
+                .await?;
         }
         let new_keys = if inserted == events.len() as u64 {
             events.iter().map(|e| e.key).collect()
@@ -49,7 +67,7 @@ impl Inbox for SqliteStore {
                 .await?;
             rows.into_iter().collect()
         };
-        tx.commit().await?;
+        tx.tx.commit().await?;
         Ok(AppendOutcome::attribute(deliveries, new_keys))
     }
 
@@ -62,10 +80,14 @@ impl Inbox for SqliteStore {
 }
 
 /// Inserts `rows` in one statement; returns how many were new (the rest hit the key).
-async fn insert_rows(conn: &mut SqliteConnection, rows: &[&NewEvent]) -> Result<u64, StoreError> {
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[&NewEvent],
+    received_ms: i64,
+) -> Result<u64, StoreError> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO inbox_events (portal_id, subscription_id, event_id, object_id, occurred_at, \
-         subscription_type, app_id, attempt_number, payload, trace_context) ",
+         subscription_type, app_id, attempt_number, payload, trace_context, received_at) ",
     );
     insert.push_values(rows, |mut row, event| {
         let k = &event.key;
@@ -78,7 +100,8 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[&NewEvent]) -> Result<
             .push_bind(event.app_id)
             .push_bind(event.attempt_number)
             .push_bind(&event.payload)
-            .push_bind(&event.trace_context);
+            .push_bind(&event.trace_context)
+            .push_bind(received_ms);
     });
     insert.push(" ON CONFLICT DO NOTHING");
     Ok(insert.build().execute(conn).await?.rows_affected())

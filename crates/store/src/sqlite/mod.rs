@@ -2,8 +2,11 @@
 //! `synchronous=FULL` so that a committed delivery survives power loss, not only a crash;
 //! group commit upstream pays for the fsync once per many deliveries.
 
+mod checkpoint;
+mod gate;
 mod inbox;
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::backend::{Backend, Bind, Row, Statement};
 use crate::{migrations, ConnectOptions, StoreError};
+use gate::{Turn, WriteGate, Writer};
 
 /// How long a statement waits for SQLite's write lock before the store reports itself
 /// unavailable: short enough that a webhook still gets its `503` inside HubSpot's 5 s.
@@ -25,16 +29,42 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    gate: WriteGate,
 }
 
 impl crate::Store for SqliteStore {}
 
-/// Every write transaction takes the write lock at its start (`BEGIN IMMEDIATE`): one that
-/// read first and wrote later would fail at once, not wait, if another connection wrote in
-/// between (SQLite cannot upgrade a stale read snapshot), and with the receiver, workers,
-/// sinks and the monitor all writing, that is common.
-async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+/// A write transaction and its turn at the [`WriteGate`], which ends with it.
+#[derive(Debug)]
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: Turn,
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+impl SqliteStore {
+    /// Every write transaction takes its turn at the gate, then the write lock at its start
+    /// (`BEGIN IMMEDIATE`): one that read first and wrote later would fail at once, not
+    /// wait, if another connection wrote in between (SQLite cannot upgrade a stale read
+    /// snapshot).
+    async fn begin_immediate(&self, writer: Writer) -> Result<WriteTx, StoreError> {
+        let turn = self.gate.turn(writer).await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
 }
 
 /// The statement with its values bound. A list is one JSON array, read with `json_each`,
@@ -64,7 +94,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES);
         let file = connect.get_filename();
         if !options.create_if_missing && !file.exists() {
             return Err(StoreError::Config(format!(
@@ -85,7 +116,11 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool })
+        checkpoint::spawn(pool.clone());
+        Ok(Self {
+            pool,
+            gate: WriteGate::default(),
+        })
     }
 }
 
@@ -93,22 +128,24 @@ impl SqliteStore {
 impl Backend for SqliteStore {
     type Conn = SqliteConnection;
     type Pooled = PoolConnection<Sqlite>;
-    type Tx = Transaction<'static, Sqlite>;
+    type Tx = WriteTx;
 
     async fn connection(&self) -> Result<Self::Pooled, StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
-    async fn begin(&self) -> Result<Self::Tx, StoreError> {
-        Ok(self.pool.begin().await?)
-    }
-
     async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
-        Ok(begin_immediate(&self.pool).await?)
+        self.begin_immediate(Writer::Background).await
     }
 
     async fn commit(tx: Self::Tx) -> Result<(), StoreError> {
-        Ok(tx.commit().await?)
+        Ok(tx.tx.commit().await?)
+    }
+
+    /// A write of its own takes its turn like a transaction.
+    async fn execute_on_pool(&self, statement: Statement<'_>) -> Result<u64, StoreError> {
+        let _turn = self.gate.turn(Writer::Background).await;
+        Self::execute(&mut *self.connection().await?, statement).await
     }
 
     async fn execute(conn: &mut Self::Conn, statement: Statement<'_>) -> Result<u64, StoreError> {

@@ -40,10 +40,13 @@ async fn a_redelivered_event_is_counted_and_not_stored_again(#[case] engine: Eng
     let store = db.store().await;
 
     let first = store
-        .append(&[vec![event(1, 10, 100, 0), event(1, 11, 101, 0)]])
+        .append(&[vec![event(1, 10, 100, 0), event(1, 11, 101, 0)]], 0)
         .await
         .unwrap();
-    let retry = store.append(&[vec![event(1, 10, 100, 1)]]).await.unwrap();
+    let retry = store
+        .append(&[vec![event(1, 10, 100, 1)]], 0)
+        .await
+        .unwrap();
 
     assert_eq!(first, vec![outcome(2, 0)]);
     assert_eq!(retry, vec![outcome(0, 1)]);
@@ -68,12 +71,15 @@ async fn distinct_events_sharing_an_event_id_are_both_kept(#[case] engine: Engin
     let mut later = event(1, 10, 100, 0);
     later.key.occurred_at += 1;
     let outcomes = store
-        .append(&[vec![
-            event(1, 10, 100, 0),
-            other_object,
-            other_portal,
-            later,
-        ]])
+        .append(
+            &[vec![
+                event(1, 10, 100, 0),
+                other_object,
+                other_portal,
+                later,
+            ]],
+            0,
+        )
         .await
         .unwrap();
 
@@ -88,15 +94,18 @@ async fn distinct_events_sharing_an_event_id_are_both_kept(#[case] engine: Engin
 async fn one_append_carries_many_deliveries_and_attributes_each_outcome(#[case] engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    store.append(&[vec![event(1, 1, 1, 0)]]).await.unwrap();
+    store.append(&[vec![event(1, 1, 1, 0)]], 0).await.unwrap();
 
     let outcomes = store
-        .append(&[
-            vec![event(1, 1, 1, 1), event(1, 2, 2, 0)],
-            vec![event(1, 2, 2, 1), event(1, 3, 3, 0)],
-            vec![],
-            vec![event(3, 9, 9, 0)],
-        ])
+        .append(
+            &[
+                vec![event(1, 1, 1, 1), event(1, 2, 2, 0)],
+                vec![event(1, 2, 2, 1), event(1, 3, 3, 0)],
+                vec![],
+                vec![event(3, 9, 9, 0)],
+            ],
+            0,
+        )
         .await
         .unwrap();
 
@@ -125,7 +134,10 @@ async fn stored_events_keep_their_exact_payload_and_count_as_pending(#[case] eng
     let mut e = event(5, 6, 7, 0);
     let raw = r#"{"eventId":6, "portalId":5,"brandNew":{"nested":[1,"ü", 12345678901234567890]}}"#;
     e.payload = raw.into();
-    store.append(&[vec![e, event(5, 8, 9, 0)]]).await.unwrap();
+    store
+        .append(&[vec![e, event(5, 8, 9, 0)]], 0)
+        .await
+        .unwrap();
 
     assert_eq!(store.backlog_count().await.unwrap(), 2);
     assert_eq!(

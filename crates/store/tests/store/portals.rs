@@ -221,11 +221,14 @@ async fn uninstall_keeps_the_record_and_erase_removes_everything_but_the_audit(
         trace_context: None,
     };
     store
-        .append(&[vec![
-            event(PortalId(5), 1),
-            event(PortalId(5), 2),
-            event(PortalId(6), 3),
-        ]])
+        .append(
+            &[vec![
+                event(PortalId(5), 1),
+                event(PortalId(5), 2),
+                event(PortalId(6), 3),
+            ]],
+            T0,
+        )
         .await
         .unwrap();
 

@@ -30,7 +30,7 @@ fn event(portal_id: i64, event_id: i64) -> NewEvent {
 async fn store_with(engine: Engine, events: Vec<NewEvent>) -> (TestDb, std::sync::Arc<dyn Store>) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
-    store.append(&[events]).await.unwrap();
+    store.append(&[events], T0).await.unwrap();
     (db, store)
 }
 
@@ -562,12 +562,20 @@ async fn pruning_removes_finished_events_and_keeps_what_needs_an_operator(#[case
         .await
         .unwrap();
 
+    // Received after the cut: kept, although done.
+    store.append(&[vec![event(7, 7)]], T0 + 10).await.unwrap();
+    let late = ids(&store.claim(&request("w", T0 + 10)).await.unwrap());
+    store.finish("w", &late, T0 + 10).await.unwrap();
+
+    // Done events go by when they were received (the one finished late too), set-aside
+    // ones by when they were set aside.
     assert_eq!(
         store.prune_finished(T0 + 1, 2).await.unwrap(),
         2,
         "a batch at a time"
     );
     assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 1);
     assert_eq!(store.prune_finished(T0 + 1, 2).await.unwrap(), 0);
     assert_eq!(
         store.queue_counts().await.unwrap(),
@@ -671,6 +679,7 @@ async fn after_an_erase_nothing_in_flight_brings_the_portal_back(#[case] engine:
         "records",
         "sink_deliveries",
         "inbox_events",
+        "inbox_queue",
         "webhook_minutes",
     ] {
         let left = db

@@ -46,13 +46,17 @@ use crate::monitor::tally::Tally;
 use crate::oauth::tokens::TokenService;
 use crate::telemetry::Chain;
 
-/// Portals served per round, events taken from each at most, and in all: a round's
-/// settlement is one transaction, which on SQLite holds the write lock the receiver's
-/// group commits also need, so rounds stay near 4,000 events (`scripts/bench.sh busy`).
-/// A lone busy portal gets the whole round (fewer pauses between its calls).
+/// Portals served per round, events taken from each at most, and in all. A lone busy
+/// portal gets the whole round (fewer pauses between its calls). A claim is one write
+/// transaction, which on SQLite holds the write lock the receiver's group commits also
+/// need; a group commit waits for at most one background write, so writes stay short.
 const PORTALS_PER_ROUND: u32 = 16;
 const EVENTS_PER_PORTAL: u32 = 2_000;
-const EVENTS_PER_ROUND: u32 = 4_000;
+const EVENTS_PER_ROUND: u32 = 2_000;
+/// A round is written in transactions of whole portals' parts of about this many events,
+/// for the same reason: at 100, a settlement holds SQLite's lock for about 5 ms, no longer
+/// than a group commit (`scripts/bench.sh serve`).
+const SETTLE_EVENTS: usize = 100;
 /// How long an idle worker waits before looking again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -91,12 +95,27 @@ pub enum Round {
 struct Decided {
     /// The events it holds.
     ids: std::collections::BTreeSet<i64>,
-    settlement: Settlement,
+    /// Written one after another, each in its own transaction (see [`SETTLE_EVENTS`]).
+    settlements: Vec<Settlement>,
     seen: Vec<(RecordKey, i64)>,
     erased: Vec<RecordKey>,
     occurred: Vec<i64>,
     /// A portal's part that failed (its events stay claimed until the claim lapses).
     failed: Option<StoreError>,
+}
+
+impl Decided {
+    /// Takes in a portal's part: into the last settlement, or a new one once that holds
+    /// [`SETTLE_EVENTS`] events.
+    fn add(&mut self, part: Settlement, sinks: &[String]) {
+        match self.settlements.last_mut() {
+            Some(last) if last.events() + part.events() <= SETTLE_EVENTS => last.absorb(part),
+            _ => self.settlements.push(Settlement {
+                sinks: sinks.to_vec(),
+                ..part
+            }),
+        }
+    }
 }
 
 impl Hydrator {
@@ -252,10 +271,7 @@ impl Hydrator {
         // that portal's events stay claimed until the claim lapses, then go round again.
         let mut round = Decided {
             ids: claimed.iter().map(|c| c.id).collect(),
-            settlement: Settlement {
-                sinks: self.sinks.clone(),
-                ..Settlement::default()
-            },
+            settlements: Vec::new(),
             seen: Vec::new(),
             erased: Vec::new(),
             occurred: Vec::new(),
@@ -265,7 +281,7 @@ impl Hydrator {
             match part {
                 Ok(part) => {
                     self.limit_waits.inc_by(part.limit_waits);
-                    round.settlement.absorb(part.settlement);
+                    round.add(part.settlement, &self.sinks);
                     round.seen.extend(part.seen);
                     round.erased.extend(part.erased);
                     round.occurred.extend(part.occurred);
@@ -276,12 +292,14 @@ impl Hydrator {
         round
     }
 
-    /// Writes a round's decisions in one transaction; then the cache and the freshness
-    /// histogram learn what is now the mirror's.
+    /// Writes a round's decisions, a few portals' parts per transaction; then the cache and
+    /// the freshness histogram learn what is now the mirror's.
     async fn settle_round(&self, round: Decided) -> Result<Round, StoreError> {
-        self.store
-            .settle(&self.holder, &round.settlement, self.clock.now_ms())
-            .await?;
+        for settlement in &round.settlements {
+            self.store
+                .settle(&self.holder, settlement, self.clock.now_ms())
+                .await?;
+        }
         let committed = self.clock.now_ms();
         for occurred_at in round.occurred {
             self.freshness
@@ -368,4 +386,50 @@ fn owed_erasures(out: &mut Decisions, row: Option<&Portal>, events: &[Claimed], 
         sort(out, portal.portal_id, &owed, &erasures, &[], |_| false);
     }
     out.quarantine(&waiting, reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(first: i64, events: i64) -> Settlement {
+        Settlement {
+            finished: (first..first + events).collect(),
+            ..Settlement::default()
+        }
+    }
+
+    #[test]
+    fn a_round_is_written_in_whole_parts_of_about_settle_events() {
+        let mut round = Decided {
+            ids: Default::default(),
+            settlements: Vec::new(),
+            seen: Vec::new(),
+            erased: Vec::new(),
+            occurred: Vec::new(),
+            failed: None,
+        };
+        let sinks = vec!["http".to_owned()];
+        let fifth = SETTLE_EVENTS as i64 / 5;
+        for (first, events) in [
+            (0, 3 * fifth),
+            (10_000, 2 * fifth),
+            (20_000, fifth),
+            (30_000, 9 * fifth),
+        ] {
+            round.add(part(first, events), &sinks);
+        }
+        let sizes: Vec<usize> = round.settlements.iter().map(Settlement::events).collect();
+        let fifth = fifth as usize;
+        assert_eq!(
+            sizes,
+            [5 * fifth, fifth, 9 * fifth],
+            "a big part alone, never split"
+        );
+        assert!(round.settlements.iter().all(|s| s.sinks == sinks));
+        assert_eq!(
+            round.settlements[1].finished,
+            part(20_000, fifth as i64).finished
+        );
+    }
 }

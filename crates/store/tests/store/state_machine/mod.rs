@@ -40,7 +40,8 @@ struct Event {
     holder: Option<&'static str>,
     claimed_until: i64,
     due: i64,
-    finished_at: Option<i64>,
+    /// Done events are pruned by when they were received.
+    received_at: i64,
 }
 
 #[derive(Debug)]
@@ -120,7 +121,7 @@ impl Machine {
     async fn append(&mut self, portal: PortalId, event_id: i64) -> Result<(), TestCaseError> {
         let outcome = self
             .store
-            .append(&[vec![new_event(portal, event_id)]])
+            .append(&[vec![new_event(portal, event_id)]], self.model.now)
             .await
             .unwrap();
         let known = self
@@ -143,7 +144,7 @@ impl Machine {
                 holder: None,
                 claimed_until: i64::MIN,
                 due: i64::MIN,
-                finished_at: None,
+                received_at: self.model.now,
             });
         }
         Ok(())
@@ -279,15 +280,9 @@ impl Machine {
         event.holder = None;
         event.claimed_until = i64::MIN;
         match outcome {
-            Outcome::Fetched | Outcome::Deleted => {
-                event.state = "done";
-                event.finished_at = Some(now);
-            }
+            Outcome::Fetched | Outcome::Deleted => event.state = "done",
             Outcome::Retried => event.due = now + 1_000,
-            Outcome::Dead => {
-                event.state = "dead";
-                event.finished_at = Some(now);
-            }
+            Outcome::Dead => event.state = "dead",
         }
         let state = match outcome {
             Outcome::Fetched => Some("live"),
@@ -379,7 +374,6 @@ impl Machine {
         for event in self.model.events.iter_mut().filter(|e| e.state == "dead") {
             event.state = "pending";
             event.due = i64::MIN;
-            event.finished_at = None;
             dead += 1;
         }
         check(replayed == dead, || {
@@ -451,7 +445,7 @@ impl Machine {
         let count = self.model.events.len();
         self.model
             .events
-            .retain(|e| !(e.state == "done" && e.finished_at.is_some_and(|at| at < before)));
+            .retain(|e| !(e.state == "done" && e.received_at < before));
         let gone = (count - self.model.events.len()) as u64;
         check(pruned == gone, || {
             format!("pruned {pruned}, the model {gone}")
