@@ -214,6 +214,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// The larger of two values (SQLite's two-argument `max`, PostgreSQL's `greatest`).
     fn greatest(a: &str, b: &str) -> String;
 
+    /// Whether every write takes one lock for the whole database (SQLite), which the
+    /// receiver's group commits need too.
+    const ONE_WRITER: bool;
+
     /// Ends a `SELECT` whose rows concurrent claimers skip rather than wait for
     /// (PostgreSQL's row locks; SQLite has one writer and needs none).
     const SKIP_LOCKED: &'static str;

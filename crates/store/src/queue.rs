@@ -169,6 +169,10 @@ pub trait WorkQueue: Send + Sync {
     /// or was never installed; how many. Dead letters, and quarantined events of a portal
     /// that may still be served, stay until an operator acts.
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+
+    /// Whether every write takes one lock for the whole database (SQLite): claims and
+    /// settlements then keep it briefly, since the receiver's group commits wait for it.
+    fn one_writer(&self) -> bool;
 }
 
 /// The `inbox_queue` rows of pending events holder `$holder` still claims among the ids of
@@ -477,6 +481,10 @@ impl<B: Backend> WorkQueue for B {
         )
         .bind(portal);
         self.fetch_all_on_pool(statement).await
+    }
+
+    fn one_writer(&self) -> bool {
+        B::ONE_WRITER
     }
 
     async fn prune_finished(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {

@@ -117,6 +117,7 @@ impl Backend for PgStore {
         format!("greatest({a}, {b})")
     }
 
+    const ONE_WRITER: bool = false;
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_SHARE: &'static str = " FOR SHARE";
     const FOR_UPDATE: &'static str = " FOR UPDATE";

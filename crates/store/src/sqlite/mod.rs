@@ -197,6 +197,7 @@ impl Backend for SqliteStore {
         format!("max({a}, {b})")
     }
 
+    const ONE_WRITER: bool = true;
     const SKIP_LOCKED: &'static str = "";
     const FOR_SHARE: &'static str = "";
     const FOR_UPDATE: &'static str = "";

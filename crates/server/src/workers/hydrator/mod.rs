@@ -46,17 +46,39 @@ use crate::monitor::tally::Tally;
 use crate::oauth::tokens::TokenService;
 use crate::telemetry::Chain;
 
-/// Portals served per round, events taken from each at most, and in all. A lone busy
-/// portal gets the whole round (fewer pauses between its calls). A claim is one write
-/// transaction, which on SQLite holds the write lock the receiver's group commits also
-/// need; a group commit waits for at most one background write, so writes stay short.
+/// Portals served per round, and events taken from each at most. A lone busy portal gets
+/// the whole round (fewer pauses between its calls).
 const PORTALS_PER_ROUND: u32 = 16;
 const EVENTS_PER_PORTAL: u32 = 2_000;
-const EVENTS_PER_ROUND: u32 = 2_000;
-/// A round is written in transactions of whole portals' parts of about this many events,
-/// for the same reason: at 100, a settlement holds SQLite's lock for about 5 ms, no longer
-/// than a group commit (`scripts/bench.sh serve`).
-const SETTLE_EVENTS: usize = 100;
+
+/// How big a hydrator's writes are. A claim is one transaction, and a round's decisions
+/// are written in transactions of whole portals' parts of about `settle_events` events.
+/// Where one lock covers every write (SQLite) the receiver's group commits wait for it,
+/// for at most one background write, so writes stay short there: at 100 events a
+/// settlement holds the lock about 5 ms, no longer than a group commit
+/// (`scripts/bench.sh serve`). PostgreSQL locks rows: a round is one settlement.
+#[derive(Debug, Clone, Copy)]
+struct WriteSizes {
+    round_events: u32,
+    settle_events: usize,
+}
+
+impl WriteSizes {
+    fn for_store(one_writer: bool) -> Self {
+        if one_writer {
+            Self {
+                round_events: 2_000,
+                settle_events: 100,
+            }
+        } else {
+            Self {
+                round_events: 4_000,
+                settle_events: usize::MAX,
+            }
+        }
+    }
+}
+
 /// How long an idle worker waits before looking again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -69,6 +91,7 @@ pub struct Hydrator {
     /// Versions of records the mirror holds, so reflected events cost no lookup.
     versions: Versions,
     config: HydratorConfig,
+    sizes: WriteSizes,
     /// The sinks each change the mirror accepts is queued for.
     sinks: Vec<String>,
     clock: Clock,
@@ -95,7 +118,7 @@ pub enum Round {
 struct Decided {
     /// The events it holds.
     ids: std::collections::BTreeSet<i64>,
-    /// Written one after another, each in its own transaction (see [`SETTLE_EVENTS`]).
+    /// Written one after another, each in its own transaction (see [`WriteSizes`]).
     settlements: Vec<Settlement>,
     seen: Vec<(RecordKey, i64)>,
     erased: Vec<RecordKey>,
@@ -106,10 +129,12 @@ struct Decided {
 
 impl Decided {
     /// Takes in a portal's part: into the last settlement, or a new one once that holds
-    /// [`SETTLE_EVENTS`] events.
-    fn add(&mut self, part: Settlement, sinks: &[String]) {
+    /// `settle_events` events.
+    fn add(&mut self, part: Settlement, sinks: &[String], settle_events: usize) {
         match self.settlements.last_mut() {
-            Some(last) if last.events() + part.events() <= SETTLE_EVENTS => last.absorb(part),
+            Some(last) if last.events().saturating_add(part.events()) <= settle_events => {
+                last.absorb(part)
+            }
             _ => self.settlements.push(Settlement {
                 sinks: sinks.to_vec(),
                 ..part
@@ -131,6 +156,7 @@ impl Hydrator {
         Self {
             crm: CrmReader::new(crm, tokens, config.rate_limit, tally, clock.clone()),
             versions: Versions::new(config.cache_records, config.cache_ttl),
+            sizes: WriteSizes::for_store(store.one_writer()),
             store,
             config,
             sinks,
@@ -245,7 +271,7 @@ impl Hydrator {
                 portals: PORTALS_PER_ROUND,
                 after_portal,
                 per_portal: EVENTS_PER_PORTAL,
-                round_events: EVENTS_PER_ROUND,
+                round_events: self.sizes.round_events,
             })
             .await?;
         *self.cursor.lock().expect("cursor lock") = claimed.last().map(|c| c.key.portal_id);
@@ -281,7 +307,7 @@ impl Hydrator {
             match part {
                 Ok(part) => {
                     self.limit_waits.inc_by(part.limit_waits);
-                    round.add(part.settlement, &self.sinks);
+                    round.add(part.settlement, &self.sinks, self.sizes.settle_events);
                     round.seen.extend(part.seen);
                     round.erased.extend(part.erased);
                     round.occurred.extend(part.occurred);
@@ -410,26 +436,14 @@ mod tests {
             failed: None,
         };
         let sinks = vec!["http".to_owned()];
-        let fifth = SETTLE_EVENTS as i64 / 5;
-        for (first, events) in [
-            (0, 3 * fifth),
-            (10_000, 2 * fifth),
-            (20_000, fifth),
-            (30_000, 9 * fifth),
-        ] {
-            round.add(part(first, events), &sinks);
+        for (first, events) in [(0, 60), (1_000, 40), (2_000, 20), (3_000, 180)] {
+            round.add(part(first, events), &sinks, 100);
         }
         let sizes: Vec<usize> = round.settlements.iter().map(Settlement::events).collect();
-        let fifth = fifth as usize;
-        assert_eq!(
-            sizes,
-            [5 * fifth, fifth, 9 * fifth],
-            "a big part alone, never split"
-        );
+        assert_eq!(sizes, [100, 20, 180], "a big part alone, never split");
         assert!(round.settlements.iter().all(|s| s.sinks == sinks));
-        assert_eq!(
-            round.settlements[1].finished,
-            part(20_000, fifth as i64).finished
-        );
+        assert_eq!(round.settlements[1].finished, part(2_000, 20).finished);
+        let postgres = WriteSizes::for_store(false).settle_events;
+        assert_eq!(postgres, usize::MAX, "row locks: a round is one settlement");
     }
 }
