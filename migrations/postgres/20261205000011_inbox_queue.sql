@@ -40,3 +40,18 @@ ALTER TABLE inbox_events
 
 -- Retention prunes done events by age of receipt, oldest first.
 CREATE INDEX inbox_events_received ON inbox_events (received_at);
+
+-- Every event stored is queued, in the same transaction, whoever stores it: also a
+-- receiver of the previous release during a rolling upgrade, which knows nothing of the
+-- queue (its workers fail on the dropped columns and take nothing until replaced). Once per
+-- statement, over the rows it inserted.
+CREATE FUNCTION inbox_events_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO inbox_queue (state, portal_id, id) SELECT 'pending', portal_id, id FROM new_events;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER inbox_events_queued AFTER INSERT ON inbox_events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION inbox_events_queue();

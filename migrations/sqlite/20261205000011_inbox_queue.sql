@@ -41,3 +41,11 @@ ALTER TABLE inbox_events DROP COLUMN finished_at;
 
 -- Retention prunes done events by age of receipt, oldest first: an append-only index.
 CREATE INDEX inbox_events_received ON inbox_events (received_at);
+
+-- Every event stored is queued, in the same transaction, whoever stores it: also a
+-- receiver of the previous release during a rolling upgrade, which knows nothing of the
+-- queue (its workers fail on the dropped columns and take nothing until replaced).
+CREATE TRIGGER inbox_events_queued AFTER INSERT ON inbox_events
+BEGIN
+    INSERT INTO inbox_queue (state, portal_id, id) VALUES ('pending', NEW.portal_id, NEW.id);
+END;

@@ -94,6 +94,8 @@ pub async fn run(args: WorldArgs) -> anyhow::Result<()> {
     .await?;
     store.migrate().await?;
     install_every_portal(&sim, store.as_ref(), &Keyring::parse(&args.token_keys)?).await?;
+    // Closed before `spoke serve` starts: only spoke writes to the database while measured.
+    drop(store);
     let first = sim
         .sim
         .world(|w| w.portal_ids().next())

@@ -11,7 +11,8 @@ pub(crate) const TABLE: &str = "inbox_events";
 #[async_trait]
 pub trait Inbox: Send + Sync {
     /// Stores the events of several deliveries, received at `received_ms`, in one
-    /// transaction (one commit, one fsync), each new one queued for the hydrator, and says
+    /// transaction (one commit, one fsync), each new one queued for the hydrator (by a
+    /// trigger, see the `inbox_queue` migration), and says
     /// for each delivery how many events were new and how many were seen before. Either
     /// every event is durable when this returns `Ok`, or none is.
     async fn append(

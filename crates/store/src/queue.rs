@@ -5,9 +5,9 @@
 //! back to pending (retried later), or set aside (quarantined, dead, unhandled) with a
 //! reason. Dead letters and quarantined events are listed and replayed here too.
 //!
-//! An event's inbox row is written once; its state is a row of `inbox_queue`, clustered by
-//! state and portal (see its migration), and done is that row deleted: settling a round
-//! touches a few pages per portal, not one page per event.
+//! An event's inbox row is written once; its state is a small row of `inbox_queue`, keyed
+//! by state and portal (on SQLite also stored in that order; see its migration), and done
+//! is that row deleted: settling a round no longer rewrites a page per event.
 
 use std::collections::BTreeMap;
 
@@ -517,11 +517,17 @@ async fn prune_set_aside<B: Backend>(
     before_ms: i64,
     limit: u32,
 ) -> Result<u64, StoreError> {
+    // The queue rows go first and say which events to delete: one an install released
+    // meanwhile (pending again) is not deleted, so neither is its event.
     let expired = format!(
-        "SELECT q.id FROM inbox_queue q WHERE q.state IN ('unhandled', 'quarantined') \
-        AND q.finished_at < {} AND (q.state = 'unhandled' OR NOT EXISTS (SELECT 1 FROM portals p \
-            WHERE p.portal_id = q.portal_id AND p.state IN ('installed', 'needs_reauth'))) \
-        LIMIT $2",
+        "WITH expired AS MATERIALIZED (SELECT q.state, q.portal_id, q.id FROM inbox_queue q \
+            WHERE q.state IN ('unhandled', 'quarantined') \
+            AND q.finished_at < {} AND (q.state = 'unhandled' OR NOT EXISTS (SELECT 1 FROM portals p \
+                WHERE p.portal_id = q.portal_id AND p.state IN ('installed', 'needs_reauth'))) \
+            LIMIT $2) \
+        DELETE FROM inbox_queue \
+        WHERE (state, portal_id, id) IN (SELECT state, portal_id, id FROM expired) \
+        RETURNING id",
         B::at(1)
     );
     let rows: Vec<(i64,)> =
@@ -530,13 +536,6 @@ async fn prune_set_aside<B: Backend>(
     if ids.is_empty() {
         return Ok(0);
     }
-    let queue = format!(
-        "DELETE FROM inbox_queue WHERE state IN ('unhandled', 'quarantined') \
-        AND portal_id IN (SELECT portal_id FROM inbox_events WHERE {}) AND {}",
-        B::in_ids("id", 1),
-        B::in_ids("id", 1)
-    );
-    B::execute(conn, Statement::new(queue).bind(Bind::Ids(&ids))).await?;
     let events = format!("DELETE FROM inbox_events WHERE {}", B::in_ids("id", 1));
     B::execute(conn, Statement::new(events).bind(Bind::Ids(&ids))).await
 }

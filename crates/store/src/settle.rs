@@ -19,8 +19,8 @@ pub struct Aside {
     pub error: Option<String>,
 }
 
-/// Everything a hydration round decided for its claimed events, written in one
-/// transaction: one commit per round rather than one per portal and outcome.
+/// What a hydration round (or a few of its portals) decided for its claimed events,
+/// written in one transaction rather than one per portal and outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settlement {
     pub finished: Vec<i64>,

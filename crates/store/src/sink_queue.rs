@@ -171,16 +171,20 @@ impl<B: Backend> SinkQueue for B {
         &self,
         claim: &DeliveryClaim<'_>,
     ) -> Result<Vec<Delivery>, StoreError> {
-        // Each the oldest pending row of its object, so a sink sees an object's changes in order.
+        // Each the oldest pending row of its object, so a sink sees an object's changes in
+        // order. The picked ids are materialised, as in the inbox's claim: a plan that ran
+        // the `LIMIT` subquery again for each row it updates would claim more than asked.
         let update = format!(
-            "UPDATE sink_deliveries SET claimed_by = $1, claimed_until = {until} \
-            WHERE id IN (SELECT d.id FROM sink_deliveries d WHERE d.sink = $3 AND d.state = 'pending' \
+            "WITH picked AS MATERIALIZED (SELECT d.id FROM sink_deliveries d \
+                WHERE d.sink = $3 AND d.state = 'pending' \
                 AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= {now}) \
                 AND (d.claimed_until IS NULL OR d.claimed_until <= {now}) \
                 AND NOT EXISTS (SELECT 1 FROM sink_deliveries o WHERE o.portal_id = d.portal_id \
                     AND o.object_type = d.object_type AND o.object_id = d.object_id \
                     AND o.sink = d.sink AND o.state = 'pending' AND o.id < d.id) \
                 ORDER BY d.id LIMIT $5{skip_locked}) \
+            UPDATE sink_deliveries SET claimed_by = $1, claimed_until = {until} \
+            WHERE id IN (SELECT id FROM picked) \
             RETURNING id, portal_id, object_type, object_id, record_state, \
             {properties} AS properties, version, attempts, trace_context",
             until = B::at(2),
@@ -194,7 +198,10 @@ impl<B: Backend> SinkQueue for B {
             .bind(claim.sink)
             .bind(claim.now_ms)
             .bind(claim.limit);
-        let mut claimed: Vec<Delivery> = self.fetch_all_on_pool(statement).await?;
+        // A write transaction, so that on SQLite it takes its turn behind the receiver.
+        let mut tx = self.begin_write().await?;
+        let mut claimed: Vec<Delivery> = B::fetch_all(&mut tx, statement).await?;
+        B::commit(tx).await?;
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
     }

@@ -210,10 +210,12 @@ async fn a_scrape_reads_no_table() {
     let h = harness_with(Engine::Postgres, "oauth crm.objects.contacts.read", |_| {}).await;
     let mut c = sqlx::PgConnection::connect(h.db.url()).await.unwrap();
     let mut tx = c.begin().await.unwrap();
-    sqlx::query("LOCK TABLE inbox_events, records, sink_deliveries IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "LOCK TABLE inbox_events, inbox_queue, records, sink_deliveries IN ACCESS EXCLUSIVE MODE",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     let scraped = tokio::time::timeout(Duration::from_secs(2), scrape(&h)).await;
     tx.rollback().await.unwrap();
     let (samples, _) = scraped.expect("a scrape does not wait for the tables");

@@ -1,21 +1,19 @@
-//! The inbox on PostgreSQL: a whole group commit is one statement (one round trip, one
-//! commit): `INSERT … SELECT FROM UNNEST` into the inbox, whose `RETURNING` names the new
-//! events, which the same statement queues for the hydrator.
+//! The inbox on PostgreSQL: a whole group commit is one `INSERT … SELECT FROM UNNEST`
+//! statement (one round trip, one commit). `RETURNING` names the keys that were new; a
+//! trigger queues them for the hydrator (its migration says why there).
 
 use async_trait::async_trait;
 
 use super::PgStore;
 use crate::{AppendOutcome, EventKey, Inbox, NewEvent, StoreError};
 
-const INSERT_EVENTS: &str = "WITH new AS (INSERT INTO inbox_events \
+const INSERT_EVENTS: &str = "INSERT INTO inbox_events \
     (portal_id, subscription_id, event_id, object_id, occurred_at, subscription_type, app_id, attempt_number, payload, trace_context, received_at) \
     SELECT p, s, e, o, t, st, a, n, j::json, c, to_timestamp($11::float8 / 1000) FROM UNNEST(\
         $1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[], $8::int4[], $9::text[], $10::text[]\
     ) AS input(p, s, e, o, t, st, a, n, j, c) \
     ON CONFLICT DO NOTHING \
-    RETURNING id, portal_id, subscription_id, event_id, object_id, occurred_at), \
-    queued AS (INSERT INTO inbox_queue (state, portal_id, id) SELECT 'pending', portal_id, id FROM new) \
-    SELECT portal_id, subscription_id, event_id, object_id, occurred_at FROM new";
+    RETURNING portal_id, subscription_id, event_id, object_id, occurred_at";
 
 const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_queue WHERE state = 'pending'";
 

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use sqlx::SqlitePool;
+use tokio::sync::oneshot;
 
 /// How often the WAL is copied into the database file.
 const EVERY: Duration = Duration::from_millis(200);
@@ -16,13 +17,24 @@ const EVERY: Duration = Duration::from_millis(200);
 /// WAL pages (4 KiB each) after which a commit checkpoints by itself: 64 MiB.
 pub(crate) const AUTOCHECKPOINT_PAGES: &str = "16384";
 
-/// Checkpoints `pool`'s database until the pool is closed.
-pub(crate) fn spawn(pool: SqlitePool) {
+/// The checkpointing task of a store: it stops when this is dropped, with the store's
+/// last clone.
+#[derive(Debug)]
+pub(crate) struct Checkpoints {
+    _stop: oneshot::Sender<()>,
+}
+
+/// Checkpoints `pool`'s database until the returned handle is dropped.
+pub(crate) fn spawn(pool: SqlitePool) -> Checkpoints {
+    let (stop, mut stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !pool.is_closed() {
-            every.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = every.tick() => {}
+            }
             // A failed or partial checkpoint loses nothing: the frames stay in the WAL for
             // the next one, and the automatic checkpoint bounds the WAL meanwhile.
             let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -30,4 +42,5 @@ pub(crate) fn spawn(pool: SqlitePool) {
                 .await;
         }
     });
+    Checkpoints { _stop: stop }
 }

@@ -55,10 +55,10 @@ impl WriteGate {
     pub(crate) async fn turn(&self, writer: Writer) -> Turn {
         match writer {
             Writer::Ingest => {
-                self.ingest_waiting.fetch_add(1, Ordering::SeqCst);
+                let waiting = Waiting::count(&self.ingest_waiting);
                 let lock = self.lock.clone().lock_owned();
                 let lock = tokio::time::timeout(INGEST_MAX_WAIT, lock).await.ok();
-                self.ingest_waiting.fetch_sub(1, Ordering::SeqCst);
+                drop(waiting);
                 Turn {
                     _lock: lock,
                     _background: None,
@@ -84,6 +84,23 @@ impl WriteGate {
                 }
             }
         }
+    }
+}
+
+/// A group commit counted as waiting while this lives, also when its caller gives up
+/// (the future dropped) mid-wait.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -6,8 +6,8 @@
 //! statements of a few fixed sizes, which stay in the statement cache. Telling new events
 //! from redeliveries needs no rows back in the usual case: if every row was inserted, every
 //! event was new. Otherwise the new rows are the transaction's last `inserted` ids, since
-//! it is the only writer and `AUTOINCREMENT` ids never go back. The same holds for queueing
-//! them: the new events are those above the largest id before the first insert.
+//! it is the only writer and `AUTOINCREMENT` ids never go back. A trigger queues each new
+//! event for the hydrator (its migration says why there).
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -24,11 +24,6 @@ const LAST_INSERTED_KEYS: &str =
     "SELECT portal_id, subscription_id, event_id, object_id, occurred_at \
     FROM inbox_events ORDER BY id DESC LIMIT ?";
 
-const LAST_ID: &str = "SELECT coalesce(max(id), 0) FROM inbox_events";
-
-const QUEUE_NEW: &str = "INSERT INTO inbox_queue (state, portal_id, id) \
-    SELECT 'pending', portal_id, id FROM inbox_events WHERE id > ?";
-
 const BACKLOG_COUNT: &str = "SELECT count(*) FROM inbox_queue WHERE state = 'pending'";
 
 #[async_trait]
@@ -40,7 +35,6 @@ impl Inbox for SqliteStore {
     ) -> Result<Vec<AppendOutcome>, StoreError> {
         let events: Vec<&NewEvent> = deliveries.iter().flatten().collect();
         let mut tx = self.begin_immediate(Writer::Ingest).await?;
-        let last_id: i64 = sqlx::query_scalar(LAST_ID).fetch_one(&mut *tx).await?;
         let mut inserted = 0;
         let mut rest = events.as_slice();
         while !rest.is_empty() {
@@ -51,12 +45,6 @@ impl Inbox for SqliteStore {
             let (chunk, tail) = rest.split_at(size);
             inserted += insert_rows(&mut tx, chunk, received_ms).await?;
             rest = tail;
-        }
-        if inserted > 0 {
-            sqlx::query(QUEUE_NEW)
-                .bind(last_id)
-                .execute(&mut *tx)
-                .await?;
         }
         let new_keys = if inserted == events.len() as u64 {
             events.iter().map(|e| e.key).collect()

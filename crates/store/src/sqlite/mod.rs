@@ -8,6 +8,7 @@ mod inbox;
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +31,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
     gate: WriteGate,
+    _checkpoints: Arc<checkpoint::Checkpoints>,
 }
 
 impl crate::Store for SqliteStore {}
@@ -116,8 +118,8 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        checkpoint::spawn(pool.clone());
         Ok(Self {
+            _checkpoints: Arc::new(checkpoint::spawn(pool.clone())),
             pool,
             gate: WriteGate::default(),
         })

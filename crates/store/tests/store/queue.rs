@@ -739,3 +739,23 @@ async fn after_an_uninstall_only_privacy_deletions_are_written(#[case] engine: E
         Some("erased".to_owned())
     );
 }
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn an_event_stored_by_the_previous_release_is_queued_too(#[case] engine: Engine) {
+    // A receiver of the release before the queue, during a rolling upgrade, stores events
+    // with a plain insert and knows nothing of `inbox_queue`.
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    db.execute(
+        "INSERT INTO inbox_events (portal_id, subscription_id, event_id, object_id, \
+         occurred_at, subscription_type, attempt_number, payload) \
+         VALUES (3, 1, 1, 7, 1, 'contact.creation', 0, '{}')",
+    )
+    .await;
+    let claimed = store.claim(&request("w", T0)).await.unwrap();
+    assert_eq!(claimed.len(), 1, "hydrated like any other");
+    assert_eq!(claimed[0].key.object_id, ObjectId(7));
+}

@@ -9,8 +9,10 @@
 //! reads the rest 100 at a time through [`crm`], within the portal's rate limit (a short
 //! wait for the limiter is waited out). Every event taken ends done, back in the queue
 //! (retried with backoff, or waiting for the limit), or set aside with a reason
-//! ([`decisions`]): nothing is dropped. What a round decided is written in one transaction
-//! ([`store::WorkQueue::settle`]), while the next round already reads ([`Hydrator::run`]).
+//! ([`decisions`]): nothing is dropped. What a round decided is written in transactions of
+//! whole portals' parts ([`store::WorkQueue::settle`]; one per round on PostgreSQL, small
+//! ones on SQLite, see `WriteSizes`), while the next round already reads
+//! ([`Hydrator::run`]).
 
 mod answer;
 mod crm;
@@ -191,8 +193,8 @@ impl Hydrator {
             let deadline = self.round_deadline();
             let mut claimed = match self.claim_round().await {
                 Ok(claimed) => claimed,
-                // On SQLite a claim that loses the write lock to the receiver fails at
-                // once, by design: the next round tries again.
+                // The database is busy (SQLite's lock held by another process past its
+                // timeout, an outage): the next round tries again.
                 Err(error) if error.is_unavailable() => {
                     debug!(error = %Chain(&error), "hydration claim deferred");
                     Vec::new()
