@@ -97,6 +97,23 @@ fn overlapping_commits(config: &Config) -> usize {
     }
 }
 
+/// The receiver's group commits, with the backlog they admit against read once.
+async fn start_ingest(
+    store: &Arc<dyn Store>,
+    config: &Config,
+    clock: &Clock,
+) -> (Arc<Backlog>, Ingest, Writer) {
+    let backlog = Arc::new(Backlog::new(config.webhooks.inbox_max_backlog));
+    backlog.refresh(store.as_ref()).await;
+    let (ingest, writer) = Ingest::start_overlapping(
+        store.clone(),
+        backlog.clone(),
+        overlapping_commits(config),
+        clock.clone(),
+    );
+    (backlog, ingest, writer)
+}
+
 /// The token service of an install configuration.
 pub fn token_service(
     store: Arc<dyn Store>,
@@ -173,14 +190,7 @@ impl App {
     /// Opens the store and wires every component to `clock`.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let store = open_store(&config.database, Open::CreateIfMissing).await?;
-        let backlog = Arc::new(Backlog::new(config.webhooks.inbox_max_backlog));
-        backlog.refresh(store.as_ref()).await;
-        let (ingest, writer) = Ingest::start_overlapping(
-            store.clone(),
-            backlog.clone(),
-            overlapping_commits(&config),
-            clock.clone(),
-        );
+        let (backlog, ingest, writer) = start_ingest(&store, &config, &clock).await;
         let tokens = config
             .install
             .as_ref()

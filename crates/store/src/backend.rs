@@ -236,3 +236,15 @@ pub(crate) trait Backend: Send + Sync + 'static {
 pub(crate) fn held<B: Backend>(holder: u8, ids: u8) -> String {
     format!("claimed_by = ${holder} AND {}", B::in_ids("id", ids))
 }
+
+/// The `inbox_queue` rows of pending events holder `$holder` still claims among the ids of
+/// `$ids` ([`held`]). The ids' portals are named too, so that the rows are found by the
+/// queue's key (state, portal, id) rather than by scanning every pending event.
+pub(crate) fn held_events<B: Backend>(holder: u8, ids: u8) -> String {
+    format!(
+        "state = 'pending' AND {} \
+        AND portal_id IN (SELECT portal_id FROM inbox_events WHERE {})",
+        held::<B>(holder, ids),
+        B::in_ids("id", ids)
+    )
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::backend::{held, Backend, Bind, Statement};
+use crate::backend::{held_events, Backend, Bind, Statement};
 use crate::settle::{writable_portals, write_records, Aside, Settlement};
 use crate::{EventKey, ObjectId, PortalId, Retry, SetAside, StoreError};
 
@@ -173,18 +173,6 @@ pub trait WorkQueue: Send + Sync {
     /// Whether every write takes one lock for the whole database (SQLite): claims and
     /// settlements then keep it briefly, since the receiver's group commits wait for it.
     fn one_writer(&self) -> bool;
-}
-
-/// The `inbox_queue` rows of pending events holder `$holder` still claims among the ids of
-/// `$ids` ([`held`]). The ids' portals are named too, so that the rows are found by the
-/// queue's key (state, portal, id) rather than by scanning every pending event.
-pub(crate) fn held_events<B: Backend>(holder: u8, ids: u8) -> String {
-    format!(
-        "state = 'pending' AND {} \
-        AND portal_id IN (SELECT portal_id FROM inbox_events WHERE {})",
-        held::<B>(holder, ids),
-        B::in_ids("id", ids)
-    )
 }
 
 /// An install makes its portal's quarantined events work again.
