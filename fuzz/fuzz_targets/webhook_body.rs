@@ -50,13 +50,15 @@ fn harness() -> &'static Harness {
                 .await
                 .expect("SQLite opens");
             store.migrate().await.expect("migrations run");
-            let (ingest, writer) = Ingest::start(store, Arc::new(Backlog::new(u64::MAX)));
+            let clock = ManualClock::at(NOW_MS).clock();
+            let (ingest, writer) =
+                Ingest::start(store, Arc::new(Backlog::new(u64::MAX)), clock.clone());
             let config = WebhookConfig::default();
             let receiver = Receiver::new(
                 &config,
                 PublicUrl::parse(PUBLIC_URL).expect("a public URL"),
                 ClientSecret::new(SECRET),
-                ManualClock::at(NOW_MS).clock(),
+                clock,
                 ingest,
             );
             (receiver, writer)
