@@ -209,17 +209,34 @@ async fn a_scrape_reads_no_table() {
 
     let h = harness_with(Engine::Postgres, "oauth crm.objects.contacts.read", |_| {}).await;
     let mut c = sqlx::PgConnection::connect(h.db.url()).await.unwrap();
-    let mut tx = c.begin().await.unwrap();
-    sqlx::query(
-        "LOCK TABLE inbox_events, inbox_queue, records, sink_deliveries IN ACCESS EXCLUSIVE MODE",
-    )
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    // The app's own workers take these tables in their own orders (a stored event queues
+    // itself by trigger; pruning goes the other way), so taking all four may meet one of them
+    // in a deadlock that PostgreSQL breaks by aborting either side: start again until ours
+    // holds them.
+    let tx = loop {
+        let mut tx = c.begin().await.unwrap();
+        let locked = sqlx::query(
+            "LOCK TABLE inbox_events, inbox_queue, records, sink_deliveries \
+             IN ACCESS EXCLUSIVE MODE",
+        )
+        .execute(&mut *tx)
+        .await;
+        match locked {
+            Ok(_) => break tx,
+            Err(e) if is_deadlock(&e) => tx.rollback().await.unwrap(),
+            Err(e) => panic!("{e}"),
+        }
+    };
     let scraped = tokio::time::timeout(Duration::from_secs(2), scrape(&h)).await;
     tx.rollback().await.unwrap();
     let (samples, _) = scraped.expect("a scrape does not wait for the tables");
     assert!(samples.contains_key(r#"spoke_inbox_events{state="pending"}"#));
+}
+
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01")
 }
 
 /// With `SPOKE_METRICS_LISTEN`, `/metrics` is served on its own address only: a port that
