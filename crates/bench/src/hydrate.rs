@@ -121,7 +121,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
     let hydrator = Arc::new(Hydrator::new(
         store.clone(),
         tokens,
-        CrmClient::new(&sim.base_url()),
+        CrmClient::new(&sim.base_url(), install.api_version),
         HydratorConfig {
             rate_limit: args.rate_limit,
             ..HydratorConfig::for_scopes(&install.scopes)

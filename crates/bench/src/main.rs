@@ -32,6 +32,7 @@ use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use hubspot::signature::sign_v3;
 use hubspot::time::Clock;
+use hubspot::version::ApiVersion;
 use hubspot::ClientSecret;
 use serde_json::json;
 use sim::objects::{ObjectType, Simulated};
@@ -417,11 +418,14 @@ async fn simulator(
                 let mut next = 1i64;
                 while Instant::now() < stop {
                     let inputs: Vec<_> = (0..100)
-                        .map(|i| json!({ "id": (sim::objects::Simulated::id_base(sim::objects::ObjectType::Contacts) + (next + i) % 1000 + 1).to_string() }))
+                        .map(|i| json!({ "id": (ObjectType::Contacts.id_base() + (next + i) % 1000 + 1).to_string() }))
                         .collect();
                     next += 100;
                     let page: serde_json::Value = http
-                        .post(format!("{base}/crm/v3/objects/contacts/batch/read"))
+                        .post(format!(
+                            "{base}{}/batch/read",
+                            ApiVersion::V2026_03.objects_path(ObjectType::Contacts)
+                        ))
                         .bearer_auth(&token)
                         .json(&json!({ "inputs": inputs, "properties": ["email", "firstname"], "propertiesWithHistory": [] }))
                         .send()

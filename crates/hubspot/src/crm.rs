@@ -1,6 +1,6 @@
-//! HubSpot's CRM API v3 as spoke reads it (reference §4): the object types with their
-//! names, scopes and last-modified properties, and a client that reads one record or up to
-//! [`MAX_BATCH`] in one call. Failures are [`HubSpotError`]s, classified as the OAuth
+//! HubSpot's CRM API as spoke reads it (reference §4), at the configured
+//! [`ApiVersion`]: the object types with their names, scopes and last-modified properties,
+//! and a client that reads one record or up to [`MAX_BATCH`] in one call. Failures are [`HubSpotError`]s, classified as the OAuth
 //! client's are; successes carry the `X-HubSpot-RateLimit-*` figures so a caller can keep
 //! its own limiter in step with HubSpot's count.
 
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::failure::HubSpotError;
+use crate::version::ApiVersion;
 
 /// Most ids one batch read takes ("batch operations are limited to 100 records").
 pub const MAX_BATCH: usize = 100;
@@ -140,6 +141,9 @@ pub struct RateLimit {
 /// reported not found, those it did not read, and the rate-limit figures.
 #[derive(Debug, Clone, Default)]
 pub struct BatchRead {
+    /// The HTTP status HubSpot answered: `200`, or `207` when v3 and `2026-03` report
+    /// per-id errors (`2026-09` reports them in a `200`).
+    pub status: u16,
     pub records: Vec<Record>,
     /// Ids answered `OBJECT_NOT_FOUND` (in a `207`'s `errors`): deleted, or never there.
     pub missing: Vec<i64>,
@@ -169,6 +173,7 @@ pub const OBJECT_NOT_FOUND: &str = "OBJECT_NOT_FOUND";
 #[derive(Debug, Clone)]
 pub struct CrmClient {
     api_base: String,
+    version: ApiVersion,
     http: reqwest::Client,
 }
 
@@ -238,19 +243,30 @@ fn sort_answers(
 }
 
 impl CrmClient {
-    /// A client for the API at `api_base` (`https://api.hubapi.com`, or the simulator).
-    pub fn new(api_base: &str) -> Self {
+    /// A client for the API at `api_base` (`https://api.hubapi.com`, or the simulator),
+    /// calling `version`'s paths.
+    pub fn new(api_base: &str, version: ApiVersion) -> Self {
         let http = crate::outbound::client(CALL_TIMEOUT);
         Self {
             api_base: api_base.trim_end_matches('/').to_owned(),
+            version,
             http,
         }
     }
 
+    pub fn version(&self) -> ApiVersion {
+        self.version
+    }
+
+    fn objects_url(&self, object: ObjectType) -> String {
+        format!("{}{}", self.api_base, self.version.objects_path(object))
+    }
+
     /// Reads up to [`MAX_BATCH`] records by id with `properties` (HubSpot's defaults when
-    /// empty). Duplicate ids are read once. A `207` is a success: of the ids its `errors`
-    /// name, those not found are in [`BatchRead::missing`] and the rest, with every id
-    /// answered not at all, in [`BatchRead::unread`].
+    /// empty). Duplicate ids are read once. Per-id errors are a success, whether they come
+    /// in a `207` (v3, `2026-03`) or a `200` (`2026-09`): of the ids they name, those not
+    /// found are in [`BatchRead::missing`] and the rest, with every id answered not at
+    /// all, in [`BatchRead::unread`].
     pub async fn batch_read(
         &self,
         token: &SecretString,
@@ -266,11 +282,7 @@ impl CrmClient {
             .iter()
             .map(|id| json!({ "id": id.to_string() }))
             .collect();
-        let url = format!(
-            "{}/crm/v3/objects/{}/batch/read",
-            self.api_base,
-            object.plural()
-        );
+        let url = format!("{}/batch/read", self.objects_url(object));
         let response = self
             .http
             .post(url)
@@ -284,6 +296,7 @@ impl CrmClient {
         if !response.status().is_success() {
             return Err(HubSpotError::from_answer(response).await);
         }
+        let status = response.status().as_u16();
         let rate_limit = rate_limit(response.headers());
         let batch: WireBatch = response.json().await.map_err(HubSpotError::unexpected)?;
         let records = batch
@@ -293,6 +306,7 @@ impl CrmClient {
             .collect::<Result<Vec<_>, _>>()?;
         let (missing, unread) = sort_answers(&unique, &records, batch.errors);
         Ok(BatchRead {
+            status,
             records,
             missing,
             unread,
@@ -309,7 +323,7 @@ impl CrmClient {
         id: i64,
         properties: &[String],
     ) -> Result<(Record, Option<RateLimit>), HubSpotError> {
-        let url = format!("{}/crm/v3/objects/{}/{id}", self.api_base, object.plural());
+        let url = format!("{}/{id}", self.objects_url(object));
         let mut request = self.http.get(url).bearer_auth(token.expose_secret());
         if !properties.is_empty() {
             request = request.query(&[("properties", properties.join(","))]);

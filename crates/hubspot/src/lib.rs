@@ -5,6 +5,7 @@
 //! - [`time`]: epoch milliseconds, HubSpot's unit, and the injectable [`time::Clock`].
 //! - [`oauth`]: the OAuth endpoints a public app calls (install, refresh, uninstall).
 //! - [`crm`]: CRM object types and a client that reads records, one or a batch.
+//! - [`version`]: the CRM API versions, their end of support, and their paths.
 //! - [`failure`]: one classification of HubSpot's failures for every client.
 //! - [`ClientSecret`]: the app's secret, shared by signatures and OAuth.
 //!
@@ -19,6 +20,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod signature;
 pub mod time;
+pub mod version;
 pub mod webhook;
 
 pub use client_secret::ClientSecret;

@@ -178,7 +178,7 @@ fn hydrator(
     Arc::new(Hydrator::new(
         store.clone(),
         tokens,
-        CrmClient::new(&install.oauth.api_base),
+        CrmClient::new(&install.oauth.api_base, install.api_version),
         config.hydrator.clone(),
         config.sinks.names(),
         tally.clone(),
@@ -251,6 +251,7 @@ impl App {
             alerts: alerts.clone(),
             standings: standings.clone(),
             dashboard,
+            crm_version: config.install.as_ref().map(|i| i.api_version),
             tokens: tokens.clone(),
             clock: clock.clone(),
         };

@@ -14,6 +14,7 @@ use std::time::Duration;
 use hubspot::crm::ObjectType;
 use hubspot::oauth::OAuthConfig;
 use hubspot::signature::Policy;
+use hubspot::version::ApiVersion;
 use hubspot::ClientSecret;
 use secrecy::SecretString;
 use url::Url;
@@ -436,6 +437,8 @@ impl Default for SinkConfig {
 #[derive(Debug, Clone)]
 pub struct InstallConfig {
     pub oauth: OAuthConfig,
+    /// The CRM API version every CRM call is made at.
+    pub api_version: ApiVersion,
     pub scopes: Vec<String>,
     pub optional_scopes: Vec<String>,
     pub keys: Keyring,
@@ -448,6 +451,7 @@ impl InstallConfig {
     pub const DEFAULT_API_BASE: &str = "https://api.hubapi.com";
     pub const DEFAULT_AUTH_BASE: &str = "https://app.hubspot.com";
     pub const DEFAULT_OAUTH_VERSION: &str = "2026-03";
+    pub const DEFAULT_API_VERSION: &str = "2026-03";
     pub const DEFAULT_REFRESH_MARGIN_S: u64 = 300;
 
     /// The app `client_id` against a HubSpot whose API and authorize page both live at
@@ -466,6 +470,9 @@ impl InstallConfig {
                 client_id: client_id.to_owned(),
                 client_secret,
             },
+            api_version: Self::DEFAULT_API_VERSION
+                .parse()
+                .expect("the default is a version"),
             scopes: words(Self::DEFAULT_SCOPES),
             optional_scopes: Vec::new(),
             keys,

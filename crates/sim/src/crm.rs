@@ -1,5 +1,6 @@
-//! The CRM API v3 for objects (reference §4): read one, batch read (207 with per-id errors
-//! when some ids are missing), list with paging, archived records, property selection.
+//! The CRM API for objects (reference §4, §9), at v3 and the dated versions `2026-03` and
+//! `2026-09`: read one, batch read (per-id errors when some ids are missing: a `207`, or a
+//! `200` from `2026-09`), list with paging, archived records, property selection.
 //! Every request passes [`gate`]: a valid bearer token, the portal's rate limits (HubSpot's
 //! headers on every answer, 429 past them) and whatever faults are switched on.
 
@@ -16,6 +17,8 @@ use axum::{Extension, Json, Router};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+
+use hubspot::version::ApiVersion;
 
 use crate::crm_ledger;
 use crate::errors;
@@ -55,11 +58,24 @@ fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> 
     Ok(object)
 }
 
+/// Where each version's object API lives; HubSpot answers `404` under any other.
+const OBJECTS: [(&str, ApiVersion); 3] = [
+    ("/crm/v3/objects", ApiVersion::V3),
+    ("/crm/objects/2026-03", ApiVersion::V2026_03),
+    ("/crm/objects/2026-09", ApiVersion::V2026_09),
+];
+
 pub fn routes(sim: SharedSim) -> Router {
-    Router::new()
-        .route("/crm/v3/objects/{object_type}", get(list))
-        .route("/crm/v3/objects/{object_type}/{object_id}", get(read_one))
-        .route("/crm/v3/objects/{object_type}/batch/read", post(batch_read))
+    let mut router = Router::new();
+    for (prefix, version) in OBJECTS {
+        let objects = Router::new()
+            .route("/{object_type}", get(list))
+            .route("/{object_type}/{object_id}", get(read_one))
+            .route("/{object_type}/batch/read", post(batch_read))
+            .layer(Extension(version));
+        router = router.nest(prefix, objects);
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(sim.clone(), gate))
         .with_state(sim)
 }
@@ -91,7 +107,9 @@ async fn gate(State(sim): State<SharedSim>, request: Request, next: Next) -> Res
         }
     };
     let portal = grant.portal;
-    let endpoint = crm_ledger::endpoint(request.uri().path());
+    let Some(endpoint) = crm_ledger::endpoint(request.uri().path()) else {
+        return errors::not_found(format!("No API at {}", request.uri().path()));
+    };
     let _in_flight = InFlight::enter(&sim, portal);
     let response = admitted(&sim, grant, request, next).await;
     sim.crm_ledger(|l| l.call(portal, endpoint, response.status().as_u16()));
@@ -205,8 +223,14 @@ fn read_params(pairs: &[(String, String)]) -> (Option<Vec<String>>, bool) {
 }
 
 /// A record as `SimplePublicObject`. With `properties`, those that have a value, plus the
-/// three HubSpot always returns; without, the type's default set.
-fn render(record: &Record, object: ObjectType, properties: Option<&[String]>) -> Value {
+/// three HubSpot always returns (and, from `2026-09`, those the type defines but the
+/// record leaves empty, as `null`); without, the type's default set.
+fn render(
+    record: &Record,
+    object: ObjectType,
+    properties: Option<&[String]>,
+    version: ApiVersion,
+) -> Value {
     let wanted: BTreeSet<&str> = match properties {
         Some(names) => names
             .iter()
@@ -219,13 +243,13 @@ fn render(record: &Record, object: ObjectType, properties: Option<&[String]>) ->
             .collect(),
         None => object.default_properties().iter().copied().collect(),
     };
+    let nulls = version == ApiVersion::V2026_09 && properties.is_some();
     let props: Map<String, Value> = wanted
         .into_iter()
-        .filter_map(|name| {
-            record
-                .properties
-                .get(name)
-                .map(|v| (name.to_owned(), Value::String(v.clone())))
+        .filter_map(|name| match record.properties.get(name) {
+            Some(value) => Some((name.to_owned(), Value::String(value.clone()))),
+            None if nulls && object.defines(name) => Some((name.to_owned(), Value::Null)),
+            None => None,
         })
         .collect();
     let mut body = json!({
@@ -250,6 +274,7 @@ fn visible(record: &Record, archived: bool) -> bool {
 async fn read_one(
     State(sim): State<SharedSim>,
     Extension(Caller(caller)): Extension<Caller>,
+    Extension(version): Extension<ApiVersion>,
     Path((segment, object_id)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -267,7 +292,7 @@ async fn read_one(
     match record {
         Some(record) => {
             sim.crm_ledger(|l| l.returned(portal, 1));
-            Json(render(&record, object, properties.as_deref())).into_response()
+            Json(render(&record, object, properties.as_deref(), version)).into_response()
         }
         None => errors::not_found(format!(
             "Object not found.  objectId are usually numeric. ({object_id})"
@@ -293,6 +318,7 @@ struct BatchId {
 async fn batch_read(
     State(sim): State<SharedSim>,
     Extension(Caller(caller)): Extension<Caller>,
+    Extension(version): Extension<ApiVersion>,
     Path(segment): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
     body: Result<Json<BatchReadInput>, axum::extract::rejection::JsonRejection>,
@@ -347,7 +373,7 @@ async fn batch_read(
         match record {
             None => missing.push(id),
             Some(record) => match faults.batch_answer(portal, || sim.fault_draw(|r| r.random())) {
-                BatchAnswer::Record => results.push(render(&record, object, properties)),
+                BatchAnswer::Record => results.push(render(&record, object, properties, version)),
                 BatchAnswer::Error => failed.push(id),
                 BatchAnswer::Omitted => {}
             },
@@ -373,12 +399,17 @@ async fn batch_read(
     }
     body["numErrors"] = json!(batch_errors.len());
     body["errors"] = json!(batch_errors);
-    (StatusCode::MULTI_STATUS, Json(body)).into_response()
+    let status = match version {
+        ApiVersion::V2026_09 => StatusCode::OK,
+        ApiVersion::V3 | ApiVersion::V2026_03 => StatusCode::MULTI_STATUS,
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn list(
     State(sim): State<SharedSim>,
     Extension(Caller(caller)): Extension<Caller>,
+    Extension(version): Extension<ApiVersion>,
     Path(segment): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -411,15 +442,24 @@ async fn list(
     sim.crm_ledger(|l| l.returned(portal, page.len()));
     let results: Vec<Value> = page
         .iter()
-        .map(|r| render(r, object, properties.as_deref()))
+        .map(|r| render(r, object, properties.as_deref(), version))
         .collect();
     let mut body = json!({ "results": results });
     if let (true, Some(last)) = (more, page.last()) {
         let after = last.id.to_string();
         body["paging"] = json!({ "next": {
             "after": after,
-            "link": format!("https://api.hubapi.com/crm/v3/objects/{}?after={after}", object.plural()),
+            "link": format!("https://api.hubapi.com{}/{}?after={after}", prefix(version), object.plural()),
         }});
     }
     Json(body).into_response()
+}
+
+/// Where `version`'s object API lives.
+fn prefix(version: ApiVersion) -> &'static str {
+    OBJECTS
+        .iter()
+        .find(|(_, v)| *v == version)
+        .map(|(prefix, _)| *prefix)
+        .expect("every version is served")
 }

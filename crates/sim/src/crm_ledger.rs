@@ -12,6 +12,8 @@ use serde::Serialize;
 pub struct PortalCalls {
     /// Endpoint (`read`, `batchRead`, `list`) → HTTP status → calls.
     pub calls: BTreeMap<&'static str, BTreeMap<u16, u64>>,
+    /// API version (`v3`, `2026-03`, …) → calls.
+    pub versions: BTreeMap<&'static str, u64>,
     pub rate_limited: u64,
     /// The most calls admitted within one rolling window: never above the portal's limit
     /// when spoke keeps to it.
@@ -27,23 +29,47 @@ pub struct CrmLedger {
     in_flight: BTreeMap<i64, u32>,
 }
 
-/// The endpoint class of a CRM path.
-pub fn endpoint(path: &str) -> &'static str {
-    if path.ends_with("/batch/read") {
-        "batchRead"
-    } else if path.trim_end_matches('/').split('/').count() > 5 {
-        "read"
-    } else {
-        "list"
-    }
+/// A call's endpoint class (`read`, `batchRead`, `list`) and the API version its path
+/// names (`v3`, `2026-03`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub class: &'static str,
+    pub version: &'static str,
+}
+
+/// The endpoint of a CRM object path, v3 (`/crm/v3/objects/{type}/…`) or dated
+/// (`/crm/objects/{version}/{type}/…`); `None` for anything else.
+pub fn endpoint(path: &str) -> Option<Endpoint> {
+    let (version, rest) = match path.strip_prefix("/crm/v3/objects/") {
+        Some(rest) => ("v3", rest),
+        None => {
+            let dated = path.strip_prefix("/crm/objects/")?;
+            let (version, rest) = dated.split_once('/')?;
+            (known_version(version)?, rest)
+        }
+    };
+    let below_type: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
+    let class = match below_type.as_slice() {
+        [] => "list",
+        ["batch", "read"] => "batchRead",
+        [_] => "read",
+        _ => return None,
+    };
+    Some(Endpoint { class, version })
+}
+
+/// The dated versions the simulator serves.
+fn known_version(version: &str) -> Option<&'static str> {
+    ["2026-03", "2026-09"].into_iter().find(|v| *v == version)
 }
 
 impl CrmLedger {
-    pub fn call(&mut self, portal: i64, endpoint: &'static str, status: u16) {
+    pub fn call(&mut self, portal: i64, endpoint: Endpoint, status: u16) {
         let calls = self.portals.entry(portal).or_default();
+        *calls.versions.entry(endpoint.version).or_default() += 1;
         *calls
             .calls
-            .entry(endpoint)
+            .entry(endpoint.class)
             .or_default()
             .entry(status)
             .or_default() += 1;
@@ -87,12 +113,31 @@ mod tests {
 
     #[test]
     fn paths_are_told_apart_and_calls_counted() {
-        assert_eq!(endpoint("/crm/v3/objects/contacts/batch/read"), "batchRead");
-        assert_eq!(endpoint("/crm/v3/objects/contacts/12"), "read");
-        assert_eq!(endpoint("/crm/v3/objects/contacts"), "list");
+        let class = |path| endpoint(path).map(|e| (e.class, e.version));
+        assert_eq!(
+            class("/crm/v3/objects/contacts/batch/read"),
+            Some(("batchRead", "v3"))
+        );
+        assert_eq!(class("/crm/v3/objects/contacts/12"), Some(("read", "v3")));
+        assert_eq!(class("/crm/v3/objects/contacts"), Some(("list", "v3")));
+        assert_eq!(
+            class("/crm/objects/2026-09/0-1/batch/read"),
+            Some(("batchRead", "2026-09"))
+        );
+        assert_eq!(
+            class("/crm/objects/2026-03/deals/7"),
+            Some(("read", "2026-03"))
+        );
+        assert_eq!(
+            class("/crm/objects/2026-03/deals"),
+            Some(("list", "2026-03"))
+        );
+        assert_eq!(class("/crm/objects/2025-09/deals"), None);
+        assert_eq!(class("/crm/objects/2026-03/deals/7/x"), None);
         let mut ledger = CrmLedger::default();
-        ledger.call(1, "batchRead", 200);
-        ledger.call(1, "batchRead", 429);
+        let batch = endpoint("/crm/objects/2026-03/deals/batch/read").unwrap();
+        ledger.call(1, batch, 200);
+        ledger.call(1, batch, 429);
         ledger.admitted(1, 3);
         ledger.admitted(1, 2);
         ledger.returned(1, 40);
@@ -106,6 +151,7 @@ mod tests {
         let one = &ledger.totals()[&1];
         assert_eq!(one.max_in_flight, 2);
         assert_eq!(one.calls["batchRead"][&200], 1);
+        assert_eq!(one.versions["2026-03"], 2);
         assert_eq!(
             (one.rate_limited, one.max_in_window, one.records_returned),
             (1, 3, 40)

@@ -10,7 +10,7 @@ pub use hubspot::crm::ObjectType;
 
 /// What the simulator adds to HubSpot's object types: how it numbers, shows and changes
 /// the records it generates.
-pub trait Simulated {
+pub trait Simulated: Copy {
     /// Record ids of generated records are `id_base + index` (index from 1), so ids differ
     /// between types and exceed 2^31 like real ones can.
     fn id_base(self) -> i64;
@@ -18,6 +18,11 @@ pub trait Simulated {
     fn default_properties(self) -> &'static [&'static str];
     /// Properties that change in simulated activity and can be subscribed to.
     fn changing_properties(self) -> &'static [&'static str];
+    /// Whether the type has a property of this name (a record may leave it empty).
+    fn defines(self, property: &str) -> bool {
+        self.default_properties().contains(&property)
+            || self.changing_properties().contains(&property)
+    }
 }
 
 impl Simulated for ObjectType {
@@ -195,7 +200,10 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
                 format!("{}.{}.{index}@example.com", ascii(first), ascii(last)),
             );
             set("lifecyclestage", pick(LIFECYCLE, h(5)).to_owned());
-            set("phone", format!("+1 617 555 {:04}", h(6) % 10_000));
+            // A quarter of contacts leave their phone empty, as real ones do.
+            if h(7) % 4 != 0 {
+                set("phone", format!("+1 617 555 {:04}", h(6) % 10_000));
+            }
         }
         ObjectType::Companies => {
             let name = pick(COMPANY, h(3));
@@ -306,15 +314,18 @@ mod tests {
     #[test]
     fn every_type_has_its_default_and_changing_properties() {
         for object in ObjectType::ALL {
-            let record = generate(1, 2, object, 3);
-            for property in object
-                .default_properties()
-                .iter()
-                .chain(object.changing_properties())
-            {
+            let records: Vec<Record> = (1..=20).map(|i| generate(1, 2, object, i)).collect();
+            for property in object.default_properties() {
                 assert!(
-                    record.properties.contains_key(*property),
+                    records.iter().all(|r| r.properties.contains_key(*property)),
                     "{object:?} lacks {property}"
+                );
+            }
+            for property in object.changing_properties() {
+                assert!(object.defines(property));
+                assert!(
+                    records.iter().any(|r| r.properties.contains_key(*property)),
+                    "{object:?} never has {property}"
                 );
             }
             assert_eq!(ObjectType::from_path(object.plural()), Some(object));
@@ -322,6 +333,18 @@ mod tests {
             assert_eq!(ObjectType::from_singular(object.singular()), Some(object));
         }
         assert_eq!(ObjectType::from_path("contact"), None);
+        let phones = (1..=40)
+            .filter(|i| {
+                generate(1, 2, ObjectType::Contacts, *i)
+                    .properties
+                    .contains_key("phone")
+            })
+            .count();
+        assert!(
+            (1..40).contains(&phones),
+            "some contacts leave their phone empty"
+        );
+        assert!(!ObjectType::Contacts.defines("nosuchproperty"));
     }
 
     #[test]

@@ -401,6 +401,14 @@ pub struct HubSpotArgs {
         default_value = InstallConfig::DEFAULT_OAUTH_VERSION
     )]
     pub hubspot_oauth_version: String,
+    /// The CRM API version: `2026-03`, `2026-09` or `v3` (v3 is unsupported from
+    /// September 2027).
+    #[arg(
+        long,
+        env = "SPOKE_HUBSPOT_API_VERSION",
+        default_value = InstallConfig::DEFAULT_API_VERSION
+    )]
+    pub hubspot_api_version: String,
     /// Where to send the browser after a successful install; a success page if unset.
     #[arg(long, env = "SPOKE_INSTALL_SUCCESS_URL")]
     pub install_success_url: Option<String>,

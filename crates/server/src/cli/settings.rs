@@ -9,6 +9,7 @@ use clap::CommandFactory;
 use hubspot::crm::ObjectType;
 use hubspot::oauth::{is_supported_version, OAuthConfig};
 use hubspot::signature::Policy;
+use hubspot::version::UnknownVersion;
 use hubspot::ClientSecret;
 use secrecy::SecretString;
 use url::Url;
@@ -127,6 +128,10 @@ pub fn install(
             "must be v3 or a dated version such as 2026-03",
         ));
     }
+    let api_version = args
+        .hubspot_api_version
+        .parse()
+        .map_err(|e: UnknownVersion| bad("SPOKE_HUBSPOT_API_VERSION", e.to_string()))?;
     for (variable, value) in [
         ("SPOKE_HUBSPOT_API_BASE", &args.hubspot_api_base),
         ("SPOKE_HUBSPOT_AUTH_BASE", &args.hubspot_auth_base),
@@ -141,6 +146,7 @@ pub fn install(
             client_id,
             client_secret,
         },
+        api_version,
         scopes: words(&args.hubspot_scopes),
         optional_scopes: words(&args.hubspot_optional_scopes),
         keys,

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use hubspot::version::ApiVersion;
 use store::Store;
 
 use crate::config::OperatorToken;
 use crate::dashboard::session::Dashboard;
 use crate::metrics::Metrics;
 use crate::monitor::alerts::{Alert, Alerts};
+use crate::monitor::api_support::{api_support, ApiSupport};
 use crate::monitor::standings::Standings;
 use crate::monitor::tally::Tally;
 use crate::oauth::install::InstallFlow;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub standings: Arc<Standings>,
     /// The operator dashboard, when an operator token is configured.
     pub dashboard: Option<Arc<Dashboard>>,
+    /// The CRM API version calls are made at, when an app is configured.
+    pub crm_version: Option<ApiVersion>,
     /// Tokens, when an app is configured: the dashboard's uninstall revokes them.
     pub tokens: Option<Arc<TokenService>>,
     pub clock: hubspot::time::Clock,
@@ -50,5 +54,11 @@ impl AppState {
         } else {
             Vec::new()
         }
+    }
+
+    /// How long HubSpot supports the CRM API version spoke calls; `None` without an app.
+    pub fn api_support(&self) -> Option<ApiSupport> {
+        self.crm_version
+            .map(|version| api_support(version, self.clock.now_ms()))
     }
 }

@@ -6,9 +6,11 @@
 //! attempts spoke never saw but HubSpot's `attemptNumber` reveals, as an estimate;
 //! [`levels`] classifies a rate and a portal's risk; [`alerts`] warns before HubSpot's
 //! bar is crossed, judged with the [`standings`] from one read of [`sums`] per
-//! [`evaluation`]; [`report`] is the admin API's JSON.
+//! [`evaluation`]; [`report`] is the admin API's JSON. [`api_support`] warns before the
+//! CRM API version spoke calls goes out of HubSpot's support.
 
 pub mod alerts;
+pub mod api_support;
 pub mod evaluation;
 pub mod levels;
 pub mod rates;

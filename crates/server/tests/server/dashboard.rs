@@ -389,3 +389,65 @@ async fn a_signed_out_session_is_refused_even_with_a_copy_of_its_cookie() {
         reqwest::StatusCode::OK
     );
 }
+
+/// Six months before HubSpot stops supporting the configured CRM API version, the
+/// overview says so and names the newer version to set; `/api/v1/stats` says the same.
+#[tokio::test]
+async fn the_overview_warns_before_the_crm_api_version_goes_out_of_support() {
+    let h = harness_with(Engine::Sqlite, "oauth", |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await;
+    let http = browser();
+    let overview = || async {
+        let session = dashboard_session(&h.spoke, TOKEN).await;
+        let page = http
+            .get(format!("{}/dashboard", h.spoke))
+            .header("cookie", session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), reqwest::StatusCode::OK);
+        page.text().await.unwrap()
+    };
+    let stats = || async {
+        json_of(
+            reqwest::Client::new()
+                .get(format!("{}/api/v1/stats", h.spoke))
+                .bearer_auth(TOKEN),
+        )
+        .await["crmApi"]
+            .clone()
+    };
+    let ends = chrono::NaiveDate::from_ymd_opt(2027, 9, 1).unwrap();
+    let warned_from = ends
+        .checked_sub_months(chrono::Months::new(6))
+        .unwrap()
+        .and_hms_opt(0, 0, 1)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let before = warned_from - 2 * 86_400_000;
+    assert!(h.clock.now_ms() < before, "the test predates the warning");
+    h.clock
+        .advance(Duration::from_millis((before - h.clock.now_ms()) as u64));
+    assert!(!overview().await.contains(r#"id="api-version""#));
+    assert_eq!(stats().await["endsSoon"], false);
+
+    h.clock.advance(Duration::from_millis(
+        (warned_from - h.clock.now_ms()) as u64,
+    ));
+    let html = overview().await;
+    assert!(html.contains(r#"id="api-version""#), "{html}");
+    assert!(html.contains("SPOKE_HUBSPOT_API_VERSION=2026-09"));
+    assert!(html.contains("on 2027-09-01"));
+    assert_eq!(
+        stats().await,
+        json!({
+            "version": "2026-03",
+            "unsupportedFrom": "2027-09-01",
+            "endsSoon": true,
+            "newer": "2026-09",
+        })
+    );
+}

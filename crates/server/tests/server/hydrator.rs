@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use hubspot::crm::ObjectType;
+use hubspot::version::ApiVersion;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
@@ -153,6 +154,48 @@ async fn every_event_ends_as_the_latest_record_unhandled_or_quarantined(#[case] 
     h.settle(events, |c| settled(c) && count(c, "quarantined") == 0)
         .await;
     h.assert_mirror_matches_the_simulator(portals[2]).await;
+}
+
+/// Every CRM call is made at the configured API version: the simulator sees only that
+/// version's paths, the mirror ends as HubSpot has the records, and the monitor counts the
+/// calls under the version.
+#[rstest]
+#[tokio::test]
+async fn every_crm_call_is_made_at_the_configured_version(
+    #[values(ApiVersion::V3, ApiVersion::V2026_09)] version: ApiVersion,
+) {
+    let h = harness_with(Engine::Sqlite, SCOPES, |config| {
+        config.install.as_mut().expect("an app").api_version = version;
+        config.monitor.flush_every = Duration::from_millis(50);
+    })
+    .await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let events = h
+        .activity(Activity::seeded(11, 40).in_portals(&[portal]))
+        .await;
+    h.settle(events, settled).await;
+    h.assert_mirror_matches_the_simulator(portal).await;
+
+    let ledger = h.crm_ledger().await;
+    let versions = &ledger["portals"][portal.to_string()]["versions"];
+    let calls = versions[version.as_str()].as_u64().unwrap_or(0);
+    assert!(calls > 0, "{ledger}");
+    assert_eq!(versions.as_object().unwrap().len(), 1, "{ledger}");
+    let rows = |only: &str| format!("SELECT count(*) FROM api_calls_daily WHERE endpoint {only}");
+    let counted = rows(&format!("= 'crm.batch_read@{version}'"));
+    for _ in 0..500 {
+        if h.db.number(&counted).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        h.db.number(&counted).await > 0,
+        "the monitor counts the version"
+    );
+    let other = rows(&format!("<> 'crm.batch_read@{version}'"));
+    assert_eq!(h.db.number(&other).await, 0);
 }
 
 #[rstest]

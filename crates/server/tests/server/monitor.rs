@@ -261,7 +261,7 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
             .unwrap()
             .iter()
             .map(|row| {
-                assert_eq!(row["endpoint"], "crm.batch_read");
+                assert_eq!(row["endpoint"], "crm.batch_read@2026-03");
                 (
                     row["status"].as_u64().unwrap() as u16,
                     row["calls"].as_i64().unwrap(),

@@ -1,15 +1,52 @@
-//! CRM responses validated against the schemas of HubSpot's own OpenAPI spec.
+//! CRM responses validated against the schemas of HubSpot's own OpenAPI spec, at each API
+//! version the simulator serves.
 
 use reqwest::Method;
 use reqwest::StatusCode;
+use rstest::rstest;
 use serde_json::{json, Value};
 use spoke_sim::objects::{ObjectType, Simulated};
 
 use crate::support::*;
 
-/// Fails unless `instance` conforms to `components.schemas.<schema>` of the CRM spec.
+/// A CRM API version as HubSpot serves it: where its object API lives, the spec its
+/// answers conform to, and how a batch read with per-id errors is answered.
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    objects: &'static str,
+    spec: &'static str,
+    partial: StatusCode,
+    partial_schema: &'static str,
+}
+
+const V3: Served = Served {
+    objects: "/crm/v3/objects",
+    spec: "crm-objects-v3.json",
+    partial: StatusCode::MULTI_STATUS,
+    partial_schema: "BatchResponseSimplePublicObjectWithErrors",
+};
+const V2026_03: Served = Served {
+    objects: "/crm/objects/2026-03",
+    spec: "crm-objects-2026-03.json",
+    partial: StatusCode::MULTI_STATUS,
+    partial_schema: "BatchResponseSimplePublicObjectWithErrors",
+};
+const V2026_09: Served = Served {
+    objects: "/crm/objects/2026-09",
+    spec: "crm-objects-2026-09.json",
+    partial: StatusCode::OK,
+    partial_schema: "BatchResponseSimplePublicObject",
+};
+
+impl Served {
+    fn assert_conforms(&self, schema: &str, instance: &Value) {
+        assert_conforms_to(self.spec, schema, instance);
+    }
+}
+
+/// Fails unless `instance` conforms to `components.schemas.<schema>` of the v3 CRM spec.
 fn assert_conforms(schema: &str, instance: &Value) {
-    assert_conforms_to("crm-objects-v3.json", schema, instance);
+    V3.assert_conforms(schema, instance);
 }
 
 async fn crm(sim: &spoke_sim::RunningSim, token: &str) -> (reqwest::Client, String, String) {
@@ -20,25 +57,29 @@ async fn crm(sim: &spoke_sim::RunningSim, token: &str) -> (reqwest::Client, Stri
     )
 }
 
+#[rstest]
 #[tokio::test]
-async fn read_one_conforms_and_selects_properties() {
+async fn read_one_conforms_and_selects_properties(
+    #[values(V3, V2026_03, V2026_09)] served: Served,
+) {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let objects = format!("{base}{}", served.objects);
     for object in ObjectType::ALL {
         let id = object.id_base() + 7;
-        let url = format!("{base}/crm/v3/objects/{}/{id}", object.plural());
+        let url = format!("{objects}/{}/{id}", object.plural());
         let body: Value = http
             .get(&url)
             .header("authorization", &auth)
             .fetch_json()
             .await;
-        assert_conforms("SimplePublicObjectWithAssociations", &body);
+        served.assert_conforms("SimplePublicObjectWithAssociations", &body);
         assert_eq!(body["id"], id.to_string());
         assert_eq!(body["properties"]["hs_object_id"], id.to_string());
     }
     let url = format!(
-        "{base}/crm/v3/objects/0-1/{}?properties=email,nosuchproperty&properties=firstname",
+        "{objects}/0-1/{}?properties=email,nosuchproperty&properties=firstname",
         ObjectType::Contacts.id_base() + 1
     );
     let body: Value = http
@@ -46,6 +87,7 @@ async fn read_one_conforms_and_selects_properties() {
         .header("authorization", &auth)
         .fetch_json()
         .await;
+    served.assert_conforms("SimplePublicObjectWithAssociations", &body);
     let mut names: Vec<&str> = body["properties"]
         .as_object()
         .unwrap()
@@ -65,12 +107,15 @@ async fn read_one_conforms_and_selects_properties() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn batch_read_is_200_when_complete_and_207_with_missing_ids() {
+async fn batch_read_is_200_when_complete_and_reports_missing_ids_as_the_version_does(
+    #[values(V3, V2026_03, V2026_09)] served: Served,
+) {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
-    let url = format!("{base}/crm/v3/objects/deals/batch/read");
+    let url = format!("{base}{}/deals/batch/read", served.objects);
     let id = |i: i64| (ObjectType::Deals.id_base() + i).to_string();
 
     let complete = http
@@ -82,7 +127,7 @@ async fn batch_read_is_200_when_complete_and_207_with_missing_ids() {
         .unwrap();
     assert_eq!(complete.status(), StatusCode::OK);
     let body: Value = complete.json().await.unwrap();
-    assert_conforms("BatchResponseSimplePublicObject", &body);
+    served.assert_conforms("BatchResponseSimplePublicObject", &body);
     assert_eq!(body["results"].as_array().unwrap().len(), 2);
 
     let partial = http
@@ -92,16 +137,17 @@ async fn batch_read_is_200_when_complete_and_207_with_missing_ids() {
         .send()
         .await
         .unwrap();
-    assert_eq!(partial.status(), StatusCode::MULTI_STATUS);
+    assert_eq!(partial.status(), served.partial);
     let body: Value = partial.json().await.unwrap();
-    assert_conforms("BatchResponseSimplePublicObjectWithErrors", &body);
+    served.assert_conforms(served.partial_schema, &body);
     assert_eq!(
         body["results"].as_array().unwrap().len(),
         1,
         "a repeated id is read once"
     );
     assert_eq!(body["errors"][0]["context"]["ids"], json!(["999"]));
-    assert_conforms("StandardError", &body["errors"][0]);
+    assert_eq!(body["numErrors"], 1);
+    served.assert_conforms("StandardError", &body["errors"][0]);
 
     let too_many: Vec<Value> = (1..=101).map(|i| json!({"id": id(i)})).collect();
     let refused = http
@@ -112,17 +158,71 @@ async fn batch_read_is_200_when_complete_and_207_with_missing_ids() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    assert_conforms("Error", &refused.json().await.unwrap());
+    served.assert_conforms("Error", &refused.json().await.unwrap());
 }
 
+/// `2026-09` returns a property the type has but the record leaves empty as `null`, which
+/// its spec allows; v3's spec does not, and v3 leaves it out.
 #[tokio::test]
-async fn list_pages_through_every_record_and_conforms() {
+async fn only_2026_09_answers_an_empty_property_with_null() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let without_phone = (1..100)
+        .map(|i| ObjectType::Contacts.id_base() + i)
+        .find(|id| {
+            sim.sim
+                .world(|w| w.record(portal, ObjectType::Contacts, *id))
+                .is_some_and(|r| !r.properties.contains_key("phone"))
+        })
+        .expect("a contact without a phone");
+    for (served, phone) in [(V3, None), (V2026_09, Some(Value::Null))] {
+        let url = format!(
+            "{base}{}/contacts/{without_phone}?properties=phone,email",
+            served.objects
+        );
+        let body: Value = http
+            .get(&url)
+            .header("authorization", &auth)
+            .fetch_json()
+            .await;
+        served.assert_conforms("SimplePublicObjectWithAssociations", &body);
+        assert_eq!(
+            body["properties"].get("phone"),
+            phone.as_ref(),
+            "{served:?}"
+        );
+    }
+}
+
+/// Under a version HubSpot does not serve there is no API.
+#[tokio::test]
+async fn an_unknown_version_is_not_found() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let status = http
+        .get(format!("{base}/crm/objects/2025-01/contacts"))
+        .header("authorization", &auth)
+        .fetch_status()
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[rstest]
+#[tokio::test]
+async fn list_pages_through_every_record_and_conforms(
+    #[values(V3, V2026_03, V2026_09)] served: Served,
+) {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
     let (mut after, mut seen) = (None::<String>, Vec::new());
     loop {
-        let mut url = format!("{base}/crm/v3/objects/companies?limit=20&properties=name");
+        let mut url = format!(
+            "{base}{}/companies?limit=20&properties=name",
+            served.objects
+        );
         if let Some(a) = &after {
             url.push_str(&format!("&after={a}"));
         }
@@ -131,10 +231,13 @@ async fn list_pages_through_every_record_and_conforms() {
             .header("authorization", &auth)
             .fetch_json()
             .await;
-        assert_conforms(
+        served.assert_conforms(
             "CollectionResponseSimplePublicObjectWithAssociationsForwardPaging",
             &page,
         );
+        if let Some(link) = page["paging"]["next"]["link"].as_str() {
+            assert!(link.contains(served.objects), "{link}");
+        }
         seen.extend(
             page["results"]
                 .as_array()

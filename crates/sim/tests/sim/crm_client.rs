@@ -1,26 +1,41 @@
-//! spoke's CRM client (`hubspot::crm`) against the simulator: what it reads, what a `207`
-//! leaves out, and the kind each refusal is classified as.
+//! spoke's CRM client (`hubspot::crm`) against the simulator, at each API version: what it
+//! reads, what per-id errors leave out, and the kind each refusal is classified as.
 
 use hubspot::crm::{CrmClient, ObjectType, MAX_BATCH};
 use hubspot::failure::Kind;
+use hubspot::version::ApiVersion;
+use rstest::rstest;
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{json, Value};
 use spoke_sim::objects::Simulated;
 
 use crate::support::*;
 
-async fn client_and_token(sim: &spoke_sim::RunningSim, portal: i64) -> (CrmClient, SecretString) {
+async fn client_and_token(
+    sim: &spoke_sim::RunningSim,
+    portal: i64,
+    version: ApiVersion,
+) -> (CrmClient, SecretString) {
     (
-        CrmClient::new(&sim.base_url()),
+        CrmClient::new(&sim.base_url(), version),
         SecretString::from(token(sim, portal).await),
     )
 }
 
+/// Whichever way the version reports per-id errors (a `207`, or a `200` from `2026-09`),
+/// the same ids are found and missing, and the call is made at that version's path.
+#[rstest]
+#[case::v3(ApiVersion::V3, 207)]
+#[case::dated_2026_03(ApiVersion::V2026_03, 207)]
+#[case::dated_2026_09(ApiVersion::V2026_09, 200)]
 #[tokio::test]
-async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
+async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids(
+    #[case] version: ApiVersion,
+    #[case] partial_status: u16,
+) {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
-    let (crm, token) = client_and_token(&sim, portal).await;
+    let (crm, token) = client_and_token(&sim, portal, version).await;
     let base = ObjectType::Contacts.id_base();
     let mut ids: Vec<i64> = (1..=40).map(|i| base + i).collect();
     ids.extend([base + 3, base + 3, base + 999_999]);
@@ -28,7 +43,8 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
     let read = crm
         .batch_read(&token, ObjectType::Contacts, &ids, &["email".into()])
         .await
-        .expect("a 207 is a success");
+        .expect("per-id errors are a success");
+    assert_eq!(read.status, partial_status);
 
     let mut got: Vec<i64> = read.records.iter().map(|r| r.id).collect();
     got.sort_unstable();
@@ -52,7 +68,12 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
 
     let ledger = sim.client().crm_ledger().await.unwrap();
     let calls = &ledger["portals"][portal.to_string()];
-    assert_eq!(calls["calls"]["batchRead"]["207"], 1, "{ledger}");
+    assert_eq!(
+        calls["calls"]["batchRead"][partial_status.to_string()],
+        1,
+        "{ledger}"
+    );
+    assert_eq!(calls["versions"], json!({ version.as_str(): 1 }));
     assert_eq!(
         (
             &calls["recordsReturned"],
@@ -63,11 +84,14 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn read_one_finds_a_record_and_a_missing_one_is_not_found() {
+async fn read_one_finds_a_record_and_a_missing_one_is_not_found(
+    #[values(ApiVersion::V3, ApiVersion::V2026_03, ApiVersion::V2026_09)] version: ApiVersion,
+) {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
-    let (crm, token) = client_and_token(&sim, portal).await;
+    let (crm, token) = client_and_token(&sim, portal, version).await;
     let id = ObjectType::Deals.id_base() + 2;
 
     let (record, limit) = crm
@@ -85,13 +109,50 @@ async fn read_one_finds_a_record_and_a_missing_one_is_not_found() {
     assert_eq!(missing.kind(), Kind::NotFound);
 }
 
+/// `2026-09` answers a property the record leaves empty with `null`: the client keeps it,
+/// apart from a property the type does not have, which is absent. Older versions leave
+/// both out.
+#[rstest]
+#[case::v3(ApiVersion::V3, None)]
+#[case::dated_2026_09(ApiVersion::V2026_09, Some(Value::Null))]
+#[tokio::test]
+async fn an_empty_property_is_null_from_2026_09(
+    #[case] version: ApiVersion,
+    #[case] phone: Option<Value>,
+) {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (crm, token) = client_and_token(&sim, portal, version).await;
+    let without_phone = (1..100)
+        .map(|i| ObjectType::Contacts.id_base() + i)
+        .find(|id| {
+            sim.sim
+                .world(|w| w.record(portal, ObjectType::Contacts, *id))
+                .is_some_and(|r| !r.properties.contains_key("phone"))
+        })
+        .expect("a contact without a phone");
+    let asked = [
+        "phone".to_owned(),
+        "email".to_owned(),
+        "nosuchproperty".to_owned(),
+    ];
+    let read = crm
+        .batch_read(&token, ObjectType::Contacts, &[without_phone], &asked)
+        .await
+        .unwrap();
+    let properties = &read.records[0].properties;
+    assert_eq!(properties.get("phone"), phone.as_ref());
+    assert!(properties["email"].is_string());
+    assert!(!properties.contains_key("nosuchproperty"));
+}
+
 #[tokio::test]
 async fn refusals_are_classified_for_the_caller() {
     let mut narrow = settings();
     narrow.scopes = "oauth crm.objects.contacts.read".into();
     let sim = sim(narrow).await;
     let portal = first_portal(&sim);
-    let (crm, token) = client_and_token(&sim, portal).await;
+    let (crm, token) = client_and_token(&sim, portal, ApiVersion::V2026_03).await;
     let ids = [ObjectType::Deals.id_base() + 1];
 
     let no_scope = crm
@@ -134,7 +195,7 @@ async fn refusals_are_classified_for_the_caller() {
 #[tokio::test]
 #[should_panic(expected = "at most 100 ids a batch")]
 async fn more_than_a_batch_of_ids_is_a_programming_error() {
-    let crm = CrmClient::new("http://127.0.0.1:9");
+    let crm = CrmClient::new("http://127.0.0.1:9", ApiVersion::V2026_03);
     let ids: Vec<i64> = (0..=MAX_BATCH as i64).collect();
     let token = SecretString::from("t".to_owned());
     let _ = crm
@@ -171,7 +232,7 @@ async fn a_redirect_is_never_followed_with_the_token() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, redirecting).await });
 
-    let read = CrmClient::new(&base)
+    let read = CrmClient::new(&base, ApiVersion::V2026_03)
         .batch_read(
             &SecretString::from("an-access-token".to_owned()),
             ObjectType::Contacts,

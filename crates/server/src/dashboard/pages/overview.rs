@@ -14,6 +14,7 @@ use super::render::{render, store_refusal, REFRESH_SECONDS};
 use crate::dashboard::access::{App, Operator};
 use crate::http::state::AppState;
 use crate::monitor::alerts::Alert;
+use crate::monitor::api_support::ApiSupport;
 use crate::monitor::levels::AlertLevels;
 use crate::monitor::rates::windows;
 use crate::monitor::standings::{portal_page, PortalQuery, Standing, StateFilter};
@@ -24,6 +25,8 @@ use crate::monitor::tally::minute_of;
 struct OverviewPage {
     refresh_seconds: u32,
     csrf: String,
+    /// Set when the CRM API version spoke calls is near its end of support.
+    api_support: Option<ApiSupport>,
     cards: Vec<RateCard>,
     alerts: Vec<AlertLine>,
     periods: Vec<Tab>,
@@ -156,6 +159,7 @@ async fn overview_page(
     Ok(OverviewPage {
         refresh_seconds: REFRESH_SECONDS,
         csrf: operator.csrf.clone(),
+        api_support: state.api_support().filter(|s| s.ends_soon),
         cards: vec![
             card("Webhooks", rates.webhooks[1], levels),
             card("API calls", rates.api[1], levels),

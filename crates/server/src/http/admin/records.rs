@@ -15,6 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
+use crate::monitor::api_support::ApiSupport;
 use crate::ops::dead_letters::{dead_letters as all_dead_letters, replay_dead};
 use crate::ops::dead_letters::{DeadLetter, SetAsideView};
 use crate::timestamp::Timestamp;
@@ -99,6 +100,8 @@ pub struct Stats {
     pub crm_calls: BTreeMap<String, u64>,
     /// `null` where no hydrator runs.
     pub record_cache: Option<CacheStats>,
+    /// The CRM API version spoke calls and its end of support; `null` without an app.
+    pub crm_api: Option<ApiSupport>,
 }
 
 /// A listing's filters.
@@ -308,6 +311,7 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiErro
         records_mirrored: records.values().sum(),
         rate_limited: crm_calls.get("429").copied().unwrap_or(0),
         record_cache: state.hydrator.as_ref().map(|h| h.cache_stats()),
+        crm_api: state.api_support(),
         sinks,
         inbox,
         records,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use hubspot::crm::{BatchRead, CrmClient, ObjectType, RateLimit};
 use hubspot::failure::{HubSpotError, Kind};
 use hubspot::time::Clock;
+use hubspot::version::ApiVersion;
 use secrecy::SecretString;
 use tracing::field::Empty;
 use tracing::Instrument;
@@ -25,8 +26,16 @@ use store::{ObjectId, PortalId};
 const INLINE_WAIT: Duration = Duration::from_secs(1);
 /// HubSpot's rate-limit window, for pauses after a `429` without `Retry-After`.
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(10);
-/// The endpoint class the monitor counts the hydrator's calls under.
-const CRM_BATCH_READ: &str = "crm.batch_read";
+
+/// The endpoint class the monitor counts the hydrator's calls under, with the API version
+/// they were made at, so a report shows which calls still use a version near its end.
+fn batch_read_class(version: ApiVersion) -> &'static str {
+    match version {
+        ApiVersion::V3 => "crm.batch_read@v3",
+        ApiVersion::V2026_03 => "crm.batch_read@2026-03",
+        ApiVersion::V2026_09 => "crm.batch_read@2026-09",
+    }
+}
 
 /// CRM reads for every portal of one process.
 #[derive(Debug)]
@@ -139,6 +148,7 @@ impl CrmReader {
             "crm.batch_read",
             portal_id = portal.0,
             object_type = object.plural(),
+            hubspot.api_version = self.crm.version().as_str(),
             records = ids.len() as i64,
             http.status_code = Empty,
         );
@@ -148,8 +158,7 @@ impl CrmReader {
             .instrument(span.clone())
             .await;
         let status = match &result {
-            Ok(read) if read.missing.is_empty() => 200,
-            Ok(_) => 207,
+            Ok(read) => read.status,
             Err(HubSpotError::Answered { status, .. }) => *status,
             Err(_) => 0,
         };
@@ -160,7 +169,8 @@ impl CrmReader {
 
     /// The one place a CRM call is counted: for the monitor, and by status.
     fn count(&self, portal: PortalId, status: u16) {
-        self.tally.api_call(portal, CRM_BATCH_READ, status);
+        self.tally
+            .api_call(portal, batch_read_class(self.crm.version()), status);
         *self
             .calls
             .lock()
