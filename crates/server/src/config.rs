@@ -340,7 +340,7 @@ impl Default for WebhookConfig {
 #[derive(Debug, Clone)]
 pub struct HydratorConfig {
     /// The object types whose records are fetched; events of others are kept, marked
-    /// unhandled. Each needs its read scope among the app's required scopes.
+    /// unhandled. Each needs its read scope among the app's required or optional scopes.
     pub objects: Vec<ObjectType>,
     /// CRM calls per portal per 10 s that spoke allows itself: HubSpot's 110 minus headroom.
     pub rate_limit: u32,
@@ -364,7 +364,8 @@ impl HydratorConfig {
     pub const DEFAULT_CACHE_RECORDS: u64 = 1_000_000;
     pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 3_600;
 
-    /// Hydrates every type whose read scope `scopes` holds.
+    /// Hydrates every type whose read scope `scopes` holds (the app's required and
+    /// optional scopes: [`InstallConfig::readable_scopes`]).
     pub fn for_scopes(scopes: &[String]) -> Self {
         Self {
             objects: ObjectType::ALL
@@ -482,6 +483,22 @@ impl InstallConfig {
     }
 }
 
+impl InstallConfig {
+    /// The scopes a portal may grant: the required ones, then the optional ones. A type
+    /// whose read scope is among them is hydrated by default; a portal that did not grant
+    /// it keeps its events in quarantine, with the scope named.
+    pub fn readable_scopes(&self) -> Vec<String> {
+        let mut scopes = self.scopes.clone();
+        scopes.extend(
+            self.optional_scopes
+                .iter()
+                .filter(|s| !self.scopes.contains(s))
+                .cloned(),
+        );
+        scopes
+    }
+}
+
 pub(crate) fn days(n: u64) -> Duration {
     Duration::from_secs(n * 86_400)
 }
@@ -531,7 +548,7 @@ impl Config {
 
     /// This configuration with the install flow on, hydrating what its scopes allow.
     pub fn with_install(mut self, install: InstallConfig) -> Self {
-        self.hydrator = HydratorConfig::for_scopes(&install.scopes);
+        self.hydrator = HydratorConfig::for_scopes(&install.readable_scopes());
         self.install = Some(install);
         self
     }

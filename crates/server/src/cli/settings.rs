@@ -54,8 +54,11 @@ pub fn serve(
         })
         .and_then(|text| PublicUrl::parse(text).map_err(|e| bad("SPOKE_PUBLIC_URL", e)))?;
     let install = install(&args.hubspot, &env)?;
-    let scopes = install.as_ref().map_or(&[][..], |i| i.scopes.as_slice());
-    let hydrator = hydrator(&args.hydrator, scopes)?;
+    let scopes = install
+        .as_ref()
+        .map(InstallConfig::readable_scopes)
+        .unwrap_or_default();
+    let hydrator = hydrator(&args.hydrator, &scopes)?;
     Ok(Config {
         listen,
         role: args.role,
@@ -156,7 +159,8 @@ pub fn install(
 }
 
 /// From the flags; an object type named explicitly must have its read scope among
-/// `scopes` (a pre-flight checklist item: scopes match what the app reads).
+/// `scopes`, the app's required and optional ones (a pre-flight checklist item: scopes
+/// match what the app reads).
 fn hydrator(args: &HydratorArgs, scopes: &[String]) -> Result<HydratorConfig, ConfigError> {
     const VAR: &str = "SPOKE_HYDRATOR_OBJECTS";
     let mut config = HydratorConfig::for_scopes(scopes);
@@ -180,7 +184,8 @@ fn hydrator(args: &HydratorArgs, scopes: &[String]) -> Result<HydratorConfig, Co
             return Err(bad(
                 "SPOKE_HUBSPOT_SCOPES",
                 format!(
-                    "{} are hydrated ({VAR}) but their read scope `{}` is not required",
+                    "{} are hydrated ({VAR}) but their read scope `{}` is neither required \
+                     nor optional",
                     object.plural(),
                     object.read_scope()
                 ),
@@ -472,6 +477,26 @@ mod tests {
         let err = serve(&serve_args(&deals), env).unwrap_err();
         assert_eq!(err.variable, "SPOKE_HUBSPOT_SCOPES");
         assert!(err.problem.contains("crm.objects.deals.read"), "{err}");
+
+        // A type of an optional scope is hydrated too, by default and when named; each
+        // portal that did not grant the scope keeps its events in quarantine.
+        let mut optional = deals.clone();
+        optional.extend([
+            "--hubspot-optional-scopes",
+            "crm.objects.deals.read tickets",
+        ]);
+        let with_optional = serve(&serve_args(&optional), env).expect("valid");
+        assert_eq!(
+            with_optional.hydrator.objects,
+            [ObjectType::Contacts, ObjectType::Deals]
+        );
+        optional.truncate(base.len());
+        optional.extend(["--hubspot-optional-scopes", "tickets"]);
+        let by_default = serve(&serve_args(&optional), env).expect("valid");
+        assert_eq!(
+            by_default.hydrator.objects,
+            [ObjectType::Contacts, ObjectType::Tickets]
+        );
 
         let mut typo = base.to_vec();
         typo.extend(["--hydrator-objects", "contact"]);

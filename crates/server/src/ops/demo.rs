@@ -26,6 +26,8 @@ use crate::App;
 const CLIENT_ID: &str = "spoke-demo";
 const SCOPES: &str =
     "oauth crm.objects.contacts.read crm.objects.companies.read crm.objects.deals.read";
+/// Granted by every simulated portal, so each type the simulator streams is hydrated.
+const OPTIONAL_SCOPES: &str = "tickets e-commerce";
 
 /// Runs the demo until `shutdown`.
 pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -50,7 +52,10 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         Keyring::parse(&Keyring::generate_entry("demo"))?,
     );
     install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
-    install.optional_scopes = vec!["tickets".into()];
+    install.optional_scopes = OPTIONAL_SCOPES
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     let config = Config::new(
         listener.local_addr()?,
         public_url,

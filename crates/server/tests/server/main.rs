@@ -4,6 +4,7 @@
 mod admin;
 mod commands;
 mod dashboard;
+mod demo;
 mod hydrator;
 mod install;
 mod metrics;
