@@ -39,6 +39,9 @@ pub struct WebhookEvent {
     pub new_object_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number_of_properties_moved: Option<u32>,
+    /// Generic events (`object.*`) name the object's type here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_type_id: Option<String>,
 }
 
 /// A webhook subscription of the app (reference §2.1).
@@ -46,10 +49,37 @@ pub struct WebhookEvent {
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     pub id: i64,
+    /// `contact.creation`, or a generic `object.creation` for the type `object_type_id`.
     pub event_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub property_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type_id: Option<String>,
     pub active: bool,
+}
+
+impl Subscription {
+    /// The generic twin of a legacy subscription (`contact.creation` becomes
+    /// `object.creation` for `0-1`), as apps on HubSpot's current platform subscribe.
+    pub fn generic(&self) -> Self {
+        let (object, action) = self.event_type.split_once('.').unwrap_or_default();
+        match ObjectType::from_singular(object) {
+            Some(object) => Self {
+                event_type: format!("object.{action}"),
+                object_type_id: Some(object.type_id().to_owned()),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// Whether this subscription wants `action` on `object`, for `property` if a change.
+    fn wants(&self, object: ObjectType, action: &str, property: Option<&str>) -> bool {
+        let legacy = self.event_type == format!("{}.{action}", object.singular());
+        let generic = self.event_type == format!("object.{action}")
+            && self.object_type_id.as_deref() == Some(object.type_id());
+        self.active && (legacy || generic) && self.property_name.as_deref() == property
+    }
 }
 
 /// An account that can install the app.
@@ -121,6 +151,7 @@ fn default_subscriptions() -> Vec<Subscription> {
             id: 1_000 + i as i64,
             event_type,
             property_name,
+            object_type_id: None,
             active: true,
         })
         .collect()
@@ -236,17 +267,18 @@ impl World {
         at: i64,
         object_id: i64,
     ) -> Option<WebhookEvent> {
-        let event_type = format!("{}.{action}", object.singular());
-        let subscription = self.subscriptions.iter().find(|s| {
-            s.active && s.event_type == event_type && s.property_name.as_deref() == property
-        })?;
+        let subscription = self
+            .subscriptions
+            .iter()
+            .find(|s| s.wants(object, action, property))?;
         let event = WebhookEvent {
             event_id: self.next_event_id,
             subscription_id: subscription.id,
             portal_id: portal,
             app_id: self.shape.app_id,
             occurred_at: at,
-            subscription_type: event_type,
+            subscription_type: subscription.event_type.clone(),
+            object_type_id: subscription.object_type_id.clone(),
             attempt_number: 0,
             object_id,
             property_name: None,

@@ -211,6 +211,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// A JSON column read back as text.
     fn json_text(column: &str) -> String;
 
+    /// The text of a JSON column's top-level `field` (`NULL` when absent).
+    fn json_field(column: &str, field: &str) -> String;
+
     /// The larger of two values (SQLite's two-argument `max`, PostgreSQL's `greatest`).
     fn greatest(a: &str, b: &str) -> String;
 

@@ -68,9 +68,11 @@ pub struct GoneRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasedRecord {
     pub portal_id: PortalId,
-    /// HubSpot's path name (`contacts`) and the singular its events use (`contact`).
+    /// HubSpot's path name (`contacts`), the singular its legacy events use (`contact`),
+    /// and the type id its generic events (`object.*`) carry in `objectTypeId` (`0-1`).
     pub object_type: String,
     pub singular: String,
+    pub type_id: String,
     pub object_id: ObjectId,
     /// The trace of the privacy deletion's event, continued by the sinks.
     pub trace: Option<String>,

@@ -155,26 +155,32 @@ pub(crate) async fn write_records<B: Backend>(
     Ok(())
 }
 
-/// Empties the stored payloads of a privacy-deleted record's events (`<singular>.*` for
-/// the id, dead letters included) and finishes those still pending.
+/// Empties the stored payloads of a privacy-deleted record's events (`<singular>.*`, and
+/// `object.*` naming its type id, for the id; dead letters included) and finishes those
+/// still pending.
 async fn empty_events<B: Backend>(
     conn: &mut B::Conn,
     erased: &ErasedRecord,
 ) -> Result<(), StoreError> {
-    const EVENTS: &str = "portal_id = $1 AND object_id = $2 AND subscription_type LIKE $3";
+    let type_id = B::json_field("payload", "objectTypeId");
+    let events = format!(
+        "portal_id = $1 AND object_id = $2 AND (subscription_type LIKE $3 \
+        OR (subscription_type LIKE 'object.%' AND {type_id} = $4))"
+    );
     let events_of_type = format!("{}.%", erased.singular);
     let of_record = |sql: String| {
         Statement::new(sql)
             .bind(erased.portal_id)
             .bind(erased.object_id)
             .bind(&events_of_type)
+            .bind(&erased.type_id)
     };
     let finish = format!(
         "DELETE FROM inbox_queue WHERE state = 'pending' AND portal_id = $1 \
-        AND id IN (SELECT id FROM inbox_events WHERE {EVENTS})"
+        AND id IN (SELECT id FROM inbox_events WHERE {events})"
     );
     B::execute(conn, of_record(finish)).await?;
-    let empty = format!("UPDATE inbox_events SET payload = '{{}}' WHERE {EVENTS}");
+    let empty = format!("UPDATE inbox_events SET payload = '{{}}' WHERE {events}");
     B::execute(conn, of_record(empty)).await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use hubspot::version::ApiVersion;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
+use sim::world::Subscription;
 use spoke_server::workers::retention::Retention;
 use store::{Engine, ObjectId, PortalId, Replay, SetAside};
 
@@ -196,6 +197,76 @@ async fn every_crm_call_is_made_at_the_configured_version(
     );
     let other = rows(&format!("<> 'crm.batch_read@{version}'"));
     assert_eq!(h.db.number(&other).await, 0);
+}
+
+/// Apps on HubSpot's current platform subscribe to generic events (`object.*`, the type in
+/// `objectTypeId`): they are hydrated as the legacy ones are, and a privacy deletion
+/// through one leaves no copy of the record.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn generic_events_are_hydrated_and_erased_like_legacy_ones(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    h.sim.sim.world(|w| {
+        let generic = w
+            .subscriptions()
+            .iter()
+            .map(Subscription::generic)
+            .collect();
+        w.set_subscriptions(generic);
+    });
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let mut events = h
+        .activity(Activity::seeded(17, 40).in_portals(&[portal]))
+        .await;
+    h.settle(events, settled).await;
+    h.assert_mirror_matches_the_simulator(portal).await;
+    let kinds = h.db.inbox_column("subscription_type").await;
+    assert!(kinds.iter().all(|k| k.starts_with("object.")), "{kinds:?}");
+    let unhandled = h
+        .store
+        .set_aside_events(SetAside::Unhandled, None, 1_000)
+        .await
+        .unwrap();
+    assert!(
+        unhandled.iter().all(|e| e
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("(SPOKE_HYDRATOR_OBJECTS)"))),
+        "only the types spoke does not hydrate: {unhandled:?}"
+    );
+
+    let contact = ObjectType::Contacts.id_base() + 2;
+    events += h
+        .change(
+            reqwest::Method::PATCH,
+            portal,
+            &format!("contacts/{contact}"),
+            json!({ "properties": { "firstname": "Hedwig" } }),
+        )
+        .await;
+    h.settle(events, settled).await;
+    events += h
+        .change(
+            reqwest::Method::POST,
+            portal,
+            &format!("contacts/{contact}/gdpr-delete"),
+            json!({}),
+        )
+        .await;
+    h.settle(events, settled).await;
+    let erased = h.contact(portal, contact).await.expect("a tombstone");
+    assert_eq!(
+        (erased.state.as_str(), erased.properties.as_str()),
+        ("erased", "{}")
+    );
+    let payloads = h.db.inbox_column("payload").await;
+    assert!(
+        !payloads.iter().any(|p| p.contains("Hedwig")),
+        "{payloads:?}"
+    );
 }
 
 #[rstest]

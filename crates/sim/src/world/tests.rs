@@ -164,3 +164,32 @@ fn inactive_subscriptions_yield_no_events() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn generic_subscriptions_send_generic_events_naming_the_type() {
+    let mut w = world();
+    w.update_portal(100, |p| p.installed = true).unwrap();
+    let generic: Vec<Subscription> = w
+        .subscriptions()
+        .iter()
+        .map(Subscription::generic)
+        .collect();
+    assert!(generic
+        .iter()
+        .all(|s| s.event_type.starts_with("object.") && s.object_type_id.is_some()));
+    w.set_subscriptions(generic);
+    let deal = ObjectType::Deals.id_base() + 1;
+    let (_, events) = w
+        .update(
+            100,
+            ObjectType::Deals,
+            deal,
+            BTreeMap::from([("dealname".to_owned(), "Big".to_owned())]),
+            5_000,
+        )
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].subscription_type, "object.propertyChange");
+    assert_eq!(events[0].object_type_id.as_deref(), Some("0-3"));
+    assert_eq!(events[0].object_id, deal);
+}

@@ -113,6 +113,10 @@ impl Backend for PgStore {
         format!("{column}::text")
     }
 
+    fn json_field(column: &str, field: &str) -> String {
+        format!("({column} ->> '{field}')")
+    }
+
     fn greatest(a: &str, b: &str) -> String {
         format!("greatest({a}, {b})")
     }

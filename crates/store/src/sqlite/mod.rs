@@ -195,6 +195,10 @@ impl Backend for SqliteStore {
         column.to_owned()
     }
 
+    fn json_field(column: &str, field: &str) -> String {
+        format!("json_extract({column}, '$.{field}')")
+    }
+
     fn greatest(a: &str, b: &str) -> String {
         format!("max({a}, {b})")
     }

@@ -419,7 +419,23 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     let mut deal = event(1, 43);
     deal.key.object_id = ObjectId(1_042);
     deal.subscription_type = "deal.creation".into();
-    let (db, store) = store_with(engine, vec![change, deal]).await;
+    // Generic events name their type by id: the contact's is emptied, the deal's kept.
+    let generic = |event_id: i64, type_id: &str, email: &str| {
+        let mut generic = event(1, event_id);
+        generic.key.object_id = ObjectId(1_042);
+        generic.subscription_type = "object.propertyChange".into();
+        generic.payload = format!(
+            r#"{{"eventId":{event_id},"objectTypeId":"{type_id}","propertyValue":"{email}"}}"#
+        );
+        generic
+    };
+    let events = vec![
+        change,
+        deal,
+        generic(44, "0-1", "grace@example.com"),
+        generic(45, "0-3", "deal@example.com"),
+    ];
+    let (db, store) = store_with(engine, events).await;
     let mut contact = record(T0, "Ada");
     contact.object_id = ObjectId(1_042);
     store_records(&db, store.as_ref(), vec![contact]).await;
@@ -428,6 +444,7 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
         portal_id: PortalId(1),
         object_type: "contacts".into(),
         singular: "contact".into(),
+        type_id: "0-1".into(),
         object_id: ObjectId(1_042),
         trace: None,
     };
@@ -460,14 +477,17 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     );
     let payloads = db.inbox_column("payload").await;
     assert!(
-        !payloads.iter().any(|p| p.contains("ada@example.com")),
+        !payloads
+            .iter()
+            .any(|p| p.contains("ada@example.com") || p.contains("grace@example.com")),
         "{payloads:?}"
     );
-    // Besides the four events the settling worker held, the contact's pending event is
-    // done and the deal's untouched.
+    assert!(payloads.iter().any(|p| p.contains("deal@example.com")));
+    // Besides the four events the settling worker held, the contact's two pending events
+    // are done and the deal's two untouched.
     assert_eq!(
         store.queue_counts().await.unwrap(),
-        [("done".into(), 4 + 1), ("pending".into(), 1)],
+        [("done".into(), 4 + 2), ("pending".into(), 2)],
     );
 }
 
@@ -722,6 +742,7 @@ async fn after_an_uninstall_only_privacy_deletions_are_written(#[case] engine: E
         portal_id: PortalId(8),
         object_type: "contacts".into(),
         singular: "contact".into(),
+        type_id: "0-1".into(),
         object_id: ObjectId(7),
         trace: None,
     };

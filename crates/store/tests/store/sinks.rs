@@ -345,6 +345,7 @@ async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[cas
         portal_id: PortalId(1),
         object_type: "contacts".into(),
         singular: "contact".into(),
+        type_id: "0-1".into(),
         object_id: ObjectId(42),
         trace: None,
     };

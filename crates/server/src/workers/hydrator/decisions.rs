@@ -147,6 +147,7 @@ impl Decisions {
             portal_id: portal,
             object_type: object.plural().to_owned(),
             singular: object.singular().to_owned(),
+            type_id: object.type_id().to_owned(),
             object_id: id,
             trace,
         });

@@ -1,10 +1,12 @@
 //! What a claimed event asks of the hydrator, decided from the event alone (reference
 //! §2.3, §4.5): creation, property change and restore read the record; deletion marks it
 //! deleted without a call; a merge reads the winner and marks the losers merged; a privacy
-//! deletion erases every copy. Anything else is kept and marked, never dropped.
+//! deletion erases every copy. Generic events (`object.*`) name their type by
+//! `objectTypeId` and get the same handling. Anything else is kept and marked, never
+//! dropped.
 
 use hubspot::crm::ObjectType;
-use hubspot::webhook::{parse_event, EventAction, SubscriptionType};
+use hubspot::webhook::{parse_event, EventAction, EventObject, SubscriptionType};
 use store::{Claimed, ObjectId};
 
 /// The hydrator's work for one event.
@@ -31,14 +33,35 @@ pub enum Work {
     Unhandled(String),
 }
 
+/// The object type an event is about: named by a legacy subscription type
+/// (`contact.creation`), or, for a generic one (`object.creation`), by the event's
+/// `objectTypeId`; else why spoke cannot tell.
+fn object_of(event: &Claimed, kind: &SubscriptionType) -> Result<ObjectType, String> {
+    let object = kind.object();
+    if object != EventObject::Generic {
+        return object
+            .object_type()
+            .ok_or_else(|| format!("{} events are not hydrated", event.subscription_type));
+    }
+    let type_id = parse_event(&event.payload)
+        .ok()
+        .and_then(|e| e.object_type_id)
+        .ok_or_else(|| {
+            format!(
+                "a {} event without an objectTypeId",
+                event.subscription_type
+            )
+        })?;
+    ObjectType::from_path(&type_id)
+        .ok_or_else(|| format!("objects of type {type_id} are not hydrated"))
+}
+
 /// The work `event` asks for; `hydrated` are the object types spoke fetches.
 pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
     let kind = SubscriptionType::new(event.subscription_type.as_str());
-    let Some(object) = kind.object().object_type() else {
-        return Work::Unhandled(format!(
-            "{} events are not hydrated",
-            event.subscription_type
-        ));
+    let object = match object_of(event, &kind) {
+        Ok(object) => object,
+        Err(reason) => return Work::Unhandled(reason),
     };
     let id = event.key.object_id;
     // Erasing needs no call and is owed whether or not the type is hydrated: the stored
@@ -173,6 +196,76 @@ mod tests {
             work(&event("deal.merge", "{}"), &ALL),
             Work::Unhandled(_)
         ));
+    }
+
+    /// A generic event (`object.*`) is handled as the legacy event of the type its
+    /// `objectTypeId` names; a type spoke does not know is kept with the type id.
+    #[test]
+    fn a_generic_event_is_handled_as_its_objects_legacy_one() {
+        let generic = |kind: &str, type_id: &str| {
+            event(
+                kind,
+                &format!(
+                    r#"{{"eventId":1,"portalId":1,"subscriptionType":"{kind}","objectTypeId":"{type_id}","objectId":5,"primaryObjectId":5,"mergedObjectIds":[6]}}"#
+                ),
+            )
+        };
+        let deals = ObjectType::Deals;
+        let cases = [
+            (
+                "object.propertyChange",
+                "0-3",
+                Work::Fetch {
+                    object: deals,
+                    id: ObjectId(5),
+                },
+            ),
+            (
+                "object.deletion",
+                "0-8",
+                Work::Delete {
+                    object: ObjectType::LineItems,
+                    id: ObjectId(5),
+                },
+            ),
+            (
+                "object.merge",
+                "0-3",
+                Work::Merge {
+                    object: deals,
+                    winner: ObjectId(5),
+                    losers: vec![ObjectId(6)],
+                },
+            ),
+            (
+                "object.privacyDeletion",
+                "0-1",
+                Work::Erase {
+                    object: ObjectType::Contacts,
+                    id: ObjectId(5),
+                },
+            ),
+            (
+                "object.creation",
+                "2-1234",
+                Work::Unhandled("objects of type 2-1234 are not hydrated".into()),
+            ),
+        ];
+        for (kind, type_id, expected) in cases {
+            assert_eq!(
+                work(&generic(kind, type_id), &ALL),
+                expected,
+                "{kind} {type_id}"
+            );
+        }
+        assert_eq!(
+            work(&event("object.creation", "{}"), &ALL),
+            Work::Unhandled("object.creation without an objectTypeId".into())
+        );
+        assert_eq!(
+            work(&generic("object.creation", "0-1"), &[deals]),
+            Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
+        );
     }
 
     #[test]
