@@ -87,6 +87,16 @@ pub trait Mirror: Send + Sync {
         object_id: ObjectId,
     ) -> Result<Option<MirroredRecord>, StoreError>;
 
+    /// Up to `limit` of a portal's records of one type, by id, those after `after`: a page
+    /// of a listing whose cursor is the last id of the page before.
+    async fn mirrored_page(
+        &self,
+        portal_id: PortalId,
+        object_type: &str,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<Vec<MirroredRecord>, StoreError>;
+
     /// Records held, per state.
     async fn record_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
@@ -178,6 +188,16 @@ pub(crate) async fn forget<B: Backend>(
     Ok(())
 }
 
+/// A portal's records of one type (`$1`, `$2`), as [`MirroredRecord`]s.
+fn select_records<B: Backend>() -> String {
+    format!(
+        "SELECT portal_id, object_type, object_id, state, {} AS properties, updated_at, \
+        {} AS fetched_at FROM records WHERE portal_id = $1 AND object_type = $2",
+        B::json_text("properties"),
+        B::millis("fetched_at")
+    )
+}
+
 #[async_trait]
 impl<B: Backend> Mirror for B {
     async fn mirrored(
@@ -186,18 +206,31 @@ impl<B: Backend> Mirror for B {
         object_type: &str,
         object_id: ObjectId,
     ) -> Result<Option<MirroredRecord>, StoreError> {
-        let select = format!(
-            "SELECT portal_id, object_type, object_id, state, {} AS properties, updated_at, \
-            {} AS fetched_at FROM records \
-            WHERE portal_id = $1 AND object_type = $2 AND object_id = $3",
-            B::json_text("properties"),
-            B::millis("fetched_at")
-        );
+        let select = format!("{} AND object_id = $3", select_records::<B>());
         let statement = Statement::new(select)
             .bind(portal_id)
             .bind(object_type)
             .bind(object_id);
         self.fetch_optional_on_pool(statement).await
+    }
+
+    async fn mirrored_page(
+        &self,
+        portal_id: PortalId,
+        object_type: &str,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<Vec<MirroredRecord>, StoreError> {
+        let select = format!(
+            "{} AND object_id > $3 ORDER BY object_id LIMIT $4",
+            select_records::<B>()
+        );
+        let statement = Statement::new(select)
+            .bind(portal_id)
+            .bind(object_type)
+            .bind(after.map_or(i64::MIN, |id| id.0))
+            .bind(i64::from(limit));
+        self.fetch_all_on_pool(statement).await
     }
 
     async fn record_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {

@@ -65,6 +65,7 @@ impl Modify for OperatorToken {
 fn documented() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::new()
         .routes(routes!(records::record))
+        .routes(routes!(records::records))
         .routes(routes!(records::dead_letters))
         .routes(routes!(records::replay_one))
         .routes(routes!(records::replay_many))

@@ -61,6 +61,42 @@ pub struct RecordView {
     pub properties: serde_json::Value,
 }
 
+impl RecordView {
+    fn of(record: store::MirroredRecord) -> Result<Self, ApiError> {
+        let properties =
+            serde_json::from_str(&record.properties).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Self {
+            portal_id: record.portal_id,
+            object_type: record.object_type,
+            object_id: record.object_id,
+            state: record.state,
+            updated_at: Timestamp(record.updated_at),
+            fetched_at: Timestamp(record.fetched_at),
+            properties,
+        })
+    }
+}
+
+/// A page of a portal's records of one type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordPage {
+    /// By record id.
+    pub records: Vec<RecordView>,
+    /// The `after` of the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
+/// Where a page of records starts and how long it is.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// The `next` of the page before (a record id); the first page without it.
+    after: Option<String>,
+    /// At most this many (default 100; more than 1,000 lists 1,000; 0 lists 1).
+    #[param(minimum = 0, maximum = 4_294_967_295_u64)]
+    limit: Option<u32>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLettersBody {
@@ -172,17 +208,53 @@ pub async fn record(
         .mirrored(portal, object.plural(), object_id)
         .await?
         .ok_or(ApiError::NotFound("no such record in the mirror"))?;
-    let properties =
-        serde_json::from_str(&record.properties).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Json(RecordView {
-        portal_id: record.portal_id,
-        object_type: record.object_type,
-        object_id: record.object_id,
-        state: record.state,
-        updated_at: Timestamp(record.updated_at),
-        fetched_at: Timestamp(record.fetched_at),
-        properties,
-    }))
+    Ok(Json(RecordView::of(record)?))
+}
+
+/// A portal's mirrored records of one type, a page at a time, by record id.
+#[utoipa::path(
+    get,
+    path = "/records/{portal_id}/{object_type}",
+    tag = "records",
+    params(
+        ("portal_id" = i64, Path, description = "The portal"),
+        ("object_type" = inline(ObjectTypeName), Path, description = "A path name (`contacts`) or type id (`0-1`)"),
+        PageParams,
+    ),
+    responses(
+        (status = 200, description = "A page of records", body = RecordPage),
+        (status = 400, description = "Not an object type spoke knows, or a cursor that is not one", body = ErrorBody),
+    ),
+)]
+pub async fn records(
+    State(state): State<AppState>,
+    ApiPath((portal, object_type)): ApiPath<(PortalId, String)>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<RecordPage>, ApiError> {
+    let object = ObjectType::from_path(&object_type).ok_or(ApiError::UnknownObjectType)?;
+    let after = page
+        .after
+        .map(|after| {
+            after
+                .parse::<ObjectId>()
+                .map_err(|_| ApiError::BadQuery("after must be the next of a page".into()))
+        })
+        .transpose()?;
+    let limit = page.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    let mut records = state
+        .store
+        .mirrored_page(portal, object.plural(), after, limit + 1)
+        .await?;
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next = more
+        .then(|| records.last().map(|r| r.object_id.to_string()))
+        .flatten();
+    let records = records
+        .into_iter()
+        .map(RecordView::of)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(RecordPage { records, next }))
 }
 
 /// The hydrator's dead letters (`"sink": null`) and the sinks', or one sink's.
