@@ -203,6 +203,18 @@ struct WireBatchError {
     context: WireContext,
 }
 
+#[derive(Deserialize)]
+struct WireProperties {
+    results: Vec<WireProperty>,
+}
+
+#[derive(Deserialize)]
+struct WireProperty {
+    name: String,
+    #[serde(default)]
+    archived: bool,
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct WireContext {
     #[serde(default)]
@@ -312,6 +324,35 @@ impl CrmClient {
             unread,
             rate_limit,
         })
+    }
+
+    /// The names of every property `object` has in the token's portal, HubSpot's own and
+    /// the portal's (archived ones left out), from the properties API.
+    pub async fn property_names(
+        &self,
+        token: &SecretString,
+        object: ObjectType,
+    ) -> Result<(Vec<String>, Option<RateLimit>), HubSpotError> {
+        let url = format!("{}{}", self.api_base, self.version.properties_path(object));
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(HubSpotError::unreachable)?;
+        if !response.status().is_success() {
+            return Err(HubSpotError::from_answer(response).await);
+        }
+        let rate_limit = rate_limit(response.headers());
+        let list: WireProperties = response.json().await.map_err(HubSpotError::unexpected)?;
+        let names = list
+            .results
+            .into_iter()
+            .filter(|p| !p.archived)
+            .map(|p| p.name)
+            .collect();
+        Ok((names, rate_limit))
     }
 
     /// Reads one record; a record that does not exist (or is archived) is a `404`,

@@ -69,6 +69,17 @@ impl ApiVersion {
     }
 }
 
+impl ApiVersion {
+    /// The path of an object type's property definitions: `/crm/v3/properties/contacts` or
+    /// `/crm/properties/2026-03/contacts`.
+    pub fn properties_path(self, object: ObjectType) -> String {
+        match self {
+            Self::V3 => format!("/crm/v3/properties/{}", object.plural()),
+            dated => format!("/crm/properties/{dated}/{}", object.plural()),
+        }
+    }
+}
+
 impl fmt::Display for ApiVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -118,6 +129,14 @@ mod tests {
         assert_eq!(
             ApiVersion::V2026_09.objects_path(ObjectType::Deals),
             "/crm/objects/2026-09/deals"
+        );
+        assert_eq!(
+            ApiVersion::V3.properties_path(ObjectType::Contacts),
+            "/crm/v3/properties/contacts"
+        );
+        assert_eq!(
+            ApiVersion::V2026_03.properties_path(ObjectType::Tickets),
+            "/crm/properties/2026-03/tickets"
         );
     }
 

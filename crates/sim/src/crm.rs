@@ -23,7 +23,7 @@ use hubspot::version::ApiVersion;
 use crate::crm_ledger;
 use crate::errors;
 use crate::faults::BatchAnswer;
-use crate::objects::{iso, ObjectType, Record, Simulated};
+use crate::objects::{iso, value_of, ObjectType, Record, Simulated};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
@@ -65,6 +65,13 @@ const OBJECTS: [(&str, ApiVersion); 3] = [
     ("/crm/objects/2026-09", ApiVersion::V2026_09),
 ];
 
+/// Where each version's properties API lives.
+const PROPERTIES: [&str; 3] = [
+    "/crm/v3/properties",
+    "/crm/properties/2026-03",
+    "/crm/properties/2026-09",
+];
+
 pub fn routes(sim: SharedSim) -> Router {
     let mut router = Router::new();
     for (prefix, version) in OBJECTS {
@@ -74,6 +81,9 @@ pub fn routes(sim: SharedSim) -> Router {
             .route("/{object_type}/batch/read", post(batch_read))
             .layer(Extension(version));
         router = router.nest(prefix, objects);
+    }
+    for prefix in PROPERTIES {
+        router = router.route(&format!("{prefix}/{{object_type}}"), get(properties));
     }
     router
         .layer(axum::middleware::from_fn_with_state(sim.clone(), gate))
@@ -246,8 +256,8 @@ fn render(
     let nulls = version == ApiVersion::V2026_09 && properties.is_some();
     let props: Map<String, Value> = wanted
         .into_iter()
-        .filter_map(|name| match record.properties.get(name) {
-            Some(value) => Some((name.to_owned(), Value::String(value.clone()))),
+        .filter_map(|name| match value_of(record, object, name) {
+            Some(value) => Some((name.to_owned(), Value::String(value))),
             None if nulls && object.defines(name) => Some((name.to_owned(), Value::Null)),
             None => None,
         })
@@ -462,4 +472,40 @@ fn prefix(version: ApiVersion) -> &'static str {
         .find(|(_, v)| *v == version)
         .map(|(prefix, _)| *prefix)
         .expect("every version is served")
+}
+
+/// The type's property definitions (`CollectionResponsePropertyNoPaging`): HubSpot's own
+/// and the portal's, every one a text property.
+async fn properties(
+    Extension(Caller(caller)): Extension<Caller>,
+    Path(segment): Path<String>,
+) -> Response {
+    let object = match readable(&segment, &caller) {
+        Ok(object) => object,
+        Err(refusal) => return *refusal,
+    };
+    let results: Vec<Value> = object
+        .property_names()
+        .into_iter()
+        .enumerate()
+        .map(|(order, name)| {
+            let portal_defined = object.more_property(&name).is_some();
+            json!({
+                "name": name,
+                "label": name.replace('_', " "),
+                "description": "",
+                "groupName": format!("{}information", object.singular()),
+                "type": "string",
+                "fieldType": "text",
+                "options": [],
+                "displayOrder": order,
+                "hidden": false,
+                "formField": true,
+                "hasUniqueValue": false,
+                "hubspotDefined": !portal_defined,
+                "archived": false,
+            })
+        })
+        .collect();
+    Json(json!({ "results": results })).into_response()
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalCalls {
-    /// Endpoint (`read`, `batchRead`, `list`) → HTTP status → calls.
+    /// Endpoint (`read`, `batchRead`, `list`, `properties`) → HTTP status → calls.
     pub calls: BTreeMap<&'static str, BTreeMap<u16, u64>>,
     /// API version (`v3`, `2026-03`, …) → calls.
     pub versions: BTreeMap<&'static str, u64>,
@@ -29,7 +29,7 @@ pub struct CrmLedger {
     in_flight: BTreeMap<i64, u32>,
 }
 
-/// A call's endpoint class (`read`, `batchRead`, `list`) and the API version its path
+/// A call's endpoint class (`read`, `batchRead`, `list`, `properties`) and the API version its path
 /// names (`v3`, `2026-03`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
@@ -37,22 +37,26 @@ pub struct Endpoint {
     pub version: &'static str,
 }
 
-/// The endpoint of a CRM object path, v3 (`/crm/v3/objects/{type}/…`) or dated
-/// (`/crm/objects/{version}/{type}/…`); `None` for anything else.
+/// The endpoint of a CRM object or properties path, v3 (`/crm/v3/objects/{type}/…`) or
+/// dated (`/crm/objects/{version}/{type}/…`); `None` for anything else.
 pub fn endpoint(path: &str) -> Option<Endpoint> {
-    let (version, rest) = match path.strip_prefix("/crm/v3/objects/") {
-        Some(rest) => ("v3", rest),
+    let (api, version, rest) = match path.strip_prefix("/crm/v3/") {
+        Some(rest) => {
+            let (api, rest) = rest.split_once('/')?;
+            (api, "v3", rest)
+        }
         None => {
-            let dated = path.strip_prefix("/crm/objects/")?;
+            let (api, dated) = path.strip_prefix("/crm/")?.split_once('/')?;
             let (version, rest) = dated.split_once('/')?;
-            (known_version(version)?, rest)
+            (api, known_version(version)?, rest)
         }
     };
     let below_type: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
-    let class = match below_type.as_slice() {
-        [] => "list",
-        ["batch", "read"] => "batchRead",
-        [_] => "read",
+    let class = match (api, below_type.as_slice()) {
+        ("properties", []) => "properties",
+        ("objects", []) => "list",
+        ("objects", ["batch", "read"]) => "batchRead",
+        ("objects", [_]) => "read",
         _ => return None,
     };
     Some(Endpoint { class, version })
@@ -134,6 +138,15 @@ mod tests {
         );
         assert_eq!(class("/crm/objects/2025-09/deals"), None);
         assert_eq!(class("/crm/objects/2026-03/deals/7/x"), None);
+        assert_eq!(
+            class("/crm/properties/2026-09/contacts"),
+            Some(("properties", "2026-09"))
+        );
+        assert_eq!(
+            class("/crm/v3/properties/contacts"),
+            Some(("properties", "v3"))
+        );
+        assert_eq!(class("/crm/v3/associations/contacts"), None);
         let mut ledger = CrmLedger::default();
         let batch = endpoint("/crm/objects/2026-03/deals/batch/read").unwrap();
         ledger.call(1, batch, 200);

@@ -10,7 +10,7 @@ pub use hubspot::crm::ObjectType;
 
 /// What the simulator adds to HubSpot's object types: how it numbers, shows and changes
 /// the records it generates.
-pub trait Simulated: Copy {
+pub trait Simulated {
     /// Record ids of generated records are `id_base + index` (index from 1), so ids differ
     /// between types and exceed 2^31 like real ones can.
     fn id_base(self) -> i64;
@@ -18,11 +18,31 @@ pub trait Simulated: Copy {
     fn default_properties(self) -> &'static [&'static str];
     /// Properties that change in simulated activity and can be subscribed to.
     fn changing_properties(self) -> &'static [&'static str];
+    /// How many more properties the type has than its default and changing ones: real
+    /// portals define a few hundred on contacts, fewer elsewhere.
+    fn more_properties(self) -> usize;
     /// Whether the type has a property of this name (a record may leave it empty).
-    fn defines(self, property: &str) -> bool {
-        self.default_properties().contains(&property)
-            || self.changing_properties().contains(&property)
+    fn defines(self, property: &str) -> bool;
+    /// Every property the type has, by name: what the properties API lists.
+    fn property_names(self) -> Vec<String>;
+    /// The number of one of [`Simulated::more_properties`], from its name.
+    fn more_property(self, property: &str) -> Option<usize>;
+}
+
+fn more_name(object: ObjectType, n: usize) -> String {
+    format!("{}_detail_{n:03}", object.singular())
+}
+
+/// A record's value of `property`: what it holds, or else, for one of the type's
+/// [`Simulated::more_properties`], a value that follows from the record's id (a third are
+/// empty). `None` when empty.
+pub fn value_of(record: &Record, object: ObjectType, property: &str) -> Option<String> {
+    if let Some(value) = record.properties.get(property) {
+        return Some(value.clone());
     }
+    let n = object.more_property(property)?;
+    let h = mix(record.id as u64 ^ mix(n as u64));
+    (!h.is_multiple_of(3)).then(|| format!("{property} value {}", h % 10_000))
 }
 
 impl Simulated for ObjectType {
@@ -86,6 +106,41 @@ impl Simulated for ObjectType {
                 "quantity",
             ],
         }
+    }
+
+    fn more_properties(self) -> usize {
+        match self {
+            Self::Contacts => 300,
+            _ => 50,
+        }
+    }
+
+    fn defines(self, property: &str) -> bool {
+        self.default_properties().contains(&property)
+            || self.changing_properties().contains(&property)
+            || self.more_property(property).is_some()
+    }
+
+    fn property_names(self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .default_properties()
+            .iter()
+            .chain(self.changing_properties())
+            .map(|p| (*p).to_owned())
+            .chain((1..=self.more_properties()).map(|n| more_name(self, n)))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    fn more_property(self, property: &str) -> Option<usize> {
+        let n: usize = property
+            .strip_prefix(self.singular())?
+            .strip_prefix("_detail_")?
+            .parse()
+            .ok()?;
+        ((1..=self.more_properties()).contains(&n) && more_name(self, n) == property).then_some(n)
     }
 
     fn changing_properties(self) -> &'static [&'static str] {
@@ -345,6 +400,25 @@ mod tests {
             "some contacts leave their phone empty"
         );
         assert!(!ObjectType::Contacts.defines("nosuchproperty"));
+    }
+
+    #[test]
+    fn contacts_have_a_few_hundred_properties_and_records_fill_most() {
+        let names = ObjectType::Contacts.property_names();
+        assert!(names.len() >= 300, "{}", names.len());
+        assert!(names.iter().all(|n| ObjectType::Contacts.defines(n)));
+        assert!(!ObjectType::Contacts.defines("contact_detail_1"));
+        assert!(!ObjectType::Contacts.defines("deal_detail_001"));
+        let record = generate(1, 2, ObjectType::Contacts, 3);
+        let filled = names
+            .iter()
+            .filter(|n| value_of(&record, ObjectType::Contacts, n).is_some())
+            .count();
+        assert!(filled > names.len() / 2 && filled < names.len(), "{filled}");
+        assert_eq!(
+            value_of(&record, ObjectType::Contacts, "email").as_ref(),
+            record.properties.get("email")
+        );
     }
 
     #[test]

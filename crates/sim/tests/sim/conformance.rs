@@ -195,6 +195,49 @@ async fn only_2026_09_answers_an_empty_property_with_null() {
     }
 }
 
+/// The properties API lists every property of a type, a few hundred on contacts, in the
+/// spec's shape, at each version; it needs the type's read scope.
+#[rstest]
+#[tokio::test]
+async fn the_properties_api_lists_every_property_of_a_type(
+    #[values(
+        "/crm/v3/properties",
+        "/crm/properties/2026-03",
+        "/crm/properties/2026-09"
+    )]
+    properties: &str,
+) {
+    let mut narrow = settings();
+    narrow.scopes = "oauth crm.objects.contacts.read".into();
+    let sim = sim(narrow).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let list: Value = http
+        .get(format!("{base}{properties}/contacts"))
+        .header("authorization", &auth)
+        .fetch_json()
+        .await;
+    assert_conforms_to(
+        "crm-properties-2026-03.json",
+        "CollectionResponsePropertyNoPaging",
+        &list,
+    );
+    let names: Vec<&str> = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), ObjectType::Contacts.property_names().len());
+    assert!(names.len() >= 300 && names.contains(&"email"), "{names:?}");
+    let refused = http
+        .get(format!("{base}{properties}/deals"))
+        .header("authorization", &auth)
+        .fetch_status()
+        .await;
+    assert_eq!(refused, StatusCode::FORBIDDEN);
+}
+
 /// Under a version HubSpot does not serve there is no API.
 #[tokio::test]
 async fn an_unknown_version_is_not_found() {

@@ -246,3 +246,24 @@ async fn a_redirect_is_never_followed_with_the_token() {
     assert_eq!(answer.status(), 307, "handed back, not followed");
     assert_eq!(elsewhere_hits.load(Ordering::SeqCst), 0);
 }
+
+/// The client lists a type's properties at each version, as the simulator defines them.
+#[rstest]
+#[tokio::test]
+async fn property_names_are_every_property_of_the_type(
+    #[values(ApiVersion::V3, ApiVersion::V2026_03, ApiVersion::V2026_09)] version: ApiVersion,
+) {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (crm, token) = client_and_token(&sim, portal, version).await;
+    let (mut names, limit) = crm
+        .property_names(&token, ObjectType::Contacts)
+        .await
+        .unwrap();
+    names.sort_unstable();
+    assert_eq!(names, ObjectType::Contacts.property_names());
+    assert!(limit.is_some(), "a call counted like any other");
+    let ledger = sim.client().crm_ledger().await.unwrap();
+    let calls = &ledger["portals"][portal.to_string()]["calls"]["properties"];
+    assert_eq!(calls["200"], 1, "{ledger}");
+}
