@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::monitor::levels::AlertLevels;
 use crate::oauth::vault::Keyring;
+use crate::workers::hydrator::properties::PropertySelection;
 use crate::workers::sinks::name::SinkName;
 use crate::workers::sinks::signing::SigningSecret;
 
@@ -342,6 +343,10 @@ pub struct HydratorConfig {
     /// The object types whose records are fetched; events of others are kept, marked
     /// unhandled. Each needs its read scope among the app's required or optional scopes.
     pub objects: Vec<ObjectType>,
+    /// The properties read per type; every property the portal defines by default.
+    pub properties: PropertySelection,
+    /// How long a portal's list of a type's properties is used before it is read again.
+    pub properties_refresh: Duration,
     /// CRM calls per portal per 10 s that spoke allows itself: HubSpot's 110 minus headroom.
     pub rate_limit: u32,
     /// Failed attempts after which an event becomes a dead letter.
@@ -358,6 +363,7 @@ pub struct HydratorConfig {
 
 impl HydratorConfig {
     pub const DEFAULT_RATE_LIMIT: u32 = 100;
+    pub const DEFAULT_PROPERTIES_REFRESH_SECONDS: u64 = 3_600;
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
     pub const DEFAULT_RETENTION_DAYS: u64 = 7;
     pub const DEFAULT_CLAIM_SECONDS: u64 = 120;
@@ -372,6 +378,8 @@ impl HydratorConfig {
                 .into_iter()
                 .filter(|o| scopes.iter().any(|s| s == o.read_scope()))
                 .collect(),
+            properties: PropertySelection::default(),
+            properties_refresh: Duration::from_secs(Self::DEFAULT_PROPERTIES_REFRESH_SECONDS),
             rate_limit: Self::DEFAULT_RATE_LIMIT,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             retention: days(Self::DEFAULT_RETENTION_DAYS),

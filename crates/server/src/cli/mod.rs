@@ -319,9 +319,14 @@ pub struct SinkArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HydratorArgs {
     /// Object types to fetch records of, space-separated (`contacts companies deals`);
-    /// default: every type whose read scope is in SPOKE_HUBSPOT_SCOPES.
+    /// default: every type whose read scope is in SPOKE_HUBSPOT_SCOPES or
+    /// SPOKE_HUBSPOT_OPTIONAL_SCOPES.
     #[arg(long, env = "SPOKE_HYDRATOR_OBJECTS")]
     pub hydrator_objects: Option<String>,
+    /// Properties read per type (`contacts=email,firstname;deals=*`); `*`, and any type not
+    /// named, reads every property the portal defines.
+    #[arg(long, env = "SPOKE_HYDRATOR_PROPERTIES", default_value = "")]
+    pub hydrator_properties: String,
     /// CRM calls per portal per 10 s (HubSpot allows 110; the rest is headroom).
     #[arg(
         long,

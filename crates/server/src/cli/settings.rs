@@ -22,6 +22,7 @@ use crate::config::{
 };
 use crate::monitor::levels::AlertLevels;
 use crate::oauth::vault::Keyring;
+use crate::workers::hydrator::properties::PropertySelection;
 use crate::workers::limits::HUBSPOT_LIMIT;
 use crate::workers::sinks::signing::SigningSecret;
 
@@ -198,6 +199,8 @@ fn hydrator(args: &HydratorArgs, scopes: &[String]) -> Result<HydratorConfig, Co
             format!("must be between 1 and HubSpot's {HUBSPOT_LIMIT} per 10 s"),
         ));
     }
+    config.properties = PropertySelection::parse(&args.hydrator_properties)
+        .map_err(|e| bad("SPOKE_HYDRATOR_PROPERTIES", e))?;
     config.rate_limit = args.hydrator_rate_limit;
     config.max_attempts = args.hydrator_max_attempts.max(1);
     if args.retention_days == 0 {

@@ -9,8 +9,9 @@ use hubspot::crm::ObjectType;
 use hubspot::version::ApiVersion;
 use rstest::rstest;
 use serde_json::{json, Value};
-use sim::objects::Simulated;
+use sim::objects::{value_of, Simulated};
 use sim::world::Subscription;
+use spoke_server::workers::hydrator::properties::PropertySelection;
 use spoke_server::workers::retention::Retention;
 use store::{Engine, ObjectId, PortalId, Replay, SetAside};
 
@@ -195,8 +196,93 @@ async fn every_crm_call_is_made_at_the_configured_version(
         h.db.number(&counted).await > 0,
         "the monitor counts the version"
     );
-    let other = rows(&format!("<> 'crm.batch_read@{version}'"));
+    let other = rows(&format!(
+        "NOT IN ('crm.batch_read@{version}', 'crm.properties@{version}')"
+    ));
     assert_eq!(h.db.number(&other).await, 0);
+}
+
+/// Records are mirrored with every property the portal defines (a few hundred on contacts),
+/// as HubSpot has them, the list read once per portal and type; `SPOKE_HYDRATOR_PROPERTIES`
+/// narrows a type to the properties it names.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn records_hold_every_property_unless_their_type_is_narrowed(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |config| {
+        config.hydrator.properties = PropertySelection::parse("deals=dealname,amount").unwrap();
+    })
+    .await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let mut events = 0;
+    for round in 0..3 {
+        events += h
+            .activity(
+                Activity::seeded(60 + round, 30)
+                    .in_portals(&[portal])
+                    .of(&HYDRATED),
+            )
+            .await;
+        h.settle(events, settled).await;
+    }
+
+    let every = ObjectType::Contacts.property_names();
+    let (mut contacts, mut deals) = (0, 0);
+    for key in h.db.inbox_keys().await {
+        let id = key.object_id;
+        if let Some(held) = h.contact(portal, id.0).await {
+            let truth = h
+                .sim
+                .sim
+                .world(|w| w.record(portal, ObjectType::Contacts, id.0))
+                .unwrap();
+            let properties: Value = serde_json::from_str(&held.properties).unwrap();
+            for name in &every {
+                assert_eq!(
+                    properties.get(name).and_then(Value::as_str),
+                    value_of(&truth, ObjectType::Contacts, name).as_deref(),
+                    "contact {id} {name}"
+                );
+            }
+            assert!(properties.as_object().unwrap().len() > 150, "{properties}");
+            contacts += 1;
+        }
+        let deal = h
+            .store
+            .mirrored(PortalId(portal), "deals", id)
+            .await
+            .unwrap();
+        if let Some(deal) = deal {
+            let properties: Value = serde_json::from_str(&deal.properties).unwrap();
+            let mut names: Vec<&String> = properties.as_object().unwrap().keys().collect();
+            names.sort();
+            assert_eq!(
+                names,
+                [
+                    "amount",
+                    "createdate",
+                    "dealname",
+                    "hs_lastmodifieddate",
+                    "hs_object_id"
+                ],
+                "the named ones, and the three HubSpot always returns"
+            );
+            deals += 1;
+        }
+    }
+    assert!(
+        contacts > 0 && deals > 0,
+        "{contacts} contacts, {deals} deals"
+    );
+    let ledger = h.crm_ledger().await;
+    let listed = &ledger["portals"][portal.to_string()]["calls"]["properties"];
+    assert_eq!(
+        listed,
+        &json!({ "200": 1 }),
+        "contacts' list, once: {ledger}"
+    );
 }
 
 /// Apps on HubSpot's current platform subscribe to generic events (`object.*`, the type in
@@ -652,8 +738,10 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
             json!({ "properties": { "dealname": format!("D{n}") } }),
         )
     };
-    let refused =
-        |ledger: &Value| ledger["portals"][portal.to_string()]["calls"]["batchRead"]["403"].clone();
+    // The first call for deals, the listing of their properties, is the one refused.
+    let refused = |ledger: &Value| {
+        ledger["portals"][portal.to_string()]["calls"]["properties"]["403"].clone()
+    };
 
     let (path, body) = deal(1);
     let mut events = h.change(reqwest::Method::PATCH, portal, &path, body).await;

@@ -222,16 +222,24 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
             Some(truth["attempts"].clone()),
             "{list} vs {truth}"
         );
-        let calls = &crm["portals"][portal.to_string()]["calls"]["batchRead"];
-        let by_status: Vec<(u16, i64)> = calls
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(s, n)| (s.parse().unwrap(), n.as_i64().unwrap()))
-                    .collect()
+        // The ledger's calls by spoke's endpoint class and status.
+        let calls = &crm["portals"][portal.to_string()]["calls"];
+        let classes = [
+            ("batchRead", "crm.batch_read@2026-03"),
+            ("properties", "crm.properties@2026-03"),
+        ];
+        let mut by_status: Vec<(String, u16, i64)> = classes
+            .iter()
+            .flat_map(|(sim_class, class)| {
+                calls[sim_class]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(s, n)| ((*class).to_owned(), s.parse().unwrap(), n.as_i64().unwrap()))
             })
-            .unwrap_or_default();
-        let total: i64 = by_status.iter().map(|(_, n)| n).sum();
+            .collect();
+        by_status.sort();
+        let total: i64 = by_status.iter().map(|(_, _, n)| n).sum();
         let report = h
             .monitor_once(&format!("/portals/{portal}/monitor"), |r| {
                 r["webhooks"]["24h"]["attempts"] == truth["attempts"]
@@ -249,29 +257,27 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
 
         let errors: i64 = by_status
             .iter()
-            .filter(|(s, _)| !(200..300).contains(s))
-            .map(|(_, n)| n)
+            .filter(|(_, s, _)| !(200..300).contains(s))
+            .map(|(_, _, n)| n)
             .sum();
         let api = &report["api"]["24h"];
         assert_eq!(api["attempts"], total, "{report} vs {crm}");
         assert_eq!(api["successes"], total - errors, "{report} vs {crm}");
-        // The day's calls by endpoint class and status are the ledger's batch reads.
-        let mut by_day: Vec<(u16, i64)> = report["apiCallsByDay"]
+        // The day's calls by endpoint class and status are the ledger's.
+        let mut by_day: Vec<(String, u16, i64)> = report["apiCallsByDay"]
             .as_array()
             .unwrap()
             .iter()
             .map(|row| {
-                assert_eq!(row["endpoint"], "crm.batch_read@2026-03");
                 (
+                    row["endpoint"].as_str().unwrap().to_owned(),
                     row["status"].as_u64().unwrap() as u16,
                     row["calls"].as_i64().unwrap(),
                 )
             })
             .collect();
         by_day.sort();
-        let mut ledger_by_status = by_status.clone();
-        ledger_by_status.sort();
-        assert_eq!(by_day, ledger_by_status, "{report} vs {crm}");
+        assert_eq!(by_day, by_status, "{report} vs {crm}");
         let series = report["series"].as_array().unwrap();
         assert!(!series.is_empty());
     }

@@ -3,6 +3,7 @@
 //! metrics and the certification monitor alike.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use hubspot::time::Clock;
 use hubspot::version::ApiVersion;
 use secrecy::SecretString;
 use tracing::field::Empty;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::super::limits::PortalLimits;
 use super::decisions::Failure;
@@ -27,13 +28,40 @@ const INLINE_WAIT: Duration = Duration::from_secs(1);
 /// HubSpot's rate-limit window, for pauses after a `429` without `Retry-After`.
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(10);
 
-/// The endpoint class the monitor counts the hydrator's calls under, with the API version
-/// they were made at, so a report shows which calls still use a version near its end.
-fn batch_read_class(version: ApiVersion) -> &'static str {
-    match version {
-        ApiVersion::V3 => "crm.batch_read@v3",
-        ApiVersion::V2026_03 => "crm.batch_read@2026-03",
-        ApiVersion::V2026_09 => "crm.batch_read@2026-09",
+/// The span of one CRM call (span names are static: one per kind of call).
+macro_rules! crm_span {
+    ($name:literal, $reader:expr, $portal:expr, $object:expr, $records:expr) => {
+        tracing::info_span!(
+            target: context::TRACED,
+            $name,
+            portal_id = $portal.0,
+            object_type = $object.plural(),
+            hubspot.api_version = $reader.crm.version().as_str(),
+            records = $records as i64,
+            http.status_code = Empty,
+        )
+    };
+}
+
+/// The hydrator's kinds of CRM call.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    BatchRead,
+    Properties,
+}
+
+impl Call {
+    /// The endpoint class the monitor counts the call under, with the API version it was
+    /// made at, so a report shows which calls still use a version near its end.
+    fn class(self, version: ApiVersion) -> &'static str {
+        match (self, version) {
+            (Self::BatchRead, ApiVersion::V3) => "crm.batch_read@v3",
+            (Self::BatchRead, ApiVersion::V2026_03) => "crm.batch_read@2026-03",
+            (Self::BatchRead, ApiVersion::V2026_09) => "crm.batch_read@2026-09",
+            (Self::Properties, ApiVersion::V3) => "crm.properties@v3",
+            (Self::Properties, ApiVersion::V2026_03) => "crm.properties@2026-03",
+            (Self::Properties, ApiVersion::V2026_09) => "crm.properties@2026-09",
+        }
     }
 }
 
@@ -113,64 +141,103 @@ impl CrmReader {
         }
     }
 
-    /// One batch read with the portal's token; a `401` forces one refresh and one retry.
+    /// One batch read of `ids` with `properties` (HubSpot's defaults when empty).
     pub(super) async fn batch_read(
         &self,
         portal: PortalId,
         object: ObjectType,
         ids: &[ObjectId],
+        properties: &[String],
     ) -> Result<BatchRead, Failure> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let ids = ids.as_slice();
+        self.authorized(portal, |token| async move {
+            let span = crm_span!("crm.batch_read", self, portal, object, ids.len());
+            let read = self
+                .crm
+                .batch_read(&token, object, ids, properties)
+                .instrument(span.clone())
+                .await;
+            let status = read.as_ref().map(|read| read.status);
+            self.counted(&span, portal, Call::BatchRead, status)?;
+            read
+        })
+        .await
+    }
+
+    /// The names of every property `object` has in the portal.
+    pub(super) async fn property_names(
+        &self,
+        portal: PortalId,
+        object: ObjectType,
+    ) -> Result<Vec<String>, Failure> {
+        let (names, seen) = self
+            .authorized(portal, |token| async move {
+                let span = crm_span!("crm.properties", self, portal, object, 0);
+                let listed = self
+                    .crm
+                    .property_names(&token, object)
+                    .instrument(span.clone())
+                    .await;
+                self.counted(
+                    &span,
+                    portal,
+                    Call::Properties,
+                    listed.as_ref().map(|_| 200),
+                )?;
+                listed
+            })
+            .await?;
+        if let Some(seen) = &seen {
+            self.observe(portal, seen);
+        }
+        Ok(names)
+    }
+
+    /// One CRM call with the portal's token; a `401` forces one refresh and one retry.
+    async fn authorized<T, Made>(
+        &self,
+        portal: PortalId,
+        call: impl Fn(SecretString) -> Made,
+    ) -> Result<T, Failure>
+    where
+        Made: Future<Output = Result<T, HubSpotError>>,
+    {
         let token = self.tokens.token_for(portal).await?;
-        match self.call(portal, object, &token, ids).await {
+        match call(token.clone()).await {
             Err(error) if error.kind() == Kind::Unauthorized => {
                 let fresh: SecretString = self.tokens.token_after_rejection(portal, &token).await?;
                 if self.slot(portal).await.is_err() {
                     return Err(Failure::HubSpot(error));
                 }
-                Ok(self.call(portal, object, &fresh, ids).await?)
+                Ok(call(fresh).await?)
             }
             other => Ok(other?),
         }
     }
 
-    /// One CRM call, in its own span, counted by the status HubSpot answered here and for
-    /// the monitor.
-    async fn call(
+    /// Records the status HubSpot answered (0: no answer) on the call's span and counts it.
+    fn counted(
         &self,
+        span: &Span,
         portal: PortalId,
-        object: ObjectType,
-        token: &SecretString,
-        ids: &[ObjectId],
-    ) -> Result<BatchRead, HubSpotError> {
-        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        let span = tracing::info_span!(
-            target: context::TRACED,
-            "crm.batch_read",
-            portal_id = portal.0,
-            object_type = object.plural(),
-            hubspot.api_version = self.crm.version().as_str(),
-            records = ids.len() as i64,
-            http.status_code = Empty,
-        );
-        let result = self
-            .crm
-            .batch_read(token, object, &ids, &[])
-            .instrument(span.clone())
-            .await;
-        let status = match &result {
-            Ok(read) => read.status,
+        call: Call,
+        status: Result<u16, &HubSpotError>,
+    ) -> Result<(), HubSpotError> {
+        let status = match status {
+            Ok(status) => status,
             Err(HubSpotError::Answered { status, .. }) => *status,
             Err(_) => 0,
         };
         span.record("http.status_code", i64::from(status));
-        self.count(portal, status);
-        result
+        self.count(portal, call, status);
+        Ok(())
     }
 
     /// The one place a CRM call is counted: for the monitor, and by status.
-    fn count(&self, portal: PortalId, status: u16) {
+    fn count(&self, portal: PortalId, call: Call, status: u16) {
         self.tally
-            .api_call(portal, batch_read_class(self.crm.version()), status);
+            .api_call(portal, call.class(self.crm.version()), status);
         *self
             .calls
             .lock()

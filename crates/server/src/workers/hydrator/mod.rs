@@ -18,6 +18,7 @@ mod answer;
 mod crm;
 mod decisions;
 mod plan;
+pub mod properties;
 mod reads;
 mod sort;
 
@@ -38,6 +39,7 @@ use tracing::{debug, warn};
 use self::crm::CrmReader;
 use self::decisions::Decisions;
 use self::plan::{work, Work};
+use self::properties::PropertyCatalog;
 use self::reads::{Deadline, Reader};
 use self::sort::Reading;
 use self::sort::{granted, sort, Granted};
@@ -92,6 +94,8 @@ pub struct Hydrator {
     crm: CrmReader,
     /// Versions of records the mirror holds, so reflected events cost no lookup.
     versions: Versions,
+    /// Each portal's list of each type's properties.
+    properties: PropertyCatalog,
     config: HydratorConfig,
     sizes: WriteSizes,
     /// The sinks each change the mirror accepts is queued for.
@@ -158,6 +162,7 @@ impl Hydrator {
         Self {
             crm: CrmReader::new(crm, tokens, config.rate_limit, tally, clock.clone()),
             versions: Versions::new(config.cache_records, config.cache_ttl),
+            properties: PropertyCatalog::new(config.properties_refresh),
             sizes: WriteSizes::for_store(store.one_writer()),
             store,
             config,
@@ -374,6 +379,8 @@ impl Hydrator {
             store: self.store.as_ref(),
             versions: &self.versions,
             crm: &self.crm,
+            selection: &self.config.properties,
+            catalog: &self.properties,
             max_attempts: self.config.max_attempts,
             deadline,
         };

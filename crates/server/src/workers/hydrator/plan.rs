@@ -46,12 +46,7 @@ fn object_of(event: &Claimed, kind: &SubscriptionType) -> Result<ObjectType, Str
     let type_id = parse_event(&event.payload)
         .ok()
         .and_then(|e| e.object_type_id)
-        .ok_or_else(|| {
-            format!(
-                "a {} event without an objectTypeId",
-                event.subscription_type
-            )
-        })?;
+        .ok_or_else(|| format!("{} without an objectTypeId", event.subscription_type))?;
     ObjectType::from_path(&type_id)
         .ok_or_else(|| format!("objects of type {type_id} are not hydrated"))
 }

@@ -1,8 +1,10 @@
 //! One portal's reads of one object type: the events whose record the cache or the mirror
 //! already holds at least as new are finished without a call; the rest are read 100 ids a
-//! call within the portal's limit, and each read's outcome decides their events.
+//! call, with the type's properties ([`super::properties`]), within the portal's limit,
+//! and each read's outcome decides their events.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hubspot::crm::{BatchRead, ObjectType, MAX_BATCH};
@@ -15,6 +17,7 @@ use super::answer::{decide_answer, events_of};
 use super::crm::CrmReader;
 use super::crm::RATE_WINDOW;
 use super::decisions::{missing_scope, Decisions, Failure};
+use super::properties::{PropertyCatalog, PropertySelection};
 use super::sort::{Reading, Reads};
 use crate::oauth::tokens::TokenError;
 use crate::telemetry::context;
@@ -56,6 +59,8 @@ pub(super) struct Reader<'h> {
     pub(super) store: &'h dyn Store,
     pub(super) versions: &'h Versions,
     pub(super) crm: &'h CrmReader,
+    pub(super) selection: &'h PropertySelection,
+    pub(super) catalog: &'h PropertyCatalog,
     pub(super) max_attempts: u32,
     pub(super) deadline: &'h Deadline,
 }
@@ -70,6 +75,12 @@ impl Reader<'_> {
         mut by_id: Reads<'_>,
     ) -> Result<(), StoreError> {
         self.finish_reflected(out, reading, &mut by_id).await?;
+        if by_id.is_empty() {
+            return Ok(());
+        }
+        let Some(properties) = self.properties(out, reading, &by_id).await else {
+            return Ok(());
+        };
         let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         for (index, chunk) in ids.chunks(MAX_BATCH).enumerate() {
             let rest = &ids[index * MAX_BATCH..];
@@ -89,7 +100,7 @@ impl Reader<'_> {
             let trace = context::traceparent(&span);
             let read = self
                 .crm
-                .batch_read(reading.portal, reading.object, chunk)
+                .batch_read(reading.portal, reading.object, chunk, &properties)
                 .instrument(span)
                 .await;
             let flow = self.decide_read(out, reading, &by_id, (chunk, rest), read, trace);
@@ -98,6 +109,45 @@ impl Reader<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The properties to read the records of `by_id` with: the configured list, or every
+    /// property the portal defines, its list fetched (one call within the portal's limit)
+    /// when none is held or the held one is due. `None` when the list could not be had:
+    /// the events are decided as that call's failure, or a wait, decides them.
+    async fn properties(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        by_id: &Reads<'_>,
+    ) -> Option<Arc<[String]>> {
+        if let Some(named) = self.selection.named(reading.object) {
+            return Some(named);
+        }
+        let key = (reading.portal, reading.installed_at, reading.object);
+        if let Some(list) = self.catalog.current(key, by_id.values().flatten().copied()) {
+            return Some(list);
+        }
+        let ids: Vec<ObjectId> = by_id.keys().copied().collect();
+        if self.deadline.passed() {
+            out.put_back(events_of(by_id, &ids));
+            return None;
+        }
+        if let Err(wait) = self.crm.slot(reading.portal).await {
+            out.wait_for_limit(events_of(by_id, &ids), wait);
+            return None;
+        }
+        match self
+            .crm
+            .property_names(reading.portal, reading.object)
+            .await
+        {
+            Ok(names) => Some(self.catalog.learn(key, names)),
+            Err(failure) => {
+                self.decide_read(out, reading, by_id, (&ids, &ids), Err(failure), None);
+                None
+            }
+        }
     }
 
     /// Finishes the events whose record the cache, or else the mirror, holds at least as
