@@ -25,6 +25,7 @@ mod dead_letters;
 mod erase;
 mod error;
 mod health;
+mod holdings;
 mod ids;
 mod inbox;
 mod install_states;
@@ -56,6 +57,7 @@ pub use dead_letters::{DeadDelivery, DeadLetters};
 pub use erase::Erasure;
 pub use error::StoreError;
 pub use health::Health;
+pub use holdings::{EventsKept, Holdings, RecordsHeld};
 pub use ids::{ObjectId, PortalId};
 pub use inbox::Inbox;
 pub use install_states::InstallStates;
@@ -87,6 +89,7 @@ pub trait Store:
     + Erasure
     + WorkQueue
     + Mirror
+    + Holdings
     + SinkQueue
     + DeadLetters
     + Statistics

@@ -1,16 +1,22 @@
 //! What an operator sees of one portal: its install and token state (never a token), its
-//! standing, dead letters (the hydrator's and the sinks'), quarantined events and audit
+//! standing, the records mirrored and the events kept unhandled by type, the properties
+//! read, dead letters (the hydrator's and the sinks'), quarantined events and audit
 //! trail. The admin API's `GET /api/v1/portals/{id}` and the dashboard's portal page are
 //! both this.
 
 use serde::Serialize;
-use store::{AuditEntry, Portal, PortalId, SetAside, SetAsideEvent, Store, StoreError};
+use store::{
+    AuditEntry, EventsKept, Portal, PortalId, RecordsHeld, SetAside, SetAsideEvent, Store,
+    StoreError,
+};
 use utoipa::ToSchema;
 
 use super::dead_letters::{dead_letters, DeadLetter, DeadLetters, SetAsideView};
 use crate::monitor::levels::AlertLevels;
 use crate::monitor::standings::{standing, Standing};
 use crate::timestamp::Timestamp;
+use crate::workers::hydrator::properties::TrackedProperties;
+use crate::workers::hydrator::Hydrator;
 
 /// Most dead letters and quarantined events one portal's view lists.
 const LISTED: u32 = 200;
@@ -19,6 +25,10 @@ const LISTED: u32 = 200;
 pub struct PortalView {
     pub portal: Portal,
     pub standing: Standing,
+    pub records: Vec<RecordsHeld>,
+    pub unhandled: Vec<EventsKept>,
+    /// Empty where no hydrator runs.
+    pub properties: Vec<TrackedProperties>,
     pub dead: DeadLetters,
     pub quarantined: Vec<SetAsideEvent>,
     pub audit: Vec<AuditEntry>,
@@ -27,6 +37,7 @@ pub struct PortalView {
 /// The portal's view, if spoke knows the portal.
 pub async fn portal_view(
     store: &dyn Store,
+    hydrator: Option<&Hydrator>,
     levels: AlertLevels,
     portal_id: PortalId,
     now_ms: i64,
@@ -37,7 +48,13 @@ pub async fn portal_view(
     ) else {
         return Ok(None);
     };
+    let properties = hydrator
+        .map(|h| h.tracked_properties(portal_id, portal.installed_at))
+        .unwrap_or_default();
     Ok(Some(PortalView {
+        records: store.records_held(portal_id).await?,
+        unhandled: store.unhandled_kept(portal_id).await?,
+        properties,
         portal,
         standing,
         dead: dead_letters(store, Some(portal_id), None, LISTED).await?,
@@ -65,9 +82,33 @@ pub struct PortalDetail {
     /// When the access token spoke holds expires.
     pub token_expires_at: Option<Timestamp>,
     pub standing: Standing,
+    /// Records mirrored, by type and state.
+    pub records: Vec<RecordsView>,
+    /// Events kept unhandled, by subscription type and reason.
+    pub unhandled: Vec<UnhandledView>,
+    /// The properties read per hydrated type.
+    pub properties: Vec<TrackedProperties>,
     pub dead_letters: Vec<DeadLetter>,
     pub quarantined: Vec<SetAsideView>,
     pub audit: Vec<AuditView>,
+}
+
+/// A portal's mirrored records of one type in one state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordsView {
+    pub object_type: String,
+    pub state: String,
+    pub records: i64,
+}
+
+/// A portal's events of one subscription type kept unhandled for one reason.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnhandledView {
+    pub subscription_type: String,
+    pub reason: String,
+    pub events: i64,
 }
 
 /// An entry of a portal's audit trail.
@@ -94,6 +135,25 @@ impl From<&PortalView> for PortalDetail {
             updated_at: Timestamp(p.updated_at),
             token_expires_at: p.access_expires_at.map(Timestamp),
             standing: view.standing.clone(),
+            records: view
+                .records
+                .iter()
+                .map(|r| RecordsView {
+                    object_type: r.object_type.clone(),
+                    state: r.state.clone(),
+                    records: r.records,
+                })
+                .collect(),
+            unhandled: view
+                .unhandled
+                .iter()
+                .map(|k| UnhandledView {
+                    subscription_type: k.subscription_type.clone(),
+                    reason: k.reason.clone(),
+                    events: k.events,
+                })
+                .collect(),
+            properties: view.properties.clone(),
             dead_letters: view.dead.views(),
             quarantined: view.quarantined.iter().map(SetAsideView::from).collect(),
             audit: view

@@ -225,6 +225,76 @@ async fn records_dead_letters_quarantine_and_stats_as_json(#[case] engine: Engin
     assert_eq!(record["properties"]["firstname"], "Grace");
 }
 
+/// A portal's view says what the mirror holds of it by type, which events are kept
+/// unhandled and why, and which properties are read; so does its dashboard page.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_portals_view_shows_its_mirror_by_type(#[case] engine: Engine) {
+    let h = admin_harness(engine).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let events = h
+        .activity(Activity::seeded(9, 60).in_portals(&[portal]))
+        .await;
+    h.settle(events, |c| !c.iter().any(|(s, _)| s == "pending"))
+        .await;
+    let view = h.get(&format!("/portals/{portal}")).await;
+
+    // Contacts, and tickets of the harness's optional scope.
+    let held = |object: &str| {
+        format!(
+            "SELECT count(*) FROM records WHERE portal_id = {portal} AND object_type = '{object}'"
+        )
+    };
+    let (contacts, tickets) = (
+        h.db.number(&held("contacts")).await,
+        h.db.number(&held("tickets")).await,
+    );
+    assert_eq!(
+        view["records"],
+        json!([
+            { "objectType": "contacts", "state": "live", "records": contacts },
+            { "objectType": "tickets", "state": "live", "records": tickets },
+        ])
+    );
+    let unhandled = view["unhandled"].as_array().unwrap();
+    let kept: i64 = unhandled
+        .iter()
+        .map(|k| k["events"].as_i64().unwrap())
+        .sum();
+    let counts = h.store.queue_counts().await.unwrap();
+    assert_eq!(kept, count(&counts, "unhandled"), "{view}");
+    assert!(unhandled
+        .iter()
+        .any(|k| k["subscriptionType"] == "deal.propertyChange"
+            && k["reason"] == "deals are not hydrated (SPOKE_HYDRATOR_OBJECTS)"));
+    let properties = &view["properties"];
+    assert_eq!(properties[0]["objectType"], "contacts");
+    assert_eq!(properties[0]["every"], true);
+    assert_eq!(
+        properties[0]["properties"].as_array().unwrap().len(),
+        ObjectType::Contacts.property_names().len()
+    );
+
+    let page = browser()
+        .get(format!("{}/dashboard/portals/{portal}", h.spoke))
+        .header("cookie", dashboard_session(&h.spoke, TOKEN).await)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"id="mirror""#), "{page}");
+    assert!(page.contains(&format!(
+        "every property ({} listed)",
+        ObjectType::Contacts.property_names().len()
+    )));
+    assert!(page.contains("deals are not hydrated (SPOKE_HYDRATOR_OBJECTS)"));
+}
+
 /// A type's records page by id: every record once, whether the type is named by path
 /// name or type id; a cursor that is not one is refused.
 #[rstest]

@@ -17,6 +17,7 @@ use crate::monitor::rates::{windows, Windows, WINDOWS};
 use crate::monitor::tally::minute_of;
 use crate::ops::dead_letters::DeadLetters;
 use crate::ops::inspect::portal_view;
+use crate::workers::hydrator::properties::TrackedProperties;
 
 #[derive(Template)]
 #[template(path = "dashboard/portal.html")]
@@ -36,6 +37,10 @@ struct PortalPage {
     dead_letters: Vec<DeadLetterRow>,
     failures: Vec<(String, String)>,
     quarantined: Vec<store::SetAsideEvent>,
+    records: Vec<store::RecordsHeld>,
+    unhandled: Vec<store::EventsKept>,
+    /// Per hydrated type, what is read: `(type, properties)`.
+    properties: Vec<(String, String)>,
     audit: Vec<(String, String, String, String)>,
 }
 
@@ -84,7 +89,8 @@ async fn portal_page_of(
     let store = state.store.as_ref();
     let levels = state.alerts.levels();
     let now_ms = state.clock.now_ms();
-    let Some(view) = portal_view(store, levels, portal_id, now_ms).await? else {
+    let hydrator = state.hydrator.as_deref();
+    let Some(view) = portal_view(store, hydrator, levels, portal_id, now_ms).await? else {
         return Ok(None);
     };
     let now = minute_of(now_ms);
@@ -133,7 +139,21 @@ async fn portal_page_of(
             })
             .collect(),
         quarantined: view.quarantined,
+        properties: view.properties.iter().map(properties_line).collect(),
+        records: view.records,
+        unhandled: view.unhandled,
     }))
+}
+
+/// What is read of a type: every property (as many as the portal's list held here has), or
+/// the configured ones.
+fn properties_line(tracked: &TrackedProperties) -> (String, String) {
+    let what = match (tracked.every, &tracked.properties) {
+        (true, Some(list)) => format!("every property ({} listed)", list.len()),
+        (true, None) => "every property (not listed yet)".to_owned(),
+        (false, list) => list.as_deref().unwrap_or_default().join(", "),
+    };
+    (tracked.object_type.clone(), what)
 }
 
 /// What an action that sent the browser back here did.

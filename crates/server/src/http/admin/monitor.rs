@@ -123,6 +123,7 @@ pub async fn portal(
 ) -> Result<Json<PortalDetail>, ApiError> {
     let view = portal_view(
         state.store.as_ref(),
+        state.hydrator.as_deref(),
         state.alerts.levels(),
         portal,
         state.clock.now_ms(),

@@ -39,7 +39,7 @@ use tracing::{debug, warn};
 use self::crm::CrmReader;
 use self::decisions::Decisions;
 use self::plan::{work, Work};
-use self::properties::PropertyCatalog;
+use self::properties::{PropertyCatalog, TrackedProperties};
 use self::reads::{Deadline, Reader};
 use self::sort::Reading;
 use self::sort::{granted, sort, Granted};
@@ -393,6 +393,30 @@ impl Hydrator {
             reader.read(&mut out, reading, by_id).await?;
         }
         Ok(out)
+    }
+
+    /// The properties read for each hydrated type of a portal under its install
+    /// `installed_at`.
+    pub fn tracked_properties(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+    ) -> Vec<TrackedProperties> {
+        self.config
+            .objects
+            .iter()
+            .map(|&object| {
+                let named = self.config.properties.named(object);
+                let list = named
+                    .clone()
+                    .or_else(|| self.properties.held((portal, installed_at, object)));
+                TrackedProperties {
+                    object_type: object.plural().to_owned(),
+                    every: named.is_none(),
+                    properties: list.map(|l| l.to_vec()),
+                }
+            })
+            .collect()
     }
 
     /// The CRM calls this process made, by HTTP status (0: no answer).

@@ -11,7 +11,9 @@ use std::time::Duration;
 use hubspot::crm::ObjectType;
 use hubspot::webhook::parse_event;
 use moka::sync::Cache;
+use serde::Serialize;
 use store::{Claimed, PortalId};
+use utoipa::ToSchema;
 
 /// The properties read for each type: a fixed list, or (absent) every property.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +58,19 @@ impl PropertySelection {
     }
 }
 
+/// The properties read for one of a portal's types, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackedProperties {
+    /// HubSpot's path name: `contacts`, …
+    pub object_type: String,
+    /// Every property the portal defines, rather than a configured list.
+    pub every: bool,
+    /// The configured list, or the portal's list as this process last read it (`null`
+    /// before it has).
+    pub properties: Option<Vec<String>>,
+}
+
 /// HubSpot's internal property names: lowercase letters, digits and underscores.
 fn is_property_name(name: &str) -> bool {
     name.bytes()
@@ -98,6 +113,11 @@ impl PropertyCatalog {
             .iter()
             .any(|name| !list.contains(name));
         (!unknown).then_some(list)
+    }
+
+    /// The held list, due or not.
+    pub(super) fn held(&self, key: ListKey) -> Option<Arc<[String]>> {
+        self.lists.get(&key)
     }
 
     pub(super) fn learn(&self, key: ListKey, names: Vec<String>) -> Arc<[String]> {
