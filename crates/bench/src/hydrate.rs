@@ -197,17 +197,71 @@ async fn pending(store: &dyn Store) -> anyhow::Result<i64> {
         .map_or(0, |(_, n)| *n))
 }
 
-/// The simulator's CRM ledger: batch reads answered, 429s, and the most calls in a window.
-async fn ledger(rig: &Rig) -> anyhow::Result<(u64, u64, u64)> {
+/// What the simulator's CRM ledger counted.
+struct Ledger {
+    /// Batch reads answered.
+    reads: u64,
+    /// Property listings answered.
+    listings: u64,
+    rate_limited: u64,
+    /// The most calls any portal saw in one rate-limit window.
+    max_in_window: u64,
+}
+
+async fn ledger(rig: &Rig) -> anyhow::Result<Ledger> {
     let ledger = rig.sim.client().crm_ledger().await?;
-    let (mut reads, mut limited, mut peak) = (0, 0, 0);
+    let mut seen = Ledger {
+        reads: 0,
+        listings: 0,
+        rate_limited: 0,
+        max_in_window: 0,
+    };
+    let sum = |by_status: &Value| {
+        by_status
+            .as_object()
+            .map_or(0, |m| m.values().filter_map(Value::as_u64).sum::<u64>())
+    };
     for calls in ledger["portals"].as_object().context("portals")?.values() {
-        let by_status = calls["calls"]["batchRead"].as_object();
-        reads += by_status.map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
-        limited += calls["rateLimited"].as_u64().unwrap_or(0);
-        peak = peak.max(calls["maxInWindow"].as_u64().unwrap_or(0));
+        seen.reads += sum(&calls["calls"]["batchRead"]);
+        seen.listings += sum(&calls["calls"]["properties"]);
+        seen.rate_limited += calls["rateLimited"].as_u64().unwrap_or(0);
+        seen.max_in_window = seen
+            .max_in_window
+            .max(calls["maxInWindow"].as_u64().unwrap_or(0));
     }
-    Ok((reads, limited, peak))
+    Ok(seen)
+}
+
+/// The mirror's records: how many, the bytes of their stored properties (the JSON as
+/// HubSpot returned it) per record, and (PostgreSQL) the table's bytes on disk per record,
+/// indexes and TOAST included.
+async fn mirror_bytes(database_url: &str) -> anyhow::Result<Value> {
+    use sqlx::Connection;
+    Ok(match Engine::of_url(database_url)? {
+        Engine::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(database_url).await?;
+            let (records, json): (i64, i64) = sqlx::query_as(
+                "SELECT count(*), coalesce(sum(length(properties)), 0) FROM records",
+            )
+            .fetch_one(&mut c)
+            .await?;
+            json!({ "records": records, "json_bytes_per_record": json / records.max(1) })
+        }
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(database_url).await?;
+            let (records, json, disk): (i64, i64, i64) = sqlx::query_as(
+                "SELECT count(*), coalesce(sum(length(properties::text)), 0)::int8, \
+                 pg_total_relation_size('records')::int8 FROM records",
+            )
+            .fetch_one(&mut c)
+            .await?;
+            json!({
+                "records": records,
+                "json_bytes_per_record": json / records.max(1),
+                "disk_bytes_per_record": disk / records.max(1),
+            })
+        }
+    })
 }
 
 pub async fn run(args: HydrateArgs) -> anyhow::Result<Value> {
@@ -260,7 +314,8 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
         }
     }
     let elapsed = started.elapsed();
-    let (reads, limited, peak) = ledger(&rig).await?;
+    let seen = ledger(&rig).await?;
+    let calls = seen.reads + seen.listings;
     Ok(json!({
         "portals": big.len(),
         "events_per_portal": args.events,
@@ -268,11 +323,14 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
         "events": total,
         "seconds": elapsed.as_secs_f64(),
         "events_per_s": (total as f64 / elapsed.as_secs_f64()).round(),
-        "crm_calls": reads,
-        "calls_per_event": reads as f64 / total as f64,
+        "crm_calls": calls,
+        "property_listings": seen.listings,
+        "calls_per_event": calls as f64 / total as f64,
+        "reads_per_event": seen.reads as f64 / total as f64,
         "small_portal_done_s": small_done.map(|d| d.as_secs_f64()),
-        "rate_limited": limited,
-        "max_in_window": peak,
+        "rate_limited": seen.rate_limited,
+        "max_in_window": seen.max_in_window,
+        "mirror": mirror_bytes(&args.database_url).await?,
     }))
 }
 
@@ -293,7 +351,7 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
     // One round to learn the portal's limit from HubSpot's headers, then the hydrator runs
     // as `spoke serve` runs it (rounds overlapping) for the measured time.
     rig.hydrator.hydrate_once().await?;
-    let (calls_before, _, _) = ledger(&rig).await?;
+    let before = ledger(&rig).await?.reads;
     let (stop, running) = rig.run_hydrator();
     let started = Instant::now();
     let measure = Duration::from_secs(args.seconds);
@@ -303,8 +361,8 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
     let elapsed = started.elapsed();
     stop.cancel();
     running.await?;
-    let (calls, limited, peak) = ledger(&rig).await?;
-    let records = (calls - calls_before) * 100;
+    let seen = ledger(&rig).await?;
+    let records = (seen.reads - before) * 100;
     let allowed_per_s = f64::from(args.limit) * 100.0 / (args.window_ms as f64 / 1000.0);
     let per_s = records as f64 / elapsed.as_secs_f64();
     Ok(json!({
@@ -315,8 +373,8 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
         "records_per_s": per_s.round(),
         "allowed_records_per_s": allowed_per_s,
         "fraction": per_s / allowed_per_s,
-        "rate_limited": limited,
-        "max_in_window": peak,
+        "rate_limited": seen.rate_limited,
+        "max_in_window": seen.max_in_window,
     }))
 }
 
@@ -382,7 +440,7 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
     for age in freshness_ms(&args.database_url).await? {
         ages.record(u64::try_from(age.max(0))?)?;
     }
-    let (reads, limited, peak) = ledger(&rig).await?;
+    let seen = ledger(&rig).await?;
     Ok(json!({
         "portals": portals.len(),
         "rate": args.rate,
@@ -393,9 +451,9 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
         "freshness_p50_ms": ages.value_at_quantile(0.50),
         "freshness_p99_ms": ages.value_at_quantile(0.99),
         "freshness_max_ms": ages.max(),
-        "crm_calls": reads,
-        "rate_limited": limited,
-        "max_in_window": peak,
+        "crm_calls": seen.reads + seen.listings,
+        "rate_limited": seen.rate_limited,
+        "max_in_window": seen.max_in_window,
     }))
 }
 
