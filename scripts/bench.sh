@@ -154,7 +154,7 @@ print(f"Command: `scripts/bench.sh hydrate`, run {datetime.date.today().isoforma
       "as HubSpot's would be, so a record once read reflects its later events.\n")
 bursts = [r for r in rows if r["label"].startswith("bursts")]
 print("### Bursts: 100 portals × 10,000 events over 1,000 contacts each, and one portal with 10 events arriving last\n")
-print("Every record is read with every property its portal defines (contacts: 300, listed once per portal by the "
+print("Every record is read with every property its portal defines (the simulator's contacts have 308, listed once per portal by the "
       "properties API, so the calls include 101 property listings).\n")
 print("| engine | events | seconds | events/s | CRM calls | object reads per event (target ≤ 0.02) | all calls per event | small portal done after s | 429s (target 0) | most calls in a window | mirror JSON bytes per record | on disk per record |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -124,7 +124,7 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
         CrmClient::new(&sim.base_url(), install.api_version),
         HydratorConfig {
             rate_limit: args.rate_limit,
-            ..HydratorConfig::for_scopes(&install.scopes)
+            ..HydratorConfig::for_scopes(&install.scopes, &[])
         },
         Vec::new(),
         Arc::new(Tally::new(Clock::system())),

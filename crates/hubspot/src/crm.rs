@@ -1,6 +1,7 @@
 //! HubSpot's CRM API as spoke reads it (reference §4), at the configured
 //! [`ApiVersion`]: the object types with their names, scopes and last-modified properties,
-//! and a client that reads one record or up to [`MAX_BATCH`] in one call. Failures are [`HubSpotError`]s, classified as the OAuth
+//! and a client that reads one record or up to [`MAX_BATCH`] in one call, and lists a
+//! type's properties. Failures are [`HubSpotError`]s, classified as the OAuth
 //! client's are; successes carry the `X-HubSpot-RateLimit-*` figures so a caller can keep
 //! its own limiter in step with HubSpot's count.
 
@@ -145,7 +146,7 @@ pub struct BatchRead {
     /// per-id errors (`2026-09` reports them in a `200`).
     pub status: u16,
     pub records: Vec<Record>,
-    /// Ids answered `OBJECT_NOT_FOUND` (in a `207`'s `errors`): deleted, or never there.
+    /// Ids answered `OBJECT_NOT_FOUND` (in `errors`): deleted, or never there.
     pub missing: Vec<i64>,
     /// Ids answered with another error category, or not answered at all: a failure of
     /// that id's read, not a deletion. Read them again.

@@ -67,9 +67,7 @@ impl ApiVersion {
             dated => format!("/crm/objects/{dated}/{}", object.plural()),
         }
     }
-}
 
-impl ApiVersion {
     /// The path of an object type's property definitions: `/crm/v3/properties/contacts` or
     /// `/crm/properties/2026-03/contacts`.
     pub fn properties_path(self, object: ObjectType) -> String {

@@ -343,6 +343,10 @@ pub struct HydratorConfig {
     /// The object types whose records are fetched; events of others are kept, marked
     /// unhandled. Each needs its read scope among the app's required or optional scopes.
     pub objects: Vec<ObjectType>,
+    /// The types whose read scope is optional: a portal that did not grant it keeps their
+    /// events unhandled with the scope named (pruned with retention), rather than waiting
+    /// in quarantine for an install that may never grant it.
+    pub optional: Vec<ObjectType>,
     /// The properties read per type; every property the portal defines by default.
     pub properties: PropertySelection,
     /// How long a portal's list of a type's properties is used before it is read again.
@@ -370,13 +374,19 @@ impl HydratorConfig {
     pub const DEFAULT_CACHE_RECORDS: u64 = 1_000_000;
     pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 3_600;
 
-    /// Hydrates every type whose read scope `scopes` holds (the app's required and
-    /// optional scopes: [`InstallConfig::readable_scopes`]).
-    pub fn for_scopes(scopes: &[String]) -> Self {
+    /// Hydrates every type whose read scope the app requires or asks for optionally.
+    pub fn for_scopes(required: &[String], optional: &[String]) -> Self {
+        let reads = |scopes: &[String], object: &ObjectType| {
+            scopes.iter().any(|s| s == object.read_scope())
+        };
         Self {
             objects: ObjectType::ALL
                 .into_iter()
-                .filter(|o| scopes.iter().any(|s| s == o.read_scope()))
+                .filter(|o| reads(required, o) || reads(optional, o))
+                .collect(),
+            optional: ObjectType::ALL
+                .into_iter()
+                .filter(|o| !reads(required, o) && reads(optional, o))
                 .collect(),
             properties: PropertySelection::default(),
             properties_refresh: Duration::from_secs(Self::DEFAULT_PROPERTIES_REFRESH_SECONDS),
@@ -491,22 +501,6 @@ impl InstallConfig {
     }
 }
 
-impl InstallConfig {
-    /// The scopes a portal may grant: the required ones, then the optional ones. A type
-    /// whose read scope is among them is hydrated by default; a portal that did not grant
-    /// it keeps its events in quarantine, with the scope named.
-    pub fn readable_scopes(&self) -> Vec<String> {
-        let mut scopes = self.scopes.clone();
-        scopes.extend(
-            self.optional_scopes
-                .iter()
-                .filter(|s| !self.scopes.contains(s))
-                .cloned(),
-        );
-        scopes
-    }
-}
-
 pub(crate) fn days(n: u64) -> Duration {
     Duration::from_secs(n * 86_400)
 }
@@ -544,7 +538,7 @@ impl Config {
             database: DatabaseConfig::new(database_url),
             webhooks: WebhookConfig::default(),
             install: None,
-            hydrator: HydratorConfig::for_scopes(&[]),
+            hydrator: HydratorConfig::for_scopes(&[], &[]),
             operator_token: None,
             sinks: SinkConfig::default(),
             monitor: MonitorConfig::default(),
@@ -556,7 +550,7 @@ impl Config {
 
     /// This configuration with the install flow on, hydrating what its scopes allow.
     pub fn with_install(mut self, install: InstallConfig) -> Self {
-        self.hydrator = HydratorConfig::for_scopes(&install.readable_scopes());
+        self.hydrator = HydratorConfig::for_scopes(&install.scopes, &install.optional_scopes);
         self.install = Some(install);
         self
     }

@@ -29,7 +29,8 @@ pub trait Holdings: Send + Sync {
     /// The portal's mirrored records by type and state.
     async fn records_held(&self, portal_id: PortalId) -> Result<Vec<RecordsHeld>, StoreError>;
 
-    /// The portal's unhandled events by subscription type and reason, most first.
+    /// The portal's unhandled events by subscription type and reason, most first (the
+    /// first hundred).
     async fn unhandled_kept(&self, portal_id: PortalId) -> Result<Vec<EventsKept>, StoreError>;
 }
 
@@ -49,7 +50,8 @@ impl<B: Backend> Holdings for B {
             "SELECT e.subscription_type AS subscription_type, coalesce(q.reason, '') AS reason, \
             count(*) AS events FROM inbox_queue q JOIN inbox_events e ON e.id = q.id \
             WHERE q.state = 'unhandled' AND q.portal_id = $1 \
-            GROUP BY e.subscription_type, q.reason ORDER BY events DESC, subscription_type",
+            GROUP BY e.subscription_type, q.reason ORDER BY events DESC, subscription_type \
+            LIMIT 100",
         )
         .bind(portal_id);
         self.fetch_all_on_pool(kept).await

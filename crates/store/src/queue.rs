@@ -83,7 +83,8 @@ pub trait WorkQueue: Send + Sync {
     /// the mirror accepted queued for the settlement's sinks; erased
     /// records (privacy deletions) left as `erased` tombstones without properties (newer
     /// than anything, so no late event fetches or restores them), the stored payloads of
-    /// their events (`<singular>.*` for the id; dead letters included) emptied and those
+    /// their events (`<singular>.*`, and `object.*` naming the type's id, for the id; dead
+    /// letters included) emptied and those
     /// still pending done, their queued sink copies emptied, and the erase itself queued
     /// for the sinks.
     async fn settle(

@@ -132,7 +132,7 @@ pub struct DailyCalls {
     pub scope: Scope,
     /// Epoch days (UTC).
     pub day: i64,
-    /// What kind of call: `crm.batch_read`, …
+    /// What kind of call, at which API version: `crm.batch_read@2026-03`, …
     pub endpoint: String,
     pub status: i32,
     pub calls: i64,

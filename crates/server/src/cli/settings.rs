@@ -55,11 +55,11 @@ pub fn serve(
         })
         .and_then(|text| PublicUrl::parse(text).map_err(|e| bad("SPOKE_PUBLIC_URL", e)))?;
     let install = install(&args.hubspot, &env)?;
-    let scopes = install
+    let (required, optional) = install
         .as_ref()
-        .map(InstallConfig::readable_scopes)
+        .map(|i| (i.scopes.as_slice(), i.optional_scopes.as_slice()))
         .unwrap_or_default();
-    let hydrator = hydrator(&args.hydrator, &scopes)?;
+    let hydrator = hydrator(&args.hydrator, required, optional)?;
     Ok(Config {
         listen,
         role: args.role,
@@ -159,12 +159,16 @@ pub fn install(
     }))
 }
 
-/// From the flags; an object type named explicitly must have its read scope among
-/// `scopes`, the app's required and optional ones (a pre-flight checklist item: scopes
-/// match what the app reads).
-fn hydrator(args: &HydratorArgs, scopes: &[String]) -> Result<HydratorConfig, ConfigError> {
+/// From the flags; an object type named explicitly must have its read scope among the
+/// app's `required` or `optional` scopes (a pre-flight checklist item: scopes match what
+/// the app reads).
+fn hydrator(
+    args: &HydratorArgs,
+    required: &[String],
+    optional: &[String],
+) -> Result<HydratorConfig, ConfigError> {
     const VAR: &str = "SPOKE_HYDRATOR_OBJECTS";
-    let mut config = HydratorConfig::for_scopes(scopes);
+    let mut config = HydratorConfig::for_scopes(required, optional);
     if let Some(names) = &args.hydrator_objects {
         config.objects = names
             .split_whitespace()
@@ -180,7 +184,7 @@ fn hydrator(args: &HydratorArgs, scopes: &[String]) -> Result<HydratorConfig, Co
         if let Some(object) = config
             .objects
             .iter()
-            .find(|o| !scopes.iter().any(|s| s == o.read_scope()))
+            .find(|o| !required.iter().chain(optional).any(|s| s == o.read_scope()))
         {
             return Err(bad(
                 "SPOKE_HUBSPOT_SCOPES",
@@ -482,7 +486,7 @@ mod tests {
         assert!(err.problem.contains("crm.objects.deals.read"), "{err}");
 
         // A type of an optional scope is hydrated too, by default and when named; each
-        // portal that did not grant the scope keeps its events in quarantine.
+        // portal that did not grant the scope keeps its events unhandled.
         let mut optional = deals.clone();
         optional.extend([
             "--hubspot-optional-scopes",
@@ -500,6 +504,7 @@ mod tests {
             by_default.hydrator.objects,
             [ObjectType::Contacts, ObjectType::Tickets]
         );
+        assert_eq!(by_default.hydrator.optional, [ObjectType::Tickets]);
 
         let mut typo = base.to_vec();
         typo.extend(["--hydrator-objects", "contact"]);

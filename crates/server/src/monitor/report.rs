@@ -55,7 +55,7 @@ pub struct PortalReport {
 pub struct DailyCallsView {
     /// `2026-12-01` (UTC).
     pub day: Option<String>,
-    /// `crm.batch_read`, …
+    /// `crm.batch_read@2026-03`, `crm.properties@2026-03`, …
     pub endpoint: String,
     pub status: i64,
     pub calls: i64,

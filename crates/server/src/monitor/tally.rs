@@ -227,7 +227,8 @@ impl Tally {
         }
     }
 
-    /// One API call to HubSpot for `portal` to an `endpoint` class (`crm.batch_read`),
+    /// One API call to HubSpot for `portal` to an `endpoint` class with the version it was
+    /// made at (`crm.batch_read@2026-03`),
     /// answered `status` (0: no answer).
     pub fn api_call(&self, portal: PortalId, endpoint: &'static str, status: u16) {
         if !self.counting {

@@ -394,7 +394,16 @@ async fn a_signed_out_session_is_refused_even_with_a_copy_of_its_cookie() {
 /// overview says so and names the newer version to set; `/api/v1/stats` says the same.
 #[tokio::test]
 async fn the_overview_warns_before_the_crm_api_version_goes_out_of_support() {
-    let h = harness_with(Engine::Sqlite, "oauth", |config| {
+    let ends = chrono::NaiveDate::from_ymd_opt(2027, 9, 1).unwrap();
+    let at = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 1)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let warned_from = at(ends.checked_sub_months(chrono::Months::new(6)).unwrap());
+    let before = warned_from - 2 * 86_400_000;
+    let h = harness_at(before, Engine::Sqlite, "oauth", |config| {
         config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
     })
     .await;
@@ -419,18 +428,6 @@ async fn the_overview_warns_before_the_crm_api_version_goes_out_of_support() {
         .await["crmApi"]
             .clone()
     };
-    let ends = chrono::NaiveDate::from_ymd_opt(2027, 9, 1).unwrap();
-    let warned_from = ends
-        .checked_sub_months(chrono::Months::new(6))
-        .unwrap()
-        .and_hms_opt(0, 0, 1)
-        .unwrap()
-        .and_utc()
-        .timestamp_millis();
-    let before = warned_from - 2 * 86_400_000;
-    assert!(h.clock.now_ms() < before, "the test predates the warning");
-    h.clock
-        .advance(Duration::from_millis((before - h.clock.now_ms()) as u64));
     assert!(!overview().await.contains(r#"id="api-version""#));
     assert_eq!(stats().await["endsSoon"], false);
 

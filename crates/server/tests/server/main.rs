@@ -9,6 +9,7 @@ mod hydrator;
 mod install;
 mod metrics;
 mod monitor;
+mod objects;
 mod rounds;
 mod sinks;
 mod support;

@@ -72,8 +72,34 @@ pub async fn harness_with_sim(
     sim_tweak: impl FnOnce(&mut sim::Settings),
     tweak: impl FnOnce(&mut Config),
 ) -> Harness {
+    harness_on(
+        ManualClock::starting_now(),
+        engine,
+        scopes,
+        sim_tweak,
+        tweak,
+    )
+    .await
+}
+
+/// [`harness_with`] with both clocks starting at `start_ms`: for what depends on the date.
+pub async fn harness_at(
+    start_ms: i64,
+    engine: Engine,
+    scopes: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
+    harness_on(ManualClock::at(start_ms), engine, scopes, |_| {}, tweak).await
+}
+
+async fn harness_on(
+    clock: ManualClock,
+    engine: Engine,
+    scopes: &str,
+    sim_tweak: impl FnOnce(&mut sim::Settings),
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
     let db = TestDb::new(engine).await;
-    let clock = ManualClock::starting_now();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     // HubSpot wants a host name in redirect URLs (http only for localhost).

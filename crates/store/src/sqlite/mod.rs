@@ -196,7 +196,9 @@ impl Backend for SqliteStore {
     }
 
     fn json_field(column: &str, field: &str) -> String {
-        format!("json_extract({column}, '$.{field}')")
+        // `json_extract` fails the statement on text that is not JSON; such a row has no
+        // field.
+        format!("CASE WHEN json_valid({column}) THEN json_extract({column}, '$.{field}') END")
     }
 
     fn greatest(a: &str, b: &str) -> String {

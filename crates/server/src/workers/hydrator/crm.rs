@@ -30,14 +30,14 @@ pub(super) const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 /// The span of one CRM call (span names are static: one per kind of call).
 macro_rules! crm_span {
-    ($name:literal, $reader:expr, $portal:expr, $object:expr, $records:expr) => {
+    ($name:literal, $reader:expr, $portal:expr, $object:expr $(, $field:ident = $value:expr)*) => {
         tracing::info_span!(
             target: context::TRACED,
             $name,
             portal_id = $portal.0,
             object_type = $object.plural(),
             hubspot.api_version = $reader.crm.version().as_str(),
-            records = $records as i64,
+            $($field = $value,)*
             http.status_code = Empty,
         )
     };
@@ -152,14 +152,24 @@ impl CrmReader {
         let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
         let ids = ids.as_slice();
         self.authorized(portal, |token| async move {
-            let span = crm_span!("crm.batch_read", self, portal, object, ids.len());
+            let span = crm_span!(
+                "crm.batch_read",
+                self,
+                portal,
+                object,
+                records = ids.len() as i64
+            );
             let read = self
                 .crm
                 .batch_read(&token, object, ids, properties)
                 .instrument(span.clone())
                 .await;
-            let status = read.as_ref().map(|read| read.status);
-            self.counted(&span, portal, Call::BatchRead, status)?;
+            self.counted(
+                &span,
+                portal,
+                Call::BatchRead,
+                read.as_ref().map(|r| r.status),
+            );
             read
         })
         .await
@@ -173,7 +183,7 @@ impl CrmReader {
     ) -> Result<Vec<String>, Failure> {
         let (names, seen) = self
             .authorized(portal, |token| async move {
-                let span = crm_span!("crm.properties", self, portal, object, 0);
+                let span = crm_span!("crm.properties", self, portal, object);
                 let listed = self
                     .crm
                     .property_names(&token, object)
@@ -184,7 +194,7 @@ impl CrmReader {
                     portal,
                     Call::Properties,
                     listed.as_ref().map(|_| 200),
-                )?;
+                );
                 listed
             })
             .await?;
@@ -223,7 +233,7 @@ impl CrmReader {
         portal: PortalId,
         call: Call,
         status: Result<u16, &HubSpotError>,
-    ) -> Result<(), HubSpotError> {
+    ) {
         let status = match status {
             Ok(status) => status,
             Err(HubSpotError::Answered { status, .. }) => *status,
@@ -231,7 +241,6 @@ impl CrmReader {
         };
         span.record("http.status_code", i64::from(status));
         self.count(portal, call, status);
-        Ok(())
     }
 
     /// The one place a CRM call is counted: for the monitor, and by status.

@@ -42,7 +42,7 @@ use self::plan::{work, Work};
 use self::properties::{PropertyCatalog, TrackedProperties};
 use self::reads::{Deadline, Reader};
 use self::sort::Reading;
-use self::sort::{granted, sort, Granted};
+use self::sort::{granted, sort, Granted, Hydrated};
 use super::versions::{CacheStats, RecordKey, Versions};
 use crate::config::HydratorConfig;
 use crate::metrics::freshness_histogram;
@@ -367,14 +367,11 @@ impl Hydrator {
         };
         let installed_at = granted.installed_at;
         let refused = |object| self.crm.refused(portal, object, installed_at);
-        let reads = sort(
-            &mut out,
-            portal,
-            &granted,
-            events,
-            &self.config.objects,
-            refused,
-        );
+        let hydrated = Hydrated {
+            objects: &self.config.objects,
+            optional: &self.config.optional,
+        };
+        let reads = sort(&mut out, portal, &granted, events, hydrated, refused);
         let reader = Reader {
             store: self.store.as_ref(),
             versions: &self.versions,
@@ -442,7 +439,11 @@ fn owed_erasures(out: &mut Decisions, row: Option<&Portal>, events: &[Claimed], 
             scopes: Vec::new(),
             installed_at: portal.installed_at,
         };
-        sort(out, portal.portal_id, &owed, &erasures, &[], |_| false);
+        let nothing = Hydrated {
+            objects: &[],
+            optional: &[],
+        };
+        sort(out, portal.portal_id, &owed, &erasures, nothing, |_| false);
     }
     out.quarantine(&waiting, reason);
 }

@@ -4,9 +4,9 @@
 //! `propertyChange` names a property the held list lacks (the portal created one).
 //! `SPOKE_HYDRATOR_PROPERTIES` narrows a type to a fixed list instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hubspot::crm::ObjectType;
 use hubspot::webhook::parse_event;
@@ -81,49 +81,93 @@ fn is_property_name(name: &str) -> bool {
 /// portal may have created, other properties).
 pub(super) type ListKey = (PortalId, i64, ObjectType);
 
+/// A portal's list of a type's properties as last read, with the properties changes
+/// named that it lacked then (a sensitive or archived one the API leaves out): they do not
+/// make it read again before its time.
+#[derive(Debug)]
+struct PropertyList {
+    names: Arc<[String]>,
+    absent: BTreeSet<String>,
+    read_at: Instant,
+}
+
+/// What the catalog holds of a list.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Listed {
+    /// Held, and good to use.
+    Current(Arc<[String]>),
+    /// To be read again: never read, due, or lacking a property a change named. The list
+    /// held, if any, serves when reading it again fails.
+    Due(Option<Arc<[String]>>),
+}
+
 /// The property lists of the portals this process reads for.
 #[derive(Debug)]
 pub(super) struct PropertyCatalog {
-    lists: Cache<ListKey, Arc<[String]>>,
+    lists: Cache<ListKey, Arc<PropertyList>>,
+    refresh: Duration,
 }
 
 impl PropertyCatalog {
-    /// Property names held at most, over every list (a few hundred bytes a thousand).
-    const MAX_NAMES: u64 = 5_000_000;
+    /// Property names held at most, over every list: about 50 MB of names.
+    const MAX_NAMES: u64 = 1_000_000;
 
-    /// Lists are fetched again `refresh` after they were fetched.
+    /// Lists are read again `refresh` after they were read.
     pub(super) fn new(refresh: Duration) -> Self {
         Self {
             lists: Cache::builder()
                 .max_capacity(Self::MAX_NAMES)
-                .weigher(|_, list: &Arc<[String]>| u32::try_from(list.len()).unwrap_or(u32::MAX))
-                .time_to_live(refresh)
+                .weigher(|_, list: &Arc<PropertyList>| {
+                    u32::try_from(list.names.len() + list.absent.len()).unwrap_or(u32::MAX)
+                })
                 .build(),
+            refresh,
         }
     }
 
-    /// The held list, unless it is due or lacks a property one of `events` changed.
-    pub(super) fn current<'a>(
+    /// The held list, and whether it serves `events` as it is.
+    pub(super) fn lookup<'a>(
         &self,
         key: ListKey,
         events: impl IntoIterator<Item = &'a Claimed>,
-    ) -> Option<Arc<[String]>> {
-        let list = self.lists.get(&key)?;
-        let unknown = changed_properties(events)
+    ) -> Listed {
+        let Some(list) = self.lists.get(&key) else {
+            return Listed::Due(None);
+        };
+        let lacking = changed_properties(events)
             .iter()
-            .any(|name| !list.contains(name));
-        (!unknown).then_some(list)
+            .any(|name| !list.names.contains(name) && !list.absent.contains(name));
+        if lacking || list.read_at.elapsed() >= self.refresh {
+            Listed::Due(Some(list.names.clone()))
+        } else {
+            Listed::Current(list.names.clone())
+        }
     }
 
     /// The held list, due or not.
     pub(super) fn held(&self, key: ListKey) -> Option<Arc<[String]>> {
-        self.lists.get(&key)
+        self.lists.get(&key).map(|list| list.names.clone())
     }
 
-    pub(super) fn learn(&self, key: ListKey, names: Vec<String>) -> Arc<[String]> {
-        let list: Arc<[String]> = names.into();
-        self.lists.insert(key, list.clone());
-        list
+    /// Holds `names`, just read for `events`.
+    pub(super) fn learn<'a>(
+        &self,
+        key: ListKey,
+        names: Vec<String>,
+        events: impl IntoIterator<Item = &'a Claimed>,
+    ) -> Arc<[String]> {
+        let names: Arc<[String]> = names.into();
+        let absent = changed_properties(events)
+            .into_iter()
+            .filter(|name| !names.contains(name))
+            .collect();
+        let list = PropertyList {
+            names: names.clone(),
+            absent,
+            read_at: Instant::now(),
+        };
+        self.lists.insert(key, Arc::new(list));
+        names
     }
 }
 
@@ -192,27 +236,43 @@ mod tests {
     fn a_list_is_held_until_a_change_names_a_property_it_lacks() {
         let catalog = PropertyCatalog::new(Duration::from_secs(3_600));
         let key = (PortalId(1), 7, ObjectType::Contacts);
-        assert_eq!(catalog.current(key, []), None, "nothing held yet");
-        catalog.learn(key, vec!["email".into(), "firstname".into()]);
+        assert_eq!(
+            catalog.lookup(key, []),
+            Listed::Due(None),
+            "nothing held yet"
+        );
+        let list = catalog.learn(key, vec!["email".into(), "firstname".into()], []);
         let known = change("email");
-        assert_eq!(catalog.current(key, [&known]).map(|l| l.len()), Some(2));
+        assert_eq!(catalog.lookup(key, [&known]), Listed::Current(list.clone()));
         let created = change("favourite_colour");
         assert_eq!(
-            catalog.current(key, [&known, &created]),
-            None,
-            "fetch it again"
+            catalog.lookup(key, [&known, &created]),
+            Listed::Due(Some(list)),
+            "read it again, the held one in hand"
         );
         let other_install = (PortalId(1), 8, ObjectType::Contacts);
-        assert_eq!(catalog.current(other_install, []), None);
+        assert_eq!(catalog.lookup(other_install, []), Listed::Due(None));
+    }
+
+    /// A property the API does not list (sensitive, archived) is not looked for again
+    /// until the list is due: one extra call, not one a round.
+    #[test]
+    fn a_property_missing_from_a_fresh_list_does_not_make_it_read_again() {
+        let catalog = PropertyCatalog::new(Duration::from_secs(3_600));
+        let key = (PortalId(1), 7, ObjectType::Contacts);
+        let hidden = change("hs_sensitive_note");
+        let list = catalog.learn(key, vec!["email".into()], [&hidden]);
+        assert_eq!(catalog.lookup(key, [&hidden]), Listed::Current(list));
     }
 
     #[test]
     fn a_list_is_due_after_its_refresh_interval() {
         let catalog = PropertyCatalog::new(Duration::from_millis(50));
         let key = (PortalId(1), 7, ObjectType::Deals);
-        catalog.learn(key, vec!["dealname".into()]);
-        assert!(catalog.current(key, []).is_some());
+        let list = catalog.learn(key, vec!["dealname".into()], []);
+        assert_eq!(catalog.lookup(key, []), Listed::Current(list.clone()));
         std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(catalog.current(key, []), None);
+        assert_eq!(catalog.lookup(key, []), Listed::Due(Some(list)));
+        assert!(catalog.held(key).is_some(), "kept to fall back on");
     }
 }

@@ -17,7 +17,7 @@ use super::answer::{decide_answer, events_of};
 use super::crm::CrmReader;
 use super::crm::RATE_WINDOW;
 use super::decisions::{missing_scope, Decisions, Failure};
-use super::properties::{PropertyCatalog, PropertySelection};
+use super::properties::{Listed, PropertyCatalog, PropertySelection};
 use super::sort::{Reading, Reads};
 use crate::oauth::tokens::TokenError;
 use crate::telemetry::context;
@@ -112,9 +112,10 @@ impl Reader<'_> {
     }
 
     /// The properties to read the records of `by_id` with: the configured list, or every
-    /// property the portal defines, its list fetched (one call within the portal's limit)
-    /// when none is held or the held one is due. `None` when the list could not be had:
-    /// the events are decided as that call's failure, or a wait, decides them.
+    /// property the portal defines, its list read (one call within the portal's limit)
+    /// when none is held or the held one is due. A held list serves when reading it again
+    /// cannot be done now or fails; `None` when there is none: the events are decided as
+    /// that call's failure, or a wait, decides them.
     async fn properties(
         &self,
         out: &mut Decisions,
@@ -125,24 +126,34 @@ impl Reader<'_> {
             return Some(named);
         }
         let key = (reading.portal, reading.installed_at, reading.object);
-        if let Some(list) = self.catalog.current(key, by_id.values().flatten().copied()) {
-            return Some(list);
-        }
+        let events = || by_id.values().flatten().copied();
+        let held = match self.catalog.lookup(key, events()) {
+            Listed::Current(list) => return Some(list),
+            Listed::Due(held) => held,
+        };
         let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         if self.deadline.passed() {
-            out.put_back(events_of(by_id, &ids));
-            return None;
+            return held.or_else(|| {
+                out.put_back(events_of(by_id, &ids));
+                None
+            });
         }
         if let Err(wait) = self.crm.slot(reading.portal).await {
-            out.wait_for_limit(events_of(by_id, &ids), wait);
-            return None;
+            return held.or_else(|| {
+                out.wait_for_limit(events_of(by_id, &ids), wait);
+                None
+            });
         }
         match self
             .crm
             .property_names(reading.portal, reading.object)
             .await
         {
-            Ok(names) => Some(self.catalog.learn(key, names)),
+            Ok(names) => Some(self.catalog.learn(key, names, events())),
+            Err(failure) if held.is_some() => {
+                warn!(portal_id = reading.portal.0, object_type = reading.object.plural(), error = %failure, "the property list could not be read again: the held one serves");
+                held
+            }
             Err(failure) => {
                 self.decide_read(out, reading, by_id, (&ids, &ids), Err(failure), None);
                 None

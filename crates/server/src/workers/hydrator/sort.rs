@@ -58,15 +58,21 @@ pub(super) fn granted(portal: Option<Portal>) -> Result<Granted, &'static str> {
     }
 }
 
+/// The object types spoke reads, and those of them whose read scope is optional.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hydrated<'c> {
+    pub(super) objects: &'c [ObjectType],
+    pub(super) optional: &'c [ObjectType],
+}
+
 /// Decides every event of `portal` that needs no call into `out`; the rest, to read.
-/// `hydrated` are the object types spoke reads; `refused` says whether HubSpot refused a
-/// type's scope under this install.
+/// `refused` says whether HubSpot refused a type's scope under this install.
 pub(super) fn sort<'a>(
     out: &mut Decisions,
     portal: PortalId,
     granted: &Granted,
     events: &'a [Claimed],
-    hydrated: &[ObjectType],
+    hydrated: Hydrated<'_>,
     refused: impl Fn(ObjectType) -> bool,
 ) -> BTreeMap<ObjectType, Reads<'a>> {
     let mut reads: BTreeMap<ObjectType, Reads<'a>> = BTreeMap::new();
@@ -86,8 +92,17 @@ pub(super) fn sort<'a>(
     };
     for event in events {
         let at = event.key.occurred_at;
-        match work(event, hydrated) {
+        match work(event, hydrated.objects) {
             Work::Unhandled(reason) => out.set_aside([event], SetAside::Unhandled, &reason, None),
+            Work::Fetch { object, .. } | Work::Merge { object, .. }
+                if ungranted(object) && hydrated.optional.contains(&object) =>
+            {
+                let reason = format!(
+                    "the portal did not grant the optional scope `{}`",
+                    object.read_scope()
+                );
+                out.set_aside([event], SetAside::Unhandled, &reason, None)
+            }
             Work::Fetch { object, .. } | Work::Merge { object, .. } if ungranted(object) => {
                 let reason = format!("the portal did not grant `{}`", object.read_scope());
                 out.quarantine([event], &reason)
@@ -202,19 +217,24 @@ mod tests {
             event(6, "company.creation", ObjectId(20), "{}"),
             event(7, "ticket.creation", ObjectId(30), "{}"),
             event(8, "contact.associationChange", ObjectId(10), "{}"),
+            event(9, "line_item.creation", ObjectId(50), "{}"),
         ];
-        let hydrated = [
-            ObjectType::Contacts,
-            ObjectType::Companies,
-            ObjectType::Deals,
-        ];
+        let hydrated = Hydrated {
+            objects: &[
+                ObjectType::Contacts,
+                ObjectType::Companies,
+                ObjectType::Deals,
+                ObjectType::LineItems,
+            ],
+            optional: &[ObjectType::LineItems],
+        };
         let mut out = Decisions::new(2_000);
         let reads = sort(
             &mut out,
             PortalId(PORTAL),
             &granted_contacts_and_deals(),
             &events,
-            &hydrated,
+            hydrated,
             |_| false,
         );
 
@@ -245,8 +265,9 @@ mod tests {
         assert_eq!(out.settlement.erased[0].object_id, ObjectId(12));
         assert_eq!(out.erased.len(), 1, "the cache forgets the erased record");
 
-        // A type without its scope waits in quarantine; an unhydrated type and an
-        // unhandled event are kept and marked.
+        // A type without its required scope waits in quarantine; an unhydrated type, an
+        // unhandled event and a type whose optional scope was not granted are kept and
+        // marked.
         let aside: Vec<(Vec<i64>, SetAside, &str)> = out
             .settlement
             .set_aside
@@ -271,6 +292,11 @@ mod tests {
                     SetAside::Unhandled,
                     "contact.associationChange events are not hydrated"
                 ),
+                (
+                    vec![9],
+                    SetAside::Unhandled,
+                    "the portal did not grant the optional scope `e-commerce`"
+                ),
             ]
         );
     }
@@ -284,7 +310,10 @@ mod tests {
             PortalId(PORTAL),
             &granted_contacts_and_deals(),
             &events,
-            &ObjectType::ALL,
+            Hydrated {
+                objects: &ObjectType::ALL,
+                optional: &[],
+            },
             |object| object == ObjectType::Deals,
         );
         assert!(reads.is_empty());
