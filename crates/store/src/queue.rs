@@ -244,17 +244,19 @@ async fn claim_portal<B: Backend>(
     // The picked ids are materialised: a plan that ran the `LIMIT` subquery again for each
     // row it updates would see other rows each time and claim them all.
     let claim = format!(
-        "WITH picked AS MATERIALIZED (SELECT id FROM inbox_queue \
+        "WITH picked AS MATERIALIZED (SELECT {key} AS key FROM inbox_queue \
             WHERE state = 'pending' AND portal_id = $3 \
             AND (next_attempt_at IS NULL OR next_attempt_at <= {now}) \
             AND (claimed_until IS NULL OR claimed_until <= {now}) \
             ORDER BY id LIMIT $5{skip_locked}) \
         UPDATE inbox_queue SET claimed_by = $1, claimed_until = {until} \
-        WHERE state = 'pending' AND portal_id = $3 AND id IN (SELECT id FROM picked) \
+        WHERE {picked} \
         RETURNING id, attempts",
+        key = B::PICKED_KEY,
         until = B::at(2),
         now = B::at(4),
         skip_locked = B::SKIP_LOCKED,
+        picked = B::is_picked("state = 'pending' AND portal_id = $3 AND "),
     );
     let statement = Statement::new(claim)
         .bind(request.holder)

@@ -175,7 +175,7 @@ impl<B: Backend> SinkQueue for B {
         // order. The picked ids are materialised, as in the inbox's claim: a plan that ran
         // the `LIMIT` subquery again for each row it updates would claim more than asked.
         let update = format!(
-            "WITH picked AS MATERIALIZED (SELECT d.id FROM sink_deliveries d \
+            "WITH picked AS MATERIALIZED (SELECT d.{key} AS key FROM sink_deliveries d \
                 WHERE d.sink = $3 AND d.state = 'pending' \
                 AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= {now}) \
                 AND (d.claimed_until IS NULL OR d.claimed_until <= {now}) \
@@ -184,12 +184,14 @@ impl<B: Backend> SinkQueue for B {
                     AND o.sink = d.sink AND o.state = 'pending' AND o.id < d.id) \
                 ORDER BY d.id LIMIT $5{skip_locked}) \
             UPDATE sink_deliveries SET claimed_by = $1, claimed_until = {until} \
-            WHERE id IN (SELECT id FROM picked) \
+            WHERE {picked} \
             RETURNING id, portal_id, object_type, object_id, record_state, \
             {properties} AS properties, version, attempts, trace_context",
+            key = B::PICKED_KEY,
             until = B::at(2),
             now = B::at(4),
             skip_locked = B::SKIP_LOCKED,
+            picked = B::is_picked(""),
             properties = B::json_text("properties"),
         );
         let statement = Statement::new(update)

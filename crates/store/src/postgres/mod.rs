@@ -109,6 +109,10 @@ impl Backend for PgStore {
         format!("${n}::json")
     }
 
+    fn is_picked(_within: &str) -> String {
+        "ctid = ANY(ARRAY(SELECT key FROM picked))".to_owned()
+    }
+
     fn json_text(column: &str) -> String {
         format!("{column}::text")
     }
@@ -121,6 +125,7 @@ impl Backend for PgStore {
         format!("greatest({a}, {b})")
     }
 
+    const PICKED_KEY: &'static str = "ctid";
     const ONE_WRITER: bool = false;
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_SHARE: &'static str = " FOR SHARE";

@@ -191,6 +191,10 @@ impl Backend for SqliteStore {
         format!("${n}")
     }
 
+    fn is_picked(within: &str) -> String {
+        format!("{within}id IN (SELECT key FROM picked)")
+    }
+
     fn json_text(column: &str) -> String {
         column.to_owned()
     }
@@ -205,6 +209,7 @@ impl Backend for SqliteStore {
         format!("max({a}, {b})")
     }
 
+    const PICKED_KEY: &'static str = "id";
     const ONE_WRITER: bool = true;
     const SKIP_LOCKED: &'static str = "";
     const FOR_SHARE: &'static str = "";
