@@ -298,7 +298,13 @@ async fn two_worker_processes_on_one_postgres_hydrate_each_event_once_within_eac
     }
     rig.deliver_to(&receiver).await;
     let mut events = rig.activity(2, 3_000).await;
-    let limit = [("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT)];
+    // A portal's calls stay within one worker's limiter only while a lease outlasts two
+    // rate-limit windows: a round starts no call after half its lease, so the next
+    // holder's first call comes a whole window after the last one's (README, "Roles").
+    let limit = [
+        ("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT),
+        ("SPOKE_HYDRATOR_CLAIM_SECONDS", "20"),
+    ];
     let workers = [
         rig.spoke_with(&db, "worker", &limit).await,
         rig.spoke_with(&db, "worker", &limit).await,
@@ -357,7 +363,13 @@ async fn two_receivers_and_two_workers_on_one_postgres_lose_nothing_when_a_worke
         install_through_oauth(&receivers[i % 2], &rig.sim.base_url(), *portal).await;
     }
     rig.deliver_via(&format!("http://{}", balancer.addr)).await;
-    let limit = [("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT)];
+    // A portal's calls stay within one worker's limiter only while a lease outlasts two
+    // rate-limit windows: a round starts no call after half its lease, so the next
+    // holder's first call comes a whole window after the last one's (README, "Roles").
+    let limit = [
+        ("SPOKE_HYDRATOR_RATE_LIMIT", LIMIT),
+        ("SPOKE_HYDRATOR_CLAIM_SECONDS", "20"),
+    ];
     let mut workers = vec![
         rig.spoke_with(&db, "worker", &limit).await,
         rig.spoke_with(&db, "worker", &limit).await,

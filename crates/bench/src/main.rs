@@ -424,7 +424,7 @@ async fn simulator(
                     let page: serde_json::Value = http
                         .post(format!(
                             "{base}{}/batch/read",
-                            ApiVersion::V2026_03.objects_path(ObjectType::Contacts)
+                            ApiVersion::V2026_03.objects_path(ObjectType::Contacts.plural())
                         ))
                         .bearer_auth(&token)
                         .json(&json!({ "inputs": inputs, "properties": ["email", "firstname"], "propertiesWithHistory": [] }))

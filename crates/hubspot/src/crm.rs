@@ -272,7 +272,11 @@ impl CrmClient {
     }
 
     fn objects_url(&self, object: ObjectType) -> String {
-        format!("{}{}", self.api_base, self.version.objects_path(object))
+        format!(
+            "{}{}",
+            self.api_base,
+            self.version.objects_path(object.plural())
+        )
     }
 
     /// Reads up to [`MAX_BATCH`] records by id with `properties` (HubSpot's defaults when
@@ -334,7 +338,11 @@ impl CrmClient {
         token: &SecretString,
         object: ObjectType,
     ) -> Result<(Vec<String>, Option<RateLimit>), HubSpotError> {
-        let url = format!("{}{}", self.api_base, self.version.properties_path(object));
+        let url = format!(
+            "{}{}",
+            self.api_base,
+            self.version.properties_path(object.plural())
+        );
         let response = self
             .http
             .get(url)

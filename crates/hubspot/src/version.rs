@@ -10,8 +10,6 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 
-use crate::crm::ObjectType;
-
 /// A CRM API version spoke can call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ApiVersion {
@@ -59,21 +57,21 @@ impl ApiVersion {
         Self::ALL[Self::ALL.len() - 1]
     }
 
-    /// The path of an object type's records: `/crm/v3/objects/contacts` or
-    /// `/crm/objects/2026-03/contacts`. Reads, batch reads and lists hang below it.
-    pub fn objects_path(self, object: ObjectType) -> String {
+    /// The path of an object type's records, for its path name or type id: `/crm/v3/objects/
+    /// contacts` or `/crm/objects/2026-03/contacts`. Reads, batch reads and lists hang below.
+    pub fn objects_path(self, object: &str) -> String {
         match self {
-            Self::V3 => format!("/crm/v3/objects/{}", object.plural()),
-            dated => format!("/crm/objects/{dated}/{}", object.plural()),
+            Self::V3 => format!("/crm/v3/objects/{object}"),
+            dated => format!("/crm/objects/{dated}/{object}"),
         }
     }
 
     /// The path of an object type's property definitions: `/crm/v3/properties/contacts` or
     /// `/crm/properties/2026-03/contacts`.
-    pub fn properties_path(self, object: ObjectType) -> String {
+    pub fn properties_path(self, object: &str) -> String {
         match self {
-            Self::V3 => format!("/crm/v3/properties/{}", object.plural()),
-            dated => format!("/crm/properties/{dated}/{}", object.plural()),
+            Self::V3 => format!("/crm/v3/properties/{object}"),
+            dated => format!("/crm/properties/{dated}/{object}"),
         }
     }
 }
@@ -117,23 +115,23 @@ mod tests {
     #[test]
     fn each_version_builds_its_own_paths() {
         assert_eq!(
-            ApiVersion::V3.objects_path(ObjectType::LineItems),
+            ApiVersion::V3.objects_path("line_items"),
             "/crm/v3/objects/line_items"
         );
         assert_eq!(
-            ApiVersion::V2026_03.objects_path(ObjectType::Contacts),
+            ApiVersion::V2026_03.objects_path("contacts"),
             "/crm/objects/2026-03/contacts"
         );
         assert_eq!(
-            ApiVersion::V2026_09.objects_path(ObjectType::Deals),
+            ApiVersion::V2026_09.objects_path("deals"),
             "/crm/objects/2026-09/deals"
         );
         assert_eq!(
-            ApiVersion::V3.properties_path(ObjectType::Contacts),
+            ApiVersion::V3.properties_path("contacts"),
             "/crm/v3/properties/contacts"
         );
         assert_eq!(
-            ApiVersion::V2026_03.properties_path(ObjectType::Tickets),
+            ApiVersion::V2026_03.properties_path("tickets"),
             "/crm/properties/2026-03/tickets"
         );
     }

@@ -168,14 +168,7 @@ async fn only_2026_09_answers_an_empty_property_with_null() {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
-    let without_phone = (1..100)
-        .map(|i| ObjectType::Contacts.id_base() + i)
-        .find(|id| {
-            sim.sim
-                .world(|w| w.record(portal, ObjectType::Contacts, *id))
-                .is_some_and(|r| !r.properties.contains_key("phone"))
-        })
-        .expect("a contact without a phone");
+    let without_phone = contact_without_phone(&sim, portal);
     for (served, phone) in [(V3, None), (V2026_09, Some(Value::Null))] {
         let url = format!(
             "{base}{}/contacts/{without_phone}?properties=phone,email",

@@ -123,14 +123,7 @@ async fn an_empty_property_is_null_from_2026_09(
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (crm, token) = client_and_token(&sim, portal, version).await;
-    let without_phone = (1..100)
-        .map(|i| ObjectType::Contacts.id_base() + i)
-        .find(|id| {
-            sim.sim
-                .world(|w| w.record(portal, ObjectType::Contacts, *id))
-                .is_some_and(|r| !r.properties.contains_key("phone"))
-        })
-        .expect("a contact without a phone");
+    let without_phone = contact_without_phone(&sim, portal);
     let asked = [
         "phone".to_owned(),
         "email".to_owned(),

@@ -194,3 +194,16 @@ impl Fetch for reqwest::RequestBuilder {
         self.send().await.expect("the server answers").status()
     }
 }
+
+/// The id of one of `portal`'s contacts that leaves its phone empty (a quarter do).
+pub fn contact_without_phone(sim: &spoke_sim::RunningSim, portal: i64) -> i64 {
+    use spoke_sim::objects::{ObjectType, Simulated};
+    (1..100)
+        .map(|i| ObjectType::Contacts.id_base() + i)
+        .find(|id| {
+            sim.sim
+                .world(|w| w.record(portal, ObjectType::Contacts, *id))
+                .is_some_and(|r| !r.properties.contains_key("phone"))
+        })
+        .expect("a contact without a phone")
+}
