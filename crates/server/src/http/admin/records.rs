@@ -91,6 +91,7 @@ pub struct RecordPage {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// The `next` of the page before (a record id); the first page without it.
+    #[param(pattern = "^[0-9]{1,18}$")]
     after: Option<String>,
     /// At most this many (default 100; more than 1,000 lists 1,000; 0 lists 1).
     #[param(minimum = 0, maximum = 4_294_967_295_u64)]
