@@ -97,12 +97,13 @@ pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use store::{EventKey, PortalId};
 
     use super::*;
 
-    fn event(subscription_type: &str, payload: &str) -> Claimed {
+    /// A claimed event of portal 1 about object 5, for the hydrator's unit tests.
+    pub(in crate::workers::hydrator) fn event(subscription_type: &str, payload: &str) -> Claimed {
         Claimed {
             id: 1,
             key: EventKey {

@@ -182,7 +182,7 @@ fn changed_properties<'a>(events: impl IntoIterator<Item = &'a Claimed>) -> Vec<
 
 #[cfg(test)]
 mod tests {
-    use store::{EventKey, ObjectId};
+    use super::super::plan::tests::event;
 
     use super::*;
 
@@ -214,22 +214,12 @@ mod tests {
     }
 
     fn change(property: &str) -> Claimed {
-        Claimed {
-            id: 1,
-            key: EventKey {
-                portal_id: PortalId(1),
-                subscription_id: 1,
-                event_id: 1,
-                object_id: ObjectId(5),
-                occurred_at: 0,
-            },
-            subscription_type: "contact.propertyChange".into(),
-            payload: format!(
+        event(
+            "contact.propertyChange",
+            &format!(
                 r#"{{"eventId":1,"portalId":1,"subscriptionType":"contact.propertyChange","propertyName":"{property}"}}"#
             ),
-            attempts: 0,
-            trace_context: None,
-        }
+        )
     }
 
     #[test]
