@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use crate::failure::HubSpotError;
 use crate::version::ApiVersion;
@@ -123,8 +124,7 @@ impl ObjectType {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub id: i64,
-    /// Property values as HubSpot sends them (strings, or `null`).
-    pub properties: Map<String, Value>,
+    pub properties: Properties,
     /// `updatedAt`, epoch milliseconds: the instant "newer wins" compares.
     pub updated_at: i64,
     pub archived: bool,
@@ -178,12 +178,48 @@ pub struct CrmClient {
     http: reqwest::Client,
 }
 
+/// A record's `properties` object (values are strings, or `null`) exactly as HubSpot sent
+/// it. The mirror stores it as it came: with every property of a portal read, parsing each
+/// record into a map and writing it out again was most of the hydrator's own work.
+#[derive(Debug, Clone)]
+pub struct Properties(Box<RawValue>);
+
+impl Properties {
+    /// The object's JSON text.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl Default for Properties {
+    fn default() -> Self {
+        Self(RawValue::from_string("{}".into()).expect("an empty object is JSON"))
+    }
+}
+
+impl PartialEq for Properties {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+/// An absent or `null` `properties` is an empty object; anything but an object is refused.
+impl<'de> Deserialize<'de> for Properties {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Option::<Box<RawValue>>::deserialize(deserializer)? {
+            None => Ok(Self::default()),
+            Some(raw) if raw.get().starts_with('{') => Ok(Self(raw)),
+            Some(_) => Err(serde::de::Error::custom("`properties` is not an object")),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireRecord {
     id: String,
     #[serde(default)]
-    properties: Map<String, Value>,
+    properties: Properties,
     updated_at: String,
     #[serde(default)]
     archived: bool,
@@ -455,10 +491,24 @@ mod tests {
     }
 
     #[test]
+    fn properties_are_kept_as_sent_and_must_be_an_object() {
+        let properties = |body: &str| {
+            serde_json::from_str::<WireRecord>(body)
+                .map(|wire| wire.properties.as_json().to_owned())
+        };
+        let sent = r#"{"id":"1","updatedAt":"x","properties":{"b":"2","a":null}}"#;
+        assert_eq!(properties(sent).unwrap(), r#"{"b":"2","a":null}"#);
+        assert_eq!(properties(r#"{"id":"1","updatedAt":"x"}"#).unwrap(), "{}");
+        let null = r#"{"id":"1","updatedAt":"x","properties":null}"#;
+        assert_eq!(properties(null).unwrap(), "{}");
+        assert!(properties(r#"{"id":"1","updatedAt":"x","properties":["a"]}"#).is_err());
+    }
+
+    #[test]
     fn a_record_with_an_unparsable_time_is_refused() {
         let wire = |updated_at: &str| WireRecord {
             id: "12".into(),
-            properties: Map::new(),
+            properties: Properties::default(),
             updated_at: updated_at.into(),
             archived: false,
         };
@@ -484,7 +534,7 @@ mod tests {
         };
         let found = Record {
             id: 1,
-            properties: Map::new(),
+            properties: Properties::default(),
             updated_at: 5,
             archived: false,
         };
@@ -558,7 +608,7 @@ mod tests {
                 let asked: Vec<i64> = asked.into_iter().collect();
                 let records: Vec<Record> = found
                     .iter()
-                    .map(|id| Record { id: *id, properties: Map::new(), updated_at: 1, archived: false })
+                    .map(|id| Record { id: *id, properties: Properties::default(), updated_at: 1, archived: false })
                     .collect();
                 let not_found: BTreeSet<i64> = errors
                     .iter()

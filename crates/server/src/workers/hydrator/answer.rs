@@ -124,7 +124,7 @@ mod tests {
     fn record(id: i64) -> Record {
         Record {
             id,
-            properties: serde_json::Map::new(),
+            properties: Default::default(),
             updated_at: 5_000,
             archived: false,
         }

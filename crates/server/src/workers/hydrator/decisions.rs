@@ -168,7 +168,7 @@ impl Decisions {
                 object_type: object.plural().to_owned(),
                 object_id: ObjectId(r.id),
                 state: "live".into(),
-                properties: serde_json::Value::Object(r.properties.clone()).to_string(),
+                properties: r.properties.as_json().to_owned(),
                 updated_at: r.updated_at,
                 fetched_at: now,
                 trace: trace.clone(),
