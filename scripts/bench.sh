@@ -29,6 +29,7 @@
 #                              simulator: deliveries/s, p99, half-rate latency, bytes written
 #                              per event (BENCH_SERVE_PORTALS and BENCH_SERVE_ENGINES
 #                              narrow the portal counts and engines).
+# BENCH_KEEP=1 keeps the run's working directory (databases, server logs) for a look after.
 #   scripts/bench.sh freshness the hydrator running under a steady 1,000 record changes/s
 #                              over 100 portals on both engines: p50/p99 from an event's
 #                              occurredAt to its record in the mirror.
@@ -59,7 +60,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
