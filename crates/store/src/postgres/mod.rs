@@ -1,8 +1,10 @@
 //! PostgreSQL backend: the production engine, and the one several spoke instances share.
 
+mod analyze;
 mod inbox;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -15,6 +17,7 @@ use crate::{migrations, ConnectOptions, StoreError};
 #[derive(Debug, Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    _analyzer: Arc<analyze::Analyzer>,
 }
 
 impl crate::Store for PgStore {}
@@ -45,7 +48,10 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            _analyzer: Arc::new(analyze::spawn(pool.clone())),
+            pool,
+        })
     }
 }
 

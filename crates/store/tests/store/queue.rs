@@ -780,3 +780,25 @@ async fn an_event_stored_by_the_previous_release_is_queued_too(#[case] engine: E
     assert_eq!(claimed.len(), 1, "hydrated like any other");
     assert_eq!(claimed[0].key.object_id, ObjectId(7));
 }
+
+/// PostgreSQL only: SQLite keeps no planner statistics unless asked. A burst fills the queue
+/// long before autovacuum's next look (once a minute); the store analyzes it itself, so
+/// the queue's statements are planned for what it holds (a manual `ANALYZE` counts in
+/// `analyze_count`, autovacuum's in `autoanalyze_count`).
+#[tokio::test]
+async fn a_burst_into_the_queue_gets_it_analyzed_within_seconds() {
+    let events = (0..5_000).map(|i| event(1 + i % 50, i)).collect();
+    let (db, _store) = store_with(Engine::Postgres, events).await;
+    let analyzed = "SELECT analyze_count FROM pg_stat_user_tables \
+        WHERE relid = to_regclass('inbox_queue')";
+    for _ in 0..300 {
+        if db.number(analyzed).await > 0 {
+            let counted = "SELECT reltuples::bigint FROM pg_class \
+                WHERE oid = to_regclass('inbox_queue')";
+            assert_eq!(db.number(counted).await, 5_000);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("inbox_queue was not analyzed within 30 s of the burst");
+}
