@@ -387,10 +387,12 @@ if [ "$what" = serve ]; then
     if [ "$1" = sqlite ]; then sqlite3 "${2#sqlite://}" "$3"
     else psql "$pg" -Atc "SET search_path = $schema; $3" | tail -n 1; fi
   }
+  # Rounds alternate in time, so a slow spell of the machine does not fall on one target.
+  for round in $(seq 1 "${BENCH_ROUNDS:-2}"); do
   for engine in ${BENCH_SERVE_ENGINES:-sqlite postgres}; do
     for portals in ${BENCH_SERVE_PORTALS:-3 100 1000 10000}; do
       for role in receiver all; do
-        if [ "$engine" = sqlite ]; then url="sqlite://$work/serve-$portals-$role.db"
+        if [ "$engine" = sqlite ]; then url="sqlite://$work/serve-$portals-$role-$round.db"
         else psql "$pg" -qc "DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema" >/dev/null; url="$pg?options[search_path]=$schema"; fi
         echo "spoke serve on $engine, $portals portals, role $role" >&2
         BENCH_TOKEN_KEYS="$keys" "$bin/spoke-bench" world --database-url "$url" --portals "$portals" \
@@ -400,20 +402,20 @@ if [ "$what" = serve ]; then
         world=$(grep -m1 '"sim"' "$work/world.out") || { cat "$work/world.out" >&2; exit 1; }
         sim_url=$(echo "$world" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sim"])')
         first=$(echo "$world" | python3 -c 'import json,sys; print(json.load(sys.stdin)["first_portal"])')
-        start_spoke "$url" "$work/serve-$engine-$portals-$role.log" SPOKE_ROLE="$role" \
+        start_spoke "$url" "$work/serve-$engine-$portals-$role-$round.log" SPOKE_ROLE="$role" \
           SPOKE_HUBSPOT_CLIENT_ID=bench-app SPOKE_HUBSPOT_API_BASE="$sim_url" SPOKE_TOKEN_KEYS="$keys" \
           SPOKE_HUBSPOT_SCOPES="oauth crm.objects.contacts.read"
         before=$(written "$engine" "${pids[-1]}")
         portal_base="$first"
-        drive "$addr" "$engine $portals $role" --portals "$portals"
+        drive "$addr" "$engine $portals $role $round" --portals "$portals"
         after=$(written "$engine" "${pids[-1]}")
         if [ "$role" = all ]; then
           half=$(tail -n 1 "$work/results.jsonl" | python3 -c 'import json,sys; print(max(1, json.load(sys.stdin)["deliveries_per_s"] / 2))')
-          drive "$addr" "$engine $portals $role half" --portals "$portals" --rate "$half"
+          drive "$addr" "$engine $portals half $round" --portals "$portals" --rate "$half"
         fi
         records=$(in_db "$engine" "$url" "SELECT count(*) FROM records")
         done_events=$(in_db "$engine" "$url" "SELECT (SELECT count(*) FROM inbox_events) - (SELECT count(*) FROM inbox_queue)")
-        python3 - "$work/results.jsonl" "$engine $portals $role" "$((after - before))" "$records" "$done_events" <<'PY'
+        python3 - "$work/results.jsonl" "$engine $portals $role $round" "$((after - before))" "$records" "$done_events" <<'PY'
 import json, sys
 path, label, written, records, done = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 rows = [json.loads(l) for l in open(path)]
@@ -426,6 +428,7 @@ PY
         kill "${pids[-2]}" 2>/dev/null || true; wait "${pids[-2]}" 2>/dev/null || true
       done
     done
+  done
   done
   python3 - "$work/results.jsonl" "$seconds" "$connections" "$(machine)" <<'PY' | write_section serve
 import datetime, json, sys
@@ -441,16 +444,30 @@ print(f"Command: `scripts/bench.sh serve` (BENCH_SECONDS={seconds}, BENCH_CONNEC
       "Bytes written per event: what the database wrote during the saturation run (SQLite: the spoke process's writes "
       "to storage, WAL and checkpoints; PostgreSQL: `pg_stat_wal`), over the events stored, warm-up included. Records "
       "and events done: in the database when the runs ended (the hydrator works on while the load runs).\n")
+print("Each cell is one figure per round (`BENCH_ROUNDS`, rounds run one after the other, every target once a "
+      "round), so the spread between runs shows.\n")
 print("| engine | portals | receiver: deliveries/s | p99 ms | bytes/event | default: deliveries/s | of receiver (target ≥ 90%) | p99 ms | half rate p99 ms | bytes/event | records | events done |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+rounds = sorted({int(l.split()[3]) for l in rows})
+cell = lambda f: " / ".join(f(n) for n in rounds)
 for engine in ["sqlite", "postgres"]:
-    for label in sorted({l.rsplit(" ", 1)[0] for l in rows if l.startswith(engine) and not l.endswith("half")},
-                        key=lambda l: int(l.split()[1])):
-        r, a, h = rows[f"{label} receiver"], rows[f"{label} all"], rows[f"{label} all half"]
+    for portals in sorted({int(l.split()[1]) for l in rows if l.startswith(engine + " ")}):
+        run = lambda role, n: rows[f"{engine} {portals} {role} {n}"]
         per = lambda x: x["bytes_written"] / max(1, x["events_stored"])
-        print(f"| {engine} | {int(label.split()[1]):,} | {r['deliveries_per_s']:.0f} | {r['p99_ms']:.1f} | {per(r):.0f} | "
-              f"{a['deliveries_per_s']:.0f} | {100 * a['deliveries_per_s'] / r['deliveries_per_s']:.0f}% | {a['p99_ms']:.1f} | "
-              f"{h['p99_ms']:.1f} | {per(a):.0f} | {a['records']:,} | {a['events_done']:,} |")
+        share = lambda n: run("all", n)["deliveries_per_s"] / run("receiver", n)["deliveries_per_s"]
+        cells = [
+            cell(lambda n: f"{run('receiver', n)['deliveries_per_s']:.0f}"),
+            cell(lambda n: f"{run('receiver', n)['p99_ms']:.1f}"),
+            cell(lambda n: f"{per(run('receiver', n)):.0f}"),
+            cell(lambda n: f"{run('all', n)['deliveries_per_s']:.0f}"),
+            cell(lambda n: f"{100 * share(n):.0f}%"),
+            cell(lambda n: f"{run('all', n)['p99_ms']:.1f}"),
+            cell(lambda n: f"{run('half', n)['p99_ms']:.1f}"),
+            cell(lambda n: f"{per(run('all', n)):.0f}"),
+            cell(lambda n: f"{run('all', n)['records']:,}"),
+            cell(lambda n: f"{run('all', n)['events_done']:,}"),
+        ]
+        print(f"| {engine} | {portals:,} | " + " | ".join(cells) + " |")
 failed = sum(r["failed"] for r in rows.values())
 print(f"\nFailed deliveries across all runs: {failed}.")
 PY
