@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::backend::{held_events, Backend, Bind, Statement};
+use crate::backend::{Backend, Bind, Statement};
 use crate::settle::{writable_portals, write_records, Aside, Settlement};
 use crate::{EventKey, ObjectId, PortalId, Retry, SetAside, StoreError};
 
@@ -339,7 +339,7 @@ async fn end_claims<B: Backend>(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     if !settlement.finished.is_empty() {
-        let finish = format!("DELETE FROM inbox_queue WHERE {}", held_events::<B>(1, 2));
+        let finish = format!("DELETE FROM inbox_queue WHERE {}", B::held_events(1, 2));
         let statement = Statement::new(finish)
             .bind(holder)
             .bind(Bind::Ids(&settlement.finished));
@@ -351,7 +351,7 @@ async fn end_claims<B: Backend>(
             last_error = coalesce($3, last_error), claimed_by = NULL, claimed_until = NULL \
             WHERE {}",
             B::at(2),
-            held_events::<B>(4, 5)
+            B::held_events(4, 5)
         );
         let statement = Statement::new(update)
             .bind(i64::from(retry.error.is_some()))
@@ -367,7 +367,7 @@ async fn end_claims<B: Backend>(
             attempts = attempts + $4, finished_at = {}, claimed_by = NULL, claimed_until = NULL \
             WHERE {}",
             B::at(5),
-            held_events::<B>(6, 7)
+            B::held_events(6, 7)
         );
         let statement = Statement::new(update)
             .bind(aside.state.as_str())

@@ -80,7 +80,7 @@ pub(crate) async fn writable_portals<B: Backend>(
     let held = format!(
         "SELECT p.portal_id, p.state FROM portals p WHERE p.portal_id IN \
         (SELECT portal_id FROM inbox_queue WHERE {}){}",
-        crate::backend::held_events::<B>(1, 2),
+        B::held_events(1, 2),
         B::FOR_SHARE
     );
     let statement = Statement::new(held).bind(holder).bind(Bind::Ids(&events));

@@ -119,6 +119,18 @@ impl Backend for PgStore {
         "ctid = ANY(ARRAY(SELECT key FROM picked))".to_owned()
     }
 
+    /// The rows' addresses, each looked up by a correlated subquery (which the planner
+    /// cannot turn into a join), then read by address. The state and holder are named
+    /// outside too, so that a row changed meanwhile is judged again as it now is.
+    fn held_events(holder: u8, ids: u8) -> String {
+        format!(
+            "state = 'pending' AND claimed_by = ${holder} AND ctid = ANY(ARRAY(\
+            SELECT (SELECT q.ctid FROM inbox_queue q WHERE q.state = 'pending' \
+                AND q.portal_id = e.portal_id AND q.id = e.id AND q.claimed_by = ${holder}) \
+            FROM inbox_events e WHERE e.id = ANY(${ids})))"
+        )
+    }
+
     fn json_text(column: &str) -> String {
         format!("{column}::text")
     }

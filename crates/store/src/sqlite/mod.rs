@@ -195,6 +195,15 @@ impl Backend for SqliteStore {
         format!("{within}id IN (SELECT key FROM picked)")
     }
 
+    /// SQLite plans by its indexes, not statistics: a lookup of the whole key per id.
+    fn held_events(holder: u8, ids: u8) -> String {
+        format!(
+            "state = 'pending' AND claimed_by = ${holder} \
+            AND (portal_id, id) IN (SELECT portal_id, id FROM inbox_events WHERE {})",
+            Self::in_ids("id", ids)
+        )
+    }
+
     fn json_text(column: &str) -> String {
         column.to_owned()
     }
