@@ -28,14 +28,14 @@
 #                              installed portals whose events the hydrator reads from the
 #                              simulator: deliveries/s, p99, half-rate latency, bytes written
 #                              per event (BENCH_SERVE_PORTALS and BENCH_SERVE_ENGINES
-#                              narrow the portal counts and engines).
-# BENCH_KEEP=1 keeps the run's working directory (databases, server logs) for a look after.
+#                              narrow the portal counts and engines; BENCH_ROUNDS, 2).
 #   scripts/bench.sh freshness the hydrator running under a steady 1,000 record changes/s
 #                              over 100 portals on both engines: p50/p99 from an event's
 #                              occurredAt to its record in the mirror.
 #
 # Settings: BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (default 64),
-# BENCH_THREADS (load-generator threads, default 1), SPOKE_TEST_POSTGRES.
+# BENCH_THREADS (load-generator threads, default 1), SPOKE_TEST_POSTGRES; BENCH_KEEP=1
+# keeps the run's working directory (SQLite databases, server logs) for a look after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

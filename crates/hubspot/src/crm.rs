@@ -208,7 +208,16 @@ impl<'de> Deserialize<'de> for Properties {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Option::<Box<RawValue>>::deserialize(deserializer)? {
             None => Ok(Self::default()),
-            Some(raw) if raw.get().starts_with('{') => Ok(Self(raw)),
+            Some(raw) if raw.get().starts_with('{') => {
+                // Raw text is not checked for lone surrogates (`"\ud800"`), which
+                // PostgreSQL's `json` refuses: one such record would fail its whole
+                // settlement. HubSpot sends text as UTF-8, so only escaped text is parsed.
+                if raw.get().contains("\\u") {
+                    serde_json::from_str::<serde_json::Map<String, Value>>(raw.get())
+                        .map_err(serde::de::Error::custom)?;
+                }
+                Ok(Self(raw))
+            }
             Some(_) => Err(serde::de::Error::custom("`properties` is not an object")),
         }
     }
@@ -502,6 +511,10 @@ mod tests {
         let null = r#"{"id":"1","updatedAt":"x","properties":null}"#;
         assert_eq!(properties(null).unwrap(), "{}");
         assert!(properties(r#"{"id":"1","updatedAt":"x","properties":["a"]}"#).is_err());
+        let escaped = r#"{"id":"1","updatedAt":"x","properties":{"a":"\u00e9\ud83d\ude00"}}"#;
+        assert!(properties(escaped).is_ok());
+        let lone = r#"{"id":"1","updatedAt":"x","properties":{"a":"\ud800"}}"#;
+        assert!(properties(lone).is_err(), "a lone surrogate is refused");
     }
 
     #[test]

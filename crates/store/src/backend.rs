@@ -213,7 +213,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn is_picked(within: &str) -> String;
 
     /// Whether an `inbox_queue` row is a pending event holder `$holder` still claims among
-    /// the ids of `$ids` ([`held`]). Each row is found by the queue's whole key (state,
+    /// the ids of `$ids`: a settlement writes only what its caller holds. Each row is found by the queue's whole key (state,
     /// portal, id), one id at a time, however stale the planner's statistics: on
     /// PostgreSQL, a semi-join planned while a burst filled the queue scanned every pending
     /// row for each id and a settlement took 23 s to 4 minutes (`auto_explain`).
