@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::failure::HubSpotError;
+pub use crate::record_properties::Properties;
 use crate::version::ApiVersion;
 
 /// Most ids one batch read takes ("batch operations are limited to 100 records").
@@ -176,51 +176,6 @@ pub struct CrmClient {
     api_base: String,
     version: ApiVersion,
     http: reqwest::Client,
-}
-
-/// A record's `properties` object (values are strings, or `null`) exactly as HubSpot sent
-/// it. The mirror stores it as it came: with every property of a portal read, parsing each
-/// record into a map and writing it out again was most of the hydrator's own work.
-#[derive(Debug, Clone)]
-pub struct Properties(Box<RawValue>);
-
-impl Properties {
-    /// The object's JSON text.
-    pub fn as_json(&self) -> &str {
-        self.0.get()
-    }
-}
-
-impl Default for Properties {
-    fn default() -> Self {
-        Self(RawValue::from_string("{}".into()).expect("an empty object is JSON"))
-    }
-}
-
-impl PartialEq for Properties {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_json() == other.as_json()
-    }
-}
-
-/// An absent or `null` `properties` is an empty object; anything but an object is refused.
-impl<'de> Deserialize<'de> for Properties {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Option::<Box<RawValue>>::deserialize(deserializer)? {
-            None => Ok(Self::default()),
-            Some(raw) if raw.get().starts_with('{') => {
-                // Raw text is not checked for lone surrogates (`"\ud800"`), which
-                // PostgreSQL's `json` refuses: one such record would fail its whole
-                // settlement. HubSpot sends text as UTF-8, so only escaped text is parsed.
-                if raw.get().contains("\\u") {
-                    serde_json::from_str::<serde_json::Map<String, Value>>(raw.get())
-                        .map_err(serde::de::Error::custom)?;
-                }
-                Ok(Self(raw))
-            }
-            Some(_) => Err(serde::de::Error::custom("`properties` is not an object")),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -497,24 +452,6 @@ mod tests {
                 interval: Duration::from_secs(10),
             })
         );
-    }
-
-    #[test]
-    fn properties_are_kept_as_sent_and_must_be_an_object() {
-        let properties = |body: &str| {
-            serde_json::from_str::<WireRecord>(body)
-                .map(|wire| wire.properties.as_json().to_owned())
-        };
-        let sent = r#"{"id":"1","updatedAt":"x","properties":{"b":"2","a":null}}"#;
-        assert_eq!(properties(sent).unwrap(), r#"{"b":"2","a":null}"#);
-        assert_eq!(properties(r#"{"id":"1","updatedAt":"x"}"#).unwrap(), "{}");
-        let null = r#"{"id":"1","updatedAt":"x","properties":null}"#;
-        assert_eq!(properties(null).unwrap(), "{}");
-        assert!(properties(r#"{"id":"1","updatedAt":"x","properties":["a"]}"#).is_err());
-        let escaped = r#"{"id":"1","updatedAt":"x","properties":{"a":"\u00e9\ud83d\ude00"}}"#;
-        assert!(properties(escaped).is_ok());
-        let lone = r#"{"id":"1","updatedAt":"x","properties":{"a":"\ud800"}}"#;
-        assert!(properties(lone).is_err(), "a lone surrogate is refused");
     }
 
     #[test]

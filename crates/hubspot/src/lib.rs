@@ -19,6 +19,7 @@ pub mod crm;
 pub mod failure;
 pub mod oauth;
 pub mod outbound;
+mod record_properties;
 pub mod signature;
 pub mod time;
 pub mod version;
