@@ -45,6 +45,7 @@ mod statistics;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod upkeep;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::oneshot;
+
+use crate::upkeep::{self, Upkeep};
 
 /// How often the queue's changes are looked at.
 const EVERY: Duration = Duration::from_secs(1);
@@ -29,24 +30,11 @@ const DUE: &str = "SELECT abs(s.n_live_tup - greatest(c.reltuples, 0)) \
     FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
     WHERE s.relid = to_regclass('inbox_queue')";
 
-/// The analyzing task of a store: it stops when this is dropped, with the store's last
-/// clone.
-#[derive(Debug)]
-pub(crate) struct Analyzer {
-    _stop: oneshot::Sender<()>,
-}
-
 /// Keeps `pool`'s queue statistics fresh until the returned handle is dropped.
-pub(crate) fn spawn(pool: PgPool) -> Analyzer {
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut stopped => return,
-                _ = every.tick() => {}
-            }
+pub(crate) fn spawn(pool: PgPool) -> Upkeep {
+    upkeep::every(EVERY, move || {
+        let pool = pool.clone();
+        async move {
             // A failed look or `ANALYZE` loses nothing: autovacuum still comes by, and the
             // next tick looks again.
             let due: Result<Option<bool>, _> = sqlx::query_scalar(DUE)
@@ -58,8 +46,7 @@ pub(crate) fn spawn(pool: PgPool) -> Analyzer {
                 let _ = analyze(&pool).await;
             }
         }
-    });
-    Analyzer { _stop: stop }
+    })
 }
 
 /// One `ANALYZE` of the queue. Another instance's, or autovacuum's, makes this one skip

@@ -17,7 +17,7 @@ use crate::{migrations, ConnectOptions, StoreError};
 #[derive(Debug, Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
-    _analyzer: Arc<analyze::Analyzer>,
+    _analyzer: Arc<crate::upkeep::Upkeep>,
 }
 
 impl crate::Store for PgStore {}

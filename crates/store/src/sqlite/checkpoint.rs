@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use sqlx::SqlitePool;
-use tokio::sync::oneshot;
+
+use crate::upkeep::{self, Upkeep};
 
 /// How often the WAL is copied into the database file.
 const EVERY: Duration = Duration::from_millis(200);
@@ -17,30 +18,16 @@ const EVERY: Duration = Duration::from_millis(200);
 /// WAL pages (4 KiB each) after which a commit checkpoints by itself: 64 MiB.
 pub(crate) const AUTOCHECKPOINT_PAGES: &str = "16384";
 
-/// The checkpointing task of a store: it stops when this is dropped, with the store's
-/// last clone.
-#[derive(Debug)]
-pub(crate) struct Checkpoints {
-    _stop: oneshot::Sender<()>,
-}
-
 /// Checkpoints `pool`'s database until the returned handle is dropped.
-pub(crate) fn spawn(pool: SqlitePool) -> Checkpoints {
-    let (stop, mut stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut stopped => return,
-                _ = every.tick() => {}
-            }
+pub(crate) fn spawn(pool: SqlitePool) -> Upkeep {
+    upkeep::every(EVERY, move || {
+        let pool = pool.clone();
+        async move {
             // A failed or partial checkpoint loses nothing: the frames stay in the WAL for
             // the next one, and the automatic checkpoint bounds the WAL meanwhile.
             let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
                 .await;
         }
-    });
-    Checkpoints { _stop: stop }
+    })
 }

@@ -31,7 +31,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
     gate: WriteGate,
-    _checkpoints: Arc<checkpoint::Checkpoints>,
+    _checkpoints: Arc<crate::upkeep::Upkeep>,
 }
 
 impl crate::Store for SqliteStore {}
