@@ -66,11 +66,12 @@ pub(crate) struct WriteGate {
 }
 
 /// A writer's turn: the lock is free again when this is dropped, and its time is counted.
+/// Fields drop in order: the time is counted before the next writer can look at it.
 #[derive(Debug)]
 pub(crate) struct Turn {
+    _held: Held,
     _lock: Option<OwnedMutexGuard<()>>,
     _background: Option<OwnedMutexGuard<()>>,
-    _held: Held,
 }
 
 impl WriteGate {
