@@ -23,7 +23,7 @@ use crate::support::*;
 /// How long a claim lasts in these tests, so a restarted spoke need not wait two minutes.
 const CLAIM_SECONDS: &str = "2";
 const NATS: &str = "nats://127.0.0.1:4222";
-const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
+const HYDRATED: [ObjectType; 2] = [ObjectType::CONTACTS, ObjectType::DEALS];
 
 async fn queue(store: &dyn Store) -> Vec<(String, i64)> {
     store.queue_counts().await.unwrap()
@@ -164,7 +164,7 @@ impl Rig {
                 .world(|w| w.record(key.portal_id.0, object, key.object_id.0))
                 .expect("the simulator has it");
             let held = store
-                .mirrored(key.portal_id, object.plural(), key.object_id)
+                .mirrored(key.portal_id, &object.path_name(), key.object_id)
                 .await
                 .unwrap()
                 .expect("mirrored");

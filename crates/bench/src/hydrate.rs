@@ -146,12 +146,12 @@ fn changes(
     objects: usize,
     first_id: &mut i64,
 ) -> Vec<NewEvent> {
-    let base = ObjectType::Contacts.id_base();
+    let base = ObjectType::CONTACTS.id_base();
     let modified: Vec<i64> = (0..objects as i64)
         .map(|k| {
             rig.sim
                 .sim
-                .world(|w| w.record(portal, ObjectType::Contacts, base + 1 + k))
+                .world(|w| w.record(portal, ObjectType::CONTACTS, base + 1 + k))
                 .map_or(0, |r| r.updated_at)
         })
         .collect();
@@ -292,7 +292,7 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
     .await?;
     let total = big.len() * args.events + small_events;
 
-    let base = ObjectType::Contacts.id_base();
+    let base = ObjectType::CONTACTS.id_base();
     let small_ids: Vec<ObjectId> = (1..=small_events as i64)
         .map(|k| ObjectId(base + k))
         .collect();
@@ -399,10 +399,10 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
             (0..per_tick)
                 .flat_map(|n| {
                     let portal = portals[rand::random_range(0..portals.len())];
-                    let id = ObjectType::Contacts.id_base()
+                    let id = ObjectType::CONTACTS.id_base()
                         + rand::random_range(1..=args.objects as i64);
                     let change = BTreeMap::from([("firstname".to_owned(), format!("n{now}-{n}"))]);
-                    w.update(portal, ObjectType::Contacts, id, change, now)
+                    w.update(portal, ObjectType::CONTACTS, id, change, now)
                         .map(|(_, events)| events)
                         .unwrap_or_default()
                 })

@@ -418,13 +418,13 @@ async fn simulator(
                 let mut next = 1i64;
                 while Instant::now() < stop {
                     let inputs: Vec<_> = (0..100)
-                        .map(|i| json!({ "id": (ObjectType::Contacts.id_base() + (next + i) % 1000 + 1).to_string() }))
+                        .map(|i| json!({ "id": (ObjectType::CONTACTS.id_base() + (next + i) % 1000 + 1).to_string() }))
                         .collect();
                     next += 100;
                     let page: serde_json::Value = http
                         .post(format!(
                             "{base}{}/batch/read",
-                            ApiVersion::V2026_03.objects_path(ObjectType::Contacts.plural())
+                            ApiVersion::V2026_03.objects_path(&ObjectType::CONTACTS.path_name())
                         ))
                         .bearer_auth(&token)
                         .json(&json!({ "inputs": inputs, "properties": ["email", "firstname"], "propertiesWithHistory": [] }))
@@ -546,7 +546,7 @@ fn inbox_event(raw: &str) -> store::NewEvent {
 /// A JSON array of `n` `contact.propertyChange` events with fresh ids, over the
 /// simulator's first `objects` contacts.
 fn delivery_body(portal: i64, next_event_id: &mut i64, n: usize, objects: i64) -> String {
-    let first_contact = ObjectType::Contacts.id_base() + 1;
+    let first_contact = ObjectType::CONTACTS.id_base() + 1;
     let occurred_at = Clock::system().now_ms();
     let events: Vec<String> = (0..n)
         .map(|_| {

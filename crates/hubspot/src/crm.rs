@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::failure::HubSpotError;
+pub use crate::object_type::{ObjectType, CUSTOM_READ_SCOPE};
 pub use crate::record_properties::Properties;
 use crate::version::ApiVersion;
 
@@ -21,104 +22,6 @@ pub const MAX_BATCH: usize = 100;
 
 /// Longest wait for one CRM call; a slower answer is a transient failure.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// CRM object types, as HubSpot names them in paths, subscriptions and type ids (reference §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ObjectType {
-    Contacts,
-    Companies,
-    Deals,
-    Tickets,
-    Products,
-    LineItems,
-}
-
-impl ObjectType {
-    pub const ALL: [Self; 6] = [
-        Self::Contacts,
-        Self::Companies,
-        Self::Deals,
-        Self::Tickets,
-        Self::Products,
-        Self::LineItems,
-    ];
-
-    /// The path segment: plural name or type id (`contacts` or `0-1`).
-    pub fn from_path(segment: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.plural() == segment || t.type_id() == segment)
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            Self::Contacts => "contacts",
-            Self::Companies => "companies",
-            Self::Deals => "deals",
-            Self::Tickets => "tickets",
-            Self::Products => "products",
-            Self::LineItems => "line_items",
-        }
-    }
-
-    /// The object part of webhook subscription types (`contact.creation`).
-    pub fn singular(self) -> &'static str {
-        match self {
-            Self::Contacts => "contact",
-            Self::Companies => "company",
-            Self::Deals => "deal",
-            Self::Tickets => "ticket",
-            Self::Products => "product",
-            Self::LineItems => "line_item",
-        }
-    }
-
-    pub fn from_singular(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.singular() == name)
-    }
-
-    pub fn type_id(self) -> &'static str {
-        match self {
-            Self::Contacts => "0-1",
-            Self::Companies => "0-2",
-            Self::Deals => "0-3",
-            Self::Tickets => "0-5",
-            Self::Products => "0-7",
-            Self::LineItems => "0-8",
-        }
-    }
-
-    /// The name HubSpot uses in "Could not get some CONTACT objects" messages.
-    pub fn upper_name(self) -> &'static str {
-        match self {
-            Self::Contacts => "CONTACT",
-            Self::Companies => "COMPANY",
-            Self::Deals => "DEAL",
-            Self::Tickets => "TICKET",
-            Self::Products => "PRODUCT",
-            Self::LineItems => "LINE_ITEM",
-        }
-    }
-
-    /// The property holding the last-modified time (reference §4.2).
-    pub fn last_modified_property(self) -> &'static str {
-        match self {
-            Self::Contacts => "lastmodifieddate",
-            _ => "hs_lastmodifieddate",
-        }
-    }
-
-    /// The scope HubSpot requires to read this type (reference §2.4).
-    pub fn read_scope(self) -> &'static str {
-        match self {
-            Self::Contacts => "crm.objects.contacts.read",
-            Self::Companies => "crm.objects.companies.read",
-            Self::Deals => "crm.objects.deals.read",
-            Self::Tickets => "tickets",
-            Self::Products | Self::LineItems => "e-commerce",
-        }
-    }
-}
 
 /// A record as the CRM returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +88,19 @@ struct WireRecord {
     #[serde(default)]
     properties: Properties,
     updated_at: String,
+    #[serde(default)]
+    archived: bool,
+}
+
+#[derive(Deserialize)]
+struct WireSchemas {
+    results: Vec<WireSchema>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSchema {
+    object_type_id: String,
     #[serde(default)]
     archived: bool,
 }
@@ -275,7 +191,7 @@ impl CrmClient {
         format!(
             "{}{}",
             self.api_base,
-            self.version.objects_path(object.plural())
+            self.version.objects_path(&object.path_name())
         )
     }
 
@@ -341,7 +257,7 @@ impl CrmClient {
         let url = format!(
             "{}{}",
             self.api_base,
-            self.version.properties_path(object.plural())
+            self.version.properties_path(&object.path_name())
         );
         let response = self
             .http
@@ -362,6 +278,40 @@ impl CrmClient {
             .map(|p| p.name)
             .collect();
         Ok((names, rate_limit))
+    }
+
+    /// The type ids of the custom objects the token's portal defines (archived ones left
+    /// out), from the schemas API, without their property and association definitions.
+    pub async fn custom_object_types(
+        &self,
+        token: &SecretString,
+    ) -> Result<(Vec<ObjectType>, Option<RateLimit>), HubSpotError> {
+        let url = format!("{}{}", self.api_base, self.version.schemas_path());
+        let response = self
+            .http
+            .get(url)
+            .query(&[
+                ("includePropertyDefinitions", "false"),
+                ("includeAssociationDefinitions", "false"),
+                ("includeAuditMetadata", "false"),
+            ])
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(HubSpotError::unreachable)?;
+        if !response.status().is_success() {
+            return Err(HubSpotError::from_answer(response).await);
+        }
+        let rate_limit = rate_limit(response.headers());
+        let list: WireSchemas = response.json().await.map_err(HubSpotError::unexpected)?;
+        // Only `2-…` ids name a custom object spoke can read by id; anything else is left out.
+        let types = list
+            .results
+            .into_iter()
+            .filter(|s| !s.archived)
+            .filter_map(|s| ObjectType::from_path(&s.object_type_id).filter(|o| o.is_custom()))
+            .collect();
+        Ok((types, rate_limit))
     }
 
     /// Reads one record; a record that does not exist (or is archived) is a `404`,
@@ -422,17 +372,6 @@ pub fn rate_limit(headers: &reqwest::header::HeaderMap) -> Option<RateLimit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn object_types_round_trip_through_their_names() {
-        for object in ObjectType::ALL {
-            assert_eq!(ObjectType::from_path(object.plural()), Some(object));
-            assert_eq!(ObjectType::from_path(object.type_id()), Some(object));
-            assert_eq!(ObjectType::from_singular(object.singular()), Some(object));
-        }
-        assert_eq!(ObjectType::from_singular("contacts"), None);
-        assert_eq!(ObjectType::LineItems.read_scope(), "e-commerce");
-    }
 
     #[test]
     fn rate_limit_headers_need_all_three_figures() {

@@ -18,6 +18,7 @@ mod client_secret;
 pub mod crm;
 pub mod failure;
 pub mod oauth;
+mod object_type;
 pub mod outbound;
 mod record_properties;
 pub mod signature;

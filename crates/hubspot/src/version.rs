@@ -74,6 +74,15 @@ impl ApiVersion {
             dated => format!("/crm/properties/{dated}/{object}"),
         }
     }
+
+    /// The path of a portal's custom object schemas: `/crm/v3/schemas`, or
+    /// `/crm-object-schemas/2026-03/schemas` (HubSpot's spec names it so).
+    pub fn schemas_path(self) -> String {
+        match self {
+            Self::V3 => "/crm/v3/schemas".to_owned(),
+            dated => format!("/crm-object-schemas/{dated}/schemas"),
+        }
+    }
 }
 
 impl fmt::Display for ApiVersion {
@@ -133,6 +142,11 @@ mod tests {
         assert_eq!(
             ApiVersion::V2026_03.properties_path("tickets"),
             "/crm/properties/2026-03/tickets"
+        );
+        assert_eq!(ApiVersion::V3.schemas_path(), "/crm/v3/schemas");
+        assert_eq!(
+            ApiVersion::V2026_09.schemas_path(),
+            "/crm-object-schemas/2026-09/schemas"
         );
     }
 

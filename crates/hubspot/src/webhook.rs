@@ -220,12 +220,12 @@ impl EventObject {
     /// The CRM object type whose records this object's events are about, if any.
     pub fn object_type(self) -> Option<ObjectType> {
         match self {
-            Self::Contact => Some(ObjectType::Contacts),
-            Self::Company => Some(ObjectType::Companies),
-            Self::Deal => Some(ObjectType::Deals),
-            Self::Ticket => Some(ObjectType::Tickets),
-            Self::Product => Some(ObjectType::Products),
-            Self::LineItem => Some(ObjectType::LineItems),
+            Self::Contact => Some(ObjectType::CONTACTS),
+            Self::Company => Some(ObjectType::COMPANIES),
+            Self::Deal => Some(ObjectType::DEALS),
+            Self::Ticket => Some(ObjectType::TICKETS),
+            Self::Product => Some(ObjectType::PRODUCTS),
+            Self::LineItem => Some(ObjectType::LINE_ITEMS),
             Self::Conversation | Self::Generic | Self::Other => None,
         }
     }
@@ -289,7 +289,7 @@ mod tests {
         );
         assert_eq!(
             event.subscription_type.object().object_type(),
-            Some(ObjectType::Contacts)
+            Some(ObjectType::CONTACTS)
         );
         assert_eq!(
             SubscriptionType::new("event.completed")

@@ -11,7 +11,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hubspot::crm::ObjectType;
 use hubspot::oauth::OAuthConfig;
 use hubspot::signature::Policy;
 use hubspot::version::ApiVersion;
@@ -22,6 +21,7 @@ use url::Url;
 use crate::monitor::levels::AlertLevels;
 use crate::oauth::vault::Keyring;
 use crate::workers::hydrator::properties::PropertySelection;
+use crate::workers::hydrator::types::TypeSelection;
 use crate::workers::sinks::name::SinkName;
 use crate::workers::sinks::signing::SigningSecret;
 
@@ -342,11 +342,11 @@ impl Default for WebhookConfig {
 pub struct HydratorConfig {
     /// The object types whose records are fetched; events of others are kept, marked
     /// unhandled. Each needs its read scope among the app's required or optional scopes.
-    pub objects: Vec<ObjectType>,
+    pub objects: TypeSelection,
     /// The types whose read scope is optional: a portal that did not grant it keeps their
     /// events unhandled with the scope named (pruned with retention), rather than waiting
     /// in quarantine for an install that may never grant it.
-    pub optional: Vec<ObjectType>,
+    pub optional: TypeSelection,
     /// The properties read per type; every property the portal defines by default.
     pub properties: PropertySelection,
     /// How long a portal's list of a type's properties is used before it is read again.
@@ -376,18 +376,10 @@ impl HydratorConfig {
 
     /// Hydrates every type whose read scope the app requires or asks for optionally.
     pub fn for_scopes(required: &[String], optional: &[String]) -> Self {
-        let reads = |scopes: &[String], object: &ObjectType| {
-            scopes.iter().any(|s| s == object.read_scope())
-        };
+        let objects = TypeSelection::readable_with(&[required, optional].concat());
         Self {
-            objects: ObjectType::ALL
-                .into_iter()
-                .filter(|o| reads(required, o) || reads(optional, o))
-                .collect(),
-            optional: ObjectType::ALL
-                .into_iter()
-                .filter(|o| !reads(required, o) && reads(optional, o))
-                .collect(),
+            optional: objects.without(&TypeSelection::readable_with(required)),
+            objects,
             properties: PropertySelection::default(),
             properties_refresh: Duration::from_secs(Self::DEFAULT_PROPERTIES_REFRESH_SECONDS),
             rate_limit: Self::DEFAULT_RATE_LIMIT,

@@ -303,7 +303,7 @@ impl Activity {
     }
 
     pub fn of(mut self, objects: &[ObjectType]) -> Self {
-        self.objects = objects.iter().map(|o| o.plural().to_owned()).collect();
+        self.objects = objects.iter().map(|o| o.path_name().into_owned()).collect();
         self
     }
 }

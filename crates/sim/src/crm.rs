@@ -21,9 +21,10 @@ use serde_json::{json, Map, Value};
 use hubspot::version::ApiVersion;
 
 use crate::crm_ledger;
+use crate::definitions;
 use crate::errors;
 use crate::faults::BatchAnswer;
-use crate::objects::{iso, value_of, ObjectType, Record, Simulated};
+use crate::objects::{iso, value_of, ObjectType, Record, Simulated, SIMULATED};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
@@ -38,14 +39,17 @@ const MAX_PAGE: usize = 100;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Grant);
 
-/// The object type of a path segment, if the caller may read it; else HubSpot's refusal.
-fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> {
-    let object = ObjectType::from_path(segment).ok_or_else(|| {
-        Box::new(errors::validation(format!(
-            "Unable to infer object type from: {segment}"
-        )))
-    })?;
-    if !caller.has_scope(object.read_scope()) {
+/// The object type of a path segment, if the portal has it and the caller may read it;
+/// else HubSpot's refusal.
+pub(crate) fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> {
+    let object = ObjectType::from_path(segment)
+        .filter(|o| SIMULATED.contains(o))
+        .ok_or_else(|| {
+            Box::new(errors::validation(format!(
+                "Unable to infer object type from: {segment}"
+            )))
+        })?;
+    if !object.read_scopes().iter().any(|s| caller.has_scope(s)) {
         return Err(Box::new(errors::api_error(
             StatusCode::FORBIDDEN,
             "MISSING_SCOPES",
@@ -65,13 +69,6 @@ const OBJECTS: [(&str, ApiVersion); 3] = [
     ("/crm/objects/2026-09", ApiVersion::V2026_09),
 ];
 
-/// Where each version's properties API lives.
-const PROPERTIES: [&str; 3] = [
-    "/crm/v3/properties",
-    "/crm/properties/2026-03",
-    "/crm/properties/2026-09",
-];
-
 pub fn routes(sim: SharedSim) -> Router {
     let mut router = Router::new();
     for (prefix, version) in OBJECTS {
@@ -82,10 +79,8 @@ pub fn routes(sim: SharedSim) -> Router {
             .layer(Extension(version));
         router = router.nest(prefix, objects);
     }
-    for prefix in PROPERTIES {
-        router = router.route(&format!("{prefix}/{{object_type}}"), get(properties));
-    }
     router
+        .merge(definitions::routes())
         .layer(axum::middleware::from_fn_with_state(sim.clone(), gate))
         .with_state(sim)
 }
@@ -459,7 +454,7 @@ async fn list(
         let after = last.id.to_string();
         body["paging"] = json!({ "next": {
             "after": after,
-            "link": format!("https://api.hubapi.com{}/{}?after={after}", prefix(version), object.plural()),
+            "link": format!("https://api.hubapi.com{}/{}?after={after}", prefix(version), object.path_name()),
         }});
     }
     Json(body).into_response()
@@ -472,40 +467,4 @@ fn prefix(version: ApiVersion) -> &'static str {
         .find(|(_, v)| *v == version)
         .map(|(prefix, _)| *prefix)
         .expect("every version is served")
-}
-
-/// The type's property definitions (`CollectionResponsePropertyNoPaging`): HubSpot's own
-/// and the portal's, every one a text property.
-async fn properties(
-    Extension(Caller(caller)): Extension<Caller>,
-    Path(segment): Path<String>,
-) -> Response {
-    let object = match readable(&segment, &caller) {
-        Ok(object) => object,
-        Err(refusal) => return *refusal,
-    };
-    let results: Vec<Value> = object
-        .property_names()
-        .into_iter()
-        .enumerate()
-        .map(|(order, name)| {
-            let portal_defined = object.more_property(&name).is_some();
-            json!({
-                "name": name,
-                "label": name.replace('_', " "),
-                "description": "",
-                "groupName": format!("{}information", object.singular()),
-                "type": "string",
-                "fieldType": "text",
-                "options": [],
-                "displayOrder": order,
-                "hidden": false,
-                "formField": true,
-                "hasUniqueValue": false,
-                "hubspotDefined": !portal_defined,
-                "archived": false,
-            })
-        })
-        .collect();
-    Json(json!({ "results": results })).into_response()
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalCalls {
-    /// Endpoint (`read`, `batchRead`, `list`, `properties`) → HTTP status → calls.
+    /// Endpoint (`read`, `batchRead`, `list`, `properties`, `schemas`) → HTTP status → calls.
     pub calls: BTreeMap<&'static str, BTreeMap<u16, u64>>,
     /// API version (`v3`, `2026-03`, …) → calls.
     pub versions: BTreeMap<&'static str, u64>,
@@ -29,17 +29,32 @@ pub struct CrmLedger {
     in_flight: BTreeMap<i64, u32>,
 }
 
-/// A call's endpoint class (`read`, `batchRead`, `list`, `properties`) and the API version its path
-/// names (`v3`, `2026-03`, …).
+/// A call's endpoint class (`read`, `batchRead`, `list`, `properties`, `schemas`) and the API
+/// version its path names (`v3`, `2026-03`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
     pub class: &'static str,
     pub version: &'static str,
 }
 
-/// The endpoint of a CRM object or properties path, v3 (`/crm/v3/objects/{type}/…`) or
-/// dated (`/crm/objects/{version}/{type}/…`); `None` for anything else.
+/// The endpoint of a CRM object, properties or schemas path, v3 (`/crm/v3/objects/{type}/…`)
+/// or dated (`/crm/objects/{version}/{type}/…`, `/crm-object-schemas/{version}/schemas`);
+/// `None` for anything else.
 pub fn endpoint(path: &str) -> Option<Endpoint> {
+    if let Some(dated) = path.strip_prefix("/crm-object-schemas/") {
+        let (version, rest) = dated.split_once('/')?;
+        let version = known_version(version)?;
+        return (rest.trim_end_matches('/') == "schemas").then_some(Endpoint {
+            class: "schemas",
+            version,
+        });
+    }
+    if path.trim_end_matches('/') == "/crm/v3/schemas" {
+        return Some(Endpoint {
+            class: "schemas",
+            version: "v3",
+        });
+    }
     let (api, version, rest) = match path.strip_prefix("/crm/v3/") {
         Some(rest) => {
             let (api, rest) = rest.split_once('/')?;
@@ -147,6 +162,13 @@ mod tests {
             Some(("properties", "v3"))
         );
         assert_eq!(class("/crm/v3/associations/contacts"), None);
+        assert_eq!(class("/crm/v3/schemas"), Some(("schemas", "v3")));
+        assert_eq!(
+            class("/crm-object-schemas/2026-03/schemas"),
+            Some(("schemas", "2026-03"))
+        );
+        assert_eq!(class("/crm-object-schemas/2026-03/schemas/2-1"), None);
+        assert_eq!(class("/crm-object-schemas/2025-09/schemas"), None);
         let mut ledger = CrmLedger::default();
         let batch = endpoint("/crm/objects/2026-03/deals/batch/read").unwrap();
         ledger.call(1, batch, 200);

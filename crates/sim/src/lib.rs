@@ -17,6 +17,7 @@ pub mod admin;
 pub mod client;
 pub mod crm;
 pub mod crm_ledger;
+mod definitions;
 pub mod dispatcher;
 mod errors;
 pub mod faults;

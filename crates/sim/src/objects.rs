@@ -11,6 +11,10 @@ pub use hubspot::crm::ObjectType;
 /// What the simulator adds to HubSpot's object types: how it numbers, shows and changes
 /// the records it generates.
 pub trait Simulated {
+    /// The type's place in [`SIMULATED`].
+    fn rank(self) -> usize;
+    /// The name HubSpot uses for the type in "Could not get some CONTACT objects".
+    fn upper_name(self) -> &'static str;
     /// Record ids of generated records are `id_base + index` (index from 1), so ids differ
     /// between types and exceed 2^31 like real ones can.
     fn id_base(self) -> i64;
@@ -30,7 +34,7 @@ pub trait Simulated {
 }
 
 fn more_name(object: ObjectType, n: usize) -> String {
-    format!("{}_detail_{n:03}", object.singular())
+    format!("{}_detail_{n:03}", object.upper_name().to_lowercase())
 }
 
 /// A record's value of `property`: what it holds, or else, for one of the type's
@@ -45,15 +49,56 @@ pub fn value_of(record: &Record, object: ObjectType, property: &str) -> Option<S
     (!h.is_multiple_of(3)).then(|| format!("{property} value {}", h % 10_000))
 }
 
-impl Simulated for ObjectType {
-    fn id_base(self) -> i64 {
-        let rank = Self::ALL.iter().position(|t| *t == self).expect("listed") as i64;
-        (rank + 1) * 10_000_000_000
-    }
+/// The custom object every simulated portal defines: cars, as an app's own object would be
+/// (one type id for every portal, as HubSpot gives an app-defined object).
+pub const CARS: ObjectType = ObjectType::custom(3_508_482);
 
-    fn default_properties(self) -> &'static [&'static str] {
-        match self {
-            Self::Contacts => &[
+/// Every type the simulator serves: HubSpot's standard types spoke knows, and [`CARS`].
+pub const SIMULATED: [ObjectType; 15] = {
+    let mut all = [CARS; 15];
+    let mut i = 0;
+    while i < ObjectType::STANDARD.len() {
+        all[i] = ObjectType::STANDARD[i];
+        i += 1;
+    }
+    all
+};
+
+/// How the simulator shows a type: its properties and the name its errors use.
+struct Profile {
+    defaults: &'static [&'static str],
+    changing: &'static [&'static str],
+    more: usize,
+    /// The name HubSpot uses in "Could not get some CONTACT objects" messages.
+    upper: &'static str,
+}
+
+const fn profile(
+    upper: &'static str,
+    defaults: &'static [&'static str],
+    changing: &'static [&'static str],
+) -> Profile {
+    Profile {
+        defaults,
+        changing,
+        more: 50,
+        upper,
+    }
+}
+
+/// The defaults of the engagements and quotes: HubSpot's bookkeeping and the timeline time.
+macro_rules! engagement_defaults {
+    ($($name:literal),*) => {
+        &["createdate", "hs_lastmodifieddate", "hs_object_id", "hs_timestamp", $($name),*]
+    };
+}
+
+fn profile_of(object: ObjectType) -> &'static Profile {
+    const CONTACTS: Profile = Profile {
+        more: 300,
+        ..profile(
+            "CONTACT",
+            &[
                 "createdate",
                 "email",
                 "firstname",
@@ -61,14 +106,25 @@ impl Simulated for ObjectType {
                 "lastmodifieddate",
                 "lastname",
             ],
-            Self::Companies => &[
+            &["firstname", "lastname", "email", "lifecyclestage", "phone"],
+        )
+    };
+    const PROFILES: [Profile; 15] = [
+        CONTACTS,
+        profile(
+            "COMPANY",
+            &[
                 "createdate",
                 "domain",
                 "hs_lastmodifieddate",
                 "hs_object_id",
                 "name",
             ],
-            Self::Deals => &[
+            &["name", "domain", "industry", "city"],
+        ),
+        profile(
+            "DEAL",
+            &[
                 "amount",
                 "closedate",
                 "createdate",
@@ -78,7 +134,11 @@ impl Simulated for ObjectType {
                 "hs_object_id",
                 "pipeline",
             ],
-            Self::Tickets => &[
+            &["dealname", "amount", "dealstage"],
+        ),
+        profile(
+            "TICKET",
+            &[
                 "content",
                 "createdate",
                 "hs_lastmodifieddate",
@@ -88,7 +148,11 @@ impl Simulated for ObjectType {
                 "hs_ticket_priority",
                 "subject",
             ],
-            Self::Products => &[
+            &["subject", "hs_pipeline_stage", "hs_ticket_priority"],
+        ),
+        profile(
+            "PRODUCT",
+            &[
                 "createdate",
                 "description",
                 "hs_lastmodifieddate",
@@ -96,7 +160,11 @@ impl Simulated for ObjectType {
                 "name",
                 "price",
             ],
-            Self::LineItems => &[
+            &["name", "price", "description"],
+        ),
+        profile(
+            "LINE_ITEM",
+            &[
                 "amount",
                 "createdate",
                 "hs_lastmodifieddate",
@@ -105,14 +173,93 @@ impl Simulated for ObjectType {
                 "price",
                 "quantity",
             ],
-        }
+            &["quantity", "price"],
+        ),
+        profile(
+            "QUOTE",
+            &[
+                "createdate",
+                "hs_expiration_date",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "hs_status",
+                "hs_title",
+            ],
+            &["hs_title", "hs_status"],
+        ),
+        profile(
+            "TASK",
+            engagement_defaults!("hs_task_status", "hs_task_subject"),
+            &["hs_task_subject", "hs_task_status"],
+        ),
+        profile(
+            "NOTE",
+            engagement_defaults!("hs_note_body"),
+            &["hs_note_body"],
+        ),
+        profile(
+            "MEETING_EVENT",
+            engagement_defaults!("hs_meeting_outcome", "hs_meeting_title"),
+            &["hs_meeting_title", "hs_meeting_outcome"],
+        ),
+        profile(
+            "CALL",
+            engagement_defaults!("hs_call_status", "hs_call_title"),
+            &["hs_call_title", "hs_call_status"],
+        ),
+        profile(
+            "EMAIL",
+            engagement_defaults!("hs_email_status", "hs_email_subject"),
+            &["hs_email_subject", "hs_email_status"],
+        ),
+        profile(
+            "COMMUNICATION",
+            engagement_defaults!("hs_communication_body", "hs_communication_channel_type"),
+            &["hs_communication_body"],
+        ),
+        profile(
+            "POSTAL_MAIL",
+            engagement_defaults!("hs_postal_mail_body"),
+            &["hs_postal_mail_body"],
+        ),
+        profile(
+            "CAR",
+            &[
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "make",
+                "model",
+                "year",
+            ],
+            &["model", "year"],
+        ),
+    ];
+    &PROFILES[object.rank()]
+}
+
+impl Simulated for ObjectType {
+    fn rank(self) -> usize {
+        SIMULATED
+            .iter()
+            .position(|t| *t == self)
+            .expect("a simulated type")
+    }
+
+    fn id_base(self) -> i64 {
+        (self.rank() as i64 + 1) * 10_000_000_000
+    }
+
+    fn upper_name(self) -> &'static str {
+        profile_of(self).upper
+    }
+
+    fn default_properties(self) -> &'static [&'static str] {
+        profile_of(self).defaults
     }
 
     fn more_properties(self) -> usize {
-        match self {
-            Self::Contacts => 300,
-            _ => 50,
-        }
+        profile_of(self).more
     }
 
     fn defines(self, property: &str) -> bool {
@@ -136,7 +283,7 @@ impl Simulated for ObjectType {
 
     fn more_property(self, property: &str) -> Option<usize> {
         let n: usize = property
-            .strip_prefix(self.singular())?
+            .strip_prefix(&*self.upper_name().to_lowercase())?
             .strip_prefix("_detail_")?
             .parse()
             .ok()?;
@@ -144,14 +291,7 @@ impl Simulated for ObjectType {
     }
 
     fn changing_properties(self) -> &'static [&'static str] {
-        match self {
-            Self::Contacts => &["firstname", "lastname", "email", "lifecyclestage", "phone"],
-            Self::Companies => &["name", "domain", "industry", "city"],
-            Self::Deals => &["dealname", "amount", "dealstage"],
-            Self::Tickets => &["subject", "hs_pipeline_stage", "hs_ticket_priority"],
-            Self::Products => &["name", "price", "description"],
-            Self::LineItems => &["quantity", "price"],
-        }
+        profile_of(self).changing
     }
 }
 
@@ -226,6 +366,10 @@ const DEAL_STAGE: &[&str] = &[
     "closedwon",
     "closedlost",
 ];
+const QUOTE_STATUS: &[&str] = &["DRAFT", "APPROVAL_NOT_NEEDED", "PENDING_APPROVAL"];
+const TASK_STATUS: &[&str] = &["NOT_STARTED", "IN_PROGRESS", "COMPLETED"];
+const OUTCOME: &[&str] = &["SCHEDULED", "COMPLETED", "NO_SHOW"];
+const MAKE: &[&str] = &["Volvo", "Škoda", "Citroën", "Toyota", "Ford"];
 const TICKET_STAGE: &[&str] = &["1", "2", "3", "4"];
 const PRIORITY: &[&str] = &["LOW", "MEDIUM", "HIGH"];
 
@@ -236,7 +380,8 @@ const DAY_MS: i64 = 86_400_000;
 /// The record `index` (from 1) of `object` in `portal`, as generated from `seed`.
 pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Record {
     let h = |salt: u64| {
-        mix(seed ^ mix(portal as u64 ^ mix((object as u64) << 40 ^ index as u64 ^ salt << 56)))
+        mix(seed
+            ^ mix(portal as u64 ^ mix((object.rank() as u64) << 40 ^ index as u64 ^ salt << 56)))
     };
     let id = object.id_base() + index;
     let created_at = EPOCH_2024_MS + (h(1) % (500 * DAY_MS as u64)) as i64;
@@ -246,7 +391,7 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
         p.insert(k.to_owned(), v);
     };
     match object {
-        ObjectType::Contacts => {
+        ObjectType::CONTACTS => {
             let (first, last) = (pick(FIRST, h(3)), pick(LAST, h(4)));
             set("firstname", first.to_owned());
             set("lastname", last.to_owned());
@@ -260,7 +405,7 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
                 set("phone", format!("+1 617 555 {:04}", h(6) % 10_000));
             }
         }
-        ObjectType::Companies => {
+        ObjectType::COMPANIES => {
             let name = pick(COMPANY, h(3));
             set("name", format!("{name} {index}"));
             set(
@@ -270,7 +415,7 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
             set("industry", pick(INDUSTRY, h(4)).to_owned());
             set("city", pick(CITY, h(5)).to_owned());
         }
-        ObjectType::Deals => {
+        ObjectType::DEALS => {
             set(
                 "dealname",
                 format!("{} renewal {index}", pick(COMPANY, h(3))),
@@ -280,7 +425,7 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
             set("pipeline", "default".to_owned());
             set("closedate", iso(updated_at + 30 * DAY_MS));
         }
-        ObjectType::Tickets => {
+        ObjectType::TICKETS => {
             set(
                 "subject",
                 format!("Ticket {index}: {} cannot log in", pick(FIRST, h(3))),
@@ -290,17 +435,76 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
             set("hs_pipeline_stage", pick(TICKET_STAGE, h(4)).to_owned());
             set("hs_ticket_priority", pick(PRIORITY, h(5)).to_owned());
         }
-        ObjectType::Products => {
+        ObjectType::PRODUCTS => {
             set("name", format!("Product {index}"));
             set("price", format!("{}.00", 10 + h(3) % 990));
             set("description", format!("{} edition", pick(CITY, h(4))));
         }
-        ObjectType::LineItems => {
+        ObjectType::LINE_ITEMS => {
             let (quantity, price) = (1 + h(3) % 20, 10 + h(4) % 990);
             set("name", format!("Line item {index}"));
             set("quantity", quantity.to_string());
             set("price", format!("{price}.00"));
             set("amount", format!("{}.00", quantity * price));
+        }
+        ObjectType::QUOTES => {
+            set(
+                "hs_title",
+                format!("Quote {index} for {}", pick(COMPANY, h(3))),
+            );
+            set("hs_status", pick(QUOTE_STATUS, h(4)).to_owned());
+            set("hs_expiration_date", iso(updated_at + 30 * DAY_MS));
+        }
+        CARS => {
+            set("make", pick(MAKE, h(3)).to_owned());
+            set("model", format!("Model {}", 1 + h(4) % 9));
+            set("year", (2000 + h(5) % 26).to_string());
+        }
+        engagement => {
+            set("hs_timestamp", iso(created_at));
+            let (property, value) = match engagement {
+                ObjectType::TASKS => {
+                    set("hs_task_status", pick(TASK_STATUS, h(4)).to_owned());
+                    (
+                        "hs_task_subject",
+                        format!("Follow up with {}", pick(FIRST, h(3))),
+                    )
+                }
+                ObjectType::MEETINGS => {
+                    set("hs_meeting_outcome", pick(OUTCOME, h(4)).to_owned());
+                    (
+                        "hs_meeting_title",
+                        format!("Demo for {}", pick(COMPANY, h(3))),
+                    )
+                }
+                ObjectType::CALLS => {
+                    set("hs_call_status", "COMPLETED".to_owned());
+                    ("hs_call_title", format!("Call with {}", pick(FIRST, h(3))))
+                }
+                ObjectType::EMAILS => {
+                    set("hs_email_status", "SENT".to_owned());
+                    (
+                        "hs_email_subject",
+                        format!("Your {} order", pick(CITY, h(3))),
+                    )
+                }
+                ObjectType::COMMUNICATIONS => {
+                    set("hs_communication_channel_type", "SMS".to_owned());
+                    (
+                        "hs_communication_body",
+                        format!("See you in {}", pick(CITY, h(3))),
+                    )
+                }
+                ObjectType::POSTAL_MAIL => (
+                    "hs_postal_mail_body",
+                    format!("Contract sent to {}", pick(COMPANY, h(3))),
+                ),
+                _ => (
+                    "hs_note_body",
+                    format!("{} asked for a quote", pick(FIRST, h(3))),
+                ),
+            };
+            set(property, value);
         }
     }
     let mut record = Record {
@@ -355,20 +559,20 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_differs_by_input() {
-        let a = generate(7, 101, ObjectType::Contacts, 5);
-        assert_eq!(a, generate(7, 101, ObjectType::Contacts, 5));
+        let a = generate(7, 101, ObjectType::CONTACTS, 5);
+        assert_eq!(a, generate(7, 101, ObjectType::CONTACTS, 5));
         assert_ne!(
             a.properties,
-            generate(8, 101, ObjectType::Contacts, 5).properties
+            generate(8, 101, ObjectType::CONTACTS, 5).properties
         );
-        assert_ne!(a.id, generate(7, 101, ObjectType::Companies, 5).id);
+        assert_ne!(a.id, generate(7, 101, ObjectType::COMPANIES, 5).id);
         assert_eq!(a.properties["hs_object_id"], a.id.to_string());
         assert!(a.updated_at >= a.created_at);
     }
 
     #[test]
     fn every_type_has_its_default_and_changing_properties() {
-        for object in ObjectType::ALL {
+        for object in SIMULATED {
             let records: Vec<Record> = (1..=20).map(|i| generate(1, 2, object, i)).collect();
             for property in object.default_properties() {
                 assert!(
@@ -383,14 +587,16 @@ mod tests {
                     "{object:?} never has {property}"
                 );
             }
-            assert_eq!(ObjectType::from_path(object.plural()), Some(object));
-            assert_eq!(ObjectType::from_path(object.type_id()), Some(object));
-            assert_eq!(ObjectType::from_singular(object.singular()), Some(object));
+            assert_eq!(ObjectType::from_path(&object.path_name()), Some(object));
+            assert_eq!(ObjectType::from_path(&object.type_id()), Some(object));
+            if let Some(name) = object.legacy_name() {
+                assert_eq!(ObjectType::from_legacy_name(name), Some(object));
+            }
         }
         assert_eq!(ObjectType::from_path("contact"), None);
         let phones = (1..=40)
             .filter(|i| {
-                generate(1, 2, ObjectType::Contacts, *i)
+                generate(1, 2, ObjectType::CONTACTS, *i)
                     .properties
                     .contains_key("phone")
             })
@@ -399,24 +605,24 @@ mod tests {
             (1..40).contains(&phones),
             "some contacts leave their phone empty"
         );
-        assert!(!ObjectType::Contacts.defines("nosuchproperty"));
+        assert!(!ObjectType::CONTACTS.defines("nosuchproperty"));
     }
 
     #[test]
     fn contacts_have_a_few_hundred_properties_and_records_fill_most() {
-        let names = ObjectType::Contacts.property_names();
+        let names = ObjectType::CONTACTS.property_names();
         assert!(names.len() >= 300, "{}", names.len());
-        assert!(names.iter().all(|n| ObjectType::Contacts.defines(n)));
-        assert!(!ObjectType::Contacts.defines("contact_detail_1"));
-        assert!(!ObjectType::Contacts.defines("deal_detail_001"));
-        let record = generate(1, 2, ObjectType::Contacts, 3);
+        assert!(names.iter().all(|n| ObjectType::CONTACTS.defines(n)));
+        assert!(!ObjectType::CONTACTS.defines("contact_detail_1"));
+        assert!(!ObjectType::CONTACTS.defines("deal_detail_001"));
+        let record = generate(1, 2, ObjectType::CONTACTS, 3);
         let filled = names
             .iter()
-            .filter(|n| value_of(&record, ObjectType::Contacts, n).is_some())
+            .filter(|n| value_of(&record, ObjectType::CONTACTS, n).is_some())
             .count();
         assert!(filled > names.len() / 2 && filled < names.len(), "{filled}");
         assert_eq!(
-            value_of(&record, ObjectType::Contacts, "email").as_ref(),
+            value_of(&record, ObjectType::CONTACTS, "email").as_ref(),
             record.properties.get("email")
         );
     }

@@ -57,7 +57,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "SPOKE_SIM_SCOPES",
-        default_value = "oauth crm.objects.contacts.read crm.objects.companies.read crm.objects.deals.read tickets e-commerce"
+        default_value = "oauth crm.objects.contacts.read crm.objects.companies.read crm.objects.deals.read tickets e-commerce crm.objects.quotes.read crm.objects.custom.read"
     )]
     pub scopes: String,
     /// Access-token lifetime in seconds (HubSpot: 1800).

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::objects::{generate, stamp, ObjectType, Record, Simulated};
+use crate::objects::{generate, stamp, ObjectType, Record, Simulated, SIMULATED};
 use crate::ratelimit::Limits;
 
 /// One change notification, as HubSpot puts it in a delivery. `attempt_number` is set by
@@ -63,10 +63,10 @@ impl Subscription {
     /// `object.creation` for `0-1`), as apps on HubSpot's current platform subscribe.
     pub fn generic(&self) -> Self {
         let (object, action) = self.event_type.split_once('.').unwrap_or_default();
-        match ObjectType::from_singular(object) {
+        match ObjectType::from_legacy_name(object) {
             Some(object) => Self {
                 event_type: format!("object.{action}"),
-                object_type_id: Some(object.type_id().to_owned()),
+                object_type_id: Some(object.type_id().into_owned()),
                 ..self.clone()
             },
             None => self.clone(),
@@ -75,9 +75,11 @@ impl Subscription {
 
     /// Whether this subscription wants `action` on `object`, for `property` if a change.
     fn wants(&self, object: ObjectType, action: &str, property: Option<&str>) -> bool {
-        let legacy = self.event_type == format!("{}.{action}", object.singular());
+        let legacy = object
+            .legacy_name()
+            .is_some_and(|name| self.event_type == format!("{name}.{action}"));
         let generic = self.event_type == format!("object.{action}")
-            && self.object_type_id.as_deref() == Some(object.type_id());
+            && self.object_type_id.as_deref() == Some(&*object.type_id());
         self.active && (legacy || generic) && self.property_name.as_deref() == property
     }
 }
@@ -126,34 +128,45 @@ pub struct World {
 
 /// Subscriptions a new app has: every type's creation, deletion, restore and merge, each
 /// changing property, association changes (none for products) and contact privacy deletion.
+/// Types with legacy subscription types get those; the others (engagements, quotes, the
+/// custom object) get generic ones naming their type id.
 fn default_subscriptions() -> Vec<Subscription> {
     let mut kinds = Vec::new();
-    for object in ObjectType::ALL {
-        let name = object.singular();
+    for object in SIMULATED {
+        let (name, type_id) = match object.legacy_name() {
+            Some(name) => (name, None),
+            None => ("object", Some(object.type_id().into_owned())),
+        };
+        let mut add = |action: &str, property: Option<&str>| {
+            kinds.push((
+                format!("{name}.{action}"),
+                property.map(str::to_owned),
+                type_id.clone(),
+            ));
+        };
         for action in ["creation", "deletion", "restore", "merge"] {
-            kinds.push((format!("{name}.{action}"), None));
+            add(action, None);
         }
-        if object != ObjectType::Products {
-            kinds.push((format!("{name}.associationChange"), None));
+        if object != ObjectType::PRODUCTS {
+            add("associationChange", None);
         }
         for property in object.changing_properties() {
-            kinds.push((
-                format!("{name}.propertyChange"),
-                Some((*property).to_owned()),
-            ));
+            add("propertyChange", Some(property));
         }
     }
-    kinds.push(("contact.privacyDeletion".to_owned(), None));
+    kinds.push(("contact.privacyDeletion".to_owned(), None, None));
     kinds
         .into_iter()
         .enumerate()
-        .map(|(i, (event_type, property_name))| Subscription {
-            id: 1_000 + i as i64,
-            event_type,
-            property_name,
-            object_type_id: None,
-            active: true,
-        })
+        .map(
+            |(i, (event_type, property_name, object_type_id))| Subscription {
+                id: 1_000 + i as i64,
+                event_type,
+                property_name,
+                object_type_id,
+                active: true,
+            },
+        )
         .collect()
 }
 
@@ -452,7 +465,7 @@ impl World {
         id: i64,
         now: i64,
     ) -> Result<Vec<WebhookEvent>, ChangeError> {
-        let object = ObjectType::Contacts;
+        let object = ObjectType::CONTACTS;
         self.portal(portal).ok_or(ChangeError::NoPortal)?;
         self.record(portal, object, id)
             .ok_or(ChangeError::NoRecord)?;
@@ -474,7 +487,7 @@ impl World {
         now: i64,
     ) -> Vec<WebhookEvent> {
         let objects = if objects.is_empty() {
-            &ObjectType::ALL[..]
+            &SIMULATED[..]
         } else {
             objects
         };

@@ -68,10 +68,11 @@ pub struct GoneRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasedRecord {
     pub portal_id: PortalId,
-    /// HubSpot's path name (`contacts`), the singular its legacy events use (`contact`),
-    /// and the type id its generic events (`object.*`) carry in `objectTypeId` (`0-1`).
+    /// HubSpot's path name (`contacts`), the object part of its legacy events (`contact`;
+    /// `None` for types with generic events only), and the type id its generic events
+    /// (`object.*`) carry in `objectTypeId` (`0-1`).
     pub object_type: String,
-    pub singular: String,
+    pub singular: Option<String>,
     pub type_id: String,
     pub object_id: ObjectId,
     /// The trace of the privacy deletion's event, continued by the sinks.

@@ -167,7 +167,8 @@ async fn empty_events<B: Backend>(
         "portal_id = $1 AND object_id = $2 AND (subscription_type LIKE $3 \
         OR (subscription_type LIKE 'object.%' AND {type_id} = $4))"
     );
-    let events_of_type = format!("{}.%", erased.singular);
+    // No legacy events: `LIKE NULL` matches nothing, the generic ones are matched by id.
+    let events_of_type = erased.singular.as_ref().map(|name| format!("{name}.%"));
     let of_record = |sql: String| {
         Statement::new(sql)
             .bind(erased.portal_id)

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use clap::CommandFactory;
-use hubspot::crm::ObjectType;
 use hubspot::oauth::{is_supported_version, OAuthConfig};
 use hubspot::signature::Policy;
 use hubspot::version::UnknownVersion;
@@ -23,6 +22,7 @@ use crate::config::{
 use crate::monitor::levels::AlertLevels;
 use crate::oauth::vault::Keyring;
 use crate::workers::hydrator::properties::PropertySelection;
+use crate::workers::hydrator::types::TypeSelection;
 use crate::workers::limits::HUBSPOT_LIMIT;
 use crate::workers::sinks::signing::SigningSecret;
 
@@ -170,29 +170,14 @@ fn hydrator(
     const VAR: &str = "SPOKE_HYDRATOR_OBJECTS";
     let mut config = HydratorConfig::for_scopes(required, optional);
     if let Some(names) = &args.hydrator_objects {
-        config.objects = names
-            .split_whitespace()
-            .map(|name| {
-                ObjectType::from_path(name).ok_or_else(|| {
-                    bad(
-                        VAR,
-                        format!("`{name}` is not an object type such as contacts"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        if let Some(object) = config
-            .objects
-            .iter()
-            .find(|o| !required.iter().chain(optional).any(|s| s == o.read_scope()))
-        {
+        config.objects = TypeSelection::parse(names).map_err(|problem| bad(VAR, problem))?;
+        let scopes = [required, optional].concat();
+        if let Some((object, scope)) = config.objects.unreadable_with(&scopes) {
             return Err(bad(
                 "SPOKE_HUBSPOT_SCOPES",
                 format!(
-                    "{} are hydrated ({VAR}) but their read scope `{}` is neither required \
-                     nor optional",
-                    object.plural(),
-                    object.read_scope()
+                    "{object} are hydrated ({VAR}) but their read scope `{scope}` is neither \
+                     required nor optional"
                 ),
             ));
         }
@@ -341,6 +326,7 @@ fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
 mod tests {
     use super::*;
     use clap::Parser;
+    use hubspot::crm::ObjectType;
 
     fn serve_args(extra: &[&str]) -> ServeArgs {
         let mut argv = vec!["spoke", "serve"];
@@ -477,7 +463,9 @@ mod tests {
             "oauth crm.objects.contacts.read",
         ];
         let by_scopes = serve(&serve_args(&base), env).expect("valid");
-        assert_eq!(by_scopes.hydrator.objects, [ObjectType::Contacts]);
+        let hydrated = &by_scopes.hydrator.objects;
+        assert!(hydrated.includes(ObjectType::CONTACTS) && hydrated.includes(ObjectType::CALLS));
+        assert!(!hydrated.includes(ObjectType::DEALS) && !hydrated.every_custom());
 
         let mut deals = base.to_vec();
         deals.extend(["--hydrator-objects", "contacts deals"]);
@@ -494,17 +482,19 @@ mod tests {
         ]);
         let with_optional = serve(&serve_args(&optional), env).expect("valid");
         assert_eq!(
-            with_optional.hydrator.objects,
-            [ObjectType::Contacts, ObjectType::Deals]
+            with_optional.hydrator.objects.listed(),
+            [ObjectType::CONTACTS, ObjectType::DEALS]
         );
         optional.truncate(base.len());
         optional.extend(["--hubspot-optional-scopes", "tickets"]);
         let by_default = serve(&serve_args(&optional), env).expect("valid");
-        assert_eq!(
-            by_default.hydrator.objects,
-            [ObjectType::Contacts, ObjectType::Tickets]
-        );
-        assert_eq!(by_default.hydrator.optional, [ObjectType::Tickets]);
+        assert!(by_default.hydrator.objects.includes(ObjectType::TICKETS));
+        assert_eq!(by_default.hydrator.optional.listed(), [ObjectType::TICKETS]);
+
+        let mut custom = optional.clone();
+        custom.extend(["--hydrator-objects", "contacts custom"]);
+        let err = serve(&serve_args(&custom), env).unwrap_err();
+        assert!(err.problem.contains("crm.objects.custom.read"), "{err}");
 
         let mut typo = base.to_vec();
         typo.extend(["--hydrator-objects", "contact"]);

@@ -27,7 +27,7 @@ const CLIENT_ID: &str = "spoke-demo";
 const SCOPES: &str =
     "oauth crm.objects.contacts.read crm.objects.companies.read crm.objects.deals.read";
 /// Granted by every simulated portal, so each type the simulator streams is hydrated.
-const OPTIONAL_SCOPES: &str = "tickets e-commerce";
+const OPTIONAL_SCOPES: &str = "tickets e-commerce crm.objects.quotes.read crm.objects.custom.read";
 
 /// Runs the demo until `shutdown`.
 pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -16,10 +16,13 @@ pub async fn get(
 ) -> anyhow::Result<String> {
     let object = ObjectType::from_path(object_type)
         .with_context(|| format!("`{object_type}` is not an object type such as contacts"))?;
-    let Some(record) = store.mirrored(portal, object.plural(), object_id).await? else {
+    let Some(record) = store
+        .mirrored(portal, &object.path_name(), object_id)
+        .await?
+    else {
         bail!(
             "portal {portal} has no {} record {object_id} in the mirror",
-            object.plural()
+            object.path_name()
         )
     };
     let properties: serde_json::Value =
@@ -28,7 +31,7 @@ pub async fn get(
     writeln!(
         out,
         "record:          {} {} of portal {}",
-        object.plural(),
+        object.path_name(),
         object_id,
         portal
     )?;

@@ -109,7 +109,7 @@ mod tests {
         RecordKey {
             portal: PortalId(1),
             installed_at: 100,
-            object: ObjectType::Contacts,
+            object: ObjectType::CONTACTS,
             id,
         }
     }

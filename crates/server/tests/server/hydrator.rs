@@ -9,6 +9,7 @@ use hubspot::crm::ObjectType;
 use rstest::rstest;
 use serde_json::{json, Value};
 use sim::objects::Simulated;
+use spoke_server::workers::hydrator::types::TypeSelection;
 use spoke_server::workers::retention::Retention;
 use store::{Engine, ObjectId, PortalId, Replay, SetAside};
 
@@ -16,7 +17,7 @@ use crate::support::*;
 
 /// spoke hydrates contacts and deals; the other four types stay unhandled.
 pub(crate) const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";
-pub(crate) const HYDRATED: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Deals];
+pub(crate) const HYDRATED: [ObjectType; 2] = [ObjectType::CONTACTS, ObjectType::DEALS];
 
 impl Harness {
     /// Contact `id` of `portal` as the mirror holds it.
@@ -51,10 +52,21 @@ impl Harness {
 
     /// Every hydrated event's record in the mirror is the simulator's latest version.
     pub(crate) async fn assert_mirror_matches_the_simulator(&self, portal: i64) {
+        self.assert_mirror_matches_the_simulator_for(portal, &HYDRATED)
+            .await;
+    }
+
+    /// Every record of `types` the portal's events name is mirrored as the simulator has it.
+    pub(crate) async fn assert_mirror_matches_the_simulator_for(
+        &self,
+        portal: i64,
+        types: &[ObjectType],
+    ) {
         let mut checked = 0;
         for key in self.db.inbox_keys().await {
-            let Some(object) = HYDRATED
-                .into_iter()
+            let Some(object) = types
+                .iter()
+                .copied()
                 .find(|o| (o.id_base()..o.id_base() + 10_000_000_000).contains(&key.object_id.0))
             else {
                 continue;
@@ -69,7 +81,7 @@ impl Harness {
                 .expect("the simulator has it");
             let held = self
                 .store
-                .mirrored(PortalId(portal), object.plural(), key.object_id)
+                .mirrored(PortalId(portal), &object.path_name(), key.object_id)
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("{object:?} {} not mirrored", key.object_id));
@@ -164,7 +176,7 @@ async fn failing_reads_retry_then_dead_letter_then_replay_to_success(#[case] eng
     let portal = h.first_portal();
     install_portal(&h, portal).await;
     h.set_faults(json!({ "errorRate": 1.0 })).await;
-    let id = ObjectType::Contacts.id_base() + 1;
+    let id = ObjectType::CONTACTS.id_base() + 1;
     h.change(
         reqwest::Method::PATCH,
         portal,
@@ -222,7 +234,7 @@ async fn a_record_hubspot_did_not_read_is_retried_and_never_marked_deleted(
     let h = harness_with(engine, SCOPES, |config| config.hydrator.max_attempts = 2).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    let id = ObjectType::Contacts.id_base() + 1;
+    let id = ObjectType::CONTACTS.id_base() + 1;
     let path = format!("contacts/{id}");
     let rename = |name: &'static str| {
         h.change(
@@ -273,7 +285,7 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
     install_portal(&h, free).await;
     h.set_faults(json!({ "burst429Ms": 600_000, "portals": [limited] }))
         .await;
-    let contact = format!("contacts/{}", ObjectType::Contacts.id_base() + 1);
+    let contact = format!("contacts/{}", ObjectType::CONTACTS.id_base() + 1);
     for portal in [limited, free] {
         let body = json!({ "properties": { "lastname": "L1" } });
         h.change(reqwest::Method::PATCH, portal, &contact, body)
@@ -282,7 +294,7 @@ async fn a_429_pauses_only_its_portal_until_the_window_frees(#[case] engine: Eng
 
     // The free portal's event is done while the limited one waits, unfailed.
     h.settle(2, |c| count(c, "done") == 1).await;
-    let id = ObjectType::Contacts.id_base() + 1;
+    let id = ObjectType::CONTACTS.id_base() + 1;
     assert!(h
         .store
         .mirrored(PortalId(free), "contacts", ObjectId(id))
@@ -321,8 +333,8 @@ async fn deletions_merges_and_privacy_deletions_get_the_handling_they_mean(#[cas
     let h = harness_with(engine, SCOPES, |_| {}).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    let contact = |n: i64| ObjectType::Contacts.id_base() + n;
-    let deal = ObjectType::Deals.id_base() + 1;
+    let contact = |n: i64| ObjectType::CONTACTS.id_base() + n;
+    let deal = ObjectType::DEALS.id_base() + 1;
     let edits = [(1, "Ada"), (2, "Grace"), (3, "Edsger")];
     for (n, name) in edits {
         h.change(
@@ -418,7 +430,7 @@ async fn finished_events_are_pruned_after_the_retention_and_dead_letters_stay(
         .await;
     h.settle(events, settled).await;
     h.set_faults(json!({ "errorRate": 1.0 })).await;
-    let id = ObjectType::Contacts.id_base() + 3;
+    let id = ObjectType::CONTACTS.id_base() + 3;
     events += h
         .change(
             reqwest::Method::PATCH,
@@ -457,7 +469,7 @@ async fn expired_tokens_are_refreshed_and_a_revoked_install_waits_for_the_next(
     let h = harness_with(engine, SCOPES, |_| {}).await;
     let portal = h.first_portal();
     install_portal(&h, portal).await;
-    let id = ObjectType::Contacts.id_base() + 4;
+    let id = ObjectType::CONTACTS.id_base() + 4;
     let path = format!("contacts/{id}");
     let patch = |name: &str| json!({ "properties": { "firstname": name } });
 
@@ -522,7 +534,7 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
     // spoke asks for contacts only but is told to hydrate deals too, and its record of the
     // portal claims the deals scope: HubSpot (the simulator) answers 403 MISSING_SCOPES.
     let h = harness_with(engine, "oauth crm.objects.contacts.read", |config| {
-        config.hydrator.objects = HYDRATED.to_vec();
+        config.hydrator.objects = TypeSelection::parse("contacts deals").expect("types");
     })
     .await;
     let portal = h.first_portal();
@@ -534,7 +546,7 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
     .await;
     let deal = |n: i64| {
         (
-            format!("deals/{}", ObjectType::Deals.id_base() + n),
+            format!("deals/{}", ObjectType::DEALS.id_base() + n),
             json!({ "properties": { "dealname": format!("D{n}") } }),
         )
     };
@@ -549,7 +561,7 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
     assert_eq!(refused(&h.crm_ledger().await), 1);
     let (path, body) = deal(2);
     events += h.change(reqwest::Method::PATCH, portal, &path, body).await;
-    let contact = format!("contacts/{}", ObjectType::Contacts.id_base() + 1);
+    let contact = format!("contacts/{}", ObjectType::CONTACTS.id_base() + 1);
     events += h
         .change(
             reqwest::Method::PATCH,
@@ -580,7 +592,7 @@ async fn a_403_missing_scopes_stops_calls_for_that_type_in_that_portal(#[case] e
             .mirrored(
                 PortalId(portal),
                 "contacts",
-                ObjectId(ObjectType::Contacts.id_base() + 1)
+                ObjectId(ObjectType::CONTACTS.id_base() + 1)
             )
             .await
             .unwrap()

@@ -140,7 +140,7 @@ async fn metrics_agree_with_the_store_and_what_was_sent(#[case] engine: Engine) 
 
     // Expired tokens are refreshed on the next call: counted by outcome.
     h.clock.advance(PAST_EXPIRY);
-    let contact = hubspot::crm::ObjectType::Contacts.id_base() + 1;
+    let contact = hubspot::crm::ObjectType::CONTACTS.id_base() + 1;
     events += h
         .change(
             reqwest::Method::PATCH,

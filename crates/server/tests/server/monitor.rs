@@ -177,7 +177,7 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     // A 429 burst on the API for the first portal, while its records change.
     h.set_faults(json!({ "burst429Ms": 1_500, "portals": [portals[0]] }))
         .await;
-    let contact = |n: i64| ObjectType::Contacts.id_base() + n;
+    let contact = |n: i64| ObjectType::CONTACTS.id_base() + n;
     for n in 1..=3 {
         h.change(
             reqwest::Method::PATCH,
@@ -364,7 +364,7 @@ async fn with_the_monitor_off_nothing_is_counted_and_its_endpoints_say_so() {
     // changes the hydrator would rightly make no call.
     let contacts = Activity::seeded(9, 10)
         .in_portals(&portals)
-        .of(&[ObjectType::Contacts]);
+        .of(&[ObjectType::CONTACTS]);
     assert!(h.activity(contacts).await > 0);
     h.deliveries_done().await;
     // Deliveries were answered and the hydrator called HubSpot: there was something to count.
@@ -503,7 +503,7 @@ async fn a_get_never_flushes_counts_nor_evaluates_alerts(#[case] engine: Engine)
     install_portal(&h, portal).await;
     let contacts = Activity::seeded(50, 10)
         .in_portals(&[portal])
-        .of(&[ObjectType::Contacts]);
+        .of(&[ObjectType::CONTACTS]);
     assert!(h.activity(contacts).await > 0);
     h.deliveries_done().await;
     // 90 of 100 answered, app-wide, this minute: an evaluation now would fire.

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use hubspot::crm::ObjectType;
+use hubspot::crm::{ObjectType, CUSTOM_READ_SCOPE};
 use hubspot::version::ApiVersion;
 use rstest::rstest;
 use serde_json::{json, Value};
-use sim::objects::{value_of, Simulated};
+use sim::objects::{value_of, Simulated, CARS};
 use sim::world::Subscription;
 use spoke_server::workers::hydrator::properties::PropertySelection;
-use store::{Engine, PortalId, SetAside};
+use store::{Engine, ObjectId, PortalId, SetAside};
 
 use crate::hydrator::{settled, HYDRATED, SCOPES};
 use crate::support::*;
@@ -86,7 +86,7 @@ async fn records_hold_every_property_unless_their_type_is_narrowed(#[case] engin
         h.settle(events, settled).await;
     }
 
-    let every = ObjectType::Contacts.property_names();
+    let every = ObjectType::CONTACTS.property_names();
     let (mut contacts, mut deals) = (0, 0);
     for key in h.db.inbox_keys().await {
         let id = key.object_id;
@@ -94,13 +94,13 @@ async fn records_hold_every_property_unless_their_type_is_narrowed(#[case] engin
             let truth = h
                 .sim
                 .sim
-                .world(|w| w.record(portal, ObjectType::Contacts, id.0))
+                .world(|w| w.record(portal, ObjectType::CONTACTS, id.0))
                 .unwrap();
             let properties: Value = serde_json::from_str(&held.properties).unwrap();
             for name in &every {
                 assert_eq!(
                     properties.get(name).and_then(Value::as_str),
-                    value_of(&truth, ObjectType::Contacts, name).as_deref(),
+                    value_of(&truth, ObjectType::CONTACTS, name).as_deref(),
                     "contact {id} {name}"
                 );
             }
@@ -182,7 +182,7 @@ async fn generic_events_are_hydrated_and_erased_like_legacy_ones(#[case] engine:
         "only the types spoke does not hydrate: {unhandled:?}"
     );
 
-    let contact = ObjectType::Contacts.id_base() + 2;
+    let contact = ObjectType::CONTACTS.id_base() + 2;
     events += h
         .change(
             reqwest::Method::PATCH,
@@ -211,4 +211,77 @@ async fn generic_events_are_hydrated_and_erased_like_legacy_ones(#[case] engine:
         !payloads.iter().any(|p| p.contains("Hedwig")),
         "{payloads:?}"
     );
+}
+
+/// A portal's custom object is hydrated like any type once the schemas API says the portal
+/// defines it (one listing for every event of the type); an event naming a custom object
+/// the portal does not define is kept unhandled, with no read of it and no second listing.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_custom_object_is_hydrated_once_the_portal_is_seen_to_define_it(#[case] engine: Engine) {
+    let h = harness_with(engine, &format!("{SCOPES} {CUSTOM_READ_SCOPE}"), |_| {}).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let mut events = h
+        .activity(Activity::seeded(23, 40).in_portals(&[portal]).of(&[CARS]))
+        .await;
+    h.settle(events, settled).await;
+    h.assert_mirror_matches_the_simulator_for(portal, &[CARS])
+        .await;
+    let cars = h
+        .store
+        .mirrored_page(PortalId(portal), &CARS.path_name(), None, 1_000)
+        .await
+        .unwrap();
+    assert!(!cars.is_empty());
+    let calls = |ledger: &Value| ledger["portals"][portal.to_string()]["calls"].clone();
+    let ledger = h.crm_ledger().await;
+    assert_eq!(calls(&ledger)["schemas"], json!({ "200": 1 }), "{ledger}");
+
+    let unknown = |event_id: i64| store::NewEvent {
+        key: store::EventKey {
+            portal_id: PortalId(portal),
+            subscription_id: 9,
+            event_id,
+            object_id: ObjectId(5),
+            occurred_at: h.clock.now_ms(),
+        },
+        subscription_type: "object.creation".into(),
+        app_id: None,
+        attempt_number: 0,
+        payload: format!(
+            r#"{{"eventId":{event_id},"portalId":{portal},"subscriptionType":"object.creation","objectId":5,"objectTypeId":"2-1"}}"#
+        ),
+        trace_context: None,
+    };
+    for event_id in [900_001, 900_002] {
+        h.store
+            .append(&[vec![unknown(event_id)]], h.clock.now_ms())
+            .await
+            .unwrap();
+        events += 1;
+        h.settle(events, settled).await;
+    }
+    let unhandled = h
+        .store
+        .set_aside_events(SetAside::Unhandled, None, 1_000)
+        .await
+        .unwrap();
+    let reasons: Vec<_> = unhandled
+        .iter()
+        .filter_map(|e| e.reason.as_deref())
+        .collect();
+    assert_eq!(
+        reasons, ["the portal defines no custom object 2-1"; 2],
+        "{unhandled:?}"
+    );
+    let after = h.crm_ledger().await;
+    assert_eq!(
+        calls(&after)["schemas"],
+        json!({ "200": 2 }),
+        "listed again once for the type it lacked, not for each event: {after}"
+    );
+    assert_eq!(calls(&after)["batchRead"], calls(&ledger)["batchRead"]);
 }

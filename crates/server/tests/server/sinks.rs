@@ -186,7 +186,7 @@ impl Harness {
                 .activity(Activity::seeded(10 + round, 40).in_portals(&portals))
                 .await;
         }
-        let contact = sim::objects::ObjectType::Contacts.id_base() + 1;
+        let contact = sim::objects::ObjectType::CONTACTS.id_base() + 1;
         events += self
             .change(
                 reqwest::Method::DELETE,

@@ -178,7 +178,7 @@ impl Harness {
         let contact = format!(
             "{}/crm/v3/objects/contacts/{}",
             self.sim.base_url(),
-            sim::objects::Simulated::id_base(sim::objects::ObjectType::Contacts) + 1
+            sim::objects::Simulated::id_base(sim::objects::ObjectType::CONTACTS) + 1
         );
         reqwest::Client::new()
             .get(contact)

@@ -39,7 +39,7 @@ fn the_same_seed_makes_the_same_changes_and_objects_narrow_them() {
         .iter()
         .any(|(_, t, _)| !t.starts_with("contact.")));
 
-    let contacts = a.random_changes(&mut seeded(8), 30, &[101], &[ObjectType::Contacts], 2_000);
+    let contacts = a.random_changes(&mut seeded(8), 30, &[101], &[ObjectType::CONTACTS], 2_000);
     assert!(!contacts.is_empty());
     assert!(changed(&contacts)
         .iter()
@@ -47,7 +47,7 @@ fn the_same_seed_makes_the_same_changes_and_objects_narrow_them() {
 }
 
 fn contact(index: i64) -> i64 {
-    ObjectType::Contacts.id_base() + index
+    ObjectType::CONTACTS.id_base() + index
 }
 
 #[test]
@@ -61,7 +61,7 @@ fn portals_exist_in_their_range_only() {
 #[test]
 fn an_update_bumps_the_modification_time_and_yields_one_event_per_subscribed_change() {
     let mut w = world();
-    let before = w.record(100, ObjectType::Contacts, contact(1)).unwrap();
+    let before = w.record(100, ObjectType::CONTACTS, contact(1)).unwrap();
     let changes = BTreeMap::from([
         ("firstname".to_owned(), "Zoë".to_owned()),
         ("lastname".to_owned(), before.properties["lastname"].clone()),
@@ -69,7 +69,7 @@ fn an_update_bumps_the_modification_time_and_yields_one_event_per_subscribed_cha
     ]);
     let now = before.updated_at + 1_000;
     let (after, events) = w
-        .update(100, ObjectType::Contacts, contact(1), changes, now)
+        .update(100, ObjectType::CONTACTS, contact(1), changes, now)
         .unwrap();
     assert_eq!(after.updated_at, now);
     assert_eq!(
@@ -99,33 +99,33 @@ fn archive_restore_merge_and_privacy_deletion_follow_hubspot() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        kinds(w.archive(100, ObjectType::Contacts, contact(2), 5).unwrap()),
+        kinds(w.archive(100, ObjectType::CONTACTS, contact(2), 5).unwrap()),
         ["contact.deletion"]
     );
     assert!(w
-        .list(100, ObjectType::Contacts, 0, 100, false)
+        .list(100, ObjectType::CONTACTS, 0, 100, false)
         .iter()
         .all(|r| r.id != contact(2)));
-    assert_eq!(w.list(100, ObjectType::Contacts, 0, 100, true).len(), 1);
+    assert_eq!(w.list(100, ObjectType::CONTACTS, 0, 100, true).len(), 1);
     assert_eq!(
-        kinds(w.restore(100, ObjectType::Contacts, contact(2), 6).unwrap()),
+        kinds(w.restore(100, ObjectType::CONTACTS, contact(2), 6).unwrap()),
         ["contact.restore"]
     );
     assert_eq!(
-        w.restore(100, ObjectType::Contacts, contact(2), 7),
+        w.restore(100, ObjectType::CONTACTS, contact(2), 7),
         Err(ChangeError::NotArchived)
     );
 
     let (_, merge) = w
-        .merge(100, ObjectType::Contacts, contact(3), contact(4), 8)
+        .merge(100, ObjectType::CONTACTS, contact(3), contact(4), 8)
         .unwrap();
     assert_eq!(merge[0].merged_object_ids, vec![contact(4)]);
     assert_eq!(merge[0].primary_object_id, Some(contact(3)));
-    assert!(w.record(100, ObjectType::Contacts, contact(4)).is_none());
+    assert!(w.record(100, ObjectType::CONTACTS, contact(4)).is_none());
 
     let privacy = kinds(w.privacy_delete(100, contact(5), 9).unwrap());
     assert_eq!(privacy, ["contact.privacyDeletion", "contact.deletion"]);
-    assert!(w.record(100, ObjectType::Contacts, contact(5)).is_none());
+    assert!(w.record(100, ObjectType::CONTACTS, contact(5)).is_none());
 }
 
 #[test]
@@ -134,16 +134,16 @@ fn created_records_are_listed_after_generated_ones() {
     let (record, events) = w
         .create(
             101,
-            ObjectType::Deals,
+            ObjectType::DEALS,
             BTreeMap::from([("dealname".into(), "New".into())]),
             77,
         )
         .unwrap();
     assert_eq!(events[0].change_flag, Some("CREATED"));
-    let all = w.list(101, ObjectType::Deals, 0, 100, false);
+    let all = w.list(101, ObjectType::DEALS, 0, 100, false);
     assert_eq!(all.len(), 11);
     assert_eq!(all.last().unwrap().id, record.id);
-    assert_eq!(w.list(101, ObjectType::Deals, all[4].id, 3, false).len(), 3);
+    assert_eq!(w.list(101, ObjectType::DEALS, all[4].id, 3, false).len(), 3);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn inactive_subscriptions_yield_no_events() {
         .collect();
     w.set_subscriptions(subscriptions);
     assert!(w
-        .archive(100, ObjectType::Contacts, contact(1), 1)
+        .archive(100, ObjectType::CONTACTS, contact(1), 1)
         .unwrap()
         .is_empty());
 }
@@ -178,11 +178,11 @@ fn generic_subscriptions_send_generic_events_naming_the_type() {
         .iter()
         .all(|s| s.event_type.starts_with("object.") && s.object_type_id.is_some()));
     w.set_subscriptions(generic);
-    let deal = ObjectType::Deals.id_base() + 1;
+    let deal = ObjectType::DEALS.id_base() + 1;
     let (_, events) = w
         .update(
             100,
-            ObjectType::Deals,
+            ObjectType::DEALS,
             deal,
             BTreeMap::from([("dealname".to_owned(), "Big".to_owned())]),
             5_000,

@@ -5,7 +5,7 @@ use reqwest::Method;
 use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::{json, Value};
-use spoke_sim::objects::{ObjectType, Simulated};
+use spoke_sim::objects::{ObjectType, Simulated, CARS, SIMULATED};
 
 use crate::support::*;
 
@@ -66,9 +66,9 @@ async fn read_one_conforms_and_selects_properties(
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
     let objects = format!("{base}{}", served.objects);
-    for object in ObjectType::ALL {
+    for object in SIMULATED {
         let id = object.id_base() + 7;
-        let url = format!("{objects}/{}/{id}", object.plural());
+        let url = format!("{objects}/{}/{id}", object.path_name());
         let body: Value = http
             .get(&url)
             .header("authorization", &auth)
@@ -80,7 +80,7 @@ async fn read_one_conforms_and_selects_properties(
     }
     let url = format!(
         "{objects}/0-1/{}?properties=email,nosuchproperty&properties=firstname",
-        ObjectType::Contacts.id_base() + 1
+        ObjectType::CONTACTS.id_base() + 1
     );
     let body: Value = http
         .get(&url)
@@ -116,7 +116,7 @@ async fn batch_read_is_200_when_complete_and_reports_missing_ids_as_the_version_
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
     let url = format!("{base}{}/deals/batch/read", served.objects);
-    let id = |i: i64| (ObjectType::Deals.id_base() + i).to_string();
+    let id = |i: i64| (ObjectType::DEALS.id_base() + i).to_string();
 
     let complete = http
         .post(&url)
@@ -221,7 +221,7 @@ async fn the_properties_api_lists_every_property_of_a_type(
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), ObjectType::Contacts.property_names().len());
+    assert_eq!(names.len(), ObjectType::CONTACTS.property_names().len());
     assert!(names.len() >= 300 && names.contains(&"email"), "{names:?}");
     let refused = http
         .get(format!("{base}{properties}/deals"))
@@ -229,6 +229,62 @@ async fn the_properties_api_lists_every_property_of_a_type(
         .fetch_status()
         .await;
     assert_eq!(refused, StatusCode::FORBIDDEN);
+}
+
+/// The schemas API lists the portal's custom object, with or without its properties, at
+/// each version, as HubSpot's 2026-03 spec has it.
+#[rstest]
+#[tokio::test]
+async fn the_schemas_api_lists_the_portals_custom_object(
+    #[values(
+        "/crm/v3/schemas",
+        "/crm-object-schemas/2026-03/schemas",
+        "/crm-object-schemas/2026-09/schemas"
+    )]
+    schemas: &str,
+) {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let list = |query: &'static str| {
+        http.get(format!("{base}{schemas}{query}"))
+            .header("authorization", &auth)
+            .fetch_json::<Value>()
+    };
+    let full = list("").await;
+    assert_conforms_to(
+        "crm-schemas-2026-03.json",
+        "CollectionResponseObjectSchemaNoPaging",
+        &full,
+    );
+    let cars = &full["results"][0];
+    assert_eq!(cars["objectTypeId"], CARS.type_id().as_ref());
+    assert_eq!(cars["fullyQualifiedName"], format!("p{portal}_cars"));
+    let properties = cars["properties"].as_array().unwrap();
+    assert_eq!(properties.len(), CARS.property_names().len());
+    assert!(properties.iter().any(|p| p["name"] == "model"));
+    let bare = list("?includePropertyDefinitions=false").await;
+    assert_eq!(bare["results"][0]["properties"], json!([]));
+    let archived = list("?archived=true").await;
+    assert_eq!(archived["results"], json!([]));
+
+    let records = format!(
+        "{base}/crm/objects/2026-03/{}/{}",
+        CARS.type_id(),
+        CARS.id_base() + 3
+    );
+    let car: Value = http
+        .get(&records)
+        .header("authorization", &auth)
+        .fetch_json()
+        .await;
+    assert!(car["properties"]["make"].is_string(), "{car}");
+    let unknown = http
+        .get(format!("{base}/crm/objects/2026-03/2-1/1"))
+        .header("authorization", &auth)
+        .fetch_status()
+        .await;
+    assert_eq!(unknown, StatusCode::BAD_REQUEST);
 }
 
 /// Under a version HubSpot does not serve there is no API.
@@ -298,7 +354,7 @@ async fn archived_records_are_hidden_unless_asked_for() {
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
-    let id = ObjectType::Tickets.id_base() + 4;
+    let id = ObjectType::TICKETS.id_base() + 4;
     let hubspot = sim.client();
     let tickets = format!("tickets/{id}");
     let singular = format!("ticket/{id}");
@@ -338,7 +394,7 @@ async fn bad_expired_and_uninstalled_tokens_get_401_in_hubspots_shape() {
     let url = format!(
         "{}/crm/v3/objects/contacts/{}",
         sim.base_url(),
-        ObjectType::Contacts.id_base() + 1
+        ObjectType::CONTACTS.id_base() + 1
     );
     let http = reqwest::Client::new();
     let get = |auth: Option<String>| {

@@ -41,12 +41,12 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids(
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (crm, token) = client_and_token(&sim, portal, version).await;
-    let base = ObjectType::Contacts.id_base();
+    let base = ObjectType::CONTACTS.id_base();
     let mut ids: Vec<i64> = (1..=40).map(|i| base + i).collect();
     ids.extend([base + 3, base + 3, base + 999_999]);
 
     let read = crm
-        .batch_read(&token, ObjectType::Contacts, &ids, &["email".into()])
+        .batch_read(&token, ObjectType::CONTACTS, &ids, &["email".into()])
         .await
         .expect("per-id errors are a success");
     assert_eq!(read.status, partial_status);
@@ -57,7 +57,7 @@ async fn a_batch_read_returns_every_record_once_and_names_the_missing_ids(
     assert_eq!(read.missing, [base + 999_999]);
     let expected = sim
         .sim
-        .world(|w| w.record(portal, ObjectType::Contacts, base + 5));
+        .world(|w| w.record(portal, ObjectType::CONTACTS, base + 5));
     let record = read.records.iter().find(|r| r.id == base + 5).unwrap();
     assert_eq!(
         properties(record)["email"],
@@ -97,10 +97,10 @@ async fn read_one_finds_a_record_and_a_missing_one_is_not_found(
     let sim = sim(settings()).await;
     let portal = first_portal(&sim);
     let (crm, token) = client_and_token(&sim, portal, version).await;
-    let id = ObjectType::Deals.id_base() + 2;
+    let id = ObjectType::DEALS.id_base() + 2;
 
     let (record, limit) = crm
-        .read(&token, ObjectType::Deals, id, &["dealname".into()])
+        .read(&token, ObjectType::DEALS, id, &["dealname".into()])
         .await
         .unwrap();
     assert_eq!(record.id, id);
@@ -108,7 +108,7 @@ async fn read_one_finds_a_record_and_a_missing_one_is_not_found(
     assert!(limit.is_some());
 
     let missing = crm
-        .read(&token, ObjectType::Deals, id + 999_999, &[])
+        .read(&token, ObjectType::DEALS, id + 999_999, &[])
         .await
         .unwrap_err();
     assert_eq!(missing.kind(), Kind::NotFound);
@@ -135,7 +135,7 @@ async fn an_empty_property_is_null_from_2026_09(
         "nosuchproperty".to_owned(),
     ];
     let read = crm
-        .batch_read(&token, ObjectType::Contacts, &[without_phone], &asked)
+        .batch_read(&token, ObjectType::CONTACTS, &[without_phone], &asked)
         .await
         .unwrap();
     let properties = properties(&read.records[0]);
@@ -151,17 +151,17 @@ async fn refusals_are_classified_for_the_caller() {
     let sim = sim(narrow).await;
     let portal = first_portal(&sim);
     let (crm, token) = client_and_token(&sim, portal, ApiVersion::V2026_03).await;
-    let ids = [ObjectType::Deals.id_base() + 1];
+    let ids = [ObjectType::DEALS.id_base() + 1];
 
     let no_scope = crm
-        .batch_read(&token, ObjectType::Deals, &ids, &[])
+        .batch_read(&token, ObjectType::DEALS, &ids, &[])
         .await
         .unwrap_err();
     assert_eq!(no_scope.kind(), Kind::MissingScopes);
 
     let forged = SecretString::from("not-a-token".to_owned());
     let unauthorized = crm
-        .batch_read(&forged, ObjectType::Contacts, &ids, &[])
+        .batch_read(&forged, ObjectType::CONTACTS, &ids, &[])
         .await
         .unwrap_err();
     assert_eq!(unauthorized.kind(), Kind::Unauthorized);
@@ -170,9 +170,9 @@ async fn refusals_are_classified_for_the_caller() {
         .set_faults(&json!({"burst429Ms": 60_000}))
         .await
         .unwrap();
-    let contacts = [ObjectType::Contacts.id_base() + 1];
+    let contacts = [ObjectType::CONTACTS.id_base() + 1];
     let limited = crm
-        .batch_read(&token, ObjectType::Contacts, &contacts, &[])
+        .batch_read(&token, ObjectType::CONTACTS, &contacts, &[])
         .await
         .unwrap_err();
     assert_eq!(limited.kind(), Kind::RateLimited);
@@ -183,7 +183,7 @@ async fn refusals_are_classified_for_the_caller() {
         .await
         .unwrap();
     let failed = crm
-        .batch_read(&token, ObjectType::Contacts, &contacts, &[])
+        .batch_read(&token, ObjectType::CONTACTS, &contacts, &[])
         .await
         .unwrap_err();
     assert_eq!(failed.kind(), Kind::Transient);
@@ -197,7 +197,7 @@ async fn more_than_a_batch_of_ids_is_a_programming_error() {
     let ids: Vec<i64> = (0..=MAX_BATCH as i64).collect();
     let token = SecretString::from("t".to_owned());
     let _ = crm
-        .batch_read(&token, ObjectType::Contacts, &ids, &[])
+        .batch_read(&token, ObjectType::CONTACTS, &ids, &[])
         .await;
 }
 
@@ -233,7 +233,7 @@ async fn a_redirect_is_never_followed_with_the_token() {
     let read = CrmClient::new(&base, ApiVersion::V2026_03)
         .batch_read(
             &SecretString::from("an-access-token".to_owned()),
-            ObjectType::Contacts,
+            ObjectType::CONTACTS,
             &[1],
             &[],
         )
@@ -255,11 +255,11 @@ async fn property_names_are_every_property_of_the_type(
     let portal = first_portal(&sim);
     let (crm, token) = client_and_token(&sim, portal, version).await;
     let (mut names, limit) = crm
-        .property_names(&token, ObjectType::Contacts)
+        .property_names(&token, ObjectType::CONTACTS)
         .await
         .unwrap();
     names.sort_unstable();
-    assert_eq!(names, ObjectType::Contacts.property_names());
+    assert_eq!(names, ObjectType::CONTACTS.property_names());
     assert!(limit.is_some(), "a call counted like any other");
     let ledger = sim.client().crm_ledger().await.unwrap();
     let calls = &ledger["portals"][portal.to_string()]["calls"]["properties"];

@@ -130,23 +130,23 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
         let url = format!(
             "{}/crm/v3/objects/{}/{}",
             sim.base_url(),
-            object.plural(),
+            object.path_name(),
             object.id_base() + 1
         );
         let http = http.clone();
         async move { http.get(url).bearer_auth(token).fetch_status().await }
     };
     assert_eq!(
-        read(ObjectType::Contacts, access.into()).await,
+        read(ObjectType::CONTACTS, access.into()).await,
         StatusCode::OK
     );
     assert_eq!(
-        read(ObjectType::Tickets, access.into()).await,
+        read(ObjectType::TICKETS, access.into()).await,
         StatusCode::OK,
         "optional scope granted"
     );
     assert_eq!(
-        read(ObjectType::Deals, access.into()).await,
+        read(ObjectType::DEALS, access.into()).await,
         StatusCode::FORBIDDEN,
         "scope never granted"
     );
@@ -215,7 +215,7 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
     assert_ne!(refreshed["access_token"], pair["access_token"]);
     assert_eq!(
         read(
-            ObjectType::Contacts,
+            ObjectType::CONTACTS,
             refreshed["access_token"].as_str().unwrap().into()
         )
         .await,
@@ -249,7 +249,7 @@ async fn an_install_goes_through_consent_and_every_token_response_conforms() {
     assert_conforms_to("oauth-v3.json", "Error", &body);
     assert_eq!(introspect(refresh.into()).await, json!({"active": false}));
     assert_eq!(
-        read(ObjectType::Contacts, access.into()).await,
+        read(ObjectType::CONTACTS, access.into()).await,
         StatusCode::OK,
         "revoking the refresh token leaves access tokens"
     );
@@ -443,7 +443,7 @@ async fn uninstalling_through_the_api_stops_tokens_and_webhooks_until_reinstalle
     let contact = format!(
         "{}/crm/v3/objects/contacts/{}",
         sim.base_url(),
-        ObjectType::Contacts.id_base() + 1
+        ObjectType::CONTACTS.id_base() + 1
     );
     assert_eq!(
         http.get(&contact).bearer_auth(access).fetch_status().await,
@@ -461,7 +461,7 @@ async fn uninstalling_through_the_api_stops_tokens_and_webhooks_until_reinstalle
     )
     .await;
     assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
-    let record = format!("contacts/{}", ObjectType::Contacts.id_base() + 1);
+    let record = format!("contacts/{}", ObjectType::CONTACTS.id_base() + 1);
     let change = sim
         .client()
         .objects(

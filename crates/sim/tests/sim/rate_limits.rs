@@ -30,7 +30,7 @@ async fn a_burst_over_the_limit_gets_429_and_the_window_recovers() {
     let url = format!(
         "{}/crm/v3/objects/contacts/{}",
         sim.base_url(),
-        ObjectType::Contacts.id_base() + 1
+        ObjectType::CONTACTS.id_base() + 1
     );
 
     for remaining in (0..5).rev() {

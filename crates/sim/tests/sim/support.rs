@@ -199,10 +199,10 @@ impl Fetch for reqwest::RequestBuilder {
 pub fn contact_without_phone(sim: &spoke_sim::RunningSim, portal: i64) -> i64 {
     use spoke_sim::objects::{ObjectType, Simulated};
     (1..100)
-        .map(|i| ObjectType::Contacts.id_base() + i)
+        .map(|i| ObjectType::CONTACTS.id_base() + i)
         .find(|id| {
             sim.sim
-                .world(|w| w.record(portal, ObjectType::Contacts, *id))
+                .world(|w| w.record(portal, ObjectType::CONTACTS, *id))
                 .is_some_and(|r| !r.properties.contains_key("phone"))
         })
         .expect("a contact without a phone")

@@ -443,7 +443,7 @@ async fn erasing_a_record_leaves_no_copy_of_it(#[case] engine: Engine) {
     let erased = ErasedRecord {
         portal_id: PortalId(1),
         object_type: "contacts".into(),
-        singular: "contact".into(),
+        singular: Some("contact".into()),
         type_id: "0-1".into(),
         object_id: ObjectId(1_042),
         trace: None,
@@ -741,7 +741,7 @@ async fn after_an_uninstall_only_privacy_deletions_are_written(#[case] engine: E
     let erased = ErasedRecord {
         portal_id: PortalId(8),
         object_type: "contacts".into(),
-        singular: "contact".into(),
+        singular: Some("contact".into()),
         type_id: "0-1".into(),
         object_id: ObjectId(7),
         trace: None,

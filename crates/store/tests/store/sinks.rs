@@ -344,7 +344,7 @@ async fn a_privacy_deletion_empties_every_queued_copy_and_queues_the_erase(#[cas
     let erased = ErasedRecord {
         portal_id: PortalId(1),
         object_type: "contacts".into(),
-        singular: "contact".into(),
+        singular: Some("contact".into()),
         type_id: "0-1".into(),
         object_id: ObjectId(42),
         trace: None,

@@ -25,17 +25,19 @@ use crate::workers::versions::CacheStats;
 /// Most events one listing returns.
 const MAX_LIST: u32 = 1_000;
 
-/// An object type as a path names it, one of [`ObjectType::ALL`]'s path names or type ids.
+/// An object type as a path names it: a standard type's path name or type id, or a custom
+/// object's type id (`2-…`).
 struct ObjectTypeName;
 
 impl PartialSchema for ObjectTypeName {
     fn schema() -> RefOr<Schema> {
-        let names = ObjectType::ALL
+        let standard: Vec<String> = ObjectType::STANDARD
             .into_iter()
-            .flat_map(|t| [t.plural(), t.type_id()]);
+            .flat_map(|t| [t.path_name().into_owned(), t.type_id().into_owned()])
+            .collect();
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .enum_values(Some(names))
+            .pattern(Some(format!("^({}|2-[1-9][0-9]*)$", standard.join("|"))))
             .into()
     }
 }
@@ -206,7 +208,7 @@ pub async fn record(
     let object = ObjectType::from_path(&object_type).ok_or(ApiError::UnknownObjectType)?;
     let record = state
         .store
-        .mirrored(portal, object.plural(), object_id)
+        .mirrored(portal, &object.path_name(), object_id)
         .await?
         .ok_or(ApiError::NotFound("no such record in the mirror"))?;
     Ok(Json(RecordView::of(record)?))
@@ -244,7 +246,7 @@ pub async fn records(
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_LIST);
     let mut records = state
         .store
-        .mirrored_page(portal, object.plural(), after, limit + 1)
+        .mirrored_page(portal, &object.path_name(), after, limit + 1)
         .await?;
     let more = records.len() > limit as usize;
     records.truncate(limit as usize);

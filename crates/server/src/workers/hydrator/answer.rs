@@ -182,7 +182,7 @@ mod tests {
             let listed: Vec<(i64, Answer)> =
                 answers.iter().map(|(id, (a, _, _))| (*id, a.clone())).collect();
             let read = batch(&listed, &extra);
-            let reading = Reading { portal: PortalId(7), installed_at: 1, object: ObjectType::Contacts };
+            let reading = Reading { portal: PortalId(7), installed_at: 1, object: ObjectType::CONTACTS };
             let mut out = Decisions::new(10_000);
             decide_answer(&mut out, reading, &by_id, &chunk, &read, None, MAX_ATTEMPTS);
 

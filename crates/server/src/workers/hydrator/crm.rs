@@ -35,7 +35,7 @@ macro_rules! crm_span {
             target: context::TRACED,
             $name,
             portal_id = $portal.0,
-            object_type = $object.plural(),
+            object_type = %$object,
             hubspot.api_version = $reader.crm.version().as_str(),
             $($field = $value,)*
             http.status_code = Empty,
@@ -48,6 +48,7 @@ macro_rules! crm_span {
 enum Call {
     BatchRead,
     Properties,
+    Schemas,
 }
 
 impl Call {
@@ -61,6 +62,9 @@ impl Call {
             (Self::Properties, ApiVersion::V3) => "crm.properties@v3",
             (Self::Properties, ApiVersion::V2026_03) => "crm.properties@2026-03",
             (Self::Properties, ApiVersion::V2026_09) => "crm.properties@2026-09",
+            (Self::Schemas, ApiVersion::V3) => "crm.schemas@v3",
+            (Self::Schemas, ApiVersion::V2026_03) => "crm.schemas@2026-03",
+            (Self::Schemas, ApiVersion::V2026_09) => "crm.schemas@2026-09",
         }
     }
 }
@@ -202,6 +206,35 @@ impl CrmReader {
             self.observe(portal, seen);
         }
         Ok(names)
+    }
+
+    /// The custom object types the portal defines, as type ids.
+    pub(super) async fn custom_types(&self, portal: PortalId) -> Result<Vec<String>, Failure> {
+        let (types, seen) = self
+            .authorized(portal, |token| async move {
+                let span = tracing::info_span!(
+                    target: context::TRACED,
+                    "crm.schemas",
+                    portal_id = portal.0,
+                    hubspot.api_version = self.crm.version().as_str(),
+                    http.status_code = Empty,
+                );
+                let listed = self
+                    .crm
+                    .custom_object_types(&token)
+                    .instrument(span.clone())
+                    .await;
+                self.counted(&span, portal, Call::Schemas, listed.as_ref().map(|_| 200));
+                listed
+            })
+            .await?;
+        if let Some(seen) = &seen {
+            self.observe(portal, seen);
+        }
+        Ok(types
+            .into_iter()
+            .map(|t| t.type_id().into_owned())
+            .collect())
     }
 
     /// One CRM call with the portal's token; a `401` forces one refresh and one retry.

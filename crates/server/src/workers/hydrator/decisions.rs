@@ -120,7 +120,7 @@ impl Decisions {
     ) {
         self.settlement.gone.push(GoneRecord {
             portal_id: portal,
-            object_type: object.plural().to_owned(),
+            object_type: object.path_name().into_owned(),
             object_id: id,
             gone,
             at_ms,
@@ -145,9 +145,9 @@ impl Decisions {
         });
         self.settlement.erased.push(ErasedRecord {
             portal_id: portal,
-            object_type: object.plural().to_owned(),
-            singular: object.singular().to_owned(),
-            type_id: object.type_id().to_owned(),
+            object_type: object.path_name().into_owned(),
+            singular: object.legacy_name().map(str::to_owned),
+            type_id: object.type_id().into_owned(),
             object_id: id,
             trace,
         });
@@ -165,7 +165,7 @@ impl Decisions {
             .records
             .extend(records.iter().map(|r| MirroredRecord {
                 portal_id: portal,
-                object_type: object.plural().to_owned(),
+                object_type: object.path_name().into_owned(),
                 object_id: ObjectId(r.id),
                 state: "live".into(),
                 properties: r.properties.as_json().to_owned(),

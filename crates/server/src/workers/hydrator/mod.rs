@@ -15,19 +15,21 @@
 //! ([`Hydrator::run`]).
 
 mod answer;
+mod catalog;
 mod crm;
 mod decisions;
 mod plan;
 pub mod properties;
 mod reads;
 mod sort;
+pub mod types;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hubspot::crm::CrmClient;
+use hubspot::crm::{CrmClient, ObjectType};
 use hubspot::time::{after, Clock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
@@ -43,6 +45,7 @@ use self::properties::{PropertyCatalog, TrackedProperties};
 use self::reads::{Deadline, Reader};
 use self::sort::Reading;
 use self::sort::{granted, sort, Granted, Hydrated};
+use self::types::{CustomTypeCatalog, TypeSelection};
 use super::versions::{CacheStats, RecordKey, Versions};
 use crate::config::HydratorConfig;
 use crate::metrics::freshness_histogram;
@@ -96,6 +99,8 @@ pub struct Hydrator {
     versions: Versions,
     /// Each portal's list of each type's properties.
     properties: PropertyCatalog,
+    /// Each portal's custom object types.
+    custom_types: CustomTypeCatalog,
     config: HydratorConfig,
     sizes: WriteSizes,
     /// The sinks each change the mirror accepts is queued for.
@@ -163,6 +168,7 @@ impl Hydrator {
             crm: CrmReader::new(crm, tokens, config.rate_limit, tally, clock.clone()),
             versions: Versions::new(config.cache_records, config.cache_ttl),
             properties: PropertyCatalog::new(config.properties_refresh),
+            custom_types: CustomTypeCatalog::new(config.properties_refresh),
             sizes: WriteSizes::for_store(store.one_writer()),
             store,
             config,
@@ -378,6 +384,7 @@ impl Hydrator {
             crm: &self.crm,
             selection: &self.config.properties,
             catalog: &self.properties,
+            custom_types: &self.custom_types,
             max_attempts: self.config.max_attempts,
             deadline,
         };
@@ -399,16 +406,24 @@ impl Hydrator {
         portal: PortalId,
         installed_at: i64,
     ) -> Vec<TrackedProperties> {
-        self.config
-            .objects
-            .iter()
-            .map(|&object| {
+        let custom = self
+            .custom_types
+            .held(&(portal, installed_at))
+            .into_iter()
+            .flat_map(|ids| ids.to_vec())
+            .filter_map(|id| ObjectType::from_path(&id));
+        let listed = self.config.objects.listed().iter().copied();
+        listed
+            .chain(custom.filter(|o| {
+                self.config.objects.every_custom() && !self.config.objects.listed().contains(o)
+            }))
+            .map(|object| {
                 let named = self.config.properties.named(object);
                 let list = named
                     .clone()
-                    .or_else(|| self.properties.held((portal, installed_at, object)));
+                    .or_else(|| self.properties.held(&(portal, installed_at, object)));
                 TrackedProperties {
-                    object_type: object.plural().to_owned(),
+                    object_type: object.path_name().into_owned(),
                     every: named.is_none(),
                     properties: list.map(|l| l.to_vec()),
                 }
@@ -430,18 +445,18 @@ impl Hydrator {
 /// same while spoke still holds the portal's data (they need no call); the rest wait in
 /// quarantine.
 fn owed_erasures(out: &mut Decisions, row: Option<&Portal>, events: &[Claimed], reason: &str) {
-    let (erasures, waiting): (Vec<Claimed>, Vec<Claimed>) = events
-        .iter()
-        .cloned()
-        .partition(|e| row.is_some() && matches!(work(e, &[]), Work::Erase { .. }));
+    let (erasures, waiting): (Vec<Claimed>, Vec<Claimed>) = events.iter().cloned().partition(|e| {
+        row.is_some() && matches!(work(e, &TypeSelection::default()), Work::Erase { .. })
+    });
     if let Some(portal) = row.filter(|_| !erasures.is_empty()) {
         let owed = Granted {
             scopes: Vec::new(),
             installed_at: portal.installed_at,
         };
+        let none = TypeSelection::default();
         let nothing = Hydrated {
-            objects: &[],
-            optional: &[],
+            objects: &none,
+            optional: &none,
         };
         sort(out, portal.portal_id, &owed, &erasures, nothing, |_| false);
     }

@@ -9,6 +9,8 @@ use hubspot::crm::ObjectType;
 use hubspot::webhook::{parse_event, EventAction, EventObject, SubscriptionType};
 use store::{Claimed, ObjectId};
 
+use super::types::TypeSelection;
+
 /// The hydrator's work for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
@@ -52,7 +54,7 @@ fn object_of(event: &Claimed, kind: &SubscriptionType) -> Result<ObjectType, Str
 }
 
 /// The work `event` asks for; `hydrated` are the object types spoke fetches.
-pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
+pub fn work(event: &Claimed, hydrated: &TypeSelection) -> Work {
     let kind = SubscriptionType::new(event.subscription_type.as_str());
     let object = match object_of(event, &kind) {
         Ok(object) => object,
@@ -64,10 +66,10 @@ pub fn work(event: &Claimed, hydrated: &[ObjectType]) -> Work {
     if kind.action() == EventAction::PrivacyDeletion {
         return Work::Erase { object, id };
     }
-    if !hydrated.contains(&object) {
+    if !hydrated.includes(object) {
         return Work::Unhandled(format!(
             "{} are not hydrated (SPOKE_HYDRATOR_OBJECTS)",
-            object.plural()
+            object.path_name()
         ));
     }
     match kind.action() {
@@ -120,11 +122,19 @@ pub(super) mod tests {
         }
     }
 
-    const ALL: [ObjectType; 6] = ObjectType::ALL;
+    /// Every standard type spoke knows and every custom object.
+    fn all() -> TypeSelection {
+        let standard: Vec<String> = ObjectType::STANDARD.iter().map(|o| o.to_string()).collect();
+        TypeSelection::parse(&format!("{} custom", standard.join(" "))).unwrap()
+    }
+
+    fn only(names: &str) -> TypeSelection {
+        TypeSelection::parse(names).unwrap()
+    }
 
     #[test]
     fn each_event_type_gets_the_handling_its_meaning_needs() {
-        let contacts = ObjectType::Contacts;
+        let contacts = ObjectType::CONTACTS;
         let cases = [
             (
                 "contact.creation",
@@ -164,13 +174,13 @@ pub(super) mod tests {
             (
                 "line_item.creation",
                 Work::Fetch {
-                    object: ObjectType::LineItems,
+                    object: ObjectType::LINE_ITEMS,
                     id: ObjectId(5),
                 },
             ),
         ];
         for (kind, expected) in cases {
-            assert_eq!(work(&event(kind, "{}"), &ALL), expected, "{kind}");
+            assert_eq!(work(&event(kind, "{}"), &all()), expected, "{kind}");
         }
     }
 
@@ -181,15 +191,15 @@ pub(super) mod tests {
             r#"{"eventId":1,"portalId":1,"subscriptionType":"deal.merge","objectId":5,"primaryObjectId":5,"mergedObjectIds":[6,7]}"#,
         );
         assert_eq!(
-            work(&merge, &ALL),
+            work(&merge, &all()),
             Work::Merge {
-                object: ObjectType::Deals,
+                object: ObjectType::DEALS,
                 winner: ObjectId(5),
                 losers: vec![ObjectId(6), ObjectId(7)]
             }
         );
         assert!(matches!(
-            work(&event("deal.merge", "{}"), &ALL),
+            work(&event("deal.merge", "{}"), &all()),
             Work::Unhandled(_)
         ));
     }
@@ -206,7 +216,7 @@ pub(super) mod tests {
                 ),
             )
         };
-        let deals = ObjectType::Deals;
+        let deals = ObjectType::DEALS;
         let cases = [
             (
                 "object.propertyChange",
@@ -220,7 +230,7 @@ pub(super) mod tests {
                 "object.deletion",
                 "0-8",
                 Work::Delete {
-                    object: ObjectType::LineItems,
+                    object: ObjectType::LINE_ITEMS,
                     id: ObjectId(5),
                 },
             ),
@@ -237,29 +247,45 @@ pub(super) mod tests {
                 "object.privacyDeletion",
                 "0-1",
                 Work::Erase {
-                    object: ObjectType::Contacts,
+                    object: ObjectType::CONTACTS,
                     id: ObjectId(5),
                 },
             ),
             (
                 "object.creation",
                 "2-1234",
-                Work::Unhandled("objects of type 2-1234 are not hydrated".into()),
+                Work::Fetch {
+                    object: ObjectType::custom(1234),
+                    id: ObjectId(5),
+                },
+            ),
+            (
+                "object.propertyChange",
+                "0-48",
+                Work::Fetch {
+                    object: ObjectType::CALLS,
+                    id: ObjectId(5),
+                },
+            ),
+            (
+                "object.creation",
+                "0-52",
+                Work::Unhandled("objects of type 0-52 are not hydrated".into()),
             ),
         ];
         for (kind, type_id, expected) in cases {
             assert_eq!(
-                work(&generic(kind, type_id), &ALL),
+                work(&generic(kind, type_id), &all()),
                 expected,
                 "{kind} {type_id}"
             );
         }
         assert_eq!(
-            work(&event("object.creation", "{}"), &ALL),
+            work(&event("object.creation", "{}"), &all()),
             Work::Unhandled("object.creation without an objectTypeId".into())
         );
         assert_eq!(
-            work(&generic("object.creation", "0-1"), &[deals]),
+            work(&generic("object.creation", "0-1"), &only("deals")),
             Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
         );
     }
@@ -273,11 +299,11 @@ pub(super) mod tests {
             "weird",
         ] {
             assert!(
-                matches!(work(&event(kind, "{}"), &ALL), Work::Unhandled(_)),
+                matches!(work(&event(kind, "{}"), &all()), Work::Unhandled(_)),
                 "{kind}"
             );
         }
-        let only_deals = [ObjectType::Deals];
+        let only_deals = only("deals");
         assert_eq!(
             work(&event("contact.creation", "{}"), &only_deals),
             Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
@@ -285,7 +311,7 @@ pub(super) mod tests {
         assert_eq!(
             work(&event("contact.privacyDeletion", "{}"), &only_deals),
             Work::Erase {
-                object: ObjectType::Contacts,
+                object: ObjectType::CONTACTS,
                 id: ObjectId(5)
             },
             "a privacy deletion is honoured for every type"

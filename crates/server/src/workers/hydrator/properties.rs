@@ -4,16 +4,16 @@
 //! `propertyChange` names a property the held list lacks (the portal created one).
 //! `SPOKE_HYDRATOR_PROPERTIES` narrows a type to a fixed list instead.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hubspot::crm::ObjectType;
 use hubspot::webhook::parse_event;
-use moka::sync::Cache;
 use serde::Serialize;
 use store::{Claimed, PortalId};
 use utoipa::ToSchema;
+
+use super::catalog::Catalog;
 
 /// The properties read for each type: a fixed list, or (absent) every property.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,7 +45,7 @@ impl PropertySelection {
                 return Err(format!("`{bad}` is not a property name"));
             }
             if names.is_empty() {
-                return Err(format!("no properties named for {}", object.plural()));
+                return Err(format!("no properties named for {}", object.path_name()));
             }
             named.insert(object, names.into());
         }
@@ -77,102 +77,15 @@ fn is_property_name(name: &str) -> bool {
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Whose list: a portal's type, under one install (a new install may grant, and a
-/// portal may have created, other properties).
+/// Whose property list: a portal's type, under one install (a new install may grant, and
+/// a portal may have created, other properties).
 pub(super) type ListKey = (PortalId, i64, ObjectType);
 
-/// A portal's list of a type's properties as last read, with the properties changes
-/// named that it lacked then (a sensitive or archived one the API leaves out): they do not
-/// make it read again before its time.
-#[derive(Debug)]
-struct PropertyList {
-    names: Arc<[String]>,
-    absent: BTreeSet<String>,
-    read_at: Instant,
-}
-
-/// What the catalog holds of a list.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Listed {
-    /// Held, and good to use.
-    Current(Arc<[String]>),
-    /// To be read again: never read, due, or lacking a property a change named. The list
-    /// held, if any, serves when reading it again fails.
-    Due(Option<Arc<[String]>>),
-}
-
 /// The property lists of the portals this process reads for.
-#[derive(Debug)]
-pub(super) struct PropertyCatalog {
-    lists: Cache<ListKey, Arc<PropertyList>>,
-    refresh: Duration,
-}
+pub(super) type PropertyCatalog = Catalog<ListKey>;
 
-impl PropertyCatalog {
-    /// Property names held at most, over every list: about 50 MB of names.
-    const MAX_NAMES: u64 = 1_000_000;
-
-    /// Lists are read again `refresh` after they were read.
-    pub(super) fn new(refresh: Duration) -> Self {
-        Self {
-            lists: Cache::builder()
-                .max_capacity(Self::MAX_NAMES)
-                .weigher(|_, list: &Arc<PropertyList>| {
-                    u32::try_from(list.names.len() + list.absent.len()).unwrap_or(u32::MAX)
-                })
-                .build(),
-            refresh,
-        }
-    }
-
-    /// The held list, and whether it serves `events` as it is.
-    pub(super) fn lookup<'a>(
-        &self,
-        key: ListKey,
-        events: impl IntoIterator<Item = &'a Claimed>,
-    ) -> Listed {
-        let Some(list) = self.lists.get(&key) else {
-            return Listed::Due(None);
-        };
-        let lacking = changed_properties(events)
-            .iter()
-            .any(|name| !list.names.contains(name) && !list.absent.contains(name));
-        if lacking || list.read_at.elapsed() >= self.refresh {
-            Listed::Due(Some(list.names.clone()))
-        } else {
-            Listed::Current(list.names.clone())
-        }
-    }
-
-    /// The held list, due or not.
-    pub(super) fn held(&self, key: ListKey) -> Option<Arc<[String]>> {
-        self.lists.get(&key).map(|list| list.names.clone())
-    }
-
-    /// Holds `names`, just read for `events`.
-    pub(super) fn learn<'a>(
-        &self,
-        key: ListKey,
-        names: Vec<String>,
-        events: impl IntoIterator<Item = &'a Claimed>,
-    ) -> Arc<[String]> {
-        let names: Arc<[String]> = names.into();
-        let absent = changed_properties(events)
-            .into_iter()
-            .filter(|name| !names.contains(name))
-            .collect();
-        let list = PropertyList {
-            names: names.clone(),
-            absent,
-            read_at: Instant::now(),
-        };
-        self.lists.insert(key, Arc::new(list));
-        names
-    }
-}
-
-/// The properties `propertyChange` events name.
-fn changed_properties<'a>(events: impl IntoIterator<Item = &'a Claimed>) -> Vec<String> {
+/// The properties `propertyChange` events name: a property list lacking one is due.
+pub(super) fn changed_properties<'a>(events: impl IntoIterator<Item = &'a Claimed>) -> Vec<String> {
     events
         .into_iter()
         .filter(|e| e.subscription_type.ends_with(".propertyChange"))
@@ -192,12 +105,12 @@ mod tests {
             PropertySelection::parse("contacts=email, firstname ;0-3=*;tickets=subject").unwrap();
         let named = |o| selection.named(o).map(|l| l.to_vec());
         assert_eq!(
-            named(ObjectType::Contacts),
+            named(ObjectType::CONTACTS),
             Some(vec!["email".into(), "firstname".into()])
         );
-        assert_eq!(named(ObjectType::Tickets), Some(vec!["subject".into()]));
-        assert_eq!(named(ObjectType::Deals), None);
-        assert_eq!(named(ObjectType::Companies), None);
+        assert_eq!(named(ObjectType::TICKETS), Some(vec!["subject".into()]));
+        assert_eq!(named(ObjectType::DEALS), None);
+        assert_eq!(named(ObjectType::COMPANIES), None);
         assert_eq!(
             PropertySelection::parse("").unwrap(),
             PropertySelection::default()
@@ -213,56 +126,16 @@ mod tests {
         }
     }
 
-    fn change(property: &str) -> Claimed {
-        event(
+    #[test]
+    fn property_changes_name_the_properties_a_list_must_have() {
+        let change = event(
             "contact.propertyChange",
-            &format!(
-                r#"{{"eventId":1,"portalId":1,"subscriptionType":"contact.propertyChange","propertyName":"{property}"}}"#
-            ),
-        )
-    }
-
-    #[test]
-    fn a_list_is_held_until_a_change_names_a_property_it_lacks() {
-        let catalog = PropertyCatalog::new(Duration::from_secs(3_600));
-        let key = (PortalId(1), 7, ObjectType::Contacts);
-        assert_eq!(
-            catalog.lookup(key, []),
-            Listed::Due(None),
-            "nothing held yet"
+            r#"{"eventId":1,"portalId":1,"subscriptionType":"contact.propertyChange","propertyName":"favourite_colour"}"#,
         );
-        let list = catalog.learn(key, vec!["email".into(), "firstname".into()], []);
-        let known = change("email");
-        assert_eq!(catalog.lookup(key, [&known]), Listed::Current(list.clone()));
-        let created = change("favourite_colour");
+        let creation = event("contact.creation", r#"{"eventId":2,"portalId":1}"#);
         assert_eq!(
-            catalog.lookup(key, [&known, &created]),
-            Listed::Due(Some(list)),
-            "read it again, the held one in hand"
+            changed_properties([&change, &creation]),
+            ["favourite_colour"]
         );
-        let other_install = (PortalId(1), 8, ObjectType::Contacts);
-        assert_eq!(catalog.lookup(other_install, []), Listed::Due(None));
-    }
-
-    /// A property the API does not list (sensitive, archived) is not looked for again
-    /// until the list is due: one extra call, not one a round.
-    #[test]
-    fn a_property_missing_from_a_fresh_list_does_not_make_it_read_again() {
-        let catalog = PropertyCatalog::new(Duration::from_secs(3_600));
-        let key = (PortalId(1), 7, ObjectType::Contacts);
-        let hidden = change("hs_sensitive_note");
-        let list = catalog.learn(key, vec!["email".into()], [&hidden]);
-        assert_eq!(catalog.lookup(key, [&hidden]), Listed::Current(list));
-    }
-
-    #[test]
-    fn a_list_is_due_after_its_refresh_interval() {
-        let catalog = PropertyCatalog::new(Duration::from_millis(50));
-        let key = (PortalId(1), 7, ObjectType::Deals);
-        let list = catalog.learn(key, vec!["dealname".into()], []);
-        assert_eq!(catalog.lookup(key, []), Listed::Current(list.clone()));
-        std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(catalog.lookup(key, []), Listed::Due(Some(list)));
-        assert!(catalog.held(key).is_some(), "kept to fall back on");
     }
 }

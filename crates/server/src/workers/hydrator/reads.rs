@@ -4,25 +4,34 @@
 //! and each read's outcome decides their events.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hubspot::crm::{BatchRead, ObjectType, MAX_BATCH};
 use hubspot::failure::Kind;
 use hubspot::time::{after, Clock};
-use store::{Claimed, ObjectId, PortalId, StoreError};
+use store::{Claimed, ObjectId, PortalId, SetAside, StoreError};
 use tracing::{warn, Instrument, Span};
 
 use super::answer::{decide_answer, events_of};
+use super::catalog::Listed;
 use super::crm::CrmReader;
 use super::crm::RATE_WINDOW;
 use super::decisions::{missing_scope, Decisions, Failure};
-use super::properties::{Listed, PropertyCatalog, PropertySelection};
+use super::properties::{changed_properties, PropertyCatalog, PropertySelection};
 use super::sort::{Reading, Reads};
+use super::types::CustomTypeCatalog;
 use crate::oauth::tokens::TokenError;
 use crate::telemetry::context;
 use crate::workers::versions::Versions;
 use store::Store;
+
+/// A list read again, or the held one serving in its place.
+enum Relisted {
+    Fresh(Vec<String>),
+    Held(Arc<[String]>),
+}
 
 /// Whether a portal's remaining reads of a type go on after one read.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,6 +70,7 @@ pub(super) struct Reader<'h> {
     pub(super) crm: &'h CrmReader,
     pub(super) selection: &'h PropertySelection,
     pub(super) catalog: &'h PropertyCatalog,
+    pub(super) custom_types: &'h CustomTypeCatalog,
     pub(super) max_attempts: u32,
     pub(super) deadline: &'h Deadline,
 }
@@ -76,6 +86,9 @@ impl Reader<'_> {
     ) -> Result<(), StoreError> {
         self.finish_reflected(out, reading, &mut by_id).await?;
         if by_id.is_empty() {
+            return Ok(());
+        }
+        if reading.object.is_custom() && !self.defines_custom_type(out, reading, &by_id).await {
             return Ok(());
         }
         let Some(properties) = self.properties(out, reading, &by_id).await else {
@@ -112,10 +125,8 @@ impl Reader<'_> {
     }
 
     /// The properties to read the records of `by_id` with: the configured list, or every
-    /// property the portal defines, its list read (one call within the portal's limit)
-    /// when none is held or the held one is due. A held list serves when reading it again
-    /// cannot be done now or fails; `None` when there is none: the events are decided as
-    /// that call's failure, or a wait, decides them.
+    /// property the portal defines, its list read again (see [`Reader::list_again`]) when
+    /// none is held, the held one is due, or a change names a property it lacks.
     async fn properties(
         &self,
         out: &mut Decisions,
@@ -126,33 +137,82 @@ impl Reader<'_> {
             return Some(named);
         }
         let key = (reading.portal, reading.installed_at, reading.object);
-        let events = || by_id.values().flatten().copied();
-        let held = match self.catalog.lookup(key, events()) {
+        let wanted = changed_properties(by_id.values().flatten().copied());
+        let held = match self.catalog.lookup(&key, &wanted) {
             Listed::Current(list) => return Some(list),
             Listed::Due(held) => held,
         };
+        let listing = self.crm.property_names(reading.portal, reading.object);
+        match self.list_again(out, reading, by_id, held, listing).await? {
+            Relisted::Fresh(names) => Some(self.catalog.learn(key, names, &wanted)),
+            Relisted::Held(list) => Some(list),
+        }
+    }
+
+    /// Whether the portal defines the custom object `by_id`'s events name, by its list of
+    /// custom object types (read again when it lacks the type); events of a type it does
+    /// not define are kept unhandled with the reason.
+    async fn defines_custom_type(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        by_id: &Reads<'_>,
+    ) -> bool {
+        let key = (reading.portal, reading.installed_at);
+        let wanted = [reading.object.type_id().into_owned()];
+        let list = match self.custom_types.lookup(&key, &wanted) {
+            Listed::Current(list) => list,
+            Listed::Due(held) => {
+                let listing = self.crm.custom_types(reading.portal);
+                match self.list_again(out, reading, by_id, held, listing).await {
+                    Some(Relisted::Fresh(types)) => self.custom_types.learn(key, types, &wanted),
+                    Some(Relisted::Held(list)) => list,
+                    None => return false,
+                }
+            }
+        };
+        if list.contains(&wanted[0]) {
+            return true;
+        }
+        let reason = format!("the portal defines no custom object {}", wanted[0]);
+        out.set_aside(
+            by_id.values().flatten().copied(),
+            SetAside::Unhandled,
+            &reason,
+            None,
+        );
+        false
+    }
+
+    /// Reads a list the portal's reads need again: one call within the portal's limit. The
+    /// `held` list serves when the call cannot be made now or fails; without one, the
+    /// events of `by_id` wait, go back, or are decided as that call's failure (`None`).
+    async fn list_again(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        by_id: &Reads<'_>,
+        held: Option<Arc<[String]>>,
+        listing: impl Future<Output = Result<Vec<String>, Failure>>,
+    ) -> Option<Relisted> {
         let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         if self.deadline.passed() {
-            return held.or_else(|| {
+            return held.map(Relisted::Held).or_else(|| {
                 out.put_back(events_of(by_id, &ids));
                 None
             });
         }
         if let Err(wait) = self.crm.slot(reading.portal).await {
-            return held.or_else(|| {
+            return held.map(Relisted::Held).or_else(|| {
                 out.wait_for_limit(events_of(by_id, &ids), wait);
                 None
             });
         }
-        match self
-            .crm
-            .property_names(reading.portal, reading.object)
-            .await
-        {
-            Ok(names) => Some(self.catalog.learn(key, names, events())),
+        match listing.await {
+            Ok(names) => Some(Relisted::Fresh(names)),
             Err(failure) if held.is_some() => {
-                warn!(portal_id = reading.portal.0, object_type = reading.object.plural(), error = %failure, "the property list could not be read again: the held one serves");
-                held
+                warn!(portal_id = reading.portal.0, object_type = %reading.object, error = %failure, "a list could not be read again: the held one serves");
+                held.map(Relisted::Held)
             }
             Err(failure) => {
                 self.decide_read(out, reading, by_id, (&ids, &ids), Err(failure), None);
@@ -176,7 +236,7 @@ impl Reader<'_> {
         let ids: Vec<ObjectId> = by_id.keys().copied().collect();
         let held = self
             .store
-            .last_modified(reading.portal, reading.object.plural(), &ids)
+            .last_modified(reading.portal, &reading.object.path_name(), &ids)
             .await?;
         self.versions
             .remember(held.iter().map(|(id, version)| (key(*id), *version)));
@@ -260,7 +320,7 @@ fn read_span(portal: PortalId, object: ObjectType, events: &[&Claimed]) -> Span 
         parent: None,
         "hydrate",
         portal_id = portal.0,
-        object_type = object.plural(),
+        object_type = %object,
         events = events.len() as i64,
     );
     let mut traces: Vec<&str> = Vec::new();

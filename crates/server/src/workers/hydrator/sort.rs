@@ -13,6 +13,7 @@ use crate::workers::versions::RecordKey;
 
 use super::decisions::{missing_scope, trace_of, Decisions};
 use super::plan::{work, Work};
+use super::types::TypeSelection;
 
 /// The events of one object type to read, by record id.
 pub(super) type Reads<'a> = BTreeMap<ObjectId, Vec<&'a Claimed>>;
@@ -61,8 +62,8 @@ pub(super) fn granted(portal: Option<Portal>) -> Result<Granted, &'static str> {
 /// The object types spoke reads, and those of them whose read scope is optional.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Hydrated<'c> {
-    pub(super) objects: &'c [ObjectType],
-    pub(super) optional: &'c [ObjectType],
+    pub(super) objects: &'c TypeSelection,
+    pub(super) optional: &'c TypeSelection,
 }
 
 /// Decides every event of `portal` that needs no call into `out`; the rest, to read.
@@ -84,18 +85,13 @@ pub(super) fn sort<'a>(
             .or_default()
             .push(event)
     };
-    let ungranted = |object: ObjectType| {
-        !granted
-            .scopes
-            .iter()
-            .any(|scope| scope == object.read_scope())
-    };
+    let ungranted = |object: ObjectType| !object.readable_with(&granted.scopes);
     for event in events {
         let at = event.key.occurred_at;
         match work(event, hydrated.objects) {
             Work::Unhandled(reason) => out.set_aside([event], SetAside::Unhandled, &reason, None),
             Work::Fetch { object, .. } | Work::Merge { object, .. }
-                if ungranted(object) && hydrated.optional.contains(&object) =>
+                if ungranted(object) && hydrated.optional.includes(object) =>
             {
                 let reason = format!(
                     "the portal did not grant the optional scope `{}`",
@@ -219,14 +215,11 @@ mod tests {
             event(8, "contact.associationChange", ObjectId(10), "{}"),
             event(9, "line_item.creation", ObjectId(50), "{}"),
         ];
+        let objects = TypeSelection::parse("contacts companies deals line_items").unwrap();
+        let optional = TypeSelection::parse("line_items").unwrap();
         let hydrated = Hydrated {
-            objects: &[
-                ObjectType::Contacts,
-                ObjectType::Companies,
-                ObjectType::Deals,
-                ObjectType::LineItems,
-            ],
-            optional: &[ObjectType::LineItems],
+            objects: &objects,
+            optional: &optional,
         };
         let mut out = Decisions::new(2_000);
         let reads = sort(
@@ -245,8 +238,8 @@ mod tests {
                 .map(|(id, events)| (id.0, events.iter().map(|e| e.id).collect()))
                 .collect()
         };
-        assert_eq!(read_ids(ObjectType::Contacts), [(10, vec![1, 2])]);
-        assert_eq!(read_ids(ObjectType::Deals), [(40, vec![5])]);
+        assert_eq!(read_ids(ObjectType::CONTACTS), [(10, vec![1, 2])]);
+        assert_eq!(read_ids(ObjectType::DEALS), [(40, vec![5])]);
         assert_eq!(reads.len(), 2);
 
         // The deletion and the erasure need no call; the merge's losers are marked.
@@ -311,16 +304,16 @@ mod tests {
             &granted_contacts_and_deals(),
             &events,
             Hydrated {
-                objects: &ObjectType::ALL,
-                optional: &[],
+                objects: &TypeSelection::parse("contacts deals").unwrap(),
+                optional: &TypeSelection::default(),
             },
-            |object| object == ObjectType::Deals,
+            |object| object == ObjectType::DEALS,
         );
         assert!(reads.is_empty());
         assert_eq!(out.settlement.set_aside[0].state, SetAside::Quarantined);
         assert_eq!(
             out.settlement.set_aside[0].reason,
-            missing_scope(ObjectType::Deals)
+            missing_scope(ObjectType::DEALS)
         );
     }
 }
