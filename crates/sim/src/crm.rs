@@ -21,13 +21,13 @@ use serde_json::{json, Map, Value};
 use hubspot::version::ApiVersion;
 
 use crate::crm_ledger;
-use crate::definitions;
 use crate::errors;
 use crate::faults::BatchAnswer;
 use crate::objects::{iso, value_of, ObjectType, Record, Simulated, SIMULATED};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
+use crate::{association_api, definitions};
 
 /// Most inputs of one batch read.
 const MAX_BATCH_INPUTS: usize = 100;
@@ -81,6 +81,7 @@ pub fn routes(sim: SharedSim) -> Router {
     }
     router
         .merge(definitions::routes())
+        .merge(association_api::routes())
         .layer(axum::middleware::from_fn_with_state(sim.clone(), gate))
         .with_state(sim)
 }

@@ -55,10 +55,13 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
             version: "v3",
         });
     }
-    let (api, version, rest) = match path.strip_prefix("/crm/v3/") {
-        Some(rest) => {
+    let unversioned = [("/crm/v3/", "v3"), ("/crm/v4/", "v4")]
+        .into_iter()
+        .find_map(|(prefix, version)| Some((path.strip_prefix(prefix)?, version)));
+    let (api, version, rest) = match unversioned {
+        Some((rest, version)) => {
             let (api, rest) = rest.split_once('/')?;
-            (api, "v3", rest)
+            (api, version, rest)
         }
         None => {
             let (api, dated) = path.strip_prefix("/crm/")?.split_once('/')?;
@@ -72,6 +75,9 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
         ("objects", []) => "list",
         ("objects", ["batch", "read"]) => "batchRead",
         ("objects", [_]) => "read",
+        ("objects", [_, "associations", "default", _, _]) => "associate",
+        ("objects", [_, "associations", _, _]) => "dissociate",
+        ("associations", [_, "batch", "read"]) => "associationsBatchRead",
         _ => return None,
     };
     Some(Endpoint { class, version })
@@ -162,6 +168,22 @@ mod tests {
             Some(("properties", "v3"))
         );
         assert_eq!(class("/crm/v3/associations/contacts"), None);
+        assert_eq!(
+            class("/crm/v4/associations/contacts/companies/batch/read"),
+            Some(("associationsBatchRead", "v4"))
+        );
+        assert_eq!(
+            class("/crm/associations/2026-03/0-1/0-2/batch/read"),
+            Some(("associationsBatchRead", "2026-03"))
+        );
+        assert_eq!(
+            class("/crm/objects/2026-03/contacts/1/associations/default/companies/2"),
+            Some(("associate", "2026-03"))
+        );
+        assert_eq!(
+            class("/crm/v4/objects/contacts/1/associations/companies/2"),
+            Some(("dissociate", "v4"))
+        );
         assert_eq!(class("/crm/v3/schemas"), Some(("schemas", "v3")));
         assert_eq!(
             class("/crm-object-schemas/2026-03/schemas"),

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod association_api;
 pub mod client;
 pub mod crm;
 pub mod crm_ledger;

@@ -42,6 +42,22 @@ pub struct WebhookEvent {
     /// Generic events (`object.*`) name the object's type here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_type_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_object_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_object_id: Option<i64>,
+    /// Legacy association events name both types here: `CONTACT_TO_COMPANY`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub association_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub association_removed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_primary_association: Option<bool>,
+    /// Generic association events name both types here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_object_type_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_object_type_id: Option<String>,
 }
 
 /// A webhook subscription of the app (reference §2.1).
@@ -122,6 +138,9 @@ pub struct World {
     /// Changed records; `None` once erased (privacy deletion) or merged away.
     records: HashMap<(i64, ObjectType, i64), Option<Record>>,
     created: HashMap<(i64, ObjectType), i64>,
+    /// Associations from a record to records of one type: (portal, from type, from id, to
+    /// type).
+    associations: BTreeMap<(i64, ObjectType, i64, ObjectType), Associated>,
     subscriptions: Vec<Subscription>,
     next_event_id: i64,
 }
@@ -177,6 +196,7 @@ impl World {
             portals: HashMap::new(),
             records: HashMap::new(),
             created: HashMap::new(),
+            associations: BTreeMap::new(),
             subscriptions: default_subscriptions(),
             next_event_id: 1,
         }
@@ -302,6 +322,13 @@ impl World {
             merged_object_ids: Vec::new(),
             new_object_id: None,
             number_of_properties_moved: None,
+            from_object_id: None,
+            to_object_id: None,
+            association_type: None,
+            association_removed: None,
+            is_primary_association: None,
+            from_object_type_id: None,
+            to_object_type_id: None,
         };
         self.next_event_id += 1;
         Some(event)
@@ -443,6 +470,7 @@ impl World {
             }
         }
         self.records.insert((portal, object, merged), None);
+        self.forget_associations(portal, object, merged);
         let record = self.store(portal, object, winner, now);
         let mut events: Vec<_> = self
             .event(portal, object, "merge", None, now, primary)
@@ -470,6 +498,7 @@ impl World {
         self.record(portal, object, id)
             .ok_or(ChangeError::NoRecord)?;
         self.records.insert((portal, object, id), None);
+        self.forget_associations(portal, object, id);
         let privacy = self.event(portal, object, "privacyDeletion", None, now, id);
         let deletion = self.event(portal, object, "deletion", None, now, id);
         Ok(privacy.into_iter().chain(deletion).collect())
@@ -526,5 +555,8 @@ impl World {
     }
 }
 
+mod associations;
 #[cfg(test)]
 mod tests;
+
+pub use associations::{Associated, AssociationSpec};

@@ -318,7 +318,8 @@ pub struct SinkArgs {
 /// The hydrator's settings.
 #[derive(Debug, Clone, Args)]
 pub struct HydratorArgs {
-    /// Object types to fetch records of, space-separated (`contacts companies deals`);
+    /// Object types to fetch records of, space-separated path names or type ids
+    /// (`contacts deals 0-48`), `custom` for every custom object or `2-…` for one;
     /// default: every type whose read scope is in SPOKE_HUBSPOT_SCOPES or
     /// SPOKE_HUBSPOT_OPTIONAL_SCOPES.
     #[arg(long, env = "SPOKE_HYDRATOR_OBJECTS")]

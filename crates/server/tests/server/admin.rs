@@ -296,7 +296,7 @@ async fn a_portals_view_shows_its_mirror_by_type(#[case] engine: Engine) {
     for kind in unhandled {
         let reason = kind["reason"].as_str().unwrap();
         assert!(
-            reason.ends_with(" are not hydrated (SPOKE_HYDRATOR_OBJECTS)"),
+            reason.contains(" are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `"),
             "{kind}"
         );
     }

@@ -178,7 +178,7 @@ async fn generic_events_are_hydrated_and_erased_like_legacy_ones(#[case] engine:
         unhandled.iter().all(|e| e
             .reason
             .as_deref()
-            .is_some_and(|r| r.contains("(SPOKE_HYDRATOR_OBJECTS)"))),
+            .is_some_and(|r| r.contains("(SPOKE_HYDRATOR_OBJECTS;"))),
         "only the types spoke does not hydrate: {unhandled:?}"
     );
 

@@ -193,3 +193,94 @@ fn generic_subscriptions_send_generic_events_naming_the_type() {
     assert_eq!(events[0].object_type_id.as_deref(), Some("0-3"));
     assert_eq!(events[0].object_id, deal);
 }
+
+#[test]
+fn an_association_is_made_and_removed_both_ways_and_notifies_both_sides() {
+    let mut w = world();
+    let contact = (ObjectType::CONTACTS, ObjectType::CONTACTS.id_base() + 1);
+    let company = (ObjectType::COMPANIES, ObjectType::COMPANIES.id_base() + 2);
+    let made = w.associate(100, contact, company, 5_000).unwrap();
+    let sides: Vec<_> = made
+        .iter()
+        .map(|e| {
+            (
+                e.subscription_type.as_str(),
+                e.from_object_id,
+                e.to_object_id,
+                e.association_type.as_deref(),
+                e.association_removed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            (
+                "contact.associationChange",
+                Some(contact.1),
+                Some(company.1),
+                Some("CONTACT_TO_COMPANY"),
+                Some(false)
+            ),
+            (
+                "company.associationChange",
+                Some(company.1),
+                Some(contact.1),
+                Some("COMPANY_TO_CONTACT"),
+                Some(false)
+            ),
+        ]
+    );
+    assert_eq!(w.associated(100, contact.0, contact.1, company.0).len(), 1);
+    assert_eq!(w.associated(100, company.0, company.1, contact.0).len(), 1);
+    assert_eq!(
+        w.associated(101, contact.0, contact.1, company.0).len(),
+        0,
+        "per portal"
+    );
+
+    let removed = w.dissociate(100, company, contact, 6_000).unwrap();
+    assert!(removed.iter().all(|e| e.association_removed == Some(true)));
+    assert!(w
+        .associated(100, contact.0, contact.1, company.0)
+        .is_empty());
+    assert_eq!(
+        w.dissociate(100, company, contact, 7_000),
+        Err(ChangeError::NoRecord)
+    );
+    let gone = (ObjectType::COMPANIES, ObjectType::COMPANIES.id_base() + 99);
+    assert_eq!(
+        w.associate(100, contact, gone, 7_000),
+        Err(ChangeError::NoRecord)
+    );
+}
+
+#[test]
+fn generic_association_events_name_both_types_by_id_and_merges_drop_the_losers() {
+    let mut w = world();
+    let generic: Vec<Subscription> = w
+        .subscriptions()
+        .iter()
+        .map(Subscription::generic)
+        .collect();
+    w.set_subscriptions(generic);
+    let call = (ObjectType::CALLS, ObjectType::CALLS.id_base() + 3);
+    let contact = (ObjectType::CONTACTS, ObjectType::CONTACTS.id_base() + 4);
+    let made = w.associate(100, call, contact, 5_000).unwrap();
+    assert_eq!(made.len(), 2);
+    assert_eq!(made[0].subscription_type, "object.associationChange");
+    assert_eq!(made[0].object_type_id.as_deref(), Some("0-48"));
+    assert_eq!(
+        (
+            made[0].from_object_type_id.as_deref(),
+            made[0].to_object_type_id.as_deref()
+        ),
+        (Some("0-48"), Some("0-1"))
+    );
+    let winner = ObjectType::CONTACTS.id_base() + 5;
+    w.merge(100, ObjectType::CONTACTS, winner, contact.1, 6_000)
+        .unwrap();
+    assert!(w
+        .associated(100, call.0, call.1, ObjectType::CONTACTS)
+        .is_empty());
+}

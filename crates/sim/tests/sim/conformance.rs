@@ -287,6 +287,91 @@ async fn the_schemas_api_lists_the_portals_custom_object(
     assert_eq!(unknown, StatusCode::BAD_REQUEST);
 }
 
+/// Associating two records (the app's default-association write) associates them both
+/// ways and notifies both sides; the batch read of either direction, at v4 and 2026-03,
+/// conforms to HubSpot's spec; removing it empties both directions.
+#[rstest]
+#[tokio::test]
+async fn associations_are_written_both_ways_and_read_in_batches(
+    #[values(("/crm/v4", "crm-associations-v4.json"), ("/crm/associations/2026-03", "crm-associations-2026-03.json"))]
+    (reads, spec): (&str, &str),
+) {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let (contact, company) = (
+        ObjectType::CONTACTS.id_base() + 1,
+        ObjectType::COMPANIES.id_base() + 2,
+    );
+    let write = format!(
+        "{base}/crm/objects/2026-03/contacts/{contact}/associations/default/companies/{company}"
+    );
+    let made = http
+        .put(&write)
+        .header("authorization", &auth)
+        .fetch_json::<Value>()
+        .await;
+    assert_eq!(
+        made["results"][0]["to"]["id"],
+        company.to_string(),
+        "{made}"
+    );
+    let batch = |from: &'static str, to: &'static str, ids: Vec<i64>| {
+        let url = if reads == "/crm/v4" {
+            format!("{base}/crm/v4/associations/{from}/{to}/batch/read")
+        } else {
+            format!("{base}{reads}/{from}/{to}/batch/read")
+        };
+        let inputs: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({ "id": id.to_string() }))
+            .collect();
+        http.post(url)
+            .header("authorization", &auth)
+            .json(&json!({ "inputs": inputs }))
+            .send()
+    };
+    let read = batch("contacts", "companies", vec![contact]).await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: Value = read.json().await.unwrap();
+    assert_conforms_to(spec, "BatchResponsePublicAssociationMultiWithLabel", &read);
+    let to = &read["results"][0]["to"][0];
+    assert_eq!(to["toObjectId"], company.to_string());
+    assert_eq!(to["associationTypes"][0]["typeId"], 279);
+    let back: Value = batch("companies", "contacts", vec![company, 5])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_conforms_to(
+        spec,
+        "BatchResponsePublicAssociationMultiWithLabelWithErrors",
+        &back,
+    );
+    assert_eq!(
+        back["results"][0]["to"][0]["toObjectId"],
+        contact.to_string()
+    );
+    assert_eq!(back["errors"][0]["category"], "OBJECT_NOT_FOUND", "{back}");
+
+    let removed = http
+        .delete(format!(
+            "{base}/crm/objects/2026-03/companies/{company}/associations/contacts/{contact}"
+        ))
+        .header("authorization", &auth)
+        .fetch_status()
+        .await;
+    assert_eq!(removed, StatusCode::NO_CONTENT);
+    let none: Value = batch("contacts", "companies", vec![contact])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["results"], json!([]), "{none}");
+}
+
 /// Under a version HubSpot does not serve there is no API.
 #[tokio::test]
 async fn an_unknown_version_is_not_found() {

@@ -68,8 +68,8 @@ pub fn work(event: &Claimed, hydrated: &TypeSelection) -> Work {
     }
     if !hydrated.includes(object) {
         return Work::Unhandled(format!(
-            "{} are not hydrated (SPOKE_HYDRATOR_OBJECTS)",
-            object.path_name()
+            "{object} are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `{}`)",
+            object.read_scope()
         ));
     }
     match kind.action() {
@@ -286,7 +286,7 @@ pub(super) mod tests {
         );
         assert_eq!(
             work(&generic("object.creation", "0-1"), &only("deals")),
-            Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
+            Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `crm.objects.contacts.read`)".into())
         );
     }
 
@@ -306,7 +306,7 @@ pub(super) mod tests {
         let only_deals = only("deals");
         assert_eq!(
             work(&event("contact.creation", "{}"), &only_deals),
-            Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS)".into())
+            Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `crm.objects.contacts.read`)".into())
         );
         assert_eq!(
             work(&event("contact.privacyDeletion", "{}"), &only_deals),

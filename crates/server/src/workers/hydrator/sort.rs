@@ -278,7 +278,7 @@ mod tests {
                 (
                     vec![7],
                     SetAside::Unhandled,
-                    "tickets are not hydrated (SPOKE_HYDRATOR_OBJECTS)"
+                    "tickets are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `tickets`)"
                 ),
                 (
                     vec![8],
