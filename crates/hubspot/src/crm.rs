@@ -76,9 +76,9 @@ pub const OBJECT_NOT_FOUND: &str = "OBJECT_NOT_FOUND";
 /// Calls the CRM API with a portal's access token.
 #[derive(Debug, Clone)]
 pub struct CrmClient {
-    api_base: String,
-    version: ApiVersion,
-    http: reqwest::Client,
+    pub(crate) api_base: String,
+    pub(crate) version: ApiVersion,
+    pub(crate) http: reqwest::Client,
 }
 
 #[derive(Deserialize)]
@@ -113,11 +113,11 @@ struct WireBatch {
 }
 
 #[derive(Debug, Deserialize)]
-struct WireBatchError {
+pub(crate) struct WireBatchError {
     #[serde(default)]
-    category: String,
+    pub(crate) category: String,
     #[serde(default)]
-    context: WireContext,
+    pub(crate) context: WireContext,
 }
 
 #[derive(Deserialize)]
@@ -133,9 +133,9 @@ struct WireProperty {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct WireContext {
+pub(crate) struct WireContext {
     #[serde(default)]
-    ids: Vec<String>,
+    pub(crate) ids: Vec<String>,
 }
 
 /// Of the ids asked for, those answered not found, and those not read: named with another

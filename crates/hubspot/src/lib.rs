@@ -14,6 +14,7 @@
 //! so the simulator and the server cannot agree on a wrong signature.
 #![forbid(unsafe_code)]
 
+pub mod associations;
 mod client_secret;
 pub mod crm;
 pub mod failure;

@@ -34,15 +34,17 @@ impl ApiVersion {
         }
     }
 
-    /// The first day HubSpot no longer supports this version. HubSpot names the month (v3:
-    /// "September 2027"; a dated version: 18 months after its release), not the day, so
-    /// the month's first day is taken: a warning then comes early, never late.
+    /// The first day HubSpot no longer supports every API this version calls. v3 calls
+    /// the v4 associations API, unsupported from 2027-03-30; otherwise HubSpot names the
+    /// month (v3: "September 2027"; a dated version: 18 months after its release), not the
+    /// day, so the month's first day is taken: a warning then comes early, never late.
     pub fn unsupported_from(self) -> NaiveDate {
-        let (year, month) = match self {
-            Self::V3 | Self::V2026_03 => (2027, 9),
-            Self::V2026_09 => (2028, 3),
+        let (year, month, day) = match self {
+            Self::V3 => (2027, 3, 30),
+            Self::V2026_03 => (2027, 9, 1),
+            Self::V2026_09 => (2028, 3, 1),
         };
-        NaiveDate::from_ymd_opt(year, month, 1).expect("a calendar date")
+        NaiveDate::from_ymd_opt(year, month, day).expect("a calendar date")
     }
 
     /// Whether `today` falls within `months` of the end of support, or after it.
@@ -72,6 +74,16 @@ impl ApiVersion {
         match self {
             Self::V3 => format!("/crm/v3/properties/{object}"),
             dated => format!("/crm/properties/{dated}/{object}"),
+        }
+    }
+
+    /// The path of the associations from one type to another, below which batch reads
+    /// hang: `/crm/associations/2026-03/contacts/companies`; with v3, HubSpot's current
+    /// undated associations API, `/crm/v4/associations/contacts/companies`.
+    pub fn associations_path(self, from: &str, to: &str) -> String {
+        match self {
+            Self::V3 => format!("/crm/v4/associations/{from}/{to}"),
+            dated => format!("/crm/associations/{dated}/{from}/{to}"),
         }
     }
 
@@ -144,6 +156,14 @@ mod tests {
             "/crm/properties/2026-03/tickets"
         );
         assert_eq!(ApiVersion::V3.schemas_path(), "/crm/v3/schemas");
+        assert_eq!(
+            ApiVersion::V3.associations_path("contacts", "0-2"),
+            "/crm/v4/associations/contacts/0-2"
+        );
+        assert_eq!(
+            ApiVersion::V2026_03.associations_path("deals", "contacts"),
+            "/crm/associations/2026-03/deals/contacts"
+        );
         assert_eq!(
             ApiVersion::V2026_09.schemas_path(),
             "/crm-object-schemas/2026-09/schemas"

@@ -47,6 +47,10 @@ pub fn routes(sim: SharedSim) -> Router {
             "/_sim/portals/{portal}/objects/contacts/{id}/gdpr-delete",
             post(privacy_delete),
         )
+        .route(
+            "/_sim/portals/{portal}/objects/{object_type}/{id}/associations/{to_type}/{to_id}",
+            axum::routing::put(associate).delete(dissociate),
+        )
         .route("/_sim/activity", post(activity))
         .route("/_sim/crm/ledger", get(crm_ledger))
         .route("/_sim/webhooks/target", get(target).put(set_target))
@@ -179,6 +183,47 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordPath {
             id,
         })
     }
+}
+
+/// `…/objects/{object_type}/{id}/associations/{to_type}/{to_id}`, with known types.
+struct AssociationPath {
+    portal: i64,
+    from: (ObjectType, i64),
+    to: (ObjectType, i64),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AssociationPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path((portal, from, from_id, to, to_id)) =
+            Path::<(i64, String, i64, String, i64)>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let from_type = ObjectType::from_path(&from).ok_or_else(|| unknown_type(&from))?;
+        let to_type = ObjectType::from_path(&to).ok_or_else(|| unknown_type(&to))?;
+        Ok(Self {
+            portal,
+            from: (from_type, from_id),
+            to: (to_type, to_id),
+        })
+    }
+}
+
+/// Associates two records with the default type, both ways (as an app's v4 call does).
+async fn associate(State(sim): State<SharedSim>, path: AssociationPath) -> Response {
+    change(&sim, |w, now| {
+        w.associate(path.portal, path.from, path.to, now)
+            .map(|e| (None, e))
+    })
+}
+
+/// Removes every association between two records, both ways.
+async fn dissociate(State(sim): State<SharedSim>, path: AssociationPath) -> Response {
+    change(&sim, |w, now| {
+        w.dissociate(path.portal, path.from, path.to, now)
+            .map(|e| (None, e))
+    })
 }
 
 #[derive(Debug, Deserialize)]

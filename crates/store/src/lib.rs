@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod alert_states;
+mod associations;
 mod audit;
 mod backend;
 mod dead_letters;
@@ -53,6 +54,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use alert_states::AlertStates;
+pub use associations::{AssociationSet, Associations, HeldAssociation};
 pub use audit::Audit;
 pub use dead_letters::{DeadDelivery, DeadLetters};
 pub use erase::Erasure;
@@ -90,6 +92,7 @@ pub trait Store:
     + Erasure
     + WorkQueue
     + Mirror
+    + Associations
     + Holdings
     + SinkQueue
     + DeadLetters

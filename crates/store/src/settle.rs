@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::associations::{self, AssociationSet};
 use crate::backend::{Backend, Bind, Statement};
 use crate::mirror::{self, ErasedRecord, GoneRecord, MirroredRecord};
 use crate::sink_queue::{self, Change};
@@ -30,6 +31,8 @@ pub struct Settlement {
     pub records: Vec<MirroredRecord>,
     pub gone: Vec<GoneRecord>,
     pub erased: Vec<ErasedRecord>,
+    /// Associations read, each replacing what the mirror held for its record and type.
+    pub associations: Vec<AssociationSet>,
     /// The sinks each change the mirror accepts is queued for ([`crate::SinkQueue`]).
     pub sinks: Vec<String>,
 }
@@ -51,6 +54,7 @@ impl Settlement {
         self.records.extend(other.records);
         self.gone.extend(other.gone);
         self.erased.extend(other.erased);
+        self.associations.extend(other.associations);
     }
 }
 
@@ -120,8 +124,19 @@ pub(crate) async fn write_records<B: Backend>(
             sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
         }
     }
+    for set in settlement
+        .associations
+        .iter()
+        .filter(|a| live(&a.portal_id))
+    {
+        write_associations::<B>(conn, set, sinks, now_ms).await?;
+    }
     for g in settlement.gone.iter().filter(|g| live(&g.portal_id)) {
-        if mirror::mark_gone::<B>(conn, g, now_ms).await? && !sinks.is_empty() {
+        if !mirror::mark_gone::<B>(conn, g, now_ms).await? {
+            continue;
+        }
+        associations::forget_record::<B>(conn, g.portal_id, &g.object_type, g.object_id).await?;
+        if !sinks.is_empty() {
             let change = Change {
                 portal_id: g.portal_id,
                 object_type: &g.object_type,
@@ -137,6 +152,7 @@ pub(crate) async fn write_records<B: Backend>(
     let known = |portal: &PortalId| writable.known.contains(portal);
     for e in settlement.erased.iter().filter(|e| known(&e.portal_id)) {
         mirror::forget::<B>(conn, e, now_ms).await?;
+        associations::forget_record::<B>(conn, e.portal_id, &e.object_type, e.object_id).await?;
         empty_events::<B>(conn, e).await?;
         sink_queue::forget::<B>(conn, e, now_ms).await?;
         if !sinks.is_empty() {
@@ -151,6 +167,44 @@ pub(crate) async fn write_records<B: Backend>(
             };
             sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
         }
+    }
+    Ok(())
+}
+
+/// Writes one read of a record's associations, and queues each association it added,
+/// changed or removed for the sinks, as a change of the record it is read from (so they
+/// reach a sink in order with the record's own changes).
+async fn write_associations<B: Backend>(
+    conn: &mut B::Conn,
+    set: &AssociationSet,
+    sinks: &[String],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let changes = associations::write::<B>(conn, set).await?;
+    if sinks.is_empty() {
+        return Ok(());
+    }
+    for change in changes {
+        let kinds = change.kinds.as_deref().unwrap_or("[]");
+        let association = format!(
+            r#"{{"toObjectType":{},"toObjectId":{},"types":{kinds}}}"#,
+            serde_json::Value::from(set.to_type.as_str()),
+            change.to_id.0
+        );
+        let change = Change {
+            portal_id: set.portal_id,
+            object_type: &set.from_type,
+            object_id: set.from_id,
+            state: if change.kinds.is_some() {
+                "associated"
+            } else {
+                "dissociated"
+            },
+            properties: &association,
+            version: set.read_at,
+            trace: set.trace.as_deref(),
+        };
+        sink_queue::enqueue::<B>(conn, sinks, &change, now_ms).await?;
     }
     Ok(())
 }

@@ -66,6 +66,9 @@ mod tests {
         );
         assert!(api_support(ApiVersion::V2026_03, at("2027-03-01")).ends_soon);
         assert!(api_support(ApiVersion::V3, at("2027-10-01")).ends_soon);
+        // v3 calls the v4 associations API, which ends first.
+        assert!(api_support(ApiVersion::V3, at("2026-10-01")).ends_soon);
+        assert!(!api_support(ApiVersion::V3, at("2026-09-29")).ends_soon);
         let newest = api_support(ApiVersion::V2026_09, at("2027-03-01"));
         assert!(!newest.ends_soon && newest.newer.is_none());
     }

@@ -45,5 +45,12 @@ pub async fn get(
         "properties:      {}",
         serde_json::to_string_pretty(&properties)?
     )?;
+    let associations = store
+        .associations_of(portal, &object.path_name(), &[object_id])
+        .await?;
+    writeln!(out, "associations:    {}", associations.len())?;
+    for held in associations {
+        writeln!(out, "  {} {}: {}", held.to_type, held.to_id, held.kinds)?;
+    }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! each other ([`support`]), every storage test on SQLite and PostgreSQL.
 
 mod admin;
+mod associations;
 mod commands;
 mod dashboard;
 mod demo;

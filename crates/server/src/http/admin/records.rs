@@ -61,22 +61,57 @@ pub struct RecordView {
     /// The properties as HubSpot returned them.
     #[schema(value_type = Object)]
     pub properties: serde_json::Value,
+    /// The records it is associated with, by their type (path name or custom type id).
+    pub associations: BTreeMap<String, Vec<AssociatedView>>,
 }
 
-impl RecordView {
-    fn of(record: store::MirroredRecord) -> Result<Self, ApiError> {
-        let properties =
-            serde_json::from_str(&record.properties).map_err(|e| ApiError::Internal(e.into()))?;
-        Ok(Self {
-            portal_id: record.portal_id,
-            object_type: record.object_type,
-            object_id: record.object_id,
-            state: record.state,
-            updated_at: Timestamp(record.updated_at),
-            fetched_at: Timestamp(record.fetched_at),
-            properties,
-        })
+/// A record associated with another, and how.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssociatedView {
+    pub id: ObjectId,
+    /// HubSpot's association kinds: `{"category", "typeId", "label"?}`.
+    #[schema(value_type = Vec<Object>)]
+    pub types: serde_json::Value,
+}
+
+/// The records with the associations the mirror holds of them (one query for them all).
+async fn views(
+    store: &dyn store::Store,
+    portal: PortalId,
+    object_type: &str,
+    records: Vec<store::MirroredRecord>,
+) -> Result<Vec<RecordView>, ApiError> {
+    let internal = |e: serde_json::Error| ApiError::Internal(e.into());
+    let ids: Vec<ObjectId> = records.iter().map(|r| r.object_id).collect();
+    let mut associations: BTreeMap<ObjectId, BTreeMap<String, Vec<AssociatedView>>> =
+        BTreeMap::new();
+    for held in store.associations_of(portal, object_type, &ids).await? {
+        let view = AssociatedView {
+            id: held.to_id,
+            types: serde_json::from_str(&held.kinds).map_err(internal)?,
+        };
+        associations
+            .entry(held.from_id)
+            .or_default()
+            .entry(held.to_type)
+            .or_default()
+            .push(view);
     }
+    records
+        .into_iter()
+        .map(|record| {
+            Ok(RecordView {
+                properties: serde_json::from_str(&record.properties).map_err(internal)?,
+                associations: associations.remove(&record.object_id).unwrap_or_default(),
+                portal_id: record.portal_id,
+                object_type: record.object_type,
+                object_id: record.object_id,
+                state: record.state,
+                updated_at: Timestamp(record.updated_at),
+                fetched_at: Timestamp(record.fetched_at),
+            })
+        })
+        .collect()
 }
 
 /// A page of a portal's records of one type.
@@ -192,7 +227,7 @@ fn sink_of(name: Option<&str>) -> Result<Option<SinkName>, ApiError> {
     tag = "records",
     params(
         ("portal_id" = i64, Path, description = "The portal"),
-        ("object_type" = inline(ObjectTypeName), Path, description = "A path name (`contacts`) or type id (`0-1`)"),
+        ("object_type" = inline(ObjectTypeName), Path, description = "A path name (`contacts`) or type id (`0-1`, `2-…`)"),
         ("object_id" = i64, Path, description = "HubSpot's record id"),
     ),
     responses(
@@ -206,12 +241,14 @@ pub async fn record(
     ApiPath((portal, object_type, object_id)): ApiPath<(PortalId, String, ObjectId)>,
 ) -> Result<Json<RecordView>, ApiError> {
     let object = ObjectType::from_path(&object_type).ok_or(ApiError::UnknownObjectType)?;
+    let path_name = object.path_name();
     let record = state
         .store
-        .mirrored(portal, &object.path_name(), object_id)
+        .mirrored(portal, &path_name, object_id)
         .await?
         .ok_or(ApiError::NotFound("no such record in the mirror"))?;
-    Ok(Json(RecordView::of(record)?))
+    let mut views = views(state.store.as_ref(), portal, &path_name, vec![record]).await?;
+    Ok(Json(views.remove(0)))
 }
 
 /// A portal's mirrored records of one type, a page at a time, by record id.
@@ -221,7 +258,7 @@ pub async fn record(
     tag = "records",
     params(
         ("portal_id" = i64, Path, description = "The portal"),
-        ("object_type" = inline(ObjectTypeName), Path, description = "A path name (`contacts`) or type id (`0-1`)"),
+        ("object_type" = inline(ObjectTypeName), Path, description = "A path name (`contacts`) or type id (`0-1`, `2-…`)"),
         PageParams,
     ),
     responses(
@@ -253,10 +290,7 @@ pub async fn records(
     let next = more
         .then(|| records.last().map(|r| r.object_id.to_string()))
         .flatten();
-    let records = records
-        .into_iter()
-        .map(RecordView::of)
-        .collect::<Result<_, _>>()?;
+    let records = views(state.store.as_ref(), portal, &object.path_name(), records).await?;
     Ok(Json(RecordPage { records, next }))
 }
 

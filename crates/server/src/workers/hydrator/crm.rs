@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hubspot::associations::AssociationRead;
 use hubspot::crm::{BatchRead, CrmClient, ObjectType, RateLimit};
 use hubspot::failure::{HubSpotError, Kind};
 use hubspot::time::Clock;
@@ -49,6 +50,7 @@ enum Call {
     BatchRead,
     Properties,
     Schemas,
+    Associations,
 }
 
 impl Call {
@@ -65,6 +67,10 @@ impl Call {
             (Self::Schemas, ApiVersion::V3) => "crm.schemas@v3",
             (Self::Schemas, ApiVersion::V2026_03) => "crm.schemas@2026-03",
             (Self::Schemas, ApiVersion::V2026_09) => "crm.schemas@2026-09",
+            // v3 has no associations of its own: HubSpot's current undated ones are v4.
+            (Self::Associations, ApiVersion::V3) => "crm.associations@v4",
+            (Self::Associations, ApiVersion::V2026_03) => "crm.associations@2026-03",
+            (Self::Associations, ApiVersion::V2026_09) => "crm.associations@2026-09",
         }
     }
 }
@@ -177,6 +183,46 @@ impl CrmReader {
             read
         })
         .await
+    }
+
+    /// One associations batch read of `ids` of `from` to records of `to`.
+    pub(super) async fn association_batch_read(
+        &self,
+        portal: PortalId,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<AssociationRead, Failure> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let ids = ids.as_slice();
+        let read = self
+            .authorized(portal, |token| async move {
+                let span = crm_span!(
+                    "crm.associations",
+                    self,
+                    portal,
+                    from,
+                    to_object_type = to.to_string(),
+                    records = ids.len() as i64
+                );
+                let read = self
+                    .crm
+                    .association_batch_read(&token, from, to, ids)
+                    .instrument(span.clone())
+                    .await;
+                self.counted(
+                    &span,
+                    portal,
+                    Call::Associations,
+                    read.as_ref().map(|_| 200),
+                );
+                read
+            })
+            .await?;
+        if let Some(seen) = &read.rate_limit {
+            self.observe(portal, seen);
+        }
+        Ok(read)
     }
 
     /// The names of every property `object` has in the portal.

@@ -15,6 +15,7 @@
 //! ([`Hydrator::run`]).
 
 mod answer;
+mod association_reads;
 mod catalog;
 mod crm;
 mod decisions;
@@ -388,13 +389,18 @@ impl Hydrator {
             max_attempts: self.config.max_attempts,
             deadline,
         };
-        for (object, by_id) in reads {
-            let reading = Reading {
-                portal,
-                installed_at,
-                object,
-            };
-            reader.read(&mut out, reading, by_id).await?;
+        let reading = |object| Reading {
+            portal,
+            installed_at,
+            object,
+        };
+        for (object, by_id) in reads.records {
+            reader.read(&mut out, reading(object), by_id).await?;
+        }
+        for ((object, to), by_id) in reads.associations {
+            reader
+                .read_associations(&mut out, reading(object), to, by_id)
+                .await;
         }
         Ok(out)
     }

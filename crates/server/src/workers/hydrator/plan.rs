@@ -31,6 +31,12 @@ pub enum Work {
         object: ObjectType,
         id: ObjectId,
     },
+    /// Read the record's associations to records of `to` (one of them changed).
+    Associations {
+        object: ObjectType,
+        id: ObjectId,
+        to: ObjectType,
+    },
     /// Kept and marked, with the reason.
     Unhandled(String),
 }
@@ -89,13 +95,46 @@ pub fn work(event: &Claimed, hydrated: &TypeSelection) -> Work {
             },
             Err(_) => Work::Unhandled("a merge event whose payload does not parse".into()),
         },
-        EventAction::AssociationChange | EventAction::NewMessage | EventAction::Other => {
-            Work::Unhandled(format!(
-                "{} events are not hydrated",
-                event.subscription_type
-            ))
-        }
+        EventAction::AssociationChange => associations(event, object, id, hydrated),
+        EventAction::NewMessage | EventAction::Other => Work::Unhandled(format!(
+            "{} events are not hydrated",
+            event.subscription_type
+        )),
     }
+}
+
+/// An association change of record `id`: its associations to the other type are read
+/// again (HubSpot's answer holds every association and its kinds, whatever order the
+/// changes come in). The other type is named by `toObjectTypeId` (generic events) or by
+/// `associationType` (`CONTACT_TO_COMPANY`, legacy ones).
+fn associations(
+    event: &Claimed,
+    object: ObjectType,
+    id: ObjectId,
+    hydrated: &TypeSelection,
+) -> Work {
+    let Ok(change) = parse_event(&event.payload) else {
+        return Work::Unhandled("an association change whose payload does not parse".into());
+    };
+    let named = change
+        .to_object_type_id
+        .as_deref()
+        .and_then(ObjectType::from_path)
+        .or_else(|| {
+            let (_, to) = change.association_type.as_deref()?.split_once("_TO_")?;
+            ObjectType::from_legacy_name(&to.to_ascii_lowercase())
+        });
+    let Some(to) = named else {
+        return Work::Unhandled("an association change that names no known other type".into());
+    };
+    if !hydrated.includes(to) {
+        return Work::Unhandled(format!(
+            "associations with {to} are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `{}`)",
+            to.read_scope()
+        ));
+    }
+    let id = change.from_object_id.map_or(id, ObjectId);
+    Work::Associations { object, id, to }
 }
 
 #[cfg(test)]
@@ -288,6 +327,51 @@ pub(super) mod tests {
             work(&generic("object.creation", "0-1"), &only("deals")),
             Work::Unhandled("contacts are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `crm.objects.contacts.read`)".into())
         );
+    }
+
+    #[test]
+    fn an_association_change_reads_the_records_associations_to_the_other_type() {
+        let change = |kind: &str, fields: &str| {
+            event(
+                kind,
+                &format!(
+                    r#"{{"eventId":1,"portalId":1,"subscriptionType":"{kind}","objectId":5,"fromObjectId":5,"toObjectId":9,{fields}}}"#
+                ),
+            )
+        };
+        let legacy = change(
+            "contact.associationChange",
+            r#""associationType":"CONTACT_TO_LINE_ITEM""#,
+        );
+        assert_eq!(
+            work(&legacy, &all()),
+            Work::Associations {
+                object: ObjectType::CONTACTS,
+                id: ObjectId(5),
+                to: ObjectType::LINE_ITEMS
+            }
+        );
+        let generic = change(
+            "object.associationChange",
+            r#""objectTypeId":"0-48","fromObjectTypeId":"0-48","toObjectTypeId":"2-7""#,
+        );
+        assert_eq!(
+            work(&generic, &all()),
+            Work::Associations {
+                object: ObjectType::CALLS,
+                id: ObjectId(5),
+                to: ObjectType::custom(7)
+            }
+        );
+        assert_eq!(
+            work(&legacy, &only("contacts")),
+            Work::Unhandled("associations with line_items are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `e-commerce`)".into())
+        );
+        let unnamed = change(
+            "contact.associationChange",
+            r#""associationType":"CONTACT_TO_SPACESHIP""#,
+        );
+        assert!(matches!(work(&unnamed, &all()), Work::Unhandled(_)));
     }
 
     #[test]

@@ -35,7 +35,7 @@ enum Relisted {
 
 /// Whether a portal's remaining reads of a type go on after one read.
 #[derive(Debug, PartialEq, Eq)]
-enum Flow {
+pub(super) enum Flow {
     Continue,
     /// The rest were put back or set aside with this read's outcome.
     Stop,
@@ -57,7 +57,7 @@ impl Deadline {
         }
     }
 
-    fn passed(&self) -> bool {
+    pub(super) fn passed(&self) -> bool {
         self.clock.now_ms() >= self.at_ms
     }
 }
@@ -262,28 +262,45 @@ impl Reader<'_> {
         read: Result<BatchRead, Failure>,
         trace: Option<String>,
     ) -> Flow {
-        let Reading { portal, object, .. } = reading;
-        let events = events_of(by_id, chunk);
         match read {
             Ok(read) => {
                 if let Some(seen) = &read.rate_limit {
-                    self.crm.observe(portal, seen);
+                    self.crm.observe(reading.portal, seen);
                 }
                 decide_answer(out, reading, by_id, chunk, &read, trace, self.max_attempts);
+                Flow::Continue
             }
-            Err(Failure::Token(TokenError::NeedsReauth(_))) => {
+            Err(failure) => self.decide_failure(out, reading, by_id, (chunk, rest), failure),
+        }
+    }
+
+    /// What a failed call for the events of `chunk` decides for them (and, when the portal
+    /// cannot be read any more this round, for the `rest`): quarantine without a token or
+    /// a scope, a pause after a `429`, else a failed attempt.
+    pub(super) fn decide_failure(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        by_id: &Reads<'_>,
+        (chunk, rest): (&[ObjectId], &[ObjectId]),
+        failure: Failure,
+    ) -> Flow {
+        let Reading { portal, object, .. } = reading;
+        let events = events_of(by_id, chunk);
+        match failure {
+            Failure::Token(TokenError::NeedsReauth(_)) => {
                 out.quarantine(events, "the portal must install the app again")
             }
-            Err(Failure::Token(TokenError::NotInstalled(_))) => {
+            Failure::Token(TokenError::NotInstalled(_)) => {
                 out.quarantine(events, "the portal has not installed the app")
             }
-            Err(Failure::HubSpot(error)) if error.kind() == Kind::MissingScopes => {
+            Failure::HubSpot(error) if error.kind() == Kind::MissingScopes => {
                 warn!(portal_id = portal.0, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
                 self.crm.refuse(portal, object, reading.installed_at);
                 out.quarantine(events_of(by_id, rest), &missing_scope(object));
                 return Flow::Stop;
             }
-            Err(Failure::HubSpot(error)) if error.kind() == Kind::RateLimited => {
+            Failure::HubSpot(error) if error.kind() == Kind::RateLimited => {
                 let wait = error.retry_after().unwrap_or(RATE_WINDOW);
                 warn!(
                     portal_id = portal.0,
@@ -295,7 +312,7 @@ impl Reader<'_> {
                 out.wait_for_limit(events_of(by_id, rest), wait);
                 return Flow::Stop;
             }
-            Err(failure) => out.failed(events, &failure, self.max_attempts),
+            failure => out.failed(events, &failure, self.max_attempts),
         }
         Flow::Continue
     }

@@ -66,6 +66,23 @@ pub(super) struct Hydrated<'c> {
     pub(super) optional: &'c TypeSelection,
 }
 
+/// The events left to read: records by type, and records' associations by type and other
+/// type; each by record id.
+#[derive(Debug, Default)]
+pub(super) struct Sorted<'a> {
+    pub(super) records: BTreeMap<ObjectType, Reads<'a>>,
+    pub(super) associations: BTreeMap<(ObjectType, ObjectType), Reads<'a>>,
+}
+
+fn add<'a, K: Ord>(reads: &mut BTreeMap<K, Reads<'a>>, key: K, id: ObjectId, event: &'a Claimed) {
+    reads
+        .entry(key)
+        .or_default()
+        .entry(id)
+        .or_default()
+        .push(event);
+}
+
 /// Decides every event of `portal` that needs no call into `out`; the rest, to read.
 /// `refused` says whether HubSpot refused a type's scope under this install.
 pub(super) fn sort<'a>(
@@ -75,38 +92,48 @@ pub(super) fn sort<'a>(
     events: &'a [Claimed],
     hydrated: Hydrated<'_>,
     refused: impl Fn(ObjectType) -> bool,
-) -> BTreeMap<ObjectType, Reads<'a>> {
-    let mut reads: BTreeMap<ObjectType, Reads<'a>> = BTreeMap::new();
-    let mut read = |object: ObjectType, id: ObjectId, event: &'a Claimed| {
-        reads
-            .entry(object)
-            .or_default()
-            .entry(id)
-            .or_default()
-            .push(event)
+) -> Sorted<'a> {
+    let mut sorted = Sorted::default();
+    // Why a read of these types cannot be made for this portal, and whether it waits in
+    // quarantine (rather than being kept unhandled).
+    let blocked = |types: &[ObjectType]| {
+        types.iter().find_map(|&object| {
+            if object.readable_with(&granted.scopes) {
+                return refused(object).then(|| (missing_scope(object), true));
+            }
+            let scope = object.read_scope();
+            Some(if hydrated.optional.includes(object) {
+                (
+                    format!("the portal did not grant the optional scope `{scope}`"),
+                    false,
+                )
+            } else {
+                (format!("the portal did not grant `{scope}`"), true)
+            })
+        })
     };
-    let ungranted = |object: ObjectType| !object.readable_with(&granted.scopes);
     for event in events {
         let at = event.key.occurred_at;
-        match work(event, hydrated.objects) {
+        let work = work(event, hydrated.objects);
+        let needs = match work {
+            Work::Fetch { object, .. } | Work::Merge { object, .. } => vec![object],
+            Work::Associations { object, to, .. } => vec![object, to],
+            _ => Vec::new(),
+        };
+        if let Some((reason, quarantined)) = blocked(&needs) {
+            if quarantined {
+                out.quarantine([event], &reason);
+            } else {
+                out.set_aside([event], SetAside::Unhandled, &reason, None);
+            }
+            continue;
+        }
+        match work {
             Work::Unhandled(reason) => out.set_aside([event], SetAside::Unhandled, &reason, None),
-            Work::Fetch { object, .. } | Work::Merge { object, .. }
-                if ungranted(object) && hydrated.optional.includes(object) =>
-            {
-                let reason = format!(
-                    "the portal did not grant the optional scope `{}`",
-                    object.read_scope()
-                );
-                out.set_aside([event], SetAside::Unhandled, &reason, None)
+            Work::Fetch { object, id } => add(&mut sorted.records, object, id, event),
+            Work::Associations { object, id, to } => {
+                add(&mut sorted.associations, (object, to), id, event)
             }
-            Work::Fetch { object, .. } | Work::Merge { object, .. } if ungranted(object) => {
-                let reason = format!("the portal did not grant `{}`", object.read_scope());
-                out.quarantine([event], &reason)
-            }
-            Work::Fetch { object, .. } | Work::Merge { object, .. } if refused(object) => {
-                out.quarantine([event], &missing_scope(object))
-            }
-            Work::Fetch { object, id } => read(object, id, event),
             Work::Delete { object, id } => {
                 out.gone(portal, object, id, Gone::Deleted, at, trace_of(event));
                 out.finish([event])
@@ -119,7 +146,7 @@ pub(super) fn sort<'a>(
                 for loser in losers {
                     out.gone(portal, object, loser, Gone::Merged, at, trace_of(event));
                 }
-                read(object, winner, event)
+                add(&mut sorted.records, object, winner, event)
             }
             Work::Erase { object, id } => {
                 out.erase(portal, granted.installed_at, object, id, trace_of(event));
@@ -127,7 +154,7 @@ pub(super) fn sort<'a>(
             }
         }
     }
-    reads
+    sorted
 }
 
 #[cfg(test)]
@@ -204,6 +231,11 @@ mod tests {
     #[test]
     fn each_event_is_decided_or_read_and_none_is_lost() {
         let merge = r#"{"eventId":5,"portalId":7,"subscriptionType":"deal.merge","objectId":40,"primaryObjectId":40,"mergedObjectIds":[41,42]}"#;
+        let association = |to: &str| {
+            format!(
+                r#"{{"eventId":8,"portalId":7,"subscriptionType":"contact.associationChange","objectId":10,"fromObjectId":10,"toObjectId":40,"associationType":"CONTACT_TO_{to}"}}"#
+            )
+        };
         let events = [
             event(1, "contact.creation", ObjectId(10), "{}"),
             event(2, "contact.propertyChange", ObjectId(10), "{}"),
@@ -212,8 +244,19 @@ mod tests {
             event(5, "deal.merge", ObjectId(40), merge),
             event(6, "company.creation", ObjectId(20), "{}"),
             event(7, "ticket.creation", ObjectId(30), "{}"),
-            event(8, "contact.associationChange", ObjectId(10), "{}"),
+            event(
+                8,
+                "contact.associationChange",
+                ObjectId(10),
+                &association("DEAL"),
+            ),
             event(9, "line_item.creation", ObjectId(50), "{}"),
+            event(
+                10,
+                "contact.associationChange",
+                ObjectId(10),
+                &association("COMPANY"),
+            ),
         ];
         let objects = TypeSelection::parse("contacts companies deals line_items").unwrap();
         let optional = TypeSelection::parse("line_items").unwrap();
@@ -233,14 +276,27 @@ mod tests {
 
         // Two changes of one contact make one read; the merge reads its winner.
         let read_ids = |object| -> Vec<(i64, Vec<i64>)> {
-            reads[&object]
+            reads.records[&object]
                 .iter()
                 .map(|(id, events)| (id.0, events.iter().map(|e| e.id).collect()))
                 .collect()
         };
         assert_eq!(read_ids(ObjectType::CONTACTS), [(10, vec![1, 2])]);
         assert_eq!(read_ids(ObjectType::DEALS), [(40, vec![5])]);
-        assert_eq!(reads.len(), 2);
+        assert_eq!(reads.records.len(), 2);
+        // The association change reads the contact's associations to deals.
+        let associations: Vec<_> = reads
+            .associations
+            .iter()
+            .map(|(types, by_id)| (*types, by_id.keys().copied().collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            associations,
+            [(
+                (ObjectType::CONTACTS, ObjectType::DEALS),
+                vec![ObjectId(10)]
+            )]
+        );
 
         // The deletion and the erasure need no call; the merge's losers are marked.
         assert_eq!(out.settlement.finished, [3, 4]);
@@ -281,14 +337,14 @@ mod tests {
                     "tickets are not hydrated (SPOKE_HYDRATOR_OBJECTS; read with `tickets`)"
                 ),
                 (
-                    vec![8],
-                    SetAside::Unhandled,
-                    "contact.associationChange events are not hydrated"
-                ),
-                (
                     vec![9],
                     SetAside::Unhandled,
                     "the portal did not grant the optional scope `e-commerce`"
+                ),
+                (
+                    vec![10],
+                    SetAside::Quarantined,
+                    "the portal did not grant `crm.objects.companies.read`"
                 ),
             ]
         );
@@ -309,7 +365,7 @@ mod tests {
             },
             |object| object == ObjectType::DEALS,
         );
-        assert!(reads.is_empty());
+        assert!(reads.records.is_empty() && reads.associations.is_empty());
         assert_eq!(out.settlement.set_aside[0].state, SetAside::Quarantined);
         assert_eq!(
             out.settlement.set_aside[0].reason,

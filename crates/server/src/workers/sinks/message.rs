@@ -21,20 +21,37 @@ pub struct Message {
     pub traceparent: Option<String>,
 }
 
-/// The message type for a record state: `record.updated` carries the full record after a
-/// creation, change or restore; the others carry no properties.
+/// The message type for a delivery's state: `record.updated` carries the full record after
+/// a creation, change or restore; `association.added` (also when its kinds changed) and
+/// `association.removed` carry one association of the record; the others carry nothing.
 fn event_type(record_state: &str) -> String {
     match record_state {
         "live" => "record.updated".to_owned(),
+        ASSOCIATED => "association.added".to_owned(),
+        DISSOCIATED => "association.removed".to_owned(),
         other => format!("record.{other}"),
     }
 }
 
+/// The states of deliveries of association changes (see `store`'s association mirror).
+const ASSOCIATED: &str = "associated";
+const DISSOCIATED: &str = "dissociated";
+
+/// The other side of an association change, which its message id names too: several
+/// associations of a record change in one read, at one version.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OtherSide {
+    to_object_type: String,
+    to_object_id: i64,
+}
+
 impl Message {
     /// The message for a queued change; an error only if the stored properties are not
-    /// JSON, which a dispatcher dead-letters rather than send something else.
+    /// JSON (or, for an association, not one), which a dispatcher dead-letters rather than
+    /// send something else.
     pub fn of(delivery: &Delivery) -> Result<Self, serde_json::Error> {
-        let id = format!(
+        let mut id = format!(
             "msg_{}_{}_{}_{}_{}",
             delivery.portal_id,
             delivery.object_type,
@@ -42,20 +59,30 @@ impl Message {
             delivery.version,
             delivery.record_state
         );
-        let properties = RawValue::from_string(delivery.properties.clone())?;
+        let content = RawValue::from_string(delivery.properties.clone())?;
+        let association = [ASSOCIATED, DISSOCIATED].contains(&delivery.record_state.as_str());
+        if association {
+            let other: OtherSide = serde_json::from_str(content.get())?;
+            id = format!("{id}_{}_{}", other.to_object_type, other.to_object_id);
+        }
         let timestamp = DateTime::from_timestamp_millis(delivery.version)
             .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let mut data = json!({
+            "portalId": delivery.portal_id,
+            "objectType": delivery.object_type,
+            "objectId": delivery.object_id,
+            "state": delivery.record_state,
+            "updatedAt": delivery.version,
+        });
+        data[if association {
+            "association"
+        } else {
+            "properties"
+        }] = json!(content);
         let body = json!({
             "type": event_type(&delivery.record_state),
             "timestamp": timestamp,
-            "data": {
-                "portalId": delivery.portal_id,
-                "objectType": delivery.object_type,
-                "objectId": delivery.object_id,
-                "state": delivery.record_state,
-                "updatedAt": delivery.version,
-                "properties": properties,
-            },
+            "data": data,
         });
         Ok(Self {
             id,
@@ -120,5 +147,23 @@ mod tests {
         assert!(Message::of(&delivery("live", "not json")).is_err());
         let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
         assert_eq!(body["type"], "record.deleted");
+    }
+
+    #[test]
+    fn an_association_change_names_both_sides() {
+        let association = r#"{"toObjectType":"companies","toObjectId":7,"types":[{"category":"HUBSPOT_DEFINED","typeId":279}]}"#;
+        let added = Message::of(&delivery("associated", association)).unwrap();
+        assert_eq!(
+            added.id,
+            "msg_101_contacts_42_1764000000123_associated_companies_7"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&added.body).unwrap();
+        assert_eq!(body["type"], "association.added");
+        assert_eq!(body["data"]["association"]["toObjectId"], 7);
+        assert_eq!(body["data"].get("properties"), None);
+        let removed = Message::of(&delivery("dissociated", association)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&removed.body).unwrap();
+        assert_eq!(body["type"], "association.removed");
+        assert!(Message::of(&delivery("associated", "{}")).is_err());
     }
 }

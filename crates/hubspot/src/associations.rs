@@ -1,0 +1,221 @@
+//! HubSpot's associations API as spoke reads it (reference §4, the v4 API and its dated
+//! twin): the associations of up to [`MAX_ASSOCIATION_BATCH`] records to one other type in
+//! one call, each with its association types (category, type id, label).
+
+use std::collections::BTreeSet;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::crm::{
+    rate_limit, CrmClient, ObjectType, RateLimit, Unread, WireBatchError, OBJECT_NOT_FOUND,
+};
+use crate::failure::HubSpotError;
+
+/// Most records one associations batch read takes (reference §5: 1,000 since 2025-02-10).
+pub const MAX_ASSOCIATION_BATCH: usize = 1_000;
+
+/// One association type of an association: HubSpot's or the portal's, by id and label.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationKind {
+    pub category: String,
+    pub type_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// A record associated with the one read, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Associated {
+    pub to_id: i64,
+    pub kinds: Vec<AssociationKind>,
+}
+
+/// What an associations batch read returned for each record asked for.
+#[derive(Debug, Clone, Default)]
+pub struct AssociationRead {
+    /// Each record read, with every record of the other type it is associated with: none
+    /// when HubSpot listed none, or said the record is not found (it is gone, and so are
+    /// its associations).
+    pub read: Vec<(i64, Vec<Associated>)>,
+    /// Records with more associations than one answer holds (HubSpot pages them): those
+    /// listed are associated, others may be too.
+    pub paged: Vec<i64>,
+    /// Records HubSpot answered with another error: read them again.
+    pub unread: Vec<Unread>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Deserialize)]
+struct WireAnswer {
+    #[serde(default)]
+    results: Vec<WireResult>,
+    #[serde(default)]
+    errors: Vec<WireBatchError>,
+}
+
+#[derive(Deserialize)]
+struct WireResult {
+    from: WireId,
+    #[serde(default)]
+    to: Vec<WireTo>,
+    #[serde(default)]
+    paging: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireId {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTo {
+    /// A string in HubSpot's spec; numbers are accepted too.
+    to_object_id: Value,
+    #[serde(default)]
+    association_types: Vec<AssociationKind>,
+}
+
+impl CrmClient {
+    /// Reads the associations of up to [`MAX_ASSOCIATION_BATCH`] records of `from` to
+    /// records of `to`. Duplicate ids are read once.
+    pub async fn association_batch_read(
+        &self,
+        token: &SecretString,
+        from: ObjectType,
+        to: ObjectType,
+        ids: &[i64],
+    ) -> Result<AssociationRead, HubSpotError> {
+        assert!(
+            ids.len() <= MAX_ASSOCIATION_BATCH,
+            "at most {MAX_ASSOCIATION_BATCH} ids a batch"
+        );
+        let asked: BTreeSet<i64> = ids.iter().copied().collect();
+        let inputs: Vec<Value> = asked
+            .iter()
+            .map(|id| json!({ "id": id.to_string() }))
+            .collect();
+        let path = self
+            .version
+            .associations_path(&from.path_name(), &to.path_name());
+        let response = self
+            .http
+            .post(format!("{}{path}/batch/read", self.api_base))
+            .bearer_auth(token.expose_secret())
+            .json(&json!({ "inputs": inputs }))
+            .send()
+            .await
+            .map_err(HubSpotError::unreachable)?;
+        if !response.status().is_success() {
+            return Err(HubSpotError::from_answer(response).await);
+        }
+        let rate_limit = rate_limit(response.headers());
+        let answer: WireAnswer = response.json().await.map_err(HubSpotError::unexpected)?;
+        let mut read = sort(&asked, answer)?;
+        read.rate_limit = rate_limit;
+        Ok(read)
+    }
+}
+
+/// Each record asked for, judged once by its first answer: associations listed (paged or
+/// not), none (not listed, or not found), or unread (another error).
+fn sort(asked: &BTreeSet<i64>, answer: WireAnswer) -> Result<AssociationRead, HubSpotError> {
+    let malformed = || HubSpotError::Malformed("an association whose record id is not a number");
+    let mut out = AssociationRead::default();
+    let mut judged = BTreeSet::new();
+    for result in answer.results {
+        let from: i64 = result.from.id.parse().map_err(|_| malformed())?;
+        if !asked.contains(&from) || !judged.insert(from) {
+            continue;
+        }
+        let associated = result
+            .to
+            .into_iter()
+            .map(|to| {
+                let to_id = match &to.to_object_id {
+                    Value::String(id) => id.parse().ok(),
+                    other => other.as_i64(),
+                };
+                Ok(Associated {
+                    to_id: to_id.ok_or_else(malformed)?,
+                    kinds: to.association_types,
+                })
+            })
+            .collect::<Result<_, HubSpotError>>()?;
+        if result.paging.is_some_and(|p| !p.is_null()) {
+            out.paged.push(from);
+        }
+        out.read.push((from, associated));
+    }
+    for error in answer.errors {
+        for id in error.context.ids.iter().filter_map(|id| id.parse().ok()) {
+            if !asked.contains(&id) || !judged.insert(id) {
+                continue;
+            }
+            if error.category == OBJECT_NOT_FOUND {
+                out.read.push((id, Vec::new()));
+            } else {
+                out.unread.push(Unread {
+                    id,
+                    category: error.category.clone(),
+                });
+            }
+        }
+    }
+    out.read
+        .extend(asked.difference(&judged).map(|&id| (id, Vec::new())));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(json: Value) -> WireAnswer {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn every_record_asked_for_is_judged_once() {
+        let asked: BTreeSet<i64> = [1, 2, 3, 4, 5].into();
+        let read = sort(
+            &asked,
+            answer(json!({
+                "results": [
+                    {"from": {"id": "1"}, "to": [{"toObjectId": "10", "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 279}]}]},
+                    {"from": {"id": "2"}, "to": [{"toObjectId": 11, "associationTypes": [{"category": "USER_DEFINED", "typeId": 7, "label": "Buyer"}]}],
+                     "paging": {"next": {"after": "x"}}},
+                    {"from": {"id": "1"}, "to": []},
+                    {"from": {"id": "99"}, "to": []}
+                ],
+                "errors": [
+                    {"category": "OBJECT_NOT_FOUND", "context": {"ids": ["3", "1"]}},
+                    {"category": "INTERNAL_ERROR", "context": {"ids": ["4"]}}
+                ]
+            })),
+        )
+        .unwrap();
+        let ids: Vec<(i64, usize)> = read.read.iter().map(|(id, a)| (*id, a.len())).collect();
+        assert_eq!(ids, [(1, 1), (2, 1), (3, 0), (5, 0)]);
+        assert_eq!(read.read[1].1[0].kinds[0].label.as_deref(), Some("Buyer"));
+        assert_eq!(read.read[1].1[0].to_id, 11);
+        assert_eq!(read.paged, [2]);
+        assert_eq!(
+            read.unread,
+            [Unread {
+                id: 4,
+                category: "INTERNAL_ERROR".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn an_id_that_is_not_a_number_is_malformed() {
+        let asked: BTreeSet<i64> = [1].into();
+        let bad = answer(json!({"results": [{"from": {"id": "1"}, "to": [{"toObjectId": "x"}]}]}));
+        assert!(sort(&asked, bad).is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! One portal's reads of its records' associations to one other type: 1,000 records a
+//! call, within the portal's limit. HubSpot's answer is the truth of what each record is
+//! associated with now, so association changes arriving out of order, twice (once per
+//! side) or for both sides need no ordering: each read replaces what the mirror held.
+
+use hubspot::associations::{AssociationRead, MAX_ASSOCIATION_BATCH};
+use hubspot::crm::ObjectType;
+use store::{AssociationSet, ObjectId};
+use tracing::Instrument;
+
+use super::answer::events_of;
+use super::decisions::Decisions;
+use super::reads::{Flow, Reader};
+use super::sort::{Reading, Reads};
+use crate::telemetry::context;
+
+impl Reader<'_> {
+    /// Reads the associations to `to` of the records `by_id` names.
+    pub(super) async fn read_associations(
+        &self,
+        out: &mut Decisions,
+        reading: Reading,
+        to: ObjectType,
+        by_id: Reads<'_>,
+    ) {
+        let ids: Vec<ObjectId> = by_id.keys().copied().collect();
+        for (index, chunk) in ids.chunks(MAX_ASSOCIATION_BATCH).enumerate() {
+            let rest = &ids[index * MAX_ASSOCIATION_BATCH..];
+            if self.deadline.passed() {
+                out.put_back(events_of(&by_id, rest));
+                return;
+            }
+            if let Err(wait) = self.crm.slot(reading.portal).await {
+                out.wait_for_limit(events_of(&by_id, rest), wait);
+                return;
+            }
+            let span = tracing::info_span!(
+                target: context::TRACED,
+                parent: None,
+                "hydrate.associations",
+                portal_id = reading.portal.0,
+                object_type = %reading.object,
+                to_object_type = %to,
+                records = chunk.len() as i64,
+            );
+            let trace = context::traceparent(&span);
+            let read = self
+                .crm
+                .association_batch_read(reading.portal, reading.object, to, chunk)
+                .instrument(span)
+                .await;
+            let flow = match read {
+                Ok(read) => {
+                    decide_associations(out, reading, to, &by_id, &read, trace, self.max_attempts);
+                    Flow::Continue
+                }
+                Err(failure) => self.decide_failure(out, reading, &by_id, (chunk, rest), failure),
+            };
+            if flow == Flow::Stop {
+                return;
+            }
+        }
+    }
+}
+
+/// What one answer decides: each record read has its associations written and its events
+/// finished; each record HubSpot did not read is a failed attempt of its events.
+fn decide_associations(
+    out: &mut Decisions,
+    reading: Reading,
+    to: ObjectType,
+    by_id: &Reads<'_>,
+    read: &AssociationRead,
+    trace: Option<String>,
+    max_attempts: u32,
+) {
+    for (from_id, associated) in &read.read {
+        let Some(events) = by_id.get(&ObjectId(*from_id)) else {
+            continue;
+        };
+        let associated = associated
+            .iter()
+            .map(|a| {
+                let kinds = serde_json::to_string(&a.kinds).expect("kinds serialise");
+                (ObjectId(a.to_id), kinds)
+            })
+            .collect();
+        out.settlement.associations.push(AssociationSet {
+            portal_id: reading.portal,
+            from_type: reading.object.path_name().into_owned(),
+            from_id: ObjectId(*from_id),
+            to_type: to.path_name().into_owned(),
+            associated,
+            complete: !read.paged.contains(from_id),
+            read_at: out.now,
+            trace: trace.clone(),
+        });
+        out.finish(events.iter().copied());
+    }
+    for unread in &read.unread {
+        if let Some(events) = by_id.get(&ObjectId(unread.id)) {
+            let error = format!(
+                "HubSpot did not read the associations ({})",
+                unread.category
+            );
+            out.failed_with(events.clone(), &error, max_attempts);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The association mirror: association changes (both sides, added and removed) read each
+//! record's associations to the other type from HubSpot's associations API, in batches;
+//! records read through the admin API carry them; deletions take them along.
+
+use reqwest::Method;
+use rstest::rstest;
+use serde_json::{json, Value};
+use sim::objects::Simulated;
+use store::{Engine, ObjectId, PortalId};
+
+use crate::hydrator::{settled, SCOPES};
+use crate::support::*;
+
+const TOKEN: &str = "association-operator-token-for-tests";
+
+use hubspot::crm::ObjectType;
+use spoke_server::config::OperatorToken;
+
+/// What the mirror holds of a record's associations: (other type, id, type ids).
+async fn held(h: &Harness, portal: i64, object: &str, id: i64) -> Vec<(String, i64, Vec<i64>)> {
+    h.store
+        .associations_of(PortalId(portal), object, &[ObjectId(id)])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            let kinds: Value = serde_json::from_str(&a.kinds).unwrap();
+            let ids = kinds
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["typeId"].as_i64().unwrap())
+                .collect();
+            (a.to_type, a.to_id.0, ids)
+        })
+        .collect()
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn association_changes_keep_the_association_mirror_as_hubspot_has_it(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |config| {
+        config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+    })
+    .await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let contact = ObjectType::CONTACTS.id_base() + 3;
+    let deals = [1, 2, 3].map(|i| ObjectType::DEALS.id_base() + i);
+    let mut events = h
+        .change(
+            Method::PATCH,
+            portal,
+            &format!("contacts/{contact}"),
+            json!({ "properties": { "firstname": "Ada" } }),
+        )
+        .await;
+    for deal in deals {
+        events += h
+            .change(
+                Method::PUT,
+                portal,
+                &format!("contacts/{contact}/associations/deals/{deal}"),
+                json!({}),
+            )
+            .await;
+    }
+    assert_eq!(
+        events,
+        1 + 2 * deals.len(),
+        "each side of each association notifies"
+    );
+    h.settle(events, settled).await;
+
+    let expected: Vec<_> = deals
+        .iter()
+        .map(|d| ("deals".to_owned(), *d, vec![4]))
+        .collect();
+    assert_eq!(held(&h, portal, "contacts", contact).await, expected);
+    for deal in deals {
+        assert_eq!(
+            held(&h, portal, "deals", deal).await,
+            [("contacts".to_owned(), contact, vec![3])]
+        );
+    }
+    let ledger = h.crm_ledger().await;
+    let reads = ledger["portals"][portal.to_string()]["calls"]["associationsBatchRead"]["200"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        reads <= 6,
+        "association reads are batched per type pair: {ledger}"
+    );
+
+    // The record as the admin API shows it carries them.
+    let record = admin_once(
+        &h.spoke,
+        TOKEN,
+        &format!("/records/{portal}/contacts/{contact}"),
+        |r| r["associations"].is_object(),
+    )
+    .await;
+    let listed: Vec<i64> = record["associations"]["deals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, deals);
+    assert_eq!(
+        record["associations"]["deals"][0]["types"][0]["category"],
+        "HUBSPOT_DEFINED"
+    );
+
+    // Removed: both sides read again.
+    events += h
+        .change(
+            Method::DELETE,
+            portal,
+            &format!("deals/{}/associations/contacts/{contact}", deals[0]),
+            json!({}),
+        )
+        .await;
+    h.settle(events, settled).await;
+    assert_eq!(held(&h, portal, "contacts", contact).await, expected[1..]);
+    assert_eq!(held(&h, portal, "deals", deals[0]).await, []);
+
+    // A deleted record takes its associations along, both ways.
+    events += h
+        .change(
+            Method::DELETE,
+            portal,
+            &format!("deals/{}", deals[1]),
+            json!({}),
+        )
+        .await;
+    h.settle(events, settled).await;
+    assert_eq!(held(&h, portal, "deals", deals[1]).await, []);
+    assert_eq!(held(&h, portal, "contacts", contact).await, expected[2..]);
+}
