@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -381,8 +381,12 @@ async fn activity(State(sim): State<SharedSim>, Json(body): Json<Activity>) -> R
     Json(json!({ "events": ids.len(), "eventIds": ids, "seed": seed })).into_response()
 }
 
-/// Generates `rate` random changes per second until `shutdown` (`--activity-rate`).
-/// The changes follow from `seed`, so a run's activity can be replayed.
+/// One in this many streamed changes is an association change.
+pub const ASSOCIATION_SHARE: u32 = 10;
+
+/// Generates `rate` random changes per second until `shutdown` (`--activity-rate`): one in
+/// [`ASSOCIATION_SHARE`] associates two records (or removes their association), the rest
+/// change a property. The changes follow from `seed`, so a run's activity can be replayed.
 pub async fn stream_activity(sim: SharedSim, rate: f64, seed: u64, shutdown: CancellationToken) {
     const TICK: Duration = Duration::from_millis(10);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -393,8 +397,16 @@ pub async fn stream_activity(sim: SharedSim, rate: f64, seed: u64, shutdown: Can
         let now = owed.floor();
         owed -= now;
         if now >= 1.0 {
-            let events =
-                sim.world(|w| w.random_changes(&mut rng, now as u32, &[], &[], sim.now_ms()));
+            let associations = (0..now as u32)
+                .filter(|_| rng.random_ratio(1, ASSOCIATION_SHARE))
+                .count() as u32;
+            let at = sim.now_ms();
+            let events = sim.world(|w| {
+                let mut events =
+                    w.random_changes(&mut rng, now as u32 - associations, &[], &[], at);
+                events.extend(w.random_association_changes(&mut rng, associations, at));
+                events
+            });
             sim.dispatcher().enqueue(events);
         }
     }

@@ -504,6 +504,19 @@ impl World {
         Ok(privacy.into_iter().chain(deletion).collect())
     }
 
+    /// The installed portals among `portals` (every portal when empty).
+    fn installed_among(&self, portals: &[i64]) -> Vec<i64> {
+        let candidates: Vec<i64> = if portals.is_empty() {
+            self.portal_ids().collect()
+        } else {
+            portals.to_vec()
+        };
+        candidates
+            .into_iter()
+            .filter(|p| self.portal(*p).is_some_and(|p| p.installed))
+            .collect()
+    }
+
     /// `changes` random property changes on random live records of installed portals (all,
     /// or those listed) and object types (all, or those listed), as a stream of activity for
     /// tests, the demo and benchmarks.
@@ -520,15 +533,7 @@ impl World {
         } else {
             objects
         };
-        let candidates: Vec<i64> = if portals.is_empty() {
-            self.portal_ids().collect()
-        } else {
-            portals.to_vec()
-        };
-        let candidates: Vec<i64> = candidates
-            .into_iter()
-            .filter(|p| self.portal(*p).is_some_and(|p| p.installed))
-            .collect();
+        let candidates = self.installed_among(portals);
         let mut events = Vec::new();
         if candidates.is_empty() || self.shape.records_per_type == 0 {
             return events;

@@ -85,5 +85,13 @@ async fn the_demo_hydrates_every_type_it_streams() {
     streamed.sort();
     assert_eq!(types, streamed);
     assert!(types.contains(&CARS.type_id().into_owned()));
+    let associations: i64 = sqlx::query_scalar("SELECT count(*) FROM associations")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(
+        associations > 0,
+        "the streamed association changes are mirrored"
+    );
     demo.kill().await.unwrap();
 }

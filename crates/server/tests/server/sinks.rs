@@ -174,8 +174,8 @@ impl Harness {
             .bearer_auth(OPERATOR_TOKEN)
     }
 
-    /// Installs two portals, lets the simulator change their records and delete a contact;
-    /// waits until every event is settled.
+    /// Installs two portals, lets the simulator change their records, associate two
+    /// contacts and delete a contact; waits until every event is settled.
     async fn hydrate_activity(&self) -> Vec<i64> {
         let portals: Vec<i64> = self.sim.sim.world(|w| w.portal_ids().take(2).collect());
         install_portal(self, portals[0]).await;
@@ -189,6 +189,18 @@ impl Harness {
         let contact = sim::objects::ObjectType::CONTACTS.id_base() + 1;
         events += self
             .change(
+                reqwest::Method::PUT,
+                portals[0],
+                &format!(
+                    "contacts/{}/associations/contacts/{}",
+                    contact + 1,
+                    contact + 2
+                ),
+                json!({}),
+            )
+            .await;
+        events += self
+            .change(
                 reqwest::Method::DELETE,
                 portals[0],
                 &format!("contacts/{contact}"),
@@ -200,11 +212,14 @@ impl Harness {
         portals
     }
 
-    /// Each object's last message carries the version its mirror holds, and its messages
+    /// Each record's last message carries the version its mirror holds, and its messages
     /// came in version order.
     async fn assert_in_order_and_latest(&self, messages: &[Value]) {
         let mut by_object: BTreeMap<(i64, String, i64), Vec<i64>> = BTreeMap::new();
-        for m in messages {
+        let records = messages
+            .iter()
+            .filter(|m| m["type"].as_str().unwrap().starts_with("record."));
+        for m in records {
             let data = &m["data"];
             by_object
                 .entry((
@@ -277,6 +292,23 @@ async fn every_change_reaches_the_endpoint_signed_in_order_and_jetstream_once(
             .iter()
             .any(|m| m["type"] == "record.deleted" && m["data"]["properties"] == json!({})),
         "the deletion reached the endpoint"
+    );
+    // The association, from each side, as a message of its own.
+    let contact = sim::objects::ObjectType::CONTACTS.id_base() + 1;
+    let mut associated: Vec<(i64, i64)> = messages
+        .iter()
+        .filter(|m| m["type"] == "association.added")
+        .map(|m| {
+            let data = &m["data"];
+            assert_eq!(data["association"]["toObjectType"], "contacts", "{m}");
+            let to = data["association"]["toObjectId"].as_i64().unwrap();
+            (data["objectId"].as_i64().unwrap(), to)
+        })
+        .collect();
+    associated.sort_unstable();
+    assert_eq!(
+        associated,
+        [(contact + 1, contact + 2), (contact + 2, contact + 1)]
     );
 
     // JetStream holds each change once; redelivering every one (as after a crash) adds

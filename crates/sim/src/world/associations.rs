@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use rand::Rng;
 use serde::Serialize;
 
 use super::{ChangeError, WebhookEvent, World};
-use crate::objects::{ObjectType, Simulated};
+use crate::objects::{ObjectType, Simulated, CARS};
 
 /// One association type of an association (`AssociationSpecWithLabel`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,7 +50,53 @@ fn default_type_id(from: ObjectType, to: ObjectType) -> i32 {
         .map_or(1_000 + 32 * from.rank() as i32 + to.rank() as i32, |k| k.2)
 }
 
+/// Pairs of types whose records the simulated activity associates.
+const ACTIVE_PAIRS: [(ObjectType, ObjectType); 8] = [
+    (ObjectType::CONTACTS, ObjectType::COMPANIES),
+    (ObjectType::CONTACTS, ObjectType::DEALS),
+    (ObjectType::DEALS, ObjectType::COMPANIES),
+    (ObjectType::DEALS, ObjectType::LINE_ITEMS),
+    (ObjectType::TICKETS, ObjectType::CONTACTS),
+    (ObjectType::CALLS, ObjectType::CONTACTS),
+    (ObjectType::NOTES, ObjectType::DEALS),
+    (CARS, ObjectType::CONTACTS),
+];
+
 impl World {
+    /// `changes` random association changes in installed portals: two random records of a
+    /// pair of types are associated, or, if they were, no longer are.
+    pub fn random_association_changes(
+        &mut self,
+        rng: &mut impl Rng,
+        changes: u32,
+        now: i64,
+    ) -> Vec<WebhookEvent> {
+        let candidates = self.installed_among(&[]);
+        let mut events = Vec::new();
+        if candidates.is_empty() || self.shape.records_per_type == 0 {
+            return events;
+        }
+        for _ in 0..changes {
+            let portal = candidates[rng.random_range(0..candidates.len())];
+            let (from, to) = ACTIVE_PAIRS[rng.random_range(0..ACTIVE_PAIRS.len())];
+            let mut pick = |object: ObjectType| {
+                let index = rng.random_range(1..=i64::from(self.shape.records_per_type));
+                (object, object.id_base() + index)
+            };
+            let (from, to) = (pick(from), pick(to));
+            let associated = self
+                .associated(portal, from.0, from.1, to.0)
+                .contains_key(&to.1);
+            let change = if associated {
+                self.dissociate(portal, from, to, now)
+            } else {
+                self.associate(portal, from, to, now)
+            };
+            events.extend(change.unwrap_or_default());
+        }
+        events
+    }
+
     /// The records of type `to` that record `from_id` is associated with.
     pub fn associated(
         &self,
@@ -153,6 +200,16 @@ impl World {
             ((from, from_id), (to, to_id)),
             ((to, to_id), (from, from_id)),
         ] {
+            // Legacy events name both types from HubSpot's fixed list (reference §2.3), which
+            // has only types with legacy events: a change with another type is not sent so.
+            let legacy = self
+                .subscriptions
+                .iter()
+                .find(|s| s.wants(this, "associationChange", None))
+                .is_some_and(|s| s.object_type_id.is_none());
+            if legacy && other.legacy_name().is_none() {
+                continue;
+            }
             let Some(mut event) = self.event(portal, this, "associationChange", None, now, this_id)
             else {
                 continue;

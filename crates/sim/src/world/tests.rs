@@ -284,3 +284,30 @@ fn generic_association_events_name_both_types_by_id_and_merges_drop_the_losers()
         .associated(100, call.0, call.1, ObjectType::CONTACTS)
         .is_empty());
 }
+
+#[test]
+fn random_association_changes_notify_both_sides_and_follow_the_seed() {
+    use rand::SeedableRng;
+    let (mut a, mut b) = (world(), world());
+    let seeded = |seed| rand::rngs::StdRng::seed_from_u64(seed);
+    let first = a.random_association_changes(&mut seeded(3), 40, 1_000);
+    let again = b.random_association_changes(&mut seeded(3), 40, 1_000);
+    assert_eq!(changed(&first), changed(&again));
+    // Each change notifies both sides, but a legacy event names only types with legacy
+    // events: a contact is not told of its calls, notes or cars that way.
+    assert!((41..80).contains(&first.len()), "{}", first.len());
+    let legacy_types = ["CONTACT", "COMPANY", "DEAL", "TICKET", "LINE_ITEM"];
+    for event in first.iter().filter_map(|e| e.association_type.as_deref()) {
+        let (from, to) = event.split_once("_TO_").unwrap();
+        assert!(
+            legacy_types.contains(&from) && legacy_types.contains(&to),
+            "{event}"
+        );
+    }
+    assert!(first
+        .iter()
+        .all(|e| e.subscription_type.ends_with(".associationChange")));
+    assert!(first
+        .iter()
+        .any(|e| e.subscription_type == "object.associationChange"));
+}
