@@ -100,6 +100,7 @@ impl TestDb {
             .map(|r| r.portal_id)
             .chain(settlement.gone.iter().map(|g| g.portal_id))
             .chain(settlement.erased.iter().map(|e| e.portal_id))
+            .chain(settlement.associations.iter().map(|a| a.portal_id))
             .collect();
         for portal in portals {
             if store.portal(portal).await.expect("read portal").is_none() {

@@ -1,5 +1,6 @@
 //! The store's conformance suite, one binary: every test on SQLite and on PostgreSQL.
 
+mod associations;
 mod inbox;
 mod portals;
 mod queue;
