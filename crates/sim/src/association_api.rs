@@ -73,8 +73,9 @@ fn both(from: &str, to: &str, caller: &Caller) -> Result<(ObjectType, ObjectType
 }
 
 /// `BatchResponsePublicAssociationMultiWithLabel`: each input record that has associations
-/// to the type, with them; a record with none is left out, and a record that does not
-/// exist is an `OBJECT_NOT_FOUND` error (a `207`).
+/// to live records of the type, with them; a record with none is left out, and a record
+/// that does not exist is an `OBJECT_NOT_FOUND` error (a `207`). Associations of records in
+/// the recycle bin are kept (a restore brings them back) but not shown.
 async fn batch_read(
     State(sim): State<SharedSim>,
     Extension(caller): Extension<Caller>,
@@ -103,7 +104,13 @@ async fn batch_read(
                 missing.push(id.clone());
                 continue;
             };
+            // A record in the recycle bin shows no associations, and none shows it.
+            let live = |id: &i64| w.record(portal, to, *id).is_some_and(|r| r.archived_at.is_none());
             let associated = w.associated(portal, from, record.id, to);
+            let associated: Vec<_> = associated
+                .into_iter()
+                .filter(|(id, _)| record.archived_at.is_none() && live(id))
+                .collect();
             if associated.is_empty() {
                 continue;
             }

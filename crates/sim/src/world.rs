@@ -470,7 +470,7 @@ impl World {
             }
         }
         self.records.insert((portal, object, merged), None);
-        self.forget_associations(portal, object, merged);
+        self.move_associations(portal, object, merged, primary);
         let record = self.store(portal, object, winner, now);
         let mut events: Vec<_> = self
             .event(portal, object, "merge", None, now, primary)

@@ -139,4 +139,26 @@ async fn association_changes_keep_the_association_mirror_as_hubspot_has_it(#[cas
     h.settle(events, settled).await;
     assert_eq!(held(&h, portal, "deals", deals[1]).await, []);
     assert_eq!(held(&h, portal, "contacts", contact).await, expected[2..]);
+
+    // A merge gives the winner the loser's associations, with no association change to
+    // say so: spoke reads the winner's and the other sides' again.
+    let winner = ObjectType::CONTACTS.id_base() + 1;
+    events += h
+        .change(
+            Method::POST,
+            portal,
+            &format!("contacts/{winner}/merge"),
+            json!({ "mergedObjectId": contact }),
+        )
+        .await;
+    h.settle(events, settled).await;
+    assert_eq!(held(&h, portal, "contacts", contact).await, []);
+    assert_eq!(
+        held(&h, portal, "contacts", winner).await,
+        [("deals".to_owned(), deals[2], vec![4])]
+    );
+    assert_eq!(
+        held(&h, portal, "deals", deals[2]).await,
+        [("contacts".to_owned(), winner, vec![3])]
+    );
 }

@@ -164,7 +164,39 @@ impl World {
         Ok(self.association_events(portal, (from, from_id), (to, to_id), true, now))
     }
 
-    /// Forgets a record's associations (it was merged away or erased), both ways.
+    /// Gives a merge's winner the loser's associations, both ways, as HubSpot does (it
+    /// sends no association change for them: unverified, so spoke does not count on any).
+    pub(super) fn move_associations(
+        &mut self,
+        portal: i64,
+        object: ObjectType,
+        loser: i64,
+        winner: i64,
+    ) {
+        let keys: Vec<_> = self
+            .associations
+            .keys()
+            .filter(|(p, from, from_id, _)| *p == portal && *from == object && *from_id == loser)
+            .copied()
+            .collect();
+        for key @ (_, _, _, to) in keys {
+            for (to_id, kinds) in self.associations.remove(&key).unwrap_or_default() {
+                let back = self
+                    .associations
+                    .entry((portal, to, to_id, object))
+                    .or_default();
+                if let Some(back_kinds) = back.remove(&loser) {
+                    back.insert(winner, back_kinds);
+                }
+                self.associations
+                    .entry((portal, object, winner, to))
+                    .or_default()
+                    .insert(to_id, kinds);
+            }
+        }
+    }
+
+    /// Forgets a record's associations (it was erased), both ways.
     pub(super) fn forget_associations(&mut self, portal: i64, object: ObjectType, id: i64) {
         let keys: Vec<_> = self
             .associations

@@ -256,7 +256,7 @@ fn an_association_is_made_and_removed_both_ways_and_notifies_both_sides() {
 }
 
 #[test]
-fn generic_association_events_name_both_types_by_id_and_merges_drop_the_losers() {
+fn generic_association_events_name_both_types_by_id_and_merges_move_them_to_the_winner() {
     let mut w = world();
     let generic: Vec<Subscription> = w
         .subscriptions()
@@ -280,9 +280,15 @@ fn generic_association_events_name_both_types_by_id_and_merges_drop_the_losers()
     let winner = ObjectType::CONTACTS.id_base() + 5;
     w.merge(100, ObjectType::CONTACTS, winner, contact.1, 6_000)
         .unwrap();
-    assert!(w
-        .associated(100, call.0, call.1, ObjectType::CONTACTS)
-        .is_empty());
+    let call_side = w.associated(100, call.0, call.1, ObjectType::CONTACTS);
+    assert_eq!(
+        call_side.into_keys().collect::<Vec<_>>(),
+        [winner],
+        "moved to the winner"
+    );
+    let winner_side = w.associated(100, ObjectType::CONTACTS, winner, call.0);
+    assert_eq!(winner_side.into_keys().collect::<Vec<_>>(), [call.1]);
+    assert!(w.associated(100, contact.0, contact.1, call.0).is_empty());
 }
 
 #[test]

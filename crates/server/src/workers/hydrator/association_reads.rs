@@ -3,16 +3,53 @@
 //! associated with now, so association changes arriving out of order, twice (once per
 //! side) or for both sides need no ordering: each read replaces what the mirror held.
 
+use std::collections::BTreeSet;
+
 use hubspot::associations::{AssociationRead, MAX_ASSOCIATION_BATCH};
 use hubspot::crm::ObjectType;
-use store::{AssociationSet, ObjectId};
+use store::{AssociationSet, ObjectId, PortalId, Store, StoreError};
 use tracing::Instrument;
 
 use super::answer::events_of;
 use super::decisions::Decisions;
 use super::reads::{Flow, Reader};
-use super::sort::{Reading, Reads};
+use super::sort::{Reading, Reads, Sorted};
+use super::types::TypeSelection;
 use crate::telemetry::context;
+
+/// A merge's winner takes its losers' associations in HubSpot, with no association change
+/// to say so: the winner's associations to every hydrated type the winner or a loser is
+/// associated with in the mirror are read again, and so are those of each record a loser
+/// was associated with (now with the winner). No event waits on these reads: one that
+/// fails leaves the mirror as it was until the record's associations change again.
+pub(super) async fn read_after_merges(
+    store: &dyn Store,
+    portal: PortalId,
+    sorted: &mut Sorted<'_>,
+    hydrated: &TypeSelection,
+    granted: &[String],
+) -> Result<(), StoreError> {
+    for merge in std::mem::take(&mut sorted.merges) {
+        let ids: Vec<ObjectId> = merge.losers.iter().copied().chain([merge.winner]).collect();
+        let held = store
+            .associations_of(portal, &merge.object.path_name(), &ids)
+            .await?;
+        let others: BTreeSet<(ObjectType, ObjectId)> = held
+            .iter()
+            .filter_map(|a| Some((ObjectType::from_path(&a.to_type)?, a.to_id)))
+            .filter(|(to, _)| hydrated.includes(*to) && to.readable_with(granted))
+            .collect();
+        let mut refresh = |from: ObjectType, id: ObjectId, to: ObjectType| {
+            let by_id = sorted.associations.entry((from, to)).or_default();
+            by_id.entry(id).or_default();
+        };
+        for &(to, to_id) in &others {
+            refresh(merge.object, merge.winner, to);
+            refresh(to, to_id, merge.object);
+        }
+    }
+    Ok(())
+}
 
 impl Reader<'_> {
     /// Reads the associations to `to` of the records `by_id` names.

@@ -39,6 +39,7 @@ use store::{ClaimRequest, Claimed, Portal, PortalId, Settlement, Store, StoreErr
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use self::association_reads::read_after_merges;
 use self::crm::CrmReader;
 use self::decisions::Decisions;
 use self::plan::{work, Work};
@@ -378,7 +379,9 @@ impl Hydrator {
             objects: &self.config.objects,
             optional: &self.config.optional,
         };
-        let reads = sort(&mut out, portal, &granted, events, hydrated, refused);
+        let mut reads = sort(&mut out, portal, &granted, events, hydrated, refused);
+        let (store, scopes) = (self.store.as_ref(), &granted.scopes);
+        read_after_merges(store, portal, &mut reads, &self.config.objects, scopes).await?;
         let reader = Reader {
             store: self.store.as_ref(),
             versions: &self.versions,

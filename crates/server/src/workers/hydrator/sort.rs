@@ -67,11 +67,20 @@ pub(super) struct Hydrated<'c> {
 }
 
 /// The events left to read: records by type, and records' associations by type and other
-/// type; each by record id.
+/// type; each by record id. And the merges: a winner takes its losers' associations.
 #[derive(Debug, Default)]
 pub(super) struct Sorted<'a> {
     pub(super) records: BTreeMap<ObjectType, Reads<'a>>,
     pub(super) associations: BTreeMap<(ObjectType, ObjectType), Reads<'a>>,
+    pub(super) merges: Vec<Merged>,
+}
+
+/// A merge: the records merged into the winner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Merged {
+    pub(super) object: ObjectType,
+    pub(super) winner: ObjectId,
+    pub(super) losers: Vec<ObjectId>,
 }
 
 fn add<'a, K: Ord>(reads: &mut BTreeMap<K, Reads<'a>>, key: K, id: ObjectId, event: &'a Claimed) {
@@ -143,10 +152,15 @@ pub(super) fn sort<'a>(
                 winner,
                 losers,
             } => {
-                for loser in losers {
+                for &loser in &losers {
                     out.gone(portal, object, loser, Gone::Merged, at, trace_of(event));
                 }
-                add(&mut sorted.records, object, winner, event)
+                add(&mut sorted.records, object, winner, event);
+                sorted.merges.push(Merged {
+                    object,
+                    winner,
+                    losers,
+                });
             }
             Work::Erase { object, id } => {
                 out.erase(portal, granted.installed_at, object, id, trace_of(event));
