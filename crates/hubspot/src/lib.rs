@@ -4,8 +4,10 @@
 //! - [`webhook`]: the app-webhook event model and the batch parser.
 //! - [`time`]: epoch milliseconds, HubSpot's unit, and the injectable [`time::Clock`].
 //! - [`oauth`]: the OAuth endpoints a public app calls (install, refresh, uninstall).
-//! - [`crm`]: CRM object types and a client that reads records, one or a batch, and
-//!   lists a type's properties.
+//! - [`crm`]: CRM object types (standard ones as data, custom objects by type id) and a
+//!   client that reads records, one or a batch, lists a type's properties and a portal's
+//!   custom object types.
+//! - [`associations`]: batch reads of records' associations to another type.
 //! - [`version`]: the CRM API versions, their end of support, and their paths.
 //! - [`failure`]: one classification of HubSpot's failures for every client.
 //! - [`ClientSecret`]: the app's secret, shared by signatures and OAuth.
