@@ -156,14 +156,15 @@ print(f"Command: `scripts/bench.sh hydrate`, run {datetime.date.today().isoforma
 bursts = [r for r in rows if r["label"].startswith("bursts")]
 print("### Bursts: 100 portals × 10,000 events over 1,000 contacts each, and one portal with 10 events arriving last\n")
 print("Every record is read with every property its portal defines (the simulator's contacts have 308, listed once per portal by the "
-      "properties API, so the calls include 101 property listings).\n")
-print("| engine | events | seconds | events/s | CRM calls | object reads per event (target ≤ 0.02) | all calls per event | small portal done after s | 429s (target 0) | most calls in a window | mirror JSON bytes per record | on disk per record |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "properties API, so the calls include 101 property listings). One event in ten is an association change between two of "
+      "the portal's contacts, which reads the contact's associations from the associations API.\n")
+print("| engine | events | seconds | events/s | CRM calls | object reads per event (target ≤ 0.02) | association reads per event (target ≤ 0.02) | all calls per event | small portal done after s | 429s (target 0) | most calls in a window | mirror JSON bytes per record | on disk per record |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in bursts:
     m = r["mirror"]
     disk = m.get("disk_bytes_per_record")
     print(f"| {r['label'].split()[1]} | {r['events']} | {r['seconds']:.1f} | {r['events_per_s']:.0f} | {r['crm_calls']} | "
-          f"{r['reads_per_event']:.4f} | {r['calls_per_event']:.4f} | {r['small_portal_done_s']:.2f} | {r['rate_limited']} | "
+          f"{r['reads_per_event']:.4f} | {r['association_reads_per_event']:.4f} | {r['calls_per_event']:.4f} | {r['small_portal_done_s']:.2f} | {r['rate_limited']} | "
           f"{r['max_in_window']} | {m['json_bytes_per_record']} | {disk if disk is not None else 'n/a'} |")
 hot = [r for r in rows if r["label"].startswith("hot")]
 print("\n### One hot portal: 100,000 distinct contacts pending, measured for 30 s\n")
@@ -220,12 +221,16 @@ print(f"Command: `scripts/bench.sh freshness`, run {datetime.date.today().isofor
       "For 30 s the simulator changes 10 random contacts (of 1,000 per portal, 100 portals) every 10 ms and their events "
       "go straight into the inbox, one write per tick as a group commit would; the hydrator runs as `spoke serve` runs it "
       "(rounds back to back, a 250 ms pause when idle). Freshness is, for each record in the mirror, from its last "
-      "change's `occurredAt` (the record's `updatedAt`) to the commit that wrote it, which finished that change's event.\n")
-print("| engine | events/s offered | records | p50 ms | p99 ms | max ms | CRM calls | 429s |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+      "change's `occurredAt` (the record's `updatedAt`) to the commit that wrote it, which finished that change's event. "
+      "Associations on: one change in ten associates two random contacts of a portal (or removes their association), "
+      "which notifies both sides; an association's freshness is from the change that made it to when spoke read it, "
+      "for each side of every association the load left in place.\n")
+print("| engine | events/s offered | records | p50 ms | p99 ms (target ≤ 1,000) | max ms | associations held / made | association p50 ms | association p99 ms | CRM calls (association reads) | 429s |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in rows.items():
     print(f"| {name} | {r['events_per_s']:.0f} | {r['hydrated']} | {r['freshness_p50_ms']} | {r['freshness_p99_ms']} | "
-          f"{r['freshness_max_ms']} | {r['crm_calls']} | {r['rate_limited']} |")
+          f"{r['freshness_max_ms']} | {r['associations_held']} / {r['associations_made']} | {r['association_p50_ms']} | "
+          f"{r['association_p99_ms']} | {r['crm_calls']} ({r['association_reads']}) | {r['rate_limited']} |")
 PY
   exit 0
 fi

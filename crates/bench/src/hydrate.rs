@@ -34,6 +34,8 @@ use crate::world::{self, CLIENT_ID, CLIENT_SECRET, SCOPES};
 
 /// Events per inbox append.
 const APPEND_BATCH: usize = 5_000;
+/// With associations on, one change in this many is an association change.
+const ASSOCIATION_SHARE: usize = 10;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Scenario {
@@ -137,13 +139,16 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
     })
 }
 
-/// `count` property changes in `portal` over its first `objects` contacts, each at the
-/// record's own last modification (so the record read reflects it, as HubSpot's would).
+/// `count` changes in `portal` over its first `objects` contacts, each at the record's own
+/// last modification (so the record read reflects it, as HubSpot's would): property
+/// changes, and with `associations` one in [`ASSOCIATION_SHARE`] an association change
+/// with another of the contacts.
 fn changes(
     rig: &Rig,
     portal: i64,
     count: usize,
     objects: usize,
+    associations: bool,
     first_id: &mut i64,
 ) -> Vec<NewEvent> {
     let base = ObjectType::CONTACTS.id_base();
@@ -160,6 +165,15 @@ fn changes(
             *first_id += 1;
             let k = i % objects;
             let object_id = base + 1 + k as i64;
+            let (kind, more) = if associations && i % ASSOCIATION_SHARE == ASSOCIATION_SHARE - 1 {
+                let other = base + 1 + ((k + 1 + i / objects) % objects) as i64;
+                let fields = format!(
+                    r#","fromObjectId":{object_id},"toObjectId":{other},"associationType":"CONTACT_TO_CONTACT""#
+                );
+                ("contact.associationChange", fields)
+            } else {
+                ("contact.propertyChange", String::new())
+            };
             NewEvent {
                 key: EventKey {
                     portal_id: PortalId(portal),
@@ -168,11 +182,11 @@ fn changes(
                     object_id: ObjectId(object_id),
                     occurred_at: modified[k],
                 },
-                subscription_type: "contact.propertyChange".into(),
+                subscription_type: kind.into(),
                 app_id: None,
                 attempt_number: 0,
                 payload: format!(
-                    r#"{{"eventId":{first_id},"portalId":{portal},"objectId":{object_id},"subscriptionType":"contact.propertyChange"}}"#
+                    r#"{{"eventId":{first_id},"portalId":{portal},"objectId":{object_id},"subscriptionType":"{kind}"{more}}}"#
                 ),
                 trace_context: None,
             }
@@ -203,6 +217,8 @@ struct Ledger {
     reads: u64,
     /// Property listings answered.
     listings: u64,
+    /// Associations batch reads answered.
+    association_reads: u64,
     rate_limited: u64,
     /// The most calls any portal saw in one rate-limit window.
     max_in_window: u64,
@@ -213,6 +229,7 @@ async fn ledger(rig: &Rig) -> anyhow::Result<Ledger> {
     let mut seen = Ledger {
         reads: 0,
         listings: 0,
+        association_reads: 0,
         rate_limited: 0,
         max_in_window: 0,
     };
@@ -224,6 +241,7 @@ async fn ledger(rig: &Rig) -> anyhow::Result<Ledger> {
     for calls in ledger["portals"].as_object().context("portals")?.values() {
         seen.reads += sum(&calls["calls"]["batchRead"]);
         seen.listings += sum(&calls["calls"]["properties"]);
+        seen.association_reads += sum(&calls["calls"]["associationsBatchRead"]);
         seen.rate_limited += calls["rateLimited"].as_u64().unwrap_or(0);
         seen.max_in_window = seen
             .max_in_window
@@ -280,14 +298,21 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
     for portal in big {
         append(
             rig.store.as_ref(),
-            changes(&rig, *portal, args.events, args.objects, &mut next_id),
+            changes(&rig, *portal, args.events, args.objects, true, &mut next_id),
         )
         .await?;
     }
     let small_events = 10;
     append(
         rig.store.as_ref(),
-        changes(&rig, *small, small_events, small_events, &mut next_id),
+        changes(
+            &rig,
+            *small,
+            small_events,
+            small_events,
+            false,
+            &mut next_id,
+        ),
     )
     .await?;
     let total = big.len() * args.events + small_events;
@@ -315,7 +340,7 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
     }
     let elapsed = started.elapsed();
     let seen = ledger(&rig).await?;
-    let calls = seen.reads + seen.listings;
+    let calls = seen.reads + seen.listings + seen.association_reads;
     Ok(json!({
         "portals": big.len(),
         "events_per_portal": args.events,
@@ -327,6 +352,7 @@ async fn bursts(args: &HydrateArgs) -> anyhow::Result<Value> {
         "property_listings": seen.listings,
         "calls_per_event": calls as f64 / total as f64,
         "reads_per_event": seen.reads as f64 / total as f64,
+        "association_reads_per_event": seen.association_reads as f64 / total as f64,
         "small_portal_done_s": small_done.map(|d| d.as_secs_f64()),
         "rate_limited": seen.rate_limited,
         "max_in_window": seen.max_in_window,
@@ -344,7 +370,14 @@ async fn hot(args: &HydrateArgs) -> anyhow::Result<Value> {
     let mut next_id = 0;
     append(
         rig.store.as_ref(),
-        changes(&rig, portal, args.objects, args.objects, &mut next_id),
+        changes(
+            &rig,
+            portal,
+            args.objects,
+            args.objects,
+            false,
+            &mut next_id,
+        ),
     )
     .await?;
 
@@ -389,6 +422,8 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
     let (sim, store) = (&rig.sim, &rig.store);
 
     let per_tick = (args.rate / TICKS).max(1);
+    let mut associated = Associated::new();
+    let mut change_no = 0_usize;
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / TICKS);
     let started = Instant::now();
     let mut sent = 0_u64;
@@ -399,10 +434,17 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
             (0..per_tick)
                 .flat_map(|n| {
                     let portal = portals[rand::random_range(0..portals.len())];
-                    let id = ObjectType::CONTACTS.id_base()
-                        + rand::random_range(1..=args.objects as i64);
+                    let contact = || {
+                        let id = ObjectType::CONTACTS.id_base()
+                            + rand::random_range(1..=args.objects as i64);
+                        (ObjectType::CONTACTS, id)
+                    };
+                    change_no += 1;
+                    if change_no % ASSOCIATION_SHARE == 0 {
+                        return toggle(w, &mut associated, portal, (contact(), contact()), now);
+                    }
                     let change = BTreeMap::from([("firstname".to_owned(), format!("n{now}-{n}"))]);
-                    w.update(portal, ObjectType::CONTACTS, id, change, now)
+                    w.update(portal, ObjectType::CONTACTS, contact().1, change, now)
                         .map(|(_, events)| events)
                         .unwrap_or_default()
                 })
@@ -440,10 +482,22 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
     for age in freshness_ms(&args.database_url).await? {
         ages.record(u64::try_from(age.max(0))?)?;
     }
+    let mut association_ages = hdrhistogram::Histogram::<u64>::new(3)?;
+    for ((portal, from, to), read_at) in association_reads(&args.database_url).await? {
+        let made = associated.get(&(portal, from.min(to), from.max(to)));
+        if let Some(made) = made {
+            association_ages.record(u64::try_from((read_at - made).max(0))?)?;
+        }
+    }
     let seen = ledger(&rig).await?;
     Ok(json!({
         "portals": portals.len(),
         "rate": args.rate,
+        "associations_made": 2 * associated.len(),
+        "associations_held": association_ages.len(),
+        "association_p50_ms": association_ages.value_at_quantile(0.50),
+        "association_p99_ms": association_ages.value_at_quantile(0.99),
+        "association_reads": seen.association_reads,
         "load_seconds": load.as_secs_f64(),
         "events": sent,
         "events_per_s": (sent as f64 / load.as_secs_f64()).round(),
@@ -451,10 +505,55 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
         "freshness_p50_ms": ages.value_at_quantile(0.50),
         "freshness_p99_ms": ages.value_at_quantile(0.99),
         "freshness_max_ms": ages.max(),
-        "crm_calls": seen.reads + seen.listings,
+        "crm_calls": seen.reads + seen.listings + seen.association_reads,
         "rate_limited": seen.rate_limited,
         "max_in_window": seen.max_in_window,
     }))
+}
+
+/// The pairs of contacts the load associated (smaller id first), with when it last did.
+type Associated = std::collections::HashMap<(i64, i64, i64), i64>;
+
+/// Associates two contacts, or removes their association if they have one; the events.
+fn toggle(
+    world: &mut sim::world::World,
+    associated: &mut Associated,
+    portal: i64,
+    (a, b): ((ObjectType, i64), (ObjectType, i64)),
+    now: i64,
+) -> Vec<sim::world::WebhookEvent> {
+    if a == b {
+        return Vec::new();
+    }
+    let pair = (portal, a.1.min(b.1), a.1.max(b.1));
+    let change = if associated.remove(&pair).is_some() {
+        world.dissociate(portal, a, b, now)
+    } else {
+        associated.insert(pair, now);
+        world.associate(portal, a, b, now)
+    };
+    change.unwrap_or_default()
+}
+
+/// Every association in the mirror, keyed by (portal, from id, to id), with when spoke read
+/// it (its first read since it last changed).
+async fn association_reads(database_url: &str) -> anyhow::Result<Vec<((i64, i64, i64), i64)>> {
+    use sqlx::Connection;
+    const SELECT: &str = "SELECT portal_id, from_id, to_id, read_at FROM associations";
+    let rows: Vec<(i64, i64, i64, i64)> = match Engine::of_url(database_url)? {
+        Engine::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(database_url).await?;
+            sqlx::query_as(SELECT).fetch_all(&mut c).await?
+        }
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(database_url).await?;
+            sqlx::query_as(SELECT).fetch_all(&mut c).await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(p, f, t, at)| ((p, f, t), at))
+        .collect())
 }
 
 /// For every record in the mirror: from its last change (its `updatedAt`, the `occurredAt`
