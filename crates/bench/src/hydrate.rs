@@ -440,7 +440,7 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
                         (ObjectType::CONTACTS, id)
                     };
                     change_no += 1;
-                    if change_no % ASSOCIATION_SHARE == 0 {
+                    if change_no.is_multiple_of(ASSOCIATION_SHARE) {
                         return toggle(w, &mut associated, portal, (contact(), contact()), now);
                     }
                     let change = BTreeMap::from([("firstname".to_owned(), format!("n{now}-{n}"))]);
