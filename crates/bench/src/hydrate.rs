@@ -34,8 +34,9 @@ use crate::world::{self, CLIENT_ID, CLIENT_SECRET, SCOPES};
 
 /// Events per inbox append.
 const APPEND_BATCH: usize = 5_000;
-/// With associations on, one change in this many is an association change.
-const ASSOCIATION_SHARE: usize = 10;
+/// With associations on, one change in this many is an association change, as in the
+/// simulator's streamed activity.
+const ASSOCIATION_SHARE: usize = sim::admin::ASSOCIATION_SHARE as usize;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Scenario {

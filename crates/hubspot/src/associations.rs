@@ -2,15 +2,13 @@
 //! twin): the associations of up to [`MAX_ASSOCIATION_BATCH`] records to one other type in
 //! one call, each with its association types (category, type id, label).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::crm::{
-    rate_limit, CrmClient, ObjectType, RateLimit, Unread, WireBatchError, OBJECT_NOT_FOUND,
-};
+use crate::crm::{CrmClient, ObjectType, RateLimit, Unread, WireBatchError, OBJECT_NOT_FOUND};
 use crate::failure::HubSpotError;
 
 /// Most records one associations batch read takes (reference §5: 1,000 since 2025-02-10).
@@ -101,19 +99,11 @@ impl CrmClient {
         let path = self
             .version
             .associations_path(&from.path_name(), &to.path_name());
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}/batch/read", self.api_base))
-            .bearer_auth(token.expose_secret())
-            .json(&json!({ "inputs": inputs }))
-            .send()
-            .await
-            .map_err(HubSpotError::unreachable)?;
-        if !response.status().is_success() {
-            return Err(HubSpotError::from_answer(response).await);
-        }
-        let rate_limit = rate_limit(response.headers());
-        let answer: WireAnswer = response.json().await.map_err(HubSpotError::unexpected)?;
+            .json(&json!({ "inputs": inputs }));
+        let (_, rate_limit, answer): (_, _, WireAnswer) = self.answer(request, token).await?;
         let mut read = sort(&asked, answer)?;
         read.rate_limit = rate_limit;
         Ok(read)
@@ -121,9 +111,9 @@ impl CrmClient {
 }
 
 /// Each record asked for, judged once by its first answer: associations listed (paged or
-/// not), none (not listed, or not found), or unread (another error).
+/// not), none (not found, or not listed while every error names its records), or unread
+/// (another error, or not listed beside an error that names no record).
 fn sort(asked: &BTreeSet<i64>, answer: WireAnswer) -> Result<AssociationRead, HubSpotError> {
-    let malformed = || HubSpotError::Malformed("an association whose record id is not a number");
     let mut out = AssociationRead::default();
     let mut judged = BTreeSet::new();
     for result in answer.results {
@@ -131,25 +121,13 @@ fn sort(asked: &BTreeSet<i64>, answer: WireAnswer) -> Result<AssociationRead, Hu
         if !asked.contains(&from) || !judged.insert(from) {
             continue;
         }
-        let associated = result
-            .to
-            .into_iter()
-            .map(|to| {
-                let to_id = match &to.to_object_id {
-                    Value::String(id) => id.parse().ok(),
-                    other => other.as_i64(),
-                };
-                Ok(Associated {
-                    to_id: to_id.ok_or_else(malformed)?,
-                    kinds: to.association_types,
-                })
-            })
-            .collect::<Result<_, HubSpotError>>()?;
         if result.paging.is_some_and(|p| !p.is_null()) {
             out.paged.push(from);
         }
-        out.read.push((from, associated));
+        out.read.push((from, associated(result.to)?));
     }
+    let unattributed = answer.errors.iter().find(|e| e.context.ids.is_empty());
+    let unattributed = unattributed.map(|e| e.category.clone());
     for error in answer.errors {
         for id in error.context.ids.iter().filter_map(|id| id.parse().ok()) {
             if !asked.contains(&id) || !judged.insert(id) {
@@ -165,9 +143,43 @@ fn sort(asked: &BTreeSet<i64>, answer: WireAnswer) -> Result<AssociationRead, Hu
             }
         }
     }
-    out.read
-        .extend(asked.difference(&judged).map(|&id| (id, Vec::new())));
+    for &id in asked.difference(&judged) {
+        match &unattributed {
+            Some(category) => out.unread.push(Unread {
+                id,
+                category: category.clone(),
+            }),
+            None => out.read.push((id, Vec::new())),
+        }
+    }
     Ok(out)
+}
+
+fn malformed() -> HubSpotError {
+    HubSpotError::Malformed("an association whose record id is not a number")
+}
+
+/// The records one record is associated with, each once, its kinds sorted and each once
+/// (so an answer listing the same in another order is the same answer).
+fn associated(to: Vec<WireTo>) -> Result<Vec<Associated>, HubSpotError> {
+    let mut by_id: BTreeMap<i64, BTreeSet<AssociationKind>> = BTreeMap::new();
+    for to in to {
+        let to_id = match &to.to_object_id {
+            Value::String(id) => id.parse().ok(),
+            other => other.as_i64(),
+        };
+        by_id
+            .entry(to_id.ok_or_else(malformed)?)
+            .or_default()
+            .extend(to.association_types);
+    }
+    Ok(by_id
+        .into_iter()
+        .map(|(to_id, kinds)| Associated {
+            to_id,
+            kinds: kinds.into_iter().collect(),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -207,6 +219,41 @@ mod tests {
             read.unread,
             [Unread {
                 id: 4,
+                category: "INTERNAL_ERROR".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn kinds_are_sorted_and_each_record_listed_once() {
+        let asked: BTreeSet<i64> = [1].into();
+        let kind = |id: i64| json!({"category": "HUBSPOT_DEFINED", "typeId": id});
+        let read = sort(
+            &asked,
+            answer(json!({"results": [{"from": {"id": "1"}, "to": [
+                {"toObjectId": "10", "associationTypes": [kind(9), kind(1)]},
+                {"toObjectId": "10", "associationTypes": [kind(1)]}
+            ]}]})),
+        )
+        .unwrap();
+        let kinds: Vec<i64> = read.read[0].1[0].kinds.iter().map(|k| k.type_id).collect();
+        assert_eq!((read.read[0].1.len(), kinds), (1, vec![1, 9]));
+    }
+
+    #[test]
+    fn a_record_not_listed_beside_an_error_naming_none_is_unread() {
+        let asked: BTreeSet<i64> = [1, 2].into();
+        let read = sort(
+            &asked,
+            answer(json!({"results": [{"from": {"id": "1"}, "to": []}],
+                          "errors": [{"category": "INTERNAL_ERROR", "context": {}}]})),
+        )
+        .unwrap();
+        assert_eq!(read.read.len(), 1);
+        assert_eq!(
+            read.unread,
+            [Unread {
+                id: 2,
                 category: "INTERNAL_ERROR".into()
             }]
         );

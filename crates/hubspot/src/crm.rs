@@ -216,22 +216,10 @@ impl CrmClient {
             .map(|id| json!({ "id": id.to_string() }))
             .collect();
         let url = format!("{}/batch/read", self.objects_url(object));
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token.expose_secret())
-            .json(
-                &json!({ "inputs": inputs, "properties": properties, "propertiesWithHistory": [] }),
-            )
-            .send()
-            .await
-            .map_err(HubSpotError::unreachable)?;
-        if !response.status().is_success() {
-            return Err(HubSpotError::from_answer(response).await);
-        }
-        let status = response.status().as_u16();
-        let rate_limit = rate_limit(response.headers());
-        let batch: WireBatch = response.json().await.map_err(HubSpotError::unexpected)?;
+        let body =
+            json!({ "inputs": inputs, "properties": properties, "propertiesWithHistory": [] });
+        let answer = self.answer(self.http.post(url).json(&body), token).await?;
+        let (status, rate_limit, batch): (_, _, WireBatch) = answer;
         let records = batch
             .results
             .into_iter()
@@ -247,6 +235,27 @@ impl CrmClient {
         })
     }
 
+    /// Sends `request` with the token: HubSpot's status, rate-limit figures and answer; any
+    /// other than a `2xx` is the error it classifies as.
+    pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &SecretString,
+    ) -> Result<(u16, Option<RateLimit>, T), HubSpotError> {
+        let response = request
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(HubSpotError::unreachable)?;
+        if !response.status().is_success() {
+            return Err(HubSpotError::from_answer(response).await);
+        }
+        let status = response.status().as_u16();
+        let rate_limit = rate_limit(response.headers());
+        let answer = response.json().await.map_err(HubSpotError::unexpected)?;
+        Ok((status, rate_limit, answer))
+    }
+
     /// The names of every property `object` has in the token's portal, HubSpot's own and
     /// the portal's (archived ones left out), from the properties API.
     pub async fn property_names(
@@ -259,18 +268,8 @@ impl CrmClient {
             self.api_base,
             self.version.properties_path(&object.path_name())
         );
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await
-            .map_err(HubSpotError::unreachable)?;
-        if !response.status().is_success() {
-            return Err(HubSpotError::from_answer(response).await);
-        }
-        let rate_limit = rate_limit(response.headers());
-        let list: WireProperties = response.json().await.map_err(HubSpotError::unexpected)?;
+        let (_, rate_limit, list): (_, _, WireProperties) =
+            self.answer(self.http.get(url), token).await?;
         let names = list
             .results
             .into_iter()
@@ -287,23 +286,12 @@ impl CrmClient {
         token: &SecretString,
     ) -> Result<(Vec<ObjectType>, Option<RateLimit>), HubSpotError> {
         let url = format!("{}{}", self.api_base, self.version.schemas_path());
-        let response = self
-            .http
-            .get(url)
-            .query(&[
-                ("includePropertyDefinitions", "false"),
-                ("includeAssociationDefinitions", "false"),
-                ("includeAuditMetadata", "false"),
-            ])
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await
-            .map_err(HubSpotError::unreachable)?;
-        if !response.status().is_success() {
-            return Err(HubSpotError::from_answer(response).await);
-        }
-        let rate_limit = rate_limit(response.headers());
-        let list: WireSchemas = response.json().await.map_err(HubSpotError::unexpected)?;
+        let request = self.http.get(url).query(&[
+            ("includePropertyDefinitions", "false"),
+            ("includeAssociationDefinitions", "false"),
+            ("includeAuditMetadata", "false"),
+        ]);
+        let (_, rate_limit, list): (_, _, WireSchemas) = self.answer(request, token).await?;
         // Only `2-…` ids name a custom object spoke can read by id; anything else is left out.
         let types = list
             .results

@@ -1,5 +1,5 @@
 //! HubSpot's CRM object types as data (reference §4.1, §2.4): each standard type's type id,
-//! path name, legacy subscription name, read scopes and last-modified property in one
+//! path name, legacy subscription name and read scopes in one
 //! table, and custom objects (`2-…`), which a portal defines for itself and spoke learns
 //! of through the schemas API.
 
@@ -12,10 +12,9 @@ struct Standard {
     type_id: &'static str,
     /// The plural path name: `contacts`, `line_items`.
     path_name: &'static str,
-    /// The singular name, and the object part of its legacy subscription types
-    /// (`contact.creation`) where HubSpot has them.
-    singular: &'static str,
-    legacy_events: bool,
+    /// The object part of its legacy subscription types (`contact.creation`), for the
+    /// types HubSpot has them for.
+    legacy_name: Option<&'static str>,
     /// Any one of these lets an app read the type; the first is the one to ask for.
     read_scopes: &'static [&'static str],
 }
@@ -27,89 +26,62 @@ const STANDARD: [Standard; 14] = [
     standard(
         "0-1",
         "contacts",
-        "contact",
-        true,
+        Some("contact"),
         &["crm.objects.contacts.read"],
     ),
     standard(
         "0-2",
         "companies",
-        "company",
-        true,
+        Some("company"),
         &["crm.objects.companies.read"],
     ),
-    standard("0-3", "deals", "deal", true, &["crm.objects.deals.read"]),
-    standard("0-5", "tickets", "ticket", true, &["tickets"]),
+    standard("0-3", "deals", Some("deal"), &["crm.objects.deals.read"]),
+    standard("0-5", "tickets", Some("ticket"), &["tickets"]),
     standard(
         "0-7",
         "products",
-        "product",
-        true,
+        Some("product"),
         &["e-commerce", "crm.objects.products.read"],
     ),
     standard(
         "0-8",
         "line_items",
-        "line_item",
-        true,
+        Some("line_item"),
         &["e-commerce", "crm.objects.line_items.read"],
     ),
-    standard(
-        "0-14",
-        "quotes",
-        "quote",
-        false,
-        &["crm.objects.quotes.read"],
-    ),
+    standard("0-14", "quotes", None, &["crm.objects.quotes.read"]),
     standard(
         "0-27",
         "tasks",
-        "task",
-        false,
+        None,
         &["crm.objects.tasks.read", CONTACTS_READ],
     ),
     standard(
         "0-46",
         "notes",
-        "note",
-        false,
+        None,
         &["crm.objects.notes.read", CONTACTS_READ],
     ),
     standard(
         "0-47",
         "meetings",
-        "meeting",
-        false,
+        None,
         &["crm.objects.meetings.read", CONTACTS_READ],
     ),
     standard(
         "0-48",
         "calls",
-        "call",
-        false,
+        None,
         &["crm.objects.calls.read", CONTACTS_READ],
     ),
     standard(
         "0-49",
         "emails",
-        "email",
-        false,
+        None,
         &["crm.objects.emails.read", CONTACTS_READ],
     ),
-    standard(
-        "0-18",
-        "communications",
-        "communication",
-        false,
-        &[CONTACTS_READ],
-    ),
-    standard(
-        "0-116",
-        "postal_mail",
-        "postal_mail",
-        false,
-        &[CONTACTS_READ],
-    ),
+    standard("0-18", "communications", None, &[CONTACTS_READ]),
+    standard("0-116", "postal_mail", None, &[CONTACTS_READ]),
 ];
 
 const CONTACTS_READ: &str = "crm.objects.contacts.read";
@@ -120,15 +92,13 @@ pub const CUSTOM_READ_SCOPE: &str = "crm.objects.custom.read";
 const fn standard(
     type_id: &'static str,
     path_name: &'static str,
-    singular: &'static str,
-    legacy_events: bool,
+    legacy_name: Option<&'static str>,
     read_scopes: &'static [&'static str],
 ) -> Standard {
     Standard {
         type_id,
         path_name,
-        singular,
-        legacy_events,
+        legacy_name,
         read_scopes,
     }
 }
@@ -234,20 +204,10 @@ impl ObjectType {
         }
     }
 
-    /// The singular name (`line_item`); a custom object's type id.
-    pub fn singular(self) -> Cow<'static, str> {
-        match self.standard() {
-            Some(s) => Cow::Borrowed(s.singular),
-            None => self.type_id(),
-        }
-    }
-
     /// The object part of the type's legacy subscription types (`contact`), for the types
     /// HubSpot has them for; the others have only generic ones (`object.*`).
     pub fn legacy_name(self) -> Option<&'static str> {
-        self.standard()
-            .filter(|s| s.legacy_events)
-            .map(|s| s.singular)
+        self.standard().and_then(|s| s.legacy_name)
     }
 
     /// The property holding the last-modified time (reference §4.2).

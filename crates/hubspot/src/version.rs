@@ -1,7 +1,8 @@
 //! HubSpot's CRM API versions and the one place CRM paths are built for them (reference §9).
 //!
-//! HubSpot stops supporting `/crm/v3` in September 2027 and dates its newer releases
-//! (`/crm/objects/2026-03/…`); a dated version is unsupported 18 months after its release.
+//! HubSpot stops supporting `/crm/v4` (associations) on 2027-03-30 and `/crm/v3` in
+//! September 2027, and dates its newer releases (`/crm/objects/2026-03/…`); a dated version
+//! is unsupported 18 months after its release.
 //! Every CRM path spoke calls comes from [`ApiVersion`], so moving to a newer version is one
 //! setting, and an operator can be warned before the configured one goes out of support.
 
@@ -13,7 +14,8 @@ use chrono::NaiveDate;
 /// A CRM API version spoke can call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ApiVersion {
-    /// `/crm/v3/…`: unsupported from September 2027.
+    /// `/crm/v3/…` with `/crm/v4/associations/…`: unsupported from 2027-03-30 (v4), and
+    /// September 2027 (v3).
     V3,
     /// `/crm/objects/2026-03/…`: the same schemas as v3.
     V2026_03,

@@ -10,7 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalCalls {
-    /// Endpoint (`read`, `batchRead`, `list`, `properties`, `schemas`) → HTTP status → calls.
+    /// Endpoint (`read`, `batchRead`, `list`, `properties`, `schemas`,
+    /// `associationsBatchRead`, `associate`, `dissociate`) → HTTP status → calls.
     pub calls: BTreeMap<&'static str, BTreeMap<u16, u64>>,
     /// API version (`v3`, `2026-03`, …) → calls.
     pub versions: BTreeMap<&'static str, u64>,
@@ -29,8 +30,8 @@ pub struct CrmLedger {
     in_flight: BTreeMap<i64, u32>,
 }
 
-/// A call's endpoint class (`read`, `batchRead`, `list`, `properties`, `schemas`) and the API
-/// version its path names (`v3`, `2026-03`, …).
+/// A call's endpoint class (as [`PortalCalls::calls`] names it) and the API version its path
+/// names (`v3`, `v4`, `2026-03`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
     pub class: &'static str,

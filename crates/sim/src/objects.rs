@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 
 pub use hubspot::crm::ObjectType;
 
+use self::profiles::profile_of;
+
+mod profiles;
+
 /// What the simulator adds to HubSpot's object types: how it numbers, shows and changes
 /// the records it generates.
 pub trait Simulated {
@@ -63,180 +67,6 @@ pub const SIMULATED: [ObjectType; 15] = {
     }
     all
 };
-
-/// How the simulator shows a type: its properties and the name its errors use.
-struct Profile {
-    defaults: &'static [&'static str],
-    changing: &'static [&'static str],
-    more: usize,
-    /// The name HubSpot uses in "Could not get some CONTACT objects" messages.
-    upper: &'static str,
-}
-
-const fn profile(
-    upper: &'static str,
-    defaults: &'static [&'static str],
-    changing: &'static [&'static str],
-) -> Profile {
-    Profile {
-        defaults,
-        changing,
-        more: 50,
-        upper,
-    }
-}
-
-/// The defaults of the engagements and quotes: HubSpot's bookkeeping and the timeline time.
-macro_rules! engagement_defaults {
-    ($($name:literal),*) => {
-        &["createdate", "hs_lastmodifieddate", "hs_object_id", "hs_timestamp", $($name),*]
-    };
-}
-
-fn profile_of(object: ObjectType) -> &'static Profile {
-    const CONTACTS: Profile = Profile {
-        more: 300,
-        ..profile(
-            "CONTACT",
-            &[
-                "createdate",
-                "email",
-                "firstname",
-                "hs_object_id",
-                "lastmodifieddate",
-                "lastname",
-            ],
-            &["firstname", "lastname", "email", "lifecyclestage", "phone"],
-        )
-    };
-    const PROFILES: [Profile; 15] = [
-        CONTACTS,
-        profile(
-            "COMPANY",
-            &[
-                "createdate",
-                "domain",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "name",
-            ],
-            &["name", "domain", "industry", "city"],
-        ),
-        profile(
-            "DEAL",
-            &[
-                "amount",
-                "closedate",
-                "createdate",
-                "dealname",
-                "dealstage",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "pipeline",
-            ],
-            &["dealname", "amount", "dealstage"],
-        ),
-        profile(
-            "TICKET",
-            &[
-                "content",
-                "createdate",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "hs_pipeline",
-                "hs_pipeline_stage",
-                "hs_ticket_priority",
-                "subject",
-            ],
-            &["subject", "hs_pipeline_stage", "hs_ticket_priority"],
-        ),
-        profile(
-            "PRODUCT",
-            &[
-                "createdate",
-                "description",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "name",
-                "price",
-            ],
-            &["name", "price", "description"],
-        ),
-        profile(
-            "LINE_ITEM",
-            &[
-                "amount",
-                "createdate",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "name",
-                "price",
-                "quantity",
-            ],
-            &["quantity", "price"],
-        ),
-        profile(
-            "QUOTE",
-            &[
-                "createdate",
-                "hs_expiration_date",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "hs_status",
-                "hs_title",
-            ],
-            &["hs_title", "hs_status"],
-        ),
-        profile(
-            "TASK",
-            engagement_defaults!("hs_task_status", "hs_task_subject"),
-            &["hs_task_subject", "hs_task_status"],
-        ),
-        profile(
-            "NOTE",
-            engagement_defaults!("hs_note_body"),
-            &["hs_note_body"],
-        ),
-        profile(
-            "MEETING_EVENT",
-            engagement_defaults!("hs_meeting_outcome", "hs_meeting_title"),
-            &["hs_meeting_title", "hs_meeting_outcome"],
-        ),
-        profile(
-            "CALL",
-            engagement_defaults!("hs_call_status", "hs_call_title"),
-            &["hs_call_title", "hs_call_status"],
-        ),
-        profile(
-            "EMAIL",
-            engagement_defaults!("hs_email_status", "hs_email_subject"),
-            &["hs_email_subject", "hs_email_status"],
-        ),
-        profile(
-            "COMMUNICATION",
-            engagement_defaults!("hs_communication_body", "hs_communication_channel_type"),
-            &["hs_communication_body"],
-        ),
-        profile(
-            "POSTAL_MAIL",
-            engagement_defaults!("hs_postal_mail_body"),
-            &["hs_postal_mail_body"],
-        ),
-        profile(
-            "CAR",
-            &[
-                "createdate",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "make",
-                "model",
-                "year",
-            ],
-            &["model", "year"],
-        ),
-    ];
-    &PROFILES[object.rank()]
-}
 
 impl Simulated for ObjectType {
     fn rank(self) -> usize {
@@ -462,49 +292,9 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
         }
         engagement => {
             set("hs_timestamp", iso(created_at));
-            let (property, value) = match engagement {
-                ObjectType::TASKS => {
-                    set("hs_task_status", pick(TASK_STATUS, h(4)).to_owned());
-                    (
-                        "hs_task_subject",
-                        format!("Follow up with {}", pick(FIRST, h(3))),
-                    )
-                }
-                ObjectType::MEETINGS => {
-                    set("hs_meeting_outcome", pick(OUTCOME, h(4)).to_owned());
-                    (
-                        "hs_meeting_title",
-                        format!("Demo for {}", pick(COMPANY, h(3))),
-                    )
-                }
-                ObjectType::CALLS => {
-                    set("hs_call_status", "COMPLETED".to_owned());
-                    ("hs_call_title", format!("Call with {}", pick(FIRST, h(3))))
-                }
-                ObjectType::EMAILS => {
-                    set("hs_email_status", "SENT".to_owned());
-                    (
-                        "hs_email_subject",
-                        format!("Your {} order", pick(CITY, h(3))),
-                    )
-                }
-                ObjectType::COMMUNICATIONS => {
-                    set("hs_communication_channel_type", "SMS".to_owned());
-                    (
-                        "hs_communication_body",
-                        format!("See you in {}", pick(CITY, h(3))),
-                    )
-                }
-                ObjectType::POSTAL_MAIL => (
-                    "hs_postal_mail_body",
-                    format!("Contract sent to {}", pick(COMPANY, h(3))),
-                ),
-                _ => (
-                    "hs_note_body",
-                    format!("{} asked for a quote", pick(FIRST, h(3))),
-                ),
-            };
-            set(property, value);
+            for (property, value) in engagement_properties(engagement, &h) {
+                set(property, value);
+            }
         }
     }
     let mut record = Record {
@@ -516,6 +306,55 @@ pub fn generate(seed: u64, portal: i64, object: ObjectType, index: i64) -> Recor
     };
     stamp(&mut record, object);
     record
+}
+
+/// What an engagement of type `object` holds besides its time, from the record's hash.
+fn engagement_properties(
+    object: ObjectType,
+    h: &impl Fn(u64) -> u64,
+) -> Vec<(&'static str, String)> {
+    match object {
+        ObjectType::TASKS => vec![
+            ("hs_task_status", pick(TASK_STATUS, h(4)).to_owned()),
+            (
+                "hs_task_subject",
+                format!("Follow up with {}", pick(FIRST, h(3))),
+            ),
+        ],
+        ObjectType::MEETINGS => vec![
+            ("hs_meeting_outcome", pick(OUTCOME, h(4)).to_owned()),
+            (
+                "hs_meeting_title",
+                format!("Demo for {}", pick(COMPANY, h(3))),
+            ),
+        ],
+        ObjectType::CALLS => vec![
+            ("hs_call_status", "COMPLETED".to_owned()),
+            ("hs_call_title", format!("Call with {}", pick(FIRST, h(3)))),
+        ],
+        ObjectType::EMAILS => vec![
+            ("hs_email_status", "SENT".to_owned()),
+            (
+                "hs_email_subject",
+                format!("Your {} order", pick(CITY, h(3))),
+            ),
+        ],
+        ObjectType::COMMUNICATIONS => vec![
+            ("hs_communication_channel_type", "SMS".to_owned()),
+            (
+                "hs_communication_body",
+                format!("See you in {}", pick(CITY, h(3))),
+            ),
+        ],
+        ObjectType::POSTAL_MAIL => vec![(
+            "hs_postal_mail_body",
+            format!("Contract sent to {}", pick(COMPANY, h(3))),
+        )],
+        _ => vec![(
+            "hs_note_body",
+            format!("{} asked for a quote", pick(FIRST, h(3))),
+        )],
+    }
 }
 
 /// Sets the bookkeeping properties HubSpot maintains itself.

@@ -1,9 +1,10 @@
 //! The association mirror: for each record, the records of each other type it is
 //! associated with, with their association kinds (a JSON array), as HubSpot's associations
 //! API last answered. Written only when settling a hydration round: a read replaces what
-//! the mirror held for that record and type (or only adds, when HubSpot paged the answer),
-//! and each association added, changed or removed is queued for the sinks. A record
-//! deleted, merged away or erased takes its associations, both ways, with it.
+//! the mirror held for that record and type (when HubSpot paged the answer, those held and
+//! not listed are kept), and each association added, changed or removed is queued for the
+//! sinks. A record deleted, merged away or erased takes its associations, both ways, with
+//! it.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ pub struct AssociationSet {
     /// Whether `associated` is all of them; else (HubSpot paged the answer) those held and
     /// not listed are kept.
     pub complete: bool,
-    /// When it was read, epoch ms: the version of the changes it makes.
+    /// When the round that read it began, epoch ms: the version of the changes it makes.
     pub read_at: i64,
     /// The trace that read it, continued by the sinks.
     pub trace: Option<String>,
@@ -37,6 +38,7 @@ pub struct AssociationSet {
 /// An association as the mirror holds it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HeldAssociation {
+    pub from_type: String,
     pub from_id: ObjectId,
     pub to_type: String,
     pub to_id: ObjectId,
@@ -60,6 +62,15 @@ pub trait Associations: Send + Sync {
         portal_id: PortalId,
         from_type: &str,
         from_ids: &[ObjectId],
+    ) -> Result<Vec<HeldAssociation>, StoreError>;
+
+    /// What the mirror holds of associations to a portal's records `to_ids` of `to_type`,
+    /// read from the other side.
+    async fn associations_to(
+        &self,
+        portal_id: PortalId,
+        to_type: &str,
+        to_ids: &[ObjectId],
     ) -> Result<Vec<HeldAssociation>, StoreError>;
 }
 
@@ -157,16 +168,48 @@ impl<B: Backend> Associations for B {
         from_type: &str,
         from_ids: &[ObjectId],
     ) -> Result<Vec<HeldAssociation>, StoreError> {
-        let select = format!(
-            "SELECT from_id, to_type, to_id, kinds FROM associations \
-            WHERE portal_id = $1 AND from_type = $2 AND {} ORDER BY from_id, to_type, to_id",
-            B::in_ids("from_id", 3)
-        );
-        let ids: Vec<i64> = from_ids.iter().map(|id| id.0).collect();
-        let statement = Statement::new(select)
-            .bind(portal_id)
-            .bind(from_type)
-            .bind(Bind::Ids(&ids));
-        self.fetch_all_on_pool(statement).await
+        held::<B>(self, Side::From, portal_id, from_type, from_ids).await
     }
+
+    async fn associations_to(
+        &self,
+        portal_id: PortalId,
+        to_type: &str,
+        to_ids: &[ObjectId],
+    ) -> Result<Vec<HeldAssociation>, StoreError> {
+        held::<B>(self, Side::To, portal_id, to_type, to_ids).await
+    }
+}
+
+/// Which side of associations a lookup names.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    From,
+    To,
+}
+
+/// The associations whose `side` is one of a portal's records `ids` of `object_type`.
+async fn held<B: Backend>(
+    store: &B,
+    side: Side,
+    portal_id: PortalId,
+    object_type: &str,
+    ids: &[ObjectId],
+) -> Result<Vec<HeldAssociation>, StoreError> {
+    let side = match side {
+        Side::From => "from",
+        Side::To => "to",
+    };
+    let select = format!(
+        "SELECT from_type, from_id, to_type, to_id, kinds FROM associations \
+        WHERE portal_id = $1 AND {side}_type = $2 AND {} \
+        ORDER BY from_type, from_id, to_type, to_id",
+        B::in_ids(&format!("{side}_id"), 3)
+    );
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let statement = Statement::new(select)
+        .bind(portal_id)
+        .bind(object_type)
+        .bind(Bind::Ids(&ids));
+    store.fetch_all_on_pool(statement).await
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
 use crate::queue::set_aside_list;
+use crate::sink_queue::{ASSOCIATED, DISSOCIATED};
 use crate::{ObjectId, PortalId, Replay, SetAside, SetAsideEvent, StoreError};
 
 /// A sink's dead letter, as operators see it.
@@ -102,9 +103,27 @@ impl<B: Backend> DeadLetters for B {
         let chosen = "d.state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR d.sink = $1) \
             AND (CAST($2 AS BIGINT) IS NULL OR d.id = $2) \
             AND (CAST($3 AS BIGINT) IS NULL OR d.portal_id = $3)";
-        let newer = "EXISTS (SELECT 1 FROM sink_deliveries n WHERE n.portal_id = d.portal_id \
+        // Newer of the same thing: the record's own changes, or the same association's.
+        let association =
+            |q: &str| format!("{q}.record_state IN ('{ASSOCIATED}', '{DISSOCIATED}')");
+        let other_side = |q: &str| {
+            let field = |name| B::json_field(&format!("{q}.properties"), name);
+            format!(
+                "{} || ':' || {}",
+                field("toObjectType"),
+                field("toObjectId")
+            )
+        };
+        let newer = format!(
+            "EXISTS (SELECT 1 FROM sink_deliveries n WHERE n.portal_id = d.portal_id \
             AND n.object_type = d.object_type AND n.object_id = d.object_id AND n.sink = d.sink \
-            AND n.version > d.version AND n.state IN ('pending', 'done'))";
+            AND n.version > d.version AND n.state IN ('pending', 'done') \
+            AND ({n_assoc}) = ({d_assoc}) AND (NOT ({d_assoc}) OR {n_side} = {d_side}))",
+            n_assoc = association("n"),
+            d_assoc = association("d"),
+            n_side = other_side("n"),
+            d_side = other_side("d"),
+        );
         let mut tx = self.begin_write().await?;
         let supersede = format!(
             "UPDATE sink_deliveries SET state = 'done' WHERE id IN \

@@ -75,7 +75,8 @@ pub use queue::{ClaimRequest, Claimed, SetAsideEvent, WorkQueue};
 pub use revoked_sessions::RevokedSessions;
 pub use settle::{Aside, Settlement};
 pub use sink_queue::{
-    DeadDeliveries, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome, SinkQueue,
+    DeadDeliveries, Delivery, DeliveryClaim, DeliveryCount, DeliveryOutcome, SinkQueue, ASSOCIATED,
+    DISSOCIATED,
 };
 pub use statistics::{ApiCounts, DailyCalls, Statistics, WebhookCounts, MINUTES_PER_DAY};
 pub use tokens::Tokens;

@@ -1,6 +1,7 @@
 //! What a hydration round decided, and how it is written beside its events' new states:
-//! fetched records, deletions and privacy deletions into the mirror, each change the mirror
-//! accepts queued for the sinks, only for portals the round may still write for.
+//! fetched records, deletions and privacy deletions into the mirror, associations read into
+//! the association mirror, each change either accepts queued for the sinks, only for
+//! portals the round may still write for.
 
 use std::collections::BTreeSet;
 
@@ -196,9 +197,9 @@ async fn write_associations<B: Backend>(
             object_type: &set.from_type,
             object_id: set.from_id,
             state: if change.kinds.is_some() {
-                "associated"
+                sink_queue::ASSOCIATED
             } else {
-                "dissociated"
+                sink_queue::DISSOCIATED
             },
             properties: &association,
             version: set.read_at,

@@ -34,12 +34,15 @@ pub struct Delivery {
     /// HubSpot's path name: `contacts`, …
     pub object_type: String,
     pub object_id: ObjectId,
-    /// `live`, `deleted`, `merged` or `erased`.
+    /// `live`, `deleted`, `merged` or `erased`; or [`ASSOCIATED`] or [`DISSOCIATED`] for a
+    /// change of one of the record's associations.
     pub record_state: String,
-    /// The record's properties, a JSON object (`{}` unless live).
+    /// The record's properties, a JSON object (`{}` unless live); for an association, the
+    /// other side and the kinds: `{"toObjectType", "toObjectId", "types"}`.
     pub properties: String,
-    /// The record's `updatedAt` (a deletion's `occurredAt`, an erase's time): with the
-    /// rest of the key it names this change, so a redelivery carries the same id.
+    /// The record's `updatedAt` (a deletion's `occurredAt`, an erase's time; when spoke
+    /// read an association): with the rest of the key it names this change, so a
+    /// redelivery carries the same id.
     pub version: i64,
     /// Failed attempts so far.
     pub attempts: i32,
@@ -95,12 +98,17 @@ pub trait SinkQueue: Send + Sync {
     async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }
 
+/// The state of a delivery of an association added to a record (or whose kinds changed).
+pub const ASSOCIATED: &str = "associated";
+/// The state of a delivery of an association removed from a record.
+pub const DISSOCIATED: &str = "dissociated";
+
 /// A change the mirror accepted, as the sinks' queue takes it.
 pub(crate) struct Change<'a> {
     pub portal_id: PortalId,
     pub object_type: &'a str,
     pub object_id: ObjectId,
-    /// `live`, `deleted`, `merged` or `erased`.
+    /// As [`Delivery::record_state`].
     pub state: &'a str,
     pub properties: &'a str,
     pub version: i64,

@@ -407,8 +407,8 @@ pub struct HubSpotArgs {
         default_value = InstallConfig::DEFAULT_OAUTH_VERSION
     )]
     pub hubspot_oauth_version: String,
-    /// The CRM API version: `2026-03`, `2026-09` or `v3` (v3 is unsupported from
-    /// September 2027).
+    /// The CRM API version: `2026-03`, `2026-09` or `v3` (v3's objects are unsupported from
+    /// September 2027, the v4 associations it calls from 2027-03-30).
     #[arg(
         long,
         env = "SPOKE_HUBSPOT_API_VERSION",

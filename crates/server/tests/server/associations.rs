@@ -139,9 +139,46 @@ async fn association_changes_keep_the_association_mirror_as_hubspot_has_it(#[cas
     h.settle(events, settled).await;
     assert_eq!(held(&h, portal, "deals", deals[1]).await, []);
     assert_eq!(held(&h, portal, "contacts", contact).await, expected[2..]);
+}
 
-    // A merge gives the winner the loser's associations, with no association change to
-    // say so: spoke reads the winner's and the other sides' again.
+/// A merge gives the winner the loser's associations, with no association change to say
+/// so: spoke reads the winner's and the other sides' again.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_merge_carries_the_losers_associations_to_the_winner(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let contact = ObjectType::CONTACTS.id_base() + 3;
+    let deal = ObjectType::DEALS.id_base() + 3;
+    let mut events = h
+        .change(
+            Method::PUT,
+            portal,
+            &format!("contacts/{contact}/associations/deals/{deal}"),
+            json!({}),
+        )
+        .await;
+    // Calls have generic events only, and a contact's legacy ones name no calls: this
+    // association is held from the call's side alone.
+    let call = ObjectType::CALLS.id_base() + 2;
+    events += h
+        .change(
+            Method::PUT,
+            portal,
+            &format!("calls/{call}/associations/contacts/{contact}"),
+            json!({}),
+        )
+        .await;
+    h.settle(events, settled).await;
+    assert_eq!(held(&h, portal, "calls", call).await.len(), 1);
+    assert_eq!(
+        held(&h, portal, "contacts", contact).await.len(),
+        1,
+        "deals only"
+    );
     let winner = ObjectType::CONTACTS.id_base() + 1;
     events += h
         .change(
@@ -153,12 +190,23 @@ async fn association_changes_keep_the_association_mirror_as_hubspot_has_it(#[cas
         .await;
     h.settle(events, settled).await;
     assert_eq!(held(&h, portal, "contacts", contact).await, []);
+    let winners: Vec<(String, i64)> = held(&h, portal, "contacts", winner)
+        .await
+        .into_iter()
+        .map(|(to, id, _)| (to, id))
+        .collect();
     assert_eq!(
-        held(&h, portal, "contacts", winner).await,
-        [("deals".to_owned(), deals[2], vec![4])]
+        winners,
+        [("calls".to_owned(), call), ("deals".to_owned(), deal)]
     );
     assert_eq!(
-        held(&h, portal, "deals", deals[2]).await,
+        held(&h, portal, "deals", deal).await,
         [("contacts".to_owned(), winner, vec![3])]
+    );
+    let call_side = held(&h, portal, "calls", call).await;
+    assert_eq!(call_side.len(), 1);
+    assert_eq!(
+        (call_side[0].0.as_str(), call_side[0].1),
+        ("contacts", winner)
     );
 }

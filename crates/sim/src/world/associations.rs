@@ -181,6 +181,13 @@ impl World {
             .collect();
         for key @ (_, _, _, to) in keys {
             for (to_id, kinds) in self.associations.remove(&key).unwrap_or_default() {
+                if to == object && to_id == winner {
+                    // The two merged records were associated: nothing is left of it.
+                    if let Some(back) = self.associations.get_mut(&(portal, to, to_id, object)) {
+                        back.remove(&loser);
+                    }
+                    continue;
+                }
                 let back = self
                     .associations
                     .entry((portal, to, to_id, object))

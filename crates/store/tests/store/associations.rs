@@ -137,3 +137,80 @@ async fn a_read_replaces_what_was_held_and_queues_only_changes(#[case] engine: E
     store.erase(PortalId(1), "operator", T0).await.unwrap();
     assert_eq!(db.number("SELECT count(*) FROM associations").await, 0);
 }
+
+/// A dead delivery replayed is superseded only by a newer change of the same thing: a
+/// record's own, or the same association's; not by the record's association changes, which
+/// are versioned by spoke's clock, nor by another association of the record.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn association_deliveries_supersede_only_their_own_dead_letters(#[case] engine: Engine) {
+    use spoke_store::{DeadDeliveries, DeliveryClaim, DeliveryOutcome, MirroredRecord, Replay};
+    let db = TestDb::new(engine).await;
+    let store = db.store().await;
+    let claim = |now_ms| DeliveryClaim {
+        sink: "http",
+        holder: "d",
+        until_ms: now_ms + 60_000,
+        now_ms,
+        limit: 100,
+    };
+    let record = MirroredRecord {
+        portal_id: PortalId(1),
+        object_type: "contacts".into(),
+        object_id: ObjectId(7),
+        state: "live".into(),
+        properties: r#"{"firstname":"Ada"}"#.into(),
+        updated_at: T0 + 1,
+        fetched_at: T0,
+        trace: None,
+    };
+    let first = Settlement {
+        records: vec![record],
+        associations: vec![read(7, &[10], true, T0 + 2)],
+        ..Settlement::default()
+    };
+    settle(&db, store.as_ref(), first).await;
+    let taken = store.claim_deliveries(&claim(T0)).await.unwrap();
+    assert_eq!(taken.len(), 1, "one at a time per record: {taken:?}");
+    let dead = DeliveryOutcome {
+        dead: vec![DeadDeliveries {
+            ids: taken.iter().map(|d| d.id).collect(),
+            error: "500".into(),
+        }],
+        ..DeliveryOutcome::default()
+    };
+    store.settle_deliveries("d", &dead, T0).await.unwrap();
+    // The association to 10 goes out, then one to 11 is read and goes out too.
+    let mut delivered = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            let later = Settlement {
+                associations: vec![read(7, &[10, 11], true, T0 + 3)],
+                ..Settlement::default()
+            };
+            settle(&db, store.as_ref(), later).await;
+        }
+        let taken = store.claim_deliveries(&claim(T0)).await.unwrap();
+        delivered.extend(taken.iter().map(|d| d.record_state.clone()));
+        let done = DeliveryOutcome {
+            delivered: taken.iter().map(|d| d.id).collect(),
+            ..DeliveryOutcome::default()
+        };
+        store.settle_deliveries("d", &done, T0).await.unwrap();
+    }
+    assert_eq!(delivered, ["associated", "associated"]);
+
+    store
+        .replay_deliveries(Some("http"), Replay::All)
+        .await
+        .unwrap();
+    let again = store.claim_deliveries(&claim(T0 + 1)).await.unwrap();
+    let states: Vec<&str> = again.iter().map(|d| d.record_state.as_str()).collect();
+    assert_eq!(
+        states,
+        ["live"],
+        "the record's own change is not superseded by associations"
+    );
+}

@@ -14,38 +14,40 @@ use super::answer::events_of;
 use super::decisions::Decisions;
 use super::reads::{Flow, Reader};
 use super::sort::{Reading, Reads, Sorted};
-use super::types::TypeSelection;
 use crate::telemetry::context;
 
 /// A merge's winner takes its losers' associations in HubSpot, with no association change
-/// to say so: the winner's associations to every hydrated type the winner or a loser is
-/// associated with in the mirror are read again, and so are those of each record a loser
-/// was associated with (now with the winner). No event waits on these reads: one that
-/// fails leaves the mirror as it was until the record's associations change again.
+/// to say so: the winner's associations are read again to the type of every record the
+/// mirror holds associated with the winner or a loser (from either side), and so are those
+/// records' associations to the merged type (now with the winner), for the types `readable`
+/// in the portal. No event waits on these reads: one that fails, or that the round has no
+/// time or calls left for, leaves the mirror without the moved associations until they
+/// change again (or a reconciliation reads them).
 pub(super) async fn read_after_merges(
     store: &dyn Store,
     portal: PortalId,
     sorted: &mut Sorted<'_>,
-    hydrated: &TypeSelection,
-    granted: &[String],
+    readable: impl Fn(ObjectType) -> bool,
 ) -> Result<(), StoreError> {
     for merge in std::mem::take(&mut sorted.merges) {
         let ids: Vec<ObjectId> = merge.losers.iter().copied().chain([merge.winner]).collect();
-        let held = store
-            .associations_of(portal, &merge.object.path_name(), &ids)
-            .await?;
-        let others: BTreeSet<(ObjectType, ObjectId)> = held
+        let name = merge.object.path_name();
+        let from_them = store.associations_of(portal, &name, &ids).await?;
+        let to_them = store.associations_to(portal, &name, &ids).await?;
+        let others: BTreeSet<(ObjectType, ObjectId)> = from_them
             .iter()
-            .filter_map(|a| Some((ObjectType::from_path(&a.to_type)?, a.to_id)))
-            .filter(|(to, _)| hydrated.includes(*to) && to.readable_with(granted))
+            .map(|a| (a.to_type.as_str(), a.to_id))
+            .chain(to_them.iter().map(|a| (a.from_type.as_str(), a.from_id)))
+            .filter_map(|(other, id)| Some((ObjectType::from_path(other)?, id)))
+            .filter(|(other, _)| readable(*other))
             .collect();
         let mut refresh = |from: ObjectType, id: ObjectId, to: ObjectType| {
             let by_id = sorted.associations.entry((from, to)).or_default();
             by_id.entry(id).or_default();
         };
-        for &(to, to_id) in &others {
-            refresh(merge.object, merge.winner, to);
-            refresh(to, to_id, merge.object);
+        for &(other, other_id) in &others {
+            refresh(merge.object, merge.winner, other);
+            refresh(other, other_id, merge.object);
         }
     }
     Ok(())
@@ -91,7 +93,10 @@ impl Reader<'_> {
                     decide_associations(out, reading, to, &by_id, &read, trace, self.max_attempts);
                     Flow::Continue
                 }
-                Err(failure) => self.decide_failure(out, reading, &by_id, (chunk, rest), failure),
+                Err(failure) => {
+                    let with = Some(to);
+                    self.decide_failure(out, reading, with, &by_id, (chunk, rest), failure)
+                }
             };
             if flow == Flow::Stop {
                 return;

@@ -231,56 +231,56 @@ impl CrmReader {
         portal: PortalId,
         object: ObjectType,
     ) -> Result<Vec<String>, Failure> {
-        let (names, seen) = self
-            .authorized(portal, |token| async move {
-                let span = crm_span!("crm.properties", self, portal, object);
-                let listed = self
-                    .crm
-                    .property_names(&token, object)
-                    .instrument(span.clone())
-                    .await;
-                self.counted(
-                    &span,
-                    portal,
-                    Call::Properties,
-                    listed.as_ref().map(|_| 200),
-                );
-                listed
-            })
-            .await?;
-        if let Some(seen) = &seen {
-            self.observe(portal, seen);
-        }
-        Ok(names)
+        let span = crm_span!("crm.properties", self, portal, object);
+        self.listing(portal, Call::Properties, span, |token| async move {
+            self.crm.property_names(&token, object).await
+        })
+        .await
     }
 
     /// The custom object types the portal defines, as type ids.
     pub(super) async fn custom_types(&self, portal: PortalId) -> Result<Vec<String>, Failure> {
-        let (types, seen) = self
-            .authorized(portal, |token| async move {
-                let span = tracing::info_span!(
-                    target: context::TRACED,
-                    "crm.schemas",
-                    portal_id = portal.0,
-                    hubspot.api_version = self.crm.version().as_str(),
-                    http.status_code = Empty,
-                );
-                let listed = self
-                    .crm
-                    .custom_object_types(&token)
-                    .instrument(span.clone())
-                    .await;
-                self.counted(&span, portal, Call::Schemas, listed.as_ref().map(|_| 200));
-                listed
+        let span = tracing::info_span!(
+            target: context::TRACED,
+            "crm.schemas",
+            portal_id = portal.0,
+            hubspot.api_version = self.crm.version().as_str(),
+            http.status_code = Empty,
+        );
+        let types = self
+            .listing(portal, Call::Schemas, span, |token| async move {
+                self.crm.custom_object_types(&token).await
+            })
+            .await?;
+        Ok(types.iter().map(|t| t.type_id().into_owned()).collect())
+    }
+
+    /// One listing call (within `span`) with the portal's token, counted as `call`; the
+    /// rate-limit figures HubSpot sends with it are observed.
+    async fn listing<T, Listed>(
+        &self,
+        portal: PortalId,
+        call: Call,
+        span: Span,
+        list: impl Fn(SecretString) -> Listed,
+    ) -> Result<T, Failure>
+    where
+        Listed: Future<Output = Result<(T, Option<RateLimit>), HubSpotError>>,
+    {
+        let (listed, seen) = self
+            .authorized(portal, |token| {
+                let (span, listing) = (span.clone(), list(token));
+                async move {
+                    let listed = listing.instrument(span.clone()).await;
+                    self.counted(&span, portal, call, listed.as_ref().map(|_| 200));
+                    listed
+                }
             })
             .await?;
         if let Some(seen) = &seen {
             self.observe(portal, seen);
         }
-        Ok(types
-            .into_iter()
-            .map(|t| t.type_id().into_owned())
-            .collect())
+        Ok(listed)
     }
 
     /// One CRM call with the portal's token; a `401` forces one refresh and one retry.

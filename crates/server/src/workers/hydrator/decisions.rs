@@ -62,9 +62,7 @@ impl Decisions {
 
     /// Back to pending, due now, no attempt counted: the round ran out of time for them.
     pub(super) fn put_back(&mut self, events: Vec<&Claimed>) {
-        if !events.is_empty() {
-            self.retry_in(events, Duration::ZERO, None);
-        }
+        self.retry_in(events, Duration::ZERO, None);
     }
 
     /// Back in the queue until the portal's limit allows a call; no attempt counted.
@@ -79,8 +77,12 @@ impl Decisions {
         wait: Duration,
         error: Option<&str>,
     ) {
+        let ids = ids(events);
+        if ids.is_empty() {
+            return;
+        }
         self.settlement.retries.push(Retry {
-            ids: ids(events),
+            ids,
             due_ms: after(self.now, wait),
             error: error.map(str::to_owned),
         });
@@ -93,8 +95,12 @@ impl Decisions {
         reason: &str,
         error: Option<&str>,
     ) {
+        let ids = ids(events);
+        if ids.is_empty() {
+            return;
+        }
         self.settlement.set_aside.push(Aside {
-            ids: ids(events),
+            ids,
             state,
             reason: reason.to_owned(),
             error: error.map(str::to_owned),

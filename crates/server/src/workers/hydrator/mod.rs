@@ -7,7 +7,8 @@
 //! quarantined with the reason; each event's meaning is [`plan`]'s) and groups the rest by
 //! object type and distinct id; [`reads`] finishes those the mirror already reflects and
 //! reads the rest 100 at a time through [`crm`], within the portal's rate limit (a short
-//! wait for the limiter is waited out). Every event taken ends done, back in the queue
+//! wait for the limiter is waited out); [`association_reads`] reads the associations that
+//! association changes (and merges) ask for, 1,000 records a call. Every event taken ends done, back in the queue
 //! (retried with backoff, or waiting for the limit), or set aside with a reason
 //! ([`decisions`]): nothing is dropped. What a round decided is written in transactions of
 //! whole portals' parts ([`store::WorkQueue::settle`]; one per round on PostgreSQL, small
@@ -380,8 +381,12 @@ impl Hydrator {
             optional: &self.config.optional,
         };
         let mut reads = sort(&mut out, portal, &granted, events, hydrated, refused);
-        let (store, scopes) = (self.store.as_ref(), &granted.scopes);
-        read_after_merges(store, portal, &mut reads, &self.config.objects, scopes).await?;
+        let readable = |object: ObjectType| {
+            self.config.objects.includes(object)
+                && object.readable_with(&granted.scopes)
+                && !self.crm.refused(portal, object, installed_at)
+        };
+        read_after_merges(self.store.as_ref(), portal, &mut reads, readable).await?;
         let reader = Reader {
             store: self.store.as_ref(),
             versions: &self.versions,

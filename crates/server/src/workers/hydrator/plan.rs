@@ -1,9 +1,10 @@
 //! What a claimed event asks of the hydrator, decided from the event alone (reference
 //! §2.3, §4.5): creation, property change and restore read the record; deletion marks it
 //! deleted without a call; a merge reads the winner and marks the losers merged; a privacy
-//! deletion erases every copy. Generic events (`object.*`) name their type by
-//! `objectTypeId` and get the same handling. Anything else is kept and marked, never
-//! dropped.
+//! deletion erases every copy; an association change reads the record's associations to
+//! the other type. Generic events (`object.*`) name their type by `objectTypeId` and get
+//! the same handling. Anything else (and a type spoke does not hydrate) is kept and marked
+//! with the reason, never dropped.
 
 use hubspot::crm::ObjectType;
 use hubspot::webhook::{parse_event, EventAction, EventObject, SubscriptionType};

@@ -270,17 +270,20 @@ impl Reader<'_> {
                 decide_answer(out, reading, by_id, chunk, &read, trace, self.max_attempts);
                 Flow::Continue
             }
-            Err(failure) => self.decide_failure(out, reading, by_id, (chunk, rest), failure),
+            Err(failure) => self.decide_failure(out, reading, None, by_id, (chunk, rest), failure),
         }
     }
 
     /// What a failed call for the events of `chunk` decides for them (and, when the portal
     /// cannot be read any more this round, for the `rest`): quarantine without a token or
-    /// a scope, a pause after a `429`, else a failed attempt.
+    /// a scope, a pause after a `429`, else a failed attempt. A read of records' associations
+    /// `with` another type that HubSpot refuses for a scope does not stop reads of the type's
+    /// records: either type's scope may be the one missing.
     pub(super) fn decide_failure(
         &self,
         out: &mut Decisions,
         reading: Reading,
+        with: Option<ObjectType>,
         by_id: &Reads<'_>,
         (chunk, rest): (&[ObjectId], &[ObjectId]),
         failure: Failure,
@@ -295,9 +298,20 @@ impl Reader<'_> {
                 out.quarantine(events, "the portal has not installed the app")
             }
             Failure::HubSpot(error) if error.kind() == Kind::MissingScopes => {
-                warn!(portal_id = portal.0, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
-                self.crm.refuse(portal, object, reading.installed_at);
-                out.quarantine(events_of(by_id, rest), &missing_scope(object));
+                let reason = match with {
+                    None => {
+                        warn!(portal_id = portal.0, scope = object.read_scope(), "HubSpot refused a missing scope: no more calls for it until the portal installs again");
+                        self.crm.refuse(portal, object, reading.installed_at);
+                        missing_scope(object)
+                    }
+                    Some(to) => format!(
+                        "HubSpot refused reading associations of {object} with {to}: the portal \
+                         did not grant `{}` or `{}`",
+                        object.read_scope(),
+                        to.read_scope()
+                    ),
+                };
+                out.quarantine(events_of(by_id, rest), &reason);
                 return Flow::Stop;
             }
             Failure::HubSpot(error) if error.kind() == Kind::RateLimited => {

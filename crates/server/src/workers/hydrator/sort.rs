@@ -245,11 +245,6 @@ mod tests {
     #[test]
     fn each_event_is_decided_or_read_and_none_is_lost() {
         let merge = r#"{"eventId":5,"portalId":7,"subscriptionType":"deal.merge","objectId":40,"primaryObjectId":40,"mergedObjectIds":[41,42]}"#;
-        let association = |to: &str| {
-            format!(
-                r#"{{"eventId":8,"portalId":7,"subscriptionType":"contact.associationChange","objectId":10,"fromObjectId":10,"toObjectId":40,"associationType":"CONTACT_TO_{to}"}}"#
-            )
-        };
         let events = [
             event(1, "contact.creation", ObjectId(10), "{}"),
             event(2, "contact.propertyChange", ObjectId(10), "{}"),
@@ -258,19 +253,7 @@ mod tests {
             event(5, "deal.merge", ObjectId(40), merge),
             event(6, "company.creation", ObjectId(20), "{}"),
             event(7, "ticket.creation", ObjectId(30), "{}"),
-            event(
-                8,
-                "contact.associationChange",
-                ObjectId(10),
-                &association("DEAL"),
-            ),
             event(9, "line_item.creation", ObjectId(50), "{}"),
-            event(
-                10,
-                "contact.associationChange",
-                ObjectId(10),
-                &association("COMPANY"),
-            ),
         ];
         let objects = TypeSelection::parse("contacts companies deals line_items").unwrap();
         let optional = TypeSelection::parse("line_items").unwrap();
@@ -298,20 +281,6 @@ mod tests {
         assert_eq!(read_ids(ObjectType::CONTACTS), [(10, vec![1, 2])]);
         assert_eq!(read_ids(ObjectType::DEALS), [(40, vec![5])]);
         assert_eq!(reads.records.len(), 2);
-        // The association change reads the contact's associations to deals.
-        let associations: Vec<_> = reads
-            .associations
-            .iter()
-            .map(|(types, by_id)| (*types, by_id.keys().copied().collect::<Vec<_>>()))
-            .collect();
-        assert_eq!(
-            associations,
-            [(
-                (ObjectType::CONTACTS, ObjectType::DEALS),
-                vec![ObjectId(10)]
-            )]
-        );
-
         // The deletion and the erasure need no call; the merge's losers are marked.
         assert_eq!(out.settlement.finished, [3, 4]);
         let gone: Vec<(i64, Gone)> = out
@@ -355,12 +324,54 @@ mod tests {
                     SetAside::Unhandled,
                     "the portal did not grant the optional scope `e-commerce`"
                 ),
-                (
-                    vec![10],
-                    SetAside::Quarantined,
-                    "the portal did not grant `crm.objects.companies.read`"
-                ),
             ]
+        );
+    }
+
+    /// An association change reads the record's associations to the other type, when the
+    /// portal granted both types' scopes.
+    #[test]
+    fn an_association_change_is_read_when_both_types_are_granted() {
+        let association = |id: i64, to: &str| {
+            let payload = format!(
+                r#"{{"eventId":{id},"portalId":7,"subscriptionType":"contact.associationChange","objectId":10,"fromObjectId":10,"toObjectId":40,"associationType":"CONTACT_TO_{to}"}}"#
+            );
+            event(id, "contact.associationChange", ObjectId(10), &payload)
+        };
+        let events = [association(1, "DEAL"), association(2, "COMPANY")];
+        let objects = TypeSelection::parse("contacts companies deals").unwrap();
+        let hydrated = Hydrated {
+            objects: &objects,
+            optional: &TypeSelection::default(),
+        };
+        let mut out = Decisions::new(2_000);
+        let granted = granted_contacts_and_deals();
+        let reads = sort(
+            &mut out,
+            PortalId(PORTAL),
+            &granted,
+            &events,
+            hydrated,
+            |_| false,
+        );
+        let associations: Vec<_> = reads
+            .associations
+            .iter()
+            .map(|(types, by_id)| (*types, by_id.keys().copied().collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            associations,
+            [(
+                (ObjectType::CONTACTS, ObjectType::DEALS),
+                vec![ObjectId(10)]
+            )]
+        );
+        let aside = &out.settlement.set_aside;
+        assert_eq!((aside.len(), aside[0].ids.as_slice()), (1, &[2][..]));
+        assert_eq!(aside[0].state, SetAside::Quarantined);
+        assert_eq!(
+            aside[0].reason,
+            "the portal did not grant `crm.objects.companies.read`"
         );
     }
 

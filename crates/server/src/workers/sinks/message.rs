@@ -5,12 +5,13 @@
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{json, value::RawValue};
-use store::{Delivery, PortalId};
+use store::{Delivery, PortalId, ASSOCIATED, DISSOCIATED};
 
 /// One change, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// `msg_<portal>_<type>_<object>_<version>_<state>`: the same for the same change.
+    /// `msg_<portal>_<type>_<object>_<version>_<state>`, and for an association change
+    /// `_<toObjectType>_<toObjectId>`: the same for the same change.
     pub id: String,
     pub portal_id: PortalId,
     /// HubSpot's path name of the record's type (`contacts`).
@@ -32,10 +33,6 @@ fn event_type(record_state: &str) -> String {
         other => format!("record.{other}"),
     }
 }
-
-/// The states of deliveries of association changes (see `store`'s association mirror).
-const ASSOCIATED: &str = "associated";
-const DISSOCIATED: &str = "dissociated";
 
 /// The other side of an association change, which its message id names too: several
 /// associations of a record change in one read, at one version.
