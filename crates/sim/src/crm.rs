@@ -27,7 +27,6 @@ use crate::objects::{iso, value_of, ObjectType, Record, Simulated, SIMULATED};
 use crate::ratelimit::{Exceeded, Usage};
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
-use crate::{association_api, definitions};
 
 /// Most inputs of one batch read.
 const MAX_BATCH_INPUTS: usize = 100;
@@ -69,7 +68,8 @@ const OBJECTS: [(&str, ApiVersion); 3] = [
     ("/crm/objects/2026-09", ApiVersion::V2026_09),
 ];
 
-pub fn routes(sim: SharedSim) -> Router {
+/// The object API at every version, and `more` (the rest of the CRM API), behind the gate.
+pub fn routes(sim: SharedSim, more: Router<SharedSim>) -> Router {
     let mut router = Router::new();
     for (prefix, version) in OBJECTS {
         let objects = Router::new()
@@ -80,8 +80,7 @@ pub fn routes(sim: SharedSim) -> Router {
         router = router.nest(prefix, objects);
     }
     router
-        .merge(definitions::routes())
-        .merge(association_api::routes())
+        .merge(more)
         .layer(axum::middleware::from_fn_with_state(sim.clone(), gate))
         .with_state(sim)
 }

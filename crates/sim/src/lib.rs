@@ -258,7 +258,8 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let app = crm::routes(sim.clone())
+    let more_crm = definitions::routes().merge(association_api::routes());
+    let app = crm::routes(sim.clone(), more_crm)
         .merge(oauth::routes(sim.clone()))
         .merge(admin::routes(sim.clone()));
     let addr = listener.local_addr()?;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 pub use hubspot::crm::ObjectType;
 
 use self::profiles::profile_of;
+pub use self::profiles::{CARS, SIMULATED};
 
 mod profiles;
 
@@ -53,21 +54,6 @@ pub fn value_of(record: &Record, object: ObjectType, property: &str) -> Option<S
     (!h.is_multiple_of(3)).then(|| format!("{property} value {}", h % 10_000))
 }
 
-/// The custom object every simulated portal defines: cars, as an app's own object would be
-/// (one type id for every portal, as HubSpot gives an app-defined object).
-pub const CARS: ObjectType = ObjectType::custom(3_508_482);
-
-/// Every type the simulator serves: HubSpot's standard types spoke knows, and [`CARS`].
-pub const SIMULATED: [ObjectType; 15] = {
-    let mut all = [CARS; 15];
-    let mut i = 0;
-    while i < ObjectType::STANDARD.len() {
-        all[i] = ObjectType::STANDARD[i];
-        i += 1;
-    }
-    all
-};
-
 impl Simulated for ObjectType {
     fn rank(self) -> usize {
         SIMULATED
@@ -81,15 +67,15 @@ impl Simulated for ObjectType {
     }
 
     fn upper_name(self) -> &'static str {
-        profile_of(self).upper
+        profile_of(self.rank()).upper
     }
 
     fn default_properties(self) -> &'static [&'static str] {
-        profile_of(self).defaults
+        profile_of(self.rank()).defaults
     }
 
     fn more_properties(self) -> usize {
-        profile_of(self).more
+        profile_of(self.rank()).more
     }
 
     fn defines(self, property: &str) -> bool {
@@ -121,7 +107,7 @@ impl Simulated for ObjectType {
     }
 
     fn changing_properties(self) -> &'static [&'static str] {
-        profile_of(self).changing
+        profile_of(self.rank()).changing
     }
 }
 

@@ -2,7 +2,22 @@
 //! those its activity changes, how many more a portal defines, and the name HubSpot's
 //! errors use for it; one profile a type, in [`SIMULATED`]'s order.
 
-use super::{ObjectType, Simulated, SIMULATED};
+use hubspot::crm::ObjectType;
+
+/// The custom object every simulated portal defines: cars, as an app's own object would be
+/// (one type id for every portal, as HubSpot gives an app-defined object).
+pub const CARS: ObjectType = ObjectType::custom(3_508_482);
+
+/// Every type the simulator serves: HubSpot's standard types spoke knows, and [`CARS`].
+pub const SIMULATED: [ObjectType; 15] = {
+    let mut all = [CARS; 15];
+    let mut i = 0;
+    while i < ObjectType::STANDARD.len() {
+        all[i] = ObjectType::STANDARD[i];
+        i += 1;
+    }
+    all
+};
 
 /// How the simulator shows a type: its properties and the name its errors use.
 pub(super) struct Profile {
@@ -33,9 +48,9 @@ macro_rules! engagement_defaults {
     };
 }
 
-/// Each simulated type's profile, in [`SIMULATED`]'s order.
-pub(super) fn profile_of(object: ObjectType) -> &'static Profile {
-    &PROFILES[object.rank()]
+/// The profile of the type at `rank` in [`SIMULATED`].
+pub(super) fn profile_of(rank: usize) -> &'static Profile {
+    &PROFILES[rank]
 }
 
 const CONTACTS: Profile = Profile {
