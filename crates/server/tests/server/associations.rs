@@ -210,3 +210,43 @@ async fn a_merge_carries_the_losers_associations_to_the_winner(#[case] engine: E
         ("contacts", winner)
     );
 }
+
+/// HubSpot restores a record's associations with it, without an association change: spoke
+/// reads the restored record's, then the other sides'.
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn a_restored_record_gets_its_associations_back(#[case] engine: Engine) {
+    let h = harness_with(engine, SCOPES, |_| {}).await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let contact = ObjectType::CONTACTS.id_base() + 2;
+    let deal = ObjectType::DEALS.id_base() + 2;
+    let path = format!("contacts/{contact}");
+    let mut events = h
+        .change(
+            Method::PUT,
+            portal,
+            &format!("{path}/associations/deals/{deal}"),
+            json!({}),
+        )
+        .await;
+    events += h.change(Method::DELETE, portal, &path, json!({})).await;
+    h.settle(events, settled).await;
+    assert_eq!(held(&h, portal, "contacts", contact).await, []);
+    assert_eq!(held(&h, portal, "deals", deal).await, []);
+
+    events += h
+        .change(Method::POST, portal, &format!("{path}/restore"), json!({}))
+        .await;
+    h.settle(events, settled).await;
+    assert_eq!(
+        held(&h, portal, "contacts", contact).await,
+        [("deals".to_owned(), deal, vec![4])]
+    );
+    assert_eq!(
+        held(&h, portal, "deals", deal).await,
+        [("contacts".to_owned(), contact, vec![3])]
+    );
+}

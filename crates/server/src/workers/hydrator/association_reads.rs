@@ -3,7 +3,7 @@
 //! associated with now, so association changes arriving out of order, twice (once per
 //! side) or for both sides need no ordering: each read replaces what the mirror held.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hubspot::associations::{AssociationRead, MAX_ASSOCIATION_BATCH};
 use hubspot::crm::ObjectType;
@@ -51,6 +51,52 @@ pub(super) async fn read_after_merges(
         }
     }
     Ok(())
+}
+
+/// HubSpot restores a record's associations with it, with no association change: each
+/// restored record's associations are read again to each of `types` (those the portal lets
+/// spoke read). Which records are restored, for [`other_sides`] once those reads are in.
+pub(super) fn read_after_restores(
+    sorted: &mut Sorted<'_>,
+    types: &[ObjectType],
+) -> Vec<(ObjectType, ObjectId)> {
+    let restored = std::mem::take(&mut sorted.restored);
+    for &(object, id) in &restored {
+        for &to in types {
+            let by_id = sorted.associations.entry((object, to)).or_default();
+            by_id.entry(id).or_default();
+        }
+    }
+    restored
+}
+
+/// The reads of the other side of each association `out` holds for `records`: those
+/// records' associations back to the record's type (restored on both sides). No event
+/// waits on them.
+pub(super) fn other_sides(
+    out: &Decisions,
+    records: &[(ObjectType, ObjectId)],
+) -> BTreeMap<(ObjectType, ObjectType), Reads<'static>> {
+    let mut reads: BTreeMap<(ObjectType, ObjectType), Reads<'static>> = BTreeMap::new();
+    for set in &out.settlement.associations {
+        let Some(from) = ObjectType::from_path(&set.from_type) else {
+            continue;
+        };
+        let Some(to) = ObjectType::from_path(&set.to_type) else {
+            continue;
+        };
+        if !records.contains(&(from, set.from_id)) {
+            continue;
+        }
+        for (to_id, _) in &set.associated {
+            reads
+                .entry((to, from))
+                .or_default()
+                .entry(*to_id)
+                .or_default();
+        }
+    }
+    reads
 }
 
 impl Reader<'_> {

@@ -40,7 +40,7 @@ use store::{ClaimRequest, Claimed, Portal, PortalId, Settlement, Store, StoreErr
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use self::association_reads::read_after_merges;
+use self::association_reads::{other_sides, read_after_merges, read_after_restores};
 use self::crm::CrmReader;
 use self::decisions::Decisions;
 use self::plan::{work, Work};
@@ -386,7 +386,18 @@ impl Hydrator {
                 && object.readable_with(&granted.scopes)
                 && !self.crm.refused(portal, object, installed_at)
         };
-        read_after_merges(self.store.as_ref(), portal, &mut reads, readable).await?;
+        read_after_merges(self.store.as_ref(), portal, &mut reads, &readable).await?;
+        let custom = self.custom_types.held(&(portal, installed_at));
+        let custom = custom
+            .iter()
+            .flat_map(|l| l.iter())
+            .filter_map(|id| ObjectType::from_path(id));
+        let types: Vec<ObjectType> = ObjectType::STANDARD
+            .into_iter()
+            .chain(custom)
+            .filter(|t| readable(*t))
+            .collect();
+        let restored = read_after_restores(&mut reads, &types);
         let reader = Reader {
             store: self.store.as_ref(),
             versions: &self.versions,
@@ -406,6 +417,11 @@ impl Hydrator {
             reader.read(&mut out, reading(object), by_id).await?;
         }
         for ((object, to), by_id) in reads.associations {
+            reader
+                .read_associations(&mut out, reading(object), to, by_id)
+                .await;
+        }
+        for ((object, to), by_id) in other_sides(&out, &restored) {
             reader
                 .read_associations(&mut out, reading(object), to, by_id)
                 .await;

@@ -1,8 +1,8 @@
 //! What a claimed event asks of the hydrator, decided from the event alone (reference
-//! §2.3, §4.5): creation, property change and restore read the record; deletion marks it
-//! deleted without a call; a merge reads the winner and marks the losers merged; a privacy
-//! deletion erases every copy; an association change reads the record's associations to
-//! the other type. Generic events (`object.*`) name their type by `objectTypeId` and get
+//! §2.3, §4.5): creation and property change read the record; deletion marks it deleted
+//! without a call; a restore reads the record and its associations again; a merge reads
+//! the winner and marks the losers merged; a privacy deletion erases every copy; an
+//! association change reads the record's associations to the other type. Generic events (`object.*`) name their type by `objectTypeId` and get
 //! the same handling. Anything else (and a type spoke does not hydrate) is kept and marked
 //! with the reason, never dropped.
 
@@ -16,6 +16,11 @@ use super::types::TypeSelection;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
     Fetch {
+        object: ObjectType,
+        id: ObjectId,
+    },
+    /// Read the record, and its associations, which HubSpot restores with it.
+    Restore {
         object: ObjectType,
         id: ObjectId,
     },
@@ -80,9 +85,8 @@ pub fn work(event: &Claimed, hydrated: &TypeSelection) -> Work {
         ));
     }
     match kind.action() {
-        EventAction::Creation | EventAction::PropertyChange | EventAction::Restore => {
-            Work::Fetch { object, id }
-        }
+        EventAction::Creation | EventAction::PropertyChange => Work::Fetch { object, id },
+        EventAction::Restore => Work::Restore { object, id },
         EventAction::Deletion => Work::Delete { object, id },
         EventAction::PrivacyDeletion => Work::Erase { object, id },
         EventAction::Merge => match parse_event(&event.payload) {
@@ -192,7 +196,7 @@ pub(super) mod tests {
             ),
             (
                 "contact.restore",
-                Work::Fetch {
+                Work::Restore {
                     object: contacts,
                     id: ObjectId(5),
                 },

@@ -73,6 +73,8 @@ pub(super) struct Sorted<'a> {
     pub(super) records: BTreeMap<ObjectType, Reads<'a>>,
     pub(super) associations: BTreeMap<(ObjectType, ObjectType), Reads<'a>>,
     pub(super) merges: Vec<Merged>,
+    /// Records restored: their associations come back with them.
+    pub(super) restored: Vec<(ObjectType, ObjectId)>,
 }
 
 /// A merge: the records merged into the winner.
@@ -125,7 +127,11 @@ pub(super) fn sort<'a>(
         let at = event.key.occurred_at;
         let work = work(event, hydrated.objects);
         let needs = match work {
-            Work::Fetch { object, .. } | Work::Merge { object, .. } => vec![object],
+            Work::Fetch { object, .. }
+            | Work::Restore { object, .. }
+            | Work::Merge { object, .. } => {
+                vec![object]
+            }
             Work::Associations { object, to, .. } => vec![object, to],
             _ => Vec::new(),
         };
@@ -140,6 +146,10 @@ pub(super) fn sort<'a>(
         match work {
             Work::Unhandled(reason) => out.set_aside([event], SetAside::Unhandled, &reason, None),
             Work::Fetch { object, id } => add(&mut sorted.records, object, id, event),
+            Work::Restore { object, id } => {
+                add(&mut sorted.records, object, id, event);
+                sorted.restored.push((object, id));
+            }
             Work::Associations { object, id, to } => {
                 add(&mut sorted.associations, (object, to), id, event)
             }
