@@ -110,30 +110,50 @@ impl CrmClient {
     }
 }
 
-/// Each record asked for, judged once by its first answer: associations listed (paged or
-/// not), none (not found, or not listed while every error names its records), or unread
-/// (another error, or not listed beside an error that names no record).
+/// Each record asked for, judged once: associations listed (paged, or listed in pieces:
+/// then those not listed are not known to be gone), none (`OBJECT_NOT_FOUND`: HubSpot's
+/// answer for a record without associations of the type, `NO_ASSOCIATIONS_FOUND`, and for
+/// one that does not exist; or not listed while every other error names its records), or
+/// unread (another error, or not listed beside another error that names no record).
+/// Errors name their records in `context.fromObjectId` (or `context.ids`).
 fn sort(asked: &BTreeSet<i64>, answer: WireAnswer) -> Result<AssociationRead, HubSpotError> {
     let mut out = AssociationRead::default();
-    let mut judged = BTreeSet::new();
+    let mut listed: BTreeMap<i64, Vec<WireTo>> = BTreeMap::new();
     for result in answer.results {
         let from: i64 = result.from.id.parse().map_err(|_| malformed())?;
-        if !asked.contains(&from) || !judged.insert(from) {
+        if !asked.contains(&from) {
             continue;
         }
-        if result.paging.is_some_and(|p| !p.is_null()) {
+        let pieces = listed.entry(from).or_default();
+        if !pieces.is_empty() || result.paging.is_some_and(|p| !p.is_null()) {
             out.paged.push(from);
         }
-        out.read.push((from, associated(result.to)?));
+        pieces.extend(result.to);
     }
-    let unattributed = answer.errors.iter().find(|e| e.context.ids.is_empty());
-    let unattributed = unattributed.map(|e| e.category.clone());
+    let mut judged: BTreeSet<i64> = listed.keys().copied().collect();
+    for (from, to) in listed {
+        out.read.push((from, associated(to)?));
+    }
+    out.paged.sort_unstable();
+    out.paged.dedup();
+    let mut unattributed = None;
     for error in answer.errors {
-        for id in error.context.ids.iter().filter_map(|id| id.parse().ok()) {
+        let context = &error.context;
+        let named: Vec<i64> = context
+            .ids
+            .iter()
+            .chain(&context.from_object_ids)
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        let gone = error.category == OBJECT_NOT_FOUND;
+        if named.is_empty() && !gone {
+            unattributed.get_or_insert(error.category.clone());
+        }
+        for id in named {
             if !asked.contains(&id) || !judged.insert(id) {
                 continue;
             }
-            if error.category == OBJECT_NOT_FOUND {
+            if gone {
                 out.read.push((id, Vec::new()));
             } else {
                 out.unread.push(Unread {
@@ -214,12 +234,41 @@ mod tests {
         assert_eq!(ids, [(1, 1), (2, 1), (3, 0), (5, 0)]);
         assert_eq!(read.read[1].1[0].kinds[0].label.as_deref(), Some("Buyer"));
         assert_eq!(read.read[1].1[0].to_id, 11);
-        assert_eq!(read.paged, [2]);
+        assert_eq!(
+            read.paged,
+            [1, 2],
+            "listed twice, or paged: not known complete"
+        );
         assert_eq!(
             read.unread,
             [Unread {
                 id: 4,
                 category: "INTERNAL_ERROR".into()
+            }]
+        );
+    }
+
+    /// HubSpot answers a record without associations of the type with a per-record
+    /// `NO_ASSOCIATIONS_FOUND` error naming it in `context.fromObjectId`.
+    #[test]
+    fn no_associations_found_is_none_and_another_error_is_unread() {
+        let asked: BTreeSet<i64> = [1, 2, 3].into();
+        let read = sort(
+            &asked,
+            answer(json!({"results": [], "errors": [
+                {"category": "OBJECT_NOT_FOUND", "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                 "context": {"fromObjectId": ["1"]}},
+                {"category": "OBJECT_NOT_FOUND", "context": {}},
+                {"category": "RATE_LIMITS", "context": {"fromObjectId": ["2"]}}
+            ]})),
+        )
+        .unwrap();
+        assert_eq!(read.read, [(1, vec![]), (3, vec![])]);
+        assert_eq!(
+            read.unread,
+            [Unread {
+                id: 2,
+                category: "RATE_LIMITS".into()
             }]
         );
     }

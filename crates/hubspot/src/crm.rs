@@ -136,6 +136,9 @@ struct WireProperty {
 pub(crate) struct WireContext {
     #[serde(default)]
     pub(crate) ids: Vec<String>,
+    /// The associations API names the records of its per-record errors here.
+    #[serde(default, rename = "fromObjectId")]
+    pub(crate) from_object_ids: Vec<String>,
 }
 
 /// Of the ids asked for, those answered not found, and those not read: named with another
@@ -407,6 +410,7 @@ mod tests {
             category: category.into(),
             context: WireContext {
                 ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+                ..WireContext::default()
             },
         };
         let found = Record {
@@ -467,7 +471,10 @@ mod tests {
             (category, proptest::collection::vec(id, 0..8)).prop_map(|(category, ids)| {
                 WireBatchError {
                     category,
-                    context: WireContext { ids },
+                    context: WireContext {
+                        ids,
+                        ..WireContext::default()
+                    },
                 }
             })
         }

@@ -73,8 +73,9 @@ fn both(from: &str, to: &str, caller: &Caller) -> Result<(ObjectType, ObjectType
 }
 
 /// `BatchResponsePublicAssociationMultiWithLabel`: each input record that has associations
-/// to live records of the type, with them; a record with none is left out, and a record
-/// that does not exist is an `OBJECT_NOT_FOUND` error (a `207`). Associations of records in
+/// to live records of the type, with them. As HubSpot answers, a record with none is an
+/// `OBJECT_NOT_FOUND` error (`NO_ASSOCIATIONS_FOUND`), and so is one that does not exist,
+/// each naming its records in `context.fromObjectId` (a `207`). Associations of records in
 /// the recycle bin are kept (a restore brings them back) but not shown.
 async fn batch_read(
     State(sim): State<SharedSim>,
@@ -97,8 +98,8 @@ async fn batch_read(
     }
     let portal = caller.0.portal;
     let started = sim.now_ms();
-    let (results, missing): (Vec<Value>, Vec<String>) = sim.world(|w| {
-        let (mut results, mut missing) = (Vec::new(), Vec::new());
+    let (results, missing, none) = sim.world(|w| {
+        let (mut results, mut missing, mut none) = (Vec::new(), Vec::new(), Vec::new());
         for Input { id } in &body.inputs {
             let Some(record) = id.parse().ok().and_then(|n| w.record(portal, from, n)) else {
                 missing.push(id.clone());
@@ -112,6 +113,7 @@ async fn batch_read(
                 .filter(|(id, _)| record.archived_at.is_none() && live(id))
                 .collect();
             if associated.is_empty() {
+                none.push(id.clone());
                 continue;
             }
             let to: Vec<Value> = associated
@@ -120,7 +122,7 @@ async fn batch_read(
                 .collect();
             results.push(json!({ "from": { "id": id }, "to": to }));
         }
-        (results, missing)
+        (results, missing, none)
     });
     let mut answer = json!({
         "status": "COMPLETE",
@@ -128,11 +130,19 @@ async fn batch_read(
         "startedAt": iso(started),
         "completedAt": iso(sim.now_ms()),
     });
-    if missing.is_empty() {
+    let errors: Vec<Value> = [
+        (!missing.is_empty()).then(|| errors::missing_records(from.upper_name(), missing)),
+        (!none.is_empty())
+            .then(|| errors::no_associations(from.upper_name(), to.upper_name(), none)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if errors.is_empty() {
         return Json(answer).into_response();
     }
-    answer["numErrors"] = json!(1);
-    answer["errors"] = json!([errors::missing_ids(from.upper_name(), missing)]);
+    answer["numErrors"] = json!(errors.len());
+    answer["errors"] = json!(errors);
     (StatusCode::MULTI_STATUS, Json(answer)).into_response()
 }
 

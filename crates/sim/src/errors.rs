@@ -62,6 +62,32 @@ pub fn unread_ids(category: &str, ids: Vec<String>) -> Value {
     })
 }
 
+/// Records an associations batch read asked for that do not exist.
+pub fn missing_records(object_upper: &str, ids: Vec<String>) -> Value {
+    json!({
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": format!("Could not find some {object_upper} objects."),
+        "context": { "fromObjectId": ids },
+        "errors": [],
+        "links": {},
+    })
+}
+
+/// Records an associations batch read asked for that have no associations of the type.
+/// HubSpot's answer also carries `subCategory: "crm.associations.NO_ASSOCIATIONS_FOUND"`, a
+/// string where its spec's `StandardError` has an object, so it is left out here.
+pub fn no_associations(from_upper: &str, to_upper: &str, ids: Vec<String>) -> Value {
+    json!({
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": format!("No {to_upper} is associated with these {from_upper} objects."),
+        "context": { "fromObjectId": ids },
+        "errors": [],
+        "links": {},
+    })
+}
+
 pub fn missing_ids(object_upper: &str, ids: Vec<String>) -> Value {
     json!({
         "status": "error",

@@ -103,7 +103,8 @@ impl<B: Backend> DeadLetters for B {
         let chosen = "d.state = 'dead' AND (CAST($1 AS TEXT) IS NULL OR d.sink = $1) \
             AND (CAST($2 AS BIGINT) IS NULL OR d.id = $2) \
             AND (CAST($3 AS BIGINT) IS NULL OR d.portal_id = $3)";
-        // Newer of the same thing: the record's own changes, or the same association's.
+        // Newer of the same thing: the record's own changes, or the same association's; or
+        // the record gone (deleted, merged away, erased), which ends its associations too.
         let association =
             |q: &str| format!("{q}.record_state IN ('{ASSOCIATED}', '{DISSOCIATED}')");
         let other_side = |q: &str| {
@@ -118,7 +119,8 @@ impl<B: Backend> DeadLetters for B {
             "EXISTS (SELECT 1 FROM sink_deliveries n WHERE n.portal_id = d.portal_id \
             AND n.object_type = d.object_type AND n.object_id = d.object_id AND n.sink = d.sink \
             AND n.version > d.version AND n.state IN ('pending', 'done') \
-            AND ({n_assoc}) = ({d_assoc}) AND (NOT ({d_assoc}) OR {n_side} = {d_side}))",
+            AND (({n_assoc}) = ({d_assoc}) AND (NOT ({d_assoc}) OR {n_side} = {d_side}) \
+                OR ({d_assoc}) AND n.record_state IN ('deleted', 'merged', 'erased')))",
             n_assoc = association("n"),
             d_assoc = association("d"),
             n_side = other_side("n"),

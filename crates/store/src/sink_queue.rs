@@ -116,8 +116,9 @@ pub(crate) struct Change<'a> {
 }
 
 /// Queues one change for every sink in `sinks` that has not had this change queued already
-/// (a replayed hydration reads the same version again). A change is its record, version,
-/// state and content: one read changes several associations of a record at one version.
+/// (a replayed hydration reads the same version again). A change is its record, version and
+/// state, and for an association its content: one read changes several associations of a
+/// record at one version.
 pub(crate) async fn enqueue<B: Backend>(
     conn: &mut B::Conn,
     sinks: &[String],
@@ -130,7 +131,8 @@ pub(crate) async fn enqueue<B: Backend>(
         SELECT s.value, $2, $3, $4, $5, {properties}, $7, {now}, $9 FROM {sinks} AS s \
         WHERE NOT EXISTS (SELECT 1 FROM sink_deliveries q WHERE q.portal_id = $2 \
             AND q.object_type = $3 AND q.object_id = $4 AND q.sink = s.value \
-            AND q.version = $7 AND q.record_state = $5 AND {held} = $6)",
+            AND q.version = $7 AND q.record_state = $5 \
+            AND ($5 NOT IN ('{ASSOCIATED}', '{DISSOCIATED}') OR {held} = $6))",
         properties = B::json(6),
         held = B::json_text("q.properties"),
         now = B::at(8),

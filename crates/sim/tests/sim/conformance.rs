@@ -354,6 +354,11 @@ async fn associations_are_written_both_ways_and_read_in_batches(
         contact.to_string()
     );
     assert_eq!(back["errors"][0]["category"], "OBJECT_NOT_FOUND", "{back}");
+    assert_eq!(
+        back["errors"][0]["context"]["fromObjectId"],
+        json!(["5"]),
+        "{back}"
+    );
 
     let removed = http
         .delete(format!(
@@ -370,6 +375,17 @@ async fn associations_are_written_both_ways_and_read_in_batches(
         .await
         .unwrap();
     assert_eq!(none["results"], json!([]), "{none}");
+    assert_conforms_to(
+        spec,
+        "BatchResponsePublicAssociationMultiWithLabelWithErrors",
+        &none,
+    );
+    let error = &none["errors"][0];
+    assert_eq!(error["category"], "OBJECT_NOT_FOUND", "{none}");
+    assert_eq!(
+        error["context"]["fromObjectId"],
+        json!([contact.to_string()])
+    );
 }
 
 /// Under a version HubSpot does not serve there is no API.

@@ -42,7 +42,7 @@ pub(super) async fn read_after_merges(
             .filter(|(other, _)| readable(*other))
             .collect();
         let mut refresh = |from: ObjectType, id: ObjectId, to: ObjectType| {
-            let by_id = sorted.associations.entry((from, to)).or_default();
+            let by_id = sorted.refresh.entry((from, to)).or_default();
             by_id.entry(id).or_default();
         };
         for &(other, other_id) in &others {
@@ -63,7 +63,7 @@ pub(super) fn read_after_restores(
     let restored = std::mem::take(&mut sorted.restored);
     for &(object, id) in &restored {
         for &to in types {
-            let by_id = sorted.associations.entry((object, to)).or_default();
+            let by_id = sorted.refresh.entry((object, to)).or_default();
             by_id.entry(id).or_default();
         }
     }

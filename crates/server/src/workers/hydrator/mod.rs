@@ -419,7 +419,8 @@ impl Hydrator {
         for (object, by_id) in reads.records {
             reader.read(&mut out, reading(object), by_id).await?;
         }
-        for ((object, to), by_id) in reads.associations {
+        // The events' reads first; then those no event waits on.
+        for ((object, to), by_id) in reads.associations.into_iter().chain(reads.refresh) {
             reader
                 .read_associations(&mut out, reading(object), to, by_id)
                 .await;

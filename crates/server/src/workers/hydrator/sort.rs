@@ -72,6 +72,9 @@ pub(super) struct Hydrated<'c> {
 pub(super) struct Sorted<'a> {
     pub(super) records: BTreeMap<ObjectType, Reads<'a>>,
     pub(super) associations: BTreeMap<(ObjectType, ObjectType), Reads<'a>>,
+    /// Associations to read again for no event (after merges and restores), once the
+    /// events' reads are done.
+    pub(super) refresh: BTreeMap<(ObjectType, ObjectType), Reads<'a>>,
     pub(super) merges: Vec<Merged>,
     /// Records restored: their associations come back with them.
     pub(super) restored: Vec<(ObjectType, ObjectId)>,
