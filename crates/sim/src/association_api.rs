@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::crm::{readable, Caller};
 use crate::errors;
 use crate::objects::{iso, ObjectType, Simulated};
-use crate::world::ChangeError;
+use crate::world::{ChangeError, WebhookEvent, World};
 use crate::SharedSim;
 
 /// Most inputs of one associations batch read (reference §5: 1,000 since 2025-02-10).
@@ -146,38 +146,39 @@ async fn batch_read(
     (StatusCode::MULTI_STATUS, Json(answer)).into_response()
 }
 
-/// Sends a change's events; the refusal when the change could not be made.
-fn changed(
+/// A record of a type, in an association write.
+type Side = (ObjectType, i64);
+
+/// Applies an association write of the caller's portal (`apply`: [`World::associate`] or
+/// [`World::dissociate`]) and sends its events: the two sides, and when; or the refusal.
+fn write(
     sim: &SharedSim,
-    result: Result<Vec<crate::world::WebhookEvent>, ChangeError>,
-) -> Option<Response> {
-    match result {
-        Ok(events) => {
-            sim.emit(events);
-            None
-        }
-        Err(refusal) => Some(refusal.into_response()),
-    }
+    caller: &Caller,
+    (from, from_id, to, to_id): (String, i64, String, i64),
+    apply: impl FnOnce(&mut World, i64, Side, Side, i64) -> Result<Vec<WebhookEvent>, ChangeError>,
+) -> Result<(Side, Side, i64), Box<Response>> {
+    let (from, to) = both(&from, &to, caller)?;
+    let now = sim.now_ms();
+    let (from, to) = ((from, from_id), (to, to_id));
+    let events = sim
+        .world(|w| apply(w, caller.0.portal, from, to, now))
+        .map_err(|refusal| Box::new(refusal.into_response()))?;
+    sim.emit(events);
+    Ok((from, to, now))
 }
 
 /// Associates two records with the default type, both ways (`BatchResponsePublicDefaultAssociation`).
 async fn associate(
     State(sim): State<SharedSim>,
     Extension(caller): Extension<Caller>,
-    Path((from, from_id, to, to_id)): Path<(String, i64, String, i64)>,
+    Path(path): Path<(String, i64, String, i64)>,
 ) -> Response {
-    let (from, to) = match both(&from, &to, &caller) {
-        Ok(types) => types,
+    let ((from, from_id), (to, to_id), now) = match write(&sim, &caller, path, World::associate) {
+        Ok(written) => written,
         Err(refusal) => return *refusal,
     };
-    let portal = caller.0.portal;
-    let now = sim.now_ms();
-    let made = sim.world(|w| w.associate(portal, (from, from_id), (to, to_id), now));
-    if let Some(refusal) = changed(&sim, made) {
-        return refusal;
-    }
     let spec = sim
-        .world(|w| w.associated(portal, from, from_id, to))
+        .world(|w| w.associated(caller.0.portal, from, from_id, to))
         .remove(&to_id);
     Json(json!({
         "status": "COMPLETE",
@@ -196,14 +197,10 @@ async fn associate(
 async fn dissociate(
     State(sim): State<SharedSim>,
     Extension(caller): Extension<Caller>,
-    Path((from, from_id, to, to_id)): Path<(String, i64, String, i64)>,
+    Path(path): Path<(String, i64, String, i64)>,
 ) -> Response {
-    let (from, to) = match both(&from, &to, &caller) {
-        Ok(types) => types,
-        Err(refusal) => return *refusal,
-    };
-    let portal = caller.0.portal;
-    let now = sim.now_ms();
-    let removed = sim.world(|w| w.dissociate(portal, (from, from_id), (to, to_id), now));
-    changed(&sim, removed).unwrap_or_else(|| StatusCode::NO_CONTENT.into_response())
+    match write(&sim, &caller, path, World::dissociate) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => *refusal,
+    }
 }
