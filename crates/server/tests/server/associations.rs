@@ -16,6 +16,17 @@ const TOKEN: &str = "association-operator-token-for-tests";
 use hubspot::crm::ObjectType;
 use spoke_server::config::OperatorToken;
 
+/// Associates two records at the simulator, as the app would; how many events it sends.
+async fn associate(
+    h: &Harness,
+    portal: i64,
+    (from, from_id): (ObjectType, i64),
+    (to, to_id): (ObjectType, i64),
+) -> usize {
+    let path = format!("{from}/{from_id}/associations/{to}/{to_id}");
+    h.change(Method::PUT, portal, &path, json!({})).await
+}
+
 /// What the mirror holds of a record's associations: (other type, id, type ids).
 async fn held(h: &Harness, portal: i64, object: &str, id: i64) -> Vec<(String, i64, Vec<i64>)> {
     h.store
@@ -58,14 +69,13 @@ async fn association_changes_keep_the_association_mirror_as_hubspot_has_it(#[cas
         )
         .await;
     for deal in deals {
-        events += h
-            .change(
-                Method::PUT,
-                portal,
-                &format!("contacts/{contact}/associations/deals/{deal}"),
-                json!({}),
-            )
-            .await;
+        events += associate(
+            &h,
+            portal,
+            (ObjectType::CONTACTS, contact),
+            (ObjectType::DEALS, deal),
+        )
+        .await;
     }
     assert_eq!(
         events,
@@ -153,25 +163,23 @@ async fn a_merge_carries_the_losers_associations_to_the_winner(#[case] engine: E
     install_portal(&h, portal).await;
     let contact = ObjectType::CONTACTS.id_base() + 3;
     let deal = ObjectType::DEALS.id_base() + 3;
-    let mut events = h
-        .change(
-            Method::PUT,
-            portal,
-            &format!("contacts/{contact}/associations/deals/{deal}"),
-            json!({}),
-        )
-        .await;
+    let mut events = associate(
+        &h,
+        portal,
+        (ObjectType::CONTACTS, contact),
+        (ObjectType::DEALS, deal),
+    )
+    .await;
     // Calls have generic events only, and a contact's legacy ones name no calls: this
     // association is held from the call's side alone.
     let call = ObjectType::CALLS.id_base() + 2;
-    events += h
-        .change(
-            Method::PUT,
-            portal,
-            &format!("calls/{call}/associations/contacts/{contact}"),
-            json!({}),
-        )
-        .await;
+    events += associate(
+        &h,
+        portal,
+        (ObjectType::CALLS, call),
+        (ObjectType::CONTACTS, contact),
+    )
+    .await;
     h.settle(events, settled).await;
     assert_eq!(held(&h, portal, "calls", call).await.len(), 1);
     assert_eq!(
@@ -224,14 +232,13 @@ async fn a_restored_record_gets_its_associations_back(#[case] engine: Engine) {
     let contact = ObjectType::CONTACTS.id_base() + 2;
     let deal = ObjectType::DEALS.id_base() + 2;
     let path = format!("contacts/{contact}");
-    let mut events = h
-        .change(
-            Method::PUT,
-            portal,
-            &format!("{path}/associations/deals/{deal}"),
-            json!({}),
-        )
-        .await;
+    let mut events = associate(
+        &h,
+        portal,
+        (ObjectType::CONTACTS, contact),
+        (ObjectType::DEALS, deal),
+    )
+    .await;
     events += h.change(Method::DELETE, portal, &path, json!({})).await;
     h.settle(events, settled).await;
     assert_eq!(held(&h, portal, "contacts", contact).await, []);
