@@ -83,7 +83,7 @@ pub struct CrmClient {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireRecord {
+pub(crate) struct WireRecord {
     id: String,
     #[serde(default)]
     properties: Properties,
@@ -331,7 +331,7 @@ impl CrmClient {
 
 /// A record from the wire; refused whole if its id or `updatedAt` does not parse, since a
 /// record spoke cannot order must not be stored.
-fn record(wire: WireRecord) -> Result<Record, HubSpotError> {
+pub(crate) fn record(wire: WireRecord) -> Result<Record, HubSpotError> {
     let malformed =
         || HubSpotError::Malformed("a record without a numeric id or an RFC 3339 updatedAt");
     Ok(Record {

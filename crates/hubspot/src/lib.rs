@@ -7,6 +7,7 @@
 //! - [`crm`]: CRM object types (standard ones as data, custom objects by type id) and a
 //!   client that reads records, one or a batch, lists a type's properties and a portal's
 //!   custom object types.
+//! - [`listing`]: a type's records, page by page (backfill).
 //! - [`associations`]: batch reads of records' associations to another type.
 //! - [`version`]: the CRM API versions, their end of support, and their paths.
 //! - [`failure`]: one classification of HubSpot's failures for every client.
@@ -20,6 +21,7 @@ pub mod associations;
 mod client_secret;
 pub mod crm;
 pub mod failure;
+pub mod listing;
 pub mod oauth;
 mod object_type;
 pub mod outbound;

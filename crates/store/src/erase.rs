@@ -12,11 +12,13 @@ use crate::{audit, PortalId, StoreError};
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 12] = [
+pub(crate) const PORTAL_TABLES: [&str; 14] = [
     crate::queue::QUEUE_TABLE,
     crate::inbox::TABLE,
     crate::mirror::TABLE,
     crate::associations::TABLE,
+    crate::backfills::TYPES_TABLE,
+    crate::backfills::TABLE,
     crate::sink_queue::TABLE,
     crate::statistics::WEBHOOK_TABLE,
     crate::statistics::API_TABLE,

@@ -12,7 +12,8 @@
 //! also hold the inbox's bulk insert): [`Inbox`], [`Portals`], [`Tokens`],
 //! [`RefreshLeases`], [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding
 //! portal data joins), [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`]
-//! (hydrated records), [`SinkQueue`] (what the other sinks still have to deliver),
+//! (hydrated records), [`Associations`], [`Backfills`] (backfill requests, leases and
+//! cursors), [`SinkQueue`] (what the other sinks still have to deliver),
 //! [`DeadLetters`] (what ran out of attempts, until replayed), [`Statistics`] (the
 //! certification monitor's per-minute counts), [`AlertStates`] (the alerts announced) and
 //! [`Health`].
@@ -22,6 +23,7 @@ mod alert_states;
 mod associations;
 mod audit;
 mod backend;
+mod backfills;
 mod dead_letters;
 mod erase;
 mod error;
@@ -56,6 +58,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use alert_states::AlertStates;
 pub use associations::{AssociationSet, Associations, HeldAssociation};
 pub use audit::Audit;
+pub use backfills::{Backfill, BackfillLease, BackfillPage, BackfillType, Backfills, Requested};
 pub use dead_letters::{DeadDelivery, DeadLetters};
 pub use erase::Erasure;
 pub use error::StoreError;
@@ -94,6 +97,7 @@ pub trait Store:
     + WorkQueue
     + Mirror
     + Associations
+    + Backfills
     + Holdings
     + SinkQueue
     + DeadLetters

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
-use crate::{audit, queue, tokens, Install, Portal, PortalId, PortalState, StoreError};
+use crate::{audit, backfills, queue, tokens, Install, Portal, PortalId, PortalState, StoreError};
 
 /// The table's name, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "portals";
@@ -175,6 +175,8 @@ impl<B: Backend> Portals for B {
         let unerased = Statement::new("DELETE FROM erased_portals WHERE portal_id = $1")
             .bind(install.portal_id);
         B::execute(&mut tx, unerased).await?;
+        // Records from before the install are read once it is in place.
+        backfills::request::<B>(&mut tx, install.portal_id, None, now_ms).await?;
         let action = if known { "reinstalled" } else { "installed" };
         audit::record::<B>(&mut tx, now_ms, install.portal_id, action, actor, &scopes).await?;
         B::commit(tx).await?;

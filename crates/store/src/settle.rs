@@ -70,6 +70,18 @@ pub(crate) struct Writable {
     live: BTreeSet<PortalId>,
 }
 
+impl Writable {
+    /// One portal in `state` (a `portals.state`), whose row the caller holds.
+    pub(crate) fn of_portal(portal: PortalId, state: &str) -> Self {
+        let mut writable = Self::default();
+        writable.known.insert(portal);
+        if state != "uninstalled" {
+            writable.live.insert(portal);
+        }
+        writable
+    }
+}
+
 pub(crate) async fn writable_portals<B: Backend>(
     conn: &mut B::Conn,
     holder: &str,
