@@ -1,5 +1,5 @@
 //! Boot and lifecycle: connect and migrate, start the group-commit writer, the token
-//! refresher, the hydrator and the sinks' dispatchers, serve, and shut down without losing
+//! refresher, the hydrator, backfill and the sinks' dispatchers, serve, and shut down without losing
 //! anything acknowledged.
 
 use std::sync::Arc;
@@ -35,6 +35,7 @@ use crate::webhooks::receiver::Receiver;
 use crate::workers::hydrator::Hydrator;
 use crate::workers::retention::Retention;
 use crate::workers::sinks::{self, dispatcher::Dispatcher};
+use crate::workers::sync::backfill::Backfiller;
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ pub struct App {
     writer: Writer,
     tokens: Option<Arc<TokenService>>,
     hydrator: Option<Arc<Hydrator>>,
+    backfiller: Option<Arc<Backfiller>>,
     dispatchers: Vec<Arc<Dispatcher>>,
     retention: Option<Retention>,
     tally: Arc<Tally>,
@@ -223,6 +225,14 @@ impl App {
         if let Some(hydrator) = &hydrator {
             hydrator.register_metrics(metrics.registry());
         }
+        let backfills = config.role.works() && config.hydrator.backfill;
+        let backfiller = hydrator
+            .clone()
+            .filter(|_| backfills)
+            .map(|hydrator| Arc::new(Backfiller::new(store.clone(), hydrator, clock.clone())));
+        if let Some(backfiller) = &backfiller {
+            backfiller.register_metrics(metrics.registry());
+        }
         let receiver = Receiver::new(
             &config.webhooks,
             config.public_url.clone(),
@@ -273,6 +283,7 @@ impl App {
             writer,
             tokens: tokens.filter(|_| role.works()),
             hydrator: hydrator.filter(|_| role.works()),
+            backfiller,
             dispatchers,
             retention,
             tally,
@@ -323,6 +334,13 @@ impl App {
                 hydrator
                     .run(shutdown.clone())
                     .instrument(tracing::info_span!("hydrator")),
+            );
+        }
+        if let Some(backfiller) = self.backfiller.clone() {
+            tasks.spawn(
+                backfiller
+                    .run(shutdown.clone())
+                    .instrument(tracing::info_span!("backfill")),
             );
         }
         tasks.spawn({

@@ -10,10 +10,10 @@ use spoke_server::app::{self, Open};
 use spoke_server::cli::settings::{self, check_unknown_variables, token_keys};
 use spoke_server::cli::{
     Cli, Command, DeadLettersArgs, DeadLettersCommand, KeysCommand, PortalsArgs, PortalsCommand,
-    RecordsArgs, RecordsCommand,
+    RecordsArgs, RecordsCommand, SyncArgs, SyncCommand,
 };
 use spoke_server::oauth::vault::Keyring;
-use spoke_server::ops::{self, dead_letters, keys, portals, records};
+use spoke_server::ops::{self, dead_letters, keys, portals, records, sync};
 use spoke_server::{http, telemetry, App};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -68,6 +68,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Portals(args) => print_output(portals_command(args, clock)).await,
         Command::DeadLetters(args) => print_output(dead_letters_command(args)).await,
         Command::Records(args) => print_output(records_command(args)).await,
+        Command::Sync(args) => print_output(sync_command(args, clock)).await,
         Command::Healthcheck(args) => ops::healthcheck::check(&args.listen).await,
         Command::Openapi => {
             println!(
@@ -130,6 +131,32 @@ async fn records_command(args: RecordsArgs) -> anyhow::Result<String> {
         object_id,
     } = args.command;
     records::get(store.as_ref(), portal_id, &object_type, object_id).await
+}
+
+/// `spoke sync …`: what it printed. A backfill asked for in a terminal is watched to its
+/// end.
+async fn sync_command(args: SyncArgs, clock: Clock) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+
+    let database = settings::database(&args.database);
+    let store = app::open_store(&database, Open::Existing).await?;
+    match args.command {
+        SyncCommand::Status { portal } => {
+            sync::status(store.as_ref(), portal, clock.now_ms()).await
+        }
+        SyncCommand::Backfill {
+            portal,
+            object_type,
+        } => {
+            let now = clock.now_ms();
+            let asked = sync::backfill(store.as_ref(), portal, object_type.as_deref(), now).await?;
+            if !std::io::stdout().is_terminal() {
+                return Ok(asked);
+            }
+            print!("{asked}");
+            sync::watch(store.as_ref(), portal, &clock).await
+        }
+    }
 }
 
 /// `spoke keys …`: a new key entry, or what the rotation did.

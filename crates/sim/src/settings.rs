@@ -18,8 +18,13 @@ pub struct Settings {
     /// The first portal id; the others follow it.
     #[arg(long, env = "SPOKE_SIM_FIRST_PORTAL", default_value_t = 10_000_001)]
     pub first_portal: i64,
-    /// Generated records per object type and portal.
-    #[arg(long, env = "SPOKE_SIM_RECORDS", default_value_t = 1_000)]
+    /// Records every portal has of each type before any install (`--seed-records` too).
+    #[arg(
+        long,
+        alias = "seed-records",
+        env = "SPOKE_SIM_RECORDS",
+        default_value_t = 1_000
+    )]
     pub records: u32,
     /// The app's id, as in every webhook event's `appId`.
     #[arg(long, env = "SPOKE_SIM_APP_ID", default_value_t = 1_160_452)]

@@ -47,6 +47,8 @@ pub enum Command {
     DeadLetters(DeadLettersArgs),
     /// The record mirror: what spoke holds of a HubSpot record.
     Records(RecordsArgs),
+    /// Keeping the mirror complete: backfill a portal, see where its sync stands.
+    Sync(SyncArgs),
     /// Print the admin API's OpenAPI 3.1 document (what `GET /api/v1/openapi.json` serves
     /// and `docs/admin-api.json` holds).
     Openapi,
@@ -119,6 +121,32 @@ pub enum RecordsCommand {
         /// `contacts`, `companies`, `deals`, `tickets`, `products` or `line_items`.
         object_type: String,
         object_id: ObjectId,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: SyncCommand,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SyncCommand {
+    /// Read every record of the portal's hydrated types (or of one) from HubSpot again; a
+    /// running spoke does it. In a terminal, shows its progress until it finishes.
+    Backfill {
+        #[arg(long)]
+        portal: PortalId,
+        /// Only this type: a path name (`contacts`) or type id (`0-1`, `2-123`).
+        #[arg(long = "type")]
+        object_type: Option<String>,
+    },
+    /// Where the portal's backfill stands, type by type.
+    Status {
+        #[arg(long)]
+        portal: PortalId,
     },
 }
 
@@ -349,6 +377,19 @@ pub struct HydratorArgs {
         default_value_t = HydratorConfig::DEFAULT_CLAIM_SECONDS
     )]
     pub hydrator_claim_seconds: u64,
+    /// `off`: this process runs no backfill (installs and operators still ask for them,
+    /// and a process with it on reads them).
+    #[arg(long, env = "SPOKE_BACKFILL", default_value = "on")]
+    pub backfill: Switch,
+    /// Longest list API URL a backfill sends (its properties ride in the URL); a type whose
+    /// properties do not fit is listed by id and read in batches, two calls a page. HubSpot
+    /// documents `414 URI too long` but not its limit: unverified.
+    #[arg(
+        long,
+        env = "SPOKE_BACKFILL_URL_BYTES",
+        default_value_t = HydratorConfig::DEFAULT_LIST_URL_BYTES
+    )]
+    pub backfill_url_bytes: usize,
     /// Record versions the hydrator caches (about 100 bytes each); 0 turns the cache off.
     #[arg(
         long,

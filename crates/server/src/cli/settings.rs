@@ -200,6 +200,11 @@ fn hydrator(
         return Err(bad("SPOKE_HYDRATOR_CLAIM_SECONDS", "must be at least 1"));
     }
     config.claim_lease = Duration::from_secs(args.hydrator_claim_seconds);
+    if args.backfill_url_bytes < 1_000 {
+        return Err(bad("SPOKE_BACKFILL_URL_BYTES", "must be at least 1000"));
+    }
+    config.list_url_bytes = args.backfill_url_bytes;
+    config.backfill = args.backfill == Switch::On;
     config.cache_records = args.cache_records;
     config.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
     Ok(config)

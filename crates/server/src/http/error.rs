@@ -45,7 +45,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(&'static str),
     #[error(
-        "unknown object type: use contacts, companies, deals, tickets, products or line_items"
+        "unknown object type: use a path name such as contacts, or a type id such as 0-1 or 2-123"
     )]
     UnknownObjectType,
     #[error("unknown sink: use http or nats")]

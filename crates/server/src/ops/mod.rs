@@ -1,5 +1,5 @@
-//! What operators run besides `serve`: [`portals`], [`keys`], [`dead_letters`] and
-//! [`records`] commands, and the [`demo`] (behind the default `demo` feature, the only part of spoke that links the
+//! What operators run besides `serve`: [`portals`], [`keys`], [`dead_letters`], [`records`]
+//! and [`sync`] commands, and the [`demo`] (behind the default `demo` feature, the only part of spoke that links the
 //! simulator).
 
 pub mod dead_letters;
@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod keys;
 pub mod portals;
 pub mod records;
+pub mod sync;
 
 /// An epoch-milliseconds time as the command line prints it (RFC 3339, as JSON does).
 fn iso(ms: i64) -> String {

@@ -8,6 +8,10 @@
 //! window. Calls go out evenly spaced, and no window ever holds more than the limit. The `X-HubSpot-RateLimit-*` headers tighten a portal whose
 //! limit is lower than assumed, and pause it when HubSpot says none are left; a `429`
 //! pauses it for `Retry-After` or a whole window.
+//!
+//! Live hydration comes first: background work (backfill) takes a call only when it is
+//! there now and no live read is waiting for one, so a live read waits at most the one call
+//! background work took before it.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -39,6 +43,8 @@ struct Portal {
     limiter: Arc<DefaultDirectRateLimiter>,
     /// No calls before this instant (epoch ms).
     paused_until: i64,
+    /// Live reads waiting for a call: background work yields to them.
+    live_waiting: u32,
 }
 
 /// A token bucket's burst and refill period such that burst plus refill within `window`
@@ -73,6 +79,7 @@ impl PortalLimits {
             limit: self.limit,
             limiter: limiter(self.limit, self.window),
             paused_until: 0,
+            live_waiting: 0,
         });
         f(entry)
     }
@@ -89,6 +96,27 @@ impl PortalLimits {
                 .check()
                 .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
         })
+    }
+
+    /// Takes one call for background work, or says how long to wait: while a live read
+    /// waits for one, background work waits a call's period.
+    pub fn acquire_background(&self, portal: PortalId) -> Result<(), Duration> {
+        let yielding = self.with(portal, |p| {
+            (p.live_waiting > 0).then(|| bucket(p.limit, self.window).1)
+        });
+        match yielding {
+            Some(period) => Err(period),
+            None => self.acquire(portal),
+        }
+    }
+
+    /// A live read of `portal` waits for a call until the guard is dropped.
+    pub fn live_wait(&self, portal: PortalId) -> LiveWait<'_> {
+        self.with(portal, |p| p.live_waiting += 1);
+        LiveWait {
+            limits: self,
+            portal,
+        }
     }
 
     /// No calls for `portal` during `wait`.
@@ -128,6 +156,21 @@ impl PortalLimits {
     }
 }
 
+/// A live read waiting for a call (see [`PortalLimits::live_wait`]).
+#[derive(Debug)]
+pub struct LiveWait<'a> {
+    limits: &'a PortalLimits,
+    portal: PortalId,
+}
+
+impl Drop for LiveWait<'_> {
+    fn drop(&mut self) {
+        self.limits.with(self.portal, |p| {
+            p.live_waiting = p.live_waiting.saturating_sub(1)
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use hubspot::time::ManualClock;
@@ -162,6 +205,26 @@ mod tests {
         limits
             .acquire(PortalId(2))
             .expect("another portal is not slowed");
+    }
+
+    #[test]
+    fn background_work_yields_to_a_waiting_live_read() {
+        let clock = ManualClock::at(0);
+        let limits = PortalLimits::new(100, WINDOW, clock.clock());
+        limits
+            .acquire_background(PortalId(1))
+            .expect("nobody waits: the call is background work's");
+        let waiting = limits.live_wait(PortalId(1));
+        let period = bucket(100, WINDOW).1;
+        assert_eq!(limits.acquire_background(PortalId(1)), Err(period));
+        limits
+            .acquire_background(PortalId(2))
+            .expect("another portal's live reads do not count");
+        drop(waiting);
+        let wait = limits
+            .acquire_background(PortalId(1))
+            .expect_err("the bucket is still empty");
+        assert!(wait <= period, "{wait:?}");
     }
 
     #[test]

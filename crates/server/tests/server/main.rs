@@ -3,6 +3,7 @@
 
 mod admin;
 mod associations;
+mod backfill;
 mod commands;
 mod dashboard;
 mod demo;

@@ -181,11 +181,13 @@ fn documented() -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn the_readme_lists_every_metric_and_no_other() {
-    // With a sink configured, so its series are there too (nothing is sent to it).
+    // With a sink configured and backfill on, so their series are there too (nothing is
+    // sent to the sink, and no portal installs).
     let h = harness_with(
         Engine::Sqlite,
         "oauth crm.objects.contacts.read",
         |config| {
+            config.hydrator.backfill = true;
             config.sinks.http = Some(HttpSinkConfig {
                 url: spoke_server::config::SecretUrl::parse_http("http://127.0.0.1:9/hooks")
                     .unwrap(),

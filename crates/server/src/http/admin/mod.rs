@@ -11,6 +11,7 @@
 
 mod monitor;
 mod records;
+mod sync;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -35,7 +36,7 @@ pub const BASE: &str = "/api/v1";
     info(
         title = "spoke admin API",
         description = "Operators' view of spoke: mirrored records, dead letters and replay, \
-                       quarantine, stats, the certification monitor and every portal's standing.",
+                       quarantine, stats, the certification monitor, every portal's standing and its sync.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     security(("operator" = [])),
@@ -74,7 +75,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(monitor::monitor))
         .routes(routes!(monitor::portals))
         .routes(routes!(monitor::portal))
-        .routes(routes!(monitor::portal_monitor));
+        .routes(routes!(monitor::portal_monitor))
+        .routes(routes!(sync::sync))
+        .routes(routes!(sync::backfill));
     OpenApiRouter::with_openapi(AdminApi::openapi()).nest(BASE, api)
 }
 

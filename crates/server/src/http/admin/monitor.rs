@@ -19,7 +19,7 @@ use store::PortalId;
 #[into_params(parameter_in = Path)]
 pub struct PortalPath {
     /// The portal.
-    portal_id: PortalId,
+    pub portal_id: PortalId,
 }
 
 /// The monitor's endpoints answer 404 while it is off, rather than rates of nothing.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hubspot::associations::AssociationRead;
 use hubspot::crm::{BatchRead, CrmClient, ObjectType, RateLimit};
 use hubspot::failure::{HubSpotError, Kind};
+use hubspot::listing::Page;
 use hubspot::time::Clock;
 use hubspot::version::ApiVersion;
 use secrecy::SecretString;
@@ -48,6 +49,7 @@ macro_rules! crm_span {
 #[derive(Debug, Clone, Copy)]
 enum Call {
     BatchRead,
+    List,
     Properties,
     Schemas,
     Associations,
@@ -61,6 +63,9 @@ impl Call {
             (Self::BatchRead, ApiVersion::V3) => "crm.batch_read@v3",
             (Self::BatchRead, ApiVersion::V2026_03) => "crm.batch_read@2026-03",
             (Self::BatchRead, ApiVersion::V2026_09) => "crm.batch_read@2026-09",
+            (Self::List, ApiVersion::V3) => "crm.list@v3",
+            (Self::List, ApiVersion::V2026_03) => "crm.list@2026-03",
+            (Self::List, ApiVersion::V2026_09) => "crm.list@2026-09",
             (Self::Properties, ApiVersion::V3) => "crm.properties@v3",
             (Self::Properties, ApiVersion::V2026_03) => "crm.properties@2026-03",
             (Self::Properties, ApiVersion::V2026_09) => "crm.properties@2026-09",
@@ -143,11 +148,23 @@ impl CrmReader {
     /// Takes one of the portal's calls, waiting a short while for it; the longer wait
     /// otherwise.
     pub(super) async fn slot(&self, portal: PortalId) -> Result<(), Duration> {
+        let mut waiting = None;
         loop {
             match self.limits.acquire(portal) {
-                Err(wait) if wait <= INLINE_WAIT => tokio::time::sleep(wait).await,
+                Err(wait) if wait <= INLINE_WAIT => {
+                    waiting.get_or_insert_with(|| self.limits.live_wait(portal));
+                    tokio::time::sleep(wait).await;
+                }
                 other => return other,
             }
+        }
+    }
+
+    /// Takes one of the portal's calls for background work, waiting for it as long as it
+    /// takes: live reads go first.
+    pub(super) async fn background_slot(&self, portal: PortalId) {
+        while let Err(wait) = self.limits.acquire_background(portal) {
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -183,6 +200,41 @@ impl CrmReader {
             read
         })
         .await
+    }
+
+    /// One page of `object`'s records, the one after `after` (the first without).
+    pub(super) async fn list_page(
+        &self,
+        portal: PortalId,
+        object: ObjectType,
+        after: Option<&str>,
+        properties: &[String],
+    ) -> Result<Page, Failure> {
+        let span = crm_span!("crm.list", self, portal, object);
+        let page = self
+            .authorized(portal, |token| {
+                let span = span.clone();
+                async move {
+                    let page = self
+                        .crm
+                        .list_page(&token, object, after, properties)
+                        .instrument(span.clone())
+                        .await;
+                    self.counted(&span, portal, Call::List, page.as_ref().map(|_| 200));
+                    page
+                }
+            })
+            .await?;
+        if let Some(seen) = &page.rate_limit {
+            self.observe(portal, seen);
+        }
+        Ok(page)
+    }
+
+    /// Whether a list call of `object` with `properties` stays within `max` URL bytes.
+    pub(super) fn fits_list(&self, object: ObjectType, properties: &[String], max: usize) -> bool {
+        // The longest cursor HubSpot's list API is seen to send is well under 100 bytes.
+        self.crm.list_url(object, None, properties).as_str().len() + 100 <= max
     }
 
     /// One associations batch read of `ids` of `from` to records of `to`.

@@ -20,11 +20,14 @@ mod association_reads;
 mod catalog;
 mod crm;
 mod decisions;
+mod pages;
 mod plan;
 pub mod properties;
 mod reads;
 mod sort;
 pub mod types;
+
+pub use self::pages::{BackfillScope, PageFailure, PageRead};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,93 @@
+//! A portal's sync: where its backfill stands, and asking for one.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::monitor::PortalPath;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::state::AppState;
+use crate::ops::sync::{report, request_backfill, RequestError, SyncReport};
+use store::Requested;
+
+/// Where the portal's sync stands: its latest backfill, type by type.
+#[utoipa::path(
+    get,
+    path = "/portals/{portal_id}/sync",
+    tag = "sync",
+    params(PortalPath),
+    responses(
+        (status = 200, description = "The portal's sync", body = SyncReport),
+        (status = 400, description = "An id that is not a number", body = ErrorBody),
+        (status = 404, description = "spoke does not know this portal", body = ErrorBody),
+    ),
+)]
+pub async fn sync(
+    State(state): State<AppState>,
+    ApiPath(PortalPath { portal_id: portal }): ApiPath<PortalPath>,
+) -> Result<Json<SyncReport>, ApiError> {
+    let report = report(state.store.as_ref(), portal, state.clock.now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("spoke does not know this portal"))?;
+    Ok(Json(report))
+}
+
+/// Which types a backfill reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BackfillQuery {
+    /// Only this type: a path name (`contacts`) or a type id (`0-1`, `2-123`); every
+    /// hydrated type without it.
+    #[serde(rename = "type")]
+    object_type: Option<String>,
+}
+
+/// What a request for a backfill did.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackfillAccepted {
+    /// `started`, or `alreadyRunning` (a backfill is pending or running: it goes on, and
+    /// this request adds nothing).
+    pub backfill: &'static str,
+}
+
+/// Asks for a backfill: the portal's records read again from HubSpot's list API, within
+/// its rate limit behind live events, by whichever spoke worker leases it.
+#[utoipa::path(
+    post,
+    path = "/portals/{portal_id}/backfill",
+    tag = "sync",
+    params(PortalPath, BackfillQuery),
+    responses(
+        (status = 202, description = "Asked for, or already running", body = BackfillAccepted),
+        (status = 400, description = "An id or type that is not one", body = ErrorBody),
+        (status = 404, description = "spoke does not know this portal", body = ErrorBody),
+    ),
+)]
+pub async fn backfill(
+    State(state): State<AppState>,
+    ApiPath(PortalPath { portal_id: portal }): ApiPath<PortalPath>,
+    ApiQuery(query): ApiQuery<BackfillQuery>,
+) -> Result<(StatusCode, Json<BackfillAccepted>), ApiError> {
+    let now = state.clock.now_ms();
+    let requested = request_backfill(
+        state.store.as_ref(),
+        portal,
+        query.object_type.as_deref(),
+        now,
+    )
+    .await
+    .map_err(|error| match error {
+        RequestError::UnknownPortal => ApiError::NotFound("spoke does not know this portal"),
+        RequestError::UnknownType => ApiError::UnknownObjectType,
+        RequestError::Store(error) => ApiError::Storage(error),
+    })?;
+    let backfill = match requested {
+        Requested::Started => "started",
+        Requested::AlreadyRunning => "alreadyRunning",
+    };
+    Ok((StatusCode::ACCEPTED, Json(BackfillAccepted { backfill })))
+}

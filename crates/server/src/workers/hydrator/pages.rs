@@ -1,0 +1,260 @@
+//! What a backfill reads through the hydrator: the types a portal's install lets spoke read
+//! (its custom objects listed with the schemas API), and pages of one type's records with
+//! the properties hydration reads them with. Every call is one of the portal's, taken only
+//! when no live read waits for one ([`CrmReader::background_slot`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubspot::crm::{ObjectType, CUSTOM_READ_SCOPE};
+use hubspot::failure::Kind;
+use store::{MirroredRecord, ObjectId, PortalId};
+
+use super::catalog::Listed;
+use super::crm::RATE_WINDOW;
+use super::decisions::{missing_scope, Failure};
+use super::sort::{granted, Reading};
+use super::Hydrator;
+use crate::oauth::tokens::TokenError;
+use crate::telemetry::Chain;
+use crate::workers::versions::RecordKey;
+
+/// The types a backfill reads for a portal, under its install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillScope {
+    pub installed_at: i64,
+    pub types: Vec<ObjectType>,
+}
+
+/// Why a page, or a portal's scope, was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageFailure {
+    /// The portal cannot be read now (uninstalled, or it must install again): its backfill
+    /// waits for an install.
+    Portal(String),
+    /// The type cannot be read under this install (HubSpot refused its scope).
+    Type(String),
+    /// Worth another try: after `wait` when HubSpot said how long.
+    Again {
+        error: String,
+        wait: Option<Duration>,
+    },
+}
+
+/// A page read: its records as the mirror stores them, and the next page's cursor.
+#[derive(Debug, Clone, Default)]
+pub struct PageRead {
+    pub records: Vec<MirroredRecord>,
+    pub next: Option<String>,
+    seen: Vec<(RecordKey, i64)>,
+}
+
+/// What a list call asks for when a type's properties do not fit its URL: ids alone.
+const IDS_ONLY: &str = "hs_object_id";
+
+impl Hydrator {
+    /// The types to backfill for `portal`: those hydrated that its install lets spoke read.
+    pub async fn backfill_scope(&self, portal: PortalId) -> Result<BackfillScope, PageFailure> {
+        let row = self
+            .store
+            .portal(portal)
+            .await
+            .map_err(|e| PageFailure::Again {
+                error: Chain(&e).to_string(),
+                wait: None,
+            })?;
+        let granted = granted(row).map_err(|reason| PageFailure::Portal(reason.to_owned()))?;
+        let installed_at = granted.installed_at;
+        let readable = |object: ObjectType| {
+            self.config.objects.includes(object)
+                && object.readable_with(&granted.scopes)
+                && !self.crm.refused(portal, object, installed_at)
+        };
+        let mut types: Vec<ObjectType> = ObjectType::STANDARD
+            .into_iter()
+            .filter(|o| readable(*o))
+            .collect();
+        let objects = &self.config.objects;
+        let wants_custom = objects.every_custom() || objects.listed().iter().any(|o| o.is_custom());
+        if wants_custom && granted.scopes.iter().any(|s| s == CUSTOM_READ_SCOPE) {
+            let custom = self.custom_types_of(portal, installed_at).await?;
+            let custom = custom.iter().filter_map(|id| ObjectType::from_path(id));
+            types.extend(custom.filter(|o| readable(*o)));
+        }
+        Ok(BackfillScope {
+            installed_at,
+            types,
+        })
+    }
+
+    /// The page of `object`'s records after `after` (the first without), with every
+    /// property hydration reads.
+    pub async fn read_page(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+        object: ObjectType,
+        after: Option<&str>,
+    ) -> Result<PageRead, PageFailure> {
+        let reading = Reading {
+            portal,
+            installed_at,
+            object,
+        };
+        let properties = self.page_properties(reading).await?;
+        let fits = self
+            .crm
+            .fits_list(object, &properties, self.config.list_url_bytes);
+        let listed = if fits {
+            properties.to_vec()
+        } else {
+            vec![IDS_ONLY.to_owned()]
+        };
+        self.crm.background_slot(portal).await;
+        let page = self
+            .crm
+            .list_page(portal, object, after, &listed)
+            .await
+            .map_err(|f| self.page_failure(reading, f))?;
+        let mut records = page.records;
+        if !fits && !records.is_empty() {
+            let ids: Vec<ObjectId> = records.iter().map(|r| ObjectId(r.id)).collect();
+            self.crm.background_slot(portal).await;
+            let read = self
+                .crm
+                .batch_read(portal, object, &ids, &properties)
+                .await
+                .map_err(|f| self.page_failure(reading, f))?;
+            if let Some(seen) = &read.rate_limit {
+                self.crm.observe(portal, seen);
+            }
+            if let Some(unread) = read.unread.first() {
+                return Err(PageFailure::Again {
+                    error: format!(
+                        "HubSpot did not read record {}: {}",
+                        unread.id, unread.category
+                    ),
+                    wait: None,
+                });
+            }
+            // Records deleted between the two calls are left out: their deletions say so.
+            records = read.records;
+        }
+        let now = self.clock.now_ms();
+        let seen = records
+            .iter()
+            .map(|r| (reading.key(ObjectId(r.id)), r.updated_at))
+            .collect();
+        let records = records
+            .iter()
+            .map(|r| MirroredRecord {
+                portal_id: portal,
+                object_type: object.path_name().into_owned(),
+                object_id: ObjectId(r.id),
+                state: "live".into(),
+                properties: r.properties.as_json().to_owned(),
+                updated_at: r.updated_at,
+                fetched_at: now,
+                trace: None,
+            })
+            .collect();
+        Ok(PageRead {
+            records,
+            next: page.next,
+            seen,
+        })
+    }
+
+    /// The cache learns what a page written to the mirror holds.
+    pub fn remember_page(&self, page: &PageRead) {
+        self.versions.remember(page.seen.iter().copied());
+    }
+
+    /// The sinks each change the mirror accepts is queued for.
+    pub fn sinks(&self) -> &[String] {
+        &self.sinks
+    }
+
+    /// The properties a page is read with: the configured list, or the portal's own list
+    /// (read again when due, within the portal's limit; the held one serves if that fails).
+    async fn page_properties(&self, reading: Reading) -> Result<Arc<[String]>, PageFailure> {
+        if let Some(named) = self.config.properties.named(reading.object) {
+            return Ok(named);
+        }
+        let key = (reading.portal, reading.installed_at, reading.object);
+        let held = match self.properties.lookup(&key, &[]) {
+            Listed::Current(list) => return Ok(list),
+            Listed::Due(held) => held,
+        };
+        self.crm.background_slot(reading.portal).await;
+        match self
+            .crm
+            .property_names(reading.portal, reading.object)
+            .await
+        {
+            Ok(names) => Ok(self.properties.learn(key, names, &[])),
+            Err(_) if held.is_some() => Ok(held.expect("held")),
+            Err(failure) => Err(self.page_failure(reading, failure)),
+        }
+    }
+
+    /// The custom object types the portal defines (read again when due); none if HubSpot
+    /// refuses the schemas API.
+    async fn custom_types_of(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+    ) -> Result<Arc<[String]>, PageFailure> {
+        let key = (portal, installed_at);
+        let held = match self.custom_types.lookup(&key, &[]) {
+            Listed::Current(list) => return Ok(list),
+            Listed::Due(held) => held,
+        };
+        self.crm.background_slot(portal).await;
+        match self.crm.custom_types(portal).await {
+            Ok(types) => Ok(self.custom_types.learn(key, types, &[])),
+            Err(_) if held.is_some() => Ok(held.expect("held")),
+            Err(Failure::HubSpot(error)) if error.kind() == Kind::MissingScopes => {
+                Ok(Arc::from(Vec::new()))
+            }
+            Err(failure) => Err(PageFailure::Again {
+                error: Chain(&failure).to_string(),
+                wait: None,
+            }),
+        }
+    }
+
+    /// What a failed call means for the backfill; a `429` pauses the portal, and a refused
+    /// scope stops calls for the type until the portal installs again, as in hydration.
+    fn page_failure(&self, reading: Reading, failure: Failure) -> PageFailure {
+        let Reading {
+            portal,
+            installed_at,
+            object,
+        } = reading;
+        match failure {
+            Failure::Token(TokenError::NeedsReauth(_)) => {
+                PageFailure::Portal("the portal must install the app again".into())
+            }
+            Failure::Token(TokenError::NotInstalled(_)) => {
+                PageFailure::Portal("the portal has not installed the app".into())
+            }
+            Failure::HubSpot(error) if error.kind() == Kind::MissingScopes => {
+                self.crm.refuse(portal, object, installed_at);
+                PageFailure::Type(missing_scope(object))
+            }
+            Failure::HubSpot(error) if error.kind() == Kind::RateLimited => {
+                let wait = error.retry_after().unwrap_or(RATE_WINDOW);
+                self.crm.pause(portal, wait);
+                PageFailure::Again {
+                    error: "HubSpot answered 429".into(),
+                    wait: Some(wait),
+                }
+            }
+            failure => PageFailure::Again {
+                error: Chain(&failure).to_string(),
+                wait: None,
+            },
+        }
+    }
+}

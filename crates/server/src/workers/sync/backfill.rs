@@ -1,0 +1,325 @@
+//! Backfill: each portal's records from before its install, read page by page from
+//! HubSpot's list API when it installs and when an operator asks (`spoke sync backfill`,
+//! `POST /api/v1/portals/{id}/backfill`).
+//!
+//! A worker leases up to [`PORTALS_AT_ONCE`] portals' backfills (one instance per portal,
+//! across instances) and reads each portal's types one after another through the
+//! hydrator ([`Hydrator::read_page`]): the same properties, the portal's own limiter with
+//! live reads first, and the same write path (newer wins, each accepted change queued for
+//! the sinks). A page's records and its type's cursor are written in one transaction, so a
+//! restart, a crash or a lost lease resumes after the last page written.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hubspot::crm::ObjectType;
+use hubspot::time::{after, Clock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use store::{Backfill, BackfillLease, BackfillPage, PortalId, Store, StoreError};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::telemetry::Chain;
+use crate::workers::hydrator::{Hydrator, PageFailure};
+
+/// Portals one worker backfills at once; each waits on its own limiter, so more portals
+/// cost no portal any speed.
+const PORTALS_AT_ONCE: u32 = 16;
+/// A lease lasts this long; each page written renews it. A crashed worker's portals are
+/// taken by another after it.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often an idle worker looks for backfills to do.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Waits between failed reads of a page: from 2 s, doubling, up to 30 s. After
+/// [`FAILURES_IN_A_ROW`] the worker lets the portal go; its lease lapses and the page is
+/// read again then, by whichever worker takes it.
+const RETRY: Backoff = Backoff {
+    start: Duration::from_secs(2),
+    cap: Duration::from_secs(30),
+};
+const FAILURES_IN_A_ROW: u32 = 5;
+
+/// The backfill worker of one spoke process.
+#[derive(Debug)]
+pub struct Backfiller {
+    store: Arc<dyn Store>,
+    hydrator: Arc<Hydrator>,
+    clock: Clock,
+    holder: String,
+    /// Portals this worker is backfilling now.
+    running: Mutex<BTreeSet<PortalId>>,
+    records: Counter,
+    portals: Gauge,
+}
+
+/// How a portal's backfill ended for this worker.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Every type is read.
+    Finished,
+    /// Another worker has it, or the portal cannot be read now: nothing to release.
+    LeaseLost,
+    /// Stopped before its end (shutdown, or a portal that must install again): released
+    /// for another worker.
+    Stopped,
+    /// Failed several times in a row: left to lapse, then read again.
+    Failing,
+}
+
+impl Backfiller {
+    pub fn new(store: Arc<dyn Store>, hydrator: Arc<Hydrator>, clock: Clock) -> Self {
+        Self {
+            store,
+            hydrator,
+            clock,
+            holder: format!("backfill-{}", uuid::Uuid::new_v4().simple()),
+            running: Mutex::default(),
+            records: Counter::default(),
+            portals: Gauge::default(),
+        }
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "backfill_records",
+            "Records read by backfills and written to the mirror (newer versions kept)",
+            self.records.clone(),
+        );
+        registry.register(
+            "backfill_portals",
+            "Portals this process is backfilling now",
+            self.portals.clone(),
+        );
+    }
+
+    /// Backfills until `shutdown`; portals in progress stop after their current page and
+    /// are released, so a restart resumes them at once.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            match self.lease_more().await {
+                Ok(leased) => {
+                    for backfill in leased {
+                        let (me, stop) = (self.clone(), shutdown.clone());
+                        tasks.spawn(async move { me.backfill_portal(backfill, stop).await });
+                    }
+                }
+                Err(error) => debug!(error = %Chain(&error), "backfill lease deferred"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                Some(_) = tasks.join_next() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Leases backfills for the places free, leaving out the portals already running.
+    async fn lease_more(&self) -> Result<Vec<Backfill>, StoreError> {
+        let running = self.running.lock().expect("running lock").len() as u32;
+        if running >= PORTALS_AT_ONCE {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let leased = self
+            .store
+            .lease_backfills(&self.holder, after(now, LEASE), now, PORTALS_AT_ONCE)
+            .await?;
+        let mut running = self.running.lock().expect("running lock");
+        let mut fresh = Vec::new();
+        for backfill in leased {
+            if running.len() < PORTALS_AT_ONCE as usize && running.insert(backfill.portal_id) {
+                fresh.push(backfill);
+            }
+        }
+        self.portals.set(running.len() as i64);
+        Ok(fresh)
+    }
+
+    /// Runs one portal's backfill until it ends for this worker.
+    async fn backfill_portal(&self, backfill: Backfill, shutdown: CancellationToken) {
+        let portal = backfill.portal_id;
+        let ended = match self.read_portal(&backfill, &shutdown).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                warn!(portal_id = portal.0, error = %Chain(&error), "backfill failed");
+                Ended::Failing
+            }
+        };
+        if ended == Ended::Stopped {
+            if let Err(error) = self.store.release_backfill(&self.holder, portal).await {
+                warn!(portal_id = portal.0, error = %Chain(&error), "backfill release failed");
+            }
+        }
+        if ended == Ended::Finished {
+            info!(portal_id = portal.0, "backfill finished");
+        }
+        let mut running = self.running.lock().expect("running lock");
+        running.remove(&portal);
+        self.portals.set(running.len() as i64);
+    }
+
+    /// The lease on `portal`, renewed until [`LEASE`] from now.
+    fn lease(&self, portal: PortalId) -> BackfillLease<'_> {
+        BackfillLease {
+            holder: &self.holder,
+            portal_id: portal,
+            until_ms: after(self.clock.now_ms(), LEASE),
+        }
+    }
+
+    /// Begins the backfill with the types to read (if a worker has not yet), then reads
+    /// each type not done from its cursor.
+    async fn read_portal(
+        &self,
+        backfill: &Backfill,
+        shutdown: &CancellationToken,
+    ) -> Result<Ended, StoreError> {
+        let portal = backfill.portal_id;
+        let scope = match self.hydrator.backfill_scope(portal).await {
+            Ok(scope) => scope,
+            Err(PageFailure::Portal(_)) => return Ok(Ended::Stopped),
+            Err(failure) => {
+                warn!(portal_id = portal.0, failure = ?failure, "backfill cannot list the portal's types");
+                return Ok(Ended::Failing);
+            }
+        };
+        let mut types: Vec<String> = scope
+            .types
+            .iter()
+            .map(|t| t.path_name().into_owned())
+            .collect();
+        if let Some(only) = &backfill.only_type {
+            types = vec![only.clone()];
+        }
+        let now = self.clock.now_ms();
+        if !self
+            .store
+            .begin_backfill(self.lease(portal), &types, now)
+            .await?
+        {
+            return Ok(Ended::LeaseLost);
+        }
+        let Some((_, progress)) = self.store.backfill(portal).await? else {
+            return Ok(Ended::LeaseLost);
+        };
+        for row in progress.into_iter().filter(|t| t.done_at.is_none()) {
+            let object =
+                ObjectType::from_path(&row.object_type).filter(|o| scope.types.contains(o));
+            let Some(object) = object else {
+                let reason = format!(
+                    "{} are not hydrated for this portal (SPOKE_HYDRATOR_OBJECTS, and the scopes it granted)",
+                    row.object_type
+                );
+                let lease = self.lease(portal);
+                let now = self.clock.now_ms();
+                if !self
+                    .store
+                    .abandon_backfill_type(lease, &row.object_type, &reason, now)
+                    .await?
+                {
+                    return Ok(Ended::LeaseLost);
+                }
+                continue;
+            };
+            let reading = TypeReading {
+                portal,
+                installed_at: scope.installed_at,
+                object,
+            };
+            match self.read_type(reading, row.next_after, shutdown).await? {
+                Ended::Finished => {}
+                other => return Ok(other),
+            }
+        }
+        Ok(Ended::Finished)
+    }
+
+    /// Reads one type's pages from `after` to the last; each page is written with its
+    /// cursor.
+    async fn read_type(
+        &self,
+        reading: TypeReading,
+        mut after: Option<String>,
+        shutdown: &CancellationToken,
+    ) -> Result<Ended, StoreError> {
+        let TypeReading {
+            portal,
+            installed_at,
+            object,
+        } = reading;
+        let name = object.path_name();
+        let mut failures = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(Ended::Stopped);
+            }
+            let read = self
+                .hydrator
+                .read_page(portal, installed_at, object, after.as_deref())
+                .await;
+            let mut page = match read {
+                Ok(page) => page,
+                Err(PageFailure::Portal(_)) => return Ok(Ended::Stopped),
+                Err(PageFailure::Type(reason)) => {
+                    let (lease, now) = (self.lease(portal), self.clock.now_ms());
+                    return Ok(
+                        if self
+                            .store
+                            .abandon_backfill_type(lease, &name, &reason, now)
+                            .await?
+                        {
+                            Ended::Finished
+                        } else {
+                            Ended::LeaseLost
+                        },
+                    );
+                }
+                Err(PageFailure::Again { error, wait }) => {
+                    failures += 1;
+                    warn!(portal_id = portal.0, object_type = %object, error, failures, "a backfill page could not be read");
+                    if failures >= FAILURES_IN_A_ROW {
+                        return Ok(Ended::Failing);
+                    }
+                    let wait = wait.unwrap_or_else(|| RETRY.jittered(failures - 1));
+                    let _ = shutdown.run_until_cancelled(tokio::time::sleep(wait)).await;
+                    continue;
+                }
+            };
+            failures = 0;
+            let written = BackfillPage {
+                records: std::mem::take(&mut page.records),
+                next_after: page.next.clone(),
+                sinks: self.hydrator.sinks().to_vec(),
+            };
+            let (lease, now) = (self.lease(portal), self.clock.now_ms());
+            if !self
+                .store
+                .write_backfill_page(lease, &name, &written, now)
+                .await?
+            {
+                return Ok(Ended::LeaseLost);
+            }
+            self.records.inc_by(written.records.len() as u64);
+            self.hydrator.remember_page(&page);
+            after = page.next;
+            if after.is_none() {
+                return Ok(Ended::Finished);
+            }
+        }
+    }
+}
+
+/// One type of one portal, under its install.
+#[derive(Debug, Clone, Copy)]
+struct TypeReading {
+    portal: PortalId,
+    installed_at: i64,
+    object: ObjectType,
+}
