@@ -43,6 +43,10 @@ pub fn routes() -> Router<AppState> {
             post(pages::replay_all),
         )
         .route(
+            "/dashboard/portals/{portal_id}/backfill",
+            post(pages::backfill),
+        )
+        .route(
             "/dashboard/portals/{portal_id}/uninstall",
             post(pages::uninstall),
         )

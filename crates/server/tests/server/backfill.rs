@@ -152,6 +152,25 @@ async fn an_install_backfills_every_record_the_portal_had_within_its_limit(#[cas
         json!(types.len() * 3),
         "three pages a type, each read once: {calls}"
     );
+    let page = browser()
+        .get(format!("{}/dashboard/portals/{portal}", h.spoke))
+        .header("cookie", dashboard_session(&h.spoke, TOKEN).await)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rows = page
+        .split(r#"id="backfill-types""#)
+        .nth(1)
+        .expect("the backfill's table");
+    for object in &types {
+        let row = format!(
+            "<td>{object}</td>\n    <td><progress value=\"1\" max=\"1\"></progress></td>\n    <td class=\"num\">{SEEDED}</td>"
+        );
+        assert!(rows.contains(&row), "{object}: {rows}");
+    }
     let others = h.first_portal() + 1;
     assert!(
         h.store
@@ -322,5 +341,31 @@ async fn a_backfill_stopped_half_way_resumes_from_its_cursor_on_another_instance
     assert!(
         types.iter().all(|t| t.read == i64::from(SEEDED)),
         "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn properties_too_many_for_a_list_url_are_read_in_batches_of_the_ids_listed() {
+    let h = harness_with_sim(
+        Engine::Sqlite,
+        SCOPES,
+        |sim| sim.records = SEEDED,
+        |config| {
+            config.hydrator.backfill = true;
+            config.hydrator.list_url_bytes = 1_000;
+            config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
+        },
+    )
+    .await;
+    let portal = h.first_portal();
+    install_portal(&h, portal).await;
+    let types = Harness::types_of(&h.backfilled(portal).await);
+    h.assert_mirror_is_the_simulator(portal, &types).await;
+    let calls = h.calls(portal).await;
+    let pages = json!(types.len() * 3);
+    assert_eq!(calls["calls"]["list"]["200"], pages, "{calls}");
+    assert_eq!(
+        calls["calls"]["batchRead"]["200"], pages,
+        "each page's ids read with every property: {calls}"
     );
 }

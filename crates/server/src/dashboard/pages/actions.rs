@@ -6,13 +6,14 @@ use axum::extract::{Form, FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use store::{PortalId, Replay};
+use store::{PortalId, Replay, Requested};
 
 use super::render::{refusal, render, store_refusal};
 use crate::dashboard::access::{App, Operator};
 use crate::http::state::AppState;
 use crate::oauth::removal;
 use crate::ops::dead_letters::replay_dead;
+use crate::ops::sync::{request_backfill, RequestError};
 use crate::workers::sinks::SinkName;
 
 #[derive(Template)]
@@ -88,6 +89,17 @@ pub async fn replay_all(state: App, Path(portal_id): Path<PortalId>, _: CheckedF
     match replay_dead(state.store.as_ref(), Replay::Portal(portal_id), None).await {
         Ok(n) => back_to(portal_id, &format!("?replayed={n}")),
         Err(error) => store_refusal(error),
+    }
+}
+
+/// Asks for a backfill of every hydrated type; one already running goes on.
+pub async fn backfill(state: App, Path(portal_id): Path<PortalId>, _: CheckedForm) -> Response {
+    let now = state.clock.now_ms();
+    match request_backfill(state.store.as_ref(), portal_id, None, now).await {
+        Ok(Requested::Started) => back_to(portal_id, "?backfill=started"),
+        Ok(Requested::AlreadyRunning) => back_to(portal_id, "?backfill=running"),
+        Err(RequestError::Store(error)) => store_refusal(error),
+        Err(error) => refusal(StatusCode::NOT_FOUND, &error.to_string()),
     }
 }
 

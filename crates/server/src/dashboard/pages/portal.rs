@@ -1,5 +1,5 @@
 //! `GET /dashboard/portals/{id}`: one portal's install, rates, charts, dead letters,
-//! failures, quarantine and audit trail.
+//! failures, mirror, backfill, quarantine and audit trail.
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -17,6 +17,7 @@ use crate::monitor::rates::{windows, Windows, WINDOWS};
 use crate::monitor::tally::minute_of;
 use crate::ops::dead_letters::DeadLetters;
 use crate::ops::inspect::portal_view;
+use crate::ops::sync::BackfillReport;
 use crate::workers::hydrator::properties::TrackedProperties;
 
 #[derive(Template)]
@@ -41,6 +42,8 @@ struct PortalPage {
     unhandled: Vec<store::EventsKept>,
     /// Per hydrated type, what is read: `(type, properties)`.
     properties: Vec<(String, String)>,
+    /// The latest backfill, if the portal had one.
+    backfill: Option<BackfillReport>,
     audit: Vec<(String, String, String, String)>,
 }
 
@@ -65,6 +68,7 @@ pub struct PortalPageQuery {
     period: Option<Period>,
     replayed: Option<u64>,
     uninstalled: Option<u8>,
+    backfill: Option<String>,
 }
 
 pub async fn portal(
@@ -101,6 +105,10 @@ async fn portal_page_of(
     let failures = store
         .webhook_series(Scope::Portal(portal_id), now - 1_439)
         .await?;
+    let backfill = store
+        .backfill(portal_id)
+        .await?
+        .map(|(backfill, types)| BackfillReport::new(&backfill, &types, now_ms));
     Ok(Some(PortalPage {
         refresh_seconds: REFRESH_SECONDS,
         csrf: operator.csrf.clone(),
@@ -142,6 +150,7 @@ async fn portal_page_of(
         properties: view.properties.iter().map(properties_line).collect(),
         records: view.records,
         unhandled: view.unhandled,
+        backfill,
     }))
 }
 
@@ -158,11 +167,13 @@ fn properties_line(tracked: &TrackedProperties) -> (String, String) {
 
 /// What an action that sent the browser back here did.
 fn notice(query: &PortalPageQuery) -> Option<String> {
-    match (query.replayed, query.uninstalled) {
-        (Some(n), _) => Some(format!("{n} dead letters put back in the queue.")),
-        (_, Some(_)) => {
+    match (query.replayed, query.uninstalled, query.backfill.as_deref()) {
+        (Some(n), _, _) => Some(format!("{n} dead letters put back in the queue.")),
+        (_, Some(_), _) => {
             Some("The app was uninstalled: tokens revoked at HubSpot and erased.".into())
         }
+        (_, _, Some("started")) => Some("Backfill asked for: a worker reads it now.".into()),
+        (_, _, Some(_)) => Some("A backfill is already pending or running; it goes on.".into()),
         _ => None,
     }
 }
