@@ -211,16 +211,24 @@ impl<S: Send + Sync> FromRequestParts<S> for AssociationPath {
 }
 
 /// Associates two records with the default type, both ways (as an app's v4 call does).
-async fn associate(State(sim): State<SharedSim>, path: AssociationPath) -> Response {
-    change(&sim, |w, now| {
+async fn associate(
+    State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
+    path: AssociationPath,
+) -> Response {
+    change(&sim, announce, |w, now| {
         w.associate(path.portal, path.from, path.to, now)
             .map(|e| (None, e))
     })
 }
 
 /// Removes every association between two records, both ways.
-async fn dissociate(State(sim): State<SharedSim>, path: AssociationPath) -> Response {
-    change(&sim, |w, now| {
+async fn dissociate(
+    State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
+    path: AssociationPath,
+) -> Response {
+    change(&sim, announce, |w, now| {
         w.dissociate(path.portal, path.from, path.to, now)
             .map(|e| (None, e))
     })
@@ -231,14 +239,32 @@ struct Properties {
     properties: BTreeMap<String, String>,
 }
 
-/// Applies a change to the world, queues its events and answers with `body(record)`.
+/// Whether a change is announced: `?webhooks=false` makes one HubSpot sends no
+/// notification of (as for changes a subscription was paused through).
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct Announce {
+    #[serde(default = "announced")]
+    webhooks: bool,
+}
+
+fn announced() -> bool {
+    true
+}
+
+/// Applies a change to the world, queues its events (unless it is not announced) and
+/// answers with the record and how many events were queued.
 fn change(
     sim: &SharedSim,
+    announce: Announce,
     apply: impl FnOnce(&mut World, i64) -> Result<(Option<Record>, Vec<WebhookEvent>), ChangeError>,
 ) -> Response {
     match sim.world(|w| apply(w, sim.now_ms())) {
         Ok((record, events)) => {
-            let queued = sim.emit(events);
+            let queued = if announce.webhooks {
+                sim.emit(events)
+            } else {
+                0
+            };
             let record =
                 record.map(|r| json!({ "id": r.id.to_string(), "properties": r.properties }));
             Json(json!({ "record": record, "events": queued })).into_response()
@@ -249,10 +275,11 @@ fn change(
 
 async fn create(
     State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
     ObjectsPath { portal, object }: ObjectsPath,
     Json(body): Json<Properties>,
 ) -> Response {
-    change(&sim, |w, now| {
+    change(&sim, announce, |w, now| {
         w.create(portal, object, body.properties, now)
             .map(|(r, e)| (Some(r), e))
     })
@@ -260,10 +287,11 @@ async fn create(
 
 async fn update(
     State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
     RecordPath { portal, object, id }: RecordPath,
     Json(body): Json<Properties>,
 ) -> Response {
-    change(&sim, |w, now| {
+    change(&sim, announce, |w, now| {
         w.update(portal, object, id, body.properties, now)
             .map(|(r, e)| (Some(r), e))
     })
@@ -271,18 +299,20 @@ async fn update(
 
 async fn archive(
     State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
     RecordPath { portal, object, id }: RecordPath,
 ) -> Response {
-    change(&sim, |w, now| {
+    change(&sim, announce, |w, now| {
         w.archive(portal, object, id, now).map(|e| (None, e))
     })
 }
 
 async fn restore(
     State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
     RecordPath { portal, object, id }: RecordPath,
 ) -> Response {
-    change(&sim, |w, now| {
+    change(&sim, announce, |w, now| {
         w.restore(portal, object, id, now).map(|e| (None, e))
     })
 }
@@ -295,10 +325,11 @@ struct Merge {
 
 async fn merge(
     State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
     RecordPath { portal, object, id }: RecordPath,
     Json(body): Json<Merge>,
 ) -> Response {
-    change(&sim, |w, now| {
+    change(&sim, announce, |w, now| {
         w.merge(portal, object, id, body.merged_object_id, now)
             .map(|(r, e)| (Some(r), e))
     })
@@ -306,9 +337,10 @@ async fn merge(
 
 async fn privacy_delete(
     State(sim): State<SharedSim>,
+    Query(announce): Query<Announce>,
     Path((portal, id)): Path<(i64, i64)>,
 ) -> Response {
-    change(&sim, |w, now| {
+    change(&sim, announce, |w, now| {
         w.privacy_delete(portal, id, now).map(|e| (None, e))
     })
 }

@@ -1,6 +1,7 @@
 //! The CRM API for objects (reference §4, §9), at v3 and the dated versions `2026-03` and
 //! `2026-09`: read one, batch read (per-id errors when some ids are missing: a `207`, or a
-//! `200` from `2026-09`), list with paging, archived records, property selection.
+//! `200` from `2026-09`), list with paging, archived records, property selection, and
+//! search ([`crate::search`]).
 //! Every request passes [`gate`]: a valid bearer token, the portal's rate limits (HubSpot's
 //! headers on every answer, 429 past them) and whatever faults are switched on.
 
@@ -76,6 +77,7 @@ pub fn routes(sim: SharedSim, more: Router<SharedSim>) -> Router {
             .route("/{object_type}", get(list))
             .route("/{object_type}/{object_id}", get(read_one))
             .route("/{object_type}/batch/read", post(batch_read))
+            .route("/{object_type}/search", post(crate::search::search))
             .layer(Extension(version));
         router = router.nest(prefix, objects);
     }
@@ -116,7 +118,11 @@ async fn gate(State(sim): State<SharedSim>, request: Request, next: Next) -> Res
         return errors::not_found(format!("No API at {}", request.uri().path()));
     };
     let _in_flight = InFlight::enter(&sim, portal);
-    let response = admitted(&sim, grant, request, next).await;
+    let response = if endpoint.class == "search" {
+        searched(&sim, grant, request, next).await
+    } else {
+        admitted(&sim, grant, request, next).await
+    };
     sim.crm_ledger(|l| l.call(portal, endpoint, response.status().as_u16()));
     response
 }
@@ -189,6 +195,16 @@ async fn admitted(sim: &SharedSim, grant: Grant, mut request: Request, next: Nex
     with_usage(next.run(request).await, usage)
 }
 
+/// The rest of the gate for a search: its own limit (reference §5.1), no rate-limit
+/// headers, no faults.
+async fn searched(sim: &SharedSim, grant: Grant, mut request: Request, next: Next) -> Response {
+    if !sim.admit_search(grant.portal) {
+        return errors::rate_limited(Exceeded::Secondly);
+    }
+    request.extensions_mut().insert(Caller(grant));
+    next.run(request).await
+}
+
 /// Adds `X-HubSpot-RateLimit-*` (reference §5.2: no daily headers for OAuth apps).
 fn with_usage(mut response: Response, usage: Usage) -> Response {
     let headers = response.headers_mut();
@@ -230,7 +246,7 @@ fn read_params(pairs: &[(String, String)]) -> (Option<Vec<String>>, bool) {
 /// A record as `SimplePublicObject`. With `properties`, those that have a value, plus the
 /// three HubSpot always returns (and, from `2026-09`, those the type defines but the
 /// record leaves empty, as `null`); without, the type's default set.
-fn render(
+pub(crate) fn render(
     record: &Record,
     object: ObjectType,
     properties: Option<&[String]>,

@@ -10,7 +10,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalCalls {
-    /// Endpoint (`read`, `batchRead`, `list`, `properties`, `schemas`,
+    /// Endpoint (`read`, `batchRead`, `list`, `search`, `properties`, `schemas`,
     /// `associationsBatchRead`, `associate`, `dissociate`) → HTTP status → calls.
     pub calls: BTreeMap<&'static str, BTreeMap<u16, u64>>,
     /// API version (`v3`, `2026-03`, …) → calls.
@@ -75,6 +75,7 @@ pub fn endpoint(path: &str) -> Option<Endpoint> {
         ("properties", []) => "properties",
         ("objects", []) => "list",
         ("objects", ["batch", "read"]) => "batchRead",
+        ("objects", ["search"]) => "search",
         ("objects", [_]) => "read",
         ("objects", [_, "associations", "default", _, _]) => "associate",
         ("objects", [_, "associations", _, _]) => "dissociate",

@@ -198,6 +198,15 @@ impl Dispatcher {
         read(&self.inner.ledger.lock().expect("ledger lock"))
     }
 
+    /// Counts events HubSpot never delivers (see [`crate::faults::Faults::lost_webhooks`]).
+    pub fn lost(&self, portal: i64, events: u64) {
+        self.inner
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .lost(portal, events);
+    }
+
     pub fn depth(&self) -> QueueDepth {
         let queues = self.inner.queues.lock().expect("queues lock");
         queues

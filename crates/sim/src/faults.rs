@@ -1,4 +1,5 @@
-//! Faults an operator or a test switches on at run time, on the CRM API.
+//! Faults an operator or a test switches on at run time, on the CRM API and on webhook
+//! notifications.
 
 use std::time::Instant;
 
@@ -24,6 +25,9 @@ pub struct Faults {
     /// Share of the existing records a batch read names left out of its answer entirely
     /// (in neither `results` nor `errors`).
     pub batch_omit_rate: f64,
+    /// Share of webhook notifications (0 to 1) HubSpot never delivers, as when its retries
+    /// ran out during an outage: the webhook ledger counts them as `eventsLost`.
+    pub lost_webhooks: f64,
     /// Portals the faults apply to; empty means all.
     pub portals: Vec<i64>,
 }

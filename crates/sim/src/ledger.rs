@@ -49,6 +49,8 @@ pub struct PortalTotals {
     pub events_delivered: u64,
     pub events_retried: u64,
     pub events_given_up: u64,
+    /// Events HubSpot never delivered (the `lostWebhooks` fault).
+    pub events_lost: u64,
     pub latency_ms_sum: f64,
     pub latency_ms_max: f64,
     /// successes / attempts, as HubSpot would count this portal's deliveries.
@@ -95,6 +97,10 @@ impl Ledger {
 
     pub fn retried(&mut self, portal: i64, events: u64) {
         self.portals.entry(portal).or_default().events_retried += events;
+    }
+
+    pub fn lost(&mut self, portal: i64, events: u64) {
+        self.portals.entry(portal).or_default().events_lost += events;
     }
 
     pub fn gave_up(&mut self, portal: i64, events: u64) {

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod oauth;
 pub mod objects;
 pub mod ratelimit;
+pub mod search;
 pub mod settings;
 pub mod tokens;
 pub mod world;
@@ -53,6 +54,8 @@ pub struct Sim {
     world: Mutex<World>,
     tokens: Mutex<Tokens>,
     limiter: Mutex<RateLimiter>,
+    /// The search API's own limit, per portal.
+    search_limiter: Mutex<RateLimiter>,
     faults: Mutex<ActiveFaults>,
     /// Draws which calls an error rate fails, and how, from the settings' seed.
     faults_rng: Mutex<rand::rngs::StdRng>,
@@ -100,6 +103,7 @@ impl Sim {
             world: Mutex::new(world),
             tokens: Mutex::default(),
             limiter: Mutex::default(),
+            search_limiter: Mutex::default(),
             faults: Mutex::new(ActiveFaults::new(Faults::default())),
             faults_rng: Mutex::new(rand::SeedableRng::seed_from_u64(settings.seed)),
             dispatcher: Dispatcher::new(
@@ -189,6 +193,17 @@ impl Sim {
                 .filter(|e| w.portal(e.portal_id).is_some_and(|p| p.installed))
                 .collect()
         });
+        let faults = self.faults();
+        let lost = faults.faults.lost_webhooks.clamp(0.0, 1.0);
+        let (events, lost): (Vec<WebhookEvent>, Vec<WebhookEvent>) =
+            events.into_iter().partition(|e| {
+                !faults.applies_to(e.portal_id)
+                    || lost == 0.0
+                    || self.fault_draw(|r| rand::Rng::random::<f64>(r)) >= lost
+            });
+        for event in &lost {
+            self.dispatcher.lost(event.portal_id, 1);
+        }
         let queued = events.len();
         self.dispatcher.enqueue(events);
         queued
@@ -204,6 +219,20 @@ impl Sim {
             .lock()
             .expect("limiter lock")
             .admit(portal, limits, Instant::now(), day)
+    }
+
+    /// Whether a search of `portal` is within the search API's limit; counts it if so.
+    fn admit_search(&self, portal: i64) -> bool {
+        let limits = crate::ratelimit::Limits {
+            max: crate::search::SEARCHES_PER_SECOND,
+            window_ms: 1_000,
+            daily: None,
+        };
+        self.search_limiter
+            .lock()
+            .expect("search limiter lock")
+            .admit(portal, limits, Instant::now(), 0)
+            .is_ok()
     }
 
     pub fn faults(&self) -> ActiveFaults {

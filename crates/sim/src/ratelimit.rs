@@ -41,6 +41,8 @@ pub struct Usage {
 pub enum Exceeded {
     TenSecondlyRolling,
     Daily,
+    /// The search API's own limit.
+    Secondly,
 }
 
 impl Exceeded {
@@ -48,6 +50,7 @@ impl Exceeded {
         match self {
             Self::TenSecondlyRolling => "TEN_SECONDLY_ROLLING",
             Self::Daily => "DAILY",
+            Self::Secondly => "SECONDLY",
         }
     }
 
@@ -55,6 +58,7 @@ impl Exceeded {
         match self {
             Self::TenSecondlyRolling => "You have reached your ten_secondly_rolling limit.",
             Self::Daily => "You have reached your daily limit.",
+            Self::Secondly => "You have reached your secondly limit.",
         }
     }
 }

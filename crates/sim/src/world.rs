@@ -266,7 +266,7 @@ impl World {
         let generated_last = object.id_base() + i64::from(self.shape.records_per_type);
         let created_last =
             generated_last + self.created.get(&(portal, object)).copied().unwrap_or(0);
-        let mut out = Vec::with_capacity(limit);
+        let mut out = Vec::with_capacity(limit.min(1_024));
         let mut id = after.max(object.id_base()) + 1;
         if archived {
             let mut archived: Vec<Record> = self

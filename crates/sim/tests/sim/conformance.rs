@@ -561,3 +561,112 @@ fn the_schema_check_rejects_what_hubspot_would_not_send() {
         assert!(outcome.is_err(), "accepted {broken}");
     }
 }
+
+#[rstest]
+#[tokio::test]
+async fn search_filters_sorts_pages_and_conforms(#[values(V3, V2026_03, V2026_09)] served: Served) {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let hubspot = sim.client();
+    let first = ObjectType::CONTACTS.id_base() + 1;
+    // Two changes after the seed: the newest last when sorted by last modification.
+    for (id, name) in [(first + 9, "Ada"), (first + 2, "Grace")] {
+        let path = format!("contacts/{id}");
+        let body = json!({ "properties": { "firstname": name } });
+        hubspot
+            .objects(Method::PATCH, portal, &path, &body)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    hubspot
+        .objects(
+            Method::DELETE,
+            portal,
+            &format!("contacts/{}", first + 3),
+            &Value::Null,
+        )
+        .await
+        .unwrap();
+    let since = sim.sim.world(|w| {
+        w.record(portal, ObjectType::CONTACTS, first + 9)
+            .unwrap()
+            .updated_at
+    });
+    let search = |body: Value| {
+        http.post(format!("{base}{}/contacts/search", served.objects))
+            .header("authorization", &auth)
+            .json(&body)
+    };
+    let modified = |after: Option<&str>| {
+        json!({
+            "filterGroups": [{ "filters": [
+                { "propertyName": "lastmodifieddate", "operator": "GTE", "value": since.to_string() }
+            ]}],
+            "sorts": [{ "propertyName": "lastmodifieddate", "direction": "ASCENDING" }],
+            "properties": ["firstname"],
+            "limit": 1,
+            "after": after,
+        })
+    };
+    let page: Value = search(modified(None)).fetch_json().await;
+    served.assert_conforms("CollectionResponseWithTotalSimplePublicObject", &page);
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["results"][0]["id"], (first + 9).to_string());
+    assert_eq!(page["results"][0]["properties"]["firstname"], "Ada");
+    let after = page["paging"]["next"]["after"].as_str().unwrap().to_owned();
+    let last: Value = search(modified(Some(&after))).fetch_json().await;
+    assert_eq!(last["results"][0]["id"], (first + 2).to_string());
+    assert!(last["paging"].is_null(), "{last}");
+
+    let all: Value = search(json!({ "limit": 1 })).fetch_json().await;
+    assert_eq!(
+        all["total"], 49,
+        "every live contact, the archived one left out"
+    );
+    let past_the_cap = search(json!({ "limit": 100, "after": "9950" }))
+        .fetch_status()
+        .await;
+    assert_eq!(past_the_cap, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn search_has_its_own_limit_of_five_a_second_without_headers() {
+    let sim = sim(settings()).await;
+    let portal = first_portal(&sim);
+    let (http, base, auth) = crm(&sim, &token(&sim, portal).await).await;
+    let started = std::time::Instant::now();
+    let answers = futures_util::future::join_all((0..20).map(|_| {
+        http.post(format!("{base}/crm/objects/2026-03/deals/search"))
+            .header("authorization", &auth)
+            .json(&json!({ "limit": 1 }))
+            .send()
+    }))
+    .await;
+    let seconds = started.elapsed().as_secs() + 1;
+    let mut admitted = 0;
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert!(answer.headers().get("x-hubspot-ratelimit-max").is_none());
+        match answer.status() {
+            StatusCode::OK => admitted += 1,
+            status => assert_eq!(status, StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+    assert!(
+        (5..=5 * seconds).contains(&admitted),
+        "{admitted} of 20 admitted in under {seconds} s"
+    );
+    let read = http
+        .get(format!("{base}/crm/objects/2026-03/deals?limit=1"))
+        .header("authorization", &auth)
+        .fetch_status()
+        .await;
+    assert_eq!(read, StatusCode::OK, "the other calls' limit is apart");
+    let ledger = sim.client().crm_ledger().await.unwrap();
+    assert_eq!(
+        ledger["portals"][portal.to_string()]["calls"]["search"]["429"],
+        json!(20 - admitted)
+    );
+}
