@@ -8,6 +8,7 @@
 //!   client that reads records, one or a batch, lists a type's properties and a portal's
 //!   custom object types.
 //! - [`listing`]: a type's records, page by page (backfill).
+//! - [`search`]: records modified since an instant, and a type's count (reconciliation).
 //! - [`associations`]: batch reads of records' associations to another type.
 //! - [`version`]: the CRM API versions, their end of support, and their paths.
 //! - [`failure`]: one classification of HubSpot's failures for every client.
@@ -26,6 +27,7 @@ pub mod oauth;
 mod object_type;
 pub mod outbound;
 mod record_properties;
+pub mod search;
 pub mod signature;
 pub mod time;
 pub mod version;

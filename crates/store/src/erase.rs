@@ -12,13 +12,15 @@ use crate::{audit, PortalId, StoreError};
 
 /// Every table holding a portal's data, emptied in this order (the portal row last, since
 /// others may refer to it).
-pub(crate) const PORTAL_TABLES: [&str; 14] = [
+pub(crate) const PORTAL_TABLES: [&str; 16] = [
     crate::queue::QUEUE_TABLE,
     crate::inbox::TABLE,
     crate::mirror::TABLE,
     crate::associations::TABLE,
     crate::backfills::TYPES_TABLE,
     crate::backfills::TABLE,
+    crate::reconciliations::TYPES_TABLE,
+    crate::reconciliations::TABLE,
     crate::sink_queue::TABLE,
     crate::statistics::WEBHOOK_TABLE,
     crate::statistics::API_TABLE,

@@ -13,7 +13,7 @@
 //! [`RefreshLeases`], [`Audit`], [`InstallStates`], [`Erasure`] (what every table holding
 //! portal data joins), [`WorkQueue`] (the inbox as the hydrator's queue), [`Mirror`]
 //! (hydrated records), [`Associations`], [`Backfills`] (backfill requests, leases and
-//! cursors), [`SinkQueue`] (what the other sinks still have to deliver),
+//! cursors), [`Reconciliations`] (schedule, leases, watermarks, drift), [`SinkQueue`] (what the other sinks still have to deliver),
 //! [`DeadLetters`] (what ran out of attempts, until replayed), [`Statistics`] (the
 //! certification monitor's per-minute counts), [`AlertStates`] (the alerts announced) and
 //! [`Health`].
@@ -40,6 +40,7 @@ mod nonces;
 mod portals;
 mod postgres;
 mod queue;
+mod reconciliations;
 mod revoked_sessions;
 mod settle;
 mod sink_queue;
@@ -75,6 +76,7 @@ pub use model::{
 };
 pub use portals::Portals;
 pub use queue::{ClaimRequest, Claimed, SetAsideEvent, WorkQueue};
+pub use reconciliations::{ReconcileLease, ReconciledType, Reconciliations, Repairs};
 pub use revoked_sessions::RevokedSessions;
 pub use settle::{Aside, Settlement};
 pub use sink_queue::{
@@ -98,6 +100,7 @@ pub trait Store:
     + Mirror
     + Associations
     + Backfills
+    + Reconciliations
     + Holdings
     + SinkQueue
     + DeadLetters

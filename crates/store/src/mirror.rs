@@ -108,6 +108,13 @@ pub trait Mirror: Send + Sync {
         object_type: &str,
         ids: &[ObjectId],
     ) -> Result<HashMap<ObjectId, i64>, StoreError>;
+
+    /// The ids of a portal's live records of one type, in order.
+    async fn live_ids(
+        &self,
+        portal_id: PortalId,
+        object_type: &str,
+    ) -> Result<Vec<ObjectId>, StoreError>;
 }
 
 /// Stores a fetched record as live unless the mirror holds a newer version; whether it did.
@@ -258,5 +265,17 @@ impl<B: Backend> Mirror for B {
             .bind(Bind::Ids(&ids));
         let rows: Vec<(ObjectId, i64)> = self.fetch_all_on_pool(statement).await?;
         Ok(rows.into_iter().collect())
+    }
+
+    async fn live_ids(
+        &self,
+        portal_id: PortalId,
+        object_type: &str,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let select = "SELECT object_id FROM records WHERE portal_id = $1 AND object_type = $2 \
+            AND state = 'live' ORDER BY object_id";
+        let statement = Statement::new(select).bind(portal_id).bind(object_type);
+        let rows: Vec<(ObjectId,)> = self.fetch_all_on_pool(statement).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 }

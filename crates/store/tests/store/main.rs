@@ -5,6 +5,7 @@ mod backfills;
 mod inbox;
 mod portals;
 mod queue;
+mod reconciliations;
 mod sinks;
 mod state_machine;
 mod statistics;
