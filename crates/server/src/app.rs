@@ -1,6 +1,6 @@
 //! Boot and lifecycle: connect and migrate, start the group-commit writer, the token
-//! refresher, the hydrator, backfill and the sinks' dispatchers, serve, and shut down without losing
-//! anything acknowledged.
+//! refresher, the hydrator, backfill, reconciliation and the sinks' dispatchers, serve,
+//! and shut down without losing anything acknowledged.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,7 @@ use crate::workers::hydrator::Hydrator;
 use crate::workers::retention::Retention;
 use crate::workers::sinks::{self, dispatcher::Dispatcher};
 use crate::workers::sync::backfill::Backfiller;
+use crate::workers::sync::reconcile::Reconciler;
 
 /// A built application, ready to [`run`](App::run) on a listener.
 #[derive(Debug)]
@@ -49,6 +50,7 @@ pub struct App {
     tokens: Option<Arc<TokenService>>,
     hydrator: Option<Arc<Hydrator>>,
     backfiller: Option<Arc<Backfiller>>,
+    reconciler: Option<Arc<Reconciler>>,
     dispatchers: Vec<Arc<Dispatcher>>,
     retention: Option<Retention>,
     tally: Arc<Tally>,
@@ -225,13 +227,25 @@ impl App {
         if let Some(hydrator) = &hydrator {
             hydrator.register_metrics(metrics.registry());
         }
-        let backfills = config.role.works() && config.hydrator.backfill;
+        let syncs = config.role.works() && config.hydrator.sync;
         let backfiller = hydrator
             .clone()
-            .filter(|_| backfills)
+            .filter(|_| syncs)
             .map(|hydrator| Arc::new(Backfiller::new(store.clone(), hydrator, clock.clone())));
         if let Some(backfiller) = &backfiller {
             backfiller.register_metrics(metrics.registry());
+        }
+        let reconciler = hydrator.clone().filter(|_| syncs).map(|hydrator| {
+            let every = config.hydrator.reconcile_every;
+            Arc::new(Reconciler::new(
+                store.clone(),
+                hydrator,
+                every,
+                clock.clone(),
+            ))
+        });
+        if let Some(reconciler) = &reconciler {
+            reconciler.register_metrics(metrics.registry());
         }
         let receiver = Receiver::new(
             &config.webhooks,
@@ -284,6 +298,7 @@ impl App {
             tokens: tokens.filter(|_| role.works()),
             hydrator: hydrator.filter(|_| role.works()),
             backfiller,
+            reconciler,
             dispatchers,
             retention,
             tally,
@@ -341,6 +356,13 @@ impl App {
                 backfiller
                     .run(shutdown.clone())
                     .instrument(tracing::info_span!("backfill")),
+            );
+        }
+        if let Some(reconciler) = self.reconciler.clone() {
+            tasks.spawn(
+                reconciler
+                    .run(shutdown.clone())
+                    .instrument(tracing::info_span!("reconcile")),
             );
         }
         tasks.spawn({

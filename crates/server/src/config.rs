@@ -360,8 +360,10 @@ pub struct HydratorConfig {
     /// How long a worker's claim (and its portals' hydration leases) lasts. A round starts
     /// no call after half of it, so only a crashed worker's claims lapse, after this long.
     pub claim_lease: Duration,
-    /// Whether this process runs backfills.
-    pub backfill: bool,
+    /// Whether this process runs backfills and reconciliations.
+    pub sync: bool,
+    /// How often each portal is reconciled.
+    pub reconcile_every: Duration,
     /// Longest list API URL a backfill sends (its properties ride in the URL).
     pub list_url_bytes: usize,
     /// Record versions the hydrator's cache holds at most, and for how long.
@@ -377,6 +379,7 @@ impl HydratorConfig {
     pub const DEFAULT_CLAIM_SECONDS: u64 = 120;
     pub const DEFAULT_CACHE_RECORDS: u64 = 1_000_000;
     pub const DEFAULT_LIST_URL_BYTES: usize = 8_000;
+    pub const DEFAULT_RECONCILE_EVERY_HOURS: u64 = 24;
     pub const DEFAULT_CACHE_TTL_SECONDS: u64 = 3_600;
 
     /// Hydrates every type whose read scope the app requires or asks for optionally.
@@ -391,7 +394,8 @@ impl HydratorConfig {
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             retention: days(Self::DEFAULT_RETENTION_DAYS),
             claim_lease: Duration::from_secs(Self::DEFAULT_CLAIM_SECONDS),
-            backfill: true,
+            sync: true,
+            reconcile_every: Duration::from_secs(Self::DEFAULT_RECONCILE_EVERY_HOURS * 3_600),
             list_url_bytes: Self::DEFAULT_LIST_URL_BYTES,
             cache_records: Self::DEFAULT_CACHE_RECORDS,
             cache_ttl: Duration::from_secs(Self::DEFAULT_CACHE_TTL_SECONDS),

@@ -377,10 +377,18 @@ pub struct HydratorArgs {
         default_value_t = HydratorConfig::DEFAULT_CLAIM_SECONDS
     )]
     pub hydrator_claim_seconds: u64,
-    /// `off`: this process runs no backfill (installs and operators still ask for them,
-    /// and a process with it on reads them).
-    #[arg(long, env = "SPOKE_BACKFILL", default_value = "on")]
-    pub backfill: Switch,
+    /// `off`: this process runs no backfill or reconciliation (installs, the schedule and
+    /// operators still ask for them, and a process with it on runs them).
+    #[arg(long, env = "SPOKE_SYNC", default_value = "on")]
+    pub sync: Switch,
+    /// Hours between a portal's reconciliations (its first within that many hours of its
+    /// install, at an offset that follows from its id).
+    #[arg(
+        long,
+        env = "SPOKE_RECONCILE_EVERY_HOURS",
+        default_value_t = HydratorConfig::DEFAULT_RECONCILE_EVERY_HOURS
+    )]
+    pub reconcile_every_hours: u64,
     /// Longest list API URL a backfill sends (its properties ride in the URL); a type whose
     /// properties do not fit is listed by id and read in batches, two calls a page. HubSpot
     /// documents `414 URI too long` but not its limit: unverified.

@@ -204,7 +204,11 @@ fn hydrator(
         return Err(bad("SPOKE_BACKFILL_URL_BYTES", "must be at least 1000"));
     }
     config.list_url_bytes = args.backfill_url_bytes;
-    config.backfill = args.backfill == Switch::On;
+    config.sync = args.sync == Switch::On;
+    if args.reconcile_every_hours == 0 {
+        return Err(bad("SPOKE_RECONCILE_EVERY_HOURS", "must be at least 1"));
+    }
+    config.reconcile_every = Duration::from_secs(args.reconcile_every_hours * 3_600);
     config.cache_records = args.cache_records;
     config.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
     Ok(config)

@@ -26,7 +26,7 @@ async fn backfilling(engine: Engine) -> Harness {
         SCOPES,
         |sim| sim.records = SEEDED,
         |config| {
-            config.hydrator.backfill = true;
+            config.hydrator.sync = true;
             config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
         },
     )
@@ -307,7 +307,7 @@ async fn a_backfill_stopped_half_way_resumes_from_its_cursor_on_another_instance
     let all = i64::from(SEEDED) * types.len() as i64;
     assert!(read_before > 0 && read_before < all, "{types:?}");
 
-    let (_, stop) = start_worker(&h, |config| config.hydrator.backfill = true).await;
+    let (_, stop) = start_worker(&h, |config| config.hydrator.sync = true).await;
     for _ in 0..1_500 {
         let finished = h
             .store
@@ -351,7 +351,7 @@ async fn properties_too_many_for_a_list_url_are_read_in_batches_of_the_ids_liste
         SCOPES,
         |sim| sim.records = SEEDED,
         |config| {
-            config.hydrator.backfill = true;
+            config.hydrator.sync = true;
             config.hydrator.list_url_bytes = 1_000;
             config.operator_token = Some(OperatorToken::new(TOKEN).unwrap());
         },

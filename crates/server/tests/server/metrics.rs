@@ -187,7 +187,7 @@ async fn the_readme_lists_every_metric_and_no_other() {
         Engine::Sqlite,
         "oauth crm.objects.contacts.read",
         |config| {
-            config.hydrator.backfill = true;
+            config.hydrator.sync = true;
             config.sinks.http = Some(HttpSinkConfig {
                 url: spoke_server::config::SecretUrl::parse_http("http://127.0.0.1:9/hooks")
                     .unwrap(),

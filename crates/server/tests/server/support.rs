@@ -141,7 +141,7 @@ async fn harness_on(
     let mut config = config.with_install(install.clone());
     // Installs backfill every record the portal has; the tests of backfill turn it on,
     // the others count calls and changes of their own.
-    config.hydrator.backfill = false;
+    config.hydrator.sync = false;
     tweak(&mut config);
     let spoke = format!("http://127.0.0.1:{port}");
     let app = App::build(config, clock.clock())
@@ -410,7 +410,7 @@ pub async fn start_worker(
     let (mut config, url) = config_on(&listener, &h.db);
     config = config.with_install(h.install.clone());
     config.role = Role::Worker;
-    config.hydrator.backfill = false;
+    config.hydrator.sync = false;
     tweak(&mut config);
     let worker = App::build(config, h.clock.clock()).await.unwrap();
     let stop = CancellationToken::new();

@@ -11,6 +11,7 @@ use hubspot::associations::AssociationRead;
 use hubspot::crm::{BatchRead, CrmClient, ObjectType, RateLimit};
 use hubspot::failure::{HubSpotError, Kind};
 use hubspot::listing::Page;
+use hubspot::search::SearchPage;
 use hubspot::time::Clock;
 use hubspot::version::ApiVersion;
 use secrecy::SecretString;
@@ -29,6 +30,9 @@ use store::{ObjectId, PortalId};
 const INLINE_WAIT: Duration = Duration::from_secs(1);
 /// HubSpot's rate-limit window, for pauses after a `429` without `Retry-After`.
 pub(super) const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Searches a portal's token makes a second at most: HubSpot allows about 5 and sends no
+/// headers to say how many are left (reference §5.1), so spoke keeps one in hand.
+const SEARCHES_PER_SECOND: u32 = 4;
 
 /// The span of one CRM call (span names are static: one per kind of call).
 macro_rules! crm_span {
@@ -50,6 +54,7 @@ macro_rules! crm_span {
 enum Call {
     BatchRead,
     List,
+    Search,
     Properties,
     Schemas,
     Associations,
@@ -66,6 +71,9 @@ impl Call {
             (Self::List, ApiVersion::V3) => "crm.list@v3",
             (Self::List, ApiVersion::V2026_03) => "crm.list@2026-03",
             (Self::List, ApiVersion::V2026_09) => "crm.list@2026-09",
+            (Self::Search, ApiVersion::V3) => "crm.search@v3",
+            (Self::Search, ApiVersion::V2026_03) => "crm.search@2026-03",
+            (Self::Search, ApiVersion::V2026_09) => "crm.search@2026-09",
             (Self::Properties, ApiVersion::V3) => "crm.properties@v3",
             (Self::Properties, ApiVersion::V2026_03) => "crm.properties@2026-03",
             (Self::Properties, ApiVersion::V2026_09) => "crm.properties@2026-09",
@@ -86,6 +94,8 @@ pub(super) struct CrmReader {
     crm: CrmClient,
     tokens: Arc<TokenService>,
     limits: PortalLimits,
+    /// The search API's own limit, per portal.
+    search_limits: PortalLimits,
     /// Where each call is counted for the certification monitor.
     tally: Arc<Tally>,
     /// Calls made, by HTTP status (0: no answer), for metrics and `/api/v1/stats`.
@@ -106,7 +116,12 @@ impl CrmReader {
         Self {
             crm,
             tokens,
-            limits: PortalLimits::new(rate_limit, RATE_WINDOW, clock),
+            limits: PortalLimits::new(rate_limit, RATE_WINDOW, clock.clone()),
+            search_limits: PortalLimits::new(
+                SEARCHES_PER_SECOND + 1,
+                Duration::from_secs(1),
+                clock,
+            ),
             tally,
             calls: Mutex::default(),
             refused: Mutex::default(),
@@ -229,6 +244,61 @@ impl CrmReader {
             self.observe(portal, seen);
         }
         Ok(page)
+    }
+
+    /// One search of `object`'s records modified since `since_ms`, within the portal's
+    /// search limit.
+    pub(super) async fn search_modified(
+        &self,
+        portal: PortalId,
+        object: ObjectType,
+        since_ms: i64,
+        after: Option<&str>,
+    ) -> Result<SearchPage, Failure> {
+        let span = crm_span!("crm.search", self, portal, object);
+        self.searching(portal, span, |token| async move {
+            self.crm
+                .search_modified(&token, object, since_ms, after)
+                .await
+        })
+        .await
+    }
+
+    /// How many live records of `object` the portal has (one search).
+    pub(super) async fn record_count(
+        &self,
+        portal: PortalId,
+        object: ObjectType,
+    ) -> Result<u64, Failure> {
+        let span = crm_span!("crm.search", self, portal, object);
+        self.searching(portal, span, |token| async move {
+            self.crm.count(&token, object).await
+        })
+        .await
+    }
+
+    /// One search call (within `span`) once the portal's search limit allows it.
+    async fn searching<T, Searched>(
+        &self,
+        portal: PortalId,
+        span: Span,
+        search: impl Fn(SecretString) -> Searched,
+    ) -> Result<T, Failure>
+    where
+        Searched: Future<Output = Result<T, HubSpotError>>,
+    {
+        while let Err(wait) = self.search_limits.acquire(portal) {
+            tokio::time::sleep(wait).await;
+        }
+        self.authorized(portal, |token| {
+            let (span, searched) = (span.clone(), search(token));
+            async move {
+                let searched = searched.instrument(span.clone()).await;
+                self.counted(&span, portal, Call::Search, searched.as_ref().map(|_| 200));
+                searched
+            }
+        })
+        .await
     }
 
     /// Whether a list call of `object` with `properties` stays within `max` URL bytes.

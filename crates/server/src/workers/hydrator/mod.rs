@@ -20,14 +20,14 @@ mod association_reads;
 mod catalog;
 mod crm;
 mod decisions;
-mod pages;
 mod plan;
 pub mod properties;
 mod reads;
 mod sort;
+mod sync_reads;
 pub mod types;
 
-pub use self::pages::{BackfillScope, PageFailure, PageRead};
+pub use self::sync_reads::{BackfillScope, Fetched, PageFailure, PageRead};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

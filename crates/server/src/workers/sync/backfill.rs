@@ -9,20 +9,18 @@
 //! the sinks). A page's records and its type's cursor are written in one transaction, so a
 //! restart, a crash or a lost lease resumes after the last page written.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hubspot::crm::ObjectType;
 use hubspot::time::{after, Clock};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use store::{Backfill, BackfillLease, BackfillPage, PortalId, Store, StoreError};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
+use super::leased::{self, LeasedWork, Running};
 use crate::backoff::Backoff;
 use crate::telemetry::Chain;
 use crate::workers::hydrator::{Hydrator, PageFailure};
@@ -33,8 +31,6 @@ const PORTALS_AT_ONCE: u32 = 16;
 /// A lease lasts this long; each page written renews it. A crashed worker's portals are
 /// taken by another after it.
 const LEASE: Duration = Duration::from_secs(60);
-/// How often an idle worker looks for backfills to do.
-const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Waits between failed reads of a page: from 2 s, doubling, up to 30 s. After
 /// [`FAILURES_IN_A_ROW`] the worker lets the portal go; its lease lapses and the page is
 /// read again then, by whichever worker takes it.
@@ -51,10 +47,8 @@ pub struct Backfiller {
     hydrator: Arc<Hydrator>,
     clock: Clock,
     holder: String,
-    /// Portals this worker is backfilling now.
-    running: Mutex<BTreeSet<PortalId>>,
+    running: Arc<Running>,
     records: Counter,
-    portals: Gauge,
 }
 
 /// How a portal's backfill ended for this worker.
@@ -78,9 +72,8 @@ impl Backfiller {
             hydrator,
             clock,
             holder: format!("backfill-{}", uuid::Uuid::new_v4().simple()),
-            running: Mutex::default(),
+            running: Arc::default(),
             records: Counter::default(),
-            portals: Gauge::default(),
         }
     }
 
@@ -93,53 +86,15 @@ impl Backfiller {
         registry.register(
             "backfill_portals",
             "Portals this process is backfilling now",
-            self.portals.clone(),
+            self.running.gauge.clone(),
         );
     }
 
     /// Backfills until `shutdown`; portals in progress stop after their current page and
     /// are released, so a restart resumes them at once.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tasks = JoinSet::new();
-        while !shutdown.is_cancelled() {
-            match self.lease_more().await {
-                Ok(leased) => {
-                    for backfill in leased {
-                        let (me, stop) = (self.clone(), shutdown.clone());
-                        tasks.spawn(async move { me.backfill_portal(backfill, stop).await });
-                    }
-                }
-                Err(error) => debug!(error = %Chain(&error), "backfill lease deferred"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                Some(_) = tasks.join_next() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-        }
-        while tasks.join_next().await.is_some() {}
-    }
-
-    /// Leases backfills for the places free, leaving out the portals already running.
-    async fn lease_more(&self) -> Result<Vec<Backfill>, StoreError> {
-        let running = self.running.lock().expect("running lock").len() as u32;
-        if running >= PORTALS_AT_ONCE {
-            return Ok(Vec::new());
-        }
-        let now = self.clock.now_ms();
-        let leased = self
-            .store
-            .lease_backfills(&self.holder, after(now, LEASE), now, PORTALS_AT_ONCE)
-            .await?;
-        let mut running = self.running.lock().expect("running lock");
-        let mut fresh = Vec::new();
-        for backfill in leased {
-            if running.len() < PORTALS_AT_ONCE as usize && running.insert(backfill.portal_id) {
-                fresh.push(backfill);
-            }
-        }
-        self.portals.set(running.len() as i64);
-        Ok(fresh)
+        let running = self.running.clone();
+        leased::run(self, running, PORTALS_AT_ONCE, shutdown).await;
     }
 
     /// Runs one portal's backfill until it ends for this worker.
@@ -160,9 +115,6 @@ impl Backfiller {
         if ended == Ended::Finished {
             info!(portal_id = portal.0, "backfill finished");
         }
-        let mut running = self.running.lock().expect("running lock");
-        running.remove(&portal);
-        self.portals.set(running.len() as i64);
     }
 
     /// The lease on `portal`, renewed until [`LEASE`] from now.
@@ -313,6 +265,25 @@ impl Backfiller {
                 return Ok(Ended::Finished);
             }
         }
+    }
+}
+
+impl LeasedWork for Backfiller {
+    type Lease = Backfill;
+
+    fn portal(lease: &Backfill) -> PortalId {
+        lease.portal_id
+    }
+
+    async fn lease(&self, limit: u32) -> Result<Vec<Backfill>, StoreError> {
+        let now = self.clock.now_ms();
+        self.store
+            .lease_backfills(&self.holder, after(now, LEASE), now, limit)
+            .await
+    }
+
+    async fn work(self: Arc<Self>, lease: Backfill, shutdown: CancellationToken) {
+        self.backfill_portal(lease, shutdown).await;
     }
 }
 

@@ -1,13 +1,15 @@
-//! What a backfill reads through the hydrator: the types a portal's install lets spoke read
-//! (its custom objects listed with the schemas API), and pages of one type's records with
-//! the properties hydration reads them with. Every call is one of the portal's, taken only
+//! What sync (backfill, reconciliation) reads through the hydrator: the types a portal's
+//! install lets spoke read (its custom objects listed with the schemas API), pages of one
+//! type's records or ids, records by id with the properties hydration reads them with, and
+//! searches by last modification (within the portal's own search limit). Every call is one of the portal's, taken only
 //! when no live read waits for one ([`CrmReader::background_slot`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubspot::crm::{ObjectType, CUSTOM_READ_SCOPE};
+use hubspot::crm::{ObjectType, Record, CUSTOM_READ_SCOPE, MAX_BATCH};
 use hubspot::failure::Kind;
+use hubspot::search::SearchPage;
 use store::{MirroredRecord, ObjectId, PortalId};
 
 use super::catalog::Listed;
@@ -46,6 +48,14 @@ pub enum PageFailure {
 pub struct PageRead {
     pub records: Vec<MirroredRecord>,
     pub next: Option<String>,
+    seen: Vec<(RecordKey, i64)>,
+}
+
+/// Records read by id, as the mirror stores them, and the ids HubSpot answered not found.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub records: Vec<MirroredRecord>,
+    pub missing: Vec<ObjectId>,
     seen: Vec<(RecordKey, i64)>,
 }
 
@@ -116,58 +126,171 @@ impl Hydrator {
             .list_page(portal, object, after, &listed)
             .await
             .map_err(|f| self.page_failure(reading, f))?;
-        let mut records = page.records;
-        if !fits && !records.is_empty() {
-            let ids: Vec<ObjectId> = records.iter().map(|r| ObjectId(r.id)).collect();
-            self.crm.background_slot(portal).await;
-            let read = self
-                .crm
-                .batch_read(portal, object, &ids, &properties)
-                .await
-                .map_err(|f| self.page_failure(reading, f))?;
-            if let Some(seen) = &read.rate_limit {
-                self.crm.observe(portal, seen);
-            }
-            if let Some(unread) = read.unread.first() {
-                return Err(PageFailure::Again {
-                    error: format!(
-                        "HubSpot did not read record {}: {}",
-                        unread.id, unread.category
-                    ),
-                    wait: None,
-                });
-            }
+        let fetched = if fits || page.records.is_empty() {
+            self.fetched(reading, &page.records, Vec::new())
+        } else {
             // Records deleted between the two calls are left out: their deletions say so.
-            records = read.records;
-        }
-        let now = self.clock.now_ms();
-        let seen = records
-            .iter()
-            .map(|r| (reading.key(ObjectId(r.id)), r.updated_at))
-            .collect();
-        let records = records
-            .iter()
-            .map(|r| MirroredRecord {
-                portal_id: portal,
-                object_type: object.path_name().into_owned(),
-                object_id: ObjectId(r.id),
-                state: "live".into(),
-                properties: r.properties.as_json().to_owned(),
-                updated_at: r.updated_at,
-                fetched_at: now,
-                trace: None,
-            })
-            .collect();
+            let ids: Vec<ObjectId> = page.records.iter().map(|r| ObjectId(r.id)).collect();
+            self.batch(reading, &ids, &properties).await?
+        };
         Ok(PageRead {
-            records,
+            records: fetched.records,
             next: page.next,
-            seen,
+            seen: fetched.seen,
         })
+    }
+
+    /// Records of `object` by id, with every property hydration reads, 100 a call; those
+    /// HubSpot answers not found are named apart.
+    pub async fn read_records(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+        object: ObjectType,
+        ids: &[ObjectId],
+    ) -> Result<Fetched, PageFailure> {
+        let reading = Reading {
+            portal,
+            installed_at,
+            object,
+        };
+        let properties = self.page_properties(reading).await?;
+        let mut all = Fetched::default();
+        for chunk in ids.chunks(MAX_BATCH) {
+            let fetched = self.batch(reading, chunk, &properties).await?;
+            all.records.extend(fetched.records);
+            all.missing.extend(fetched.missing);
+            all.seen.extend(fetched.seen);
+        }
+        Ok(all)
+    }
+
+    /// The ids of `object`'s live records on the page after `after`, and the next page's
+    /// cursor.
+    pub async fn list_ids(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+        object: ObjectType,
+        after: Option<&str>,
+    ) -> Result<(Vec<ObjectId>, Option<String>), PageFailure> {
+        let reading = Reading {
+            portal,
+            installed_at,
+            object,
+        };
+        self.crm.background_slot(portal).await;
+        let page = self
+            .crm
+            .list_page(portal, object, after, &[IDS_ONLY.to_owned()])
+            .await
+            .map_err(|f| self.page_failure(reading, f))?;
+        let ids = page.records.iter().map(|r| ObjectId(r.id)).collect();
+        Ok((ids, page.next))
+    }
+
+    /// A page of `object`'s records modified since `since_ms`, oldest first, within the
+    /// portal's search limit.
+    pub async fn search_modified(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+        object: ObjectType,
+        since_ms: i64,
+        after: Option<&str>,
+    ) -> Result<SearchPage, PageFailure> {
+        let reading = Reading {
+            portal,
+            installed_at,
+            object,
+        };
+        self.crm
+            .search_modified(portal, object, since_ms, after)
+            .await
+            .map_err(|f| self.page_failure(reading, f))
+    }
+
+    /// How many live records of `object` HubSpot has for the portal.
+    pub async fn record_count(
+        &self,
+        portal: PortalId,
+        installed_at: i64,
+        object: ObjectType,
+    ) -> Result<u64, PageFailure> {
+        let reading = Reading {
+            portal,
+            installed_at,
+            object,
+        };
+        self.crm
+            .record_count(portal, object)
+            .await
+            .map_err(|f| self.page_failure(reading, f))
+    }
+
+    /// One batch read of `ids` behind live reads; an id HubSpot did not read fails the
+    /// whole read (never taken for a deletion).
+    async fn batch(
+        &self,
+        reading: Reading,
+        ids: &[ObjectId],
+        properties: &[String],
+    ) -> Result<Fetched, PageFailure> {
+        self.crm.background_slot(reading.portal).await;
+        let read = self
+            .crm
+            .batch_read(reading.portal, reading.object, ids, properties)
+            .await
+            .map_err(|f| self.page_failure(reading, f))?;
+        if let Some(seen) = &read.rate_limit {
+            self.crm.observe(reading.portal, seen);
+        }
+        if let Some(unread) = read.unread.first() {
+            return Err(PageFailure::Again {
+                error: format!(
+                    "HubSpot did not read record {}: {}",
+                    unread.id, unread.category
+                ),
+                wait: None,
+            });
+        }
+        let missing = read.missing.iter().map(|id| ObjectId(*id)).collect();
+        Ok(self.fetched(reading, &read.records, missing))
+    }
+
+    /// Records read, as the mirror stores them.
+    fn fetched(&self, reading: Reading, records: &[Record], missing: Vec<ObjectId>) -> Fetched {
+        let now = self.clock.now_ms();
+        Fetched {
+            seen: records
+                .iter()
+                .map(|r| (reading.key(ObjectId(r.id)), r.updated_at))
+                .collect(),
+            records: records
+                .iter()
+                .map(|r| MirroredRecord {
+                    portal_id: reading.portal,
+                    object_type: reading.object.path_name().into_owned(),
+                    object_id: ObjectId(r.id),
+                    state: "live".into(),
+                    properties: r.properties.as_json().to_owned(),
+                    updated_at: r.updated_at,
+                    fetched_at: now,
+                    trace: None,
+                })
+                .collect(),
+            missing,
+        }
     }
 
     /// The cache learns what a page written to the mirror holds.
     pub fn remember_page(&self, page: &PageRead) {
         self.versions.remember(page.seen.iter().copied());
+    }
+
+    /// The cache learns what records written to the mirror hold.
+    pub fn remember_fetched(&self, fetched: &Fetched) {
+        self.versions.remember(fetched.seen.iter().copied());
     }
 
     /// The sinks each change the mirror accepts is queued for.

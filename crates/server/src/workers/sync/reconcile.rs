@@ -1,0 +1,437 @@
+//! Reconciliation: what webhooks never said, found and repaired, on a schedule per portal
+//! (spread over the interval) and on request (`spoke sync reconcile`,
+//! `POST /api/v1/portals/{id}/reconcile`).
+//!
+//! For each hydrated type of a leased portal ([`compare`] holds the decisions):
+//! 1. the search API lists the records modified since the type's watermark, oldest first
+//!    (moving its `since` forward when a query reaches the search's 10,000-result cap);
+//!    those the mirror lacks or holds at an older version are read and written;
+//! 2. HubSpot's count is compared with the mirror's live records; when they differ, the
+//!    type's ids are listed, the mirror's live records HubSpot no longer lists are read to
+//!    confirm (only `OBJECT_NOT_FOUND` is a deletion) and marked deleted, and records the
+//!    mirror lacks are read and written.
+//!
+//! Searches keep to the portal's search limit; every other call goes behind live reads on
+//! its limiter. What a run found and repaired is kept per type (the drift report) and
+//! counted in `spoke_reconcile_drift`: drift means notifications were lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubspot::crm::ObjectType;
+use hubspot::search::MAX_SEARCH_RESULTS;
+use hubspot::time::{after, duration_ms, Clock};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use store::{
+    Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, ReconcileLease, ReconciledType, Repairs,
+    Store, StoreError,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::compare::{absent, deleted_unannounced, out_of_date, Drift};
+use super::leased::{self, LeasedWork, Running};
+use crate::telemetry::Chain;
+use crate::workers::hydrator::{Fetched, Hydrator, PageFailure};
+
+/// Portals one worker reconciles at once.
+const PORTALS_AT_ONCE: u32 = 8;
+/// A lease lasts this long; each repair written renews it.
+const LEASE: Duration = Duration::from_secs(300);
+/// How far behind HubSpot's search may lag its writes ("may take a few moments"): the next
+/// run searches again from this long before this one began.
+const SEARCH_LAG: Duration = Duration::from_secs(300);
+/// A type never reconciled is searched from this long before its portal's install.
+const FIRST_LOOK_BACK: Duration = Duration::from_secs(3_600);
+/// A portal whose run failed is tried again after this long.
+const AFTER_FAILURE: Duration = Duration::from_secs(600);
+/// How often installed portals without a schedule get one.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriftLabels {
+    kind: &'static str,
+}
+
+/// The reconciliation worker of one spoke process.
+#[derive(Debug)]
+pub struct Reconciler {
+    store: Arc<dyn Store>,
+    hydrator: Arc<Hydrator>,
+    clock: Clock,
+    every: Duration,
+    holder: String,
+    running: Arc<Running>,
+    drift: Family<DriftLabels, Counter>,
+    scheduled_at: std::sync::Mutex<i64>,
+}
+
+/// One type of one portal, under its install.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    portal: PortalId,
+    installed_at: i64,
+    object: ObjectType,
+}
+
+/// Why a type's run stopped early.
+enum Stop {
+    /// The lease was lost or the worker stops: nothing is recorded.
+    Lost,
+    Failed(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Self {
+        Self::Failed(Chain(&error).to_string())
+    }
+}
+
+impl From<PageFailure> for Stop {
+    fn from(failure: PageFailure) -> Self {
+        Self::Failed(match failure {
+            PageFailure::Portal(reason) | PageFailure::Type(reason) => reason,
+            PageFailure::Again { error, .. } => error,
+        })
+    }
+}
+
+impl Reconciler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hydrator: Arc<Hydrator>,
+        every: Duration,
+        clock: Clock,
+    ) -> Self {
+        let drift = Family::default();
+        for kind in ["missing", "stale", "deleted_unannounced"] {
+            let _ = drift.get_or_create(&DriftLabels { kind });
+        }
+        Self {
+            store,
+            hydrator,
+            clock,
+            every,
+            holder: format!("reconcile-{}", uuid::Uuid::new_v4().simple()),
+            running: Arc::default(),
+            drift,
+            scheduled_at: std::sync::Mutex::new(i64::MIN),
+        }
+    }
+
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "reconcile_drift",
+            "Records reconciliation found that webhooks never announced, by `kind`: `missing`, `stale`, `deleted_unannounced`",
+            self.drift.clone(),
+        );
+        registry.register(
+            "reconcile_portals",
+            "Portals this process is reconciling now",
+            self.running.gauge.clone(),
+        );
+    }
+
+    /// Reconciles until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let running = self.running.clone();
+        leased::run(self, running, PORTALS_AT_ONCE, shutdown).await;
+    }
+
+    fn lease_of(&self, portal: PortalId) -> ReconcileLease<'_> {
+        ReconcileLease {
+            holder: &self.holder,
+            portal_id: portal,
+            until_ms: after(self.clock.now_ms(), LEASE),
+        }
+    }
+
+    /// Runs one portal's reconciliation and records what each type's run found.
+    async fn reconcile_portal(&self, portal: PortalId, shutdown: CancellationToken) {
+        let started = self.clock.now_ms();
+        let scope = match self.hydrator.backfill_scope(portal).await {
+            Ok(scope) => scope,
+            Err(failure) => {
+                warn!(portal_id = portal.0, failure = ?failure, "reconciliation cannot list the portal's types");
+                self.finish(portal, &[], after(started, AFTER_FAILURE))
+                    .await;
+                return;
+            }
+        };
+        let held = match self.store.reconciled_types(portal).await {
+            Ok(held) => held,
+            Err(error) => {
+                warn!(portal_id = portal.0, error = %Chain(&error), "reconciliation failed");
+                self.finish(portal, &[], after(started, AFTER_FAILURE))
+                    .await;
+                return;
+            }
+        };
+        let mut found = Vec::new();
+        for object in scope.types {
+            if shutdown.is_cancelled() {
+                let _ = self
+                    .store
+                    .release_reconciliation(&self.holder, portal)
+                    .await;
+                return;
+            }
+            let name = object.path_name().into_owned();
+            let watermark = held
+                .iter()
+                .find(|t| t.object_type == name)
+                .map_or(scope.installed_at - duration_ms(FIRST_LOOK_BACK), |t| {
+                    t.watermark
+                });
+            let reading = Reading {
+                portal,
+                installed_at: scope.installed_at,
+                object,
+            };
+            let mut drift = Drift::default();
+            let outcome = self.reconcile_type(reading, watermark, &mut drift).await;
+            let error = match outcome {
+                Ok(()) => None,
+                Err(Stop::Lost) => return,
+                Err(Stop::Failed(error)) => Some(error),
+            };
+            // A failed type keeps its watermark, so the next run looks again from there.
+            let next_watermark = match error {
+                None => watermark.max(started - duration_ms(SEARCH_LAG)),
+                Some(_) => watermark,
+            };
+            self.count(&drift);
+            found.push(drift.report(name, (next_watermark, started, self.clock.now_ms()), error));
+        }
+        if found
+            .iter()
+            .any(|t| t.missing + t.stale + t.deleted_unannounced > 0)
+        {
+            info!(
+                portal_id = portal.0,
+                "reconciliation found what webhooks did not say, and repaired it"
+            );
+        }
+        self.finish(portal, &found, after(started, self.every))
+            .await;
+    }
+
+    /// Records a run and when the portal is due next.
+    async fn finish(&self, portal: PortalId, found: &[ReconciledType], next_due: i64) {
+        let lease = self.lease_of(portal);
+        if let Err(error) = self
+            .store
+            .finish_reconciliation(lease, found, next_due)
+            .await
+        {
+            warn!(portal_id = portal.0, error = %Chain(&error), "reconciliation not recorded");
+        }
+    }
+
+    fn count(&self, drift: &Drift) {
+        let add = |kind, n: usize| {
+            self.drift
+                .get_or_create(&DriftLabels { kind })
+                .inc_by(n as u64);
+        };
+        add("missing", drift.missing);
+        add("stale", drift.stale);
+        add("deleted_unannounced", drift.deleted);
+    }
+
+    /// One type: records modified since `watermark`, then the counts.
+    async fn reconcile_type(
+        &self,
+        reading: Reading,
+        watermark: i64,
+        drift: &mut Drift,
+    ) -> Result<(), Stop> {
+        self.modified_since(reading, watermark, drift).await?;
+        let Reading {
+            portal,
+            installed_at,
+            object,
+        } = reading;
+        let name = object.path_name();
+        let hubspot = self
+            .hydrator
+            .record_count(portal, installed_at, object)
+            .await?;
+        let held = self.store.live_ids(portal, &name).await?;
+        if hubspot == held.len() as u64 {
+            return Ok(());
+        }
+        let listed = self.list_ids(reading).await?;
+        let candidates = deleted_unannounced(&held, &listed);
+        let absent = absent(&held, &listed);
+        drift.missing += absent.len();
+        // Only HubSpot's "not found" is a deletion: a record it still reads was only left
+        // out of the listing, and is written as read.
+        let confirmed = self
+            .hydrator
+            .read_records(portal, installed_at, object, &candidates)
+            .await?;
+        let now = self.clock.now_ms();
+        let gone: Vec<GoneRecord> = confirmed
+            .missing
+            .iter()
+            .map(|id| GoneRecord {
+                portal_id: portal,
+                object_type: name.clone().into_owned(),
+                object_id: *id,
+                gone: Gone::Deleted,
+                at_ms: now,
+                trace: None,
+            })
+            .collect();
+        drift.deleted += gone.len();
+        self.repair(reading, confirmed, gone, drift).await?;
+        self.fetch_and_repair(reading, &absent, drift).await
+    }
+
+    /// Records modified since `since`: those the mirror lacks or holds older are repaired.
+    async fn modified_since(
+        &self,
+        reading: Reading,
+        mut since: i64,
+        drift: &mut Drift,
+    ) -> Result<(), Stop> {
+        let Reading {
+            portal,
+            installed_at,
+            object,
+        } = reading;
+        let (mut after, mut seen) = (None::<String>, 0usize);
+        loop {
+            let page = self
+                .hydrator
+                .search_modified(portal, installed_at, object, since, after.as_deref())
+                .await?;
+            let ids: Vec<ObjectId> = page.found.iter().map(|f| ObjectId(f.id)).collect();
+            let held = self
+                .store
+                .last_modified(portal, &object.path_name(), &ids)
+                .await?;
+            let (absent, older) = out_of_date(&page.found, &held);
+            drift.missing += absent.len();
+            drift.stale += older.len();
+            let wanted: Vec<ObjectId> = absent.into_iter().chain(older).collect();
+            self.fetch_and_repair(reading, &wanted, drift).await?;
+            seen += page.found.len();
+            match page.next {
+                Some(next) => after = Some(next),
+                // The query reached the search's cap: search again from the newest seen.
+                None if seen >= MAX_SEARCH_RESULTS && (page.total as usize) > seen => {
+                    let newest = page.found.last().map_or(since, |f| f.updated_at);
+                    since = if newest > since { newest } else { since + 1 };
+                    (after, seen) = (None, 0);
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Every id of the type HubSpot lists now.
+    async fn list_ids(&self, reading: Reading) -> Result<Vec<ObjectId>, Stop> {
+        let mut ids = Vec::new();
+        let mut after = None::<String>;
+        loop {
+            let (page, next) = self
+                .hydrator
+                .list_ids(
+                    reading.portal,
+                    reading.installed_at,
+                    reading.object,
+                    after.as_deref(),
+                )
+                .await?;
+            ids.extend(page);
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// Reads `ids` and writes what HubSpot has of them.
+    async fn fetch_and_repair(
+        &self,
+        reading: Reading,
+        ids: &[ObjectId],
+        drift: &mut Drift,
+    ) -> Result<(), Stop> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let fetched = self
+            .hydrator
+            .read_records(reading.portal, reading.installed_at, reading.object, ids)
+            .await?;
+        self.repair(reading, fetched, Vec::new(), drift).await
+    }
+
+    /// Writes records read and deletions found, through the hydrator's path.
+    async fn repair(
+        &self,
+        reading: Reading,
+        fetched: Fetched,
+        gone: Vec<GoneRecord>,
+        drift: &mut Drift,
+    ) -> Result<(), Stop> {
+        if fetched.records.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<MirroredRecord> = fetched.records.clone();
+        drift.repaired += records.len() + gone.len();
+        let repairs = Repairs {
+            records,
+            gone,
+            sinks: self.hydrator.sinks().to_vec(),
+        };
+        let lease = self.lease_of(reading.portal);
+        if !self
+            .store
+            .write_repairs(lease, &repairs, self.clock.now_ms())
+            .await?
+        {
+            return Err(Stop::Lost);
+        }
+        self.hydrator.remember_fetched(&fetched);
+        Ok(())
+    }
+}
+
+impl LeasedWork for Reconciler {
+    type Lease = PortalId;
+
+    fn portal(lease: &PortalId) -> PortalId {
+        *lease
+    }
+
+    async fn lease(&self, limit: u32) -> Result<Vec<PortalId>, StoreError> {
+        let now = self.clock.now_ms();
+        let due = {
+            let mut last = self.scheduled_at.lock().expect("schedule lock");
+            let due = now - *last >= duration_ms(SCHEDULE_EVERY);
+            if due {
+                *last = now;
+            }
+            due
+        };
+        if due {
+            self.store
+                .schedule_reconciliations(duration_ms(self.every), now)
+                .await?;
+        }
+        self.store
+            .lease_reconciliations(&self.holder, after(now, LEASE), now, limit)
+            .await
+    }
+
+    async fn work(self: Arc<Self>, portal: PortalId, shutdown: CancellationToken) {
+        self.reconcile_portal(portal, shutdown).await;
+    }
+}
