@@ -141,6 +141,9 @@ async fn sync_command(args: SyncArgs, clock: Clock) -> anyhow::Result<String> {
     let database = settings::database(&args.database);
     let store = app::open_store(&database, Open::Existing).await?;
     match args.command {
+        SyncCommand::Reconcile { portal } => {
+            sync::reconcile(store.as_ref(), portal, clock.now_ms()).await
+        }
         SyncCommand::Status { portal } => {
             sync::status(store.as_ref(), portal, clock.now_ms()).await
         }

@@ -47,7 +47,8 @@ pub enum Command {
     DeadLetters(DeadLettersArgs),
     /// The record mirror: what spoke holds of a HubSpot record.
     Records(RecordsArgs),
-    /// Keeping the mirror complete: backfill a portal, see where its sync stands.
+    /// Keeping the mirror complete: backfill or reconcile a portal, see where its sync
+    /// stands.
     Sync(SyncArgs),
     /// Print the admin API's OpenAPI 3.1 document (what `GET /api/v1/openapi.json` serves
     /// and `docs/admin-api.json` holds).
@@ -143,7 +144,13 @@ pub enum SyncCommand {
         #[arg(long = "type")]
         object_type: Option<String>,
     },
-    /// Where the portal's backfill stands, type by type.
+    /// Find and repair what webhooks never said of the portal's records, now rather than
+    /// at its next scheduled run; a running spoke does it.
+    Reconcile {
+        #[arg(long)]
+        portal: PortalId,
+    },
+    /// Where the portal's backfill stands, and what its last reconciliation found.
     Status {
         #[arg(long)]
         portal: PortalId,

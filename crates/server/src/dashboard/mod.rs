@@ -47,6 +47,10 @@ pub fn routes() -> Router<AppState> {
             post(pages::backfill),
         )
         .route(
+            "/dashboard/portals/{portal_id}/reconcile",
+            post(pages::reconcile),
+        )
+        .route(
             "/dashboard/portals/{portal_id}/uninstall",
             post(pages::uninstall),
         )

@@ -1,6 +1,7 @@
 //! Where a portal's sync stands, for the admin API (`GET /api/v1/portals/{id}/sync`), the
-//! dashboard and `spoke sync status`; and asking for a backfill, which any running spoke's
-//! workers then do (`spoke sync backfill`, `POST /api/v1/portals/{id}/backfill`).
+//! dashboard and `spoke sync status`: its backfill's progress and the drift report; and
+//! asking for a backfill or a reconciliation, which any running spoke's workers then do
+//! (`spoke sync backfill|reconcile`, `POST /api/v1/portals/{id}/backfill|reconcile`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,17 +9,75 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context};
 use hubspot::crm::ObjectType;
 use serde::Serialize;
-use store::{Backfill, BackfillType, PortalId, Requested, Store, StoreError};
+use store::{Backfill, BackfillType, PortalId, ReconciledType, Requested, Store, StoreError};
 use utoipa::ToSchema;
 
 use crate::timestamp::Timestamp;
 
-/// A portal's sync: its latest backfill.
+/// A portal's sync: its latest backfill and what its last reconciliation found.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     /// `null` if the portal never had one (it installed before spoke backfilled).
     pub backfill: Option<BackfillReport>,
+    /// `null` until its first reconciliation has run.
+    pub reconciliation: Option<ReconciliationReport>,
+}
+
+/// The drift report: what each type's last reconciliation found and repaired.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationReport {
+    /// When the last run finished.
+    pub last_run: Timestamp,
+    pub drift: BTreeMap<String, TypeDrift>,
+}
+
+/// One type's last reconciliation. Anything above zero means notifications were lost.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeDrift {
+    /// In HubSpot, not in the mirror.
+    pub missing: i64,
+    /// In the mirror at an older version than HubSpot's.
+    pub stale: i64,
+    /// In the mirror, deleted in HubSpot with no notification.
+    pub deleted_unannounced: i64,
+    /// Records written or marked deleted to repair them.
+    pub repaired: i64,
+    /// Why the type could not be compared, if it could not.
+    pub error: Option<String>,
+    pub ran_at: Timestamp,
+    /// How long the run of this type took.
+    pub seconds: f64,
+    /// The next run compares records modified since this instant.
+    pub watermark: Timestamp,
+}
+
+impl ReconciliationReport {
+    fn new(types: &[ReconciledType]) -> Option<Self> {
+        let last_run = types.iter().map(|t| t.finished_at).max()?;
+        let drift = types
+            .iter()
+            .map(|t| {
+                let drift = TypeDrift {
+                    missing: t.missing,
+                    stale: t.stale,
+                    deleted_unannounced: t.deleted_unannounced,
+                    repaired: t.repaired,
+                    error: t.error.clone(),
+                    ran_at: Timestamp(t.started_at),
+                    seconds: (t.finished_at - t.started_at) as f64 / 1_000.0,
+                    watermark: Timestamp(t.watermark),
+                };
+                (t.object_type.clone(), drift)
+            })
+            .collect();
+        Some(Self {
+            last_run: Timestamp(last_run),
+            drift,
+        })
+    }
 }
 
 /// A backfill and each type's progress.
@@ -104,7 +163,11 @@ pub async fn report(
         .backfill(portal)
         .await?
         .map(|(backfill, types)| BackfillReport::new(&backfill, &types, now_ms));
-    Ok(Some(SyncReport { backfill }))
+    let reconciliation = ReconciliationReport::new(&store.reconciled_types(portal).await?);
+    Ok(Some(SyncReport {
+        backfill,
+        reconciliation,
+    }))
 }
 
 /// Asks for a backfill of the portal's hydrated types, or of `only_type` (a path name or
@@ -133,7 +196,19 @@ pub async fn request_backfill(
     }
 }
 
-/// Why a backfill was not asked for.
+/// Makes the portal's reconciliation due now.
+pub async fn request_reconciliation(
+    store: &dyn Store,
+    portal: PortalId,
+    now_ms: i64,
+) -> Result<Requested, RequestError> {
+    match store.request_reconciliation(portal, now_ms).await {
+        Err(StoreError::NotFound) => Err(RequestError::UnknownPortal),
+        other => Ok(other?),
+    }
+}
+
+/// Why a backfill or a reconciliation was not asked for.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error("spoke does not know this portal")]
@@ -149,10 +224,32 @@ pub async fn status(store: &dyn Store, portal: PortalId, now_ms: i64) -> anyhow:
     let Some(report) = report(store, portal, now_ms).await? else {
         bail!("spoke does not know portal {portal}");
     };
-    let Some(backfill) = report.backfill else {
-        return Ok(format!("portal {portal}: no backfill yet\n"));
-    };
     let mut out = String::new();
+    match &report.reconciliation {
+        None => writeln!(out, "reconciliation:  none yet")?,
+        Some(reconciliation) => {
+            writeln!(
+                out,
+                "reconciled at:   {}",
+                reconciliation.last_run.rfc3339()
+            )?;
+            for (object, d) in &reconciliation.drift {
+                write!(
+                    out,
+                    "  {object:<16} missing {} stale {} deleted unannounced {} repaired {}",
+                    d.missing, d.stale, d.deleted_unannounced, d.repaired
+                )?;
+                match &d.error {
+                    Some(error) => writeln!(out, "  not compared: {error}")?,
+                    None => writeln!(out)?,
+                }
+            }
+        }
+    }
+    let Some(backfill) = report.backfill else {
+        writeln!(out, "backfill:        none yet")?;
+        return Ok(out);
+    };
     writeln!(out, "backfill:        {}", backfill.state)?;
     writeln!(out, "requested at:    {}", backfill.requested_at.rfc3339())?;
     if let Some(rate) = backfill.records_per_second {
@@ -167,6 +264,19 @@ pub async fn status(store: &dyn Store, portal: PortalId, now_ms: i64) -> anyhow:
         writeln!(out, "  {object:<16} {:>9} read  {state}", progress.read)?;
     }
     Ok(out)
+}
+
+/// `spoke sync reconcile`: makes one due now and says what happened.
+pub async fn reconcile(store: &dyn Store, portal: PortalId, now_ms: i64) -> anyhow::Result<String> {
+    let requested = request_reconciliation(store, portal, now_ms)
+        .await
+        .with_context(|| format!("portal {portal}"))?;
+    Ok(match requested {
+        Requested::Started => format!(
+            "portal {portal}: reconciliation due now; a running spoke runs it (spoke sync status --portal {portal})\n"
+        ),
+        Requested::AlreadyRunning => format!("portal {portal}: a reconciliation is running; it goes on\n"),
+    })
 }
 
 /// `spoke sync backfill`: asks for one and says what happened.

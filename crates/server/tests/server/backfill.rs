@@ -16,11 +16,11 @@ use crate::hydrator::{settled, HYDRATED, SCOPES};
 use crate::support::*;
 use hubspot::crm::ObjectType;
 
-const TOKEN: &str = "backfill-operator-token-for-tests";
+pub(crate) const TOKEN: &str = "backfill-operator-token-for-tests";
 /// Records of each type every simulated portal has before it installs: three pages.
-const SEEDED: u32 = 230;
+pub(crate) const SEEDED: u32 = 230;
 
-async fn backfilling(engine: Engine) -> Harness {
+pub(crate) async fn backfilling(engine: Engine) -> Harness {
     harness_with_sim(
         engine,
         SCOPES,
@@ -36,7 +36,7 @@ async fn backfilling(engine: Engine) -> Harness {
 impl Harness {
     /// Waits until the portal's backfill is finished (bounded), and gives the admin API's
     /// report of it.
-    async fn backfilled(&self, portal: i64) -> Value {
+    pub(crate) async fn backfilled(&self, portal: i64) -> Value {
         for _ in 0..1_500 {
             let done = self
                 .store
@@ -55,7 +55,7 @@ impl Harness {
         );
     }
 
-    async fn sync_report(&self, portal: i64) -> Value {
+    pub(crate) async fn sync_report(&self, portal: i64) -> Value {
         admin_once(
             &self.spoke,
             TOKEN,
@@ -68,7 +68,7 @@ impl Harness {
     /// Every live record of `types` at the simulator is in the mirror at its version, with
     /// the simulator's value of every property the mirror holds; and the mirror holds no
     /// other.
-    async fn assert_mirror_is_the_simulator(&self, portal: i64, types: &[ObjectType]) {
+    pub(crate) async fn assert_mirror_is_the_simulator(&self, portal: i64, types: &[ObjectType]) {
         for &object in types {
             let truth = self
                 .sim
@@ -108,7 +108,7 @@ impl Harness {
     }
 
     /// The types a finished backfill read, from its report.
-    fn types_of(report: &Value) -> Vec<ObjectType> {
+    pub(crate) fn types_of(report: &Value) -> Vec<ObjectType> {
         let objects = report["backfill"]["objects"].as_object().unwrap();
         objects
             .keys()
@@ -117,7 +117,7 @@ impl Harness {
     }
 
     /// The simulator's count of the portal's calls by class and status, and its `429`s.
-    async fn calls(&self, portal: i64) -> Value {
+    pub(crate) async fn calls(&self, portal: i64) -> Value {
         self.crm_ledger().await["portals"][portal.to_string()].clone()
     }
 }

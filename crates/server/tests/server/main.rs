@@ -12,6 +12,7 @@ mod install;
 mod metrics;
 mod monitor;
 mod objects;
+mod reconcile;
 mod rounds;
 mod sinks;
 mod support;

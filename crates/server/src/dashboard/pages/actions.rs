@@ -13,7 +13,7 @@ use crate::dashboard::access::{App, Operator};
 use crate::http::state::AppState;
 use crate::oauth::removal;
 use crate::ops::dead_letters::replay_dead;
-use crate::ops::sync::{request_backfill, RequestError};
+use crate::ops::sync::{request_backfill, request_reconciliation, RequestError};
 use crate::workers::sinks::SinkName;
 
 #[derive(Template)]
@@ -96,8 +96,19 @@ pub async fn replay_all(state: App, Path(portal_id): Path<PortalId>, _: CheckedF
 pub async fn backfill(state: App, Path(portal_id): Path<PortalId>, _: CheckedForm) -> Response {
     let now = state.clock.now_ms();
     match request_backfill(state.store.as_ref(), portal_id, None, now).await {
-        Ok(Requested::Started) => back_to(portal_id, "?backfill=started"),
-        Ok(Requested::AlreadyRunning) => back_to(portal_id, "?backfill=running"),
+        Ok(Requested::Started) => back_to(portal_id, "?sync=started"),
+        Ok(Requested::AlreadyRunning) => back_to(portal_id, "?sync=running"),
+        Err(RequestError::Store(error)) => store_refusal(error),
+        Err(error) => refusal(StatusCode::NOT_FOUND, &error.to_string()),
+    }
+}
+
+/// Makes the portal's reconciliation due now; one already running goes on.
+pub async fn reconcile(state: App, Path(portal_id): Path<PortalId>, _: CheckedForm) -> Response {
+    let now = state.clock.now_ms();
+    match request_reconciliation(state.store.as_ref(), portal_id, now).await {
+        Ok(Requested::Started) => back_to(portal_id, "?sync=reconcile"),
+        Ok(Requested::AlreadyRunning) => back_to(portal_id, "?sync=reconciling"),
         Err(RequestError::Store(error)) => store_refusal(error),
         Err(error) => refusal(StatusCode::NOT_FOUND, &error.to_string()),
     }

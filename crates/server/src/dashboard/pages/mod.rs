@@ -11,7 +11,7 @@ mod period;
 mod portal;
 pub(super) mod render;
 
-pub use actions::{backfill, erase, erase_form, replay_all, replay_one, uninstall};
+pub use actions::{backfill, erase, erase_form, reconcile, replay_all, replay_one, uninstall};
 pub use login::{login, login_form, logout};
 pub use overview::overview;
 pub use portal::portal;

@@ -1,5 +1,5 @@
 //! `GET /dashboard/portals/{id}`: one portal's install, rates, charts, dead letters,
-//! failures, mirror, backfill, quarantine and audit trail.
+//! failures, mirror, backfill, drift report, quarantine and audit trail.
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -17,7 +17,7 @@ use crate::monitor::rates::{windows, Windows, WINDOWS};
 use crate::monitor::tally::minute_of;
 use crate::ops::dead_letters::DeadLetters;
 use crate::ops::inspect::portal_view;
-use crate::ops::sync::BackfillReport;
+use crate::ops::sync::{report as sync_report, BackfillReport, ReconciliationReport};
 use crate::workers::hydrator::properties::TrackedProperties;
 
 #[derive(Template)]
@@ -44,6 +44,8 @@ struct PortalPage {
     properties: Vec<(String, String)>,
     /// The latest backfill, if the portal had one.
     backfill: Option<BackfillReport>,
+    /// What the last reconciliation found, once one has run.
+    reconciliation: Option<ReconciliationReport>,
     audit: Vec<(String, String, String, String)>,
 }
 
@@ -68,7 +70,8 @@ pub struct PortalPageQuery {
     period: Option<Period>,
     replayed: Option<u64>,
     uninstalled: Option<u8>,
-    backfill: Option<String>,
+    /// What a sync request did: `started`, `running`, `reconcile`, `reconciling`.
+    sync: Option<String>,
 }
 
 pub async fn portal(
@@ -105,10 +108,8 @@ async fn portal_page_of(
     let failures = store
         .webhook_series(Scope::Portal(portal_id), now - 1_439)
         .await?;
-    let backfill = store
-        .backfill(portal_id)
-        .await?
-        .map(|(backfill, types)| BackfillReport::new(&backfill, &types, now_ms));
+    let sync = sync_report(store, portal_id, now_ms).await?;
+    let (backfill, reconciliation) = sync.map_or((None, None), |s| (s.backfill, s.reconciliation));
     Ok(Some(PortalPage {
         refresh_seconds: REFRESH_SECONDS,
         csrf: operator.csrf.clone(),
@@ -151,6 +152,7 @@ async fn portal_page_of(
         records: view.records,
         unhandled: view.unhandled,
         backfill,
+        reconciliation,
     }))
 }
 
@@ -167,13 +169,17 @@ fn properties_line(tracked: &TrackedProperties) -> (String, String) {
 
 /// What an action that sent the browser back here did.
 fn notice(query: &PortalPageQuery) -> Option<String> {
-    match (query.replayed, query.uninstalled, query.backfill.as_deref()) {
+    match (query.replayed, query.uninstalled, query.sync.as_deref()) {
         (Some(n), _, _) => Some(format!("{n} dead letters put back in the queue.")),
         (_, Some(_), _) => {
             Some("The app was uninstalled: tokens revoked at HubSpot and erased.".into())
         }
         (_, _, Some("started")) => Some("Backfill asked for: a worker reads it now.".into()),
-        (_, _, Some(_)) => Some("A backfill is already pending or running; it goes on.".into()),
+        (_, _, Some("running")) => {
+            Some("A backfill is already pending or running; it goes on.".into())
+        }
+        (_, _, Some("reconcile")) => Some("Reconciliation due now: a worker runs it.".into()),
+        (_, _, Some(_)) => Some("A reconciliation is running; it goes on.".into()),
         _ => None,
     }
 }

@@ -77,7 +77,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(monitor::portal))
         .routes(routes!(monitor::portal_monitor))
         .routes(routes!(sync::sync))
-        .routes(routes!(sync::backfill));
+        .routes(routes!(sync::backfill))
+        .routes(routes!(sync::reconcile));
     OpenApiRouter::with_openapi(AdminApi::openapi()).nest(BASE, api)
 }
 

@@ -415,7 +415,7 @@ impl LeasedWork for Reconciler {
         let now = self.clock.now_ms();
         let due = {
             let mut last = self.scheduled_at.lock().expect("schedule lock");
-            let due = now - *last >= duration_ms(SCHEDULE_EVERY);
+            let due = now.saturating_sub(*last) >= duration_ms(SCHEDULE_EVERY);
             if due {
                 *last = now;
             }
