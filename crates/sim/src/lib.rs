@@ -199,7 +199,7 @@ impl Sim {
             events.into_iter().partition(|e| {
                 !faults.applies_to(e.portal_id)
                     || lost == 0.0
-                    || self.fault_draw(|r| rand::Rng::random::<f64>(r)) >= lost
+                    || self.fault_draw(rand::Rng::random::<f64>) >= lost
             });
         for event in &lost {
             self.dispatcher.lost(event.portal_id, 1);

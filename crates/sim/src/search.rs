@@ -112,7 +112,7 @@ pub async fn search(
         Err(error) => return errors::validation(format!("Invalid input JSON: {error}")),
     };
     if let Err(refusal) = check(&request) {
-        return refusal;
+        return errors::validation(refusal);
     }
     let limit = request.limit.unwrap_or(DEFAULT_PAGE);
     let offset = match request.after.as_deref().map(str::parse::<usize>) {
@@ -149,53 +149,46 @@ pub async fn search(
     Json(body).into_response()
 }
 
-/// HubSpot's limits on a query's shape.
-fn check(request: &SearchRequest) -> Result<(), Response> {
-    let filters: usize = request.filter_groups.iter().map(|g| g.filters.len()).sum();
-    let widest = request
-        .filter_groups
-        .iter()
-        .map(|g| g.filters.len())
-        .max()
-        .unwrap_or(0);
-    if request.filter_groups.len() > MAX_GROUPS
-        || widest > MAX_FILTERS_PER_GROUP
-        || filters > MAX_FILTERS
-    {
-        return Err(errors::validation(format!(
+/// HubSpot's limits on a query's shape; what is wrong, if anything.
+fn check(request: &SearchRequest) -> Result<(), String> {
+    const OPERATORS: [&str; 11] = [
+        "EQ",
+        "NEQ",
+        "GT",
+        "GTE",
+        "LT",
+        "LTE",
+        "BETWEEN",
+        "IN",
+        "NOT_IN",
+        "HAS_PROPERTY",
+        "NOT_HAS_PROPERTY",
+    ];
+    let groups = &request.filter_groups;
+    let filters: usize = groups.iter().map(|g| g.filters.len()).sum();
+    let widest = groups.iter().map(|g| g.filters.len()).max().unwrap_or(0);
+    if groups.len() > MAX_GROUPS || widest > MAX_FILTERS_PER_GROUP || filters > MAX_FILTERS {
+        return Err(format!(
             "At most {MAX_GROUPS} filter groups of {MAX_FILTERS_PER_GROUP} filters, {MAX_FILTERS} in all"
-        )));
-    }
-    if request.limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
-        return Err(errors::validation(format!("limit must be 1 to {MAX_PAGE}")));
-    }
-    if request.query.as_deref().is_some_and(|q| !q.is_empty()) {
-        return Err(errors::validation(
-            "spoke-sim does not simulate the text query",
         ));
     }
-    for filter in request.filter_groups.iter().flat_map(|g| &g.filters) {
-        const KNOWN: [&str; 11] = [
-            "EQ",
-            "NEQ",
-            "GT",
-            "GTE",
-            "LT",
-            "LTE",
-            "BETWEEN",
-            "IN",
-            "NOT_IN",
-            "HAS_PROPERTY",
-            "NOT_HAS_PROPERTY",
-        ];
-        if !KNOWN.contains(&filter.operator.as_str()) {
-            return Err(errors::validation(format!(
-                "spoke-sim does not simulate the operator {}",
-                filter.operator
-            )));
-        }
+    if request.limit.is_some_and(|l| l == 0 || l > MAX_PAGE) {
+        return Err(format!("limit must be 1 to {MAX_PAGE}"));
     }
-    Ok(())
+    if request.query.as_deref().is_some_and(|q| !q.is_empty()) {
+        return Err("spoke-sim does not simulate the text query".to_owned());
+    }
+    match groups
+        .iter()
+        .flat_map(|g| &g.filters)
+        .find(|f| !OPERATORS.contains(&f.operator.as_str()))
+    {
+        Some(filter) => Err(format!(
+            "spoke-sim does not simulate the operator {}",
+            filter.operator
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Whether a record matches: any group, every filter of it (no group: every record).

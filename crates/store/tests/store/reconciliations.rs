@@ -117,7 +117,7 @@ async fn portals_are_scheduled_leased_once_and_their_findings_kept(#[case] engin
         .unwrap());
     assert_eq!(
         store.reconciled_types(PORTAL).await.unwrap(),
-        [found.clone()]
+        std::slice::from_ref(&found)
     );
     assert!(store
         .lease_reconciliations("b", T0 + 60_000, T0 + 1, 10)
