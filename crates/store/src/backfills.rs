@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
+use crate::queue::hold_portal_calls;
 use crate::settle::{write_records, Writable};
 use crate::{MirroredRecord, PortalId, Settlement, StoreError};
 
@@ -165,12 +166,18 @@ pub(crate) async fn request<B: Backend>(
     Ok(Requested::Started)
 }
 
-/// Extends `lease` if its holder still has it and the backfill is unfinished; whether it
-/// does. Locks the backfill's row until the transaction ends.
+/// Extends `lease` (and the portal's hydration lease, see `queue::hold_portal_calls`) if
+/// its holder still has it and the backfill is unfinished; whether it does. Locks the
+/// backfill's row until the transaction ends.
 async fn renew<B: Backend>(
     conn: &mut B::Conn,
     lease: BackfillLease<'_>,
+    now_ms: i64,
 ) -> Result<bool, StoreError> {
+    let calls = hold_portal_calls::<B>(conn, lease.portal_id, lease.holder, lease.until_ms, now_ms);
+    if !calls.await? {
+        return Ok(false);
+    }
     let renew = "UPDATE backfills SET lease_until = $1 \
         WHERE portal_id = $2 AND lease_holder = $3 AND finished_at IS NULL";
     let statement = Statement::new(renew)
@@ -259,6 +266,10 @@ impl<B: Backend> Backfills for B {
         let due: Vec<(PortalId,)> = B::fetch_all(&mut tx, statement).await?;
         let mut leased = Vec::with_capacity(due.len());
         for (portal_id,) in due {
+            // A portal whose calls another process makes now waits for its lease.
+            if !hold_portal_calls::<B>(&mut tx, portal_id, holder, until_ms, now_ms).await? {
+                continue;
+            }
             let take = format!(
                 "UPDATE backfills SET lease_holder = $1, lease_until = $2 WHERE portal_id = $3 \
                 RETURNING {BACKFILL_COLUMNS}"
@@ -280,7 +291,7 @@ impl<B: Backend> Backfills for B {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !renew::<B>(&mut tx, lease).await? {
+        if !renew::<B>(&mut tx, lease, now_ms).await? {
             return Ok(false);
         }
         let begin =
@@ -318,7 +329,7 @@ impl<B: Backend> Backfills for B {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let state = portal_state::<B>(&mut tx, lease.portal_id).await?;
-        if !renew::<B>(&mut tx, lease).await? {
+        if !renew::<B>(&mut tx, lease, now_ms).await? {
             return Ok(false);
         }
         // An uninstalled portal's page moves the cursor but writes nothing.
@@ -346,7 +357,7 @@ impl<B: Backend> Backfills for B {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !renew::<B>(&mut tx, lease).await? {
+        if !renew::<B>(&mut tx, lease, now_ms).await? {
             return Ok(false);
         }
         let progress = (0, None, Some(error));

@@ -233,6 +233,33 @@ async fn lease_portal<B: Backend>(
     Ok(B::execute(conn, statement).await? == 1)
 }
 
+/// Takes or extends a portal's hydration lease for `holder` until at least `until_ms`,
+/// unless another holder's lease runs past `now_ms`; whether `holder` has it. Sync work
+/// (backfill, reconciliation) holds it under its process's hydrator's name, so a portal's
+/// calls come from one process at a time and its limiter is the only one counting them.
+pub(crate) async fn hold_portal_calls<B: Backend>(
+    conn: &mut B::Conn,
+    portal_id: PortalId,
+    holder: &str,
+    until_ms: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let hold = format!(
+        "INSERT INTO hydration_leases (portal_id, holder, until) VALUES ($1, $2, {until}) \
+        ON CONFLICT (portal_id) DO UPDATE SET holder = excluded.holder, until = {longer} \
+        WHERE hydration_leases.holder = excluded.holder OR hydration_leases.until <= {now}",
+        until = B::at(3),
+        longer = B::greatest("hydration_leases.until", "excluded.until"),
+        now = B::at(4),
+    );
+    let statement = Statement::new(hold)
+        .bind(portal_id)
+        .bind(holder)
+        .bind(until_ms)
+        .bind(now_ms);
+    Ok(B::execute(conn, statement).await? == 1)
+}
+
 /// Claims up to `limit` of a portal's due, unclaimed pending events, oldest first; their
 /// ids and failed attempts so far.
 async fn claim_portal<B: Backend>(

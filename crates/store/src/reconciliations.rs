@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use crate::backend::{Backend, Statement};
+use crate::queue::hold_portal_calls;
 use crate::settle::{write_records, Writable};
 use crate::{GoneRecord, MirroredRecord, PortalId, Requested, Settlement, StoreError};
 
@@ -100,6 +101,7 @@ pub trait Reconciliations: Send + Sync {
         lease: ReconcileLease<'_>,
         types: &[ReconciledType],
         next_due_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError>;
 
     /// Frees `holder`'s lease (it stops, or waits out a failure).
@@ -110,11 +112,17 @@ pub trait Reconciliations: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Extends `lease` if its holder still has it; whether it does.
+/// Extends `lease` (and the portal's hydration lease, see `queue::hold_portal_calls`) if
+/// its holder still has it; whether it does.
 async fn renew<B: Backend>(
     conn: &mut B::Conn,
     lease: ReconcileLease<'_>,
+    now_ms: i64,
 ) -> Result<bool, StoreError> {
+    let calls = hold_portal_calls::<B>(conn, lease.portal_id, lease.holder, lease.until_ms, now_ms);
+    if !calls.await? {
+        return Ok(false);
+    }
     let renew = "UPDATE reconciliations SET lease_until = $1 \
         WHERE portal_id = $2 AND lease_holder = $3";
     let statement = Statement::new(renew)
@@ -190,7 +198,13 @@ impl<B: Backend> Reconciliations for B {
             .bind(holder)
             .bind(i64::from(limit));
         let due: Vec<(PortalId,)> = B::fetch_all(&mut tx, statement).await?;
+        let mut leased = Vec::with_capacity(due.len());
         for (portal_id,) in &due {
+            // A portal whose calls another process makes now waits for its lease.
+            if !hold_portal_calls::<B>(&mut tx, *portal_id, holder, until_ms, now_ms).await? {
+                continue;
+            }
+            leased.push(*portal_id);
             let take = "UPDATE reconciliations SET lease_holder = $1, lease_until = $2 \
                 WHERE portal_id = $3";
             let statement = Statement::new(take)
@@ -200,7 +214,7 @@ impl<B: Backend> Reconciliations for B {
             B::execute(&mut tx, statement).await?;
         }
         B::commit(tx).await?;
-        Ok(due.into_iter().map(|(portal,)| portal).collect())
+        Ok(leased)
     }
 
     async fn reconciled_types(
@@ -228,7 +242,7 @@ impl<B: Backend> Reconciliations for B {
         let state =
             B::fetch_optional::<(String,)>(&mut tx, Statement::new(state).bind(lease.portal_id))
                 .await?;
-        if !renew::<B>(&mut tx, lease).await? {
+        if !renew::<B>(&mut tx, lease, now_ms).await? {
             return Ok(false);
         }
         if let Some((state,)) = state {
@@ -250,9 +264,10 @@ impl<B: Backend> Reconciliations for B {
         lease: ReconcileLease<'_>,
         types: &[ReconciledType],
         next_due_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !renew::<B>(&mut tx, lease).await? {
+        if !renew::<B>(&mut tx, lease, now_ms).await? {
             return Ok(false);
         }
         let upsert = "INSERT INTO reconciled_types (portal_id, object_type, watermark, \

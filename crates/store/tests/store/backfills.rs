@@ -195,8 +195,14 @@ async fn an_install_asks_for_a_backfill_that_one_worker_reads_to_its_end(#[case]
             .unwrap(),
         Requested::Started
     );
-    let again = store
+    // The portal's calls are b's until its lease lapses (a page renews it).
+    assert!(store
         .lease_backfills("c", T0 + 300_000, T0 + 100_001, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store
+        .lease_backfills("c", T0 + 300_000, T0 + 200_001, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -251,7 +257,7 @@ async fn an_uninstalled_portal_is_not_leased_and_its_pages_write_nothing(#[case]
         .await
         .unwrap();
     let resumed = store
-        .lease_backfills("b", T0 + 60_000, T0 + 5, 10)
+        .lease_backfills("b", T0 + 120_000, T0 + 60_001, 10)
         .await
         .unwrap();
     assert_eq!(resumed[0].started_at, Some(T0));

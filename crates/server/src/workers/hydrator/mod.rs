@@ -468,6 +468,17 @@ impl Hydrator {
             .collect()
     }
 
+    /// This hydrator's name as holder of claims and portals' hydration leases; sync work
+    /// holds a portal's lease under it, so the portal's calls stay this process's.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// How long a claim (and a portal's hydration lease) lasts.
+    pub fn claim_lease(&self) -> Duration {
+        self.config.claim_lease
+    }
+
     /// The CRM calls this process made, by HTTP status (0: no answer).
     pub fn crm_calls(&self) -> BTreeMap<u16, u64> {
         self.crm.calls()

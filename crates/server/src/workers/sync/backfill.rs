@@ -18,19 +18,16 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use store::{Backfill, BackfillLease, BackfillPage, PortalId, Store, StoreError};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use super::leased::{self, LeasedWork, Running};
 use crate::backoff::Backoff;
-use crate::telemetry::Chain;
+use crate::telemetry::{context, Chain};
 use crate::workers::hydrator::{Hydrator, PageFailure};
 
 /// Portals one worker backfills at once; each waits on its own limiter, so more portals
 /// cost no portal any speed.
 const PORTALS_AT_ONCE: u32 = 16;
-/// A lease lasts this long; each page written renews it. A crashed worker's portals are
-/// taken by another after it.
-const LEASE: Duration = Duration::from_secs(60);
 /// Waits between failed reads of a page: from 2 s, doubling, up to 30 s. After
 /// [`FAILURES_IN_A_ROW`] the worker lets the portal go; its lease lapses and the page is
 /// read again then, by whichever worker takes it.
@@ -68,10 +65,10 @@ enum Ended {
 impl Backfiller {
     pub fn new(store: Arc<dyn Store>, hydrator: Arc<Hydrator>, clock: Clock) -> Self {
         Self {
+            holder: hydrator.holder().to_owned(),
             store,
             hydrator,
             clock,
-            holder: format!("backfill-{}", uuid::Uuid::new_v4().simple()),
             running: Arc::default(),
             records: Counter::default(),
         }
@@ -117,12 +114,13 @@ impl Backfiller {
         }
     }
 
-    /// The lease on `portal`, renewed until [`LEASE`] from now.
+    /// The lease on `portal` (and on its calls), renewed for the hydrator's claim lease: a
+    /// crashed worker's portals are free as soon as its hydration leases are.
     fn lease(&self, portal: PortalId) -> BackfillLease<'_> {
         BackfillLease {
             holder: &self.holder,
             portal_id: portal,
-            until_ms: after(self.clock.now_ms(), LEASE),
+            until_ms: after(self.clock.now_ms(), self.hydrator.claim_lease()),
         }
     }
 
@@ -212,9 +210,18 @@ impl Backfiller {
             if shutdown.is_cancelled() {
                 return Ok(Ended::Stopped);
             }
+            // A trace a page: its calls, and each change it makes as the sinks deliver it.
+            let span = tracing::info_span!(
+                target: context::TRACED,
+                parent: None,
+                "backfill.page",
+                portal_id = portal.0,
+                object_type = %object,
+            );
             let read = self
                 .hydrator
                 .read_page(portal, installed_at, object, after.as_deref())
+                .instrument(span.clone())
                 .await;
             let mut page = match read {
                 Ok(page) => page,
@@ -245,6 +252,10 @@ impl Backfiller {
                 }
             };
             failures = 0;
+            let trace = context::traceparent(&span);
+            for record in &mut page.records {
+                record.trace.clone_from(&trace);
+            }
             let written = BackfillPage {
                 records: std::mem::take(&mut page.records),
                 next_after: page.next.clone(),
@@ -278,7 +289,12 @@ impl LeasedWork for Backfiller {
     async fn lease(&self, limit: u32) -> Result<Vec<Backfill>, StoreError> {
         let now = self.clock.now_ms();
         self.store
-            .lease_backfills(&self.holder, after(now, LEASE), now, limit)
+            .lease_backfills(
+                &self.holder,
+                after(now, self.hydrator.claim_lease()),
+                now,
+                limit,
+            )
             .await
     }
 

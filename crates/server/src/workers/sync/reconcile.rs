@@ -30,17 +30,15 @@ use store::{
     Store, StoreError,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use super::compare::{absent, deleted_unannounced, out_of_date, Drift};
 use super::leased::{self, LeasedWork, Running};
-use crate::telemetry::Chain;
+use crate::telemetry::{context, Chain};
 use crate::workers::hydrator::{Fetched, Hydrator, PageFailure};
 
 /// Portals one worker reconciles at once.
 const PORTALS_AT_ONCE: u32 = 8;
-/// A lease lasts this long; each repair written renews it.
-const LEASE: Duration = Duration::from_secs(300);
 /// How far behind HubSpot's search may lag its writes ("may take a few moments"): the next
 /// run searches again from this long before this one began.
 const SEARCH_LAG: Duration = Duration::from_secs(300);
@@ -111,11 +109,11 @@ impl Reconciler {
             let _ = drift.get_or_create(&DriftLabels { kind });
         }
         Self {
+            holder: hydrator.holder().to_owned(),
             store,
             hydrator,
             clock,
             every,
-            holder: format!("reconcile-{}", uuid::Uuid::new_v4().simple()),
             running: Arc::default(),
             drift,
             scheduled_at: std::sync::Mutex::new(i64::MIN),
@@ -141,11 +139,13 @@ impl Reconciler {
         leased::run(self, running, PORTALS_AT_ONCE, shutdown).await;
     }
 
+    /// The lease on `portal` (and on its calls), renewed with each write for the hydrator's
+    /// claim lease.
     fn lease_of(&self, portal: PortalId) -> ReconcileLease<'_> {
         ReconcileLease {
             holder: &self.holder,
             portal_id: portal,
-            until_ms: after(self.clock.now_ms(), LEASE),
+            until_ms: after(self.clock.now_ms(), self.hydrator.claim_lease()),
         }
     }
 
@@ -192,7 +192,18 @@ impl Reconciler {
                 object,
             };
             let mut drift = Drift::default();
-            let outcome = self.reconcile_type(reading, watermark, &mut drift).await;
+            // A trace a type: its calls, and each repair as the sinks deliver it.
+            let span = tracing::info_span!(
+                target: context::TRACED,
+                parent: None,
+                "reconcile",
+                portal_id = portal.0,
+                object_type = %object,
+            );
+            let outcome = self
+                .reconcile_type(reading, watermark, &mut drift)
+                .instrument(span)
+                .await;
             let error = match outcome {
                 Ok(()) => None,
                 Err(Stop::Lost) => return,
@@ -221,10 +232,10 @@ impl Reconciler {
 
     /// Records a run and when the portal is due next.
     async fn finish(&self, portal: PortalId, found: &[ReconciledType], next_due: i64) {
-        let lease = self.lease_of(portal);
+        let (lease, now) = (self.lease_of(portal), self.clock.now_ms());
         if let Err(error) = self
             .store
-            .finish_reconciliation(lease, found, next_due)
+            .finish_reconciliation(lease, found, next_due, now)
             .await
         {
             warn!(portal_id = portal.0, error = %Chain(&error), "reconciliation not recorded");
@@ -384,7 +395,18 @@ impl Reconciler {
         if fetched.records.is_empty() && gone.is_empty() {
             return Ok(());
         }
-        let records: Vec<MirroredRecord> = fetched.records.clone();
+        let trace = context::traceparent(&tracing::Span::current());
+        let mut records: Vec<MirroredRecord> = fetched.records.clone();
+        for record in &mut records {
+            record.trace.clone_from(&trace);
+        }
+        let gone: Vec<GoneRecord> = gone
+            .into_iter()
+            .map(|g| GoneRecord {
+                trace: trace.clone(),
+                ..g
+            })
+            .collect();
         drift.repaired += records.len() + gone.len();
         let repairs = Repairs {
             records,
@@ -427,7 +449,12 @@ impl LeasedWork for Reconciler {
                 .await?;
         }
         self.store
-            .lease_reconciliations(&self.holder, after(now, LEASE), now, limit)
+            .lease_reconciliations(
+                &self.holder,
+                after(now, self.hydrator.claim_lease()),
+                now,
+                limit,
+            )
             .await
     }
 
