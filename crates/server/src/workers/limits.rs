@@ -9,9 +9,10 @@
 //! limit is lower than assumed, and pause it when HubSpot says none are left; a `429`
 //! pauses it for `Retry-After` or a whole window.
 //!
-//! Live hydration comes first: background work (backfill) takes a call only when it is
-//! there now and no live read is waiting for one, so a live read waits at most the one call
-//! background work took before it.
+//! Live hydration comes first: background work (backfill, reconciliation) takes a call
+//! only when it is there now and no live read waits for one (in the round, or put back to
+//! come again after a longer wait), so a live read waits at most the one call background
+//! work took before it.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -45,6 +46,9 @@ struct Portal {
     paused_until: i64,
     /// Live reads waiting for a call: background work yields to them.
     live_waiting: u32,
+    /// Live reads put back for a longer wait come back by this instant (epoch ms):
+    /// background work yields until then, so they find the call free.
+    live_due: i64,
 }
 
 /// A token bucket's burst and refill period such that burst plus refill within `window`
@@ -80,6 +84,7 @@ impl PortalLimits {
             limiter: limiter(self.limit, self.window),
             paused_until: 0,
             live_waiting: 0,
+            live_due: 0,
         });
         f(entry)
     }
@@ -101,8 +106,10 @@ impl PortalLimits {
     /// Takes one call for background work, or says how long to wait: while a live read
     /// waits for one, background work waits a call's period.
     pub fn acquire_background(&self, portal: PortalId) -> Result<(), Duration> {
+        let now = self.clock.now_ms();
         let yielding = self.with(portal, |p| {
-            (p.live_waiting > 0).then(|| bucket(p.limit, self.window).1)
+            let live = p.live_waiting > 0 || now < p.live_due;
+            live.then(|| bucket(p.limit, self.window).1)
         });
         match yielding {
             Some(period) => Err(period),
@@ -117,6 +124,13 @@ impl PortalLimits {
             limits: self,
             portal,
         }
+    }
+
+    /// Live reads of `portal` were put back to come again after `wait`: background work
+    /// leaves the portal's calls to them until a little after.
+    pub fn live_due_in(&self, portal: PortalId, wait: Duration, slack: Duration) {
+        let due = after(self.clock.now_ms(), wait + slack);
+        self.with(portal, |p| p.live_due = p.live_due.max(due));
     }
 
     /// No calls for `portal` during `wait`.
@@ -225,6 +239,16 @@ mod tests {
             .acquire_background(PortalId(1))
             .expect_err("the bucket is still empty");
         assert!(wait <= period, "{wait:?}");
+
+        // Live reads put back for 5 s keep background work off until they are due again.
+        limits.live_due_in(PortalId(1), Duration::from_secs(5), Duration::from_secs(1));
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(limits.acquire_background(PortalId(1)), Err(period));
+        clock.advance(Duration::from_secs(1));
+        std::thread::sleep(period);
+        limits
+            .acquire_background(PortalId(1))
+            .expect("the live reads' time passed");
     }
 
     #[test]

@@ -307,6 +307,10 @@ async fn a_backfill_stopped_half_way_resumes_from_its_cursor_on_another_instance
     let all = i64::from(SEEDED) * types.len() as i64;
     assert!(read_before > 0 && read_before < all, "{types:?}");
 
+    // The stopped instance's lease on the portal's calls lapses first, as a crashed
+    // one's would.
+    let lease = spoke_server::config::HydratorConfig::DEFAULT_CLAIM_SECONDS;
+    h.clock.advance(Duration::from_secs(lease + 1));
     let (_, stop) = start_worker(&h, |config| config.hydrator.sync = true).await;
     for _ in 0..1_500 {
         let finished = h

@@ -327,6 +327,20 @@ async fn each_portals_rates_are_the_ledgers_and_an_alert_fires_then_resolves(
     })
     .await;
     assert!(resolved, "{:?}", posted.lock().unwrap());
+    // Every alert that fired (the portal's too) resolves in the same evaluation, its posts
+    // sent one after another: wait for the last before counting.
+    let settled = || {
+        let posts = posted.lock().unwrap();
+        let of = |kind: &str| posts.iter().filter(|t| t.starts_with(kind)).count();
+        of("spoke resolved:") == of("spoke fired:")
+    };
+    for _ in 0..200 {
+        if settled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(settled(), "{:?}", posted.lock().unwrap());
     let resolved = posted.lock().unwrap().clone();
     // Ten more evaluations (50 ms apart here) find nothing new to announce.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -170,7 +170,13 @@ impl CrmReader {
                     waiting.get_or_insert_with(|| self.limits.live_wait(portal));
                     tokio::time::sleep(wait).await;
                 }
-                other => return other,
+                Err(wait) => {
+                    // The events go back until then: background work leaves the calls to
+                    // them, with a round's slack to claim them again.
+                    self.limits.live_due_in(portal, wait, INLINE_WAIT);
+                    return Err(wait);
+                }
+                Ok(()) => return Ok(()),
             }
         }
     }
