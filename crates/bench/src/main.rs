@@ -11,11 +11,13 @@
 //! - `sim`: the simulator's own capacity: webhook events dispatched per second to a sink
 //!   that answers at once, and records per second through CRM batch reads.
 //! - `hydrate`: the hydrator against the simulator ([`hydrate`]).
+//! - `backfill`: a portal's backfill while live changes arrive ([`backfill`]).
 //! - `statistics`: the monitor's counts of many portals over 30 days ([`statistics`]).
 //! - `world`: the simulator with its portals installed, for `spoke serve` to hydrate
 //!   from ([`world`]).
 #![forbid(unsafe_code)]
 
+mod backfill;
 mod dashboard;
 mod hydrate;
 mod statistics;
@@ -73,6 +75,8 @@ enum Command {
     },
     /// Run the hydrator over events put in the inbox; prints one JSON line.
     Hydrate(hydrate::HydrateArgs),
+    /// Backfill one portal's records while live changes arrive; prints one JSON line.
+    Backfill(backfill::BackfillArgs),
     /// Write the monitor's counts of many portals over 30 days; their size, one JSON line.
     Statistics(statistics::StatisticsArgs),
     /// Time the operator dashboard's pages with many portals; one JSON line.
@@ -172,6 +176,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Hydrate(args) => {
             let report = tokio::runtime::Runtime::new()?.block_on(hydrate::run(args))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Backfill(args) => {
+            let report = tokio::runtime::Runtime::new()?.block_on(backfill::run(args))?;
             println!("{report}");
             Ok(())
         }
