@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use crate::backend::{Backend, Statement};
 use crate::queue::hold_portal_calls;
 use crate::settle::{write_records, Writable};
-use crate::{MirroredRecord, PortalId, Settlement, StoreError};
+use crate::sync_leases::{portal_state, renew, LeaseTable, SyncLease};
+use crate::{MirroredRecord, PortalId, PortalState, Settlement, StoreError};
 
 /// The tables' names, for [`crate::Erasure`].
 pub(crate) const TABLE: &str = "backfills";
@@ -64,15 +65,6 @@ pub struct BackfillPage {
     pub sinks: Vec<String>,
 }
 
-/// A worker's lease on a portal's backfill.
-#[derive(Debug, Clone, Copy)]
-pub struct BackfillLease<'a> {
-    pub holder: &'a str,
-    pub portal_id: PortalId,
-    /// The lease runs until then (epoch ms); each page written extends it to this.
-    pub until_ms: i64,
-}
-
 #[async_trait]
 pub trait Backfills: Send + Sync {
     /// Asks for a backfill of every hydrated type, or of `only_type`; a pending or running
@@ -99,7 +91,7 @@ pub trait Backfills: Send + Sync {
     /// page; a begun one keeps its types. `false` if the lease was lost.
     async fn begin_backfill(
         &self,
-        lease: BackfillLease<'_>,
+        lease: SyncLease<'_>,
         types: &[String],
         now_ms: i64,
     ) -> Result<bool, StoreError>;
@@ -109,7 +101,7 @@ pub trait Backfills: Send + Sync {
     /// `false`, writing nothing, if the lease was lost.
     async fn write_backfill_page(
         &self,
-        lease: BackfillLease<'_>,
+        lease: SyncLease<'_>,
         object_type: &str,
         page: &BackfillPage,
         now_ms: i64,
@@ -119,14 +111,31 @@ pub trait Backfills: Send + Sync {
     /// with the reason, as [`Backfills::write_backfill_page`] ends one read to its end.
     async fn abandon_backfill_type(
         &self,
-        lease: BackfillLease<'_>,
+        lease: SyncLease<'_>,
         object_type: &str,
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Frees `holder`'s lease (it stops, or waits out a failure): another may take it.
-    async fn release_backfill(&self, holder: &str, portal_id: PortalId) -> Result<(), StoreError>;
+    /// Keeps HubSpot's count of a type's records, for its progress.
+    async fn set_backfill_total(
+        &self,
+        portal_id: PortalId,
+        object_type: &str,
+        total: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Extends the lease while work goes on; `false` if it was lost.
+    async fn renew_backfill(&self, lease: SyncLease<'_>, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Frees `holder`'s lease: for any worker at once (it stops), or from `retry_at_ms`
+    /// (it failed and waits).
+    async fn release_backfill(
+        &self,
+        holder: &str,
+        portal_id: PortalId,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
 
     /// A portal's latest backfill and its types' progress.
     async fn backfill(
@@ -138,26 +147,30 @@ pub trait Backfills: Send + Sync {
 const BACKFILL_COLUMNS: &str = "portal_id, requested_at, only_type, started_at, finished_at";
 const TYPE_COLUMNS: &str = "object_type, next_after, read, total, done_at, error, updated_at";
 
-/// Asks for a backfill within a transaction (an install asks for one in its own).
+/// Asks for a backfill within a transaction. An install starts one afresh (`restart`)
+/// even if one runs: changes made while the portal was uninstalled were never notified,
+/// and it may grant other types.
 pub(crate) async fn request<B: Backend>(
     conn: &mut B::Conn,
     portal_id: PortalId,
     only_type: Option<&str>,
     now_ms: i64,
+    restart: bool,
 ) -> Result<Requested, StoreError> {
     let running = Statement::new(
         "SELECT portal_id FROM backfills WHERE portal_id = $1 AND finished_at IS NULL",
     )
     .bind(portal_id);
-    if B::fetch_optional::<(PortalId,)>(conn, running)
+    let runs = B::fetch_optional::<(PortalId,)>(conn, running)
         .await?
-        .is_some()
-    {
+        .is_some();
+    if runs && !restart {
         return Ok(Requested::AlreadyRunning);
     }
     let upsert = "INSERT INTO backfills (portal_id, requested_at, only_type) VALUES ($1, $2, $3) \
         ON CONFLICT (portal_id) DO UPDATE SET requested_at = excluded.requested_at, \
-        only_type = excluded.only_type, started_at = NULL, finished_at = NULL";
+        only_type = excluded.only_type, started_at = NULL, finished_at = NULL, \
+        lease_holder = NULL, lease_until = NULL";
     let statement = Statement::new(upsert)
         .bind(portal_id)
         .bind(now_ms)
@@ -166,26 +179,11 @@ pub(crate) async fn request<B: Backend>(
     Ok(Requested::Started)
 }
 
-/// Extends `lease` (and the portal's hydration lease, see `queue::hold_portal_calls`) if
-/// its holder still has it and the backfill is unfinished; whether it does. Locks the
-/// backfill's row until the transaction ends.
-async fn renew<B: Backend>(
-    conn: &mut B::Conn,
-    lease: BackfillLease<'_>,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let calls = hold_portal_calls::<B>(conn, lease.portal_id, lease.holder, lease.until_ms, now_ms);
-    if !calls.await? {
-        return Ok(false);
-    }
-    let renew = "UPDATE backfills SET lease_until = $1 \
-        WHERE portal_id = $2 AND lease_holder = $3 AND finished_at IS NULL";
-    let statement = Statement::new(renew)
-        .bind(lease.until_ms)
-        .bind(lease.portal_id)
-        .bind(lease.holder);
-    Ok(B::execute(conn, statement).await? == 1)
-}
+/// The backfills' leases: only unfinished ones are held.
+const LEASES: LeaseTable = LeaseTable {
+    name: TABLE,
+    while_: " AND finished_at IS NULL",
+};
 
 /// Moves a type's cursor, and finishes the backfill when no type is left.
 async fn advance<B: Backend>(
@@ -214,19 +212,6 @@ async fn advance<B: Backend>(
     Ok(())
 }
 
-/// The portal's state, locked against an erase until the transaction ends.
-async fn portal_state<B: Backend>(
-    conn: &mut B::Conn,
-    portal_id: PortalId,
-) -> Result<Option<String>, StoreError> {
-    let state = format!(
-        "SELECT state FROM portals WHERE portal_id = $1{}",
-        B::FOR_SHARE
-    );
-    let row = B::fetch_optional::<(String,)>(conn, Statement::new(state).bind(portal_id)).await?;
-    Ok(row.map(|(state,)| state))
-}
-
 #[async_trait]
 impl<B: Backend> Backfills for B {
     async fn request_backfill(
@@ -239,7 +224,7 @@ impl<B: Backend> Backfills for B {
         if portal_state::<B>(&mut tx, portal_id).await?.is_none() {
             return Err(StoreError::NotFound);
         }
-        let requested = request::<B>(&mut tx, portal_id, only_type, now_ms).await?;
+        let requested = request::<B>(&mut tx, portal_id, only_type, now_ms, false).await?;
         B::commit(tx).await?;
         Ok(requested)
     }
@@ -286,12 +271,12 @@ impl<B: Backend> Backfills for B {
 
     async fn begin_backfill(
         &self,
-        lease: BackfillLease<'_>,
+        lease: SyncLease<'_>,
         types: &[String],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !renew::<B>(&mut tx, lease, now_ms).await? {
+        if !renew::<B>(&mut tx, LEASES, lease, now_ms).await? {
             return Ok(false);
         }
         let begin =
@@ -322,26 +307,28 @@ impl<B: Backend> Backfills for B {
 
     async fn write_backfill_page(
         &self,
-        lease: BackfillLease<'_>,
+        lease: SyncLease<'_>,
         object_type: &str,
         page: &BackfillPage,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        // A portal no longer installed writes nothing, and its cursor stays: an install
+        // starts its backfill afresh.
         let state = portal_state::<B>(&mut tx, lease.portal_id).await?;
-        if !renew::<B>(&mut tx, lease, now_ms).await? {
+        let Some(state) = state.filter(|s| s == PortalState::Installed.as_str()) else {
+            return Ok(false);
+        };
+        if !renew::<B>(&mut tx, LEASES, lease, now_ms).await? {
             return Ok(false);
         }
-        // An uninstalled portal's page moves the cursor but writes nothing.
-        if let Some(state) = state {
-            let writable = Writable::of_portal(lease.portal_id, &state);
-            let settlement = Settlement {
-                records: page.records.clone(),
-                sinks: page.sinks.clone(),
-                ..Settlement::default()
-            };
-            write_records::<B>(&mut tx, &settlement, &writable, now_ms).await?;
-        }
+        let writable = Writable::of_portal(lease.portal_id, &state);
+        let settlement = Settlement {
+            records: page.records.clone(),
+            sinks: page.sinks.clone(),
+            ..Settlement::default()
+        };
+        write_records::<B>(&mut tx, &settlement, &writable, now_ms).await?;
         let read = page.records.len();
         let progress = (read, page.next_after.as_deref(), None);
         advance::<B>(&mut tx, lease.portal_id, object_type, progress, now_ms).await?;
@@ -351,13 +338,13 @@ impl<B: Backend> Backfills for B {
 
     async fn abandon_backfill_type(
         &self,
-        lease: BackfillLease<'_>,
+        lease: SyncLease<'_>,
         object_type: &str,
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !renew::<B>(&mut tx, lease, now_ms).await? {
+        if !renew::<B>(&mut tx, LEASES, lease, now_ms).await? {
             return Ok(false);
         }
         let progress = (0, None, Some(error));
@@ -366,10 +353,40 @@ impl<B: Backend> Backfills for B {
         Ok(true)
     }
 
-    async fn release_backfill(&self, holder: &str, portal_id: PortalId) -> Result<(), StoreError> {
-        let release = "UPDATE backfills SET lease_holder = NULL, lease_until = NULL \
-            WHERE portal_id = $1 AND lease_holder = $2";
-        let statement = Statement::new(release).bind(portal_id).bind(holder);
+    async fn set_backfill_total(
+        &self,
+        portal_id: PortalId,
+        object_type: &str,
+        total: i64,
+    ) -> Result<(), StoreError> {
+        let set = "UPDATE backfill_types SET total = $1 WHERE portal_id = $2 AND object_type = $3";
+        let statement = Statement::new(set)
+            .bind(total)
+            .bind(portal_id)
+            .bind(object_type);
+        self.execute_on_pool(statement).await?;
+        Ok(())
+    }
+
+    async fn renew_backfill(&self, lease: SyncLease<'_>, now_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let held = renew::<B>(&mut tx, LEASES, lease, now_ms).await?;
+        B::commit(tx).await?;
+        Ok(held)
+    }
+
+    async fn release_backfill(
+        &self,
+        holder: &str,
+        portal_id: PortalId,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let release = "UPDATE backfills SET lease_holder = NULL, lease_until = $1 \
+            WHERE portal_id = $2 AND lease_holder = $3";
+        let statement = Statement::new(release)
+            .bind(retry_at_ms)
+            .bind(portal_id)
+            .bind(holder);
         self.execute_on_pool(statement).await?;
         Ok(())
     }

@@ -46,6 +46,7 @@ mod settle;
 mod sink_queue;
 mod sqlite;
 mod statistics;
+mod sync_leases;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -59,7 +60,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use alert_states::AlertStates;
 pub use associations::{AssociationSet, Associations, HeldAssociation};
 pub use audit::Audit;
-pub use backfills::{Backfill, BackfillLease, BackfillPage, BackfillType, Backfills, Requested};
+pub use backfills::{Backfill, BackfillPage, BackfillType, Backfills, Requested};
 pub use dead_letters::{DeadDelivery, DeadLetters};
 pub use erase::Erasure;
 pub use error::StoreError;
@@ -76,7 +77,7 @@ pub use model::{
 };
 pub use portals::Portals;
 pub use queue::{ClaimRequest, Claimed, SetAsideEvent, WorkQueue};
-pub use reconciliations::{ReconcileLease, ReconciledType, Reconciliations, Repairs};
+pub use reconciliations::{ReconciledType, Reconciliations, Repairs};
 pub use revoked_sessions::RevokedSessions;
 pub use settle::{Aside, Settlement};
 pub use sink_queue::{
@@ -84,6 +85,7 @@ pub use sink_queue::{
     DISSOCIATED,
 };
 pub use statistics::{ApiCounts, DailyCalls, Statistics, WebhookCounts, MINUTES_PER_DAY};
+pub use sync_leases::SyncLease;
 pub use tokens::Tokens;
 
 /// Everything spoke stores, whichever engine holds it.

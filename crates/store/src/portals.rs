@@ -175,8 +175,9 @@ impl<B: Backend> Portals for B {
         let unerased = Statement::new("DELETE FROM erased_portals WHERE portal_id = $1")
             .bind(install.portal_id);
         B::execute(&mut tx, unerased).await?;
-        // Records from before the install are read once it is in place.
-        backfills::request::<B>(&mut tx, install.portal_id, None, now_ms).await?;
+        // Records from before the install (and from while it lapsed) are read once it is
+        // in place.
+        backfills::request::<B>(&mut tx, install.portal_id, None, now_ms, true).await?;
         let action = if known { "reinstalled" } else { "installed" };
         audit::record::<B>(&mut tx, now_ms, install.portal_id, action, actor, &scopes).await?;
         B::commit(tx).await?;

@@ -1,5 +1,6 @@
 //! Reconciliation's schedule, leases and drift report: when each installed portal is next
-//! due (spread over the interval by portal id, so 10,000 portals do not start together),
+//! due (spread over the interval by portal id, so 10,000 portals do not start together;
+//! not while the portal's backfill runs, which reads everything anyway),
 //! which worker leases it (one at a time across instances), each type's watermark, and what
 //! the last run found and repaired. Repairs go through the hydrator's write path (newer
 //! wins, each accepted change queued for the sinks).
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use crate::backend::{Backend, Statement};
 use crate::queue::hold_portal_calls;
 use crate::settle::{write_records, Writable};
+use crate::sync_leases::{portal_state, renew, LeaseTable, SyncLease};
 use crate::{GoneRecord, MirroredRecord, PortalId, Requested, Settlement, StoreError};
 
 /// The tables' names, for [`crate::Erasure`].
@@ -42,15 +44,6 @@ pub struct Repairs {
     pub gone: Vec<GoneRecord>,
     /// The sinks each change the mirror accepts is queued for.
     pub sinks: Vec<String>,
-}
-
-/// A worker's lease on a portal's reconciliation.
-#[derive(Debug, Clone, Copy)]
-pub struct ReconcileLease<'a> {
-    pub holder: &'a str,
-    pub portal_id: PortalId,
-    /// The lease runs until then (epoch ms); each write extends it to this.
-    pub until_ms: i64,
 }
 
 #[async_trait]
@@ -89,7 +82,7 @@ pub trait Reconciliations: Send + Sync {
     /// lease was lost.
     async fn write_repairs(
         &self,
-        lease: ReconcileLease<'_>,
+        lease: SyncLease<'_>,
         repairs: &Repairs,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
@@ -98,13 +91,20 @@ pub trait Reconciliations: Send + Sync {
     /// frees the lease; `false` if the lease was lost.
     async fn finish_reconciliation(
         &self,
-        lease: ReconcileLease<'_>,
+        lease: SyncLease<'_>,
         types: &[ReconciledType],
         next_due_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Frees `holder`'s lease (it stops, or waits out a failure).
+    /// Extends the lease while work goes on; `false` if it was lost.
+    async fn renew_reconciliation(
+        &self,
+        lease: SyncLease<'_>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Frees `holder`'s lease (it stops).
     async fn release_reconciliation(
         &self,
         holder: &str,
@@ -112,25 +112,11 @@ pub trait Reconciliations: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Extends `lease` (and the portal's hydration lease, see `queue::hold_portal_calls`) if
-/// its holder still has it; whether it does.
-async fn renew<B: Backend>(
-    conn: &mut B::Conn,
-    lease: ReconcileLease<'_>,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let calls = hold_portal_calls::<B>(conn, lease.portal_id, lease.holder, lease.until_ms, now_ms);
-    if !calls.await? {
-        return Ok(false);
-    }
-    let renew = "UPDATE reconciliations SET lease_until = $1 \
-        WHERE portal_id = $2 AND lease_holder = $3";
-    let statement = Statement::new(renew)
-        .bind(lease.until_ms)
-        .bind(lease.portal_id)
-        .bind(lease.holder);
-    Ok(B::execute(conn, statement).await? == 1)
-}
+/// The reconciliations' leases.
+const LEASES: LeaseTable = LeaseTable {
+    name: TABLE,
+    while_: "",
+};
 
 #[async_trait]
 impl<B: Backend> Reconciliations for B {
@@ -141,7 +127,8 @@ impl<B: Backend> Reconciliations for B {
     ) -> Result<u64, StoreError> {
         let schedule = "INSERT INTO reconciliations (portal_id, due_at) \
             SELECT portal_id, $1 + portal_id % $2 FROM portals \
-            WHERE state = 'installed' AND portal_id NOT IN (SELECT portal_id FROM reconciliations)";
+            WHERE state = 'installed' AND portal_id NOT IN (SELECT portal_id FROM reconciliations) \
+            ON CONFLICT (portal_id) DO NOTHING";
         let statement = Statement::new(schedule).bind(now_ms).bind(every_ms.max(1));
         self.execute_on_pool(statement).await
     }
@@ -152,14 +139,7 @@ impl<B: Backend> Reconciliations for B {
         now_ms: i64,
     ) -> Result<Requested, StoreError> {
         let mut tx = self.begin_write().await?;
-        let known = format!(
-            "SELECT state FROM portals WHERE portal_id = $1{}",
-            B::FOR_SHARE
-        );
-        if B::fetch_optional::<(String,)>(&mut tx, Statement::new(known).bind(portal_id))
-            .await?
-            .is_none()
-        {
+        if portal_state::<B>(&mut tx, portal_id).await?.is_none() {
             return Err(StoreError::NotFound);
         }
         let running = "SELECT portal_id FROM reconciliations WHERE portal_id = $1 \
@@ -189,6 +169,7 @@ impl<B: Backend> Reconciliations for B {
         let due = format!(
             "SELECT portal_id FROM reconciliations WHERE due_at <= $1 \
             AND portal_id IN (SELECT portal_id FROM portals WHERE state = 'installed') \
+            AND portal_id NOT IN (SELECT portal_id FROM backfills WHERE finished_at IS NULL) \
             AND (lease_until IS NULL OR lease_until <= $1 OR lease_holder = $2) \
             ORDER BY due_at, portal_id LIMIT $3{}",
             B::SKIP_LOCKED
@@ -230,22 +211,16 @@ impl<B: Backend> Reconciliations for B {
 
     async fn write_repairs(
         &self,
-        lease: ReconcileLease<'_>,
+        lease: SyncLease<'_>,
         repairs: &Repairs,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let state = format!(
-            "SELECT state FROM portals WHERE portal_id = $1{}",
-            B::FOR_SHARE
-        );
-        let state =
-            B::fetch_optional::<(String,)>(&mut tx, Statement::new(state).bind(lease.portal_id))
-                .await?;
-        if !renew::<B>(&mut tx, lease, now_ms).await? {
+        let state = portal_state::<B>(&mut tx, lease.portal_id).await?;
+        if !renew::<B>(&mut tx, LEASES, lease, now_ms).await? {
             return Ok(false);
         }
-        if let Some((state,)) = state {
+        if let Some(state) = state {
             let settlement = Settlement {
                 records: repairs.records.clone(),
                 gone: repairs.gone.clone(),
@@ -261,13 +236,13 @@ impl<B: Backend> Reconciliations for B {
 
     async fn finish_reconciliation(
         &self,
-        lease: ReconcileLease<'_>,
+        lease: SyncLease<'_>,
         types: &[ReconciledType],
         next_due_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !renew::<B>(&mut tx, lease, now_ms).await? {
+        if !renew::<B>(&mut tx, LEASES, lease, now_ms).await? {
             return Ok(false);
         }
         let upsert = "INSERT INTO reconciled_types (portal_id, object_type, watermark, \
@@ -298,6 +273,17 @@ impl<B: Backend> Reconciliations for B {
         B::execute(&mut tx, statement).await?;
         B::commit(tx).await?;
         Ok(true)
+    }
+
+    async fn renew_reconciliation(
+        &self,
+        lease: SyncLease<'_>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let held = renew::<B>(&mut tx, LEASES, lease, now_ms).await?;
+        B::commit(tx).await?;
+        Ok(held)
     }
 
     async fn release_reconciliation(

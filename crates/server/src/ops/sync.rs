@@ -93,6 +93,8 @@ pub struct BackfillReport {
     pub only_type: Option<String>,
     /// Records read a second since it began, over every type.
     pub records_per_second: Option<f64>,
+    /// At that rate, until every type is read (when HubSpot's counts are known).
+    pub seconds_left: Option<f64>,
     /// Each type's progress, by the mirror's name for it.
     pub objects: BTreeMap<String, BackfillProgress>,
 }
@@ -125,6 +127,16 @@ impl BackfillReport {
             .map(|started| (until - started) as f64 / 1_000.0)
             .filter(|seconds| *seconds > 0.0)
             .map(|seconds| read as f64 / seconds);
+        let left: Option<i64> = types
+            .iter()
+            .filter(|t| t.done_at.is_none())
+            .map(|t| t.total.map(|total| (total - t.read).max(0)))
+            .sum();
+        let seconds_left = match (state, left, records_per_second) {
+            ("finished", _, _) => Some(0.0),
+            (_, Some(left), Some(rate)) if rate > 0.0 => Some(left as f64 / rate),
+            _ => None,
+        };
         let objects = types
             .iter()
             .map(|t| {
@@ -145,6 +157,7 @@ impl BackfillReport {
             finished_at: backfill.finished_at.map(Timestamp),
             only_type: backfill.only_type.clone(),
             records_per_second,
+            seconds_left,
             objects,
         }
     }
@@ -255,13 +268,19 @@ pub async fn status(store: &dyn Store, portal: PortalId, now_ms: i64) -> anyhow:
     if let Some(rate) = backfill.records_per_second {
         writeln!(out, "records/s:       {rate:.0}")?;
     }
+    if let Some(left) = backfill.seconds_left {
+        writeln!(out, "time left:       {left:.0} s")?;
+    }
     for (object, progress) in &backfill.objects {
         let state = match (&progress.error, progress.done) {
             (Some(error), _) => format!("not read: {error}"),
             (None, true) => "done".to_owned(),
             (None, false) => "reading".to_owned(),
         };
-        writeln!(out, "  {object:<16} {:>9} read  {state}", progress.read)?;
+        let of = progress
+            .total
+            .map_or_else(String::new, |t| format!(" of {t}"));
+        writeln!(out, "  {object:<16} {:>9} read{of}  {state}", progress.read)?;
     }
     Ok(out)
 }

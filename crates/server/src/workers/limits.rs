@@ -12,7 +12,9 @@
 //! Live hydration comes first: background work (backfill, reconciliation) takes a call
 //! only when it is there now and no live read waits for one (in the round, or put back to
 //! come again after a longer wait), so a live read waits at most the one call background
-//! work took before it.
+//! work took before it. While background work wants a portal's calls, its live reads are
+//! spaced [`LIVE_SPACING`] apart, so a busy portal's events are read together and do not
+//! take every call of the limit.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -49,7 +51,16 @@ struct Portal {
     /// Live reads put back for a longer wait come back by this instant (epoch ms):
     /// background work yields until then, so they find the call free.
     live_due: i64,
+    /// Background work wants calls until this instant (epoch ms): it asked lately.
+    background_until: i64,
+    /// When a live read last took a call (epoch ms).
+    last_live: i64,
 }
+
+/// While background work wants a portal's calls, its live reads go at most this often:
+/// their events gather meanwhile and are read together, and background work gets the rest
+/// of the limit. A live change waits at most this long for it.
+pub const LIVE_SPACING: Duration = Duration::from_secs(1);
 
 /// A token bucket's burst and refill period such that burst plus refill within `window`
 /// never exceeds `limit`. A burst of one spends the least of the limit on bursts, which
@@ -85,6 +96,8 @@ impl PortalLimits {
             paused_until: 0,
             live_waiting: 0,
             live_due: 0,
+            background_until: 0,
+            last_live: 0,
         });
         f(entry)
     }
@@ -103,13 +116,35 @@ impl PortalLimits {
         })
     }
 
+    /// Takes one call for a live read, as [`PortalLimits::acquire`] does.
+    pub fn acquire_live(&self, portal: PortalId) -> Result<(), Duration> {
+        self.acquire(portal)?;
+        let now = self.clock.now_ms();
+        self.with(portal, |p| p.last_live = now);
+        Ok(())
+    }
+
+    /// How long a live read of `portal` waits before it asks for a call, while background
+    /// work wants the portal's calls and a call went less than [`LIVE_SPACING`] ago.
+    pub fn live_pace(&self, portal: PortalId) -> Option<Duration> {
+        let now = self.clock.now_ms();
+        let spacing = i64::try_from(LIVE_SPACING.as_millis()).unwrap_or(i64::MAX);
+        self.with(portal, |p| {
+            let since = now - p.last_live;
+            (now < p.background_until && since < spacing)
+                .then(|| Duration::from_millis((spacing - since) as u64))
+        })
+    }
+
     /// Takes one call for background work, or says how long to wait: while a live read
     /// waits for one, background work waits a call's period.
     pub fn acquire_background(&self, portal: PortalId) -> Result<(), Duration> {
         let now = self.clock.now_ms();
         let yielding = self.with(portal, |p| {
+            let period = bucket(p.limit, self.window).1;
+            p.background_until = after(now, 2 * period);
             let live = p.live_waiting > 0 || now < p.live_due;
-            live.then(|| bucket(p.limit, self.window).1)
+            live.then_some(period)
         });
         match yielding {
             Some(period) => Err(period),
@@ -239,6 +274,21 @@ mod tests {
             .acquire_background(PortalId(1))
             .expect_err("the bucket is still empty");
         assert!(wait <= period, "{wait:?}");
+
+        // While background work wants calls, a live read waits until a second after the
+        // last live one.
+        limits
+            .acquire_live(PortalId(3))
+            .expect("the first live read");
+        assert_eq!(
+            limits.live_pace(PortalId(3)),
+            None,
+            "nobody else wants calls"
+        );
+        let _ = limits.acquire_background(PortalId(3));
+        assert_eq!(limits.live_pace(PortalId(3)), Some(LIVE_SPACING));
+        clock.advance(LIVE_SPACING);
+        assert_eq!(limits.live_pace(PortalId(3)), None, "a second on");
 
         // Live reads put back for 5 s keep background work off until they are due again.
         limits.live_due_in(PortalId(1), Duration::from_secs(5), Duration::from_secs(1));

@@ -140,6 +140,7 @@ async fn an_install_backfills_every_record_the_portal_had_within_its_limit(#[cas
     for object in &types {
         let progress = &backfill["objects"][object.path_name().as_ref()];
         assert_eq!(progress["read"], SEEDED, "{report}");
+        assert_eq!(progress["total"], SEEDED, "HubSpot's count: {report}");
         assert_eq!(
             (progress["done"].clone(), progress["error"].clone()),
             (json!(true), Value::Null)
@@ -147,6 +148,12 @@ async fn an_install_backfills_every_record_the_portal_had_within_its_limit(#[cas
     }
     let calls = h.calls(portal).await;
     assert_eq!(calls["rateLimited"], 0, "{calls}");
+    assert_eq!(backfill["secondsLeft"], 0.0, "{report}");
+    assert_eq!(
+        calls["calls"]["search"]["200"],
+        json!(types.len()),
+        "one count a type: {calls}"
+    );
     assert_eq!(
         calls["calls"]["list"]["200"],
         json!(types.len() * 3),
@@ -167,7 +174,7 @@ async fn an_install_backfills_every_record_the_portal_had_within_its_limit(#[cas
         .expect("the backfill's table");
     for object in &types {
         let row = format!(
-            "<td>{object}</td>\n    <td><progress value=\"1\" max=\"1\"></progress></td>\n    <td class=\"num\">{SEEDED}</td>"
+            "<td>{object}</td>\n    <td><progress value=\"1\" max=\"1\"></progress></td>\n    <td class=\"num\">{SEEDED} of {SEEDED}</td>"
         );
         assert!(rows.contains(&row), "{object}: {rows}");
     }

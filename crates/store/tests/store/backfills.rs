@@ -1,13 +1,13 @@
-//! Backfills, on SQLite and PostgreSQL: an install asks for one, a request while one runs
-//! adds nothing, one worker leases a portal at a time, a page's records and its cursor are
-//! written together (newer wins), the last type done finishes it, and erasing the portal
-//! takes it along.
+//! Backfills, on SQLite and PostgreSQL: an install asks for one (afresh), a request while
+//! one runs adds nothing, one worker leases a portal at a time, a page's records and its
+//! cursor are written together (newer wins), the last type done finishes it, a failing one
+//! waits for its retry time, and erasing the portal takes it along.
 
 use rstest::rstest;
 use spoke_store::testing::{install, TestDb};
 use spoke_store::{
-    BackfillLease, BackfillPage, Engine, MirroredRecord, ObjectId, PortalId, Requested, Store,
-    StoreError,
+    BackfillPage, Engine, MirroredRecord, ObjectId, PortalId, Requested, Store, StoreError,
+    SyncLease,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -26,8 +26,8 @@ fn contact(id: i64, updated_at: i64, name: &str) -> MirroredRecord {
     }
 }
 
-fn lease(holder: &str, until_ms: i64) -> BackfillLease<'_> {
-    BackfillLease {
+fn lease(holder: &str, until_ms: i64) -> SyncLease<'_> {
+    SyncLease {
         holder,
         portal_id: PORTAL,
         until_ms,
@@ -219,7 +219,9 @@ async fn an_install_asks_for_a_backfill_that_one_worker_reads_to_its_end(#[case]
 #[case::sqlite(Engine::Sqlite)]
 #[case::postgres(Engine::Postgres)]
 #[tokio::test]
-async fn an_uninstalled_portal_is_not_leased_and_its_pages_write_nothing(#[case] engine: Engine) {
+async fn an_uninstalled_portal_writes_nothing_and_a_new_install_starts_afresh(
+    #[case] engine: Engine,
+) {
     let db = TestDb::new(engine).await;
     let store = db.store().await;
     store
@@ -239,19 +241,25 @@ async fn an_uninstalled_portal_is_not_leased_and_its_pages_write_nothing(#[case]
         .await
         .unwrap();
     let one = page(vec![contact(1, T0, "Ada")], Some("1"));
-    assert!(store
-        .write_backfill_page(lease("a", T0 + 60_000), "contacts", &one, T0 + 2)
-        .await
-        .unwrap());
+    assert!(
+        !store
+            .write_backfill_page(lease("a", T0 + 60_000), "contacts", &one, T0 + 2)
+            .await
+            .unwrap(),
+        "an uninstalled portal's page is refused"
+    );
     assert_eq!(name_of(store.as_ref(), 1).await, None);
-    store.release_backfill("a", PORTAL).await.unwrap();
+    let (_, types) = store.backfill(PORTAL).await.unwrap().unwrap();
+    assert_eq!((types[0].read, types[0].next_after.as_deref()), (0, None));
+    store.release_backfill("a", PORTAL, None).await.unwrap();
     assert!(store
         .lease_backfills("b", T0 + 60_000, T0 + 3, 10)
         .await
         .unwrap()
         .is_empty());
 
-    // Installed again, it resumes; the request adds nothing to the one that runs.
+    // Installed again, it starts afresh: what changed while it was uninstalled was never
+    // notified, and the install may grant other types.
     store
         .record_install(&install(PORTAL), "test", T0 + 4)
         .await
@@ -260,5 +268,21 @@ async fn an_uninstalled_portal_is_not_leased_and_its_pages_write_nothing(#[case]
         .lease_backfills("b", T0 + 120_000, T0 + 60_001, 10)
         .await
         .unwrap();
-    assert_eq!(resumed[0].started_at, Some(T0));
+    assert_eq!(resumed[0].started_at, None);
+
+    // A failing backfill is left alone until its retry time.
+    store
+        .release_backfill("b", PORTAL, Some(T0 + 90_000))
+        .await
+        .unwrap();
+    assert!(store
+        .lease_backfills("b", T0 + 150_000, T0 + 60_002, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let retried = store
+        .lease_backfills("b", T0 + 150_000, T0 + 90_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
 }

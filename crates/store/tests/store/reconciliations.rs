@@ -6,16 +6,16 @@
 use rstest::rstest;
 use spoke_store::testing::{install, TestDb};
 use spoke_store::{
-    Engine, Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, ReconcileLease, ReconciledType,
-    Repairs, Requested, StoreError,
+    Engine, Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, ReconciledType, Repairs,
+    Requested, StoreError, SyncLease,
 };
 
 const T0: i64 = 1_764_000_000_000;
 const DAY: i64 = 86_400_000;
 const PORTAL: PortalId = PortalId(1_234);
 
-fn lease(holder: &str) -> ReconcileLease<'_> {
-    ReconcileLease {
+fn lease(holder: &str) -> SyncLease<'_> {
+    SyncLease {
         holder,
         portal_id: PORTAL,
         until_ms: T0 + 60_000,

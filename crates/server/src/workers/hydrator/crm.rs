@@ -160,12 +160,22 @@ impl CrmReader {
         self.limits.pause(portal, wait);
     }
 
+    /// No searches for the portal for `wait` (the search API answered `429`): its limit is
+    /// its own, so the portal's other calls go on.
+    pub(super) fn pause_search(&self, portal: PortalId, wait: Duration) {
+        self.search_limits.pause(portal, wait);
+    }
+
     /// Takes one of the portal's calls, waiting a short while for it; the longer wait
     /// otherwise.
     pub(super) async fn slot(&self, portal: PortalId) -> Result<(), Duration> {
         let mut waiting = None;
+        if let Some(pace) = self.limits.live_pace(portal) {
+            // Not a wait for the limit: background work keeps the calls meanwhile.
+            tokio::time::sleep(pace).await;
+        }
         loop {
-            match self.limits.acquire(portal) {
+            match self.limits.acquire_live(portal) {
                 Err(wait) if wait <= INLINE_WAIT => {
                     waiting.get_or_insert_with(|| self.limits.live_wait(portal));
                     tokio::time::sleep(wait).await;

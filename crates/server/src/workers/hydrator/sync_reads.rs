@@ -1,8 +1,9 @@
 //! What sync (backfill, reconciliation) reads through the hydrator: the types a portal's
 //! install lets spoke read (its custom objects listed with the schemas API), pages of one
 //! type's records or ids, records by id with the properties hydration reads them with, and
-//! searches by last modification (within the portal's own search limit). Every call is one of the portal's, taken only
-//! when no live read waits for one ([`CrmReader::background_slot`]).
+//! searches by last modification and counts. Searches keep to the portal's search limit;
+//! every other call is one of the portal's, taken only when no live read waits for one
+//! (`CrmReader::background_slot`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,9 @@ pub struct Fetched {
     pub missing: Vec<ObjectId>,
     seen: Vec<(RecordKey, i64)>,
 }
+
+/// The search API's limit window, for pauses after its `429` without `Retry-After`.
+const SEARCH_WINDOW: Duration = Duration::from_secs(1);
 
 /// What a list call asks for when a type's properties do not fit its URL: ids alone.
 const IDS_ONLY: &str = "hs_object_id";
@@ -207,7 +211,7 @@ impl Hydrator {
         self.crm
             .search_modified(portal, object, since_ms, after)
             .await
-            .map_err(|f| self.page_failure(reading, f))
+            .map_err(|f| self.search_failure(reading, f))
     }
 
     /// How many live records of `object` HubSpot has for the portal.
@@ -225,7 +229,7 @@ impl Hydrator {
         self.crm
             .record_count(portal, object)
             .await
-            .map_err(|f| self.page_failure(reading, f))
+            .map_err(|f| self.search_failure(reading, f))
     }
 
     /// One batch read of `ids` behind live reads; an id HubSpot did not read fails the
@@ -344,6 +348,22 @@ impl Hydrator {
                 error: Chain(&failure).to_string(),
                 wait: None,
             }),
+        }
+    }
+
+    /// What a failed search means: a `429` pauses the portal's searches (the search API's
+    /// limit is its own, a second long), the rest as any call's failure.
+    fn search_failure(&self, reading: Reading, failure: Failure) -> PageFailure {
+        match failure {
+            Failure::HubSpot(error) if error.kind() == Kind::RateLimited => {
+                let wait = error.retry_after().unwrap_or(SEARCH_WINDOW);
+                self.crm.pause_search(reading.portal, wait);
+                PageFailure::Again {
+                    error: "HubSpot's search API answered 429".into(),
+                    wait: Some(wait),
+                }
+            }
+            failure => self.page_failure(reading, failure),
         }
     }
 

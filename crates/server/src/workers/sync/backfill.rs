@@ -16,7 +16,7 @@ use hubspot::crm::ObjectType;
 use hubspot::time::{after, Clock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
-use store::{Backfill, BackfillLease, BackfillPage, PortalId, Store, StoreError};
+use store::{Backfill, BackfillPage, PortalId, Store, StoreError, SyncLease};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
@@ -29,13 +29,15 @@ use crate::workers::hydrator::{Hydrator, PageFailure};
 /// cost no portal any speed.
 const PORTALS_AT_ONCE: u32 = 16;
 /// Waits between failed reads of a page: from 2 s, doubling, up to 30 s. After
-/// [`FAILURES_IN_A_ROW`] the worker lets the portal go; its lease lapses and the page is
+/// [`FAILURES_IN_A_ROW`] the worker lets the portal go for [`AFTER_FAILURE`]; the page is
 /// read again then, by whichever worker takes it.
 const RETRY: Backoff = Backoff {
     start: Duration::from_secs(2),
     cap: Duration::from_secs(30),
 };
 const FAILURES_IN_A_ROW: u32 = 5;
+/// How long a portal whose backfill keeps failing is left alone.
+const AFTER_FAILURE: Duration = Duration::from_secs(300);
 
 /// The backfill worker of one spoke process.
 #[derive(Debug)]
@@ -58,7 +60,7 @@ enum Ended {
     /// Stopped before its end (shutdown, or a portal that must install again): released
     /// for another worker.
     Stopped,
-    /// Failed several times in a row: left to lapse, then read again.
+    /// Failed several times in a row: released to be tried again after [`AFTER_FAILURE`].
     Failing,
 }
 
@@ -88,7 +90,8 @@ impl Backfiller {
     }
 
     /// Backfills until `shutdown`; portals in progress stop after their current page and
-    /// are released, so a restart resumes them at once.
+    /// are released. Another process resumes them once this one's lease on their calls
+    /// lapses (a claim lease, as for a crashed process).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let running = self.running.clone();
         leased::run(self, running, PORTALS_AT_ONCE, shutdown).await;
@@ -104,8 +107,14 @@ impl Backfiller {
                 Ended::Failing
             }
         };
-        if ended == Ended::Stopped {
-            if let Err(error) = self.store.release_backfill(&self.holder, portal).await {
+        let retry_at = match ended {
+            Ended::Stopped => Some(None),
+            Ended::Failing => Some(Some(after(self.clock.now_ms(), AFTER_FAILURE))),
+            Ended::Finished | Ended::LeaseLost => None,
+        };
+        if let Some(retry_at) = retry_at {
+            let released = self.store.release_backfill(&self.holder, portal, retry_at);
+            if let Err(error) = released.await {
                 warn!(portal_id = portal.0, error = %Chain(&error), "backfill release failed");
             }
         }
@@ -116,8 +125,8 @@ impl Backfiller {
 
     /// The lease on `portal` (and on its calls), renewed for the hydrator's claim lease: a
     /// crashed worker's portals are free as soon as its hydration leases are.
-    fn lease(&self, portal: PortalId) -> BackfillLease<'_> {
-        BackfillLease {
+    fn lease(&self, portal: PortalId) -> SyncLease<'_> {
+        SyncLease {
             holder: &self.holder,
             portal_id: portal,
             until_ms: after(self.clock.now_ms(), self.hydrator.claim_lease()),
@@ -178,6 +187,9 @@ impl Backfiller {
                 }
                 continue;
             };
+            if row.total.is_none() {
+                self.estimate(portal, scope.installed_at, object).await;
+            }
             let reading = TypeReading {
                 portal,
                 installed_at: scope.installed_at,
@@ -189,6 +201,26 @@ impl Backfiller {
             }
         }
         Ok(Ended::Finished)
+    }
+
+    /// Records HubSpot's count of the type (one search), for progress and time left; the
+    /// backfill goes on without it if the count fails.
+    async fn estimate(&self, portal: PortalId, installed_at: i64, object: ObjectType) {
+        let counted = self
+            .hydrator
+            .record_count(portal, installed_at, object)
+            .await;
+        let total = match counted {
+            Ok(total) => i64::try_from(total).unwrap_or(i64::MAX),
+            Err(failure) => {
+                warn!(portal_id = portal.0, object_type = %object, failure = ?failure, "backfill goes on without a total");
+                return;
+            }
+        };
+        let name = object.path_name();
+        if let Err(error) = self.store.set_backfill_total(portal, &name, total).await {
+            warn!(portal_id = portal.0, error = %Chain(&error), "backfill total not kept");
+        }
     }
 
     /// Reads one type's pages from `after` to the last; each page is written with its
@@ -296,6 +328,15 @@ impl LeasedWork for Backfiller {
                 limit,
             )
             .await
+    }
+
+    async fn renew(&self, portal: PortalId) -> Result<bool, StoreError> {
+        let lease = self.lease(portal);
+        self.store.renew_backfill(lease, self.clock.now_ms()).await
+    }
+
+    fn renew_every(&self) -> Duration {
+        self.hydrator.claim_lease() / 3
     }
 
     async fn work(self: Arc<Self>, lease: Backfill, shutdown: CancellationToken) {

@@ -1,6 +1,8 @@
 //! The loop both sync workers run: lease the portals whose work is due (the store keeps one
 //! worker a portal across instances), work on up to a number of them at once, each on its
-//! own task, and look again when one ends or a second has passed.
+//! own task with its lease renewed beside it (work whose lease is lost is stopped, so two
+//! processes never call HubSpot for one portal), and look again when one ends or a second
+//! has passed.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -11,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use store::{PortalId, StoreError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::telemetry::Chain;
 
@@ -31,7 +33,14 @@ pub(super) trait LeasedWork: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Self::Lease>, StoreError>> + Send;
 
-    /// Works on one portal until it is done, stopped or fails.
+    /// Extends the lease on `portal` (and on its calls); `false` if it was lost.
+    fn renew(&self, portal: PortalId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// How often a lease is renewed while its work goes on: well within its length.
+    fn renew_every(&self) -> Duration;
+
+    /// Works on one portal until it is done, stopped (`shutdown`, or its lease lost) or
+    /// fails.
     fn work(
         self: Arc<Self>,
         lease: Self::Lease,
@@ -71,6 +80,36 @@ impl Running {
     }
 }
 
+/// Works on one leased portal, renewing the lease beside the work; a lost lease stops it.
+async fn work_renewed<W: LeasedWork>(work: Arc<W>, lease: W::Lease, stop: CancellationToken) {
+    let portal = W::portal(&lease);
+    let every = work.renew_every();
+    let working = work.clone().work(lease, stop.clone());
+    let renewing = async {
+        loop {
+            tokio::time::sleep(every).await;
+            match work.renew(portal).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!(
+                        portal_id = portal.0,
+                        "sync lease lost: the portal's work stops here"
+                    );
+                    stop.cancel();
+                    return;
+                }
+                // The store is busy: the lease runs a while yet; the next renewal tries again.
+                Err(error) => debug!(error = %Chain(&error), "sync lease renewal deferred"),
+            }
+        }
+    };
+    tokio::pin!(working);
+    tokio::select! {
+        () = &mut working => {}
+        () = renewing => working.await,
+    }
+}
+
 /// Leases and works until `shutdown`; then waits for the portals in progress to stop.
 pub(super) async fn run<W: LeasedWork>(
     work: Arc<W>,
@@ -80,15 +119,16 @@ pub(super) async fn run<W: LeasedWork>(
 ) {
     let mut tasks = JoinSet::new();
     while !shutdown.is_cancelled() {
-        if running.len() < at_once as usize {
-            match work.lease(at_once).await {
+        let free = at_once.saturating_sub(running.len() as u32);
+        if free > 0 {
+            match work.lease(free).await {
                 Ok(leased) => {
                     for lease in running.admit(leased, W::portal, at_once) {
-                        let (work, running, stop) =
-                            (work.clone(), running.clone(), shutdown.clone());
+                        let (work, running) = (work.clone(), running.clone());
+                        let stop = shutdown.child_token();
                         tasks.spawn(async move {
                             let portal = W::portal(&lease);
-                            work.work(lease, stop).await;
+                            work_renewed(work, lease, stop).await;
                             running.done(portal);
                         });
                     }

@@ -4,7 +4,8 @@
 //!
 //! For each hydrated type of a leased portal ([`compare`] holds the decisions):
 //! 1. the search API lists the records modified since the type's watermark, oldest first
-//!    (moving its `since` forward when a query reaches the search's 10,000-result cap);
+//!    (moving its `since` forward before a query would page past the search's
+//!    10,000-result cap);
 //!    those the mirror lacks or holds at an older version are read and written;
 //! 2. HubSpot's count is compared with the mirror's live records; when they differ, the
 //!    type's ids are listed, the mirror's live records HubSpot no longer lists are read to
@@ -19,15 +20,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubspot::crm::ObjectType;
-use hubspot::search::MAX_SEARCH_RESULTS;
+use hubspot::crm::MAX_BATCH;
+use hubspot::search::{MAX_SEARCH_PAGE, MAX_SEARCH_RESULTS};
 use hubspot::time::{after, duration_ms, Clock};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use store::{
-    Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, ReconcileLease, ReconciledType, Repairs,
-    Store, StoreError,
+    Gone, GoneRecord, MirroredRecord, ObjectId, PortalId, ReconciledType, Repairs, Store,
+    StoreError, SyncLease,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
@@ -77,9 +79,18 @@ struct Reading {
 
 /// Why a type's run stopped early.
 enum Stop {
-    /// The lease was lost or the worker stops: nothing is recorded.
+    /// The lease was lost, or the worker stops: nothing is recorded.
     Lost,
     Failed(String),
+}
+
+/// Stops a run when the worker stops or its lease is lost.
+fn go_on(shutdown: &CancellationToken) -> Result<(), Stop> {
+    if shutdown.is_cancelled() {
+        Err(Stop::Lost)
+    } else {
+        Ok(())
+    }
 }
 
 impl From<StoreError> for Stop {
@@ -139,10 +150,10 @@ impl Reconciler {
         leased::run(self, running, PORTALS_AT_ONCE, shutdown).await;
     }
 
-    /// The lease on `portal` (and on its calls), renewed with each write for the hydrator's
-    /// claim lease.
-    fn lease_of(&self, portal: PortalId) -> ReconcileLease<'_> {
-        ReconcileLease {
+    /// The lease on `portal` (and on its calls), renewed beside the work and with each
+    /// write, for the hydrator's claim lease.
+    fn lease_of(&self, portal: PortalId) -> SyncLease<'_> {
+        SyncLease {
             holder: &self.holder,
             portal_id: portal,
             until_ms: after(self.clock.now_ms(), self.hydrator.claim_lease()),
@@ -192,6 +203,7 @@ impl Reconciler {
                 object,
             };
             let mut drift = Drift::default();
+            let type_started = self.clock.now_ms();
             // A trace a type: its calls, and each repair as the sinks deliver it.
             let span = tracing::info_span!(
                 target: context::TRACED,
@@ -201,12 +213,18 @@ impl Reconciler {
                 object_type = %object,
             );
             let outcome = self
-                .reconcile_type(reading, watermark, &mut drift)
+                .reconcile_type(reading, watermark, &mut drift, &shutdown)
                 .instrument(span)
                 .await;
             let error = match outcome {
                 Ok(()) => None,
-                Err(Stop::Lost) => return,
+                Err(Stop::Lost) => {
+                    let _ = self
+                        .store
+                        .release_reconciliation(&self.holder, portal)
+                        .await;
+                    return;
+                }
                 Err(Stop::Failed(error)) => Some(error),
             };
             // A failed type keeps its watermark, so the next run looks again from there.
@@ -215,7 +233,8 @@ impl Reconciler {
                 Some(_) => watermark,
             };
             self.count(&drift);
-            found.push(drift.report(name, (next_watermark, started, self.clock.now_ms()), error));
+            let times = (next_watermark, type_started, self.clock.now_ms());
+            found.push(drift.report(name, times, error));
         }
         if found
             .iter()
@@ -259,56 +278,42 @@ impl Reconciler {
         reading: Reading,
         watermark: i64,
         drift: &mut Drift,
+        shutdown: &CancellationToken,
     ) -> Result<(), Stop> {
-        self.modified_since(reading, watermark, drift).await?;
+        self.modified_since(reading, watermark, drift, shutdown)
+            .await?;
         let Reading {
             portal,
             installed_at,
             object,
         } = reading;
-        let name = object.path_name();
         let hubspot = self
             .hydrator
             .record_count(portal, installed_at, object)
             .await?;
-        let held = self.store.live_ids(portal, &name).await?;
+        let held = self.store.live_ids(portal, &object.path_name()).await?;
         if hubspot == held.len() as u64 {
             return Ok(());
         }
-        let listed = self.list_ids(reading).await?;
-        let candidates = deleted_unannounced(&held, &listed);
+        let listed = self.list_ids(reading, shutdown).await?;
         let absent = absent(&held, &listed);
         drift.missing += absent.len();
-        // Only HubSpot's "not found" is a deletion: a record it still reads was only left
-        // out of the listing, and is written as read.
-        let confirmed = self
-            .hydrator
-            .read_records(portal, installed_at, object, &candidates)
+        let candidates = deleted_unannounced(&held, &listed);
+        self.confirm_deletions(reading, &candidates, drift, shutdown)
             .await?;
-        let now = self.clock.now_ms();
-        let gone: Vec<GoneRecord> = confirmed
-            .missing
-            .iter()
-            .map(|id| GoneRecord {
-                portal_id: portal,
-                object_type: name.clone().into_owned(),
-                object_id: *id,
-                gone: Gone::Deleted,
-                at_ms: now,
-                trace: None,
-            })
-            .collect();
-        drift.deleted += gone.len();
-        self.repair(reading, confirmed, gone, drift).await?;
-        self.fetch_and_repair(reading, &absent, drift).await
+        self.fetch_and_repair(reading, &absent, drift, shutdown)
+            .await
     }
 
     /// Records modified since `since`: those the mirror lacks or holds older are repaired.
+    /// No query pages past the search's cap: one that would starts again from the newest
+    /// record it saw.
     async fn modified_since(
         &self,
         reading: Reading,
         mut since: i64,
         drift: &mut Drift,
+        shutdown: &CancellationToken,
     ) -> Result<(), Stop> {
         let Reading {
             portal,
@@ -317,6 +322,7 @@ impl Reconciler {
         } = reading;
         let (mut after, mut seen) = (None::<String>, 0usize);
         loop {
+            go_on(shutdown)?;
             let page = self
                 .hydrator
                 .search_modified(portal, installed_at, object, since, after.as_deref())
@@ -330,13 +336,16 @@ impl Reconciler {
             drift.missing += absent.len();
             drift.stale += older.len();
             let wanted: Vec<ObjectId> = absent.into_iter().chain(older).collect();
-            self.fetch_and_repair(reading, &wanted, drift).await?;
+            self.fetch_and_repair(reading, &wanted, drift, shutdown)
+                .await?;
             seen += page.found.len();
+            let capped = seen + MAX_SEARCH_PAGE > MAX_SEARCH_RESULTS;
             match page.next {
-                Some(next) => after = Some(next),
-                // The query reached the search's cap: search again from the newest seen.
-                None if seen >= MAX_SEARCH_RESULTS && (page.total as usize) > seen => {
+                Some(next) if !capped => after = Some(next),
+                Some(_) => {
                     let newest = page.found.last().map_or(since, |f| f.updated_at);
+                    // Records sharing one millisecond past the cap would hold `since`
+                    // still: a millisecond on, rather than no end.
                     since = if newest > since { newest } else { since + 1 };
                     (after, seen) = (None, 0);
                 }
@@ -346,10 +355,15 @@ impl Reconciler {
     }
 
     /// Every id of the type HubSpot lists now.
-    async fn list_ids(&self, reading: Reading) -> Result<Vec<ObjectId>, Stop> {
+    async fn list_ids(
+        &self,
+        reading: Reading,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<ObjectId>, Stop> {
         let mut ids = Vec::new();
         let mut after = None::<String>;
         loop {
+            go_on(shutdown)?;
             let (page, next) = self
                 .hydrator
                 .list_ids(
@@ -367,21 +381,58 @@ impl Reconciler {
         }
     }
 
-    /// Reads `ids` and writes what HubSpot has of them.
+    /// Reads the mirror's live records HubSpot no longer lists, 100 a call: those it answers
+    /// not found are marked deleted, and those it still reads (only left out of the
+    /// listing) written as read. Only HubSpot's "not found" is a deletion.
+    async fn confirm_deletions(
+        &self,
+        reading: Reading,
+        candidates: &[ObjectId],
+        drift: &mut Drift,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
+        for chunk in candidates.chunks(MAX_BATCH) {
+            go_on(shutdown)?;
+            let confirmed = self
+                .hydrator
+                .read_records(reading.portal, reading.installed_at, reading.object, chunk)
+                .await?;
+            let now = self.clock.now_ms();
+            let gone: Vec<GoneRecord> = confirmed
+                .missing
+                .iter()
+                .map(|id| GoneRecord {
+                    portal_id: reading.portal,
+                    object_type: reading.object.path_name().into_owned(),
+                    object_id: *id,
+                    gone: Gone::Deleted,
+                    at_ms: now,
+                    trace: None,
+                })
+                .collect();
+            drift.deleted += gone.len();
+            self.repair(reading, confirmed, gone, drift).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads `ids`, 100 a call, and writes what HubSpot has of them.
     async fn fetch_and_repair(
         &self,
         reading: Reading,
         ids: &[ObjectId],
         drift: &mut Drift,
+        shutdown: &CancellationToken,
     ) -> Result<(), Stop> {
-        if ids.is_empty() {
-            return Ok(());
+        for chunk in ids.chunks(MAX_BATCH) {
+            go_on(shutdown)?;
+            let fetched = self
+                .hydrator
+                .read_records(reading.portal, reading.installed_at, reading.object, chunk)
+                .await?;
+            self.repair(reading, fetched, Vec::new(), drift).await?;
         }
-        let fetched = self
-            .hydrator
-            .read_records(reading.portal, reading.installed_at, reading.object, ids)
-            .await?;
-        self.repair(reading, fetched, Vec::new(), drift).await
+        Ok(())
     }
 
     /// Writes records read and deletions found, through the hydrator's path.
@@ -456,6 +507,17 @@ impl LeasedWork for Reconciler {
                 limit,
             )
             .await
+    }
+
+    async fn renew(&self, portal: PortalId) -> Result<bool, StoreError> {
+        let lease = self.lease_of(portal);
+        self.store
+            .renew_reconciliation(lease, self.clock.now_ms())
+            .await
+    }
+
+    fn renew_every(&self) -> Duration {
+        self.hydrator.claim_lease() / 3
     }
 
     async fn work(self: Arc<Self>, portal: PortalId, shutdown: CancellationToken) {
