@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -48,13 +48,14 @@ struct Portal {
     paused_until: i64,
     /// Live reads waiting for a call: background work yields to them.
     live_waiting: u32,
-    /// Live reads put back for a longer wait come back by this instant (epoch ms):
-    /// background work yields until then, so they find the call free.
-    live_due: i64,
-    /// Background work wants calls until this instant (epoch ms): it asked lately.
-    background_until: i64,
-    /// When a live read last took a call (epoch ms).
-    last_live: i64,
+    /// Live reads put back for a longer wait come back by this instant: background work
+    /// yields until then, so they find the call free. These three are waiting in real
+    /// time, as the token bucket's are, whatever the clock says the date is.
+    live_due: Option<Instant>,
+    /// Background work wants calls until this instant: it asked lately.
+    background_until: Option<Instant>,
+    /// When a live read last took a call.
+    last_live: Option<Instant>,
 }
 
 /// While background work wants a portal's calls, its live reads go at most this often:
@@ -95,9 +96,9 @@ impl PortalLimits {
             limiter: limiter(self.limit, self.window),
             paused_until: 0,
             live_waiting: 0,
-            live_due: 0,
-            background_until: 0,
-            last_live: 0,
+            live_due: None,
+            background_until: None,
+            last_live: None,
         });
         f(entry)
     }
@@ -119,31 +120,29 @@ impl PortalLimits {
     /// Takes one call for a live read, as [`PortalLimits::acquire`] does.
     pub fn acquire_live(&self, portal: PortalId) -> Result<(), Duration> {
         self.acquire(portal)?;
-        let now = self.clock.now_ms();
-        self.with(portal, |p| p.last_live = now);
+        self.with(portal, |p| p.last_live = Some(Instant::now()));
         Ok(())
     }
 
     /// How long a live read of `portal` waits before it asks for a call, while background
     /// work wants the portal's calls and a call went less than [`LIVE_SPACING`] ago.
     pub fn live_pace(&self, portal: PortalId) -> Option<Duration> {
-        let now = self.clock.now_ms();
-        let spacing = i64::try_from(LIVE_SPACING.as_millis()).unwrap_or(i64::MAX);
+        let now = Instant::now();
         self.with(portal, |p| {
-            let since = now - p.last_live;
-            (now < p.background_until && since < spacing)
-                .then(|| Duration::from_millis((spacing - since) as u64))
+            let wanted = p.background_until.is_some_and(|until| now < until);
+            let next = p.last_live? + LIVE_SPACING;
+            (wanted && now < next).then(|| next - now)
         })
     }
 
     /// Takes one call for background work, or says how long to wait: while a live read
     /// waits for one, background work waits a call's period.
     pub fn acquire_background(&self, portal: PortalId) -> Result<(), Duration> {
-        let now = self.clock.now_ms();
+        let now = Instant::now();
         let yielding = self.with(portal, |p| {
             let period = bucket(p.limit, self.window).1;
-            p.background_until = after(now, 2 * period);
-            let live = p.live_waiting > 0 || now < p.live_due;
+            p.background_until = Some(now + 2 * period);
+            let live = p.live_waiting > 0 || p.live_due.is_some_and(|due| now < due);
             live.then_some(period)
         });
         match yielding {
@@ -164,8 +163,8 @@ impl PortalLimits {
     /// Live reads of `portal` were put back to come again after `wait`: background work
     /// leaves the portal's calls to them until a little after.
     pub fn live_due_in(&self, portal: PortalId, wait: Duration, slack: Duration) {
-        let due = after(self.clock.now_ms(), wait + slack);
-        self.with(portal, |p| p.live_due = p.live_due.max(due));
+        let due = Instant::now() + wait + slack;
+        self.with(portal, |p| p.live_due = p.live_due.max(Some(due)));
     }
 
     /// No calls for `portal` during `wait`.
@@ -286,16 +285,16 @@ mod tests {
             "nobody else wants calls"
         );
         let _ = limits.acquire_background(PortalId(3));
-        assert_eq!(limits.live_pace(PortalId(3)), Some(LIVE_SPACING));
-        clock.advance(LIVE_SPACING);
+        let pace = limits.live_pace(PortalId(3)).expect("paced");
+        assert!(pace <= LIVE_SPACING && pace > LIVE_SPACING / 2, "{pace:?}");
+        std::thread::sleep(LIVE_SPACING);
         assert_eq!(limits.live_pace(PortalId(3)), None, "a second on");
 
-        // Live reads put back for 5 s keep background work off until they are due again.
-        limits.live_due_in(PortalId(1), Duration::from_secs(5), Duration::from_secs(1));
-        clock.advance(Duration::from_secs(5));
+        // Live reads put back for a while keep background work off until they are due.
+        let short = Duration::from_millis(50);
+        limits.live_due_in(PortalId(1), short, short);
         assert_eq!(limits.acquire_background(PortalId(1)), Err(period));
-        clock.advance(Duration::from_secs(1));
-        std::thread::sleep(period);
+        std::thread::sleep(2 * short + period);
         limits
             .acquire_background(PortalId(1))
             .expect("the live reads' time passed");

@@ -49,6 +49,20 @@ async fn portals_are_scheduled_leased_once_and_their_findings_kept(#[case] engin
         .await
         .unwrap()
         .is_empty());
+    assert!(
+        store
+            .lease_reconciliations("a", T0 + 60_000, due, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not while the install's backfill runs"
+    );
+    // The backfill finds nothing to read, and is done at once.
+    store
+        .lease_backfills("a", T0 + 60_000, T0, 10)
+        .await
+        .unwrap();
+    assert!(store.begin_backfill(lease("a"), &[], T0).await.unwrap());
     assert_eq!(
         store
             .lease_reconciliations("a", T0 + 60_000, due, 10)
