@@ -27,14 +27,22 @@ struct WirePage {
     paging: Option<WirePaging>,
 }
 
+/// `paging` of HubSpot's paged answers (list and search alike).
 #[derive(Deserialize)]
-struct WirePaging {
+pub(crate) struct WirePaging {
     next: Option<WireNext>,
 }
 
 #[derive(Deserialize)]
 struct WireNext {
     after: String,
+}
+
+impl WirePaging {
+    /// The next page's cursor, if there is one.
+    pub(crate) fn after(paging: Option<Self>) -> Option<String> {
+        paging.and_then(|p| p.next).map(|n| n.after)
+    }
 }
 
 impl CrmClient {
@@ -83,7 +91,7 @@ impl CrmClient {
             .into_iter()
             .map(record)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = page.paging.and_then(|p| p.next).map(|n| n.after);
+        let next = WirePaging::after(page.paging);
         // A cursor that does not move would page forever.
         if next.as_deref().is_some_and(|n| Some(n) == after) {
             return Err(HubSpotError::Malformed(

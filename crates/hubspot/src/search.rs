@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::crm::{record, CrmClient, ObjectType, WireRecord};
 use crate::failure::HubSpotError;
+use crate::listing::WirePaging;
 
 /// Most records one search page holds.
 pub const MAX_SEARCH_PAGE: usize = 200;
@@ -40,16 +41,6 @@ struct WireSearch {
     results: Vec<WireRecord>,
     #[serde(default)]
     paging: Option<WirePaging>,
-}
-
-#[derive(Deserialize)]
-struct WirePaging {
-    next: Option<WireNext>,
-}
-
-#[derive(Deserialize)]
-struct WireNext {
-    after: String,
 }
 
 impl CrmClient {
@@ -111,7 +102,7 @@ impl CrmClient {
         Ok(SearchPage {
             found,
             total: page.total,
-            next: page.paging.and_then(|p| p.next).map(|n| n.after),
+            next: WirePaging::after(page.paging),
         })
     }
 }

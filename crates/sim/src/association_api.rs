@@ -12,7 +12,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::crm::{readable, Caller};
+use crate::caller::{readable, Caller};
 use crate::errors;
 use crate::objects::{iso, ObjectType, Simulated};
 use crate::world::{ChangeError, WebhookEvent, World};

@@ -17,15 +17,17 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use rand::Rng;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use hubspot::version::ApiVersion;
 
+use crate::caller::{readable, Caller};
 use crate::crm_ledger;
 use crate::errors;
 use crate::faults::BatchAnswer;
-use crate::objects::{iso, value_of, ObjectType, Record, Simulated, SIMULATED};
+use crate::objects::{iso, Record, Simulated};
 use crate::ratelimit::{Exceeded, Usage};
+use crate::rendering::render;
 use crate::tokens::{Grant, TokenProblem};
 use crate::SharedSim;
 
@@ -34,33 +36,6 @@ const MAX_BATCH_INPUTS: usize = 100;
 /// Default and largest page of a list.
 const DEFAULT_PAGE: usize = 10;
 const MAX_PAGE: usize = 100;
-
-/// Who is calling: the grant behind the request's token, set by [`gate`].
-#[derive(Debug, Clone)]
-pub struct Caller(pub Grant);
-
-/// The object type of a path segment, if the portal has it and the caller may read it;
-/// else HubSpot's refusal.
-pub(crate) fn readable(segment: &str, caller: &Grant) -> Result<ObjectType, Box<Response>> {
-    let object = ObjectType::from_path(segment)
-        .filter(|o| SIMULATED.contains(o))
-        .ok_or_else(|| {
-            Box::new(errors::validation(format!(
-                "Unable to infer object type from: {segment}"
-            )))
-        })?;
-    if !object.read_scopes().iter().any(|s| caller.has_scope(s)) {
-        return Err(Box::new(errors::api_error(
-            StatusCode::FORBIDDEN,
-            "MISSING_SCOPES",
-            format!(
-                "This app hasn't been granted all required scopes to make this call. Required: {}",
-                object.read_scope()
-            ),
-        )));
-    }
-    Ok(object)
-}
 
 /// Where each version's object API lives; HubSpot answers `404` under any other.
 const OBJECTS: [(&str, ApiVersion); 3] = [
@@ -241,49 +216,6 @@ fn read_params(pairs: &[(String, String)]) -> (Option<Vec<String>>, bool) {
         }
     }
     (properties, archived)
-}
-
-/// A record as `SimplePublicObject`. With `properties`, those that have a value, plus the
-/// three HubSpot always returns (and, from `2026-09`, those the type defines but the
-/// record leaves empty, as `null`); without, the type's default set.
-pub(crate) fn render(
-    record: &Record,
-    object: ObjectType,
-    properties: Option<&[String]>,
-    version: ApiVersion,
-) -> Value {
-    let wanted: BTreeSet<&str> = match properties {
-        Some(names) => names
-            .iter()
-            .map(String::as_str)
-            .chain([
-                "createdate",
-                "hs_object_id",
-                object.last_modified_property(),
-            ])
-            .collect(),
-        None => object.default_properties().iter().copied().collect(),
-    };
-    let nulls = version == ApiVersion::V2026_09 && properties.is_some();
-    let props: Map<String, Value> = wanted
-        .into_iter()
-        .filter_map(|name| match value_of(record, object, name) {
-            Some(value) => Some((name.to_owned(), Value::String(value))),
-            None if nulls && object.defines(name) => Some((name.to_owned(), Value::Null)),
-            None => None,
-        })
-        .collect();
-    let mut body = json!({
-        "id": record.id.to_string(),
-        "properties": props,
-        "createdAt": iso(record.created_at),
-        "updatedAt": iso(record.updated_at),
-        "archived": record.archived_at.is_some(),
-    });
-    if let Some(at) = record.archived_at {
-        body["archivedAt"] = Value::String(iso(at));
-    }
-    body
 }
 
 /// Whether a record is what a request with `archived` asks for (HubSpot: archived=true

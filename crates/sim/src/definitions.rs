@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::crm::{readable, Caller};
+use crate::caller::{readable, Caller};
 use crate::objects::{ObjectType, Simulated, CARS};
 use crate::SharedSim;
 

@@ -15,6 +15,7 @@
 
 pub mod admin;
 mod association_api;
+mod caller;
 pub mod client;
 pub mod crm;
 pub mod crm_ledger;
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod oauth;
 pub mod objects;
 pub mod ratelimit;
+mod rendering;
 pub mod search;
 pub mod settings;
 pub mod tokens;

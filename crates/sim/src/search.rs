@@ -14,9 +14,10 @@ use hubspot::version::ApiVersion;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::crm::{readable, render, Caller};
+use crate::caller::{readable, Caller};
 use crate::errors;
 use crate::objects::{value_of, ObjectType, Record};
+use crate::rendering::render;
 use crate::SharedSim;
 
 /// Searches a portal may make a second.

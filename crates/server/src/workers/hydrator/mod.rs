@@ -24,10 +24,8 @@ mod plan;
 pub mod properties;
 mod reads;
 mod sort;
-mod sync_reads;
+pub mod sync_reads;
 pub mod types;
-
-pub use self::sync_reads::{BackfillScope, Fetched, PageFailure, PageRead};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -23,7 +23,8 @@ use tracing::{info, warn, Instrument};
 use super::leased::{self, LeasedWork, Running};
 use crate::backoff::Backoff;
 use crate::telemetry::{context, Chain};
-use crate::workers::hydrator::{Hydrator, PageFailure};
+use crate::workers::hydrator::sync_reads::PageFailure;
+use crate::workers::hydrator::Hydrator;
 
 /// Portals one worker backfills at once; each waits on its own limiter, so more portals
 /// cost no portal any speed.

@@ -37,7 +37,8 @@ use tracing::{info, warn, Instrument};
 use super::compare::{absent, deleted_unannounced, out_of_date, Drift};
 use super::leased::{self, LeasedWork, Running};
 use crate::telemetry::{context, Chain};
-use crate::workers::hydrator::{Fetched, Hydrator, PageFailure};
+use crate::workers::hydrator::sync_reads::{Fetched, PageFailure};
+use crate::workers::hydrator::Hydrator;
 
 /// Portals one worker reconciles at once.
 const PORTALS_AT_ONCE: u32 = 8;
