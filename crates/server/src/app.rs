@@ -49,8 +49,8 @@ pub struct App {
     writer: Writer,
     tokens: Option<Arc<TokenService>>,
     hydrator: Option<Arc<Hydrator>>,
-    backfiller: Option<Arc<Backfiller>>,
-    reconciler: Option<Arc<Reconciler>>,
+    /// Backfill and reconciliation, where this process runs them.
+    sync: Option<(Arc<Backfiller>, Arc<Reconciler>)>,
     dispatchers: Vec<Arc<Dispatcher>>,
     retention: Option<Retention>,
     tally: Arc<Tally>,
@@ -171,6 +171,31 @@ fn alerts(config: &Config) -> Arc<Alerts> {
     })
 }
 
+/// The sync workers sharing `hydrator`'s reads and limits, their metrics registered.
+fn sync_workers(
+    config: &Config,
+    hydrator: &Arc<Hydrator>,
+    store: &Arc<dyn Store>,
+    clock: &Clock,
+    metrics: &mut Metrics,
+) -> (Arc<Backfiller>, Arc<Reconciler>) {
+    let backfiller = Arc::new(Backfiller::new(
+        store.clone(),
+        hydrator.clone(),
+        clock.clone(),
+    ));
+    backfiller.register_metrics(metrics.registry());
+    let every = config.hydrator.reconcile_every;
+    let reconciler = Arc::new(Reconciler::new(
+        store.clone(),
+        hydrator.clone(),
+        every,
+        clock.clone(),
+    ));
+    reconciler.register_metrics(metrics.registry());
+    (backfiller, reconciler)
+}
+
 fn hydrator(
     config: &Config,
     install: &InstallConfig,
@@ -227,26 +252,10 @@ impl App {
         if let Some(hydrator) = &hydrator {
             hydrator.register_metrics(metrics.registry());
         }
-        let syncs = config.role.works() && config.hydrator.sync;
-        let backfiller = hydrator
-            .clone()
-            .filter(|_| syncs)
-            .map(|hydrator| Arc::new(Backfiller::new(store.clone(), hydrator, clock.clone())));
-        if let Some(backfiller) = &backfiller {
-            backfiller.register_metrics(metrics.registry());
-        }
-        let reconciler = hydrator.clone().filter(|_| syncs).map(|hydrator| {
-            let every = config.hydrator.reconcile_every;
-            Arc::new(Reconciler::new(
-                store.clone(),
-                hydrator,
-                every,
-                clock.clone(),
-            ))
-        });
-        if let Some(reconciler) = &reconciler {
-            reconciler.register_metrics(metrics.registry());
-        }
+        let sync = hydrator
+            .as_ref()
+            .filter(|_| config.role.works() && config.hydrator.sync)
+            .map(|hydrator| sync_workers(&config, hydrator, &store, &clock, &mut metrics));
         let receiver = Receiver::new(
             &config.webhooks,
             config.public_url.clone(),
@@ -297,8 +306,7 @@ impl App {
             writer,
             tokens: tokens.filter(|_| role.works()),
             hydrator: hydrator.filter(|_| role.works()),
-            backfiller,
-            reconciler,
+            sync,
             dispatchers,
             retention,
             tally,
@@ -351,14 +359,12 @@ impl App {
                     .instrument(tracing::info_span!("hydrator")),
             );
         }
-        if let Some(backfiller) = self.backfiller.clone() {
+        if let Some((backfiller, reconciler)) = self.sync.clone() {
             tasks.spawn(
                 backfiller
                     .run(shutdown.clone())
                     .instrument(tracing::info_span!("backfill")),
             );
-        }
-        if let Some(reconciler) = self.reconciler.clone() {
             tasks.spawn(
                 reconciler
                     .run(shutdown.clone())

@@ -41,6 +41,7 @@ pub const BASE: &str = "/api/v1";
     ),
     security(("operator" = [])),
     modifiers(&OperatorToken),
+    components(schemas(records::ObjectTypeName)),
 )]
 struct AdminApi;
 

@@ -27,7 +27,7 @@ const MAX_LIST: u32 = 1_000;
 
 /// An object type as a path names it: a standard type's path name or type id, or a custom
 /// object's type id (`2-…`).
-struct ObjectTypeName;
+pub(super) struct ObjectTypeName;
 
 impl PartialSchema for ObjectTypeName {
     fn schema() -> RefOr<Schema> {

@@ -5,9 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::monitor::PortalPath;
+use super::records::ObjectTypeName;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::state::AppState;
@@ -40,11 +41,8 @@ pub async fn sync(
 }
 
 /// Which types a backfill reads.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub struct BackfillQuery {
-    /// Only this type: a path name (`contacts`) or a type id (`0-1`, `2-123`); every
-    /// hydrated type without it.
     #[serde(rename = "type")]
     object_type: Option<String>,
 }
@@ -116,7 +114,10 @@ pub async fn reconcile(
     post,
     path = "/portals/{portal_id}/backfill",
     tag = "sync",
-    params(PortalPath, BackfillQuery),
+    params(
+        PortalPath,
+        ("type" = Option<ObjectTypeName>, Query, description = "Only this type: a path name (`contacts`) or type id (`0-1`, `2-…`); every hydrated type without it"),
+    ),
     responses(
         (status = 202, description = "Asked for, or already running", body = BackfillAccepted),
         (status = 400, description = "An id or type that is not one", body = ErrorBody),
