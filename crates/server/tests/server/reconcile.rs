@@ -18,7 +18,7 @@ use hubspot::crm::ObjectType;
 impl Harness {
     /// Waits until a reconciliation of the portal has been recorded (bounded).
     async fn reconciled(&self, portal: i64) -> Value {
-        for _ in 0..1_500 {
+        for _ in 0..4_500 {
             let report = self.sync_report(portal).await;
             if !report["reconciliation"].is_null() {
                 return report;
@@ -160,7 +160,7 @@ async fn a_reconciliation_repairs_what_notifications_never_said(#[case] engine: 
         StatusCode::ACCEPTED
     );
     let first_run = report["reconciliation"]["lastRun"].clone();
-    for _ in 0..1_500 {
+    for _ in 0..4_500 {
         let again = h.sync_report(portal).await;
         if again["reconciliation"]["lastRun"] != first_run {
             let drift = &again["reconciliation"]["drift"];
