@@ -7,23 +7,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hubspot::crm::{CrmClient, ObjectType};
+use hubspot::crm::ObjectType;
 use hubspot::time::Clock;
-use hubspot::ClientSecret;
-use secrecy::SecretString;
 use serde_json::{json, Value};
-use server::app;
-use server::config::{HydratorConfig, InstallConfig};
-use server::monitor::tally::Tally;
-use server::oauth::vault::Keyring;
+use server::config::HydratorConfig;
 use server::workers::hydrator::types::TypeSelection;
-use server::workers::hydrator::Hydrator;
 use server::workers::sync::backfill::Backfiller;
 use sim::objects::Simulated;
 use store::{EventKey, NewEvent, ObjectId, PortalId, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::world::{self, CLIENT_ID, CLIENT_SECRET};
+use crate::world;
 
 /// What the portal grants and spoke hydrates.
 const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.deals.read";
@@ -46,43 +40,17 @@ pub struct BackfillArgs {
 }
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<Value> {
-    let mut settings = sim::Settings::defaults();
-    settings.portals = 1;
-    settings.records = args.records;
-    settings.client_id = CLIENT_ID.into();
-    settings.client_secret = CLIENT_SECRET.into();
-    let sim = world::start_sim_with(settings).await?;
+    let sim = world::start_sim(1, args.records).await?;
     let portal = sim
         .sim
         .world(|w| w.portal_ids().next().expect("one portal"));
-    let store = store::connect(
-        &SecretString::from(args.database_url.clone()),
-        &store::ConnectOptions::default(),
-    )
-    .await?;
-    store.migrate().await?;
-    let keys = Keyring::parse(&Keyring::generate_entry("bench"))?;
-    let mut install = InstallConfig::new(
-        CLIENT_ID,
-        ClientSecret::new(CLIENT_SECRET),
-        &sim.base_url(),
-        keys.clone(),
-    );
-    install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
-    let tokens = app::token_service(store.clone(), &install, Clock::system());
-    let hydrator = Arc::new(Hydrator::new(
-        store.clone(),
-        tokens,
-        CrmClient::new(&sim.base_url(), install.api_version),
-        HydratorConfig {
-            rate_limit: args.rate_limit,
-            objects: TypeSelection::parse(HYDRATED).map_err(anyhow::Error::msg)?,
-            ..HydratorConfig::for_scopes(&install.scopes, &[])
-        },
-        Vec::new(),
-        Arc::new(Tally::new(Clock::system())),
-        Clock::system(),
-    ));
+    let objects = TypeSelection::parse(HYDRATED).map_err(anyhow::Error::msg)?;
+    let (store, keys, hydrator) =
+        world::store_and_hydrator(&sim, &args.database_url, SCOPES, |config| {
+            config.rate_limit = args.rate_limit;
+            config.objects = objects;
+        })
+        .await?;
     let backfiller = Arc::new(Backfiller::new(
         store.clone(),
         hydrator.clone(),

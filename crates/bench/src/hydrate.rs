@@ -15,15 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hubspot::crm::{CrmClient, ObjectType};
+use hubspot::crm::ObjectType;
 use hubspot::time::Clock;
-use hubspot::ClientSecret;
-use secrecy::SecretString;
 use serde_json::{json, Value};
-use server::app;
-use server::config::{HydratorConfig, InstallConfig};
-use server::monitor::tally::Tally;
-use server::oauth::vault::Keyring;
+use server::config::HydratorConfig;
 use server::workers::hydrator::{Hydrator, Round};
 use sim::objects::Simulated;
 use sim::RunningSim;
@@ -105,34 +100,12 @@ async fn rig(args: &HydrateArgs, portals: u32, records: u32) -> anyhow::Result<R
     settings.rate_limit = args.limit;
     settings.rate_window_ms = args.window_ms;
     let sim = world::start_sim_with(settings).await?;
-    let store = store::connect(
-        &SecretString::from(args.database_url.clone()),
-        &store::ConnectOptions::default(),
-    )
-    .await?;
-    store.migrate().await?;
-    let keys = Keyring::parse(&Keyring::generate_entry("bench"))?;
-    let mut install = InstallConfig::new(
-        CLIENT_ID,
-        ClientSecret::new(CLIENT_SECRET),
-        &sim.base_url(),
-        keys.clone(),
-    );
-    install.scopes = SCOPES.split_whitespace().map(str::to_owned).collect();
+    let (store, keys, hydrator) =
+        world::store_and_hydrator(&sim, &args.database_url, SCOPES, |config| {
+            config.rate_limit = args.rate_limit;
+        })
+        .await?;
     world::install_every_portal(&sim, store.as_ref(), &keys).await?;
-    let tokens = app::token_service(store.clone(), &install, Clock::system());
-    let hydrator = Arc::new(Hydrator::new(
-        store.clone(),
-        tokens,
-        CrmClient::new(&sim.base_url(), install.api_version),
-        HydratorConfig {
-            rate_limit: args.rate_limit,
-            ..HydratorConfig::for_scopes(&install.scopes, &[])
-        },
-        Vec::new(),
-        Arc::new(Tally::new(Clock::system())),
-        Clock::system(),
-    ));
     Ok(Rig {
         sim,
         store,

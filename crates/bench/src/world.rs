@@ -4,10 +4,15 @@
 //! ids) and serves until it is stopped.
 
 use anyhow::Context;
+use hubspot::crm::CrmClient;
 use hubspot::time::Clock;
+use hubspot::ClientSecret;
 use secrecy::SecretString;
 use serde_json::json;
+use server::config::InstallConfig;
+use server::monitor::tally::Tally;
 use server::oauth::vault::Keyring;
+use server::workers::hydrator::Hydrator;
 use sim::RunningSim;
 use store::{Install, PortalId, Store};
 
@@ -106,4 +111,42 @@ pub async fn run(args: WorldArgs) -> anyhow::Result<()> {
     );
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// A migrated store at `database_url` and a hydrator reading the simulator for an app with
+/// `scopes`, as `spoke serve` builds them (`tweak` narrows its settings); and the keys its
+/// tokens are sealed with, for [`install_every_portal`].
+pub async fn store_and_hydrator(
+    sim: &RunningSim,
+    database_url: &str,
+    scopes: &str,
+    tweak: impl FnOnce(&mut server::config::HydratorConfig),
+) -> anyhow::Result<(std::sync::Arc<dyn Store>, Keyring, std::sync::Arc<Hydrator>)> {
+    let store = store::connect(
+        &SecretString::from(database_url.to_owned()),
+        &store::ConnectOptions::default(),
+    )
+    .await?;
+    store.migrate().await?;
+    let keys = Keyring::parse(&Keyring::generate_entry("bench"))?;
+    let mut install = InstallConfig::new(
+        CLIENT_ID,
+        ClientSecret::new(CLIENT_SECRET),
+        &sim.base_url(),
+        keys.clone(),
+    );
+    install.scopes = scopes.split_whitespace().map(str::to_owned).collect();
+    let tokens = server::app::token_service(store.clone(), &install, Clock::system());
+    let mut config = server::config::HydratorConfig::for_scopes(&install.scopes, &[]);
+    tweak(&mut config);
+    let hydrator = std::sync::Arc::new(Hydrator::new(
+        store.clone(),
+        tokens,
+        CrmClient::new(&sim.base_url(), install.api_version),
+        config,
+        Vec::new(),
+        std::sync::Arc::new(Tally::new(Clock::system())),
+        Clock::system(),
+    ));
+    Ok((store, keys, hydrator))
 }
