@@ -14,7 +14,7 @@ use server::config::HydratorConfig;
 use server::workers::hydrator::types::TypeSelection;
 use server::workers::sync::backfill::Backfiller;
 use sim::objects::Simulated;
-use store::{EventKey, NewEvent, ObjectId, PortalId, Store};
+use store::{NewEvent, ObjectId, PortalId, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::world;
@@ -130,7 +130,7 @@ async fn live_changes(
                 let now = sim.sim.now_ms();
                 let change = [("firstname".to_owned(), format!("live {changed}"))].into();
                 let events = sim.sim.world(|w| w.update(portal, ObjectType::CONTACTS, id, change, now))?.1;
-                let events: Vec<NewEvent> = events.iter().map(new_event).collect();
+                let events: Vec<NewEvent> = events.iter().map(world::new_event).collect();
                 store.append(&[events], now).await?;
                 waiting.insert(id, now);
             }
@@ -147,23 +147,5 @@ async fn live_changes(
                 });
             }
         }
-    }
-}
-
-/// A simulated webhook event as the receiver stores it.
-fn new_event(e: &sim::world::WebhookEvent) -> NewEvent {
-    NewEvent {
-        key: EventKey {
-            portal_id: PortalId(e.portal_id),
-            subscription_id: e.subscription_id,
-            event_id: e.event_id,
-            object_id: ObjectId(e.object_id),
-            occurred_at: e.occurred_at,
-        },
-        subscription_type: e.subscription_type.clone(),
-        app_id: None,
-        attempt_number: 0,
-        payload: serde_json::to_string(e).expect("events serialise"),
-        trace_context: None,
     }
 }

@@ -422,20 +422,7 @@ async fn freshness(args: &HydrateArgs) -> anyhow::Result<Value> {
                         .map(|(_, events)| events)
                         .unwrap_or_default()
                 })
-                .map(|e| NewEvent {
-                    key: EventKey {
-                        portal_id: PortalId(e.portal_id),
-                        subscription_id: e.subscription_id,
-                        event_id: e.event_id,
-                        object_id: ObjectId(e.object_id),
-                        occurred_at: e.occurred_at,
-                    },
-                    subscription_type: e.subscription_type.clone(),
-                    app_id: None,
-                    attempt_number: 0,
-                    payload: serde_json::to_string(&e).expect("events serialise"),
-                    trace_context: None,
-                })
+                .map(|e| world::new_event(&e))
                 .collect()
         });
         sent += events.len() as u64;

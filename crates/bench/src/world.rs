@@ -150,3 +150,21 @@ pub async fn store_and_hydrator(
     ));
     Ok((store, keys, hydrator))
 }
+
+/// A simulated webhook event as the receiver stores it.
+pub fn new_event(e: &sim::world::WebhookEvent) -> store::NewEvent {
+    store::NewEvent {
+        key: store::EventKey {
+            portal_id: PortalId(e.portal_id),
+            subscription_id: e.subscription_id,
+            event_id: e.event_id,
+            object_id: store::ObjectId(e.object_id),
+            occurred_at: e.occurred_at,
+        },
+        subscription_type: e.subscription_type.clone(),
+        app_id: None,
+        attempt_number: 0,
+        payload: serde_json::to_string(e).expect("events serialise"),
+        trace_context: None,
+    }
+}
